@@ -1,0 +1,38 @@
+//! Errors for bad input: every one names the file, the line and what was expected.
+
+use std::fmt;
+
+/// A problem with a history file or with the arguments that describe how to read it.
+///
+/// `line` is 1-based; 0 means the problem is not tied to one line (an empty file, an unknown
+/// model). The message says what was expected and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct InputError {
+    /// The file name as the user gave it (`-` for standard input).
+    pub file: String,
+    /// 1-based line number, or 0 when the error concerns the whole input.
+    pub line: usize,
+    /// What was expected, and what was found instead.
+    pub message: String,
+}
+
+impl InputError {
+    /// An error at `line` (1-based) of `file`.
+    pub fn new(file: impl Into<String>, line: usize, message: impl Into<String>) -> Self {
+        InputError {
+            file: file.into(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        } else {
+            write!(f, "{}: {}", self.file, self.message)
+        }
+    }
+}

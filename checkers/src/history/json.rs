@@ -1,0 +1,313 @@
+//! JSON readers: JSON lines (one operation object per line) and a single JSON array of
+//! operation objects. Both go through [`super::read::event_from_value`].
+
+use super::read::{event_from_value, show};
+use super::{Event, Format};
+use crate::InputError;
+use serde_json::Value;
+
+/// Reads JSON lines: every non-blank line is one operation object.
+///
+/// Errors name the 1-based line and, for malformed JSON, the column.
+pub fn read_json_lines(text: &str, source: &str) -> Result<Vec<Event>, InputError> {
+    let mut events = Vec::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = i + 1;
+        let content = raw.strip_suffix('\r').unwrap_or(raw);
+        if content.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(content).map_err(|e| {
+            InputError::new(
+                source,
+                line,
+                format!(
+                    "expected one JSON object per line: {} at column {}",
+                    error_text(&e),
+                    e.column()
+                ),
+            )
+        })?;
+        events.push(event_from_value(value, line, source, Format::JsonLines)?);
+    }
+    Ok(events)
+}
+
+/// Reads one JSON array of operation objects. Each event's line is the line where its element
+/// starts; errors name that line and the element's 1-based position in the array.
+///
+/// A text with nothing but whitespace is an empty history.
+pub fn read_json_array(text: &str, source: &str) -> Result<Vec<Event>, InputError> {
+    let mut cur = Cursor {
+        bytes: text.as_bytes(),
+        pos: 0,
+        line: 1,
+        line_start: 0,
+    };
+    let err = |line: usize, message: String| InputError::new(source, line, message);
+    cur.skip_ws();
+    match cur.peek() {
+        None => return Ok(Vec::new()),
+        Some(b'[') => cur.advance(1),
+        Some(_) => {
+            return Err(err(
+                cur.line,
+                format!("expected '[' to start a JSON array, found {}", cur.found()),
+            ))
+        }
+    }
+    let open_line = cur.line;
+    let mut events = Vec::new();
+    cur.skip_ws();
+    if cur.peek() == Some(b']') {
+        cur.advance(1);
+    } else {
+        let mut n = 0;
+        loop {
+            n += 1;
+            cur.skip_ws();
+            match cur.peek() {
+                None => {
+                    return Err(err(
+                        cur.line,
+                        format!(
+                            "expected array element {n} (an operation object) in the array opened on line {open_line}, found end of input"
+                        ),
+                    ))
+                }
+                Some(b']') => {
+                    return Err(err(
+                        cur.line,
+                        format!(
+                            "expected array element {n} (an operation object) after ',', found ']'"
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+            let line = cur.line;
+            let column = cur.pos - cur.line_start + 1;
+            let mut stream =
+                serde_json::Deserializer::from_str(&text[cur.pos..]).into_iter::<Value>();
+            let value = match stream.next() {
+                Some(Ok(value)) => value,
+                Some(Err(e)) => {
+                    let (at_line, at_column) = if e.line() <= 1 {
+                        (line, column + e.column().saturating_sub(1))
+                    } else {
+                        (line + e.line() - 1, e.column())
+                    };
+                    return Err(err(
+                        at_line,
+                        format!(
+                            "array element {n} (starting on line {line}): expected a JSON value: {} at column {at_column}",
+                            error_text(&e)
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(err(
+                        line,
+                        format!("expected array element {n}, found end of input"),
+                    ))
+                }
+            };
+            let consumed = stream.byte_offset();
+            cur.advance(consumed);
+            let event = event_from_value(value, line, source, Format::JsonArray).map_err(|e| {
+                InputError::new(e.file, e.line, format!("array element {n}: {}", e.message))
+            })?;
+            events.push(event);
+            cur.skip_ws();
+            match cur.peek() {
+                Some(b',') => cur.advance(1),
+                Some(b']') => {
+                    cur.advance(1);
+                    break;
+                }
+                None => {
+                    return Err(err(
+                        cur.line,
+                        format!(
+                            "expected ',' or ']' after array element {n} (the array opened on line {open_line}), found end of input"
+                        ),
+                    ))
+                }
+                Some(_) => {
+                    return Err(err(
+                        cur.line,
+                        format!(
+                            "expected ',' or ']' after array element {n}, found {}",
+                            cur.found()
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    cur.skip_ws();
+    if cur.peek().is_some() {
+        return Err(err(
+            cur.line,
+            format!(
+                "expected nothing after the JSON array closed, found {}",
+                cur.found()
+            ),
+        ));
+    }
+    Ok(events)
+}
+
+/// A position in the text with its line.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn advance(&mut self, n: usize) {
+        let end = (self.pos + n).min(self.bytes.len());
+        for (i, &b) in self.bytes[self.pos..end].iter().enumerate() {
+            if b == b'\n' {
+                self.line += 1;
+                self.line_start = self.pos + i + 1;
+            }
+        }
+        self.pos = end;
+    }
+
+    fn skip_ws(&mut self) {
+        let n = self.bytes[self.pos..]
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .count();
+        self.advance(n);
+    }
+
+    /// What is at the cursor, for messages.
+    fn found(&self) -> String {
+        let rest = &self.bytes[self.pos..];
+        let text = String::from_utf8_lossy(&rest[..rest.len().min(40)]);
+        let snippet: String = text.chars().take_while(|&c| c != '\n').take(20).collect();
+        show(&Value::String(snippet))
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix (positions are reported
+/// relative to the whole file instead).
+fn error_text(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{EventType, Process};
+    use serde_json::json;
+
+    #[test]
+    fn json_lines() {
+        let text = "{\"index\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":3}\r\n\n  \n{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start\"}\n";
+        let events = read_json_lines(text, "t").unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].line, 1);
+        assert_eq!(events[0].value, json!(3));
+        assert_eq!(events[1].line, 4);
+        assert_eq!(events[1].process, Some(Process::Named("nemesis".into())));
+        assert_eq!(events[1].kind, EventType::Info);
+    }
+
+    #[test]
+    fn json_lines_errors() {
+        let e = read_json_lines("{\"type\":\"ok\"}\n{\"type\":\"ok\",", "t").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(
+            e.message.starts_with("expected one JSON object per line"),
+            "{e}"
+        );
+        assert!(!e.message.contains("at line"), "{e}");
+        let e = read_json_lines("{\"type\":\"ok\"} x", "t").unwrap_err();
+        assert!(e.message.contains("trailing characters"), "{e}");
+        let e = read_json_lines("\n[1]", "t").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("found an array"), "{e}");
+        let e = read_json_lines(&"[".repeat(100_000), "t").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("recursion limit"), "{e}");
+    }
+
+    #[test]
+    fn json_array_lines() {
+        let text = "[{\"type\":\"invoke\",\"process\":0},\n{\"type\":\"ok\",\n\"process\":0}\n,\n  {\"type\":\"info\",\"process\":1}]\n";
+        let events = read_json_array(text, "t").unwrap();
+        let lines: Vec<usize> = events.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [1, 2, 5]);
+        let one_line = "[{\"type\":\"invoke\"},{\"type\":\"ok\",\"value\":[1,{\"a\":\"]\"}]}]";
+        let events = read_json_array(one_line, "t").unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].value, json!([1, {"a": "]"}]));
+        assert!(read_json_array(" [ ] ", "t").unwrap().is_empty());
+        assert!(read_json_array("  \n", "t").unwrap().is_empty());
+    }
+
+    #[test]
+    fn json_array_errors() {
+        let e = read_json_array(
+            "[{\"type\":\"ok\"},\n{\"type\":\"ok\"},\n{\"type\":\"okay\"}]",
+            "t",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.starts_with("array element 3: "), "{e}");
+        assert!(e.message.contains("\"type\""), "{e}");
+
+        let e = read_json_array("[{\"type\":\"ok\"},\n 7]", "t").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(
+            e.message
+                .starts_with("array element 2: expected an operation"),
+            "{e}"
+        );
+
+        let e =
+            read_json_array("[{\"type\":\"ok\"},\n{\"type\":\n\"ok\" \"f\"}]", "t").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("array element 2 (starting on line 2)"),
+            "{e}"
+        );
+
+        let e = read_json_array("[{\"type\":\"ok\"}, {\"type\" 1}]", "t").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("column 25"), "{e}");
+
+        let e = read_json_array("[{\"type\":\"ok\"},]", "t").unwrap_err();
+        assert!(e.message.contains("found ']'"), "{e}");
+        let e = read_json_array("[{\"type\":\"ok\"}\n", "t").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("found end of input"), "{e}");
+        let e = read_json_array("[{\"type\":\"ok\"} {\"type\":\"ok\"}]", "t").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("expected ',' or ']' after array element 1"),
+            "{e}"
+        );
+        let e = read_json_array("[]\n[]", "t").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.starts_with("expected nothing after"), "{e}");
+        let e = read_json_array("{\"type\":\"ok\"}", "t").unwrap_err();
+        assert!(e.message.starts_with("expected '['"), "{e}");
+        let e = read_json_array(&"[".repeat(100_000), "t").unwrap_err();
+        assert!(e.message.contains("recursion limit"), "{e}");
+    }
+}

@@ -1,0 +1,196 @@
+//! Pairing: invocations matched with their completions, per process.
+//!
+//! A process has at most one outstanding invocation; its next completion completes it. An
+//! invocation never completed is indeterminate, exactly like an `info` completion. A completion
+//! without an invocation, or a second invocation while one is pending, is malformed input.
+//! Events of non-client processes (`nemesis`, …) that are lone `info` records are kept as
+//! [`Operation`]s with [`Outcome::Info`] and `client == false`, so reports can show them.
+
+use super::{Event, EventType, History, Process};
+use crate::InputError;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Took effect exactly once between invocation and completion; `output` is its result.
+    Ok,
+    /// Certainly did not take effect.
+    Fail,
+    /// Indeterminate: an `info` completion, or an invocation that never completed.
+    Info,
+}
+
+impl Outcome {
+    /// The name used in files and reports (`ok`, `fail`, `info`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        }
+    }
+}
+
+/// An invocation paired with its completion (if any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    /// Position of this operation in the paired list (ordered by invocation).
+    pub id: usize,
+    /// Who issued it.
+    pub process: Option<Process>,
+    /// False for operations of non-client processes (nemesis), which are never checked.
+    pub client: bool,
+    /// The operation name.
+    pub f: Option<String>,
+    /// The `key` field (of the invocation, or of the completion if only it has one).
+    pub key: Option<Value>,
+    /// The argument: the invocation's value.
+    pub input: Value,
+    /// The completion's value (`null` when there is no completion).
+    pub output: Value,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Position (0-based, in file order) of the invocation event in `History::events`.
+    pub invoke: usize,
+    /// Position of the completion event; `None` when it never completed.
+    pub complete: Option<usize>,
+    /// 1-based line of the invocation.
+    pub invoke_line: usize,
+    /// 1-based line of the completion, if any.
+    pub complete_line: Option<usize>,
+    /// `time` of the invocation, if the file has times.
+    pub invoke_time: Option<i64>,
+    /// `time` of the completion, if any.
+    pub complete_time: Option<i64>,
+    /// The completion's `error` field, if any.
+    pub error: Option<Value>,
+}
+
+impl Operation {
+    /// True when the operation may or may not have taken effect.
+    pub fn indeterminate(&self) -> bool {
+        self.outcome == Outcome::Info
+    }
+}
+
+/// Pairs the events of `history` into operations ordered by invocation.
+///
+/// Errors (exit 254): a completion whose process has no pending invocation, a second invocation
+/// while one is pending, a completion whose `f` differs from its invocation's, or a client
+/// event without a `process`.
+pub fn pair(history: &History) -> Result<Vec<Operation>, InputError> {
+    let file = &history.source;
+    let mut ops: Vec<Operation> = Vec::new();
+    let mut pending: HashMap<Process, usize> = HashMap::new();
+    for (pos, ev) in history.events.iter().enumerate() {
+        let Some(process) = ev.process.clone() else {
+            return Err(InputError::new(
+                file,
+                ev.line,
+                "expected a :process on every operation for this checker; this event has none",
+            ));
+        };
+        if !process.is_client() {
+            // Faults and other non-client records: kept for reports, never paired or checked.
+            if ev.kind == EventType::Invoke {
+                if let Some(&open) = pending.get(&process) {
+                    ops[open].outcome = Outcome::Info;
+                }
+                pending.insert(process.clone(), ops.len());
+            } else if let Some(open) = pending.remove(&process) {
+                complete(&mut ops[open], ev, pos);
+                continue;
+            }
+            ops.push(new_op(ops.len(), &process, ev, pos, false));
+            if ev.kind != EventType::Invoke {
+                let last = ops.last_mut().expect("just pushed");
+                complete(last, ev, pos);
+            }
+            continue;
+        }
+        match ev.kind {
+            EventType::Invoke => {
+                if let Some(&open) = pending.get(&process) {
+                    return Err(InputError::new(
+                        file,
+                        ev.line,
+                        format!(
+                            "expected a completion (ok/fail/info) for process {process}'s invocation on line {} before its next invocation, found another invocation",
+                            ops[open].invoke_line
+                        ),
+                    ));
+                }
+                pending.insert(process.clone(), ops.len());
+                ops.push(new_op(ops.len(), &process, ev, pos, true));
+            }
+            _ => {
+                let Some(open) = pending.remove(&process) else {
+                    return Err(InputError::new(
+                        file,
+                        ev.line,
+                        format!(
+                            "expected an invocation by process {process} before this {} completion, found none pending",
+                            ev.kind.name()
+                        ),
+                    ));
+                };
+                let op = &mut ops[open];
+                if let (Some(a), Some(b)) = (&op.f, &ev.f) {
+                    if a != b {
+                        return Err(InputError::new(
+                            file,
+                            ev.line,
+                            format!(
+                                "expected the completion of process {process}'s :{a} (invoked on line {}), found a completion of :{b}",
+                                op.invoke_line
+                            ),
+                        ));
+                    }
+                }
+                complete(op, ev, pos);
+            }
+        }
+    }
+    Ok(ops)
+}
+
+fn new_op(id: usize, process: &Process, ev: &Event, pos: usize, client: bool) -> Operation {
+    Operation {
+        id,
+        process: Some(process.clone()),
+        client,
+        f: ev.f.clone(),
+        key: ev.key.clone(),
+        input: ev.value.clone(),
+        output: Value::Null,
+        outcome: Outcome::Info,
+        invoke: pos,
+        complete: None,
+        invoke_line: ev.line,
+        complete_line: None,
+        invoke_time: ev.time,
+        complete_time: None,
+        error: None,
+    }
+}
+
+fn complete(op: &mut Operation, ev: &Event, pos: usize) {
+    op.outcome = match ev.kind {
+        EventType::Ok => Outcome::Ok,
+        EventType::Fail => Outcome::Fail,
+        EventType::Info | EventType::Invoke => Outcome::Info,
+    };
+    op.output = ev.value.clone();
+    op.complete = Some(pos);
+    op.complete_line = Some(ev.line);
+    op.complete_time = ev.time;
+    op.error = ev.error.clone();
+    if op.key.is_none() {
+        op.key = ev.key.clone();
+    }
+    if op.f.is_none() {
+        op.f = ev.f.clone();
+    }
+}

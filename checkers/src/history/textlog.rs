@@ -1,0 +1,177 @@
+//! Jepsen's text log, as in Porcupine's etcd test data:
+//!
+//! ```text
+//! INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]
+//! INFO  jepsen.util - 3<TAB>:info<TAB>:cas<TAB>:timed-out
+//! ```
+//!
+//! Each line holding [`MARKER`] followed by tab-separated `<process> <:type> <:f> <value>` is
+//! one event; every other line (including `jepsen.util` lines without tabs) is ignored. The
+//! process is an integer (a client) or a keyword such as `:nemesis`; the value is EDN.
+
+use super::{edn, read::show, Event, EventType, Process};
+use crate::InputError;
+use serde_json::{Map, Value};
+
+/// The text that marks an operation line.
+pub const MARKER: &str = "jepsen.util - ";
+
+/// Reads every operation line of a Jepsen text log into events with 1-based lines.
+///
+/// An input without operation lines (e.g. an empty file) is an empty history.
+pub fn read_jepsen_log(text: &str, source: &str) -> Result<Vec<Event>, InputError> {
+    let mut events = Vec::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = i + 1;
+        let content = raw.strip_suffix('\r').unwrap_or(raw);
+        let Some(at) = content.find(MARKER) else {
+            continue;
+        };
+        let rest = &content[at + MARKER.len()..];
+        if !rest.contains('\t') {
+            continue;
+        }
+        events.push(parse_line(rest, line, source)?);
+    }
+    Ok(events)
+}
+
+/// Parses `<process>\t<:type>\t<:f>\t<value>` (the part after the marker) of line `line`.
+fn parse_line(rest: &str, line: usize, source: &str) -> Result<Event, InputError> {
+    let err = |message: String| InputError::new(source, line, message);
+    let mut fields = rest.splitn(4, '\t');
+    let process_text = fields.next().unwrap_or("").trim();
+    let type_text = fields.next().unwrap_or("").trim();
+    let Some(f_text) = fields.next().map(str::trim) else {
+        return Err(err(format!(
+            "expected '<process>\\t<:type>\\t<:f>\\t<value>' after '{MARKER}', found only two tab-separated fields"
+        )));
+    };
+    let value_text = fields.next().unwrap_or("").trim();
+
+    let process = if let Ok(n) = process_text.parse::<i64>() {
+        Process::Client(n)
+    } else {
+        match process_text.strip_prefix(':').unwrap_or(process_text) {
+            "" => {
+                return Err(err(format!(
+                    "expected a process (an integer or a keyword such as :nemesis) as the first field, found {}",
+                    show(&Value::String(process_text.to_string()))
+                )))
+            }
+            name => Process::Named(name.to_string()),
+        }
+    };
+    let kind =
+        EventType::parse(type_text.strip_prefix(':').unwrap_or(type_text)).ok_or_else(|| {
+            err(format!(
+                "expected the type (:invoke, :ok, :fail or :info) as the second field, found {}",
+                show(&Value::String(type_text.to_string()))
+            ))
+        })?;
+    let f = f_text.strip_prefix(':').unwrap_or(f_text);
+    if f.is_empty() {
+        return Err(err(
+            "expected the operation (such as :read) as the third field, found nothing".to_string(),
+        ));
+    }
+    let value = if value_text.is_empty() {
+        Value::Null
+    } else {
+        match edn::parse_fragment(value_text, source, line) {
+            Ok(forms) if forms.len() <= 1 => {
+                forms.into_iter().next().map_or(Value::Null, |f| f.value)
+            }
+            // Jepsen logs non-client values (nemesis messages) as plain text.
+            _ if !process.is_client() => Value::String(value_text.to_string()),
+            Ok(forms) => {
+                return Err(err(format!(
+                    "expected one EDN value as the fourth field, found {} values: {}",
+                    forms.len(),
+                    show(&Value::String(value_text.to_string()))
+                )))
+            }
+            Err(e) => {
+                return Err(InputError::new(
+                    e.file,
+                    line,
+                    format!("in the value (fourth field): {}", e.message),
+                ))
+            }
+        }
+    };
+    Ok(Event {
+        line,
+        index: None,
+        time: None,
+        process: Some(process),
+        kind,
+        f: Some(f.to_string()),
+        key: None,
+        value,
+        error: None,
+        extra: Map::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_operation_lines() {
+        let text = "INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
+                    some other line\n\
+                    INFO  jepsen.util - Worker 3 starting\n\
+                    INFO  jepsen.util - 2\t:invoke\t:cas\t[2 4]\r\n\
+                    INFO  jepsen.util - 2\t:info\t:cas\t:timed-out\n\
+                    INFO  jepsen.util - 0\t:ok\t:read\t3\n\
+                    2015-01-01 INFO jepsen.util - :nemesis\t:info\t:start\tCut off {:n1 #{:n2}}\n\
+                    INFO  jepsen.util - 5\t:invoke\t:read\n";
+        let events = read_jepsen_log(text, "t.log").unwrap();
+        let lines: Vec<usize> = events.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [1, 4, 5, 6, 7, 8]);
+        assert_eq!(events[0].process, Some(Process::Client(0)));
+        assert_eq!(events[0].kind, EventType::Invoke);
+        assert_eq!(events[0].f.as_deref(), Some("read"));
+        assert_eq!(events[0].value, Value::Null);
+        assert_eq!(events[1].value, json!([2, 4]));
+        assert_eq!(events[2].kind, EventType::Info);
+        assert_eq!(events[2].value, json!("timed-out"));
+        assert_eq!(events[3].value, json!(3));
+        assert_eq!(events[4].process, Some(Process::Named("nemesis".into())));
+        assert_eq!(events[4].value, json!("Cut off {:n1 #{:n2}}"));
+        assert_eq!(events[5].value, Value::Null);
+    }
+
+    #[test]
+    fn empty_log() {
+        assert!(read_jepsen_log("", "t").unwrap().is_empty());
+        assert!(read_jepsen_log("\n\nstarting\n", "t").unwrap().is_empty());
+    }
+
+    #[test]
+    fn errors() {
+        let e = read_jepsen_log("x\nINFO  jepsen.util - 1\t:okay\t:read\tnil", "t").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("(:invoke, :ok, :fail or :info)"), "{e}");
+        let e = read_jepsen_log("INFO  jepsen.util - 1\t:ok", "t").unwrap_err();
+        assert!(e.message.contains("two tab-separated fields"), "{e}");
+        let e = read_jepsen_log("\n\nINFO  jepsen.util - 1\t:ok\t:cas\t[1 2", "t").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("expected ']'"), "{e}");
+        let e = read_jepsen_log("INFO  jepsen.util - 1\t:ok\t:read\t1 2", "t").unwrap_err();
+        assert!(e.message.contains("one EDN value"), "{e}");
+        let e = read_jepsen_log("INFO  jepsen.util - \t:ok\t:read\t1", "t").unwrap_err();
+        assert!(e.message.contains("expected a process"), "{e}");
+        let e = read_jepsen_log("INFO  jepsen.util - 1\t:ok\t\t1", "t").unwrap_err();
+        assert!(e.message.contains("third field"), "{e}");
+        let e = read_jepsen_log(
+            "INFO  jepsen.util - 1\t:ok\t:read\t99999999999999999999",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("integer out of range"), "{e}");
+    }
+}

@@ -1,0 +1,20 @@
+//! faultline's checking library: the "check" step of run → check → report.
+//!
+//! - [`history`]: the history model (events, paired operations) and the readers for every
+//!   encoding in `docs/history-format.md` (JSON lines / array, Jepsen EDN, Jepsen text log,
+//!   Porcupine kv EDN), plus the JSON-lines writer.
+//! - [`model`]: sequential specifications as pure `step(state, op) -> Option<state>` values.
+//! - [`linear`]: the linearizability checker (Wing–Gong/Lowe search with memoization,
+//!   P-compositionality, budgets) and the counterexample shrinker.
+//! - [`verdict`]: what a checker returns.
+//!
+//! The crate is pure: no async runtime, no network. It can be used on its own, like Porcupine.
+
+pub mod error;
+pub mod gen;
+pub mod history;
+pub mod linear;
+pub mod model;
+pub mod verdict;
+
+pub use error::InputError;

@@ -1,0 +1,360 @@
+//! Linearizability checking: the "check" step for `check --model`.
+//!
+//! [`check_operations`] compiles a history's client operations with a [`Model`], splits them
+//! into independent partitions by key (P-compositionality: a keyed history is linearizable iff
+//! each key's sub-history is), searches each partition on all cores ([`search`]), and, for an
+//! invalid history, builds a [`Counterexample`]: the operation that could not be linearized,
+//! the longest partial linearizations, and a minimal failing sub-history ([`shrink`]).
+//! Budgets (time, memory) turn into an `unknown` verdict, never a guess.
+
+pub mod cache;
+pub mod search;
+pub mod shrink;
+
+pub use search::{search, Entry, Found, SearchResult};
+
+use crate::history::{Format, Operation, Outcome};
+use crate::model::canonical;
+use crate::model::{CompileCtx, Compiled, Model};
+use crate::verdict::{Counterexample, OpView, Report, Stats, Step, Validity};
+use crate::InputError;
+use rayon::prelude::*;
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How a linearizability check may spend its resources and what it reports.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// `--initial`: the model's initial state as JSON.
+    pub initial: Option<Value>,
+    /// Wall-clock budget for the search; past it the verdict is `unknown`.
+    pub time_limit: Option<Duration>,
+    /// Memory budget in bytes for memoized configurations; past it the verdict is `unknown`.
+    pub memory_limit: usize,
+    /// Shrink an invalid history to a minimal failing sub-history.
+    pub shrink: bool,
+    /// Wall-clock budget for shrinking (on top of the search).
+    pub shrink_time: Duration,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            initial: None,
+            time_limit: Some(Duration::from_secs(600)),
+            memory_limit: default_memory_limit(),
+            shrink: true,
+            shrink_time: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Half of physical memory (from /proc/meminfo), or 4 GiB when it cannot be read.
+pub fn default_memory_limit() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        })
+        .map(|kb| kb * 1024 / 2)
+        .unwrap_or(4 << 30)
+}
+
+/// Shared limits for all partitions of one check: a deadline, a memory budget and a
+/// cancellation flag (set when one partition is found invalid).
+#[derive(Debug)]
+pub struct Budget {
+    deadline: Option<Instant>,
+    memory_limit: usize,
+    memory_used: AtomicUsize,
+    cancel: AtomicBool,
+}
+
+impl Budget {
+    /// A budget ending at `deadline` with `memory_limit` bytes.
+    pub fn new(deadline: Option<Instant>, memory_limit: usize) -> Self {
+        Budget {
+            deadline,
+            memory_limit,
+            memory_used: AtomicUsize::new(0),
+            cancel: AtomicBool::new(false),
+        }
+    }
+
+    /// An unlimited budget (for tests and tools).
+    pub fn unlimited() -> Self {
+        Budget::new(None, usize::MAX)
+    }
+
+    /// Records `bytes` more memory in use; returns why the search must stop, if it must.
+    pub fn charge(&self, bytes: usize) -> Option<&'static str> {
+        let used = self.memory_used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if self.cancel.load(Ordering::Relaxed) {
+            return Some("cancelled");
+        }
+        if used > self.memory_limit {
+            return Some("memory limit");
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some("time limit");
+        }
+        None
+    }
+
+    /// Gives back memory recorded with [`Budget::charge`].
+    pub fn release(&self, bytes: usize) {
+        self.memory_used.fetch_sub(
+            bytes.min(self.memory_used.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Asks every search using this budget to stop.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One independent sub-history.
+struct Partition<M: Model> {
+    key: Option<Value>,
+    init: M::State,
+    entries: Vec<Entry<M::Op>>,
+}
+
+/// Checks paired operations against `model`. `file` names the input in error messages.
+pub fn check_operations<M: Model>(
+    model: &M,
+    file: &str,
+    format: Format,
+    ops: &[Operation],
+    opts: &CheckOptions,
+) -> Result<Report, InputError> {
+    let started = Instant::now();
+    let mut ctx = CompileCtx {
+        fail_cas_observed: format == Format::JepsenLog,
+        ..Default::default()
+    };
+    let partitions = compile(model, file, ops, opts, &mut ctx)?;
+    let n_ops: usize = partitions.iter().map(|p| p.entries.len()).sum();
+    let budget = Budget::new(opts.time_limit.map(|t| started + t), opts.memory_limit);
+
+    let mut order: Vec<usize> = (0..partitions.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(partitions[i].entries.len()));
+    let mut results: Vec<(usize, SearchResult)> = order
+        .par_iter()
+        .map(|&i| {
+            let p = &partitions[i];
+            let r = search(model, &p.init, &p.entries, &budget);
+            if matches!(r.found, Found::NotLinearizable(_)) {
+                budget.cancel();
+            }
+            (i, r)
+        })
+        .collect();
+    results.sort_by_key(|(i, _)| *i);
+    let states = results.iter().map(|(_, r)| r.states).sum();
+
+    let mut report = Report {
+        valid: Validity::Valid,
+        model: model.name().to_string(),
+        unknown_reason: None,
+        counterexample: None,
+        stats: Stats {
+            ops: n_ops,
+            partitions: partitions.len(),
+            states,
+            millis: 0.0,
+        },
+    };
+    if let Some((i, r)) = results
+        .iter()
+        .find(|(_, r)| matches!(r.found, Found::NotLinearizable(_)))
+    {
+        report.valid = Validity::Invalid;
+        let Found::NotLinearizable(longest) = &r.found else {
+            unreachable!()
+        };
+        report.counterexample = Some(counterexample(
+            model,
+            &partitions[*i],
+            longest,
+            ops,
+            &ctx,
+            opts,
+            started,
+        ));
+    } else if let Some((i, r)) = results
+        .iter()
+        .find(|(_, r)| matches!(r.found, Found::Aborted(_)))
+    {
+        let Found::Aborted(why) = r.found else {
+            unreachable!()
+        };
+        report.valid = Validity::Unknown;
+        let p = &partitions[*i];
+        let limit = match why {
+            "time limit" => format!("time limit of {} reached", fmt_duration(opts.time_limit)),
+            "memory limit" => format!("memory limit of {} MiB reached", opts.memory_limit >> 20),
+            other => other.to_string(),
+        };
+        report.unknown_reason = Some(match &p.key {
+            Some(k) => format!(
+                "{limit} while checking key {} ({} operations)",
+                canonical(k),
+                p.entries.len()
+            ),
+            None => format!("{limit} while checking {} operations", p.entries.len()),
+        });
+    }
+    report.stats.millis = started.elapsed().as_secs_f64() * 1e3;
+    Ok(report)
+}
+
+fn fmt_duration(d: Option<Duration>) -> String {
+    match d {
+        Some(d) => format!("{} s", d.as_secs_f64()),
+        None => "none".into(),
+    }
+}
+
+/// Compiles every client operation and groups the results by key.
+fn compile<M: Model>(
+    model: &M,
+    file: &str,
+    ops: &[Operation],
+    opts: &CheckOptions,
+    ctx: &mut CompileCtx,
+) -> Result<Vec<Partition<M>>, InputError> {
+    let mut groups: Vec<(Option<Value>, Vec<Entry<M::Op>>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut keyed: Option<(bool, usize)> = None;
+    for op in ops.iter().filter(|o| o.client) {
+        let compiled = model
+            .compile(op, ctx)
+            .map_err(|m| InputError::new(file, op.invoke_line, m))?;
+        let Compiled::Op { key, op: mop } = compiled else {
+            continue;
+        };
+        match keyed {
+            None => keyed = Some((key.is_some(), op.invoke_line)),
+            Some((k, line)) if k != key.is_some() => {
+                return Err(InputError::new(
+                    file,
+                    op.invoke_line,
+                    format!(
+                        "expected every operation to {} a key, like the one on line {line}; this one {}",
+                        if k { "carry" } else { "lack" },
+                        if k { "has none" } else { "has one" }
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        let ckey = key.as_ref().map(canonical).unwrap_or_default();
+        let g = *index.entry(ckey).or_insert_with(|| {
+            groups.push((key.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        let ret = match op.outcome {
+            Outcome::Ok | Outcome::Fail => op.complete,
+            Outcome::Info => None,
+        };
+        groups[g].1.push(Entry {
+            op: mop,
+            call: op.invoke,
+            ret,
+            orig: op.id,
+        });
+    }
+    if groups.is_empty() {
+        // Still validate --initial.
+        model
+            .init(opts.initial.as_ref(), None, ctx)
+            .map_err(|m| InputError::new("--initial", 0, m))?;
+    }
+    let mut parts = Vec::with_capacity(groups.len());
+    for (key, mut entries) in groups {
+        let init = model
+            .init(opts.initial.as_ref(), key.as_ref(), ctx)
+            .map_err(|m| InputError::new("--initial", 0, m))?;
+        // Indeterminate ops that never change the state cannot matter.
+        entries.retain(|e| e.ret.is_some() || !model.read_only(&e.op));
+        parts.push(Partition { key, init, entries });
+    }
+    Ok(parts)
+}
+
+/// Builds the evidence for an invalid partition.
+fn counterexample<M: Model>(
+    model: &M,
+    part: &Partition<M>,
+    longest: &[Vec<usize>],
+    ops: &[Operation],
+    ctx: &CompileCtx,
+    opts: &CheckOptions,
+    started: Instant,
+) -> Counterexample {
+    let view = |e: usize| OpView::of(&ops[part.entries[e].orig]);
+    let mut paths = Vec::new();
+    let mut state_before_stuck = model.show_state(&part.init, ctx);
+    for (k, path) in longest.iter().enumerate() {
+        let mut state = part.init.clone();
+        let mut steps = Vec::with_capacity(path.len());
+        for &e in path {
+            state = model
+                .step(&state, &part.entries[e].op)
+                .expect("a recorded path replays");
+            steps.push(Step {
+                op: view(e),
+                state: model.show_state(&state, ctx),
+            });
+        }
+        if k == 0 {
+            state_before_stuck = model.show_state(&state, ctx);
+        }
+        paths.push(steps);
+    }
+    // The op that could not be linearized: the earliest-returning determinate op that the
+    // first longest path leaves out.
+    let first: std::collections::HashSet<usize> = longest
+        .first()
+        .map(|p| p.iter().copied().collect())
+        .unwrap_or_default();
+    let stuck = (0..part.entries.len())
+        .filter(|e| !first.contains(e))
+        .filter_map(|e| part.entries[e].ret.map(|r| (r, e)))
+        .min()
+        .map(|(_, e)| e)
+        .unwrap_or(0);
+    let mut minimal = Vec::new();
+    let mut weakened = 0;
+    let mut complete = false;
+    if opts.shrink {
+        let deadline = [
+            Some(Instant::now() + opts.shrink_time),
+            opts.time_limit.map(|t| started + t),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let budget = Budget::new(deadline, opts.memory_limit);
+        let s = shrink::shrink(model, &part.init, &part.entries, &budget);
+        minimal = s.core.iter().map(|&e| view(e)).collect();
+        weakened = s.weakened;
+        complete = s.complete;
+    }
+    Counterexample {
+        key: part.key.clone(),
+        stuck: view(stuck),
+        longest: paths,
+        state_before_stuck,
+        minimal,
+        minimal_weakened: weakened,
+        minimal_complete: complete,
+    }
+}

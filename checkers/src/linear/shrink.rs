@@ -1,0 +1,141 @@
+//! Shrinking a non-linearizable partition to a minimal failing sub-history.
+//!
+//! The result must still prove the original history wrong, so shrinking only ever *weakens*
+//! the history — every step keeps "if the original were linearizable, so would this be":
+//! - cutting at a point in time: operations invoked later are dropped and those still running
+//!   at the cut become indeterminate (completed ops all precede later invocations, so any
+//!   linearization of the whole restricts to one of the prefix);
+//! - a determinate operation leaves the core by becoming indeterminate (may have happened at
+//!   any time after its invocation, or never), or, when it can never change the state (a
+//!   read), by being dropped.
+//!
+//! Indeterminate operations that change state are never dropped (that would remove an
+//! explanation the original had). The minimal sub-history is the *core*: determinate
+//! operations none of which can be made indeterminate without the rest becoming explainable
+//! (1-minimal, by delta debugging), with every other operation of the prefix kept as
+//! indeterminate. A step whose check runs out of budget counts as "not failing", so the result
+//! is always sound; `complete` says whether shrinking reached 1-minimality.
+
+use super::search::{search, Entry, Found};
+use super::Budget;
+use crate::model::Model;
+
+/// The outcome of shrinking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shrunk {
+    /// Indices (into the partition's entries) of the core determinate operations, by
+    /// invocation order.
+    pub core: Vec<usize>,
+    /// State-changing operations the shrunk history keeps as indeterminate.
+    pub weakened: usize,
+    /// True when the core is 1-minimal; false when the budget ran out first.
+    pub complete: bool,
+}
+
+/// Builds the weakened history: entries invoked before `cut`, determinate only if completed
+/// by `cut` and kept in `core`. Returns (entries, map to original indices).
+fn weaken<M: Model>(
+    model: &M,
+    entries: &[Entry<M::Op>],
+    cut: usize,
+    keep: &dyn Fn(usize) -> bool,
+) -> (Vec<Entry<M::Op>>, Vec<usize>) {
+    let mut out = Vec::new();
+    let mut map = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.call >= cut {
+            continue;
+        }
+        let determinate = e.ret.is_some_and(|r| r < cut) && keep(i);
+        if !determinate && model.read_only(&e.op) {
+            continue;
+        }
+        let mut e2 = e.clone();
+        if !determinate {
+            e2.ret = None;
+        }
+        out.push(e2);
+        map.push(i);
+    }
+    (out, map)
+}
+
+/// Shrinks a partition known not to be linearizable from `init`.
+pub fn shrink<M: Model>(
+    model: &M,
+    init: &M::State,
+    entries: &[Entry<M::Op>],
+    budget: &Budget,
+) -> Shrunk {
+    let mut complete = true;
+    let fails = |es: &[Entry<M::Op>], complete: &mut bool| -> bool {
+        match search(model, init, es, budget).found {
+            Found::NotLinearizable(_) => true,
+            Found::Linearizable(_) => false,
+            Found::Aborted(_) => {
+                *complete = false;
+                false
+            }
+        }
+    };
+
+    // 1. The earliest cut (a completion) at which the prefix already fails: binary search,
+    //    since failing is monotone in the cut.
+    let mut cuts: Vec<usize> = entries.iter().filter_map(|e| e.ret).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let all = |_: usize| true;
+    let (mut lo, mut hi) = (0usize, cuts.len().saturating_sub(1));
+    while lo < hi && complete {
+        let mid = (lo + hi) / 2;
+        let (es, _) = weaken(model, entries, cuts[mid] + 1, &all);
+        if fails(&es, &mut complete) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let cut = if complete {
+        cuts.get(hi).map_or(usize::MAX, |c| c + 1)
+    } else {
+        usize::MAX
+    };
+
+    // 2. Delta debugging over the determinate operations of the prefix.
+    let mut core: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].call < cut && entries[i].ret.is_some_and(|r| r < cut))
+        .collect();
+    let mut chunk = (core.len() / 2).max(1);
+    while complete && !core.is_empty() {
+        let mut removed = false;
+        let mut i = 0;
+        while i < core.len() && complete {
+            let end = (i + chunk).min(core.len());
+            let candidate: Vec<usize> = core[..i].iter().chain(&core[end..]).copied().collect();
+            let keep = |k: usize| candidate.binary_search(&k).is_ok();
+            let (es, _) = weaken(model, entries, cut, &keep);
+            if fails(&es, &mut complete) {
+                core = candidate;
+                removed = true;
+            } else {
+                i = end;
+            }
+        }
+        if chunk == 1 {
+            if !removed {
+                break;
+            }
+        } else {
+            chunk = (chunk / 2).max(1);
+        }
+    }
+    let keep = |k: usize| core.binary_search(&k).is_ok();
+    let (es, _) = weaken(model, entries, cut, &keep);
+    let weakened = es.iter().filter(|e| e.ret.is_none()).count();
+    core.sort_by_key(|&i| entries[i].call);
+    Shrunk {
+        core,
+        weakened,
+        complete,
+    }
+}

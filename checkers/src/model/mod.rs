@@ -1,0 +1,154 @@
+//! Sequential models: what a correct single-copy object would answer.
+//!
+//! Each model is one file implementing [`Model`]: it compiles history [`Operation`]s into its own
+//! compact op type (values interned to integers by [`Interner`]), and `step` is a pure function
+//! from a state and an op to the next state, or `None` when the op's observed result is
+//! impossible in that state. The linearizability search in [`crate::linear`] is generic over
+//! this trait and monomorphized per model.
+//!
+//! To add a model: write one file here implementing [`Model`], then add one line to
+//! [`MODELS`] naming it.
+
+mod cas_register;
+mod counter;
+mod fifo_queue;
+mod kv;
+mod multi_register;
+mod mutex;
+mod queue;
+mod register;
+mod set;
+mod util;
+
+pub use cas_register::CasRegister;
+pub use counter::Counter;
+pub use fifo_queue::FifoQueue;
+pub use kv::Kv;
+pub use multi_register::MultiRegister;
+pub use mutex::Mutex;
+pub use queue::Queue;
+pub use register::Register;
+pub use set::Set;
+pub use util::{canonical, Interner, ValueId};
+
+use crate::history::{Format, Operation};
+use crate::linear::{self, CheckOptions};
+use crate::verdict::Report;
+use crate::InputError;
+use serde_json::Value;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// What [`Model::compile`] makes of one history operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compiled<O> {
+    /// The operation cannot influence the check (e.g. an indeterminate read): leave it out.
+    Skip,
+    /// A model op, with the key it belongs to when the history is keyed.
+    Op {
+        /// Partition key (from the `key` field, or a kv `{"key","value"}` value).
+        key: Option<Value>,
+        /// The compiled operation.
+        op: O,
+    },
+}
+
+/// Context for compiling operations: value interning and format-specific readings.
+#[derive(Debug, Default)]
+pub struct CompileCtx {
+    /// Interns JSON values into small integers so states compare and hash cheaply.
+    pub values: Interner,
+    /// The history came from a Jepsen text log, where `:fail :cas` means "compared, saw a
+    /// different value, changed nothing" (Porcupine's reading), not "no effect".
+    pub fail_cas_observed: bool,
+}
+
+/// A sequential specification.
+pub trait Model: Sync + Send {
+    /// The object's state. Small, cheap to clone, hash and compare.
+    type State: Clone + Eq + Hash + Send + Sync + Debug;
+    /// A compiled operation with its argument and (for determinate ops) its observed result.
+    type Op: Clone + Eq + Hash + Send + Sync + Debug;
+
+    /// The name used by `--model`.
+    fn name(&self) -> &'static str;
+
+    /// The initial state for the partition `key` (None for an unkeyed history), from the
+    /// `--initial` JSON if given. An error message says what shape was expected.
+    fn init(
+        &self,
+        initial: Option<&Value>,
+        key: Option<&Value>,
+        ctx: &mut CompileCtx,
+    ) -> Result<Self::State, String>;
+
+    /// Turns a client operation into a model op. Called for ok, info and (when
+    /// `ctx.fail_cas_observed`) failed operations. An error says what shape was expected.
+    fn compile(&self, op: &Operation, ctx: &mut CompileCtx) -> Result<Compiled<Self::Op>, String>;
+
+    /// The pure transition: the next state, or `None` if `op` cannot happen in `state`.
+    fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+
+    /// True when `op` never changes the state, whatever the state (a read). Such ops are
+    /// linearized eagerly by the search when they fit, and dropped when indeterminate.
+    fn read_only(&self, op: &Self::Op) -> bool;
+
+    /// A JSON rendering of a state, for counterexamples.
+    fn show_state(&self, state: &Self::State, ctx: &CompileCtx) -> Value;
+}
+
+/// A registered model: its name, what it is, and the function that checks a history with it.
+pub struct ModelEntry {
+    /// The `--model` name.
+    pub name: &'static str,
+    /// One line describing the model.
+    pub about: &'static str,
+    /// Checks paired operations with this model.
+    pub check: fn(&str, Format, &[Operation], &CheckOptions) -> Result<Report, InputError>,
+}
+
+macro_rules! entry {
+    ($name:literal, $about:literal, $ty:expr) => {
+        ModelEntry {
+            name: $name,
+            about: $about,
+            check: |file, format, ops, opts| {
+                linear::check_operations(&$ty, file, format, ops, opts)
+            },
+        }
+    };
+}
+
+/// Every model `check --model` knows, in the order `--help` lists them.
+pub const MODELS: &[ModelEntry] = &[
+    entry!("register", "read/write register, initial null", Register),
+    entry!(
+        "cas-register",
+        "read/write/compare-and-set register, initial null",
+        CasRegister
+    ),
+    entry!(
+        "kv",
+        "get/put/append on string values per key, initial \"\"",
+        Kv
+    ),
+    entry!(
+        "multi-register",
+        "transactions of reads and writes over several registers",
+        MultiRegister
+    ),
+    entry!("set", "add and read-all of a set", Set),
+    entry!("queue", "enqueue/dequeue, unordered", Queue),
+    entry!(
+        "fifo-queue",
+        "enqueue/dequeue, first in first out",
+        FifoQueue
+    ),
+    entry!("counter", "add n / read the sum", Counter),
+    entry!("mutex", "acquire/release of a lock without owner", Mutex),
+];
+
+/// Looks a model up by its `--model` name.
+pub fn find(name: &str) -> Option<&'static ModelEntry> {
+    MODELS.iter().find(|m| m.name == name)
+}

@@ -1,0 +1,130 @@
+//! `register`: a single read/write register (per key when operations carry a `key`).
+//!
+//! `write v` sets the state; an `ok` `read` must return the state (a read of `null` observed
+//! `null`). Indeterminate reads constrain nothing and are skipped. Initial state: `null`, or
+//! `--initial`.
+
+use super::util::{f_of, observed, show, unknown_f};
+use super::{CompileCtx, Compiled, Model, ValueId};
+use crate::history::{Operation, Outcome};
+use serde_json::Value;
+
+/// Register operations, shared with [`super::CasRegister`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RegOp {
+    /// Sets the register.
+    Write(ValueId),
+    /// A determinate read that returned this value.
+    Read(ValueId),
+    /// Compare-and-set: takes effect only when the state equals `.0`, then sets `.1`.
+    Cas(ValueId, ValueId),
+    /// A CAS whose compare was observed to fail (Jepsen text logs): the state differed from
+    /// `.0` and stayed as it was.
+    CasFailed(ValueId),
+}
+
+/// The read/write register model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Register;
+
+/// Shared initial state for registers: `--initial` value, else null.
+pub(super) fn register_init(initial: Option<&Value>, ctx: &mut CompileCtx) -> ValueId {
+    ctx.values.intern(initial.unwrap_or(&Value::Null))
+}
+
+/// Shared step for both register models.
+pub(super) fn register_step(state: ValueId, op: &RegOp) -> Option<ValueId> {
+    match *op {
+        RegOp::Write(v) => Some(v),
+        RegOp::Read(v) => (state == v).then_some(state),
+        RegOp::Cas(old, new) => (state == old).then_some(new),
+        RegOp::CasFailed(old) => (state != old).then_some(state),
+    }
+}
+
+/// Compiles read/write (and, when `cas` is true, cas) operations.
+pub(super) fn compile_register(
+    model: &str,
+    cas: bool,
+    op: &Operation,
+    ctx: &mut CompileCtx,
+) -> Result<Compiled<RegOp>, String> {
+    let accepted = if cas {
+        "read, write, cas"
+    } else {
+        "read, write"
+    };
+    let f = f_of(op, accepted)?;
+    let key = op.key.clone();
+    let reg = match f {
+        "write" => {
+            if op.outcome == Outcome::Fail {
+                return Ok(Compiled::Skip);
+            }
+            RegOp::Write(ctx.values.intern(&op.input))
+        }
+        "read" => {
+            if !observed(op) {
+                return Ok(Compiled::Skip);
+            }
+            RegOp::Read(ctx.values.intern(&op.output))
+        }
+        "cas" if cas => {
+            let pair = match &op.input {
+                Value::Array(items) if items.len() == 2 => (items[0].clone(), items[1].clone()),
+                other => {
+                    return Err(format!(
+                        "expected a cas value [old, new], found {}",
+                        show(other)
+                    ))
+                }
+            };
+            let old = ctx.values.intern(&pair.0);
+            if op.outcome == Outcome::Fail {
+                if ctx.fail_cas_observed {
+                    RegOp::CasFailed(old)
+                } else {
+                    return Ok(Compiled::Skip);
+                }
+            } else {
+                RegOp::Cas(old, ctx.values.intern(&pair.1))
+            }
+        }
+        other => return Err(unknown_f(model, other, accepted)),
+    };
+    Ok(Compiled::Op { key, op: reg })
+}
+
+impl Model for Register {
+    type State = ValueId;
+    type Op = RegOp;
+
+    fn name(&self) -> &'static str {
+        "register"
+    }
+
+    fn init(
+        &self,
+        initial: Option<&Value>,
+        _key: Option<&Value>,
+        ctx: &mut CompileCtx,
+    ) -> Result<ValueId, String> {
+        Ok(register_init(initial, ctx))
+    }
+
+    fn compile(&self, op: &Operation, ctx: &mut CompileCtx) -> Result<Compiled<RegOp>, String> {
+        compile_register("register", false, op, ctx)
+    }
+
+    fn step(&self, state: &ValueId, op: &RegOp) -> Option<ValueId> {
+        register_step(*state, op)
+    }
+
+    fn read_only(&self, op: &RegOp) -> bool {
+        matches!(op, RegOp::Read(_) | RegOp::CasFailed(_))
+    }
+
+    fn show_state(&self, state: &ValueId, ctx: &CompileCtx) -> Value {
+        ctx.values.value(*state).clone()
+    }
+}

@@ -1,0 +1,133 @@
+//! Helpers shared by the model files: value interning and shape checks with clear messages.
+
+use crate::history::{Operation, Outcome};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A small integer standing for one JSON value within one check.
+pub type ValueId = u32;
+
+/// Maps JSON values to [`ValueId`]s so model states are integers. Values compare as JSON
+/// values: object key order does not matter and `1` equals `1.0`.
+#[derive(Debug, Clone)]
+pub struct Interner {
+    ids: HashMap<String, ValueId>,
+    values: Vec<Value>,
+}
+
+impl Default for Interner {
+    /// A fresh interner in which `null` is always id 0.
+    fn default() -> Self {
+        let mut i = Interner {
+            ids: HashMap::new(),
+            values: Vec::new(),
+        };
+        i.intern(&Value::Null);
+        i
+    }
+}
+
+impl Interner {
+    /// The id of `v`, allocating one if new.
+    pub fn intern(&mut self, v: &Value) -> ValueId {
+        let key = canonical(v);
+        if let Some(&id) = self.ids.get(&key) {
+            return id;
+        }
+        let id = self.values.len() as ValueId;
+        self.values.push(v.clone());
+        self.ids.insert(key, id);
+        id
+    }
+
+    /// The value behind an id.
+    pub fn value(&self, id: ValueId) -> &Value {
+        &self.values[id as usize]
+    }
+}
+
+/// A canonical text for a JSON value: sorted object keys, integral floats as integers.
+pub fn canonical(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push_str(&i.to_string());
+            } else if let Some(u) = n.as_u64() {
+                out.push_str(&u.to_string());
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    out.push_str(&(f as i64).to_string());
+                } else {
+                    out.push_str(&n.to_string());
+                }
+            }
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The operation's `f`, or an error naming the ones the model accepts.
+pub fn f_of<'a>(op: &'a Operation, accepted: &str) -> Result<&'a str, String> {
+    op.f.as_deref()
+        .ok_or_else(|| format!("expected an operation with :f ({accepted}), found none"))
+}
+
+/// The standard message for an `f` a model does not know.
+pub fn unknown_f(model: &str, f: &str, accepted: &str) -> String {
+    format!("expected an operation the {model} model understands ({accepted}), found :f {f}")
+}
+
+/// A compact rendering of a JSON value for messages.
+pub fn show(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 80 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(77).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s
+    }
+}
+
+/// True when the op completed `ok`, so its output is an observation.
+pub fn observed(op: &Operation) -> bool {
+    op.outcome == Outcome::Ok
+}
+
+/// An integer argument or an error saying what was expected.
+pub fn int_of(v: &Value, what: &str) -> Result<i64, String> {
+    v.as_i64()
+        .ok_or_else(|| format!("expected {what} to be an integer, found {}", show(v)))
+}

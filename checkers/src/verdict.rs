@@ -1,0 +1,158 @@
+//! Verdicts: what a checker concludes about one history, with the evidence a person needs.
+//!
+//! Every checker returns [`Validity::Valid`], [`Validity::Invalid`] or [`Validity::Unknown`]
+//! (budget exhausted, or nothing it can judge) — never a guess. An invalid linearizability
+//! verdict carries a [`Counterexample`]. These types serialize to the stable JSON of
+//! `check --format json` (see `docs/cli.md`).
+
+use crate::history::Operation;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The three possible verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Validity {
+    /// A witness order exists (or no anomaly was found).
+    Valid,
+    /// Certainly not valid: no order explains the results.
+    Invalid,
+    /// Could not decide within the budget.
+    Unknown,
+}
+
+impl Validity {
+    /// The JSON form: `true`, `false` or `"unknown"`.
+    pub fn to_json(self) -> Value {
+        match self {
+            Validity::Valid => Value::Bool(true),
+            Validity::Invalid => Value::Bool(false),
+            Validity::Unknown => Value::String("unknown".into()),
+        }
+    }
+
+    /// Combines per-partition verdicts: any invalid → invalid; else any unknown → unknown.
+    pub fn and(self, other: Validity) -> Validity {
+        use Validity::*;
+        match (self, other) {
+            (Invalid, _) | (_, Invalid) => Invalid,
+            (Unknown, _) | (_, Unknown) => Unknown,
+            _ => Valid,
+        }
+    }
+}
+
+/// One operation as shown in a counterexample: enough to find it in the file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpView {
+    /// Position in the paired operation list.
+    pub id: usize,
+    /// The issuing process.
+    pub process: String,
+    /// The operation name.
+    pub f: String,
+    /// Key, for keyed histories.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    /// Invocation value (the argument).
+    pub value: Value,
+    /// Completion value (the result), for ok operations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// ok / info / fail as recorded.
+    pub outcome: String,
+    /// 1-based line of the invocation.
+    pub invoke_line: usize,
+    /// 1-based line of the completion, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete_line: Option<usize>,
+    /// Invocation time (ns) if recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    /// Completion time (ns) if recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<i64>,
+}
+
+impl OpView {
+    /// The view of a history operation.
+    pub fn of(op: &Operation) -> OpView {
+        OpView {
+            id: op.id,
+            process: op
+                .process
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            f: op.f.clone().unwrap_or_default(),
+            key: op.key.clone(),
+            value: op.input.clone(),
+            result: (op.outcome == crate::history::Outcome::Ok).then(|| op.output.clone()),
+            outcome: op.outcome.name().to_string(),
+            invoke_line: op.invoke_line,
+            complete_line: op.complete_line,
+            start: op.invoke_time,
+            end: op.complete_time,
+        }
+    }
+}
+
+/// One step of a partial linearization: the op and the model state after it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// The operation linearized.
+    pub op: OpView,
+    /// The model state after it.
+    pub state: Value,
+}
+
+/// Why a history is not linearizable, in terms a person can check against the file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Counterexample {
+    /// The partition (key) that failed, for keyed histories.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    /// The operation that could not be linearized after the longest partial linearization.
+    pub stuck: OpView,
+    /// The longest partial linearizations the search reached (each a valid order of a prefix).
+    pub longest: Vec<Vec<Step>>,
+    /// The model state at the end of the first longest partial linearization.
+    pub state_before_stuck: Value,
+    /// A minimal sub-history that is still not linearizable (the core operations), with the
+    /// rules used to obtain it described in `shrink_note`.
+    pub minimal: Vec<OpView>,
+    /// How many other operations of this partition the minimal sub-history treats as
+    /// indeterminate (they may have happened at any time after their invocation, or never).
+    pub minimal_weakened: usize,
+    /// True when shrinking ran to a 1-minimal result; false when its budget ran out first.
+    pub minimal_complete: bool,
+}
+
+/// Search statistics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    /// Client operations handed to the model (after dropping fails and no-effect ops).
+    pub ops: usize,
+    /// Independent partitions (keys) checked.
+    pub partitions: usize,
+    /// Configurations memoized by the search, summed over partitions.
+    pub states: u64,
+    /// Wall-clock milliseconds spent in the check (search + shrink).
+    pub millis: f64,
+}
+
+/// The result of checking one history with one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The verdict.
+    pub valid: Validity,
+    /// The model or checker name.
+    pub model: String,
+    /// Why the verdict is unknown, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_reason: Option<String>,
+    /// Evidence for an invalid verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<Counterexample>,
+    /// Search statistics.
+    pub stats: Stats,
+}

@@ -1,0 +1,213 @@
+//! `faultline check`: read each history, check it, print the verdicts, return the exit code.
+//!
+//! Files are read and checked in parallel (rayon) and reported in argument order. A file that
+//! cannot be read or is malformed gets one line on standard error (`faultline: FILE:LINE: what
+//! was expected`) and makes the overall exit code 254; otherwise the code is 1 if any history
+//! is invalid, else 2 if any is unknown, else 0 (see [`crate::exit`]).
+
+use crate::cli::{CheckArgs, OutputFormat};
+use crate::exit;
+use crate::render_human::{self, Style};
+use crate::render_json;
+use anyhow::{Context, Result};
+use checkers::history::{pair, read_history, Format};
+use checkers::linear::{default_memory_limit, CheckOptions};
+use checkers::model::{self, ModelEntry};
+use checkers::verdict::Report;
+use checkers::InputError;
+use rayon::prelude::*;
+use std::io::{Read, Write};
+
+/// What happened to one file.
+#[derive(Debug)]
+pub enum FileOutcome {
+    /// It was read and checked.
+    Checked {
+        /// The encoding it was read in.
+        format: Format,
+        /// The verdict with its evidence.
+        report: Report,
+    },
+    /// It could not be read, or is not a well-formed history for the model.
+    BadInput(InputError),
+}
+
+impl FileOutcome {
+    /// This file's exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            FileOutcome::Checked { report, .. } => exit::of_validity(report.valid),
+            FileOutcome::BadInput(_) => exit::BAD_INPUT,
+        }
+    }
+}
+
+/// Prints a usage problem and returns the bad-usage exit code.
+fn usage(message: &str) -> u8 {
+    eprintln!("faultline: {message}");
+    exit::BAD_INPUT
+}
+
+/// Runs `faultline check`. Returns the exit code; an `Err` is an internal error (exit 255),
+/// except that a closed standard output ends the output quietly.
+pub fn run(args: CheckArgs) -> Result<u8> {
+    if let Some(workload) = args.workload {
+        return Ok(usage(&format!(
+            "--workload {}: the workload checkers (list-append, rw-register, counter, set, \
+             set-full, bank, long-fork, unique-ids) are not built yet; only linearizability \
+             checks with --model are available in this version",
+            workload.name()
+        )));
+    }
+    let workload_only = [
+        ("--consistency", !args.consistency.is_empty()),
+        ("--group-size", args.group_size.is_some()),
+        ("--negative-balances", args.negative_balances),
+    ];
+    if let Some((flag, _)) = workload_only.iter().find(|(_, given)| *given) {
+        return Ok(usage(&format!(
+            "{flag} applies only to --workload checks, not to --model"
+        )));
+    }
+    let Some(model_name) = args.model.as_deref() else {
+        return Ok(usage("expected --model MODEL or --workload WORKLOAD"));
+    };
+    let Some(model) = model::find(model_name) else {
+        let known: Vec<&str> = model::MODELS.iter().map(|m| m.name).collect();
+        return Ok(usage(&format!(
+            "unknown model {model_name:?}; expected one of: {}",
+            known.join(", ")
+        )));
+    };
+    if args.files.iter().filter(|f| f.as_str() == "-").count() > 1 {
+        return Ok(usage(
+            "standard input (-) can be given only once among the files",
+        ));
+    }
+
+    let opts = CheckOptions {
+        initial: args.initial.clone(),
+        time_limit: Some(args.time_limit),
+        memory_limit: args
+            .memory_limit
+            .map(|mib| usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX))
+            .unwrap_or_else(default_memory_limit),
+        shrink: !args.no_shrink,
+        shrink_time: args.shrink_time,
+    };
+    let forced = args.format_in.map(|f| f.format());
+
+    let outcomes: Vec<FileOutcome> = args
+        .files
+        .par_iter()
+        .map(|file| check_file(file, model, forced, &opts))
+        .collect();
+    let code = exit::combine(outcomes.iter().map(FileOutcome::exit_code));
+
+    match print(&args, &outcomes) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e).context("cannot write the report to standard output"),
+    }
+    if let Some(dir) = &args.out {
+        if let Err(e) = write_results(dir, &args.files, &outcomes, code) {
+            return Ok(usage(&format!("--out {}: {e:#}", dir.display())));
+        }
+    }
+    Ok(code)
+}
+
+/// Reads, pairs and checks one file.
+pub fn check_file(
+    file: &str,
+    model: &ModelEntry,
+    forced: Option<Format>,
+    opts: &CheckOptions,
+) -> FileOutcome {
+    let result = read_bytes(file)
+        .and_then(|bytes| read_history(file, &bytes, forced))
+        .and_then(|history| {
+            let ops = pair(&history)?;
+            let report = (model.check)(file, history.format, &ops, opts)?;
+            Ok((history.format, report))
+        });
+    match result {
+        Ok((format, report)) => FileOutcome::Checked { format, report },
+        Err(e) => FileOutcome::BadInput(e),
+    }
+}
+
+/// The bytes of a file, or of standard input for `-`.
+fn read_bytes(file: &str) -> Result<Vec<u8>, InputError> {
+    if file == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .map_err(|e| InputError::new(file, 0, format!("cannot read standard input: {e}")))?;
+        Ok(buf)
+    } else {
+        std::fs::read(file)
+            .map_err(|e| InputError::new(file, 0, format!("cannot read the file: {e}")))
+    }
+}
+
+/// Prints every file's result in argument order: reports to standard output, input errors as
+/// one line each on standard error (at their place in the sequence).
+fn print(args: &CheckArgs, outcomes: &[FileOutcome]) -> std::io::Result<()> {
+    let style = Style::detect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (i, (file, outcome)) in args.files.iter().zip(outcomes).enumerate() {
+        match (outcome, args.format) {
+            (FileOutcome::Checked { report, .. }, OutputFormat::Human) => {
+                if i > 0 && (report.counterexample.is_some() || prev_had_details(outcomes, i)) {
+                    writeln!(out)?;
+                }
+                out.write_all(render_human::render(file, report, style).as_bytes())?;
+            }
+            (FileOutcome::Checked { format, report }, OutputFormat::Json) => {
+                writeln!(out, "{}", render_json::report(file, *format, report))?;
+            }
+            (FileOutcome::BadInput(e), format) => {
+                if format == OutputFormat::Json {
+                    writeln!(out, "{}", render_json::input_error(file, e))?;
+                }
+                out.flush()?;
+                eprintln!("faultline: {e}");
+            }
+        }
+    }
+    out.flush()
+}
+
+/// True when the previous file printed more than its verdict line (so a blank line separates).
+fn prev_had_details(outcomes: &[FileOutcome], i: usize) -> bool {
+    matches!(
+        outcomes.get(i.wrapping_sub(1)),
+        Some(FileOutcome::Checked { report, .. }) if report.counterexample.is_some()
+    )
+}
+
+/// Writes `DIR/results.json`, creating DIR.
+fn write_results(
+    dir: &std::path::Path,
+    files: &[String],
+    outcomes: &[FileOutcome],
+    code: u8,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).context("cannot create the directory")?;
+    let reports = files
+        .iter()
+        .zip(outcomes)
+        .map(|(file, outcome)| match outcome {
+            FileOutcome::Checked { format, report } => render_json::report(file, *format, report),
+            FileOutcome::BadInput(e) => render_json::input_error(file, e),
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&render_json::results_file(code, reports))?;
+    text.push('\n');
+    let path = dir.join("results.json");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! Command-line arguments (clap derive) for every `faultline` command.
+//!
+//! This module only declares and parses arguments; what a command does lives in its own module
+//! ([`crate::check`]). Parsing never exits the process: [`parse`] hands clap's errors back so
+//! that `main` can map usage errors to exit code 254 (clap's own default is 2, which means
+//! "unknown" in faultline's contract) and `--help`/`--version` to 0.
+
+use checkers::history::Format;
+use clap::{ArgGroup, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// faultline: a Jepsen-style consistency checker.
+#[derive(Debug, Parser)]
+#[command(
+    name = "faultline",
+    version,
+    about = "A Jepsen-style consistency checker: is this history linearizable? If not, why not.",
+    long_about = "A Jepsen-style consistency checker. `faultline check` reads histories (JSON \
+                  lines, JSON arrays, Jepsen/Knossos EDN, Jepsen text logs, Porcupine kv logs) and \
+                  says whether each is linearizable with respect to a sequential model; for an \
+                  invalid history it shows the smallest sub-history that cannot be linearized.\n\n\
+                  Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad usage or input, 255 internal error.",
+    arg_required_else_help = true,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check histories: linearizability against a model (--model), or a workload's checker
+    /// (--workload).
+    Check(CheckArgs),
+}
+
+/// Arguments of `faultline check`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("checker").required(true).args(["model", "workload"])))]
+pub struct CheckArgs {
+    /// Check linearizability against this sequential model (see the list below).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Check with a workload's checker instead of a model. Parsed, but these checkers are not
+    /// built yet: using it exits 254.
+    #[arg(long, value_enum, value_name = "WORKLOAD")]
+    pub workload: Option<Workload>,
+
+    /// Consistency model for --workload list-append/rw-register; repeat the flag for several
+    /// (default: serializable).
+    #[arg(long, value_name = "MODEL")]
+    pub consistency: Vec<String>,
+
+    /// Group size for --workload long-fork.
+    #[arg(long, value_name = "N")]
+    pub group_size: Option<usize>,
+
+    /// Allow negative balances for --workload bank.
+    #[arg(long)]
+    pub negative_balances: bool,
+
+    /// Output format: a readable report, or one JSON object per file per line.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+
+    /// Read every FILE in this encoding instead of detecting it from the content.
+    #[arg(long = "format-in", value_enum, value_name = "ENCODING")]
+    pub format_in: Option<InputFormat>,
+
+    /// Wall-clock budget per file for the search, in seconds (decimals allowed). When it runs
+    /// out the verdict is unknown (exit 2), never a guess.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "600")]
+    pub time_limit: Duration,
+
+    /// The model's initial state, as JSON: a value for register/cas-register, an integer for
+    /// counter, an object for kv/multi-register, an array for set/queue/fifo-queue, true/false
+    /// (held) for mutex. Default: null / 0 / empty / free.
+    #[arg(long, value_name = "JSON", value_parser = parse_json, allow_hyphen_values = true)]
+    pub initial: Option<Value>,
+
+    /// Memory budget per file for the search's memoized configurations, in MiB; past it the
+    /// verdict is unknown. Default: half of physical memory.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_limit: Option<u64>,
+
+    /// Do not shrink an invalid history to a minimal failing sub-history.
+    #[arg(long)]
+    pub no_shrink: bool,
+
+    /// Wall-clock budget for shrinking an invalid history, in seconds. When it runs out, the
+    /// sub-history shown still fails but may not be minimal.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "10")]
+    pub shrink_time: Duration,
+
+    /// Also write the results to DIR (created if needed): results.json, holding the JSON
+    /// report of every file. (The HTML timeline report will be written there too once it
+    /// exists.)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// History files to check; `-` reads standard input. Several files are checked in
+    /// parallel and reported in the order given.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<String>,
+}
+
+/// `--format`: how results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A readable verdict per file, with the counterexample of an invalid history.
+    Human,
+    /// One JSON object per file, one per line (`format_version` 1).
+    Json,
+}
+
+/// `--format-in`: the encodings faultline reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// One JSON object per line.
+    JsonLines,
+    /// One JSON array of operation objects.
+    JsonArray,
+    /// Jepsen/Knossos/Elle EDN: a vector or list of maps, or one map per line.
+    Edn,
+    /// Porcupine's key-value EDN, one map per line.
+    PorcupineKv,
+    /// Jepsen's text log (`INFO  jepsen.util - ...` lines).
+    JepsenLog,
+}
+
+impl InputFormat {
+    /// The library's format.
+    pub fn format(self) -> Format {
+        match self {
+            InputFormat::JsonLines => Format::JsonLines,
+            InputFormat::JsonArray => Format::JsonArray,
+            InputFormat::Edn => Format::Edn,
+            InputFormat::PorcupineKv => Format::PorcupineKv,
+            InputFormat::JepsenLog => Format::JepsenLog,
+        }
+    }
+}
+
+/// `--workload`: the non-linearizability checkers (not built yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Elle list-append (transactional dependency graphs).
+    ListAppend,
+    /// Elle read-write register.
+    RwRegister,
+    /// Jepsen counter.
+    Counter,
+    /// Jepsen set.
+    Set,
+    /// Jepsen set-full.
+    SetFull,
+    /// Jepsen bank.
+    Bank,
+    /// Jepsen long-fork.
+    LongFork,
+    /// Jepsen unique-ids.
+    UniqueIds,
+}
+
+impl Workload {
+    /// The name used on the command line.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Parses a positive number of seconds (`0.5`, `10`).
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, found {s:?}"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(format!(
+            "expected a positive number of seconds, found {s:?}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `--initial` as a JSON value.
+fn parse_json(s: &str) -> Result<Value, String> {
+    serde_json::from_str(s).map_err(|e| {
+        format!("expected a JSON value (e.g. 0, \"x\", [1,2] or {{\"x\":0}}), found {s:?}: {e}")
+    })
+}
+
+/// The list of models shown at the end of `faultline check --help`.
+fn models_help() -> String {
+    let mut text = String::from("Models (--model):\n");
+    for m in checkers::model::MODELS {
+        text.push_str(&format!("  {:<16} {}\n", m.name, m.about));
+    }
+    text.push_str(
+        "\nExit codes: 0 valid, 1 invalid, 2 unknown, 254 bad usage or input, 255 internal error.",
+    );
+    text
+}
+
+/// Parses `args` (the first being the program name). Errors include `--help` and
+/// `--version`, which clap reports as "errors" that print to standard output.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let command = Cli::command().mut_subcommand("check", |check| check.after_help(models_help()));
+    let matches = command.try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn repeated_consistency_does_not_swallow_the_file() {
+        let cli = parse([
+            "faultline",
+            "check",
+            "--workload",
+            "list-append",
+            "--consistency",
+            "snapshot-isolation",
+            "--consistency",
+            "repeatable-read",
+            "h.edn",
+        ])
+        .unwrap();
+        let Command::Check(args) = cli.command;
+        assert_eq!(args.consistency, ["snapshot-isolation", "repeatable-read"]);
+        assert_eq!(args.files, ["h.edn"]);
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn negative_initial() {
+        let cli = parse([
+            "faultline",
+            "check",
+            "--model",
+            "counter",
+            "--initial",
+            "-3",
+            "f",
+        ])
+        .unwrap();
+        let Command::Check(args) = cli.command;
+        assert_eq!(args.initial, Some(Value::from(-3)));
+    }
+}

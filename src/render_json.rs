@@ -1,0 +1,70 @@
+//! The machine-readable report of `check --format json` and of `--out DIR/results.json`.
+//!
+//! One JSON object per file (printed one per line). The field names are part of the
+//! command-line contract (`docs/cli.md`); `format_version` changes if they ever do.
+//!
+//! A checked file:
+//! `{"format_version":1,"file":…,"valid":true|false|"unknown","model":…,"input_format":…,
+//! "ops":…,"partitions":…,"states":…,"millis":…,"unknown_reason":…|null,"counterexample":{…}|null}`
+//!
+//! A file that could not be read: `{"format_version":1,"file":…,"valid":null,
+//! "error":{"line":…|null,"message":…}}`.
+
+use checkers::history::Format;
+use checkers::verdict::Report;
+use checkers::InputError;
+use serde_json::{json, Value};
+
+/// The version of the JSON report's shape.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The report of one checked file.
+pub fn report(file: &str, format: Format, report: &Report) -> Value {
+    let counterexample = match &report.counterexample {
+        Some(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+        None => Value::Null,
+    };
+    json!({
+        "format_version": FORMAT_VERSION,
+        "file": file,
+        "valid": report.valid.to_json(),
+        "model": report.model,
+        "input_format": format.name(),
+        "ops": report.stats.ops,
+        "partitions": report.stats.partitions,
+        "states": report.stats.states,
+        "millis": (report.stats.millis * 1000.0).round() / 1000.0,
+        "unknown_reason": report.unknown_reason,
+        "counterexample": counterexample,
+    })
+}
+
+/// The report of a file with bad input (exit 254). `line` is null when the problem is not tied
+/// to one line (an unreadable file).
+pub fn input_error(file: &str, error: &InputError) -> Value {
+    json!({
+        "format_version": FORMAT_VERSION,
+        "file": file,
+        "valid": Value::Null,
+        "error": {
+            "line": if error.line > 0 { Value::from(error.line) } else { Value::Null },
+            "message": error.message,
+        },
+    })
+}
+
+/// The content of `results.json` in `--out DIR`: the overall verdict and every file's report.
+pub fn results_file(exit_code: u8, files: Vec<Value>) -> Value {
+    let valid = match exit_code {
+        crate::exit::VALID => Value::Bool(true),
+        crate::exit::INVALID => Value::Bool(false),
+        crate::exit::UNKNOWN => Value::String("unknown".into()),
+        _ => Value::Null,
+    };
+    json!({
+        "format_version": FORMAT_VERSION,
+        "valid": valid,
+        "exit_code": exit_code,
+        "results": files,
+    })
+}

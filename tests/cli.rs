@@ -1,0 +1,564 @@
+//! The command-line contract of `faultline check` (docs/cli.md): exit codes, standard input,
+//! several files, the JSON report, error messages and budgets.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn faultline() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
+    cmd.current_dir(fixtures());
+    cmd
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8(stdout.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    faultline()
+        .arg("--help")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("check"));
+    faultline()
+        .args(["check", "--help"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("cas-register").and(predicate::str::contains("--no-shrink")),
+        );
+    faultline()
+        .arg("--version")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("faultline "));
+}
+
+#[test]
+fn usage_errors_exit_254_not_2() {
+    faultline().assert().code(254);
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "--bogus",
+            "register-valid.jsonl",
+        ])
+        .assert()
+        .code(254);
+    faultline()
+        .args(["check", "register-valid.jsonl"])
+        .assert()
+        .code(254);
+    faultline()
+        .args(["check", "--model", "register"])
+        .assert()
+        .code(254);
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "--time-limit",
+            "soon",
+            "register-valid.jsonl",
+        ])
+        .assert()
+        .code(254);
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "--initial",
+            "{oops",
+            "register-valid.jsonl",
+        ])
+        .assert()
+        .code(254);
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "--consistency",
+            "serializable",
+            "register-valid.jsonl",
+        ])
+        .assert()
+        .code(254);
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "--format",
+            "xml",
+            "register-valid.jsonl",
+        ])
+        .assert()
+        .code(254);
+    faultline()
+        .args(["check", "--model", "register", "-", "-"])
+        .write_stdin("")
+        .assert()
+        .code(254);
+}
+
+#[test]
+fn unknown_model_lists_the_known_ones() {
+    faultline()
+        .args(["check", "--model", "paxos", "register-valid.jsonl"])
+        .assert()
+        .code(254)
+        .stdout("")
+        .stderr(
+            predicate::str::contains("paxos")
+                .and(predicate::str::contains("cas-register"))
+                .and(predicate::str::contains("fifo-queue"))
+                .and(predicate::str::contains("mutex")),
+        );
+}
+
+#[test]
+fn missing_file_exits_254_naming_it() {
+    faultline()
+        .args(["check", "--model", "register", "no-such-file.jsonl"])
+        .assert()
+        .code(254)
+        .stderr(predicate::str::starts_with(
+            "faultline: no-such-file.jsonl: cannot read",
+        ));
+}
+
+#[test]
+fn workload_parses_but_is_not_built_yet() {
+    faultline()
+        .args([
+            "check",
+            "--workload",
+            "list-append",
+            "--consistency",
+            "snapshot-isolation",
+            "--consistency",
+            "repeatable-read",
+            "register-valid.jsonl",
+        ])
+        .assert()
+        .code(254)
+        .stderr(predicate::str::contains("not built yet"));
+    faultline()
+        .args([
+            "check",
+            "--workload",
+            "long-fork",
+            "--group-size",
+            "3",
+            "x.edn",
+        ])
+        .assert()
+        .code(254)
+        .stderr(predicate::str::contains("not built yet"));
+    faultline()
+        .args([
+            "check",
+            "--workload",
+            "bank",
+            "--negative-balances",
+            "x.edn",
+        ])
+        .assert()
+        .code(254)
+        .stderr(predicate::str::contains("not built yet"));
+    faultline()
+        .args(["check", "--workload", "no-such-workload", "x.edn"])
+        .assert()
+        .code(254);
+}
+
+#[test]
+fn malformed_input_is_one_line_naming_file_and_line() {
+    let out = faultline()
+        .args(["check", "--model", "register", "malformed-bad-json.jsonl"])
+        .assert()
+        .code(254)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("faultline: malformed-bad-json.jsonl:3: expected"),
+        "{stderr}"
+    );
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "malformed-completion-without-invocation.jsonl",
+        ])
+        .assert()
+        .code(254)
+        .stderr(predicate::str::contains(
+            "malformed-completion-without-invocation.jsonl:3:",
+        ));
+    faultline()
+        .args(["check", "--model", "register", "malformed-unknown-op.jsonl"])
+        .assert()
+        .code(254)
+        .stderr(
+            predicate::str::contains("malformed-unknown-op.jsonl:3:")
+                .and(predicate::str::contains("cas")),
+        );
+}
+
+#[test]
+fn standard_input() {
+    let valid = std::fs::read_to_string(fixtures().join("register-valid.jsonl")).unwrap();
+    faultline()
+        .args(["check", "--model", "register", "-"])
+        .write_stdin(valid)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("-: valid"));
+    let stale = std::fs::read_to_string(fixtures().join("register-stale-read.jsonl")).unwrap();
+    faultline()
+        .args(["check", "--model", "register", "--format", "json", "-"])
+        .write_stdin(stale)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(r#""file":"-""#));
+}
+
+#[test]
+fn several_files_combine_to_the_most_serious_code_in_argument_order() {
+    let out = faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "--format",
+            "json",
+            "register-valid.jsonl",
+            "register-stale-read.jsonl",
+            "register-info-write.jsonl",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let lines = json_lines(&out.stdout);
+    let files: Vec<&str> = lines.iter().map(|l| l["file"].as_str().unwrap()).collect();
+    assert_eq!(
+        files,
+        [
+            "register-valid.jsonl",
+            "register-stale-read.jsonl",
+            "register-info-write.jsonl"
+        ]
+    );
+    let verdicts: Vec<&Value> = lines.iter().map(|l| &l["valid"]).collect();
+    assert_eq!(
+        verdicts,
+        [&Value::Bool(true), &Value::Bool(false), &Value::Bool(true)]
+    );
+
+    // Bad input wins over invalid.
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "register-stale-read.jsonl",
+            "malformed-bad-json.jsonl",
+            "register-valid.jsonl",
+        ])
+        .assert()
+        .code(254)
+        .stdout(
+            predicate::str::contains("register-stale-read.jsonl: INVALID")
+                .and(predicate::str::contains("register-valid.jsonl: valid")),
+        )
+        .stderr(predicate::str::contains("malformed-bad-json.jsonl:3:"));
+
+    // All valid.
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "register-valid.jsonl",
+            "register-pending.jsonl",
+        ])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn json_report_has_a_stable_shape() {
+    let out = faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "--format",
+            "json",
+            "register-stale-read.jsonl",
+            "register-valid.jsonl",
+            "malformed-bad-json.jsonl",
+        ])
+        .assert()
+        .code(254)
+        .get_output()
+        .clone();
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 3);
+    for l in &lines {
+        assert_eq!(l["format_version"], 1);
+    }
+    let invalid = &lines[0];
+    assert_eq!(invalid["valid"], false);
+    assert_eq!(invalid["model"], "register");
+    assert_eq!(invalid["ops"], 5);
+    assert_eq!(invalid["partitions"], 1);
+    assert!(invalid["millis"].is_number());
+    assert!(invalid["unknown_reason"].is_null());
+    let cex = &invalid["counterexample"];
+    assert_eq!(cex["stuck"]["f"], "read");
+    assert_eq!(cex["stuck"]["result"], "Brazil");
+    assert_eq!(cex["stuck"]["invoke_line"], 10);
+    assert!(cex["longest"].as_array().is_some_and(|l| !l.is_empty()));
+    assert!(cex["minimal"].as_array().is_some_and(|m| !m.is_empty()));
+    assert_eq!(cex["minimal_complete"], true);
+    assert!(cex["minimal_weakened"].is_number());
+
+    let valid = &lines[1];
+    assert_eq!(valid["valid"], true);
+    assert!(valid["counterexample"].is_null());
+
+    let bad = &lines[2];
+    assert!(bad["valid"].is_null());
+    assert_eq!(bad["error"]["line"], 3);
+    assert!(bad["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("expected"));
+}
+
+#[test]
+fn human_counterexample_explains_the_stale_read() {
+    faultline()
+        .args(["check", "--model", "register", "register-stale-read.jsonl"])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::starts_with("register-stale-read.jsonl: INVALID — not linearizable (register, 5 ops, 1 partition,")
+                .and(predicate::str::contains("could not linearize: process 3: read → \"Brazil\""))
+                .and(predicate::str::contains("write  \"Brazil\""))
+                .and(predicate::str::contains("write  \"Germany\""))
+                .and(predicate::str::contains("\"Germany\""))
+                .and(predicate::str::contains("minimal failing sub-history"))
+                .and(predicate::str::contains("cannot be linearized"))
+                // Not a terminal: no colors.
+                .and(predicate::str::contains("\x1b[").not()),
+        );
+}
+
+#[test]
+fn keyed_counterexample_names_the_key() {
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "register-keyed-invalid.jsonl",
+        ])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("key: \"b\"").and(predicate::str::contains("of this key")),
+        );
+}
+
+#[test]
+fn no_shrink_skips_the_minimal_sub_history() {
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "--no-shrink",
+            "register-stale-read.jsonl",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("not computed"));
+    let out = faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "--no-shrink",
+            "--format",
+            "json",
+            "register-stale-read.jsonl",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["counterexample"]["minimal"], Value::Array(vec![]));
+    assert_eq!(lines[0]["counterexample"]["stuck"]["result"], "Brazil");
+}
+
+#[test]
+fn out_dir_gets_results_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nested/report");
+    faultline()
+        .args(["check", "--model", "register", "--out"])
+        .arg(&dir)
+        .args(["register-valid.jsonl", "register-stale-read.jsonl"])
+        .assert()
+        .code(1);
+    let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    let results: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(results["format_version"], 1);
+    assert_eq!(results["valid"], false);
+    assert_eq!(results["exit_code"], 1);
+    assert_eq!(results["results"][0]["file"], "register-valid.jsonl");
+    assert_eq!(results["results"][1]["valid"], false);
+}
+
+#[test]
+fn forced_input_format() {
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "cas-register",
+            "--format-in",
+            "edn",
+            "cas-register-knossos.edn",
+        ])
+        .assert()
+        .code(0);
+    faultline()
+        .args([
+            "check",
+            "--model",
+            "cas-register",
+            "--format-in",
+            "json-lines",
+            "cas-register-knossos.edn",
+        ])
+        .assert()
+        .code(254)
+        .stderr(predicate::str::contains("cas-register-knossos.edn:"));
+}
+
+/// A history of `rounds` rounds; in each, `width` processes write distinct values
+/// concurrently while one process reads the value of one of them. Linearizable; with
+/// `stale`, a final read (after everything completed) returns a value of the first round,
+/// which makes it not linearizable.
+fn rounds_history(rounds: usize, width: usize, stale: bool) -> String {
+    let mut lines = Vec::new();
+    let mut op = |p: usize, t: &str, f: &str, v: Value| {
+        lines.push(serde_json::json!({"process": p, "type": t, "f": f, "value": v}).to_string());
+    };
+    for r in 0..rounds {
+        let base = r * width;
+        for i in 0..width {
+            op(i, "invoke", "write", Value::from(base + i));
+        }
+        op(width, "invoke", "read", Value::Null);
+        // The read returns the value of the write that completes in the middle.
+        let seen = base + (r * 7) % width;
+        for i in (0..width).rev() {
+            op(i, "ok", "write", Value::from(base + i));
+            if i == width / 2 {
+                op(width, "ok", "read", Value::from(seen));
+            }
+        }
+    }
+    if stale {
+        op(width, "invoke", "read", Value::Null);
+        op(width, "ok", "read", Value::from(1));
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn a_tiny_time_limit_gives_unknown_never_a_wrong_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (stale, truth) in [(false, 0), (true, 1)] {
+        let path = tmp.path().join(format!("rounds-{stale}.jsonl"));
+        std::fs::write(&path, rounds_history(40, 8, stale)).unwrap();
+        // With the default budget the verdict is the truth.
+        faultline()
+            .args(["check", "--model", "register"])
+            .arg(&path)
+            .assert()
+            .code(truth);
+        // With a tiny one it is the truth or unknown.
+        let out = faultline()
+            .args([
+                "check",
+                "--model",
+                "register",
+                "--time-limit",
+                "0.000001",
+                "--format",
+                "json",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        assert!(
+            code == Some(truth) || code == Some(2),
+            "stale={stale}: expected exit {truth} or 2, got {code:?}"
+        );
+        if code == Some(2) {
+            let lines = json_lines(&out.stdout);
+            assert_eq!(lines[0]["valid"], "unknown");
+            assert!(lines[0]["unknown_reason"]
+                .as_str()
+                .unwrap()
+                .contains("time limit"));
+        }
+    }
+}
+
+#[test]
+fn stdout_closed_early_is_not_an_internal_error() {
+    // `faultline check ... | head -1`: the exit code is still the verdict's.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .current_dir(fixtures())
+        .args(["check", "--model", "register", "register-stale-read.jsonl"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
