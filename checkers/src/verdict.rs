@@ -125,6 +125,10 @@ pub struct Counterexample {
     pub minimal_weakened: usize,
     /// True when shrinking ran to a 1-minimal result; false when its budget ran out first.
     pub minimal_complete: bool,
+    /// The minimal sub-history ends at this line: operations invoked after it are left out,
+    /// and those still running there count as indeterminate. `None` when it did not cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimal_cut_line: Option<usize>,
 }
 
 /// Search statistics.

@@ -230,7 +230,8 @@ fn compile<M: Model>(
     opts: &CheckOptions,
     ctx: &mut CompileCtx,
 ) -> Result<Vec<Partition<M>>, InputError> {
-    let mut groups: Vec<(Option<Value>, Vec<Entry<M::Op>>)> = Vec::new();
+    type Group<O> = (Option<Value>, Vec<Entry<O>>);
+    let mut groups: Vec<Group<M::Op>> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut keyed: Option<(bool, usize)> = None;
     for op in ops.iter().filter(|o| o.client) {
@@ -334,6 +335,7 @@ fn counterexample<M: Model>(
     let mut minimal = Vec::new();
     let mut weakened = 0;
     let mut complete = false;
+    let mut cut_line = None;
     if opts.shrink {
         let deadline = [
             Some(Instant::now() + opts.shrink_time),
@@ -347,6 +349,15 @@ fn counterexample<M: Model>(
         minimal = s.core.iter().map(|&e| view(e)).collect();
         weakened = s.weakened;
         complete = s.complete;
+        cut_line = s.cut.and_then(|pos| {
+            ops.iter().find_map(|o| {
+                if o.complete == Some(pos) {
+                    o.complete_line
+                } else {
+                    (o.invoke == pos).then_some(o.invoke_line)
+                }
+            })
+        });
     }
     Counterexample {
         key: part.key.clone(),
@@ -356,5 +367,6 @@ fn counterexample<M: Model>(
         minimal,
         minimal_weakened: weakened,
         minimal_complete: complete,
+        minimal_cut_line: cut_line,
     }
 }

@@ -18,7 +18,7 @@
 //!   timed-out writes of the same value) are interchangeable once both are invoked, so only
 //!   the earliest-invoked one not yet linearized is ever tried.
 
-use super::cache::{zobrist, Cache};
+use super::cache::{zobrist, Cache, Visit};
 use super::Budget;
 use crate::model::Model;
 use std::collections::HashMap;
@@ -118,6 +118,8 @@ enum Cursor {
 
 struct Frame<S> {
     entry: u32,
+    /// The cache id of the configuration this step led to.
+    id: u32,
     prev: S,
     forced: bool,
 }
@@ -318,6 +320,7 @@ impl<'a, M: Model> Search<'a, M> {
                 Cursor::Info(_) => {
                     // Nothing left to try here: backtrack.
                     match self.backtrack(
+                        &mut cache,
                         &mut stack,
                         &mut state,
                         &mut bits,
@@ -352,10 +355,11 @@ impl<'a, M: Model> Search<'a, M> {
             };
             let forced = self.read_only[e];
             bits.set(e);
-            if cache.insert(&mut bits, &next) {
+            if let Visit::New(id) = cache.insert(&mut bits, &next) {
                 let prev = std::mem::replace(&mut state, next);
                 stack.push(Frame {
                     entry: e as u32,
+                    id,
                     prev,
                     forced,
                 });
@@ -384,6 +388,7 @@ impl<'a, M: Model> Search<'a, M> {
     #[allow(clippy::too_many_arguments)]
     fn backtrack(
         &mut self,
+        cache: &mut Cache<M::State>,
         stack: &mut Vec<Frame<M::State>>,
         state: &mut M::State,
         bits: &mut Bits,
@@ -397,6 +402,7 @@ impl<'a, M: Model> Search<'a, M> {
         }
         loop {
             let frame = stack.pop()?;
+            cache.finish(frame.id);
             let e = frame.entry as usize;
             self.unlift(e);
             *state = frame.prev;
@@ -471,7 +477,6 @@ impl Bits {
     }
 
     fn set(&mut self, e: usize) {
-        self.hash ^= zobrist(e);
         let p = self.pos[e];
         if p == u32::MAX {
             let c = self.class_of[e];
@@ -484,6 +489,7 @@ impl Bits {
             }
             return;
         }
+        self.hash ^= zobrist(e);
         let p = p as usize;
         self.words[p >> 6] |= 1 << (p & 63);
         self.top = self.top.max((p >> 6) + 1);
@@ -495,7 +501,6 @@ impl Bits {
     }
 
     fn clear(&mut self, e: usize) {
-        self.hash ^= zobrist(e);
         let p = self.pos[e];
         if p == u32::MAX {
             let c = self.class_of[e];
@@ -508,6 +513,7 @@ impl Bits {
             }
             return;
         }
+        self.hash ^= zobrist(e);
         let p = p as usize;
         self.words[p >> 6] &= !(1 << (p & 63));
         self.low = self.low.min(p);
@@ -527,7 +533,7 @@ impl Bits {
         lo
     }
 
-    /// The Zobrist hash of the set.
+    /// The Zobrist hash of the determinate part of the set.
     pub fn hash(&self) -> u64 {
         self.hash
     }

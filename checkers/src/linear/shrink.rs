@@ -5,9 +5,10 @@
 //! - cutting at a point in time: operations invoked later are dropped and those still running
 //!   at the cut become indeterminate (completed ops all precede later invocations, so any
 //!   linearization of the whole restricts to one of the prefix);
-//! - a determinate operation leaves the core by becoming indeterminate (may have happened at
-//!   any time after its invocation, or never), or, when it can never change the state (a
-//!   read), by being dropped.
+//! - a determinate operation leaves the core by becoming indeterminate exactly as
+//!   `docs/models.md` defines it (may have happened at any time after its invocation, or
+//!   never, with its result unknown: [`Model::weaken`]), or, when it can then have no effect
+//!   (a read), by being dropped.
 //!
 //! Indeterminate operations that change state are never dropped (that would remove an
 //! explanation the original had). The minimal sub-history is the *core*: determinate
@@ -30,6 +31,8 @@ pub struct Shrunk {
     pub weakened: usize,
     /// True when the core is 1-minimal; false when the budget ran out first.
     pub complete: bool,
+    /// File position of the last event the shrunk history keeps (the cut), if it cut at all.
+    pub cut: Option<usize>,
 }
 
 /// Builds the weakened history: entries invoked before `cut`, determinate only if completed
@@ -42,20 +45,42 @@ fn weaken<M: Model>(
 ) -> (Vec<Entry<M::Op>>, Vec<usize>) {
     let mut out = Vec::new();
     let mut map = Vec::new();
+    // Indeterminate ops invoked after the last determinate completion can only take effect
+    // after every determinate op, where they explain nothing: leaving them out is exact.
+    let last_ret = entries
+        .iter()
+        .enumerate()
+        .filter(|&(i, e)| e.call < cut && e.ret.is_some_and(|r| r < cut) && keep(i))
+        .filter_map(|(_, e)| e.ret)
+        .max()
+        .unwrap_or(0);
     for (i, e) in entries.iter().enumerate() {
         if e.call >= cut {
             continue;
         }
         let determinate = e.ret.is_some_and(|r| r < cut) && keep(i);
-        if !determinate && model.read_only(&e.op) {
+        if determinate {
+            out.push(e.clone());
+            map.push(i);
             continue;
         }
-        let mut e2 = e.clone();
-        if !determinate {
-            e2.ret = None;
+        if e.call > last_ret {
+            continue;
         }
-        out.push(e2);
-        map.push(i);
+        let op = if e.ret.is_some() {
+            model.weaken(&e.op)
+        } else {
+            Some(e.op.clone())
+        };
+        if let Some(op) = op {
+            out.push(Entry {
+                op,
+                call: e.call,
+                ret: None,
+                orig: e.orig,
+            });
+            map.push(i);
+        }
     }
     (out, map)
 }
@@ -129,13 +154,19 @@ pub fn shrink<M: Model>(
             chunk = (chunk / 2).max(1);
         }
     }
-    let keep = |k: usize| core.binary_search(&k).is_ok();
-    let (es, _) = weaken(model, entries, cut, &keep);
-    let weakened = es.iter().filter(|e| e.ret.is_none()).count();
+    // Every state-changing op before the cut that is not in the core counts as weakened (those
+    // invoked after the core's last completion are left out of the search, which is exact).
+    let weakened = entries
+        .iter()
+        .enumerate()
+        .filter(|&(i, e)| e.call < cut && core.binary_search(&i).is_err())
+        .filter(|&(_, e)| e.ret.is_none() || model.weaken(&e.op).is_some())
+        .count();
     core.sort_by_key(|&i| entries[i].call);
     Shrunk {
         core,
         weakened,
         complete,
+        cut: (cut != usize::MAX).then(|| cut - 1),
     }
 }

@@ -50,6 +50,13 @@ impl Model for FifoQueue {
         false
     }
 
+    fn weaken(&self, op: &QueueOp) -> Option<QueueOp> {
+        Some(match op {
+            QueueOp::Dequeue(_) => QueueOp::DequeueUnknown,
+            other => *other,
+        })
+    }
+
     fn show_state(&self, state: &Vec<ValueId>, ctx: &CompileCtx) -> Value {
         Value::Array(state.iter().map(|v| ctx.values.value(*v).clone()).collect())
     }

@@ -93,6 +93,14 @@ pub trait Model: Sync + Send {
     /// linearized eagerly by the search when they fit, and dropped when indeterminate.
     fn read_only(&self, op: &Self::Op) -> bool;
 
+    /// The op as it would be had it completed `info` instead: what it may do if it took effect
+    /// (e.g. a dequeue that removed *some* element, a transaction whose reads are unknown), or
+    /// `None` when it would then have no effect at all (a read). The shrinker uses this to make
+    /// an operation indeterminate exactly as `docs/models.md` defines it.
+    fn weaken(&self, op: &Self::Op) -> Option<Self::Op> {
+        (!self.read_only(op)).then(|| op.clone())
+    }
+
     /// A JSON rendering of a state, for counterexamples.
     fn show_state(&self, state: &Self::State, ctx: &CompileCtx) -> Value;
 }

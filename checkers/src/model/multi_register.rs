@@ -176,6 +176,20 @@ impl Model for MultiRegister {
         op.iter().all(|m| matches!(m, Micro::Read(..)))
     }
 
+    fn weaken(&self, op: &Vec<Micro>) -> Option<Vec<Micro>> {
+        if self.read_only(op) {
+            return None;
+        }
+        Some(
+            op.iter()
+                .map(|m| match *m {
+                    Micro::Read(k, _) => Micro::Read(k, None),
+                    w => w,
+                })
+                .collect(),
+        )
+    }
+
     fn show_state(&self, state: &MultiState, ctx: &CompileCtx) -> Value {
         let mut m = serde_json::Map::new();
         for (k, v) in state {

@@ -135,6 +135,13 @@ impl Model for Queue {
         false
     }
 
+    fn weaken(&self, op: &QueueOp) -> Option<QueueOp> {
+        Some(match op {
+            QueueOp::Dequeue(_) => QueueOp::DequeueUnknown,
+            other => *other,
+        })
+    }
+
     fn show_state(&self, state: &Self::State, ctx: &CompileCtx) -> Value {
         let show = |ms: &Vec<ValueId>| {
             Value::Array(ms.iter().map(|v| ctx.values.value(*v).clone()).collect())
