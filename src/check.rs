@@ -25,8 +25,8 @@ pub enum FileOutcome {
     Checked {
         /// The encoding it was read in.
         format: Format,
-        /// The verdict with its evidence.
-        report: Report,
+        /// The verdict with its evidence (boxed: it is much larger than an error).
+        report: Box<Report>,
     },
     /// It could not be read, or is not a well-formed history for the model.
     BadInput(InputError),
@@ -124,6 +124,11 @@ pub fn check_file(
     forced: Option<Format>,
     opts: &CheckOptions,
 ) -> FileOutcome {
+    // Lets the test suite check that a panic in a worker thread becomes exit 255 with a
+    // one-line message (tests/cli.rs); never set in normal use.
+    if std::env::var_os("FAULTLINE_PANIC_FOR_TESTS").is_some() {
+        panic!("panic requested by FAULTLINE_PANIC_FOR_TESTS");
+    }
     let result = read_bytes(file)
         .and_then(|bytes| read_history(file, &bytes, forced))
         .and_then(|history| {
@@ -132,7 +137,10 @@ pub fn check_file(
             Ok((history.format, report))
         });
     match result {
-        Ok((format, report)) => FileOutcome::Checked { format, report },
+        Ok((format, report)) => FileOutcome::Checked {
+            format,
+            report: Box::new(report),
+        },
         Err(e) => FileOutcome::BadInput(e),
     }
 }

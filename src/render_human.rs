@@ -225,13 +225,8 @@ fn minimal(out: &mut String, cex: &Counterexample, style: Style) {
         "of the history"
     };
     let others = cex.minimal_weakened;
-    // When shrinking finished, the history was cut right after the last completion of the
-    // core: operations invoked later are left out.
-    let cut_line = if cex.minimal_complete {
-        cex.minimal.iter().filter_map(|op| op.complete_line).max()
-    } else {
-        None
-    };
+    // The shrunk history ends at this line: operations invoked later are left out.
+    let cut_line = cex.minimal_cut_line;
     let these = if k == 1 {
         "this operation".to_string()
     } else {

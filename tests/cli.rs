@@ -507,9 +507,9 @@ fn a_tiny_time_limit_gives_unknown_never_a_wrong_verdict() {
     for (stale, truth) in [(false, 0), (true, 1)] {
         let path = tmp.path().join(format!("rounds-{stale}.jsonl"));
         std::fs::write(&path, rounds_history(40, 8, stale)).unwrap();
-        // With the default budget the verdict is the truth.
+        // With the default budget the verdict is the truth (shrinking is not needed here).
         faultline()
-            .args(["check", "--model", "register"])
+            .args(["check", "--model", "register", "--no-shrink"])
             .arg(&path)
             .assert()
             .code(truth);
@@ -561,4 +561,21 @@ fn stdout_closed_early_is_not_an_internal_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_panic_is_an_internal_error_without_backtrace() {
+    let out = faultline()
+        .env("FAULTLINE_PANIC_FOR_TESTS", "1")
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("FAULTLINE_BACKTRACE")
+        .args(["check", "--model", "register", "register-valid.jsonl"])
+        .assert()
+        .code(255)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("faultline: internal error"), "{stderr}");
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -132,16 +133,20 @@ pub fn check_table(name: &str, dir: &Path, rows: &[Row]) {
             ));
         }
     }
-    println!(
-        "{name}: {} rows, {} mismatches (slowest: {} in {:.1} s)",
+    // Written to the stderr handle directly (not with `eprintln!`), so the summary shows even
+    // when the test harness captures output.
+    let mut report = format!(
+        "{name}: {} rows, {} mismatches (slowest: {} in {:.1} s)\n",
         rows.len(),
         mismatches.len(),
         slowest.1,
         slowest.0
     );
     for m in &mismatches {
-        println!("{m}");
+        report.push_str(m);
+        report.push('\n');
     }
+    let _ = std::io::stderr().write_all(report.as_bytes());
     assert!(
         mismatches.is_empty(),
         "{name}: {} of {} rows disagree:\n{}",

@@ -20,7 +20,7 @@ use crate::verdict::{Counterexample, OpView, Report, Stats, Step, Validity};
 use crate::InputError;
 use rayon::prelude::*;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How a linearizability check may spend its resources and what it reports.
@@ -72,7 +72,11 @@ pub struct Budget {
     memory_limit: usize,
     memory_used: AtomicUsize,
     cancel: AtomicBool,
+    state_limit: AtomicU64,
 }
+
+/// Why a search stopped when it hit the per-round state limit (see [`check_operations`]).
+pub const STATE_LIMIT: &str = "state limit";
 
 impl Budget {
     /// A budget ending at `deadline` with `memory_limit` bytes.
@@ -82,6 +86,7 @@ impl Budget {
             memory_limit,
             memory_used: AtomicUsize::new(0),
             cancel: AtomicBool::new(false),
+            state_limit: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -111,6 +116,17 @@ impl Budget {
             bytes.min(self.memory_used.load(Ordering::Relaxed)),
             Ordering::Relaxed,
         );
+    }
+
+    /// The number of configurations a search may memoize before it stops with
+    /// [`STATE_LIMIT`] (so the driver can give other partitions a turn).
+    pub fn state_limit(&self) -> u64 {
+        self.state_limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the per-search configuration limit.
+    pub fn set_state_limit(&self, limit: u64) {
+        self.state_limit.store(limit, Ordering::Relaxed);
     }
 
     /// Asks every search using this budget to stop.
@@ -143,19 +159,39 @@ pub fn check_operations<M: Model>(
     let n_ops: usize = partitions.iter().map(|p| p.entries.len()).sum();
     let budget = Budget::new(opts.time_limit.map(|t| started + t), opts.memory_limit);
 
-    let mut order: Vec<usize> = (0..partitions.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(partitions[i].entries.len()));
-    let mut results: Vec<(usize, SearchResult)> = order
-        .par_iter()
-        .map(|&i| {
-            let p = &partitions[i];
-            let r = search(model, &p.init, &p.entries, &budget);
-            if matches!(r.found, Found::NotLinearizable(_)) {
-                budget.cancel();
+    // Rounds with a growing per-search state limit: partitions that are quick to decide are
+    // decided first, so one quick refutation is not stuck behind large valid partitions.
+    let mut pending: Vec<usize> = (0..partitions.len()).collect();
+    pending.sort_by_key(|&i| std::cmp::Reverse(partitions[i].entries.len()));
+    let mut results: Vec<(usize, SearchResult)> = Vec::with_capacity(partitions.len());
+    let mut limit: u64 = 1 << 13;
+    while !pending.is_empty() {
+        let last_round = pending.len() == 1 || limit >= 1 << 25;
+        budget.set_state_limit(if last_round { u64::MAX } else { limit });
+        let round: Vec<(usize, SearchResult)> = pending
+            .par_iter()
+            .map(|&i| {
+                let p = &partitions[i];
+                let r = search(model, &p.init, &p.entries, &budget);
+                if matches!(r.found, Found::NotLinearizable(_)) {
+                    budget.cancel();
+                }
+                (i, r)
+            })
+            .collect();
+        pending.clear();
+        let invalid = round
+            .iter()
+            .any(|(_, r)| matches!(r.found, Found::NotLinearizable(_)));
+        for (i, r) in round {
+            if !invalid && r.found == Found::Aborted(STATE_LIMIT) {
+                pending.push(i);
+            } else {
+                results.push((i, r));
             }
-            (i, r)
-        })
-        .collect();
+        }
+        limit = limit.saturating_mul(8);
+    }
     results.sort_by_key(|(i, _)| *i);
     let states = results.iter().map(|(_, r)| r.states).sum();
 

@@ -279,8 +279,11 @@ impl<'a, M: Model> Search<'a, M> {
             ticks = ticks.wrapping_add(1);
             if ticks & 0x3FF == 0 {
                 let bytes = cache.bytes();
-                let why = budget.charge(bytes.saturating_sub(charged));
+                let mut why = budget.charge(bytes.saturating_sub(charged));
                 charged = charged.max(bytes);
+                if cache.len() as u64 > budget.state_limit() {
+                    why = why.or(Some(super::STATE_LIMIT));
+                }
                 if let Some(why) = why {
                     break Run::Aborted(why);
                 }
