@@ -267,7 +267,7 @@ fn minimal(out: &mut String, cex: &Counterexample, style: Style) {
             "    {}",
             style.paint(
                 "33",
-                "Shrinking was cut short by its budget (--shrink-time): this sub-history fails, but may not be minimal."
+                "Shrinking was cut short (its --shrink-time budget ran out, or a trial was too large to decide): this sub-history fails, but may not be minimal."
             )
         );
     }

@@ -45,7 +45,7 @@ impl Default for CheckOptions {
             time_limit: Some(Duration::from_secs(600)),
             memory_limit: default_memory_limit(),
             shrink: true,
-            shrink_time: Duration::from_secs(10),
+            shrink_time: Duration::from_secs(5),
         }
     }
 }
@@ -217,6 +217,7 @@ pub fn check_operations<M: Model>(
         };
         report.counterexample = Some(counterexample(
             model,
+            r.states,
             &partitions[*i],
             longest,
             ops,
@@ -327,8 +328,10 @@ fn compile<M: Model>(
 }
 
 /// Builds the evidence for an invalid partition.
+#[allow(clippy::too_many_arguments)]
 fn counterexample<M: Model>(
     model: &M,
+    states: u64,
     part: &Partition<M>,
     longest: &[Vec<usize>],
     ops: &[Operation],
@@ -381,6 +384,9 @@ fn counterexample<M: Model>(
         .flatten()
         .min();
         let budget = Budget::new(deadline, opts.memory_limit);
+        // Each trial may explore a few times what the whole check needed: a trial that needs
+        // more counts as "not failing", which keeps the result sound (only maybe not minimal).
+        budget.set_state_limit(states.saturating_mul(8).max(1 << 18));
         let s = shrink::shrink(model, &part.init, &part.entries, &budget);
         minimal = s.core.iter().map(|&e| view(e)).collect();
         weakened = s.weakened;
