@@ -2,7 +2,7 @@
 //!
 //! [`check_operations`] compiles a history's client operations with a [`Model`], splits them
 //! into independent partitions by key (P-compositionality: a keyed history is linearizable iff
-//! each key's sub-history is), searches each partition on all cores ([`search`]), and, for an
+//! each key's sub-history is), searches each partition on all cores ([`mod@search`]), and, for an
 //! invalid history, builds a [`Counterexample`]: the operation that could not be linearized,
 //! the longest partial linearizations, and a minimal failing sub-history ([`shrink`]).
 //! Budgets (time, memory) turn into an `unknown` verdict, never a guess.

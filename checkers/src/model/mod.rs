@@ -16,7 +16,7 @@ mod kv;
 mod multi_register;
 mod mutex;
 mod queue;
-mod register;
+pub(crate) mod register;
 mod set;
 mod util;
 

@@ -5,7 +5,7 @@
 //! `--initial`.
 
 use super::util::{f_of, observed, show, unknown_f};
-use super::{CompileCtx, Compiled, Model, ValueId};
+use super::{CompileCtx, Compiled, ValueId};
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
 
@@ -95,36 +95,54 @@ pub(super) fn compile_register(
     Ok(Compiled::Op { key, op: reg })
 }
 
-impl Model for Register {
-    type State = ValueId;
-    type Op = RegOp;
+/// Implements [`Model`] for a register type: `$name` is its `--model` name and `$cas` whether
+/// it accepts `cas`. Shared by [`Register`] and [`super::CasRegister`], which differ only there.
+macro_rules! register_model {
+    ($ty:ty, $name:literal, $cas:literal) => {
+        impl $crate::model::Model for $ty {
+            type State = $crate::model::ValueId;
+            type Op = $crate::model::register::RegOp;
 
-    fn name(&self) -> &'static str {
-        "register"
-    }
+            fn name(&self) -> &'static str {
+                $name
+            }
 
-    fn init(
-        &self,
-        initial: Option<&Value>,
-        _key: Option<&Value>,
-        ctx: &mut CompileCtx,
-    ) -> Result<ValueId, String> {
-        Ok(register_init(initial, ctx))
-    }
+            fn init(
+                &self,
+                initial: Option<&serde_json::Value>,
+                _key: Option<&serde_json::Value>,
+                ctx: &mut $crate::model::CompileCtx,
+            ) -> Result<Self::State, String> {
+                Ok($crate::model::register::register_init(initial, ctx))
+            }
 
-    fn compile(&self, op: &Operation, ctx: &mut CompileCtx) -> Result<Compiled<RegOp>, String> {
-        compile_register("register", false, op, ctx)
-    }
+            fn compile(
+                &self,
+                op: &$crate::history::Operation,
+                ctx: &mut $crate::model::CompileCtx,
+            ) -> Result<$crate::model::Compiled<Self::Op>, String> {
+                $crate::model::register::compile_register($name, $cas, op, ctx)
+            }
 
-    fn step(&self, state: &ValueId, op: &RegOp) -> Option<ValueId> {
-        register_step(*state, op)
-    }
+            fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State> {
+                $crate::model::register::register_step(*state, op)
+            }
 
-    fn read_only(&self, op: &RegOp) -> bool {
-        matches!(op, RegOp::Read(_) | RegOp::CasFailed(_))
-    }
+            fn read_only(&self, op: &Self::Op) -> bool {
+                use $crate::model::register::RegOp;
+                matches!(op, RegOp::Read(_) | RegOp::CasFailed(_))
+            }
 
-    fn show_state(&self, state: &ValueId, ctx: &CompileCtx) -> Value {
-        ctx.values.value(*state).clone()
-    }
+            fn show_state(
+                &self,
+                state: &Self::State,
+                ctx: &$crate::model::CompileCtx,
+            ) -> serde_json::Value {
+                ctx.values.value(*state).clone()
+            }
+        }
+    };
 }
+pub(super) use register_model;
+
+register_model!(Register, "register", false);
