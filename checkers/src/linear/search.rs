@@ -243,17 +243,13 @@ impl<'a, M: Model> Search<'a, M> {
         NIL
     }
 
-    /// The file position of the first remaining return entry (`usize::MAX` if none).
-    fn first_return(&self) -> usize {
-        let mut id = self.nodes[HEAD as usize].next;
-        while id != NIL {
-            let node = self.nodes[id as usize];
-            if !node.is_call {
-                return self.entries[node.entry as usize].ret.unwrap_or(usize::MAX);
-            }
-            id = node.next;
+    /// The file position of an entry's return (`usize::MAX` for `NIL`, i.e. none left).
+    fn return_position(&self, entry: u32) -> usize {
+        if entry == NIL {
+            usize::MAX
+        } else {
+            self.entries[entry as usize].ret.unwrap_or(usize::MAX)
         }
-        usize::MAX
     }
 
     /// The DFS. With `record = Some(depth)`, collects up to three partial linearizations of
@@ -301,7 +297,7 @@ impl<'a, M: Model> Search<'a, M> {
                         cur = Cursor::Main(node.next);
                         (node.entry != urgent).then_some(node.entry as usize)
                     } else {
-                        first_ret = self.entries[node.entry as usize].ret.unwrap_or(usize::MAX);
+                        first_ret = self.return_position(node.entry);
                         cur = Cursor::Info(0);
                         None
                     }
@@ -332,15 +328,20 @@ impl<'a, M: Model> Search<'a, M> {
                         max_depth,
                         &mut recorded,
                     ) {
-                        Some(next) => {
+                        Some(e) => {
                             if recorded.len() >= 3 {
                                 break Run::Recorded(recorded);
                             }
-                            cur = next;
+                            // Resume the restored configuration's scan just after `e`.
                             urgent = self.urgent();
-                            if let Cursor::Info(_) = cur {
-                                first_ret = self.first_return();
-                            }
+                            cur = if self.entries[e].ret.is_none() {
+                                first_ret = self.return_position(urgent);
+                                Cursor::Info(self.class_of[e] + 1)
+                            } else if urgent == e as u32 {
+                                Cursor::Main(self.nodes[HEAD as usize].next)
+                            } else {
+                                Cursor::Main(self.nodes[self.call_node[e] as usize].next)
+                            };
                             continue;
                         }
                         None => {
@@ -386,8 +387,8 @@ impl<'a, M: Model> Search<'a, M> {
         result
     }
 
-    /// Pops frames until one leaves alternatives to try; returns where to resume, or `None`
-    /// when the whole search space is exhausted.
+    /// Pops frames until one leaves alternatives to try; returns its entry (the scan resumes
+    /// after it), or `None` when the whole search space is exhausted.
     #[allow(clippy::too_many_arguments)]
     fn backtrack(
         &mut self,
@@ -399,7 +400,7 @@ impl<'a, M: Model> Search<'a, M> {
         record: Option<usize>,
         max_depth: usize,
         recorded: &mut Vec<Vec<usize>>,
-    ) -> Option<Cursor> {
+    ) -> Option<usize> {
         if record == Some(stack.len()) && max_depth == stack.len() && recorded.len() < 3 {
             recorded.push(stack.iter().map(|f| f.entry as usize).collect());
         }
@@ -414,15 +415,7 @@ impl<'a, M: Model> Search<'a, M> {
                 *remaining += 1;
             }
             if !frame.forced {
-                return Some(if self.entries[e].ret.is_some() {
-                    if self.urgent() == e as u32 {
-                        Cursor::Main(self.nodes[HEAD as usize].next)
-                    } else {
-                        Cursor::Main(self.nodes[self.call_node[e] as usize].next)
-                    }
-                } else {
-                    Cursor::Info(self.class_of[e] + 1)
-                });
+                return Some(e);
             }
         }
     }

@@ -36,15 +36,14 @@ pub struct Shrunk {
 }
 
 /// Builds the weakened history: entries invoked before `cut`, determinate only if completed
-/// by `cut` and kept in `core`. Returns (entries, map to original indices).
+/// by `cut` and kept in `core`.
 fn weaken<M: Model>(
     model: &M,
     entries: &[Entry<M::Op>],
     cut: usize,
     keep: &dyn Fn(usize) -> bool,
-) -> (Vec<Entry<M::Op>>, Vec<usize>) {
+) -> Vec<Entry<M::Op>> {
     let mut out = Vec::new();
-    let mut map = Vec::new();
     // Indeterminate ops invoked after the last determinate completion can only take effect
     // after every determinate op, where they explain nothing: leaving them out is exact.
     let last_ret = entries
@@ -61,7 +60,6 @@ fn weaken<M: Model>(
         let determinate = e.ret.is_some_and(|r| r < cut) && keep(i);
         if determinate {
             out.push(e.clone());
-            map.push(i);
             continue;
         }
         if e.call > last_ret {
@@ -79,10 +77,9 @@ fn weaken<M: Model>(
                 ret: None,
                 orig: e.orig,
             });
-            map.push(i);
         }
     }
-    (out, map)
+    out
 }
 
 /// Shrinks a partition known not to be linearizable from `init`.
@@ -113,7 +110,7 @@ pub fn shrink<M: Model>(
     let (mut lo, mut hi) = (0usize, cuts.len().saturating_sub(1));
     while lo < hi && complete {
         let mid = (lo + hi) / 2;
-        let (es, _) = weaken(model, entries, cuts[mid] + 1, &all);
+        let es = weaken(model, entries, cuts[mid] + 1, &all);
         if fails(&es, &mut complete) {
             hi = mid;
         } else {
@@ -138,7 +135,7 @@ pub fn shrink<M: Model>(
             let end = (i + chunk).min(core.len());
             let candidate: Vec<usize> = core[..i].iter().chain(&core[end..]).copied().collect();
             let keep = |k: usize| candidate.binary_search(&k).is_ok();
-            let (es, _) = weaken(model, entries, cut, &keep);
+            let es = weaken(model, entries, cut, &keep);
             if fails(&es, &mut complete) {
                 core = candidate;
                 removed = true;

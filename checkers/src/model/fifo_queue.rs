@@ -3,7 +3,7 @@
 //! An `ok` dequeue must return the oldest element; an indeterminate dequeue, if it happened,
 //! removed the oldest element. A dequeue on an empty queue is recorded as `fail` (no effect).
 
-use super::queue::{compile_queue, queue_initial, QueueOp};
+use super::queue::{compile_queue, queue_initial, weaken_queue, QueueOp};
 use super::{CompileCtx, Compiled, Model, ValueId};
 use crate::history::Operation;
 use serde_json::Value;
@@ -51,10 +51,7 @@ impl Model for FifoQueue {
     }
 
     fn weaken(&self, op: &QueueOp) -> Option<QueueOp> {
-        Some(match op {
-            QueueOp::Dequeue(_) => QueueOp::DequeueUnknown,
-            other => *other,
-        })
+        Some(weaken_queue(*op))
     }
 
     fn show_state(&self, state: &Vec<ValueId>, ctx: &CompileCtx) -> Value {

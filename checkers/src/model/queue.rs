@@ -55,6 +55,14 @@ pub(super) fn compile_queue(
     })
 }
 
+/// A queue op's indeterminate form (both queue models): a dequeue removed *some* element.
+pub(super) fn weaken_queue(op: QueueOp) -> QueueOp {
+    match op {
+        QueueOp::Dequeue(_) => QueueOp::DequeueUnknown,
+        other => other,
+    }
+}
+
 /// The `--initial` array of a queue, oldest first.
 pub(super) fn queue_initial(
     initial: Option<&Value>,
@@ -136,10 +144,7 @@ impl Model for Queue {
     }
 
     fn weaken(&self, op: &QueueOp) -> Option<QueueOp> {
-        Some(match op {
-            QueueOp::Dequeue(_) => QueueOp::DequeueUnknown,
-            other => *other,
-        })
+        Some(weaken_queue(*op))
     }
 
     fn show_state(&self, state: &Self::State, ctx: &CompileCtx) -> Value {
