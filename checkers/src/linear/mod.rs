@@ -11,7 +11,7 @@ pub mod cache;
 pub mod search;
 pub mod shrink;
 
-pub use search::{search, Entry, Found, SearchResult};
+pub use search::{decide, search, Entry, Found, SearchResult};
 
 use crate::history::{Format, Operation, Outcome};
 use crate::model::canonical;

@@ -57,12 +57,34 @@ pub struct SearchResult {
     pub states: u64,
 }
 
-/// Searches for a linearization of `entries` from `init`.
+/// Searches for a linearization of `entries` from `init`; when there is none, also records the
+/// longest partial linearizations reached.
 pub fn search<M: Model>(
     model: &M,
     init: &M::State,
     entries: &[Entry<M::Op>],
     budget: &Budget,
+) -> SearchResult {
+    run_search(model, init, entries, budget, true)
+}
+
+/// Like [`search`], but only decides: a `NotLinearizable` result carries no partial
+/// linearizations, which saves the second pass that records them (the shrinker's trials).
+pub fn decide<M: Model>(
+    model: &M,
+    init: &M::State,
+    entries: &[Entry<M::Op>],
+    budget: &Budget,
+) -> SearchResult {
+    run_search(model, init, entries, budget, false)
+}
+
+fn run_search<M: Model>(
+    model: &M,
+    init: &M::State,
+    entries: &[Entry<M::Op>],
+    budget: &Budget,
+    record_longest: bool,
 ) -> SearchResult {
     let mut s = Search::new(model, entries);
     let first = s.run(init, budget, None);
@@ -81,10 +103,16 @@ pub fn search<M: Model>(
         },
         Run::Failed(depth) => {
             let states = s.states;
-            let mut s2 = Search::new(model, entries);
-            let longest = match s2.run(init, budget, Some(depth)) {
-                Run::Recorded(paths) => paths,
-                _ => Vec::new(),
+            let longest = if record_longest {
+                // The DFS is deterministic: a second run stops at the depth the first reached
+                // and records the paths there, so the first run never copies its stack.
+                let mut s2 = Search::new(model, entries);
+                match s2.run(init, budget, Some(depth)) {
+                    Run::Recorded(paths) => paths,
+                    _ => Vec::new(),
+                }
+            } else {
+                Vec::new()
             };
             SearchResult {
                 found: Found::NotLinearizable(longest),

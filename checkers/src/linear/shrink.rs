@@ -17,7 +17,7 @@
 //! indeterminate. A step whose check runs out of budget counts as "not failing", so the result
 //! is always sound; `complete` says whether shrinking reached 1-minimality.
 
-use super::search::{search, Entry, Found};
+use super::search::{decide, Entry, Found};
 use super::Budget;
 use crate::model::Model;
 
@@ -91,7 +91,7 @@ pub fn shrink<M: Model>(
 ) -> Shrunk {
     let mut complete = true;
     let fails = |es: &[Entry<M::Op>], complete: &mut bool| -> bool {
-        match search(model, init, es, budget).found {
+        match decide(model, init, es, budget).found {
             Found::NotLinearizable(_) => true,
             Found::Linearizable(_) => false,
             Found::Aborted(_) => {
