@@ -14,6 +14,7 @@ use checkers::history::{pair, read_history, Format};
 use checkers::linear::{default_memory_limit, CheckOptions};
 use checkers::model::{self, ModelEntry};
 use checkers::verdict::Report;
+use checkers::workload::{self, WorkloadEntry, WorkloadOptions, WorkloadReport};
 use checkers::InputError;
 use rayon::prelude::*;
 use std::io::{Read, Write};
@@ -28,6 +29,13 @@ pub enum FileOutcome {
         /// The verdict with its evidence (boxed: it is much larger than an error).
         report: Box<Report>,
     },
+    /// It was read and checked by a workload checker (`--workload`).
+    Workload {
+        /// The encoding it was read in.
+        format: Format,
+        /// The verdict with its evidence.
+        report: Box<WorkloadReport>,
+    },
     /// It could not be read, or is not a well-formed history for the model.
     BadInput(InputError),
 }
@@ -37,6 +45,7 @@ impl FileOutcome {
     pub fn exit_code(&self) -> u8 {
         match self {
             FileOutcome::Checked { report, .. } => exit::of_validity(report.valid),
+            FileOutcome::Workload { report, .. } => exit::of_validity(report.valid),
             FileOutcome::BadInput(_) => exit::BAD_INPUT,
         }
     }
@@ -52,12 +61,7 @@ fn usage(message: &str) -> u8 {
 /// except that a closed standard output ends the output quietly.
 pub fn run(args: CheckArgs) -> Result<u8> {
     if let Some(workload) = args.workload {
-        return Ok(usage(&format!(
-            "--workload {}: the workload checkers (list-append, rw-register, counter, set, \
-             set-full, bank, long-fork, unique-ids) are not built yet; only linearizability \
-             checks with --model are available in this version",
-            workload.name()
-        )));
+        return run_workload(&args, &workload.name());
     }
     let workload_only = [
         ("--consistency", !args.consistency.is_empty()),
@@ -102,9 +106,44 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         .par_iter()
         .map(|file| check_file(file, model, forced, &opts))
         .collect();
-    let code = exit::combine(outcomes.iter().map(FileOutcome::exit_code));
+    finish(&args, outcomes)
+}
 
-    match print(&args, &outcomes) {
+/// `check --workload NAME`: validates the options, then checks every file with that checker.
+fn run_workload(args: &CheckArgs, name: &str) -> Result<u8> {
+    if args.model.is_some() {
+        return Ok(usage("give either --model or --workload, not both"));
+    }
+    let Some(entry) = workload::find(name) else {
+        return Ok(usage(&format!("unknown workload {name:?}")));
+    };
+    let opts = WorkloadOptions {
+        consistency: args.consistency.clone(),
+        group_size: args.group_size,
+        negative_balances: args.negative_balances,
+        time_limit: Some(args.time_limit),
+    };
+    if let Err(message) = workload::validate(name, &opts) {
+        return Ok(usage(&message));
+    }
+    if args.files.iter().filter(|f| f.as_str() == "-").count() > 1 {
+        return Ok(usage(
+            "standard input (-) can be given only once among the files",
+        ));
+    }
+    let forced = args.format_in.map(|f| f.format());
+    let outcomes: Vec<FileOutcome> = args
+        .files
+        .par_iter()
+        .map(|file| check_workload_file(file, entry, forced, &opts))
+        .collect();
+    finish(args, outcomes)
+}
+
+/// Prints the outcomes, writes `--out`, and returns the combined exit code.
+fn finish(args: &CheckArgs, outcomes: Vec<FileOutcome>) -> Result<u8> {
+    let code = exit::combine(outcomes.iter().map(FileOutcome::exit_code));
+    match print(args, &outcomes) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(e) => return Err(e).context("cannot write the report to standard output"),
@@ -115,6 +154,29 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// Reads, pairs and checks one file with a workload checker.
+pub fn check_workload_file(
+    file: &str,
+    entry: &WorkloadEntry,
+    forced: Option<Format>,
+    opts: &WorkloadOptions,
+) -> FileOutcome {
+    let result = read_bytes(file)
+        .and_then(|bytes| read_history(file, &bytes, forced))
+        .and_then(|history| {
+            let ops = pair(&history)?;
+            let report = (entry.check)(file, &ops, opts)?;
+            Ok((history.format, report))
+        });
+    match result {
+        Ok((format, report)) => FileOutcome::Workload {
+            format,
+            report: Box::new(report),
+        },
+        Err(e) => FileOutcome::BadInput(e),
+    }
 }
 
 /// Reads, pairs and checks one file.
@@ -177,6 +239,15 @@ fn print(args: &CheckArgs, outcomes: &[FileOutcome]) -> std::io::Result<()> {
             (FileOutcome::Checked { format, report }, OutputFormat::Json) => {
                 writeln!(out, "{}", render_json::report(file, *format, report))?;
             }
+            (FileOutcome::Workload { report, .. }, OutputFormat::Human) => {
+                if i > 0 && (!report.explanation.is_empty() || prev_had_details(outcomes, i)) {
+                    writeln!(out)?;
+                }
+                out.write_all(render_human::render_workload(file, report, style).as_bytes())?;
+            }
+            (FileOutcome::Workload { format, report }, OutputFormat::Json) => {
+                writeln!(out, "{}", render_json::workload(file, *format, report))?;
+            }
             (FileOutcome::BadInput(e), format) => {
                 if format == OutputFormat::Json {
                     writeln!(out, "{}", render_json::input_error(file, e))?;
@@ -191,10 +262,11 @@ fn print(args: &CheckArgs, outcomes: &[FileOutcome]) -> std::io::Result<()> {
 
 /// True when the previous file printed more than its verdict line (so a blank line separates).
 fn prev_had_details(outcomes: &[FileOutcome], i: usize) -> bool {
-    matches!(
-        outcomes.get(i.wrapping_sub(1)),
-        Some(FileOutcome::Checked { report, .. }) if report.counterexample.is_some()
-    )
+    match outcomes.get(i.wrapping_sub(1)) {
+        Some(FileOutcome::Checked { report, .. }) => report.counterexample.is_some(),
+        Some(FileOutcome::Workload { report, .. }) => !report.explanation.is_empty(),
+        _ => false,
+    }
 }
 
 /// Writes `DIR/results.json`, creating DIR.
@@ -210,9 +282,24 @@ fn write_results(
         .zip(outcomes)
         .map(|(file, outcome)| match outcome {
             FileOutcome::Checked { format, report } => render_json::report(file, *format, report),
+            FileOutcome::Workload { format, report } => {
+                render_json::workload(file, *format, report)
+            }
             FileOutcome::BadInput(e) => render_json::input_error(file, e),
         })
         .collect();
+    for outcome in outcomes {
+        if let FileOutcome::Workload { report, .. } = outcome {
+            for artifact in &report.artifacts {
+                let name = std::path::Path::new(&artifact.name)
+                    .file_name()
+                    .context("an artifact without a file name")?;
+                let path = dir.join(name);
+                std::fs::write(&path, &artifact.contents)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+    }
     let mut text = serde_json::to_string_pretty(&render_json::results_file(code, reports))?;
     text.push('\n');
     let path = dir.join("results.json");

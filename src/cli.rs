@@ -38,6 +38,60 @@ pub enum Command {
     /// Check histories: linearizability against a model (--model), or a workload's checker
     /// (--workload).
     Check(CheckArgs),
+    /// Run one node of the embedded demo store (started by `faultline demo` / `run --target
+    /// demo`; start three by hand to point `run --target http-kv` at them).
+    ServeDemoNode(ServeDemoNodeArgs),
+}
+
+/// Arguments of `faultline serve-demo-node`.
+#[derive(Debug, Args)]
+pub struct ServeDemoNodeArgs {
+    /// This node's id, 1-based.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub id: u64,
+
+    /// Replication mode: async (primary/backup) or sync (majority, linearizable).
+    #[arg(long, value_enum, default_value_t = StoreMode::Sync)]
+    pub mode: StoreMode,
+
+    /// Address of the http-kv server (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub http: std::net::SocketAddr,
+
+    /// Address where peers connect (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub peer_listen: std::net::SocketAddr,
+
+    /// Another node, as ID=ADDR (its peer address, or a proxy in front of it); repeat per peer.
+    #[arg(long = "peer", value_name = "ID=ADDR", value_parser = parse_peer)]
+    pub peers: Vec<(usize, std::net::SocketAddr)>,
+
+    /// Directory for the node's durable state.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+}
+
+/// `--mode` of the demo store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreMode {
+    /// Primary/backup, acknowledges before replicating, followers serve reads.
+    Async,
+    /// Majority-acknowledged writes, reads confirmed by a majority.
+    Sync,
+}
+
+/// Parses `ID=ADDR`.
+fn parse_peer(text: &str) -> Result<(usize, std::net::SocketAddr), String> {
+    let (id, addr) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected ID=ADDR, got {text:?}"))?;
+    let id: usize = id
+        .parse()
+        .map_err(|_| format!("expected a node id before '=', got {id:?}"))?;
+    let addr = addr
+        .parse()
+        .map_err(|_| format!("expected HOST:PORT after '=', got {addr:?}"))?;
+    Ok((id, addr))
 }
 
 /// Arguments of `faultline check`.
@@ -48,8 +102,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
-    /// Check with a workload's checker instead of a model. Parsed, but these checkers are not
-    /// built yet: using it exits 254.
+    /// Check with a workload checker instead of a model (Elle list-append/rw-register, Jepsen
+    /// counter, set, set-full, bank, long-fork, unique-ids).
     #[arg(long, value_enum, value_name = "WORKLOAD")]
     pub workload: Option<Workload>,
 
@@ -148,7 +202,7 @@ impl InputFormat {
     }
 }
 
-/// `--workload`: the non-linearizability checkers (not built yet).
+/// `--workload`: the checkers that are not linearizability search (`checkers::workload`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Workload {
     /// Elle list-append (transactional dependency graphs).

@@ -40,12 +40,35 @@ fn run() -> u8 {
     };
     let result = match cli.command {
         cli::Command::Check(args) => check::run(args),
+        cli::Command::ServeDemoNode(args) => serve_demo_node(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("faultline: internal error: {e:#}");
             exit::INTERNAL
+        }
+    }
+}
+
+/// `faultline serve-demo-node`: runs one node of the demo store until killed.
+fn serve_demo_node(args: cli::ServeDemoNodeArgs) -> anyhow::Result<u8> {
+    let config = workloads::store::NodeConfig {
+        id: args.id as usize,
+        mode: match args.mode {
+            cli::StoreMode::Async => workloads::store::Mode::Async,
+            cli::StoreMode::Sync => workloads::store::Mode::Sync,
+        },
+        http: args.http,
+        peer_listen: args.peer_listen,
+        peers: args.peers,
+        data_dir: args.data_dir,
+    };
+    match workloads::store::serve(config) {
+        Ok(()) => Ok(exit::VALID),
+        Err(message) => {
+            eprintln!("faultline serve-demo-node: {message}");
+            Ok(exit::BAD_INPUT)
         }
     }
 }

@@ -7,6 +7,7 @@
 //! terminal (and `NO_COLOR` is not set).
 
 use checkers::verdict::{Counterexample, OpView, Report, Step, Validity};
+use checkers::workload::WorkloadReport;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -79,6 +80,44 @@ pub fn render(file: &str, report: &Report, style: Style) -> String {
     let _ = writeln!(out, "{file}: {verdict} {}", style.dim(&stats));
     if let Some(cex) = &report.counterexample {
         counterexample(&mut out, cex, style);
+    }
+    out
+}
+
+/// Renders the report of one file checked by a workload checker: the verdict line (with the
+/// anomalies found) and the checker's explanation, indented. Ends with a newline.
+pub fn render_workload(file: &str, report: &WorkloadReport, style: Style) -> String {
+    let mut out = String::new();
+    let stats = format!(
+        "({}, {} op{}, {})",
+        report.workload,
+        report.ops,
+        plural(report.ops),
+        duration(report.millis)
+    );
+    let verdict = match report.valid {
+        Validity::Valid => style.paint("1;32", "valid"),
+        Validity::Invalid if report.anomalies.is_empty() => style.paint("1;31", "INVALID"),
+        Validity::Invalid => format!(
+            "{} — {}",
+            style.paint("1;31", "INVALID"),
+            report.anomalies.join(", ")
+        ),
+        Validity::Unknown => format!(
+            "{} — {}",
+            style.paint("1;33", "UNKNOWN"),
+            report
+                .unknown_reason
+                .as_deref()
+                .unwrap_or("the checker could not decide")
+        ),
+    };
+    let _ = writeln!(out, "{file}: {verdict} {}", style.dim(&stats));
+    if !report.explanation.is_empty() {
+        let _ = writeln!(out);
+        for line in &report.explanation {
+            let _ = writeln!(out, "  {line}");
+        }
     }
     out
 }

@@ -7,11 +7,16 @@
 //! `{"format_version":1,"file":…,"valid":true|false|"unknown","model":…,"input_format":…,
 //! "ops":…,"partitions":…,"states":…,"millis":…,"unknown_reason":…|null,"counterexample":{…}|null}`
 //!
+//! A file checked by a workload checker:
+//! `{"format_version":1,"file":…,"valid":…,"workload":…,"input_format":…,"ops":…,"millis":…,
+//! "unknown_reason":…,"anomalies":[…],"explanation":[…],"details":{…}}`.
+//!
 //! A file that could not be read: `{"format_version":1,"file":…,"valid":null,
 //! "error":{"line":…|null,"message":…}}`.
 
 use checkers::history::Format;
 use checkers::verdict::Report;
+use checkers::workload::WorkloadReport;
 use checkers::InputError;
 use serde_json::{json, Value};
 
@@ -36,6 +41,23 @@ pub fn report(file: &str, format: Format, report: &Report) -> Value {
         "millis": (report.stats.millis * 1000.0).round() / 1000.0,
         "unknown_reason": report.unknown_reason,
         "counterexample": counterexample,
+    })
+}
+
+/// The report of one file checked by a workload checker (`--workload`).
+pub fn workload(file: &str, format: Format, report: &WorkloadReport) -> Value {
+    json!({
+        "format_version": FORMAT_VERSION,
+        "file": file,
+        "valid": report.valid.to_json(),
+        "workload": report.workload,
+        "input_format": format.name(),
+        "ops": report.ops,
+        "millis": (report.millis * 1000.0).round() / 1000.0,
+        "unknown_reason": report.unknown_reason,
+        "anomalies": report.anomalies,
+        "explanation": report.explanation,
+        "details": report.details,
     })
 }
 

@@ -144,44 +144,42 @@ fn missing_file_exits_254_naming_it() {
 }
 
 #[test]
-fn workload_parses_but_is_not_built_yet() {
-    faultline()
-        .args([
-            "check",
-            "--workload",
-            "list-append",
-            "--consistency",
-            "snapshot-isolation",
-            "--consistency",
-            "repeatable-read",
-            "register-valid.jsonl",
-        ])
-        .assert()
-        .code(254)
-        .stderr(predicate::str::contains("not built yet"));
-    faultline()
-        .args([
-            "check",
-            "--workload",
-            "long-fork",
-            "--group-size",
-            "3",
-            "x.edn",
-        ])
-        .assert()
-        .code(254)
-        .stderr(predicate::str::contains("not built yet"));
-    faultline()
-        .args([
-            "check",
-            "--workload",
-            "bank",
-            "--negative-balances",
-            "x.edn",
-        ])
-        .assert()
-        .code(254)
-        .stderr(predicate::str::contains("not built yet"));
+fn workload_options_that_do_not_apply_are_usage_errors() {
+    for (args, expected) in [
+        (
+            &["--workload", "counter", "--consistency", "serializable"][..],
+            "--consistency applies to list-append and rw-register",
+        ),
+        (
+            &[
+                "--workload",
+                "list-append",
+                "--consistency",
+                "linearizable-ish",
+            ][..],
+            "unknown consistency model",
+        ),
+        (
+            &["--workload", "bank", "--group-size", "3"][..],
+            "--group-size applies to long-fork",
+        ),
+        (
+            &["--workload", "set", "--negative-balances"][..],
+            "--negative-balances applies to bank",
+        ),
+        (
+            &["--workload", "bank", "--model", "register"][..],
+            "cannot be used with",
+        ),
+    ] {
+        faultline()
+            .arg("check")
+            .args(args)
+            .arg("register-valid.jsonl")
+            .assert()
+            .code(254)
+            .stderr(predicate::str::contains(expected));
+    }
     faultline()
         .args(["check", "--workload", "no-such-workload", "x.edn"])
         .assert()

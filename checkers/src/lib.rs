@@ -6,6 +6,8 @@
 //! - [`model`]: sequential specifications as pure `step(state, op) -> Option<state>` values.
 //! - [`linear`]: the linearizability checker (Wing–Gong/Lowe search with memoization,
 //!   P-compositionality, budgets) and the counterexample shrinker.
+//! - [`txn`]: Elle-style transactional checking (list-append, rw-register).
+//! - [`workload`]: the workload checkers behind `--workload` (transactional and Jepsen's).
 //! - [`verdict`]: what a checker returns.
 //!
 //! The crate is pure: no async runtime, no network. It can be used on its own, like Porcupine.
@@ -15,6 +17,8 @@ pub mod gen;
 pub mod history;
 pub mod linear;
 pub mod model;
+pub mod txn;
 pub mod verdict;
+pub mod workload;
 
 pub use error::InputError;

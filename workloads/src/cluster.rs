@@ -1,0 +1,1 @@
+//! Demo cluster processes (being written).

@@ -1,0 +1,1 @@
+//! Nemeses (being written).

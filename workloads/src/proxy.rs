@@ -1,0 +1,1 @@
+//! TCP link proxies (being written).
