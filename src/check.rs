@@ -269,8 +269,8 @@ fn prev_had_details(outcomes: &[FileOutcome], i: usize) -> bool {
     }
 }
 
-/// Writes `DIR/results.json`, creating DIR.
-fn write_results(
+/// Writes `DIR/results.json` (and checkers' artifacts), creating DIR.
+pub fn write_results(
     dir: &std::path::Path,
     files: &[String],
     outcomes: &[FileOutcome],

@@ -38,9 +38,133 @@ pub enum Command {
     /// Check histories: linearizability against a model (--model), or a workload's checker
     /// (--workload).
     Check(CheckArgs),
+    /// Run a workload against a store while a nemesis injects faults, record the history,
+    /// check it, and write a store directory.
+    Run(RunArgs),
+    /// The embedded demo: a 3-replica store in async then sync mode under partitions, checked
+    /// and compared side by side (about 30 s).
+    Demo(DemoArgs),
     /// Run one node of the embedded demo store (started by `faultline demo` / `run --target
     /// demo`; start three by hand to point `run --target http-kv` at them).
     ServeDemoNode(ServeDemoNodeArgs),
+}
+
+/// Arguments of `faultline run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// What to run against: `demo` (faultline starts the embedded 3-replica store on
+    /// loopback), `http-kv` (your service speaking docs/http-kv.md, at --nodes), or `local`
+    /// (an in-process linearizable map: a sanity baseline).
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub target: Target,
+
+    /// The target's nodes, HOST:PORT,... (http-kv).
+    #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
+    pub nodes: Vec<std::net::SocketAddr>,
+
+    /// Replication mode of the demo store (--target demo).
+    #[arg(long, value_enum, default_value_t = StoreMode::Sync)]
+    pub mode: StoreMode,
+
+    /// The workload: register (read/write/cas), kv (get/put/append) or list-append
+    /// (transactions).
+    #[arg(long, value_name = "WORKLOAD", default_value = "register")]
+    pub workload: String,
+
+    /// Faults to inject: none, or a comma-separated list of partition, kill, pause (or all).
+    /// Faults need a target faultline controls (--target demo).
+    #[arg(long, value_name = "FAULT,...", default_value = "none")]
+    pub nemesis: String,
+
+    /// Length of the main phase, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "20")]
+    pub time_limit: Duration,
+
+    /// Stop the main phase after this many operations.
+    #[arg(long, value_name = "N")]
+    pub ops: Option<u64>,
+
+    /// Concurrent client workers.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub concurrency: u64,
+
+    /// Target operations per second over all workers (default: as fast as possible).
+    #[arg(long, value_name = "OPS_PER_SEC")]
+    pub rate: Option<f64>,
+
+    /// Number of keys the workload spreads over.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub keys: u64,
+
+    /// Per-operation timeout in seconds; a timed-out operation is recorded as info.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "1")]
+    pub op_timeout: Duration,
+
+    /// Quiet time before the first fault and between faults, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "2")]
+    pub nemesis_interval: Duration,
+
+    /// How long each fault lasts, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "3")]
+    pub nemesis_hold: Duration,
+
+    /// Consistency model checked for list-append (repeatable).
+    #[arg(long, value_name = "MODEL")]
+    pub consistency: Vec<String>,
+
+    /// Seed for every generator and the nemesis (default: from the clock; printed).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Directory holding the runs (each in its own subdirectory).
+    #[arg(long, value_name = "DIR", default_value = "store")]
+    pub store: PathBuf,
+
+    /// Output format of the verdict.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// `--target` of `faultline run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// The embedded demo store, started by faultline as 3 processes on loopback.
+    Demo,
+    /// Any service speaking the http-kv protocol (docs/http-kv.md), at --nodes.
+    HttpKv,
+    /// An in-process linearizable map (sanity baseline; no faults possible).
+    Local,
+}
+
+/// Arguments of `faultline demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Which mode(s) to run: both (async, then sync), or one of them.
+    #[arg(long, value_enum, default_value_t = DemoMode::Both)]
+    pub mode: DemoMode,
+
+    /// Length of each mode's main phase, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "10")]
+    pub time_limit: Duration,
+
+    /// Seed (default: from the clock; printed).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Directory holding the runs.
+    #[arg(long, value_name = "DIR", default_value = "store")]
+    pub store: PathBuf,
+}
+
+/// `--mode` of `faultline demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoMode {
+    /// async, then sync, compared side by side.
+    Both,
+    /// Only the async (primary/backup) store.
+    Async,
+    /// Only the sync (majority) store.
+    Sync,
 }
 
 /// Arguments of `faultline serve-demo-node`.

@@ -9,8 +9,11 @@
 mod check;
 mod cli;
 mod exit;
+mod progress;
 mod render_human;
 mod render_json;
+mod run;
+mod target;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
@@ -41,6 +44,8 @@ fn run() -> u8 {
     let result = match cli.command {
         cli::Command::Check(args) => check::run(args),
         cli::Command::ServeDemoNode(args) => serve_demo_node(args),
+        cli::Command::Run(args) => run::run(args),
+        cli::Command::Demo(_args) => anyhow::Ok(exit::BAD_INPUT),
     };
     match result {
         Ok(code) => code,

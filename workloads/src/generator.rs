@@ -1,1 +1,415 @@
-//! (being written)
+//! Generators: seeded schedules of operations ("run" step).
+//!
+//! Each worker owns one generator, seeded from the run's seed and the worker's number, so the
+//! same seed gives every worker the same sequence of operations (how they interleave in time
+//! still depends on the system). A generator is asked for its next step and told how each
+//! operation ended (so a `cas` can compare against a value the worker has seen).
+//!
+//! Workload generators ([`Register`], [`KeyValue`], [`ListAppend`]) produce the operation mix;
+//! the combinators ([`Limit`], [`TimeLimit`], [`Stagger`]) wrap any generator. The runner puts
+//! the phases together: the main phase with the nemesis, healing, a quiet period, then
+//! [`WorkloadKind::final_ops`] (a read of every key).
+
+use crate::client::{Op, Outcome};
+use checkers::gen::Rng;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a worker does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// Invoke this operation.
+    Op(Op),
+    /// Wait this long, then ask again.
+    Wait(Duration),
+    /// Nothing more in this phase.
+    Done,
+}
+
+/// Where a worker is when it asks for its next step.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    /// Time since the phase began.
+    pub elapsed: Duration,
+}
+
+/// A source of operations for one worker.
+pub trait Gen: Send {
+    /// The next step.
+    fn next(&mut self, ctx: Ctx) -> Next;
+    /// How an operation this generator produced ended.
+    fn observe(&mut self, _op: &Op, _outcome: &Outcome) {}
+}
+
+/// The workloads faultline can generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// read / write / cas over a few keys; checked as a keyed cas-register.
+    Register,
+    /// get / put / append of strings over a few keys; checked with the kv model.
+    Kv,
+    /// transactions of list appends and reads; checked by the list-append checker.
+    ListAppend,
+}
+
+impl WorkloadKind {
+    /// Parses a `--workload` name.
+    pub fn parse(name: &str) -> Result<WorkloadKind, String> {
+        match name {
+            "register" => Ok(WorkloadKind::Register),
+            "kv" => Ok(WorkloadKind::Kv),
+            "list-append" => Ok(WorkloadKind::ListAppend),
+            other => Err(format!(
+                "unknown workload {other:?}; expected register, kv or list-append"
+            )),
+        }
+    }
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Register => "register",
+            WorkloadKind::Kv => "kv",
+            WorkloadKind::ListAppend => "list-append",
+        }
+    }
+
+    /// The generator for worker `worker` of `workers`, over `keys` keys.
+    pub fn generator(self, seed: u64, worker: usize, workers: usize, keys: u64) -> Box<dyn Gen> {
+        let rng = Rng::new(seed ^ (worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let unique = Unique {
+            next: 0,
+            worker: worker as u64,
+            workers: workers.max(1) as u64,
+        };
+        match self {
+            WorkloadKind::Register => Box::new(Register {
+                rng,
+                keys,
+                unique,
+                seen: vec![Value::Null; keys as usize],
+            }),
+            WorkloadKind::Kv => Box::new(KeyValue { rng, keys, unique }),
+            WorkloadKind::ListAppend => Box::new(ListAppend { rng, keys, unique }),
+        }
+    }
+
+    /// The final phase: a read of every key (for list-append, one transaction reading all of
+    /// them), so lost writes show up.
+    pub fn final_ops(self, keys: u64) -> Vec<Op> {
+        match self {
+            WorkloadKind::Register => (0..keys)
+                .map(|k| Op {
+                    f: "read",
+                    key: Some(json!(k)),
+                    value: Value::Null,
+                })
+                .collect(),
+            WorkloadKind::Kv => (0..keys)
+                .map(|k| Op {
+                    f: "get",
+                    key: Some(json!(k)),
+                    value: Value::Null,
+                })
+                .collect(),
+            WorkloadKind::ListAppend => vec![Op {
+                f: "txn",
+                key: None,
+                value: Value::Array((0..keys).map(|k| json!(["r", k, null])).collect()),
+            }],
+        }
+    }
+}
+
+/// Values unique across workers: worker w of W produces w+1, w+1+W, w+1+2W, …
+#[derive(Debug, Clone)]
+struct Unique {
+    next: u64,
+    worker: u64,
+    workers: u64,
+}
+
+impl Unique {
+    fn take(&mut self) -> u64 {
+        let v = self.next * self.workers + self.worker + 1;
+        self.next += 1;
+        v
+    }
+}
+
+/// Register workload: 50% reads, 25% writes of unique values, 25% cas from the last value this
+/// worker saw for the key to a unique value.
+pub struct Register {
+    rng: Rng,
+    keys: u64,
+    unique: Unique,
+    seen: Vec<Value>,
+}
+
+impl Gen for Register {
+    fn next(&mut self, _ctx: Ctx) -> Next {
+        let k = self.rng.below(self.keys.max(1));
+        let key = Some(json!(k));
+        Next::Op(match self.rng.below(4) {
+            0 | 1 => Op {
+                f: "read",
+                key,
+                value: Value::Null,
+            },
+            2 => Op {
+                f: "write",
+                key,
+                value: json!(self.unique.take()),
+            },
+            _ => Op {
+                f: "cas",
+                key,
+                value: json!([self.seen[k as usize].clone(), self.unique.take()]),
+            },
+        })
+    }
+
+    fn observe(&mut self, op: &Op, outcome: &Outcome) {
+        let Some(k) = op.key.as_ref().and_then(Value::as_u64) else {
+            return;
+        };
+        let Some(seen) = self.seen.get_mut(k as usize) else {
+            return;
+        };
+        match (op.f, outcome) {
+            ("read", Outcome::Ok(v)) | ("write", Outcome::Ok(v)) => *seen = v.clone(),
+            ("cas", Outcome::Ok(v)) => *seen = v[1].clone(),
+            _ => {}
+        }
+    }
+}
+
+/// kv workload: 50% gets, 10% puts, 40% appends of unique short strings (`"7,"`).
+pub struct KeyValue {
+    rng: Rng,
+    keys: u64,
+    unique: Unique,
+}
+
+impl Gen for KeyValue {
+    fn next(&mut self, _ctx: Ctx) -> Next {
+        let key = Some(json!(self.rng.below(self.keys.max(1))));
+        Next::Op(match self.rng.below(10) {
+            0..=4 => Op {
+                f: "get",
+                key,
+                value: Value::Null,
+            },
+            5 => Op {
+                f: "put",
+                key,
+                value: json!(format!("{},", self.unique.take())),
+            },
+            _ => Op {
+                f: "append",
+                key,
+                value: json!(format!("{},", self.unique.take())),
+            },
+        })
+    }
+}
+
+/// list-append workload (Elle): transactions of 1–4 micro-ops, each an append of a unique
+/// value or a read, over `keys` keys.
+pub struct ListAppend {
+    rng: Rng,
+    keys: u64,
+    unique: Unique,
+}
+
+impl Gen for ListAppend {
+    fn next(&mut self, _ctx: Ctx) -> Next {
+        let n = 1 + self.rng.below(4);
+        let micro = (0..n)
+            .map(|_| {
+                let k = self.rng.below(self.keys.max(1));
+                if self.rng.below(2) == 0 {
+                    json!(["append", k, self.unique.take()])
+                } else {
+                    json!(["r", k, null])
+                }
+            })
+            .collect();
+        Next::Op(Op {
+            f: "txn",
+            key: None,
+            value: Value::Array(micro),
+        })
+    }
+}
+
+/// At most `n` operations in all, shared by every worker holding a clone of the counter.
+pub struct Limit {
+    inner: Box<dyn Gen>,
+    remaining: Arc<AtomicU64>,
+}
+
+impl Limit {
+    /// Wraps `inner`; `remaining` is shared by the workers (start it at the limit).
+    pub fn new(inner: Box<dyn Gen>, remaining: Arc<AtomicU64>) -> Limit {
+        Limit { inner, remaining }
+    }
+}
+
+impl Gen for Limit {
+    fn next(&mut self, ctx: Ctx) -> Next {
+        match self.inner.next(ctx) {
+            Next::Op(op) => {
+                let took = self
+                    .remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                if took.is_ok() {
+                    Next::Op(op)
+                } else {
+                    Next::Done
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn observe(&mut self, op: &Op, outcome: &Outcome) {
+        self.inner.observe(op, outcome);
+    }
+}
+
+/// Nothing after `limit` has elapsed in the phase.
+pub struct TimeLimit {
+    inner: Box<dyn Gen>,
+    limit: Duration,
+}
+
+impl TimeLimit {
+    /// Wraps `inner`.
+    pub fn new(inner: Box<dyn Gen>, limit: Duration) -> TimeLimit {
+        TimeLimit { inner, limit }
+    }
+}
+
+impl Gen for TimeLimit {
+    fn next(&mut self, ctx: Ctx) -> Next {
+        if ctx.elapsed >= self.limit {
+            Next::Done
+        } else {
+            self.inner.next(ctx)
+        }
+    }
+
+    fn observe(&mut self, op: &Op, outcome: &Outcome) {
+        self.inner.observe(op, outcome);
+    }
+}
+
+/// Waits a random time, uniform in `0..2·mean`, before each operation (Jepsen's stagger):
+/// with W workers and mean `W / rate`, the run averages `rate` operations per second.
+pub struct Stagger {
+    inner: Box<dyn Gen>,
+    mean: Duration,
+    rng: Rng,
+    waited: bool,
+}
+
+impl Stagger {
+    /// Wraps `inner`.
+    pub fn new(inner: Box<dyn Gen>, mean: Duration, seed: u64) -> Stagger {
+        Stagger {
+            inner,
+            mean,
+            rng: Rng::new(seed),
+            waited: false,
+        }
+    }
+}
+
+impl Gen for Stagger {
+    fn next(&mut self, ctx: Ctx) -> Next {
+        if !self.waited && !self.mean.is_zero() {
+            self.waited = true;
+            let nanos = self.mean.as_nanos().min(u64::MAX as u128 / 2) as u64;
+            return Next::Wait(Duration::from_nanos(self.rng.below(2 * nanos + 1)));
+        }
+        self.waited = false;
+        self.inner.next(ctx)
+    }
+
+    fn observe(&mut self, op: &Op, outcome: &Outcome) {
+        self.inner.observe(op, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops(mut g: Box<dyn Gen>, n: usize) -> Vec<Op> {
+        let ctx = Ctx {
+            elapsed: Duration::ZERO,
+        };
+        let mut out = Vec::new();
+        while out.len() < n {
+            match g.next(ctx) {
+                Next::Op(op) => out.push(op),
+                Next::Wait(_) => {}
+                Next::Done => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn same_seed_same_schedule() {
+        for kind in [
+            WorkloadKind::Register,
+            WorkloadKind::Kv,
+            WorkloadKind::ListAppend,
+        ] {
+            let a = ops(kind.generator(7, 2, 4, 5), 200);
+            let b = ops(kind.generator(7, 2, 4, 5), 200);
+            let c = ops(kind.generator(8, 2, 4, 5), 200);
+            assert_eq!(a, b);
+            assert_ne!(a, c);
+        }
+    }
+
+    #[test]
+    fn written_values_are_unique_across_workers() {
+        let mut seen = std::collections::HashSet::new();
+        for w in 0..4 {
+            for op in ops(WorkloadKind::Register.generator(1, w, 4, 3), 500) {
+                if op.f == "write" {
+                    assert!(seen.insert(op.value.as_u64().unwrap()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn limit_is_shared_between_workers() {
+        let remaining = Arc::new(AtomicU64::new(10));
+        let a = Box::new(Limit::new(
+            WorkloadKind::Kv.generator(1, 0, 2, 3),
+            remaining.clone(),
+        ));
+        let b = Box::new(Limit::new(WorkloadKind::Kv.generator(1, 1, 2, 3), remaining));
+        assert_eq!(ops(a, 7).len() + ops(b, 100).len(), 10);
+    }
+
+    #[test]
+    fn time_limit_ends_the_phase() {
+        let mut g = TimeLimit::new(
+            WorkloadKind::Register.generator(1, 0, 1, 1),
+            Duration::from_secs(1),
+        );
+        let late = Ctx {
+            elapsed: Duration::from_secs(2),
+        };
+        assert_eq!(g.next(late), Next::Done);
+    }
+}

@@ -1,1 +1,435 @@
-//! (being written)
+//! The runner: drives client workers and the nemesis on tokio and records everything ("run"
+//! step, ending where "check" begins).
+//!
+//! Phases, as in Jepsen: the **main** phase (workers invoke the workload's operations while the
+//! nemesis starts and stops faults on its own schedule) until the time or operation limit or a
+//! stop request (Ctrl-C); then the nemesis **heals** everything and the runner verifies that the
+//! nodes talk again; a **quiet** period; then **final reads** of every key. Each worker is one
+//! logical process at a time; after an `info` outcome it continues as a fresh process (the old
+//! one may still have an operation in flight), as in Jepsen.
+
+use crate::client::{Client, Op, Outcome};
+use crate::generator::{Ctx, Gen, Limit, Next, Stagger, TimeLimit, WorkloadKind};
+use crate::recorder::Recorder;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The workload.
+    pub workload: WorkloadKind,
+    /// Keys the workload spreads over.
+    pub keys: u64,
+    /// Concurrent client workers.
+    pub concurrency: usize,
+    /// Nodes of the target (worker w talks to node w mod nodes).
+    pub nodes: usize,
+    /// Length of the main phase.
+    pub time_limit: Duration,
+    /// At most this many operations in the main phase.
+    pub op_limit: Option<u64>,
+    /// Target operations per second over all workers (None: as fast as they go).
+    pub rate: Option<f64>,
+    /// Seed of every generator and of the nemesis.
+    pub seed: u64,
+    /// Quiet time before the first fault and between faults.
+    pub nemesis_interval: Duration,
+    /// How long each fault lasts.
+    pub nemesis_hold: Duration,
+    /// Quiet period after healing, before the final reads.
+    pub quiet: Duration,
+    /// Whether to end with a read of every key.
+    pub final_reads: bool,
+}
+
+/// A fault operation as the nemesis plans it: recorded before it is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultOp {
+    /// `start-partition`, `stop-partition`, `kill`, `restart`, `pause`, `resume`, …
+    pub f: String,
+    /// What it will do (`{"kind":"halves","groups":[["n1"],["n2","n3"]]}`, `"n2"`, …).
+    pub value: Value,
+    /// A short description for the progress line (`partition n1 | n2 n3`).
+    pub summary: String,
+}
+
+/// What the runner needs from a nemesis (implemented for [`crate::nemesis::Nemesis`] and by
+/// [`NoNemesis`]).
+pub trait Faults: Send + 'static {
+    /// Plans the next fault to start, if this nemesis has any.
+    fn plan_start(&mut self) -> Option<FaultOp>;
+    /// Plans healing the active fault, if one is active.
+    fn plan_stop(&mut self) -> Option<FaultOp>;
+    /// Applies a planned operation; returns what happened.
+    fn apply(&mut self, op: &FaultOp) -> impl Future<Output = Result<Value, String>> + Send;
+    /// Heals everything that might be broken; returns the operations performed and results.
+    fn heal_all(&mut self) -> impl Future<Output = Vec<(FaultOp, Result<Value, String>)>> + Send;
+    /// Checks that the nodes talk to each other again (after healing).
+    fn verify_healed(&mut self) -> impl Future<Output = Result<String, String>> + Send;
+}
+
+/// No faults at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoNemesis;
+
+impl Faults for NoNemesis {
+    fn plan_start(&mut self) -> Option<FaultOp> {
+        None
+    }
+    fn plan_stop(&mut self) -> Option<FaultOp> {
+        None
+    }
+    async fn apply(&mut self, _op: &FaultOp) -> Result<Value, String> {
+        Ok(Value::Null)
+    }
+    async fn heal_all(&mut self) -> Vec<(FaultOp, Result<Value, String>)> {
+        Vec::new()
+    }
+    async fn verify_healed(&mut self) -> Result<String, String> {
+        Ok("no faults were injected".into())
+    }
+}
+
+/// Live counters for a progress display.
+#[derive(Debug)]
+pub struct Progress {
+    /// Operations that completed `ok`.
+    pub ok: AtomicU64,
+    /// Operations that completed `fail`.
+    pub fail: AtomicU64,
+    /// Operations that completed `info`.
+    pub info: AtomicU64,
+    /// The active fault, if any.
+    pub fault: Mutex<Option<String>>,
+    /// The current phase (`main`, `healing`, `quiet`, `final reads`, `done`).
+    pub phase: Mutex<&'static str>,
+    /// Log lines for the run log (nemesis events, healing), in order.
+    pub log: Mutex<Vec<String>>,
+    /// When the run began.
+    pub started: Instant,
+}
+
+impl Progress {
+    /// Fresh counters.
+    pub fn new() -> Arc<Progress> {
+        Arc::new(Progress {
+            ok: AtomicU64::new(0),
+            fail: AtomicU64::new(0),
+            info: AtomicU64::new(0),
+            fault: Mutex::new(None),
+            phase: Mutex::new("main"),
+            log: Mutex::new(Vec::new()),
+            started: Instant::now(),
+        })
+    }
+
+    fn count(&self, outcome: &Outcome) {
+        let c = match outcome {
+            Outcome::Ok(_) => &self.ok,
+            Outcome::Fail(_) => &self.fail,
+            Outcome::Info(_) => &self.info,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds a line to the run log (timestamped with seconds since the start).
+    pub fn note(&self, line: impl Into<String>) {
+        let line = format!("{:8.3}s {}", self.started.elapsed().as_secs_f64(), line.into());
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+
+    fn set_phase(&self, phase: &'static str) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+        self.note(format!("phase: {phase}"));
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// True when a stop was requested (Ctrl-C) before the main phase ended.
+    pub interrupted: bool,
+    /// The result of verifying that the nodes talk again after healing.
+    pub healed: Result<String, String>,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+}
+
+/// Runs the workload against clients made by `make_client(worker)`, with `faults`, recording
+/// into `recorder`. `stop` turning true ends the main phase early (Ctrl-C); the nemesis still
+/// heals and the history is still complete.
+pub async fn run<C, F, N>(
+    config: RunConfig,
+    make_client: F,
+    mut faults: N,
+    recorder: Arc<Recorder>,
+    progress: Arc<Progress>,
+    stop: watch::Receiver<bool>,
+) -> RunSummary
+where
+    C: Client,
+    F: Fn(usize) -> C,
+    N: Faults,
+{
+    let started = Instant::now();
+    let workers = config.concurrency.max(1);
+    let main_done = Arc::new(AtomicBool::new(false));
+    // Turns true when the main phase is over, by its end or by a stop request: wakes the
+    // nemesis out of its sleeps.
+    let (over_tx, over_rx) = watch::channel(false);
+    let over_tx = Arc::new(over_tx);
+    {
+        let over_tx = over_tx.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            if stop.wait_for(|s| *s).await.is_ok() {
+                let _ = over_tx.send(true);
+            }
+        });
+    }
+    let remaining = Arc::new(AtomicU64::new(config.op_limit.unwrap_or(u64::MAX)));
+
+    // The nemesis runs on its own task until the main phase ends, then heals.
+    let nemesis = {
+        let recorder = recorder.clone();
+        let progress = progress.clone();
+        let main_done = main_done.clone();
+        let config = config.clone();
+        let mut over = over_rx.clone();
+        tokio::spawn(async move {
+            nemesis_loop(&mut faults, &config, &recorder, &progress, &main_done, &mut over).await;
+            faults
+        })
+    };
+
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let mut gen: Box<dyn Gen> = config.workload.generator(config.seed, w, workers, config.keys);
+        gen = Box::new(Limit::new(gen, remaining.clone()));
+        gen = Box::new(TimeLimit::new(gen, config.time_limit));
+        if let Some(rate) = config.rate.filter(|r| *r > 0.0) {
+            let mean = Duration::from_secs_f64(workers as f64 / rate);
+            gen = Box::new(Stagger::new(gen, mean, config.seed ^ w as u64));
+        }
+        let client = make_client(w);
+        let worker = Worker {
+            id: w,
+            process: w as u64,
+            workers: workers as u64,
+            node: w % config.nodes.max(1),
+            client,
+            recorder: recorder.clone(),
+            progress: progress.clone(),
+        };
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(worker.run_phase(gen, stop)));
+    }
+    let mut finished = Vec::new();
+    for t in tasks {
+        if let Ok(w) = t.await {
+            finished.push(w);
+        }
+    }
+    let interrupted = *stop.borrow();
+    main_done.store(true, Ordering::SeqCst);
+    let _ = over_tx.send(true);
+
+    progress.set_phase("healing");
+    let mut faults = match nemesis.await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            progress.note(format!("nemesis task failed: {e}"));
+            None
+        }
+    };
+    let healed = match faults.as_mut() {
+        Some(f) => {
+            for (op, result) in f.heal_all().await {
+                record_fault(&recorder, &progress, &op, result);
+            }
+            let verdict = f.verify_healed().await;
+            match &verdict {
+                Ok(m) => progress.note(format!("healed: {m}")),
+                Err(m) => progress.note(format!("NOT healed: {m}")),
+            }
+            verdict
+        }
+        None => Err("the nemesis task failed; nothing could be healed".into()),
+    };
+    *progress.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
+
+    if config.final_reads && !*stop.borrow() {
+        progress.set_phase("quiet");
+        let mut quiet_stop = stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(config.quiet) => {}
+            _ = quiet_stop.wait_for(|s| *s) => {}
+        }
+        progress.set_phase("final reads");
+        let finals = config.workload.final_ops(config.keys);
+        let mut tasks = Vec::new();
+        let n = finished.len().max(1);
+        for (i, mut w) in finished.into_iter().enumerate() {
+            let ops: Vec<Op> = finals.iter().skip(i).step_by(n).cloned().collect();
+            tasks.push(tokio::spawn(async move {
+                for op in ops {
+                    w.invoke(&op).await;
+                }
+                w
+            }));
+        }
+        finished = Vec::new();
+        for t in tasks {
+            if let Ok(w) = t.await {
+                finished.push(w);
+            }
+        }
+    }
+    for mut w in finished {
+        w.client.close().await;
+    }
+    progress.set_phase("done");
+    recorder.flush();
+    RunSummary {
+        interrupted,
+        healed,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Starts and stops faults until the main phase ends or a stop is requested.
+async fn nemesis_loop<N: Faults>(
+    faults: &mut N,
+    config: &RunConfig,
+    recorder: &Recorder,
+    progress: &Progress,
+    main_done: &AtomicBool,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let over = |stop: &watch::Receiver<bool>| *stop.borrow() || main_done.load(Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + config.time_limit;
+    loop {
+        if !sleep_unless_stopped(config.nemesis_interval, deadline, stop).await || over(stop) {
+            return;
+        }
+        let Some(op) = faults.plan_start() else {
+            return;
+        };
+        recorder.nemesis(&op.f, &op.value, None);
+        let result = faults.apply(&op).await;
+        if result.is_ok() {
+            *progress.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(op.summary.clone());
+        }
+        record_fault(recorder, progress, &op, result);
+        let held = sleep_unless_stopped(config.nemesis_hold, deadline, stop).await;
+        if let Some(op) = faults.plan_stop() {
+            recorder.nemesis(&op.f, &op.value, None);
+            let result = faults.apply(&op).await;
+            *progress.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            record_fault(recorder, progress, &op, result);
+        }
+        if !held || over(stop) {
+            return;
+        }
+    }
+}
+
+/// Sleeps `d` (cut at `deadline`); false when a stop was requested or the deadline passed.
+async fn sleep_unless_stopped(
+    d: Duration,
+    deadline: tokio::time::Instant,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let until = (tokio::time::Instant::now() + d).min(deadline);
+    tokio::select! {
+        _ = tokio::time::sleep_until(until) => tokio::time::Instant::now() < deadline,
+        _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+/// Records a fault operation's completion and logs it.
+fn record_fault(
+    recorder: &Recorder,
+    progress: &Progress,
+    op: &FaultOp,
+    result: Result<Value, String>,
+) {
+    match result {
+        Ok(v) => {
+            recorder.nemesis(&op.f, &v, None);
+            progress.note(format!("nemesis {}: {}", op.f, op.summary));
+        }
+        Err(e) => {
+            recorder.nemesis(&op.f, &op.value, Some(&json!(e)));
+            progress.note(format!("nemesis {} FAILED: {} ({e})", op.f, op.summary));
+        }
+    }
+}
+
+/// One client worker: a logical process bound to a node.
+struct Worker<C> {
+    id: usize,
+    process: u64,
+    workers: u64,
+    node: usize,
+    client: C,
+    recorder: Arc<Recorder>,
+    progress: Arc<Progress>,
+}
+
+impl<C: Client> Worker<C> {
+    /// Runs operations from `gen` until it is done or a stop is requested.
+    async fn run_phase(mut self, mut gen: Box<dyn Gen>, mut stop: watch::Receiver<bool>) -> Self {
+        let phase_start = Instant::now();
+        if let Err(e) = self.client.open(self.node).await {
+            self.progress
+                .note(format!("worker {}: cannot open a client: {e}", self.id));
+        }
+        loop {
+            if *stop.borrow() {
+                return self;
+            }
+            let ctx = Ctx {
+                elapsed: phase_start.elapsed(),
+            };
+            match gen.next(ctx) {
+                Next::Op(op) => {
+                    let outcome = self.invoke(&op).await;
+                    gen.observe(&op, &outcome);
+                    // A client that never waits (in-process stores) must still let timers
+                    // and the stop signal run.
+                    tokio::task::consume_budget().await;
+                }
+                Next::Wait(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = stop.wait_for(|s| *s) => return self,
+                    }
+                }
+                Next::Done => return self,
+            }
+        }
+    }
+
+    /// Invokes one operation, recording its invocation and completion.
+    async fn invoke(&mut self, op: &Op) -> Outcome {
+        let node = self.client.node_name();
+        self.recorder.invoke(self.process, op, Some(&node));
+        let outcome = self.client.invoke(op).await;
+        self.recorder
+            .complete(self.process, op, &outcome, Some(&node));
+        self.progress.count(&outcome);
+        if matches!(outcome, Outcome::Info(_)) {
+            // The old process may still have this operation in flight: continue as a new one.
+            self.process += self.workers;
+            self.client.close().await;
+            let _ = self.client.open(self.node).await;
+        }
+        outcome
+    }
+}

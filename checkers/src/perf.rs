@@ -1,0 +1,229 @@
+//! Performance under faults: availability during faults and latency outside them, read from a
+//! recorded history (between "check" and "report").
+//!
+//! This is how `faultline demo` makes CAP and PACELC visible as numbers. A *fault window* runs
+//! from the completion of a nemesis operation that breaks something (`start-partition`, `kill`,
+//! `pause`) to the invocation of the one that heals it (`stop-partition`, `restart`,
+//! `resume`); a window still open at the end of the history lasts until its end. A client
+//! operation is *during faults* when its interval overlaps a window (of the chosen kind), and
+//! *outside* otherwise. Availability is the share of operations during faults that completed
+//! `ok`; latency is measured on `ok` operations outside every window.
+
+use crate::history::{Operation, Outcome};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A time interval in nanoseconds since the run began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// When the fault was in place.
+    pub start: i64,
+    /// When healing began.
+    pub end: i64,
+    /// What kind of fault (`partition`, `kill`, `pause`).
+    pub kind: &'static str,
+}
+
+/// Outcome counts for a set of operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Completed `ok`.
+    pub ok: u64,
+    /// Completed `fail`.
+    pub fail: u64,
+    /// Indeterminate.
+    pub info: u64,
+}
+
+impl Counts {
+    /// All operations counted.
+    pub fn total(&self) -> u64 {
+        self.ok + self.fail + self.info
+    }
+
+    /// The share that completed `ok` (None when there were none).
+    pub fn availability(&self) -> Option<f64> {
+        (self.total() > 0).then(|| self.ok as f64 / self.total() as f64)
+    }
+
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Info => self.info += 1,
+        }
+    }
+}
+
+/// Latency percentiles of one operation kind, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Latency {
+    /// How many operations were measured.
+    pub count: usize,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+/// The performance summary of a history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Perf {
+    /// Fault windows found in the history.
+    pub windows: Vec<Window>,
+    /// Client operations overlapping a partition window.
+    pub during_partitions: Counts,
+    /// Client operations overlapping any fault window.
+    pub during_faults: Counts,
+    /// Client operations outside every fault window.
+    pub outside_faults: Counts,
+    /// Latency of `ok` operations outside every fault window, per `f`.
+    pub latency_outside: BTreeMap<String, Latency>,
+    /// Client operations per second over the whole history.
+    pub throughput: f64,
+}
+
+/// The fault windows of a history, from its nemesis operations.
+pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
+    let end_of_history = ops
+        .iter()
+        .filter_map(|o| o.complete_time.or(o.invoke_time))
+        .max()
+        .unwrap_or(0);
+    let mut open: BTreeMap<(&'static str, String), i64> = BTreeMap::new();
+    let mut windows = Vec::new();
+    for op in ops.iter().filter(|o| !o.client) {
+        let Some(f) = op.f.as_deref() else { continue };
+        let Some(t) = op.invoke_time else { continue };
+        let target = op.input.to_string();
+        let (kind, starts) = match f {
+            "start-partition" => ("partition", true),
+            "stop-partition" => ("partition", false),
+            "kill" => ("kill", true),
+            "restart" => ("kill", false),
+            "pause" => ("pause", true),
+            "resume" => ("pause", false),
+            _ => continue,
+        };
+        // Partitions have one window at a time; kill/pause windows are per node.
+        let slot = if kind == "partition" {
+            (kind, String::new())
+        } else {
+            (kind, target)
+        };
+        if starts {
+            // The second record of a start (its completion) moves the start later.
+            open.insert(slot, t);
+        } else if let Some(start) = open.remove(&slot) {
+            windows.push(Window {
+                start,
+                end: t,
+                kind,
+            });
+        }
+    }
+    for ((kind, _), start) in open {
+        windows.push(Window {
+            start,
+            end: end_of_history,
+            kind,
+        });
+    }
+    windows.sort_by_key(|w| (w.start, w.end));
+    windows
+}
+
+/// Summarizes availability and latency of the client operations in `ops`.
+pub fn summarize(ops: &[Operation]) -> Perf {
+    let windows = fault_windows(ops);
+    let mut during_partitions = Counts::default();
+    let mut during_faults = Counts::default();
+    let mut outside_faults = Counts::default();
+    let mut latencies: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for op in ops.iter().filter(|o| o.client) {
+        let Some(start) = op.invoke_time else { continue };
+        let end = op.complete_time.unwrap_or(i64::MAX);
+        first = first.min(start);
+        last = last.max(op.complete_time.unwrap_or(start));
+        let overlaps = |w: &&Window| start <= w.end && w.start <= end;
+        let in_partition = windows
+            .iter()
+            .filter(|w| w.kind == "partition")
+            .any(|w| overlaps(&w));
+        let in_fault = windows.iter().any(|w| overlaps(&w));
+        if in_partition {
+            during_partitions.add(op.outcome);
+        }
+        if in_fault {
+            during_faults.add(op.outcome);
+        } else {
+            outside_faults.add(op.outcome);
+            if let (Outcome::Ok, Some(done)) = (op.outcome, op.complete_time) {
+                let f = op.f.clone().unwrap_or_default();
+                latencies
+                    .entry(f)
+                    .or_default()
+                    .push((done - start) as f64 / 1e6);
+            }
+        }
+    }
+    let latency_outside = latencies
+        .into_iter()
+        .map(|(f, mut v)| {
+            v.sort_by(f64::total_cmp);
+            let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+            let l = Latency {
+                count: v.len(),
+                p50: at(0.5),
+                p99: at(0.99),
+                max: v[v.len() - 1],
+            };
+            (f, l)
+        })
+        .collect();
+    let total = during_faults.total() + outside_faults.total();
+    let span = (last - first).max(1) as f64 / 1e9;
+    Perf {
+        windows,
+        during_partitions,
+        during_faults,
+        outside_faults,
+        latency_outside,
+        throughput: if first <= last { total as f64 / span } else { 0.0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{pair, read_history};
+
+    #[test]
+    fn operations_are_split_by_partition_windows() {
+        let text = r#"{"process":0,"type":"invoke","f":"read","time":0}
+{"process":0,"type":"ok","f":"read","value":1,"time":1000000}
+{"process":"nemesis","type":"info","f":"start-partition","value":"halves","time":2000000}
+{"process":"nemesis","type":"info","f":"start-partition","value":"done","time":3000000}
+{"process":0,"type":"invoke","f":"write","value":2,"time":4000000}
+{"process":0,"type":"info","f":"write","value":2,"time":5000000}
+{"process":"nemesis","type":"info","f":"stop-partition","time":6000000}
+{"process":"nemesis","type":"info","f":"stop-partition","time":7000000}
+{"process":1,"type":"invoke","f":"read","time":8000000}
+{"process":1,"type":"ok","f":"read","value":2,"time":11000000}
+"#;
+        let h = read_history("t", text.as_bytes(), None).unwrap();
+        let perf = summarize(&pair(&h).unwrap());
+        assert_eq!(perf.windows.len(), 1);
+        assert_eq!(
+            (perf.windows[0].start, perf.windows[0].end),
+            (3000000, 6000000)
+        );
+        assert_eq!(perf.during_partitions.info, 1);
+        assert_eq!(perf.outside_faults.ok, 2);
+        assert_eq!(perf.latency_outside["read"].count, 2);
+        assert_eq!(perf.latency_outside["read"].max, 3.0);
+    }
+}
