@@ -7,6 +7,7 @@
 //! `FAULTLINE_BACKTRACE=1` is set.
 
 mod check;
+mod demo;
 mod cli;
 mod exit;
 mod progress;
@@ -45,7 +46,7 @@ fn run() -> u8 {
         cli::Command::Check(args) => check::run(args),
         cli::Command::ServeDemoNode(args) => serve_demo_node(args),
         cli::Command::Run(args) => run::run(args),
-        cli::Command::Demo(_args) => anyhow::Ok(exit::BAD_INPUT),
+        cli::Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,
