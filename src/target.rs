@@ -12,9 +12,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;
+use serde_json::Value;
+use std::time::Duration;
 use workloads::client::{HttpKv, Local};
+use workloads::cluster::{Cluster, ClusterSpec};
+use workloads::nemesis::{Fault, Nemesis, Planned};
 use workloads::recorder::Recorder;
-use workloads::runner::{self, NoNemesis, Progress, RunSummary};
+use workloads::runner::{self, FaultOp, Faults, NoNemesis, Progress, RunSummary};
 
 /// What a run is pointed at.
 #[derive(Debug, Clone)]
@@ -102,9 +106,126 @@ pub async fn drive(
             )
             .await)
         }
-        TargetPlan::Demo(_mode) => {
-            let _ = dir;
-            anyhow::bail!("the demo cluster is being merged")
+        TargetPlan::Demo(mode) => {
+            let mode = match mode {
+                StoreMode::Async => "async",
+                StoreMode::Sync => "sync",
+            };
+            let program = std::env::current_exe()?;
+            progress.note(format!("starting the demo store ({mode}, 3 nodes) on loopback"));
+            let cluster = Cluster::start(ClusterSpec {
+                nodes: 3,
+                program,
+                args: vec!["serve-demo-node".into(), "--mode".into(), mode.into()],
+                dir: dir.to_path_buf(),
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the demo store: {e}"))?;
+            progress.note(format!(
+                "demo store up: {}",
+                cluster
+                    .node_names()
+                    .iter()
+                    .zip(cluster.http_addrs())
+                    .map(|(n, a)| format!("{n}=http://{a}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+            config.nodes = cluster.nodes();
+            let nodes = Arc::new(cluster.http_addrs());
+            let faults: Vec<Fault> = plan
+                .faults
+                .iter()
+                .map(|f| Fault::parse_list(f))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!(e))?
+                .into_iter()
+                .flatten()
+                .collect();
+            let nemesis = DemoFaults {
+                nemesis: Nemesis::new(cluster.clone(), faults, plan.config.seed),
+                cluster: cluster.clone(),
+                pending: None,
+            };
+            let timeout = plan.op_timeout;
+            let summary = runner::run(
+                config,
+                |_| HttpKv::new(nodes.clone(), timeout),
+                nemesis,
+                recorder,
+                progress.clone(),
+                stop,
+            )
+            .await;
+            cluster.shutdown().await;
+            progress.note("demo store stopped");
+            Ok(summary)
         }
+    }
+}
+
+/// The demo cluster's nemesis, as the runner drives it.
+struct DemoFaults {
+    nemesis: Nemesis,
+    cluster: Arc<Cluster>,
+    /// The last planned operation, applied by the next `apply`.
+    pending: Option<Planned>,
+}
+
+fn fault_op(p: &Planned) -> FaultOp {
+    FaultOp {
+        f: p.f().to_string(),
+        value: p.value(),
+        summary: p.summary(),
+    }
+}
+
+impl Faults for DemoFaults {
+    fn plan_start(&mut self) -> Option<FaultOp> {
+        let planned = self.nemesis.plan_start();
+        let op = fault_op(&planned);
+        self.pending = Some(planned);
+        Some(op)
+    }
+
+    fn plan_stop(&mut self) -> Option<FaultOp> {
+        let planned = self.nemesis.plan_stop()?;
+        let op = fault_op(&planned);
+        self.pending = Some(planned);
+        Some(op)
+    }
+
+    async fn apply(&mut self, op: &FaultOp) -> Result<Value, String> {
+        match self.pending.take() {
+            Some(p) => self.nemesis.apply(&p).await.map_err(|e| e.to_string()),
+            None => Err(format!("{} was not planned", op.f)),
+        }
+    }
+
+    async fn heal_all(&mut self) -> Vec<(FaultOp, Result<Value, String>)> {
+        let done = self.nemesis.heal_all().await;
+        let errors = self.nemesis.heal_errors().to_vec();
+        let mut out: Vec<(FaultOp, Result<Value, String>)> = done
+            .iter()
+            .map(|p| (fault_op(p), Ok(p.value())))
+            .collect();
+        for e in errors {
+            out.push((
+                FaultOp {
+                    f: "restart".into(),
+                    value: Value::Null,
+                    summary: "restart".into(),
+                },
+                Err(e),
+            ));
+        }
+        out
+    }
+
+    async fn verify_healed(&mut self) -> Result<String, String> {
+        self.cluster
+            .wait_connected(Duration::from_secs(10))
+            .await
+            .map(|()| "every node hears every other node again".to_string())
     }
 }
