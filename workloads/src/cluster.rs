@@ -29,7 +29,7 @@ use crate::proxy::{LinkNet, ProxyError};
 /// How long a started or restarted cluster has to become healthy.
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Timeout of one `/health` request while polling.
-const POLL_REQUEST: Duration = Duration::from_millis(400);
+const POLL_REQUEST: Duration = Duration::from_secs(1);
 /// Pause between polls.
 const POLL_EVERY: Duration = Duration::from_millis(100);
 

@@ -60,6 +60,13 @@ async fn kill_then_restart_reuses_the_same_ports() {
     assert_eq!(cluster.pid(2), None);
     assert!(cluster.health(2, Duration::from_millis(500)).await.is_err());
     cluster.kill(2).await.unwrap(); // killing a killed node is a no-op
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let err = cluster
+        .wait_connected(Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert!(err.contains("n2 /health refused the connection"), "{err}");
+    assert!(err.contains("n1 last heard n2"), "{err}");
 
     cluster.restart(2).await.unwrap();
     let new = cluster.pid(2).unwrap();

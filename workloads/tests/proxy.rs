@@ -194,3 +194,18 @@ async fn dropping_the_net_stops_every_proxy() {
     }
     assert!(refused, "listener should close");
 }
+
+#[tokio::test]
+async fn connection_to_a_dead_upstream_is_closed() {
+    let net = LinkNet::bind(2).await.unwrap();
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    net.set_upstream(2, dead.local_addr().unwrap()).unwrap();
+    drop(dead);
+    let mut conn = connect(&net, 1, 2).await;
+    let mut buf = [0u8; 8];
+    let closed = tokio::time::timeout(ANSWER, conn.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "client side should close like a refused connection"
+    );
+}
