@@ -250,3 +250,31 @@ async fn nodes_die_with_a_sigkilled_faultline() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[test]
+fn nodes_outlive_the_thread_that_started_them() {
+    let dir = TestDir::new("cluster-thread");
+    let spec = fake_spec(&dir, 2, &[]);
+    // Start the cluster on a runtime driven by a short-lived thread, then let the thread end.
+    let (runtime, cluster) = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let cluster = runtime.block_on(Cluster::start(spec)).unwrap();
+        (runtime, cluster)
+    })
+    .join()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pids: Vec<u32> = (1..=2).map(|i| cluster.pid(i).unwrap()).collect();
+    assert!(
+        pids.iter().all(|&pid| alive(pid)),
+        "PR_SET_PDEATHSIG fired when the starting thread exited"
+    );
+    runtime.block_on(async {
+        cluster.kill(1).await.unwrap();
+        cluster.restart(1).await.unwrap();
+        cluster.shutdown().await;
+    });
+}

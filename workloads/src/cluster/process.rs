@@ -6,6 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -87,11 +88,13 @@ pub(crate) async fn spawn_node(
         .stderr(Stdio::from(stderr))
         .kill_on_drop(true);
     die_with_parent(&mut cmd);
-    let mut child = cmd.spawn().map_err(|source| ClusterError::Spawn {
-        node: id,
-        program: spec.program.display().to_string(),
-        source,
-    })?;
+    let mut child = spawn_from_spawner(cmd)
+        .await
+        .map_err(|source| ClusterError::Spawn {
+            node: id,
+            program: spec.program.display().to_string(),
+            source,
+        })?;
 
     let stdout = child.stdout.take().ok_or_else(|| ClusterError::Io {
         what: format!("no stdout pipe for n{id}"),
@@ -182,8 +185,8 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// Makes the child receive SIGKILL when faultline dies, even by SIGKILL (Linux
-/// `PR_SET_PDEATHSIG`). The signal follows the *thread* that spawned the child, so nodes must be
-/// spawned from runtime worker threads (async code), never from short-lived threads.
+/// `PR_SET_PDEATHSIG`). The kernel sends it when the *thread* that forked the child exits, which
+/// is why every node is forked by [`spawn_from_spawner`]'s thread, alive until faultline exits.
 fn die_with_parent(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
@@ -212,4 +215,48 @@ fn die_with_parent(cmd: &mut Command) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = cmd;
+}
+
+/// A command to spawn on the spawner thread, in the context of the caller's runtime.
+struct SpawnJob {
+    cmd: Command,
+    runtime: tokio::runtime::Handle,
+    reply: tokio::sync::oneshot::Sender<io::Result<Child>>,
+}
+
+/// The spawner thread's queue; the thread lives (idle) until faultline exits.
+static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnJob>>> = OnceLock::new();
+
+/// Spawns `cmd` from one dedicated, never-exiting thread, so that the parent-death signal of
+/// [`die_with_parent`] fires when faultline exits, not when some runtime or blocking-pool
+/// thread that happened to call us does.
+async fn spawn_from_spawner(cmd: Command) -> io::Result<Child> {
+    let spawner = SPAWNER.get_or_init(|| {
+        let (queue, jobs) = mpsc::channel::<SpawnJob>();
+        std::thread::Builder::new()
+            .name("faultline-node-spawner".to_string())
+            .spawn(move || {
+                for mut job in jobs {
+                    let _context = job.runtime.enter();
+                    let _ = job.reply.send(job.cmd.spawn());
+                }
+            })
+            .ok()
+            .map(|_| queue)
+    });
+    let spawner = spawner
+        .as_ref()
+        .ok_or_else(|| io::Error::other("cannot start the node-spawner thread"))?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = SpawnJob {
+        cmd,
+        runtime: tokio::runtime::Handle::current(),
+        reply,
+    };
+    spawner
+        .send(job)
+        .map_err(|_| io::Error::other("the node-spawner thread is gone"))?;
+    answer
+        .await
+        .map_err(|_| io::Error::other("the node-spawner thread dropped a request"))?
 }
