@@ -278,3 +278,26 @@ fn nodes_outlive_the_thread_that_started_them() {
         cluster.shutdown().await;
     });
 }
+
+#[tokio::test]
+async fn restart_retries_while_the_port_is_taken() {
+    let dir = TestDir::new("cluster-port-taken");
+    let cluster = Cluster::start(fake_spec(&dir, 2, &[])).await.unwrap();
+    cluster.kill(2).await.unwrap();
+    let squatter = std::net::TcpListener::bind(cluster.http_addrs()[1]).unwrap();
+    let restart = {
+        let cluster = cluster.clone();
+        tokio::spawn(async move { cluster.restart(2).await })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!restart.is_finished(), "restart should wait for the port");
+    drop(squatter);
+    restart.await.unwrap().unwrap();
+    cluster.health(2, Duration::from_secs(1)).await.unwrap();
+    let log = std::fs::read_to_string(cluster.log_path(2)).unwrap();
+    assert!(
+        log.matches("--- faultline: starting n2").count() >= 3,
+        "{log}"
+    );
+    cluster.shutdown().await;
+}
