@@ -424,7 +424,9 @@ mod tests {
             "h.edn",
         ])
         .unwrap();
-        let Command::Check(args) = cli.command;
+        let Command::Check(args) = cli.command else {
+            panic!("expected the check command")
+        };
         assert_eq!(args.consistency, ["snapshot-isolation", "repeatable-read"]);
         assert_eq!(args.files, ["h.edn"]);
     }
@@ -449,7 +451,9 @@ mod tests {
             "f",
         ])
         .unwrap();
-        let Command::Check(args) = cli.command;
+        let Command::Check(args) = cli.command else {
+            panic!("expected the check command")
+        };
         assert_eq!(args.initial, Some(Value::from(-3)));
     }
 }
