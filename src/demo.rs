@@ -139,18 +139,21 @@ fn table(results: &[(StoreMode, Finished)]) -> String {
     ));
     rows.push(("during partitions".into(), col(&|_| String::new())));
     rows.push((
-        "  availability (ok)".into(),
+        "  availability".into(),
         col(&|f| {
             let c = f.perf.during_partitions;
             match c.availability() {
-                Some(a) => format!("{:.1}% of {} ops", 100.0 * a, c.total()),
+                Some(a) => format!("{:.1}% of {} ops answered", 100.0 * a, c.total()),
                 None => "no ops".into(),
             }
         }),
     ));
     rows.push((
-        "  indeterminate".into(),
-        col(&|f| format!("{} timed out", f.perf.during_partitions.info)),
+        "  not answered".into(),
+        col(&|f| {
+            let c = f.perf.during_partitions;
+            format!("{} refused, {} timed out", c.refused, c.info)
+        }),
     ));
     rows.push(("outside partitions".into(), col(&|_| String::new())));
     for op in ["read", "write", "cas"] {

@@ -6,12 +6,25 @@
 //! `pause`) to the invocation of the one that heals it (`stop-partition`, `restart`,
 //! `resume`); a window still open at the end of the history lasts until its end. A client
 //! operation is *during faults* when its interval overlaps a window (of the chosen kind), and
-//! *outside* otherwise. Availability is the share of operations during faults that completed
-//! `ok`; latency is measured on `ok` operations outside every window.
+//! *outside* otherwise. Availability is the share of operations during faults that the system
+//! answered (`ok`, or a definite answer such as a failed compare) instead of refusing them or
+//! leaving them without an answer; latency is measured on `ok` operations outside every window.
 
 use crate::history::{Operation, Outcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// Errors that are the operation's own answer, not a refusal to serve it.
+pub const SEMANTIC_FAILURES: &[&str] = &["cas-mismatch"];
+
+/// True for a `fail` that answered the operation (a cas whose compare failed) rather than
+/// refusing it.
+pub fn is_semantic_failure(op: &Operation) -> bool {
+    op.error
+        .as_ref()
+        .and_then(|e| e.as_str())
+        .is_some_and(|e| SEMANTIC_FAILURES.contains(&e))
+}
 
 /// A time interval in nanoseconds since the run began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,6 +46,9 @@ pub struct Counts {
     pub fail: u64,
     /// Indeterminate.
     pub info: u64,
+    /// The `fail`s that were refusals (unavailable, not the leader, no quorum), as opposed to
+    /// answers of the operation's own semantics (a cas whose compare failed).
+    pub refused: u64,
 }
 
 impl Counts {
@@ -41,15 +57,22 @@ impl Counts {
         self.ok + self.fail + self.info
     }
 
-    /// The share that completed `ok` (None when there were none).
+    /// The share of operations the system answered (ok, or a definite answer such as a failed
+    /// compare) rather than refused or left without an answer; None when there were none.
     pub fn availability(&self) -> Option<f64> {
-        (self.total() > 0).then(|| self.ok as f64 / self.total() as f64)
+        (self.total() > 0)
+            .then(|| (self.total() - self.refused - self.info) as f64 / self.total() as f64)
     }
 
-    fn add(&mut self, outcome: Outcome) {
-        match outcome {
+    fn add(&mut self, op: &Operation) {
+        match op.outcome {
             Outcome::Ok => self.ok += 1,
-            Outcome::Fail => self.fail += 1,
+            Outcome::Fail => {
+                self.fail += 1;
+                if !is_semantic_failure(op) {
+                    self.refused += 1;
+                }
+            }
             Outcome::Info => self.info += 1,
         }
     }
@@ -155,12 +178,12 @@ pub fn summarize(ops: &[Operation]) -> Perf {
             .any(|w| overlaps(&w));
         let in_fault = windows.iter().any(|w| overlaps(&w));
         if in_partition {
-            during_partitions.add(op.outcome);
+            during_partitions.add(op);
         }
         if in_fault {
-            during_faults.add(op.outcome);
+            during_faults.add(op);
         } else {
-            outside_faults.add(op.outcome);
+            outside_faults.add(op);
             if let (Outcome::Ok, Some(done)) = (op.outcome, op.complete_time) {
                 let f = op.f.clone().unwrap_or_default();
                 latencies
