@@ -9,6 +9,7 @@
 //! file here plus one line in [`WORKLOADS`].
 
 pub mod bank;
+pub mod common;
 pub mod counter;
 pub mod long_fork;
 pub mod set;
