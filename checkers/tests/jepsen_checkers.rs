@@ -317,7 +317,7 @@ fn set_missing_acknowledged_add_is_lost() {
     assert!(r
         .explanation
         .iter()
-        .any(|l| l.contains("2 (added ok on lines 3–4")));
+        .any(|l| l.contains("2, added ok on lines 3–4")));
 }
 
 #[test]

@@ -141,8 +141,13 @@ pub fn check(
         Validity::Valid
     } else if errors.is_empty() {
         explanation.push(format!(
-            "every ok read ({}) lies within its bounds: at least the ok adds completed before it began, at most every add not known to have failed invoked before it ended",
-            bounded.len()
+            "{} within {} bounds: at least the ok adds completed before it began, at most every add not known to have failed invoked before it ended",
+            if bounded.len() == 1 {
+                "the ok read lies".to_string()
+            } else {
+                format!("all {} ok reads lie", bounded.len())
+            },
+            if bounded.len() == 1 { "its" } else { "their" }
         ));
         Validity::Valid
     } else {

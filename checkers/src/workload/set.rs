@@ -123,7 +123,7 @@ pub fn check(
         ));
         for (e, op) in lost.iter().take(common::EXPLAIN_CAP) {
             explanation.push(format!(
-                "- {} (added ok on {})",
+                "- {}, added ok on {}",
                 common::show(e),
                 common::whereabouts(op)
             ));
