@@ -14,6 +14,7 @@ pub mod counter;
 pub mod long_fork;
 pub mod set;
 pub mod set_full;
+pub mod set_full_timeline;
 pub mod unique_ids;
 
 use crate::history::Operation;

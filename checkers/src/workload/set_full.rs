@@ -17,29 +17,15 @@
 //! (nanoseconds) and are reported in milliseconds; decisions use file order only.
 
 use super::common::{self, Budget, Elem};
+use super::set_full_timeline::{
+    is_stale, judge, lost_latency, quantiles, stable_latency, Fate, Track,
+};
 use super::{WorkloadOptions, WorkloadReport};
 use crate::history::{Operation, Outcome};
 use crate::verdict::Validity;
 use crate::InputError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// One element's timeline.
-struct Track<'a> {
-    element: Value,
-    /// The operation (ok add or ok read) whose completion first made it known.
-    known: Option<&'a Operation>,
-    last_present: Option<&'a Operation>,
-    last_absent: Option<&'a Operation>,
-}
-
-/// What one element turned out to be.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome3 {
-    Stable,
-    Lost,
-    NeverRead,
-}
 
 /// Checks a set-full history.
 pub fn check(
@@ -150,19 +136,15 @@ pub fn check(
         .filter(|(e, _)| !attempted.contains(e))
         .map(|(e, op)| (&e.0, *op))
         .collect();
-    let results: Vec<(Outcome3, &Track)> = tracks.iter().map(|t| (judge(t), t)).collect();
-    let of = |o: Outcome3| -> Vec<&Track> {
+    let results: Vec<(Fate, &Track)> = tracks.iter().map(|t| (judge(t), t)).collect();
+    let of = |o: Fate| -> Vec<&Track> {
         results
             .iter()
             .filter(|(r, _)| *r == o)
             .map(|(_, t)| *t)
             .collect()
     };
-    let (stable, lost, never) = (
-        of(Outcome3::Stable),
-        of(Outcome3::Lost),
-        of(Outcome3::NeverRead),
-    );
+    let (stable, lost, never) = (of(Fate::Stable), of(Fate::Lost), of(Fate::NeverRead));
     let mut stale: Vec<(&Track, Option<i64>)> = stable
         .iter()
         .filter(|t| is_stale(t))
@@ -295,77 +277,6 @@ pub fn check(
         explanation,
         details,
     ))
-}
-
-/// Stable, lost or never read (Jepsen's rules, by file position).
-fn judge(t: &Track) -> Outcome3 {
-    let inv = |op: Option<&Operation>| op.map(|o| o.invoke);
-    let (present, absent) = (inv(t.last_present), inv(t.last_absent));
-    if let Some(p) = present {
-        if absent.map_or(true, |a| a < p) {
-            return Outcome3::Stable;
-        }
-    }
-    if let (Some(known), Some(a)) = (t.known, absent) {
-        let known_at = known.complete.unwrap_or(known.invoke);
-        if present.map_or(true, |p| p < a) && known_at < a {
-            return Outcome3::Lost;
-        }
-    }
-    Outcome3::NeverRead
-}
-
-/// A stable element that some read invoked after it was known still missed.
-fn is_stale(t: &Track) -> bool {
-    match (t.known, t.last_absent) {
-        (Some(k), Some(a)) => a.invoke > k.complete.unwrap_or(k.invoke),
-        _ => false,
-    }
-}
-
-/// Milliseconds between two `time`s (nanoseconds), at least 0, truncated as in Jepsen.
-fn latency(from: Option<i64>, to: Option<i64>) -> Option<i64> {
-    Some((to? - from?).max(0) / 1_000_000)
-}
-
-/// Known → stable: up to just after the invocation of the last read that missed it (0 when no
-/// read missed it).
-fn stable_latency(t: &Track) -> Option<i64> {
-    let known = t.known?.complete_time;
-    match t.last_absent {
-        Some(a) => latency(known, a.invoke_time.map(|x| x + 1)),
-        None => Some(0),
-    }
-}
-
-/// Known → lost: up to just after the invocation of the last read that saw it (0 when none).
-fn lost_latency(t: &Track) -> Option<i64> {
-    let known = t.known?.complete_time;
-    match t.last_present {
-        Some(p) => latency(known, p.invoke_time.map(|x| x + 1)),
-        None => Some(0),
-    }
-}
-
-/// Jepsen's latency quantiles (0, 0.5, 0.95, 0.99, 1), or null when there are none.
-fn quantiles(mut v: Vec<i64>) -> Value {
-    if v.is_empty() {
-        return Value::Null;
-    }
-    v.sort_unstable();
-    let n = v.len();
-    let mut m = Map::new();
-    for (name, p) in [
-        ("0", 0.0),
-        ("0.5", 0.5),
-        ("0.95", 0.95),
-        ("0.99", 0.99),
-        ("1", 1.0),
-    ] {
-        let i = ((n as f64 * p).floor() as usize).min(n - 1);
-        m.insert(name.to_string(), Value::from(v[i]));
-    }
-    Value::Object(m)
 }
 
 fn describe_lost(t: &Track) -> String {
