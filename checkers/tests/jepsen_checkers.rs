@@ -1,13 +1,12 @@
 //! Jepsen's workload checkers (counter, set, set-full, bank, long-fork, unique-ids) on small
-//! JSON-lines histories: a valid case and each failure class per checker, malformed input, and
-//! a counter property (histories produced by a real counter are never flagged).
+//! JSON-lines histories: a valid case and each failure class per checker, and malformed input.
+//! Properties over generated histories are in `jepsen_props.rs`.
 
 use checkers::history::pairing::pair_anonymous;
 use checkers::history::read_history;
 use checkers::verdict::Validity;
 use checkers::workload::{self, WorkloadOptions, WorkloadReport};
 use checkers::InputError;
-use proptest::prelude::*;
 use serde_json::{json, Value};
 
 /// One event as a JSON line: process, type, f, value.
@@ -160,124 +159,6 @@ fn counter_malformed_values_are_input_errors() {
     assert!(e.message.contains("expected an integer delta"), "{e}");
     let e = error("counter", &[ev(0, "invoke", "cas", json!([1, 2]))]);
     assert!(e.message.contains("expected :add or :read"), "{e}");
-}
-
-/// A concurrent counter: `plan` drives processes through invoke → take effect → complete (or
-/// crash: an info add that took effect or not). Returns the history and the ok reads' lines.
-fn simulate(plan: &[(u8, u8, u8)], crashes: bool) -> Vec<String> {
-    #[derive(Clone, Copy)]
-    enum Pending {
-        Add { delta: i64, applied: bool },
-        Read { seen: Option<i64> },
-    }
-    let procs = 3usize;
-    let mut pending: Vec<Option<Pending>> = vec![None; procs];
-    let mut crashed = vec![false; procs];
-    let mut counter = 0i64;
-    let mut out = Vec::new();
-    for &(p, action, delta) in plan {
-        let p = p as usize % procs;
-        if crashed[p] {
-            continue;
-        }
-        let pid = p as i64;
-        match pending[p] {
-            None if action % 2 == 0 => {
-                let delta = i64::from(delta % 5);
-                out.push(ev(pid, "invoke", "add", json!(delta)));
-                pending[p] = Some(Pending::Add {
-                    delta,
-                    applied: false,
-                });
-            }
-            None => {
-                out.push(ev(pid, "invoke", "read", Value::Null));
-                pending[p] = Some(Pending::Read { seen: None });
-            }
-            Some(Pending::Add {
-                delta,
-                applied: false,
-            }) if action % 3 != 0 => {
-                counter += delta;
-                pending[p] = Some(Pending::Add {
-                    delta,
-                    applied: true,
-                });
-            }
-            Some(Pending::Add { delta, applied }) => {
-                if crashes && action % 4 == 3 {
-                    out.push(ev(pid, "info", "add", json!(delta)));
-                    crashed[p] = true;
-                } else if applied {
-                    out.push(ev(pid, "ok", "add", json!(delta)));
-                } else {
-                    out.push(ev(pid, "fail", "add", json!(delta)));
-                }
-                pending[p] = None;
-            }
-            Some(Pending::Read { seen: None }) => {
-                pending[p] = Some(Pending::Read {
-                    seen: Some(counter),
-                });
-            }
-            Some(Pending::Read { seen: Some(v) }) => {
-                out.push(ev(pid, "ok", "read", json!(v)));
-                pending[p] = None;
-            }
-        }
-    }
-    // Everything still pending completes (taking effect first).
-    for (p, slot) in pending.iter().enumerate() {
-        match *slot {
-            Some(Pending::Add { delta, applied }) => {
-                if !applied {
-                    counter += delta;
-                }
-                out.push(ev(p as i64, "ok", "add", json!(delta)));
-            }
-            Some(Pending::Read { seen }) => {
-                out.push(ev(p as i64, "ok", "read", json!(seen.unwrap_or(counter))));
-            }
-            None => {}
-        }
-    }
-    out.push(ev(9, "invoke", "read", Value::Null));
-    out.push(ev(9, "ok", "read", json!(counter)));
-    out
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
-
-    /// Histories produced by a real counter, with concurrency and crashes, are never flagged.
-    #[test]
-    fn counter_histories_of_a_real_counter_are_valid(
-        plan in prop::collection::vec((0u8..3, any::<u8>(), any::<u8>()), 0..80)
-    ) {
-        let r = check("counter", &simulate(&plan, true));
-        prop_assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
-    }
-
-    /// Taking an ok add's effect out of the final read (after every operation completed, no
-    /// crashes) is always flagged.
-    #[test]
-    fn counter_read_missing_an_ok_add_is_flagged(
-        plan in prop::collection::vec((0u8..3, any::<u8>(), any::<u8>()), 0..80)
-    ) {
-        let mut lines = simulate(&plan, false);
-        let delta = lines.iter().filter_map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (v["type"] == "ok" && v["f"] == "add" && v["value"].as_i64() > Some(0))
-                .then(|| v["value"].as_i64().unwrap())
-        }).next();
-        prop_assume!(delta.is_some());
-        let last = lines.pop().unwrap();
-        let mut v: Value = serde_json::from_str(&last).unwrap();
-        v["value"] = json!(v["value"].as_i64().unwrap() - delta.unwrap());
-        lines.push(v.to_string());
-        let r = check("counter", &lines);
-        prop_assert_eq!(r.valid, Validity::Invalid);
-    }
 }
 
 // ---------------------------------------------------------------- set
