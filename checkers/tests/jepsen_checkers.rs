@@ -621,3 +621,20 @@ fn unique_ids_repeated_ids_are_duplicated() {
     let e = error("unique-ids", &[ev(0, "invoke", "add", json!(1))]);
     assert!(e.message.contains("expected :generate"), "{e}");
 }
+
+#[test]
+fn bank_failed_transfer_completion_may_carry_an_error_value() {
+    // As in elle-cli's bank-tidb.edn: `:fail :transfer :value [:negative 2 -1]`.
+    let mut lines = vec![
+        ev(
+            0,
+            "invoke",
+            "transfer",
+            json!({"from": 2, "to": 1, "amount": 1}),
+        ),
+        ev(0, "fail", "transfer", json!(["negative", 2, -1])),
+    ];
+    lines.extend(bank(&[json!({"0": 10, "1": 0})]));
+    let r = check("bank", &lines);
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
+}
