@@ -81,18 +81,46 @@ impl Operation {
 /// while one is pending, a completion whose `f` differs from its invocation's, or a client
 /// event without a `process`.
 pub fn pair(history: &History) -> Result<Vec<Operation>, InputError> {
+    pair_with(history, false)
+}
+
+/// Like [`pair`], but events without a `process` are paired as one unnamed client thread
+/// (`Operation::process` is `None`), as Jepsen does with a nil `:process`. For checkers that
+/// need only completed values (Jepsen's long-fork reads), whose published histories omit
+/// processes; the same pairing errors apply to that thread.
+pub fn pair_anonymous(history: &History) -> Result<Vec<Operation>, InputError> {
+    pair_with(history, true)
+}
+
+/// The unnamed thread's stand-in key in the pending map (never shown: its operations carry
+/// `process: None`).
+fn anonymous() -> Process {
+    Process::Named(String::new())
+}
+
+fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>, InputError> {
     let file = &history.source;
     let mut ops: Vec<Operation> = Vec::new();
     let mut pending: HashMap<Process, usize> = HashMap::new();
     for (pos, ev) in history.events.iter().enumerate() {
-        let Some(process) = ev.process.clone() else {
+        let Some(process) = ev
+            .process
+            .clone()
+            .or_else(|| allow_anonymous.then(anonymous))
+        else {
             return Err(InputError::new(
                 file,
                 ev.line,
                 "expected a :process on every operation for this checker; this event has none",
             ));
         };
-        if !process.is_client() {
+        let named = ev.process.is_some();
+        let who = if named {
+            format!("process {process}")
+        } else {
+            "the events without a :process".to_string()
+        };
+        if named && !process.is_client() {
             // Faults and other non-client records: kept for reports, never paired or checked.
             if ev.kind == EventType::Invoke {
                 if let Some(&open) = pending.get(&process) {
@@ -117,13 +145,16 @@ pub fn pair(history: &History) -> Result<Vec<Operation>, InputError> {
                         file,
                         ev.line,
                         format!(
-                            "expected a completion (ok/fail/info) for process {process}'s invocation on line {} before its next invocation, found another invocation",
+                            "expected a completion (ok/fail/info) for {who}'s invocation on line {} before its next invocation, found another invocation",
                             ops[open].invoke_line
                         ),
                     ));
                 }
                 pending.insert(process.clone(), ops.len());
                 ops.push(new_op(ops.len(), &process, ev, pos, true));
+                if !named {
+                    ops.last_mut().expect("just pushed").process = None;
+                }
             }
             _ => {
                 let Some(open) = pending.remove(&process) else {
@@ -131,7 +162,7 @@ pub fn pair(history: &History) -> Result<Vec<Operation>, InputError> {
                         file,
                         ev.line,
                         format!(
-                            "expected an invocation by process {process} before this {} completion, found none pending",
+                            "expected an invocation by {who} before this {} completion, found none pending",
                             ev.kind.name()
                         ),
                     ));
@@ -143,7 +174,7 @@ pub fn pair(history: &History) -> Result<Vec<Operation>, InputError> {
                             file,
                             ev.line,
                             format!(
-                                "expected the completion of process {process}'s :{a} (invoked on line {}), found a completion of :{b}",
+                                "expected the completion of {who}'s :{a} (invoked on line {}), found a completion of :{b}",
                                 op.invoke_line
                             ),
                         ));

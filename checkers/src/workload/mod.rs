@@ -9,10 +9,12 @@
 //! file here plus one line in [`WORKLOADS`].
 
 pub mod bank;
+pub mod common;
 pub mod counter;
 pub mod long_fork;
 pub mod set;
 pub mod set_full;
+pub mod set_full_timeline;
 pub mod unique_ids;
 
 use crate::history::Operation;
