@@ -216,3 +216,81 @@ fn sigkill_of_the_runner_leaves_a_history_check_reads() {
         describe(&check)
     );
 }
+
+/// A free loopback port (bound, then released: good enough for a test on loopback).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the node processes when the test ends, however it ends.
+struct Nodes(Vec<Child>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn run_against_an_http_kv_service_started_by_hand() {
+    // Three demo nodes started the way docs/http-kv.md and the README tell users to, with
+    // direct peer links (no proxies: faultline controls nothing here, so no nemesis).
+    let data = tempfile::tempdir().unwrap();
+    let http: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peer: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes = Nodes(Vec::new());
+    for i in 0..3 {
+        let mut cmd = faultline();
+        cmd.args(["serve-demo-node", "--mode", "sync", "--id", &(i + 1).to_string()])
+            .arg("--http")
+            .arg(format!("127.0.0.1:{}", http[i]))
+            .arg("--peer-listen")
+            .arg(format!("127.0.0.1:{}", peer[i]))
+            .arg("--data-dir")
+            .arg(data.path().join(format!("n{}", i + 1)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for j in (0..3).filter(|j| *j != i) {
+            cmd.arg("--peer").arg(format!("{}=127.0.0.1:{}", j + 1, peer[j]));
+        }
+        nodes.0.push(cmd.spawn().unwrap());
+    }
+    let store = tempfile::tempdir().unwrap();
+    let list = http
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = run_bounded(
+        faultline()
+            .args(["run", "--target", "http-kv", "--nodes", &list, "--workload", "register"])
+            .args(["--time-limit", "3", "--seed", "9", "--format", "json"])
+            .arg("--store")
+            .arg(store.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["valid"], Value::Bool(true));
+    assert!(
+        result["perf"]["outside_faults"]["ok"].as_u64().unwrap() > 100,
+        "{result}"
+    );
+    // Faults need a target faultline controls.
+    let refused = run_bounded(
+        faultline()
+            .args(["run", "--target", "http-kv", "--nodes", &list, "--nemesis", "partition"])
+            .arg("--store")
+            .arg(store.path()),
+        Duration::from_secs(10),
+    );
+    assert_eq!(refused.status.code(), Some(254), "{}", describe(&refused));
+    drop(nodes);
+}
