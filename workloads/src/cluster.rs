@@ -11,7 +11,7 @@
 
 mod faults;
 mod health;
-mod process;
+pub(crate) mod process;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

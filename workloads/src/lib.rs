@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod db;
 pub mod generator;
 pub mod nemesis;
 pub mod proxy;

@@ -260,3 +260,10 @@ async fn spawn_from_spawner(cmd: Command) -> io::Result<Child> {
         .await
         .map_err(|_| io::Error::other("the node-spawner thread dropped a request"))?
 }
+
+/// Spawns `cmd` so that it receives SIGKILL when faultline exits (see [`die_with_parent`]);
+/// shared with the real-database launchers of [`crate::db`].
+pub(crate) async fn spawn_tied(mut cmd: Command) -> io::Result<Child> {
+    die_with_parent(&mut cmd);
+    spawn_from_spawner(cmd).await
+}

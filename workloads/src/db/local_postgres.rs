@@ -1,0 +1,156 @@
+//! Starts one PostgreSQL 15 server on loopback (Debian's `postgresql-15`:
+//! `/usr/lib/postgresql/15/bin/{initdb,postgres}`): `initdb` into `dir/n1/data` (trust
+//! authentication, loopback only, fsync off), `postgres` on an ephemeral port, then creates
+//! the tables. As root, both run as the unprivileged `postgres` user (created with `useradd`
+//! if missing), which owns the data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::server::{log_tail, Server, ServerSpec};
+use super::{find_program, free_port};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A running local PostgreSQL server.
+pub struct LocalPostgres {
+    /// The server (`n1`).
+    pub server: Arc<Server>,
+    /// Its libpq connection string.
+    pub conn: String,
+}
+
+/// The uid/gid to run PostgreSQL as: `None` when faultline is not root.
+fn unprivileged() -> Result<Option<(u32, u32)>, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let lookup = || -> Option<(u32, u32)> {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&"postgres") && f.len() > 3)
+                .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+                .flatten()
+        })
+    };
+    if let Some(ids) = lookup() {
+        return Ok(Some(ids));
+    }
+    let status = std::process::Command::new("useradd")
+        .args(["--system", "--no-create-home", "postgres"])
+        .status()
+        .map_err(|e| format!("useradd postgres: {e}"))?;
+    if !status.success() {
+        return Err("useradd postgres failed".into());
+    }
+    lookup()
+        .map(Some)
+        .ok_or_else(|| "user postgres not found after useradd".into())
+}
+
+fn chown_all(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .map_err(|e| format!("chown {}: {e}", path.display()))
+}
+
+impl LocalPostgres {
+    /// Initializes and starts the server under `dir`; waits up to 30 s for it to accept
+    /// connections and creates the tables.
+    pub async fn start(dir: &Path) -> Result<LocalPostgres, String> {
+        let initdb = find_program("pg-initdb-not-on-path", &[&format!("{BIN}/initdb")]).ok_or(
+            "PostgreSQL 15 not found: install Debian's postgresql (apt-get install postgresql)",
+        )?;
+        let program = PathBuf::from(format!("{BIN}/postgres"));
+        let user = unprivileged()?;
+        let node = dir.join("n1");
+        let data = node.join("data");
+        std::fs::create_dir_all(&node).map_err(|e| format!("{}: {e}", node.display()))?;
+        let log = dir.join("n1.log");
+        std::fs::write(&log, b"").map_err(|e| format!("{}: {e}", log.display()))?;
+        if let Some((uid, gid)) = user {
+            // The postgres user must reach the data directory through the run's directory.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+            chown_all(&node, uid, gid)?;
+            chown_all(&log, uid, gid)?;
+        }
+        let mut cmd = std::process::Command::new(&initdb);
+        cmd.args([
+            "-D",
+            &data.to_string_lossy(),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ])
+        .env("LC_ALL", "C");
+        if let Some((uid, gid)) = user {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "initdb failed (is {} reachable by the postgres user?):\n{}",
+                data.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let port = free_port().map_err(|e| e.to_string())?;
+        let args: Vec<String> = vec![
+            "-D".into(),
+            data.to_string_lossy().into_owned(),
+            "-p".into(),
+            port.to_string(),
+            "-k".into(),
+            data.to_string_lossy().into_owned(),
+            "-c".into(),
+            "listen_addresses=127.0.0.1".into(),
+            "-c".into(),
+            "fsync=off".into(),
+            "-c".into(),
+            "max_connections=200".into(),
+        ];
+        let server = Arc::new(
+            Server::start(ServerSpec {
+                name: "n1".into(),
+                program,
+                args,
+                log: log.clone(),
+                user,
+            })
+            .await?,
+        );
+        let conn = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
+        let pg = LocalPostgres { server, conn };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match super::postgres::setup(&pg.conn).await {
+                Ok(()) => return Ok(pg),
+                Err(e) => {
+                    if pg.server.exited() || tokio::time::Instant::now() > deadline {
+                        pg.shutdown().await;
+                        return Err(format!(
+                            "postgres did not start ({e}; log {}):\n{}",
+                            log.display(),
+                            log_tail(&log)
+                        ));
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the server.
+    pub async fn shutdown(&self) {
+        self.server.stop().await;
+    }
+}

@@ -1,0 +1,126 @@
+//! Starts Redis on loopback (Debian's `redis-server`): one primary `n1` and replicas `n2`, …
+//! (`--replicaof` the primary), each with its own directory and log under the run's store
+//! dir, no persistence; waits until every replica's link to the primary is up.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::server::{log_tail, Server, ServerSpec};
+use super::{find_program, free_port};
+
+/// A running local Redis primary with replicas.
+pub struct LocalRedis {
+    /// The servers: the primary first.
+    pub servers: Vec<Arc<Server>>,
+    /// Their URLs (`redis://127.0.0.1:port`), the primary first.
+    pub urls: Vec<String>,
+}
+
+impl LocalRedis {
+    /// Starts 1 primary and `nodes - 1` replicas under `dir`; waits up to 20 s.
+    pub async fn start(dir: &Path, nodes: usize) -> Result<LocalRedis, String> {
+        let program = find_program("redis-server", &["/usr/bin/redis-server"]).ok_or(
+            "redis-server not found: install Debian's redis-server (apt-get install redis-server)",
+        )?;
+        let mut servers = Vec::new();
+        let mut urls = Vec::new();
+        let mut primary_port = 0;
+        for i in 0..nodes.max(1) {
+            let name = format!("n{}", i + 1);
+            let data = dir.join(&name);
+            std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+            let port = free_port().map_err(|e| e.to_string())?;
+            let mut args: Vec<String> = vec![
+                "--port".into(),
+                port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--dir".into(),
+                data.to_string_lossy().into_owned(),
+                "--save".into(),
+                String::new(),
+                "--appendonly".into(),
+                "no".into(),
+                "--daemonize".into(),
+                "no".into(),
+                "--protected-mode".into(),
+                "no".into(),
+            ];
+            if i == 0 {
+                primary_port = port;
+            } else {
+                args.push("--replicaof".into());
+                args.push("127.0.0.1".into());
+                args.push(primary_port.to_string());
+            }
+            let spec = ServerSpec {
+                name: name.clone(),
+                program: program.clone(),
+                args,
+                log: dir.join(format!("{name}.log")),
+                user: None,
+            };
+            servers.push(Arc::new(Server::start(spec).await?));
+            urls.push(format!("redis://127.0.0.1:{port}"));
+        }
+        let r = LocalRedis { servers, urls };
+        if let Err(e) = r.wait_ready(Duration::from_secs(20)).await {
+            r.shutdown().await;
+            return Err(e);
+        }
+        Ok(r)
+    }
+
+    /// Waits until the primary answers PING and every replica's link is up.
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        for (i, url) in self.urls.iter().enumerate() {
+            loop {
+                if ready(url, i > 0).await {
+                    break;
+                }
+                let s = &self.servers[i];
+                if s.exited() || tokio::time::Instant::now() > deadline {
+                    return Err(format!(
+                        "redis {} is not ready (log {}):\n{}",
+                        s.name(),
+                        s.log().display(),
+                        log_tail(s.log())
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every server.
+    pub async fn shutdown(&self) {
+        for s in &self.servers {
+            s.stop().await;
+        }
+    }
+}
+
+async fn ready(url: &str, replica: bool) -> bool {
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
+    let conn = tokio::time::timeout(
+        Duration::from_secs(1),
+        client.get_multiplexed_async_connection(),
+    )
+    .await;
+    let Ok(Ok(mut conn)) = conn else {
+        return false;
+    };
+    let info: Result<String, _> = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await;
+    match info {
+        Ok(text) => !replica || text.contains("master_link_status:up"),
+        Err(_) => false,
+    }
+}

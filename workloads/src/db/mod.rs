@@ -1,0 +1,44 @@
+//! Real databases as targets of `faultline run` ("run" step): clients for etcd, Redis and
+//! PostgreSQL, launchers that start them on loopback from the Debian packages, and the
+//! process-level nemesis (kill, pause) over the servers faultline started.
+//!
+//! - [`etcd`]: etcd v3 client over its JSON gRPC gateway; [`local_etcd`] starts 3 members.
+//! - [`redis`]: register client on the primary, reads optionally on a replica;
+//!   [`local_redis`] starts one primary and replicas.
+//! - [`postgres`]: list-append and rw-register transactions at a chosen isolation level;
+//!   [`local_postgres`] starts one server.
+//! - [`server`]: one started server process (kill, restart, pause, resume, stop).
+//! - [`faults`]: the seeded kill/pause nemesis over [`server::Server`]s, as the runner drives it.
+
+pub mod etcd;
+pub mod faults;
+pub mod local_etcd;
+pub mod local_postgres;
+pub mod local_redis;
+pub mod postgres;
+pub mod redis;
+pub mod server;
+
+use std::net::{SocketAddr, TcpListener};
+
+/// A free loopback port (bound then released; the server binds it a moment later).
+pub fn free_port() -> std::io::Result<u16> {
+    let l = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Finds an executable: `name` on `PATH`, else the first existing path in `fallbacks`.
+pub fn find_program(name: &str, fallbacks: &[&str]) -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    fallbacks
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file())
+}

@@ -1,0 +1,164 @@
+//! One real database server process started by faultline: its command line (to restart it),
+//! its log, and the signals of the kill and pause nemeses.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use tokio::process::{Child, Command};
+
+use crate::cluster::process::spawn_tied;
+
+/// How to start a server (kept so that `restart` starts it identically).
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// The node's name in histories and logs (`n1`, …).
+    pub name: String,
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Where stdout and stderr go (appended).
+    pub log: PathBuf,
+    /// Run as this uid/gid (PostgreSQL refuses to run as root); `None`: as faultline.
+    pub user: Option<(u32, u32)>,
+}
+
+/// A started server: the process, or nothing while killed.
+#[derive(Debug)]
+pub struct Server {
+    spec: ServerSpec,
+    child: Mutex<Option<Child>>,
+    paused: Mutex<bool>,
+}
+
+impl Server {
+    /// Starts the server described by `spec`; it dies with faultline (PR_SET_PDEATHSIG).
+    pub async fn start(spec: ServerSpec) -> Result<Server, String> {
+        let child = spawn(&spec).await?;
+        Ok(Server {
+            spec,
+            child: Mutex::new(Some(child)),
+            paused: Mutex::new(false),
+        })
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The log file.
+    pub fn log(&self) -> &Path {
+        &self.spec.log
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().ok()?.as_ref().and_then(Child::id)
+    }
+
+    /// Whether the process has exited on its own (crashed or refused to start).
+    pub fn exited(&self) -> bool {
+        match self.child.lock() {
+            Ok(mut c) => match c.as_mut() {
+                Some(child) => !matches!(child.try_wait(), Ok(None)),
+                None => false,
+            },
+            Err(_) => true,
+        }
+    }
+
+    /// SIGKILL; the process is gone until [`Server::restart`].
+    pub async fn kill(&self) -> Result<(), String> {
+        let child = self.child.lock().map_err(|e| e.to_string())?.take();
+        match child {
+            Some(mut c) => {
+                c.kill()
+                    .await
+                    .map_err(|e| format!("kill {}: {e}", self.spec.name))?;
+                *self.paused.lock().map_err(|e| e.to_string())? = false;
+                Ok(())
+            }
+            None => Err(format!("{} is not running", self.spec.name)),
+        }
+    }
+
+    /// Starts the server again with the same command line and data directory.
+    pub async fn restart(&self) -> Result<(), String> {
+        if self.child.lock().map_err(|e| e.to_string())?.is_some() {
+            return Ok(());
+        }
+        let child = spawn(&self.spec).await?;
+        *self.child.lock().map_err(|e| e.to_string())? = Some(child);
+        Ok(())
+    }
+
+    /// SIGSTOP (`true`) or SIGCONT (`false`).
+    pub fn pause(&self, stop: bool) -> Result<(), String> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| format!("{} is not running", self.spec.name))?;
+        let sig = if stop { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) with a pid of a child we own and a valid signal number.
+        if unsafe { libc::kill(pid as libc::pid_t, sig) } != 0 {
+            return Err(format!(
+                "signal {}: {}",
+                self.spec.name,
+                std::io::Error::last_os_error()
+            ));
+        }
+        *self.paused.lock().map_err(|e| e.to_string())? = stop;
+        Ok(())
+    }
+
+    /// Whether the server is stopped by SIGSTOP.
+    pub fn is_paused(&self) -> bool {
+        self.paused.lock().map(|p| *p).unwrap_or(false)
+    }
+
+    /// Stops the server for good (resumes it first if paused, then SIGKILL).
+    pub async fn stop(&self) {
+        if self.is_paused() {
+            let _ = self.pause(false);
+        }
+        let child = self.child.lock().ok().and_then(|mut c| c.take());
+        if let Some(mut c) = child {
+            let _ = c.kill().await;
+        }
+    }
+}
+
+async fn spawn(spec: &ServerSpec) -> Result<Child, String> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log)
+        .map_err(|e| format!("cannot open {}: {e}", spec.log.display()))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("cannot open {}: {e}", spec.log.display()))?;
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2))
+        .kill_on_drop(true);
+    if let Some((uid, gid)) = spec.user {
+        cmd.uid(uid).gid(gid);
+    }
+    spawn_tied(cmd).await.map_err(|e| {
+        format!(
+            "cannot start {} ({}): {e}",
+            spec.name,
+            spec.program.display()
+        )
+    })
+}
+
+/// The last lines of a log, for error messages.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}
