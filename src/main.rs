@@ -7,8 +7,8 @@
 //! `FAULTLINE_BACKTRACE=1` is set.
 
 mod check;
-mod demo;
 mod cli;
+mod demo;
 mod exit;
 mod progress;
 mod render_human;
