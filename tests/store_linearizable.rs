@@ -117,11 +117,19 @@ fn check(path: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// Cycles through isolating a node, SIGKILL + restart, SIGSTOP/SIGCONT and a bridge partition.
 fn faults(c: &mut Cluster, end: Instant) {
     let mut round = 0;
     while Instant::now() < end {
         let victim = round % 3 + 1;
-        match round % 3 {
+        match round % 4 {
+            3 => {
+                // A bridge: the victim and its neighbour cannot talk; the third node sees both.
+                let other = victim % 3 + 1;
+                c.cut(victim, other, true);
+                thread::sleep(Duration::from_millis(1500));
+                c.cut(victim, other, false);
+            }
             0 => {
                 c.isolate(victim, true);
                 thread::sleep(Duration::from_millis(1500));

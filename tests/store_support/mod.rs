@@ -187,6 +187,15 @@ impl Cluster {
         }
     }
 
+    /// Blocks (or unblocks) both directions between nodes `a` and `b` only.
+    pub fn cut(&self, a: usize, b: usize, blocked: bool) {
+        for link in &self.links {
+            if (link.from, link.to) == (a, b) || (link.from, link.to) == (b, a) {
+                link.blocked.store(blocked, Ordering::SeqCst);
+            }
+        }
+    }
+
     /// A fresh http-kv client for node `id`.
     pub fn client(&self, id: usize) -> Client {
         Client::new(self.node(id).http)
