@@ -10,7 +10,7 @@ use crate::exit;
 use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{Context, Result};
-use checkers::history::{pair, read_history, Format};
+use checkers::history::{pair, pair_implicit_process, read_history, Format};
 use checkers::linear::{default_memory_limit, CheckOptions};
 use checkers::model::{self, ModelEntry};
 use checkers::verdict::Report;
@@ -166,7 +166,7 @@ pub fn check_workload_file(
     let result = read_bytes(file)
         .and_then(|bytes| read_history(file, &bytes, forced))
         .and_then(|history| {
-            let ops = pair(&history)?;
+            let ops = pair_implicit_process(&history)?;
             let report = (entry.check)(file, &ops, opts)?;
             Ok((history.format, report))
         });

@@ -156,6 +156,22 @@ pub fn pair(history: &History) -> Result<Vec<Operation>, InputError> {
     Ok(ops)
 }
 
+/// Like [`pair`], for checkers that do not need to know who issued an operation (the workload
+/// checkers): events without a `process` are paired as one implicit client process, `-1`, so
+/// they must alternate invocation / completion (as in Elle's example histories).
+pub fn pair_implicit_process(history: &History) -> Result<Vec<Operation>, InputError> {
+    if history.events.iter().all(|e| e.process.is_some()) {
+        return pair(history);
+    }
+    let mut filled = history.clone();
+    for ev in &mut filled.events {
+        if ev.process.is_none() {
+            ev.process = Some(Process::Client(-1));
+        }
+    }
+    pair(&filled)
+}
+
 fn new_op(id: usize, process: &Process, ev: &Event, pos: usize, client: bool) -> Operation {
     Operation {
         id,

@@ -1,0 +1,440 @@
+//! The dependency graph between transactions and the search for named cycles in it.
+//!
+//! Inference (list-append or rw-register) emits typed edges (ww, wr, rw, process, realtime);
+//! they are built once into a petgraph graph with `u32` indices. Strongly connected components
+//! come first (Kosaraju, iterative): only transactions in a non-trivial component can be on a
+//! cycle. Within each component, each anomaly class is searched in order of severity by a
+//! breadth-first search over (transaction, small path state) — allowed edge kinds, how many rw
+//! edges so far, whether the last edge was rw, whether the required kinds were used — from
+//! "anchor" edges of the kind the class needs, so the first cycle found through an anchor is a
+//! shortest one of that class. Work is bounded by a step budget and the wall-clock limit; a
+//! class whose search ran out is reported as incomplete, never as absent.
+
+use super::models;
+use petgraph::algo::kosaraju_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{EdgeFiltered, EdgeRef};
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+/// Write-write dependency: the second transaction overwrote (appended after) the first.
+pub const WW: u8 = 1;
+/// Write-read dependency: the second transaction read the first one's write.
+pub const WR: u8 = 2;
+/// Read-write anti-dependency: the second transaction overwrote what the first read.
+pub const RW: u8 = 4;
+/// Process order: the same process ran the second transaction next.
+pub const PROCESS: u8 = 8;
+/// Real-time order: the first completed before the second was invoked.
+pub const REALTIME: u8 = 16;
+
+/// The name of one edge kind.
+pub fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        WW => "ww",
+        WR => "wr",
+        RW => "rw",
+        PROCESS => "process",
+        _ => "realtime",
+    }
+}
+
+/// One typed edge between transactions (indices into the transaction list).
+pub type Edge = (u32, u32, u8);
+
+/// How rw edges may appear in a cycle of a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RwMode {
+    None,
+    Single,
+    Nonadjacent,
+    Multiple,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    name: &'static str,
+    allowed: u8,
+    rw: RwMode,
+    need_wr: bool,
+    variant: u8,
+}
+
+const BASE: &[(&str, u8, RwMode, bool)] = &[
+    ("G0", WW, RwMode::None, false),
+    ("G1c", WW | WR, RwMode::None, true),
+    ("G-single", WW | WR, RwMode::Single, false),
+    ("G-nonadjacent", WW | WR, RwMode::Nonadjacent, false),
+    ("G2-item", WW | WR, RwMode::Multiple, false),
+];
+
+fn specs() -> Vec<Spec> {
+    let mut out = Vec::new();
+    for (variant, suffix) in [(0u8, ""), (PROCESS, "-process"), (REALTIME, "-realtime")] {
+        for &(base, allowed, rw, need_wr) in BASE {
+            let name: &'static str = match suffix {
+                "" => base,
+                _ => Box::leak(format!("{base}{suffix}").into_boxed_str()),
+            };
+            out.push(Spec {
+                name,
+                allowed: allowed | variant,
+                rw,
+                need_wr,
+                variant,
+            });
+        }
+    }
+    out
+}
+
+/// The class of a cycle, from the kinds of its edges (Elle's rules): one rw → G-single, several
+/// with none adjacent → G-nonadjacent, several with two adjacent → G2-item, else wr → G1c,
+/// else G0; `-realtime` if a realtime edge is used, else `-process` if a process edge is.
+pub fn classify(kinds: &[u8]) -> String {
+    let rw = kinds.iter().filter(|&&k| k == RW).count();
+    let n = kinds.len();
+    let adjacent = (0..n).any(|i| kinds[i] == RW && kinds[(i + 1) % n] == RW);
+    let base = if rw == 1 {
+        "G-single"
+    } else if rw > 1 {
+        if adjacent {
+            "G2-item"
+        } else {
+            "G-nonadjacent"
+        }
+    } else if kinds.contains(&WR) {
+        "G1c"
+    } else {
+        "G0"
+    };
+    let suffix = if kinds.contains(&REALTIME) {
+        "-realtime"
+    } else if kinds.contains(&PROCESS) {
+        "-process"
+    } else {
+        ""
+    };
+    format!("{base}{suffix}")
+}
+
+/// A cycle found: its class and its edges in order (each edge's target is the next's source).
+#[derive(Debug, Clone)]
+pub struct Cycle {
+    /// The anomaly class (`G-single`, `G0-realtime`, …).
+    pub name: String,
+    /// The edges, in order.
+    pub edges: Vec<Edge>,
+}
+
+/// What the cycle search found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Cycles, at most a few per class.
+    pub cycles: Vec<Cycle>,
+    /// Classes whose search ran out of budget in some component (with that component's size).
+    pub incomplete: Vec<(String, usize)>,
+    /// Number of non-trivial strongly connected components.
+    pub sccs: usize,
+    /// Size of the largest one.
+    pub largest_scc: usize,
+    /// True when the wall-clock limit stopped the search.
+    pub timed_out: bool,
+}
+
+/// Limits for the search.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// At most this many cycles reported per class.
+    pub per_class: usize,
+    /// Search steps (edges examined) allowed per class and component.
+    pub steps: u64,
+    /// Stop when this instant passes.
+    pub deadline: Option<Instant>,
+}
+
+/// Builds the graph over `n` transactions and searches every component for the classes named
+/// in `wanted`.
+pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits) -> Found {
+    let mut g: DiGraph<(), u8, u32> = DiGraph::with_capacity(n, edges.len());
+    for _ in 0..n {
+        g.add_node(());
+    }
+    for &(a, b, k) in edges {
+        if a != b {
+            g.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), k);
+        }
+    }
+    let present: u8 = edges.iter().fold(0, |m, e| m | e.2);
+    let specs: Vec<Spec> = specs()
+        .into_iter()
+        .filter(|s| wanted.contains(s.name) && (s.variant == 0 || present & s.variant != 0))
+        .collect();
+    let mut found = Found::default();
+    let mut per_class: hashbrown::HashMap<String, usize> = hashbrown::HashMap::new();
+    let mut sccs: Vec<Vec<NodeIndex<u32>>> = kosaraju_scc(&g)
+        .into_iter()
+        .filter(|c| c.len() > 1)
+        .collect();
+    sccs.sort_by_key(|c| c.iter().map(|x| x.index()).min());
+    found.sccs = sccs.len();
+    found.largest_scc = sccs.iter().map(Vec::len).max().unwrap_or(0);
+    let mut local = vec![u32::MAX; n];
+    for scc in &sccs {
+        let sub = Local::new(&g, scc, &mut local);
+        let mut implied: BTreeSet<String> = BTreeSet::new();
+        for spec in &specs {
+            if implied.contains(spec.name)
+                || per_class.get(spec.name).copied().unwrap_or(0) >= limits.per_class
+            {
+                continue;
+            }
+            match sub.find(spec, &limits) {
+                Outcome::Found(mut c) => {
+                    let first = (0..c.len()).min_by_key(|&i| c[i].0).unwrap_or(0);
+                    c.rotate_left(first);
+                    let name = classify(&c.iter().map(|e| e.2).collect::<Vec<_>>());
+                    *per_class.entry(name.clone()).or_default() += 1;
+                    for a in models::implied_anomalies([name.as_str()]) {
+                        implied.insert(a.to_string());
+                    }
+                    found.cycles.push(Cycle { name, edges: c });
+                }
+                Outcome::Absent => {}
+                Outcome::OutOfBudget => {
+                    found.incomplete.push((spec.name.to_string(), scc.len()));
+                }
+                Outcome::OutOfTime => {
+                    found.incomplete.push((spec.name.to_string(), scc.len()));
+                    found.timed_out = true;
+                    break;
+                }
+            }
+        }
+        for &x in scc {
+            local[x.index()] = u32::MAX;
+        }
+        if found.timed_out {
+            break;
+        }
+    }
+    found
+}
+
+enum Outcome {
+    Found(Vec<Edge>),
+    Absent,
+    OutOfBudget,
+    OutOfTime,
+}
+
+/// One component as its own small graph (local indices; node weight = global index).
+struct Local {
+    g: DiGraph<u32, u8, u32>,
+}
+
+const STATES: usize = 24;
+
+fn state(cnt: u8, last_rw: bool, wr: bool, var: bool) -> usize {
+    cnt as usize * 8 + (last_rw as usize) * 4 + (wr as usize) * 2 + var as usize
+}
+
+impl Local {
+    fn new(g: &DiGraph<(), u8, u32>, scc: &[NodeIndex<u32>], local: &mut [u32]) -> Local {
+        let mut l: DiGraph<u32, u8, u32> = DiGraph::with_capacity(scc.len(), scc.len() * 4);
+        for (i, &x) in scc.iter().enumerate() {
+            local[x.index()] = i as u32;
+            l.add_node(x.index() as u32);
+        }
+        for &x in scc {
+            for e in g.edges(x) {
+                let t = local[e.target().index()];
+                if t != u32::MAX {
+                    l.add_edge(
+                        NodeIndex::new(local[x.index()] as usize),
+                        NodeIndex::new(t as usize),
+                        *e.weight(),
+                    );
+                }
+            }
+        }
+        Local { g: l }
+    }
+
+    fn find(&self, spec: &Spec, limits: &Limits) -> Outcome {
+        let usable = spec.allowed | if spec.rw == RwMode::None { 0 } else { RW };
+        // Components of the subgraph of usable edges: an anchor edge must stay inside one.
+        let filtered = EdgeFiltered::from_fn(&self.g, |e| e.weight() & usable != 0);
+        let mut comp = vec![0u32; self.g.node_count()];
+        for (i, c) in kosaraju_scc(&filtered).into_iter().enumerate() {
+            for x in c {
+                comp[x.index()] = i as u32;
+            }
+        }
+        let anchor_kinds = match spec.rw {
+            RwMode::Single | RwMode::Multiple => RW,
+            RwMode::Nonadjacent => spec.allowed,
+            RwMode::None if spec.variant != 0 => spec.variant,
+            RwMode::None if spec.need_wr => WR,
+            RwMode::None => spec.allowed,
+        };
+        let n = self.g.node_count();
+        let mut stamp = vec![0u32; n * STATES];
+        let mut parent = vec![(0u32, 0u8); n * STATES];
+        let mut generation = 0u32;
+        let mut queue: Vec<u32> = Vec::new();
+        let mut steps = 0u64;
+        for e in self.g.edge_references() {
+            let (u, v, k) = (e.source().index(), e.target().index(), *e.weight());
+            if k & anchor_kinds == 0 || comp[u] != comp[v] {
+                continue;
+            }
+            generation += 1;
+            let s0 = state((k == RW) as u8, k == RW, k == WR, k & spec.variant != 0);
+            queue.clear();
+            let start = (v * STATES + s0) as u32;
+            stamp[start as usize] = generation;
+            parent[start as usize] = (u32::MAX, k);
+            queue.push(start);
+            let mut head = 0;
+            while head < queue.len() {
+                let cur = queue[head] as usize;
+                head += 1;
+                let (node, st) = (cur / STATES, cur % STATES);
+                let (cnt, last_rw, wr, var) =
+                    ((st / 8) as u8, st & 4 != 0, st & 2 != 0, st & 1 != 0);
+                if node == u {
+                    let cnt_ok = match spec.rw {
+                        RwMode::None => cnt == 0,
+                        RwMode::Single => cnt == 1,
+                        RwMode::Nonadjacent | RwMode::Multiple => cnt >= 2,
+                    };
+                    if cnt_ok && (wr || !spec.need_wr) && (var || spec.variant == 0) {
+                        return Outcome::Found(self.path(cur, &parent, u, k));
+                    }
+                    continue;
+                }
+                for e2 in self.g.edges(NodeIndex::new(node)) {
+                    steps += 1;
+                    if steps % 65536 == 0 {
+                        if let Some(d) = limits.deadline {
+                            if Instant::now() > d {
+                                return Outcome::OutOfTime;
+                            }
+                        }
+                    }
+                    let k2 = *e2.weight();
+                    let t = e2.target().index();
+                    if comp[t] != comp[u] {
+                        continue;
+                    }
+                    let next = if k2 == RW {
+                        match spec.rw {
+                            RwMode::None => continue,
+                            RwMode::Single if cnt >= 1 => continue,
+                            RwMode::Nonadjacent if last_rw => continue,
+                            _ => state((cnt + 1).min(2), true, wr, var),
+                        }
+                    } else if k2 & spec.allowed != 0 {
+                        state(cnt, false, wr || k2 == WR, var || k2 & spec.variant != 0)
+                    } else {
+                        continue;
+                    };
+                    let idx = t * STATES + next;
+                    if stamp[idx] != generation {
+                        stamp[idx] = generation;
+                        parent[idx] = (cur as u32, k2);
+                        queue.push(idx as u32);
+                    }
+                }
+                if steps > limits.steps {
+                    return Outcome::OutOfBudget;
+                }
+            }
+        }
+        Outcome::Absent
+    }
+
+    /// The cycle: anchor edge u→v then the BFS path from v back to u, as global edges.
+    fn path(&self, end: usize, parent: &[(u32, u8)], u: usize, anchor: u8) -> Vec<Edge> {
+        let mut rev: Vec<(usize, u8)> = Vec::new();
+        let mut cur = end;
+        loop {
+            let (p, k) = parent[cur];
+            if p == u32::MAX {
+                break;
+            }
+            rev.push((cur / STATES, k));
+            cur = p as usize;
+        }
+        let v = cur / STATES;
+        let global = |i: usize| self.g[NodeIndex::new(i)];
+        let mut edges = vec![(global(u), global(v), anchor)];
+        let mut from = v;
+        for &(to, k) in rev.iter().rev() {
+            edges.push((global(from), global(to), k));
+            from = to;
+        }
+        edges
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted() -> BTreeSet<&'static str> {
+        specs().iter().map(|s| s.name).collect()
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            per_class: 3,
+            steps: 1_000_000,
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn classify_follows_elle() {
+        assert_eq!(classify(&[WW, WW]), "G0");
+        assert_eq!(classify(&[WW, WR]), "G1c");
+        assert_eq!(classify(&[RW, WR]), "G-single");
+        assert_eq!(classify(&[RW, WR, RW, WW]), "G-nonadjacent");
+        assert_eq!(classify(&[RW, RW]), "G2-item");
+        assert_eq!(classify(&[RW, REALTIME]), "G-single-realtime");
+        assert_eq!(classify(&[WW, PROCESS]), "G0-process");
+    }
+
+    #[test]
+    fn finds_the_most_severe_class_per_component() {
+        let f = search(2, &[(0, 1, RW), (1, 0, WR)], &wanted(), limits());
+        assert_eq!(f.cycles.len(), 1);
+        assert_eq!(f.cycles[0].name, "G-single");
+        let f = search(
+            3,
+            &[(0, 1, RW), (1, 2, RW), (2, 0, WR)],
+            &wanted(),
+            limits(),
+        );
+        assert_eq!(f.cycles[0].name, "G2-item");
+    }
+
+    #[test]
+    fn nonadjacent_needs_a_separating_edge() {
+        let e = [(0, 1, RW), (1, 2, WR), (2, 3, RW), (3, 0, WW)];
+        let f = search(4, &e, &wanted(), limits());
+        assert_eq!(f.cycles[0].name, "G-nonadjacent");
+    }
+
+    #[test]
+    fn acyclic_graphs_have_no_cycles() {
+        let f = search(
+            3,
+            &[(0, 1, RW), (1, 2, WR), (0, 2, WW)],
+            &wanted(),
+            limits(),
+        );
+        assert!(f.cycles.is_empty() && f.incomplete.is_empty());
+    }
+}
