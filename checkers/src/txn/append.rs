@@ -31,6 +31,12 @@ pub struct AppendIndex {
     pos: Vec<u32>,
     /// key → its version order (element ids).
     order: Vec<Vec<u32>>,
+    /// key → the slot of each element of its version order (NIL: never appended).
+    order_slot: Vec<Vec<u32>>,
+    /// Global micro-operation index → slot of that append (NIL for reads).
+    mop_slot: Vec<u32>,
+    /// List read → slot of its last element (NIL: empty or never appended).
+    last_slot: Vec<u32>,
     /// key → the transaction whose read gave the order (NIL: none / single append).
     order_from: Vec<u32>,
     /// State id (slot, or slots + key for the empty state) → readers, as CSR.
@@ -47,22 +53,27 @@ impl AppendIndex {
         self.slot_of.get(&pair(key, elem)).copied()
     }
 
-    /// The element appended just before `elem` on `key` (NIL: the empty initial state), for an
-    /// append never read: the last element read.
-    fn prev(&self, key: u32, slot: u32) -> u32 {
-        let order = &self.order[key as usize];
+    /// The element appended just before the append in `slot` on `key`, and its slot (NIL,
+    /// NIL: the empty initial state). For an append never read: the last element read.
+    fn prev(&self, key: u32, slot: u32) -> (u32, u32) {
+        let (order, slots) = (&self.order[key as usize], &self.order_slot[key as usize]);
         match self.pos[slot as usize] {
-            NIL => order.last().copied().unwrap_or(NIL),
-            0 => NIL,
-            p => order[p as usize - 1],
+            NIL => order
+                .last()
+                .map_or((NIL, NIL), |&e| (e, slots[order.len() - 1])),
+            0 => (NIL, NIL),
+            p => (order[p as usize - 1], slots[p as usize - 1]),
         }
     }
 
-    fn state(&self, key: u32, last: u32) -> Option<u32> {
+    /// The state id of "key after the element in `slot`" (`last` NIL: the empty state).
+    fn state(&self, key: u32, last: u32, slot: u32) -> Option<u32> {
         if last == NIL {
             Some(self.writer.len() as u32 + key)
+        } else if slot == NIL {
+            None
         } else {
-            self.slot(key, last)
+            Some(slot)
         }
     }
 
@@ -87,10 +98,12 @@ pub fn analyze(
     let outcome = |t: u32| tx.txns[t as usize].outcome;
     let mut ix = AppendIndex {
         order: vec![Vec::new(); nkeys],
+        order_slot: vec![Vec::new(); nkeys],
         order_from: vec![NIL; nkeys],
         ..Default::default()
     };
     ix.slot_of.reserve(tx.mops.len() / 2);
+    ix.mop_slot = vec![NIL; tx.mops.len()];
     // Appends: unique per key; intermediate when the txn appends to the key again later.
     let mut appends_per_key = vec![0u32; nkeys];
     for (t, txn) in tx.txns.iter().enumerate() {
@@ -115,6 +128,7 @@ pub fn analyze(
                 ));
             }
             ix.slot_of.insert(pair(m.key, m.value), slot);
+            ix.mop_slot[txn.start as usize + i] = slot;
             ix.writer.push(t as u32);
             ix.kv.push((m.key, m.value));
             ix.intermediate.push(
@@ -146,13 +160,15 @@ pub fn analyze(
     for (k, &(_, list)) in longest.iter().enumerate() {
         if list != NIL {
             for &e in tx.list(list) {
-                if let Some(s) = ix.slot(k as u32, e) {
+                let s = ix.slot(k as u32, e).unwrap_or(NIL);
+                if s != NIL {
                     if ix.pos[s as usize] != NIL {
                         continue;
                     }
                     ix.pos[s as usize] = ix.order[k].len() as u32;
                 }
                 ix.order[k].push(e);
+                ix.order_slot[k].push(s);
             }
         }
     }
@@ -162,10 +178,11 @@ pub fn analyze(
         let k = k as usize;
         if appends_per_key[k] == 1 && ix.order[k].is_empty() {
             ix.order[k].push(v);
+            ix.order_slot[k].push(slot as u32);
             ix.pos[slot] = 0;
         }
     }
-    check_reads(ops, tx, &ix, &longest, cases);
+    ix.last_slot = check_reads(ops, tx, &ix, &longest, cases);
     for t in 0..tx.txns.len() {
         if outcome(t as u32) == Outcome::Ok {
             internal(ops, tx, t as u32, cases);
@@ -184,7 +201,7 @@ pub fn analyze(
         for m in tx.mops(t) {
             if m.kind == MopKind::Read && m.list != NIL {
                 let last = tx.list(m.list).last().copied().unwrap_or(NIL);
-                if let Some(s) = ix.state(m.key, last) {
+                if let Some(s) = ix.state(m.key, last, ix.last_slot[m.list as usize]) {
                     counts[s as usize + 1] += 1;
                     pairs.push((s, t as u32));
                 }
@@ -213,32 +230,27 @@ fn edges(tx: &Txns, ix: &AppendIndex) -> Vec<Edge> {
             continue;
         }
         let t = t as u32;
-        for m in tx.mops(t as usize) {
+        for (i, m) in tx.mops(t as usize).iter().enumerate() {
             match m.kind {
                 MopKind::Read if m.list != NIL => {
-                    if let Some(&last) = tx.list(m.list).last() {
-                        if let Some(s) = ix.slot(m.key, last) {
-                            let w = ix.writer[s as usize];
-                            if w != t && !failed(w) {
-                                edges.push((w, t, WR));
-                            }
+                    let s = ix.last_slot[m.list as usize];
+                    if s != NIL {
+                        let w = ix.writer[s as usize];
+                        if w != t && !failed(w) {
+                            edges.push((w, t, WR));
                         }
                     }
                 }
                 MopKind::Append => {
-                    let Some(s) = ix.slot(m.key, m.value) else {
-                        continue;
-                    };
-                    let prev = ix.prev(m.key, s);
-                    if prev != NIL {
-                        if let Some(ps) = ix.slot(m.key, prev) {
-                            let w = ix.writer[ps as usize];
-                            if w != t && !failed(w) {
-                                edges.push((w, t, WW));
-                            }
+                    let s = ix.mop_slot[txn.start as usize + i];
+                    let (prev, ps) = ix.prev(m.key, s);
+                    if ps != NIL {
+                        let w = ix.writer[ps as usize];
+                        if w != t && !failed(w) {
+                            edges.push((w, t, WW));
                         }
                     }
-                    if let Some(state) = ix.state(m.key, prev) {
+                    if let Some(state) = ix.state(m.key, prev, ps) {
                         for &r in ix.readers_of(state) {
                             if r != t {
                                 edges.push((r, t, RW));
@@ -259,9 +271,35 @@ fn check_reads(
     ix: &AppendIndex,
     longest: &[(u32, u32)],
     cases: &mut Cases,
-) {
+) -> Vec<u32> {
+    let failed = |s: u32| tx.txns[ix.writer[s as usize] as usize].outcome == Outcome::Fail;
+    let mut last_slot = vec![NIL; tx.lists.len()];
     let mut seen = vec![0u32; tx.values.len()];
     let mut stamp = 0u32;
+    // Per key: the slots of its longest read, and the first position that holds a duplicate
+    // or an element that is garbage or failed. A read that is a prefix of the longest one
+    // needs a closer look only when it reaches one of those positions.
+    let nkeys = longest.len();
+    let mut long_slots: Vec<Vec<u32>> = Vec::with_capacity(nkeys);
+    let mut first_dup = vec![usize::MAX; nkeys];
+    let mut first_bad = vec![usize::MAX; nkeys];
+    for (k, &(_, best)) in longest.iter().enumerate() {
+        let long = if best == NIL { &[][..] } else { tx.list(best) };
+        stamp += 1;
+        let mut slots = Vec::with_capacity(long.len());
+        for (i, &e) in long.iter().enumerate() {
+            if seen[e as usize] == stamp {
+                first_dup[k] = first_dup[k].min(i);
+            }
+            seen[e as usize] = stamp;
+            let s = ix.slot(k as u32, e).unwrap_or(NIL);
+            if s == NIL || failed(s) {
+                first_bad[k] = first_bad[k].min(i);
+            }
+            slots.push(s);
+        }
+        long_slots.push(slots);
+    }
     for (t, txn) in tx.txns.iter().enumerate() {
         if txn.outcome != Outcome::Ok {
             continue;
@@ -272,96 +310,123 @@ fn check_reads(
                 continue;
             }
             let list = tx.list(m.list);
-            let key = tx.keys.show(m.key);
-            stamp += 1;
-            let mut dup = None;
-            for &e in list {
-                if seen[e as usize] == stamp && dup.is_none() {
-                    dup = Some(e);
-                }
-                seen[e as usize] = stamp;
-            }
-            if let Some(e) = dup {
-                cases.add_with("duplicate-elements", || {
-                    (
-                        format!(
-                            "{} read key {key} = {}, which holds {} more than once",
-                            txn_name(ops, tx, t),
-                            show_list(tx, list),
-                            tx.values.show(e)
-                        ),
-                        json!({"op": txn_json(ops, tx, t), "key": key, "element": tx.values.show(e)}),
-                    )
-                });
-            }
-            let (_, best) = longest[m.key as usize];
+            let (k, n) = (m.key as usize, list.len());
+            let (_, best) = longest[k];
             let long = if best == NIL { &[][..] } else { tx.list(best) };
-            if long.len() >= list.len() && long[..list.len()] != *list {
+            let prefix = n <= long.len() && long[..n] == *list;
+            if !prefix {
                 cases.add_with("incompatible-order", || {
+                    let key = tx.keys.show(m.key);
                     (
                         format!(
                             "{} read key {key} = {}, which is not a prefix of {} read by {}: no single order of appends explains both",
                             txn_name(ops, tx, t),
                             show_list(tx, list),
                             show_list(tx, long),
-                            txn_name(ops, tx, ix.order_from[m.key as usize])
+                            txn_name(ops, tx, ix.order_from[k])
                         ),
                         json!({"op": txn_json(ops, tx, t), "key": key,
                                "values": [show_list(tx, list), show_list(tx, long)]}),
                     )
                 });
             }
-            for &e in list {
-                match ix.slot(m.key, e) {
-                    None => cases.add_with("garbage-read", || {
+            if !prefix || n > first_dup[k] {
+                stamp += 1;
+                let mut dup = None;
+                for &e in list {
+                    if seen[e as usize] == stamp && dup.is_none() {
+                        dup = Some(e);
+                    }
+                    seen[e as usize] = stamp;
+                }
+                if let Some(e) = dup {
+                    cases.add_with("duplicate-elements", || {
+                        let key = tx.keys.show(m.key);
                         (
                             format!(
-                                "{} read key {key} = {}, but no transaction ever appended {} to key {key}",
+                                "{} read key {key} = {}, which holds {} more than once",
                                 txn_name(ops, tx, t),
                                 show_list(tx, list),
                                 tx.values.show(e)
                             ),
                             json!({"op": txn_json(ops, tx, t), "key": key, "element": tx.values.show(e)}),
                         )
-                    }),
-                    Some(s) => {
-                        let w = ix.writer[s as usize];
-                        if tx.txns[w as usize].outcome == Outcome::Fail {
-                            cases.add_with("G1a", || {
-                                (
-                                    format!(
-                                        "aborted read: {} read key {key} = {}, but {} was appended by {}",
-                                        txn_name(ops, tx, t),
-                                        show_list(tx, list),
-                                        tx.values.show(e),
-                                        txn_name(ops, tx, w)
-                                    ),
-                                    json!({"op": txn_json(ops, tx, t), "writer": txn_json(ops, tx, w),
-                                           "key": key, "element": tx.values.show(e)}),
-                                )
-                            });
-                        }
-                    }
+                    });
                 }
             }
-            if let Some(&last) = list.last() {
-                if let Some(s) = ix.slot(m.key, last) {
-                    let w = ix.writer[s as usize];
-                    if ix.intermediate[s as usize] && w != t {
-                        cases.add_with("G1b", || {
-                            (
-                                format!(
-                                    "intermediate read: {} read key {key} = {}, ending in {}, which {} appended before appending to key {key} again",
-                                    txn_name(ops, tx, t),
-                                    show_list(tx, list),
-                                    tx.values.show(last),
-                                    txn_name(ops, tx, w)
-                                ),
-                                json!({"op": txn_json(ops, tx, t), "writer": txn_json(ops, tx, w),
-                                       "key": key, "element": tx.values.show(last)}),
-                            )
-                        });
-                    }
+            if !prefix || n > first_bad[k] {
+                bad_elements(ops, tx, ix, t, m.key, list, cases);
+            }
+            let ls = match list.last() {
+                None => NIL,
+                Some(_) if prefix => long_slots[k][n - 1],
+                Some(&e) => ix.slot(m.key, e).unwrap_or(NIL),
+            };
+            last_slot[m.list as usize] = ls;
+            if ls != NIL && ix.intermediate[ls as usize] && ix.writer[ls as usize] != t {
+                let w = ix.writer[ls as usize];
+                let last = list[n - 1];
+                cases.add_with("G1b", || {
+                    let key = tx.keys.show(m.key);
+                    (
+                        format!(
+                            "intermediate read: {} read key {key} = {}, ending in {}, which {} appended before appending to key {key} again",
+                            txn_name(ops, tx, t),
+                            show_list(tx, list),
+                            tx.values.show(last),
+                            txn_name(ops, tx, w)
+                        ),
+                        json!({"op": txn_json(ops, tx, t), "writer": txn_json(ops, tx, w),
+                               "key": key, "element": tx.values.show(last)}),
+                    )
+                });
+            }
+        }
+    }
+    last_slot
+}
+
+/// Garbage reads (elements never appended) and aborted reads (appended by a failed txn).
+fn bad_elements(
+    ops: &[Operation],
+    tx: &Txns,
+    ix: &AppendIndex,
+    t: u32,
+    k: u32,
+    list: &[u32],
+    cases: &mut Cases,
+) {
+    for &e in list {
+        match ix.slot(k, e) {
+            None => cases.add_with("garbage-read", || {
+                let key = tx.keys.show(k);
+                (
+                    format!(
+                        "{} read key {key} = {}, but no transaction ever appended {} to key {key}",
+                        txn_name(ops, tx, t),
+                        show_list(tx, list),
+                        tx.values.show(e)
+                    ),
+                    json!({"op": txn_json(ops, tx, t), "key": key, "element": tx.values.show(e)}),
+                )
+            }),
+            Some(s) => {
+                let w = ix.writer[s as usize];
+                if tx.txns[w as usize].outcome == Outcome::Fail {
+                    cases.add_with("G1a", || {
+                        let key = tx.keys.show(k);
+                        (
+                            format!(
+                                "aborted read: {} read key {key} = {}, but {} was appended by {}",
+                                txn_name(ops, tx, t),
+                                show_list(tx, list),
+                                tx.values.show(e),
+                                txn_name(ops, tx, w)
+                            ),
+                            json!({"op": txn_json(ops, tx, t), "writer": txn_json(ops, tx, w),
+                                   "key": key, "element": tx.values.show(e)}),
+                        )
+                    });
                 }
             }
         }
@@ -548,18 +613,15 @@ pub fn why(
                 let Some(s) = ix.slot(m.key, m.value) else {
                     continue;
                 };
-                let prev = ix.prev(m.key, s);
+                let (prev, ps) = ix.prev(m.key, s);
                 let v = tx.values.show(m.value);
                 if kind == WW {
-                    let Some(ps) = ix.slot(m.key, prev) else {
-                        continue;
-                    };
-                    if ix.writer[ps as usize] == a {
+                    if ps != NIL && ix.writer[ps as usize] == a {
                         return Some((key.clone(), format!(
                             "{na} < {nb} because {nb} appended {v} to key {key} right after {na} appended {} (version order of key {key} from the longest read)",
                             tx.values.show(prev))));
                     }
-                } else if let Some(state) = ix.state(m.key, prev) {
+                } else if let Some(state) = ix.state(m.key, prev, ps) {
                     if ix.readers_of(state).contains(&a) {
                         let read = tx.mops(a as usize).iter().find(|r| {
                             r.kind == MopKind::Read

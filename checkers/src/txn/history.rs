@@ -74,10 +74,13 @@ impl Atom {
     }
 }
 
-/// Interns atoms to dense `u32` ids.
+/// Interns atoms to dense `u32` ids (integers through their own map, without allocating).
 #[derive(Debug, Default)]
 pub struct Interner {
-    ids: HashMap<Atom, u32>,
+    /// Ids of small non-negative integers (the common case), NIL when not interned yet.
+    small: Vec<u32>,
+    ints: HashMap<i64, u32>,
+    others: HashMap<Box<str>, u32>,
     /// The atom of each id.
     pub atoms: Vec<Atom>,
 }
@@ -85,17 +88,32 @@ pub struct Interner {
 impl Interner {
     /// The id of `v` (interning it).
     pub fn intern(&mut self, v: &Value) -> u32 {
-        let atom = match v.as_i64() {
-            Some(i) => Atom::Int(i),
-            None => Atom::Other(v.to_string().into_boxed_str()),
-        };
-        if let Some(&id) = self.ids.get(&atom) {
+        let next = self.atoms.len() as u32;
+        if let Some(i) = v.as_i64() {
+            if (0..1 << 20).contains(&i) {
+                let i = i as usize;
+                if i >= self.small.len() {
+                    self.small.resize((i + 1).next_power_of_two(), NIL);
+                }
+                if self.small[i] == NIL {
+                    self.small[i] = next;
+                    self.atoms.push(Atom::Int(i as i64));
+                }
+                return self.small[i];
+            }
+            let id = *self.ints.entry(i).or_insert(next);
+            if id == next {
+                self.atoms.push(Atom::Int(i));
+            }
             return id;
         }
-        let id = self.atoms.len() as u32;
-        self.ids.insert(atom.clone(), id);
-        self.atoms.push(atom);
-        id
+        let text: Box<str> = v.to_string().into_boxed_str();
+        if let Some(&id) = self.others.get(&text) {
+            return id;
+        }
+        self.others.insert(text.clone(), next);
+        self.atoms.push(Atom::Other(text));
+        next
     }
 
     /// Number of distinct atoms.
