@@ -16,7 +16,7 @@ use std::fmt::Write;
 /// The inference results an edge explanation needs.
 pub enum Index {
     /// list-append.
-    Append(AppendIndex),
+    Append(Box<AppendIndex>),
     /// rw-register.
     Register(RegisterIndex),
 }

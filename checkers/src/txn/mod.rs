@@ -82,7 +82,7 @@ fn check(
     let (index, mut edges) = match workload {
         Workload::ListAppend => {
             let (ix, e) = append::analyze(file, ops, &tx, &mut cases)?;
-            (explain::Index::Append(ix), e)
+            (explain::Index::Append(Box::new(ix)), e)
         }
         Workload::RwRegister => {
             let (ix, e) = register::analyze(file, ops, &tx, &mut cases)?;
