@@ -68,7 +68,7 @@ pub fn txn_name(ops: &[Operation], tx: &Txns, t: u32) -> String {
     let process = op
         .process
         .as_ref()
-        .map(|p| format!(", process {p}"))
+        .map(|p| format!(" (process {p})"))
         .unwrap_or_default();
     format!("the {status}txn on {}{process}", lines(ops, tx, t))
 }
