@@ -5,7 +5,10 @@
 //!
 //! `FAULTLINE_TXN_BENCH_WRITE=DIR cargo bench -p checkers --bench txn` instead writes the same
 //! histories as JSON lines to `DIR/list-append-<n>.jsonl`, to time the CLI end to end (with
-//! `/usr/bin/time -v` for peak memory). `FAULTLINE_TXN_BENCH_MAX=N` skips sizes above N.
+//! `/usr/bin/time -v` for peak memory). `FAULTLINE_TXN_BENCH_RSS=1` checks each size once and
+//! prints the time and the peak heap memory the check itself allocated (counted by a wrapping
+//! global allocator). `FAULTLINE_TXN_BENCH_MAX=N` skips sizes
+//! above N.
 
 use checkers::history::{pair, write::write_json_lines};
 use checkers::txn::check_list_append;
@@ -13,6 +16,8 @@ use checkers::txn::gen::{history, TxnSpec};
 use checkers::verdict::Validity;
 use checkers::workload::WorkloadOptions;
 use criterion::{BenchmarkId, Criterion, Throughput};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 fn specs() -> Vec<(&'static str, TxnSpec)> {
     let max: usize = std::env::var("FAULTLINE_TXN_BENCH_MAX")
@@ -45,6 +50,28 @@ fn main() {
         }
         return;
     }
+    if std::env::var_os("FAULTLINE_TXN_BENCH_RSS").is_some() {
+        for (name, spec) in specs() {
+            let ops = pair(&history(&spec)).expect("generated histories pair");
+            let before = LIVE.load(Relaxed);
+            PEAK.store(before, Relaxed);
+            let started = std::time::Instant::now();
+            let r =
+                check_list_append("generated", &ops, &WorkloadOptions::default()).expect("check");
+            let secs = started.elapsed().as_secs_f64();
+            assert_eq!(r.valid, Validity::Valid, "{name} is valid by construction");
+            let extra = PEAK.load(Relaxed).saturating_sub(before);
+            println!(
+                "{name}: {:.3} s, {:.0} txn/s, input (paired operations) {} MB, peak heap of the check {} MB ({} bytes/txn)",
+                secs,
+                spec.txns as f64 / secs,
+                before >> 20,
+                extra >> 20,
+                extra / spec.txns
+            );
+        }
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("list-append");
     group.sample_size(10);
@@ -61,3 +88,28 @@ fn main() {
     group.finish();
     c.final_summary();
 }
+
+/// Bytes currently allocated, and the peak since last reset.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// The system allocator, counting live bytes.
+struct Counting;
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
+            PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        LIVE.fetch_sub(layout.size(), Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
