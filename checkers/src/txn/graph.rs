@@ -190,7 +190,8 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits)
                 continue;
             }
             match sub.find(spec, &limits) {
-                Outcome::Found(mut c) => {
+                Outcome::Found(c) => {
+                    let mut c = simple_part(c, spec.name);
                     let first = (0..c.len()).min_by_key(|&i| c[i].0).unwrap_or(0);
                     c.rotate_left(first);
                     let name = classify(&c.iter().map(|e| e.2).collect::<Vec<_>>());
@@ -221,11 +222,102 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits)
     found
 }
 
+/// A closed walk found by the product-state search may pass a transaction twice. Splits it at
+/// repeated transactions into simple cycles and returns one of class `name` if there is one,
+/// else the walk itself (still a valid witness: each edge is a dependency).
+fn simple_part(walk: Vec<Edge>, name: &str) -> Vec<Edge> {
+    let mut pending = vec![walk.clone()];
+    while let Some(w) = pending.pop() {
+        let repeat =
+            (0..w.len()).find_map(|i| (i + 1..w.len()).find(|&j| w[j].0 == w[i].0).map(|j| (i, j)));
+        match repeat {
+            None => {
+                if classify(&w.iter().map(|e| e.2).collect::<Vec<_>>()) == name {
+                    return w;
+                }
+            }
+            Some((i, j)) => {
+                let inner = w[i..j].to_vec();
+                let mut outer = w[..i].to_vec();
+                outer.extend_from_slice(&w[j..]);
+                pending.push(inner);
+                pending.push(outer);
+            }
+        }
+    }
+    walk
+}
+
 enum Outcome {
     Found(Vec<Edge>),
     Absent,
     OutOfBudget,
     OutOfTime,
+}
+
+/// Visited search states with their parent (state, edge kind): flat arrays with generation
+/// stamps for components up to a few hundred thousand states, a hash map beyond (memory then
+/// grows with the states actually visited, which the step budget bounds).
+enum Visited {
+    Dense {
+        stamp: Vec<u32>,
+        parent: Vec<(u32, u8)>,
+        generation: u32,
+    },
+    Sparse(hashbrown::HashMap<u32, (u32, u8)>),
+}
+
+impl Visited {
+    fn new(states: usize) -> Visited {
+        if states <= 1 << 22 {
+            Visited::Dense {
+                stamp: vec![0; states],
+                parent: vec![(0, 0); states],
+                generation: 0,
+            }
+        } else {
+            Visited::Sparse(hashbrown::HashMap::new())
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Visited::Dense { generation, .. } => *generation += 1,
+            Visited::Sparse(m) => m.clear(),
+        }
+    }
+
+    fn has(&self, i: usize) -> bool {
+        match self {
+            Visited::Dense {
+                stamp, generation, ..
+            } => stamp[i] == *generation,
+            Visited::Sparse(m) => m.contains_key(&(i as u32)),
+        }
+    }
+
+    fn mark(&mut self, i: usize, p: (u32, u8)) {
+        match self {
+            Visited::Dense {
+                stamp,
+                parent,
+                generation,
+            } => {
+                stamp[i] = *generation;
+                parent[i] = p;
+            }
+            Visited::Sparse(m) => {
+                m.insert(i as u32, p);
+            }
+        }
+    }
+
+    fn parent(&self, i: usize) -> (u32, u8) {
+        match self {
+            Visited::Dense { parent, .. } => parent[i],
+            Visited::Sparse(m) => m[&(i as u32)],
+        }
+    }
 }
 
 /// One component as its own small graph (local indices; node weight = global index).
@@ -279,9 +371,7 @@ impl Local {
             RwMode::None => spec.allowed,
         };
         let n = self.g.node_count();
-        let mut stamp = vec![0u32; n * STATES];
-        let mut parent = vec![(0u32, 0u8); n * STATES];
-        let mut generation = 0u32;
+        let mut seen = Visited::new(n * STATES);
         let mut queue: Vec<u32> = Vec::new();
         let mut steps = 0u64;
         for e in self.g.edge_references() {
@@ -289,12 +379,11 @@ impl Local {
             if k & anchor_kinds == 0 || comp[u] != comp[v] {
                 continue;
             }
-            generation += 1;
+            seen.reset();
             let s0 = state((k == RW) as u8, k == RW, k == WR, k & spec.variant != 0);
             queue.clear();
             let start = (v * STATES + s0) as u32;
-            stamp[start as usize] = generation;
-            parent[start as usize] = (u32::MAX, k);
+            seen.mark(start as usize, (u32::MAX, k));
             queue.push(start);
             let mut head = 0;
             while head < queue.len() {
@@ -310,7 +399,7 @@ impl Local {
                         RwMode::Nonadjacent | RwMode::Multiple => cnt >= 2,
                     };
                     if cnt_ok && (wr || !spec.need_wr) && (var || spec.variant == 0) {
-                        return Outcome::Found(self.path(cur, &parent, u, k));
+                        return Outcome::Found(self.path(cur, &seen, u, k));
                     }
                     continue;
                 }
@@ -341,9 +430,8 @@ impl Local {
                         continue;
                     };
                     let idx = t * STATES + next;
-                    if stamp[idx] != generation {
-                        stamp[idx] = generation;
-                        parent[idx] = (cur as u32, k2);
+                    if !seen.has(idx) {
+                        seen.mark(idx, (cur as u32, k2));
                         queue.push(idx as u32);
                     }
                 }
@@ -356,11 +444,11 @@ impl Local {
     }
 
     /// The cycle: anchor edge u→v then the BFS path from v back to u, as global edges.
-    fn path(&self, end: usize, parent: &[(u32, u8)], u: usize, anchor: u8) -> Vec<Edge> {
+    fn path(&self, end: usize, seen: &Visited, u: usize, anchor: u8) -> Vec<Edge> {
         let mut rev: Vec<(usize, u8)> = Vec::new();
         let mut cur = end;
         loop {
-            let (p, k) = parent[cur];
+            let (p, k) = seen.parent(cur);
             if p == u32::MAX {
                 break;
             }
@@ -425,6 +513,13 @@ mod tests {
         let e = [(0, 1, RW), (1, 2, WR), (2, 3, RW), (3, 0, WW)];
         let f = search(4, &e, &wanted(), limits());
         assert_eq!(f.cycles[0].name, "G-nonadjacent");
+    }
+
+    #[test]
+    fn walks_through_a_node_twice_are_split_into_simple_cycles() {
+        // 0 -rw-> 1 -ww-> 2 -ww-> 1 -ww-> 0: the simple cycle 0 -rw-> 1 -ww-> 0 is kept.
+        let walk = vec![(0, 1, RW), (1, 2, WW), (2, 1, WW), (1, 0, WW)];
+        assert_eq!(simple_part(walk, "G-single"), vec![(0, 1, RW), (1, 0, WW)]);
     }
 
     #[test]
