@@ -189,6 +189,11 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits)
             {
                 continue;
             }
+            if limits.deadline.is_some_and(|d| Instant::now() > d) {
+                found.incomplete.push((spec.name.to_string(), scc.len()));
+                found.timed_out = true;
+                break;
+            }
             match sub.find(spec, &limits) {
                 Outcome::Found(c) => {
                     let mut c = simple_part(c, spec.name);
@@ -520,6 +525,18 @@ mod tests {
         // 0 -rw-> 1 -ww-> 2 -ww-> 1 -ww-> 0: the simple cycle 0 -rw-> 1 -ww-> 0 is kept.
         let walk = vec![(0, 1, RW), (1, 2, WW), (2, 1, WW), (1, 0, WW)];
         assert_eq!(simple_part(walk, "G-single"), vec![(0, 1, RW), (1, 0, WW)]);
+    }
+
+    #[test]
+    fn a_passed_deadline_leaves_the_search_incomplete_not_absent() {
+        let past = Limits {
+            deadline: Some(Instant::now()),
+            ..limits()
+        };
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let f = search(2, &[(0, 1, RW), (1, 0, WR)], &wanted(), past);
+        assert!(f.cycles.is_empty() && f.timed_out);
+        assert_eq!(f.incomplete[0].0, "G0");
     }
 
     #[test]
