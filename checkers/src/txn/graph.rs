@@ -156,15 +156,21 @@ pub struct Limits {
 /// Builds the graph over `n` transactions and searches every component for the classes named
 /// in `wanted`.
 pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits) -> Found {
-    let mut g: DiGraph<(), u8, u32> = DiGraph::with_capacity(n, edges.len());
-    for _ in 0..n {
-        g.add_node(());
+    // Only transactions that survive trimming (repeatedly dropping those with no incoming or
+    // no outgoing edge) can be on a cycle; a serializable history trims to nothing.
+    let core = cyclic_core(n, edges);
+    let mut index = vec![u32::MAX; n];
+    let mut g: DiGraph<u32, u8, u32> = DiGraph::new();
+    for (t, _) in core.iter().enumerate().filter(|(_, &c)| c) {
+        index[t] = g.add_node(t as u32).index() as u32;
     }
     for &(a, b, k) in edges {
-        if a != b {
-            g.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), k);
+        let (ia, ib) = (index[a as usize], index[b as usize]);
+        if a != b && ia != u32::MAX && ib != u32::MAX {
+            g.add_edge(NodeIndex::new(ia as usize), NodeIndex::new(ib as usize), k);
         }
     }
+    drop(index);
     let present: u8 = edges.iter().fold(0, |m, e| m | e.2);
     let specs: Vec<Spec> = specs()
         .into_iter()
@@ -176,10 +182,10 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits)
         .into_iter()
         .filter(|c| c.len() > 1)
         .collect();
-    sccs.sort_by_key(|c| c.iter().map(|x| x.index()).min());
+    sccs.sort_by_key(|c| c.iter().map(|&x| g[x]).min());
     found.sccs = sccs.len();
     found.largest_scc = sccs.iter().map(Vec::len).max().unwrap_or(0);
-    let mut local = vec![u32::MAX; n];
+    let mut local = vec![u32::MAX; g.node_count()];
     for scc in &sccs {
         let sub = Local::new(&g, scc, &mut local);
         let mut implied: BTreeSet<String> = BTreeSet::new();
@@ -260,6 +266,49 @@ enum Outcome {
     OutOfTime,
 }
 
+/// Marks the transactions that may lie on a cycle: what remains after repeatedly removing
+/// those without incoming edges, then those without outgoing edges (Kahn-style, linear).
+fn cyclic_core(n: usize, edges: &[Edge]) -> Vec<bool> {
+    let mut alive = vec![true; n];
+    for forward in [true, false] {
+        // CSR of the edges in the direction we peel along, among live nodes.
+        let mut start = vec![0u32; n + 1];
+        let mut degree = vec![0u32; n];
+        for &(a, b, _) in edges {
+            let (from, to) = if forward { (a, b) } else { (b, a) };
+            if from != to && alive[from as usize] && alive[to as usize] {
+                start[from as usize + 1] += 1;
+                degree[to as usize] += 1;
+            }
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut next = vec![0u32; start[n] as usize];
+        for &(a, b, _) in edges {
+            let (from, to) = if forward { (a, b) } else { (b, a) };
+            if from != to && alive[from as usize] && alive[to as usize] {
+                next[fill[from as usize] as usize] = to;
+                fill[from as usize] += 1;
+            }
+        }
+        let mut stack: Vec<u32> = (0..n as u32)
+            .filter(|&t| alive[t as usize] && degree[t as usize] == 0)
+            .collect();
+        while let Some(t) = stack.pop() {
+            alive[t as usize] = false;
+            for &u in &next[start[t as usize] as usize..start[t as usize + 1] as usize] {
+                degree[u as usize] -= 1;
+                if degree[u as usize] == 0 {
+                    stack.push(u);
+                }
+            }
+        }
+    }
+    alive
+}
+
 /// Visited search states with their parent (state, edge kind): flat arrays with generation
 /// stamps for components up to a few hundred thousand states, a hash map beyond (memory then
 /// grows with the states actually visited, which the step budget bounds).
@@ -337,11 +386,11 @@ fn state(cnt: u8, last_rw: bool, wr: bool, var: bool) -> usize {
 }
 
 impl Local {
-    fn new(g: &DiGraph<(), u8, u32>, scc: &[NodeIndex<u32>], local: &mut [u32]) -> Local {
+    fn new(g: &DiGraph<u32, u8, u32>, scc: &[NodeIndex<u32>], local: &mut [u32]) -> Local {
         let mut l: DiGraph<u32, u8, u32> = DiGraph::with_capacity(scc.len(), scc.len() * 4);
         for (i, &x) in scc.iter().enumerate() {
             local[x.index()] = i as u32;
-            l.add_node(x.index() as u32);
+            l.add_node(g[x]);
         }
         for &x in scc {
             for e in g.edges(x) {
