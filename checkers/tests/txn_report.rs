@@ -76,3 +76,10 @@ fn stale_reads_everywhere_are_found_quickly_and_explained() {
     }
     assert!(r.explanation.iter().any(|l| l.contains("because")));
 }
+
+#[test]
+fn a_history_without_committed_transactions_is_unknown() {
+    let r = check_list_append("empty", &[], &WorkloadOptions::default()).expect("empty is fine");
+    assert_eq!(r.valid, Validity::Unknown);
+    assert!(r.unknown_reason.unwrap().contains("nothing to check"));
+}

@@ -156,8 +156,17 @@ fn report(
         .iter()
         .filter(|(c, _)| prohibited.contains(c.as_str()))
         .collect();
+    let committed = tx
+        .txns
+        .iter()
+        .any(|t| t.outcome == crate::history::Outcome::Ok);
     let (valid, unknown_reason) = if !bad.is_empty() {
         (Validity::Invalid, None)
+    } else if !committed {
+        (
+            Validity::Unknown,
+            Some("no transaction committed (completed ok), so there is nothing to check".into()),
+        )
     } else if let Some((class, size)) = incomplete.first() {
         let why = if found.timed_out {
             "the time limit ran out"
