@@ -167,7 +167,7 @@ proptest! {
 
     #[test]
     fn serializable_by_construction_is_never_flagged(
-        la in any::<bool>(), txns in 1usize..300, processes in 1usize..8, keys in 1usize..6, seed in any::<u64>()
+        la in any::<bool>(), txns in 20usize..300, processes in 1usize..8, keys in 1usize..6, seed in any::<u64>()
     ) {
         let workload = if la { Workload::ListAppend } else { Workload::RwRegister };
         let h = history(&spec(workload, txns, processes, keys, seed));
