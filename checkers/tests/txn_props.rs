@@ -163,7 +163,7 @@ const LIST_APPEND: &[&str] = &[
 const RW_REGISTER: &[&str] = &["G1a", "G1b", "internal", "G0", "G-single", "lost-update"];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn serializable_by_construction_is_never_flagged(
