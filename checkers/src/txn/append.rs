@@ -113,7 +113,7 @@ pub fn analyze(
                 continue;
             }
             let slot = ix.writer.len() as u32;
-            if let Some(&other) = ix.slot_of.get(&pair(m.key, m.value)) {
+            if let Some(other) = ix.slot_of.insert(pair(m.key, m.value), slot) {
                 let first = ix.writer[other as usize];
                 let op = &ops[txn.op];
                 return Err(InputError::new(
@@ -127,7 +127,6 @@ pub fn analyze(
                     ),
                 ));
             }
-            ix.slot_of.insert(pair(m.key, m.value), slot);
             ix.mop_slot[txn.start as usize + i] = slot;
             ix.writer.push(t as u32);
             ix.kv.push((m.key, m.value));
@@ -157,10 +156,13 @@ pub fn analyze(
             }
         }
     }
+    // Slots of each element of each key's longest read (NIL: never appended).
+    let mut long_slots: Vec<Vec<u32>> = vec![Vec::new(); nkeys];
     for (k, &(_, list)) in longest.iter().enumerate() {
         if list != NIL {
             for &e in tx.list(list) {
                 let s = ix.slot(k as u32, e).unwrap_or(NIL);
+                long_slots[k].push(s);
                 if s != NIL {
                     if ix.pos[s as usize] != NIL {
                         continue;
@@ -182,7 +184,7 @@ pub fn analyze(
             ix.pos[slot] = 0;
         }
     }
-    ix.last_slot = check_reads(ops, tx, &ix, &longest, cases);
+    ix.last_slot = check_reads(ops, tx, &ix, &longest, &long_slots, cases);
     for t in 0..tx.txns.len() {
         if outcome(t as u32) == Outcome::Ok {
             internal(ops, tx, t as u32, cases);
@@ -270,6 +272,7 @@ fn check_reads(
     tx: &Txns,
     ix: &AppendIndex,
     longest: &[(u32, u32)],
+    long_slots: &[Vec<u32>],
     cases: &mut Cases,
 ) -> Vec<u32> {
     let failed = |s: u32| tx.txns[ix.writer[s as usize] as usize].outcome == Outcome::Fail;
@@ -280,25 +283,20 @@ fn check_reads(
     // or an element that is garbage or failed. A read that is a prefix of the longest one
     // needs a closer look only when it reaches one of those positions.
     let nkeys = longest.len();
-    let mut long_slots: Vec<Vec<u32>> = Vec::with_capacity(nkeys);
     let mut first_dup = vec![usize::MAX; nkeys];
     let mut first_bad = vec![usize::MAX; nkeys];
     for (k, &(_, best)) in longest.iter().enumerate() {
         let long = if best == NIL { &[][..] } else { tx.list(best) };
         stamp += 1;
-        let mut slots = Vec::with_capacity(long.len());
-        for (i, &e) in long.iter().enumerate() {
+        for (i, (&e, &s)) in long.iter().zip(&long_slots[k]).enumerate() {
             if seen[e as usize] == stamp {
                 first_dup[k] = first_dup[k].min(i);
             }
             seen[e as usize] = stamp;
-            let s = ix.slot(k as u32, e).unwrap_or(NIL);
             if s == NIL || failed(s) {
                 first_bad[k] = first_bad[k].min(i);
             }
-            slots.push(s);
         }
-        long_slots.push(slots);
     }
     for (t, txn) in tx.txns.iter().enumerate() {
         if txn.outcome != Outcome::Ok {
