@@ -2,13 +2,15 @@
 //! histories: infer version orders from the values reads return, build the dependency graph
 //! between transactions, find and name cycles, and judge the requested consistency models.
 //!
-//! Pipeline: [`history`] (transactions out of paired operations) → [`append`] or [`register`]
-//! (version orders, non-cycle anomalies, ww/wr/rw edges) → [`order`] (process / realtime edges
-//! when a requested model needs them) → [`graph`] (petgraph, SCCs, shortest cycle per class) →
+//! Pipeline: [`history`] (transactions out of paired operations) → [`append`] (with
+//! [`append_checks`]) or [`register`] (version orders, non-cycle anomalies, ww/wr/rw edges) →
+//! [`order`] (process / realtime edges when a requested model needs them) → [`graph`] (trimming,
+//! petgraph SCCs, classes; [`search`]: shortest cycle per class) →
 //! [`explain`] (sentences, DOT, SVG) → [`models`] (verdict and boundary). [`gen`] generates
 //! serializable-by-construction histories for tests and benchmarks.
 
 pub mod append;
+pub mod append_checks;
 pub mod cases;
 pub mod explain;
 pub mod gen;
@@ -17,6 +19,7 @@ pub mod history;
 pub mod models;
 pub mod order;
 pub mod register;
+pub mod search;
 
 use crate::history::Operation;
 use crate::verdict::Validity;
