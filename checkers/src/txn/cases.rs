@@ -122,6 +122,13 @@ fn show_value(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "nil".into(),
+        // Long lists (a read of a key appended to thousands of times) keep their ends.
+        Value::Array(xs) if xs.len() > 8 => {
+            let mut shown: Vec<String> = xs[..2].iter().map(show_value).collect();
+            shown.push(format!("…{} more…", xs.len() - 5));
+            shown.extend(xs[xs.len() - 3..].iter().map(show_value));
+            format!("[{}]", shown.join(" "))
+        }
         Value::Array(xs) => {
             let shown: Vec<String> = xs.iter().map(show_value).collect();
             format!("[{}]", shown.join(" "))

@@ -13,6 +13,9 @@ use crate::workload::Artifact;
 use serde_json::{json, Value};
 use std::fmt::Write;
 
+/// Cycles longer than this are abbreviated in the human explanation.
+const LONG_CYCLE: usize = 12;
+
 /// The inference results an edge explanation needs.
 pub enum Index {
     /// list-append.
@@ -108,18 +111,44 @@ pub fn explain(ops: &[Operation], tx: &Txns, ix: &Index, cycle: &Cycle) -> Expla
         last.pop();
         last.push('.');
     }
-    let order: Vec<String> = nodes
-        .iter()
-        .chain(nodes.first())
-        .map(|&t| name(t))
-        .collect();
+    let order: Vec<String> = if nodes.len() > LONG_CYCLE {
+        vec![
+            name(nodes[0]),
+            name(nodes[1]),
+            format!("… ({} more) …", nodes.len() - 3),
+            name(nodes[nodes.len() - 1]),
+            name(nodes[0]),
+        ]
+    } else {
+        nodes.iter().chain(nodes.first()).map(|&t| name(t)).collect()
+    };
     let summary = format!(
         "{}: {} — a cycle, so no order of the transactions explains what they saw.",
         cycle.name,
         order.join(" < ")
     );
     let mut text = vec![summary.clone()];
-    text.extend(out);
+    // A long cycle is shown by its first and last transactions and edges; the JSON has all.
+    let n = nodes.len();
+    if n > LONG_CYCLE {
+        let keep = |i: usize| i < 4 || i >= n - 2;
+        let mut shown: Vec<String> = Vec::new();
+        for (i, line) in out.iter().take(n).enumerate().filter(|(i, _)| keep(*i)) {
+            if i == n - 2 {
+                shown.push(format!("  … {} more transactions (details.anomalies has them all)", n - 6));
+            }
+            shown.push(line.clone());
+        }
+        for (i, line) in out.iter().skip(n).enumerate().filter(|(i, _)| keep(*i)) {
+            if i == n - 2 {
+                shown.push(format!("  … {} more steps", n - 6));
+            }
+            shown.push(line.clone());
+        }
+        text.extend(shown);
+    } else {
+        text.extend(out);
+    }
     let json = json!({
         "cycle": steps,
         "explanation": text.join("\n"),
