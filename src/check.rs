@@ -271,7 +271,7 @@ fn prev_had_details(outcomes: &[FileOutcome], i: usize) -> bool {
     }
 }
 
-/// Writes `DIR/results.json` (and checkers' artifacts), creating DIR.
+/// Writes `DIR/results.json` (and checkers' artifacts, report.html and the plots), creating DIR.
 pub fn write_results(
     dir: &std::path::Path,
     files: &[String],
@@ -306,5 +306,6 @@ pub fn write_results(
     text.push('\n');
     let path = dir.join("results.json");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::report::write_all(dir, files, outcomes)?;
     Ok(())
 }

@@ -7,12 +7,13 @@
 //! `FAULTLINE_BACKTRACE=1` is set.
 
 mod check;
-mod demo;
 mod cli;
+mod demo;
 mod exit;
 mod progress;
 mod render_human;
 mod render_json;
+mod report;
 mod run;
 mod target;
 

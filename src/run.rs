@@ -202,14 +202,18 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
 
     let file = history_path.to_string_lossy().to_string();
     let outcome = check_history(plan, &file);
-    let perf = match read_history(&file, &std::fs::read(&history_path)?, None)
-        .and_then(|h| pair(&h))
-    {
-        Ok(ops) => perf::summarize(&ops),
-        Err(e) => bail!("the recorded history does not read back: {e}"),
-    };
+    let perf =
+        match read_history(&file, &std::fs::read(&history_path)?, None).and_then(|h| pair(&h)) {
+            Ok(ops) => perf::summarize(&ops),
+            Err(e) => bail!("the recorded history does not read back: {e}"),
+        };
     let code = outcome.exit_code();
-    check::write_results(&dir, std::slice::from_ref(&file), std::slice::from_ref(&outcome), code)?;
+    check::write_results(
+        &dir,
+        std::slice::from_ref(&file),
+        std::slice::from_ref(&outcome),
+        code,
+    )?;
     let finished = Finished {
         dir,
         outcome,
@@ -239,7 +243,11 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
             check::check_workload_file(file, entry, None, &opts)
         }
         kind => {
-            let model = if kind == WorkloadKind::Kv { "kv" } else { "cas-register" };
+            let model = if kind == WorkloadKind::Kv {
+                "kv"
+            } else {
+                "cas-register"
+            };
             let model = checkers::model::find(model).expect("the model is registered");
             let opts = CheckOptions {
                 time_limit: Some(Duration::from_secs(300)),
@@ -361,7 +369,12 @@ pub fn outcome_json(f: &Finished) -> serde_json::Value {
 /// Writes `run.log`: the progress notes, then the summary and verdict.
 fn write_run_log(f: &Finished, progress: &Progress, plan: &Plan) -> Result<()> {
     let mut text = String::new();
-    for line in progress.log.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for line in progress
+        .log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
         text.push_str(line);
         text.push('\n');
     }

@@ -8,12 +8,12 @@
 use crate::cli::StoreMode;
 use crate::run::Plan;
 use anyhow::Result;
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::watch;
-use serde_json::Value;
 use std::time::Duration;
+use tokio::sync::watch;
 use workloads::client::{HttpKv, Local};
 use workloads::cluster::{Cluster, ClusterSpec};
 use workloads::nemesis::{Fault, Nemesis, Planned};
@@ -68,11 +68,9 @@ pub fn parse_faults(text: &str) -> Result<Vec<String>, String> {
                     out.push(name.into());
                 }
             }
-            other => {
-                return Err(format!(
-                    "unknown fault {other:?}; expected none, all, or a list of partition, kill, pause"
-                ))
-            }
+            other => return Err(format!(
+                "unknown fault {other:?}; expected none, all, or a list of partition, kill, pause"
+            )),
         }
     }
     Ok(out)
@@ -90,7 +88,15 @@ pub async fn drive(
     match &plan.target {
         TargetPlan::Local => {
             let store = Local::new();
-            Ok(runner::run(config, |_| store.clone(), NoNemesis, recorder, progress, stop).await)
+            Ok(runner::run(
+                config,
+                |_| store.clone(),
+                NoNemesis,
+                recorder,
+                progress,
+                stop,
+            )
+            .await)
         }
         TargetPlan::HttpKv(nodes) => {
             config.nodes = nodes.len();
@@ -112,7 +118,9 @@ pub async fn drive(
                 StoreMode::Sync => "sync",
             };
             let program = std::env::current_exe()?;
-            progress.note(format!("starting the demo store ({mode}, 3 nodes) on loopback"));
+            progress.note(format!(
+                "starting the demo store ({mode}, 3 nodes) on loopback"
+            ));
             let cluster = Cluster::start(ClusterSpec {
                 nodes: 3,
                 program,
@@ -205,10 +213,8 @@ impl Faults for DemoFaults {
     async fn heal_all(&mut self) -> Vec<(FaultOp, Result<Value, String>)> {
         let done = self.nemesis.heal_all().await;
         let errors = self.nemesis.heal_errors().to_vec();
-        let mut out: Vec<(FaultOp, Result<Value, String>)> = done
-            .iter()
-            .map(|p| (fault_op(p), Ok(p.value())))
-            .collect();
+        let mut out: Vec<(FaultOp, Result<Value, String>)> =
+            done.iter().map(|p| (fault_op(p), Ok(p.value()))).collect();
         for e in errors {
             out.push((
                 FaultOp {

@@ -1,0 +1,316 @@
+//! The data behind report.html: every operation as a compact row, the nemesis windows, and
+//! which operations the verdict's evidence points at (between "check" and the HTML page).
+//!
+//! The page draws from this data with JavaScript and only ever puts the visible window of
+//! operations in the DOM, so this module keeps the rows small (arrays, not objects) and caps
+//! their number ([`MAX_OPS`]): past the cap it keeps the operations around the anomaly (or the
+//! start of the history) and says so in `note`.
+
+use checkers::history::{Operation, Outcome};
+use checkers::perf;
+use checkers::verdict::Report;
+use checkers::workload::WorkloadReport;
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+
+/// Most operations embedded in one page (each is one short JSON array).
+pub const MAX_OPS: usize = 200_000;
+
+/// Longest text kept of an operation's value or result.
+const MAX_VALUE: usize = 160;
+
+/// What the verdict says about the history, as the page needs it.
+pub enum Evidence<'a> {
+    /// A linearizability report (with its counterexample, when invalid).
+    Model(&'a Report),
+    /// A workload checker's report (cycles and other anomalies in `details`).
+    Workload(&'a WorkloadReport),
+}
+
+/// Builds the JSON object the page's script reads (see `html.rs` for how it is drawn).
+pub fn data(file: &str, ops: &[Operation], evidence: &Evidence) -> Value {
+    let use_time = !ops.is_empty()
+        && ops.iter().all(|o| {
+            o.invoke_time.is_some() && (o.complete.is_none() || o.complete_time.is_some())
+        });
+    let start = |o: &Operation| {
+        if use_time {
+            o.invoke_time.unwrap_or(0)
+        } else {
+            o.invoke as i64
+        }
+    };
+    let end = |o: &Operation| {
+        if use_time {
+            o.complete_time
+        } else {
+            o.complete.map(|c| c as i64)
+        }
+    };
+    // The fault windows on the chosen axis: the perf module's rule, fed the axis as times
+    // (plus one stand-in operation at the end, where a window still open at the end closes).
+    let history_end = ops
+        .iter()
+        .map(|o| end(o).unwrap_or_else(|| start(o)))
+        .max()
+        .unwrap_or(0);
+    let mut axis_ops: Vec<Operation> = ops
+        .iter()
+        .filter(|o| !o.client)
+        .map(|o| {
+            let mut o = o.clone();
+            o.invoke_time = Some(start(&o));
+            o.complete_time = end(&o);
+            o
+        })
+        .collect();
+    if let Some(last) = axis_ops.last() {
+        let mut marker = last.clone();
+        marker.f = None;
+        marker.invoke_time = Some(history_end);
+        marker.complete_time = Some(history_end);
+        axis_ops.push(marker);
+    }
+    let windows = perf::fault_windows(&axis_ops);
+
+    let by_line: HashMap<usize, usize> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.invoke_line, i))
+        .collect();
+    let (marks, verdict, checker, explanation, cycles) = evidence_parts(evidence, &by_line);
+
+    // Which rows to embed: all of them, or the MAX_OPS around the first marked operation.
+    let (from, to, note) = if ops.len() <= MAX_OPS {
+        (0, ops.len(), Value::Null)
+    } else {
+        let centre = marks
+            .minimal
+            .iter()
+            .chain(&marks.other)
+            .next()
+            .copied()
+            .unwrap_or(0);
+        let from = centre.saturating_sub(MAX_OPS / 2).min(ops.len() - MAX_OPS);
+        let note = format!(
+            "this history has {} operations; the page holds operations {}–{} (around the anomaly) — \
+             the full history is in the history file",
+            ops.len(),
+            from,
+            from + MAX_OPS - 1
+        );
+        (from, from + MAX_OPS, Value::String(note))
+    };
+
+    let mut processes: Vec<String> = Vec::new();
+    let mut process_index: HashMap<String, usize> = HashMap::new();
+    let mut rows = Vec::with_capacity(to - from);
+    for (i, op) in ops.iter().enumerate().take(to).skip(from) {
+        let name = match &op.process {
+            Some(p) => p.to_string(),
+            None => "?".to_string(),
+        };
+        let lane = *process_index.entry(name.clone()).or_insert_with(|| {
+            processes.push(name);
+            processes.len() - 1
+        });
+        let outcome = match op.outcome {
+            Outcome::Ok => 0,
+            Outcome::Fail => 1,
+            Outcome::Info => 2,
+        };
+        let result = if op.outcome == Outcome::Ok {
+            short(&op.output)
+        } else {
+            op.error.as_ref().map(short).unwrap_or_default()
+        };
+        let mut f = op.f.clone().unwrap_or_default();
+        if let Some(key) = &op.key {
+            f = format!("{f} {}", short(key));
+        }
+        rows.push(json!([
+            i,
+            lane,
+            f,
+            start(op),
+            end(op),
+            outcome,
+            short(&op.input),
+            result,
+            op.invoke_line,
+            op.complete_line,
+            u8::from(!op.client),
+        ]));
+    }
+    let focus = marks
+        .minimal
+        .iter()
+        .chain(&marks.other)
+        .filter_map(|&i| ops.get(i))
+        .fold(None, |acc: Option<(i64, i64)>, o| {
+            let (s, e) = (start(o), end(o).unwrap_or_else(|| start(o)));
+            Some(acc.map_or((s, e), |(a, b)| (a.min(s), b.max(e))))
+        });
+    json!({
+        "file": file,
+        "verdict": verdict,
+        "checker": checker,
+        "axis": if use_time { "ns" } else { "event" },
+        "processes": processes,
+        "ops": rows,
+        "windows": windows.iter().map(|w| json!([w.start, w.end, w.kind])).collect::<Vec<_>>(),
+        "minimal": marks.minimal,
+        "stuck": marks.stuck,
+        "longest": marks.longest,
+        "other": marks.other,
+        "focus": focus.map(|(a, b)| json!([a, b])),
+        "explanation": explanation,
+        "cycles": cycles,
+        "note": note,
+    })
+}
+
+/// The operations the evidence points at, as indexes into the paired operations.
+#[derive(Default)]
+struct Marks {
+    minimal: Vec<usize>,
+    stuck: Option<usize>,
+    longest: Vec<Vec<Value>>,
+    other: Vec<usize>,
+}
+
+/// The marks, verdict word, checker name, explanation lines and cycles of the evidence.
+fn evidence_parts(
+    evidence: &Evidence,
+    by_line: &HashMap<usize, usize>,
+) -> (Marks, &'static str, String, Vec<String>, Vec<Value>) {
+    let mut marks = Marks::default();
+    match evidence {
+        Evidence::Model(report) => {
+            let mut explanation = Vec::new();
+            if let Some(c) = &report.counterexample {
+                let find = |line: usize| by_line.get(&line).copied();
+                marks.minimal = c
+                    .minimal
+                    .iter()
+                    .filter_map(|o| find(o.invoke_line))
+                    .collect();
+                marks.stuck = find(c.stuck.invoke_line);
+                marks.longest = c
+                    .longest
+                    .iter()
+                    .map(|l| {
+                        l.iter()
+                            .filter_map(|s| {
+                                find(s.op.invoke_line).map(|i| json!([i, short(&s.state)]))
+                            })
+                            .collect()
+                    })
+                    .collect();
+                explanation.push(format!(
+                    "operation at line {} ({} {}) cannot be linearized after the longest partial \
+                     linearization; model state then: {}",
+                    c.stuck.invoke_line,
+                    c.stuck.f,
+                    short(&c.stuck.value),
+                    short(&c.state_before_stuck)
+                ));
+                if let Some(key) = &c.key {
+                    explanation.push(format!("key: {}", short(key)));
+                }
+                explanation.push(format!(
+                    "minimal failing sub-history: {} operations{}",
+                    c.minimal.len(),
+                    if c.minimal_complete {
+                        ""
+                    } else {
+                        " (shrinking ran out of time; may not be minimal)"
+                    }
+                ));
+            }
+            if let Some(reason) = &report.unknown_reason {
+                explanation.push(format!("unknown: {reason}"));
+            }
+            (
+                marks,
+                verdict_word(report.valid),
+                report.model.clone(),
+                explanation,
+                Vec::new(),
+            )
+        }
+        Evidence::Workload(report) => {
+            let mut lines = BTreeSet::new();
+            let mut cycles = Vec::new();
+            walk(&report.details, &mut lines, &mut cycles);
+            marks.other = lines
+                .iter()
+                .filter_map(|l| by_line.get(l).copied())
+                .collect();
+            let mut explanation = report.explanation.clone();
+            if let Some(reason) = &report.unknown_reason {
+                explanation.push(format!("unknown: {reason}"));
+            }
+            (
+                marks,
+                verdict_word(report.valid),
+                report.workload.to_string(),
+                explanation,
+                cycles,
+            )
+        }
+    }
+}
+
+/// Collects the invocation lines of every operation object (`invoke_line`) in a workload
+/// report's details, and every cycle (`{"cycle": [{op, edge}, …]}`) with its edges.
+fn walk(value: &Value, lines: &mut BTreeSet<usize>, cycles: &mut Vec<Value>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(line) = map.get("invoke_line").and_then(Value::as_u64) {
+                lines.insert(line as usize);
+            }
+            if let Some(Value::Array(steps)) = map.get("cycle") {
+                if cycles.len() < 20 {
+                    cycles.push(json!({
+                        "steps": steps.iter().map(|s| json!({
+                            "line": s.pointer("/op/invoke_line"),
+                            "process": s.pointer("/op/process"),
+                            "value": s.pointer("/op/value").map(short),
+                            "kind": s.pointer("/edge/kind"),
+                            "key": s.pointer("/edge/key"),
+                            "why": s.pointer("/edge/why"),
+                        })).collect::<Vec<_>>(),
+                        "explanation": map.get("explanation"),
+                    }));
+                }
+            }
+            map.values().for_each(|v| walk(v, lines, cycles));
+        }
+        Value::Array(items) => items.iter().for_each(|v| walk(v, lines, cycles)),
+        _ => {}
+    }
+}
+
+/// `valid`, `invalid` or `unknown`.
+fn verdict_word(v: checkers::verdict::Validity) -> &'static str {
+    match v {
+        checkers::verdict::Validity::Valid => "valid",
+        checkers::verdict::Validity::Invalid => "invalid",
+        checkers::verdict::Validity::Unknown => "unknown",
+    }
+}
+
+/// Compact JSON text of a value, cut to [`MAX_VALUE`] characters.
+fn short(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > MAX_VALUE {
+        let cut: String = text.chars().take(MAX_VALUE).collect();
+        format!("{cut}…")
+    } else {
+        text
+    }
+}
