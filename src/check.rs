@@ -153,6 +153,11 @@ fn finish(args: &CheckArgs, outcomes: Vec<FileOutcome>) -> Result<u8> {
             return Ok(usage(&format!("--out {}: {e:#}", dir.display())));
         }
     }
+    if let Some(path) = &args.junit {
+        if let Err(e) = crate::junit::write(path, "faultline check", &args.files, &outcomes) {
+            return Ok(usage(&format!("--junit: {e:#}")));
+        }
+    }
     Ok(code)
 }
 

@@ -31,7 +31,10 @@
   }
   function endOf(o) { return o[4] === null ? hEnd : o[4]; }
   function fmtTime(t) {
-    if (D.axis === "ns") { return ((t - hStart) / 1e9).toFixed(3) + " s"; }
+    if (D.axis === "ns") {
+      var span = view[1] - view[0];
+      return span < 2e9 ? ((t - hStart) / 1e6).toFixed(span < 2e6 ? 3 : 1) + " ms" : ((t - hStart) / 1e9).toFixed(3) + " s";
+    }
     return "event " + t;
   }
   function opText(o) {
@@ -227,8 +230,8 @@
     if (D.focus) {
       var pad = Math.max((D.focus[1] - D.focus[0]) * 0.15, 1);
       view = [D.focus[0] - pad, D.focus[1] + pad];
-    } else if (ops.length > MAX_DRAW) {
-      view = [hStart, endOf(ops[MAX_DRAW - 1])];
+    } else if (ops.length > 300) {
+      view = [hStart, endOf(ops[299])];
     } else {
       view = [hStart, hEnd];
     }
