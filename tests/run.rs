@@ -62,7 +62,16 @@ fn describe(out: &Output) -> String {
 fn async_store_under_partitions_is_caught_with_a_stale_read() {
     let store = tempfile::tempdir().unwrap();
     let out = run_bounded(
-        faultline().args(["demo", "--mode", "async", "--time-limit", "6", "--seed", "3"])
+        faultline()
+            .args([
+                "demo",
+                "--mode",
+                "async",
+                "--time-limit",
+                "6",
+                "--seed",
+                "3",
+            ])
             .arg("--store")
             .arg(store.path()),
         Duration::from_secs(90),
@@ -90,7 +99,15 @@ fn sync_store_is_linearizable_under_every_nemesis_and_several_seeds() {
         let store = tempfile::tempdir().unwrap();
         let out = run_bounded(
             faultline()
-                .args(["run", "--target", "demo", "--mode", "sync", "--workload", "register"])
+                .args([
+                    "run",
+                    "--target",
+                    "demo",
+                    "--mode",
+                    "sync",
+                    "--workload",
+                    "register",
+                ])
                 .args(["--nemesis", nemesis, "--seed", seed, "--time-limit", "6"])
                 .args(["--nemesis-interval", "1", "--nemesis-hold", "1.5"])
                 .arg("--store")
@@ -137,7 +154,15 @@ fn wait_for_text(path: &Path, needle: &str, limit: Duration) {
 
 fn long_partitioned_run(store: &Path) -> Child {
     faultline()
-        .args(["run", "--target", "demo", "--mode", "sync", "--workload", "register"])
+        .args([
+            "run",
+            "--target",
+            "demo",
+            "--mode",
+            "sync",
+            "--workload",
+            "register",
+        ])
         .args(["--nemesis", "partition", "--time-limit", "60"])
         .args(["--nemesis-interval", "0.5", "--nemesis-hold", "60"])
         .arg("--store")
@@ -180,7 +205,9 @@ fn sigint_heals_the_partition_and_leaves_a_checkable_history() {
         "{log}"
     );
     let check = run_bounded(
-        faultline().args(["check", "--model", "cas-register"]).arg(&history),
+        faultline()
+            .args(["check", "--model", "cas-register"])
+            .arg(&history),
         Duration::from_secs(60),
     );
     assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
@@ -205,7 +232,9 @@ fn sigkill_of_the_runner_leaves_a_history_check_reads() {
     signal(&child, libc::SIGKILL);
     let _ = wait_bounded(child, Duration::from_secs(10));
     let check = run_bounded(
-        faultline().args(["check", "--model", "cas-register"]).arg(&history),
+        faultline()
+            .args(["check", "--model", "cas-register"])
+            .arg(&history),
         Duration::from_secs(60),
     );
     // The history is cut short (operations in flight count as indeterminate) but reads: any
@@ -248,17 +277,24 @@ fn run_against_an_http_kv_service_started_by_hand() {
     let mut nodes = Nodes(Vec::new());
     for i in 0..3 {
         let mut cmd = faultline();
-        cmd.args(["serve-demo-node", "--mode", "sync", "--id", &(i + 1).to_string()])
-            .arg("--http")
-            .arg(format!("127.0.0.1:{}", http[i]))
-            .arg("--peer-listen")
-            .arg(format!("127.0.0.1:{}", peer[i]))
-            .arg("--data-dir")
-            .arg(data.path().join(format!("n{}", i + 1)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "serve-demo-node",
+            "--mode",
+            "sync",
+            "--id",
+            &(i + 1).to_string(),
+        ])
+        .arg("--http")
+        .arg(format!("127.0.0.1:{}", http[i]))
+        .arg("--peer-listen")
+        .arg(format!("127.0.0.1:{}", peer[i]))
+        .arg("--data-dir")
+        .arg(data.path().join(format!("n{}", i + 1)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         for j in (0..3).filter(|j| *j != i) {
-            cmd.arg("--peer").arg(format!("{}=127.0.0.1:{}", j + 1, peer[j]));
+            cmd.arg("--peer")
+                .arg(format!("{}=127.0.0.1:{}", j + 1, peer[j]));
         }
         nodes.0.push(cmd.spawn().unwrap());
     }
@@ -270,7 +306,15 @@ fn run_against_an_http_kv_service_started_by_hand() {
         .join(",");
     let out = run_bounded(
         faultline()
-            .args(["run", "--target", "http-kv", "--nodes", &list, "--workload", "register"])
+            .args([
+                "run",
+                "--target",
+                "http-kv",
+                "--nodes",
+                &list,
+                "--workload",
+                "register",
+            ])
             .args(["--time-limit", "3", "--seed", "9", "--format", "json"])
             .arg("--store")
             .arg(store.path()),
@@ -286,7 +330,15 @@ fn run_against_an_http_kv_service_started_by_hand() {
     // Faults need a target faultline controls.
     let refused = run_bounded(
         faultline()
-            .args(["run", "--target", "http-kv", "--nodes", &list, "--nemesis", "partition"])
+            .args([
+                "run",
+                "--target",
+                "http-kv",
+                "--nodes",
+                &list,
+                "--nemesis",
+                "partition",
+            ])
             .arg("--store")
             .arg(store.path()),
         Duration::from_secs(10),

@@ -167,7 +167,9 @@ pub fn summarize(ops: &[Operation]) -> Perf {
     let mut latencies: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
     for op in ops.iter().filter(|o| o.client) {
-        let Some(start) = op.invoke_time else { continue };
+        let Some(start) = op.invoke_time else {
+            continue;
+        };
         let end = op.complete_time.unwrap_or(i64::MAX);
         first = first.min(start);
         last = last.max(op.complete_time.unwrap_or(start));
@@ -215,7 +217,11 @@ pub fn summarize(ops: &[Operation]) -> Perf {
         during_faults,
         outside_faults,
         latency_outside,
-        throughput: if first <= last { total as f64 / span } else { 0.0 },
+        throughput: if first <= last {
+            total as f64 / span
+        } else {
+            0.0
+        },
     }
 }
 

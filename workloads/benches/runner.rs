@@ -56,7 +56,14 @@ fn main() {
             final_reads: false,
         };
         let start = Instant::now();
-        rt.block_on(run(config, |_| Noop, NoNemesis, recorder.clone(), Progress::new(), rx));
+        rt.block_on(run(
+            config,
+            |_| Noop,
+            NoNemesis,
+            recorder.clone(),
+            Progress::new(),
+            rx,
+        ));
         recorder.close().unwrap();
         let secs = start.elapsed().as_secs_f64();
         let rate = OPS as f64 / secs;

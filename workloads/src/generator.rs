@@ -397,7 +397,10 @@ mod tests {
             WorkloadKind::Kv.generator(1, 0, 2, 3),
             remaining.clone(),
         ));
-        let b = Box::new(Limit::new(WorkloadKind::Kv.generator(1, 1, 2, 3), remaining));
+        let b = Box::new(Limit::new(
+            WorkloadKind::Kv.generator(1, 1, 2, 3),
+            remaining,
+        ));
         assert_eq!(ops(a, 7).len() + ops(b, 100).len(), 10);
     }
 

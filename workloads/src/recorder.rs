@@ -260,7 +260,10 @@ mod tests {
         r.invoke(3, &op, None);
         std::thread::sleep(FLUSH_EVERY * 3);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.ends_with("\n") && text.contains("\"invoke\""), "{text:?}");
+        assert!(
+            text.ends_with("\n") && text.contains("\"invoke\""),
+            "{text:?}"
+        );
         drop(r);
         std::fs::remove_dir_all(&dir).unwrap();
     }

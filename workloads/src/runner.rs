@@ -139,8 +139,15 @@ impl Progress {
 
     /// Adds a line to the run log (timestamped with seconds since the start).
     pub fn note(&self, line: impl Into<String>) {
-        let line = format!("{:8.3}s {}", self.started.elapsed().as_secs_f64(), line.into());
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        let line = format!(
+            "{:8.3}s {}",
+            self.started.elapsed().as_secs_f64(),
+            line.into()
+        );
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
     }
 
     fn set_phase(&self, phase: &'static str) {
@@ -202,14 +209,24 @@ where
         let config = config.clone();
         let mut over = over_rx.clone();
         tokio::spawn(async move {
-            nemesis_loop(&mut faults, &config, &recorder, &progress, &main_done, &mut over).await;
+            nemesis_loop(
+                &mut faults,
+                &config,
+                &recorder,
+                &progress,
+                &main_done,
+                &mut over,
+            )
+            .await;
             faults
         })
     };
 
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let mut gen: Box<dyn Gen> = config.workload.generator(config.seed, w, workers, config.keys);
+        let mut gen: Box<dyn Gen> = config
+            .workload
+            .generator(config.seed, w, workers, config.keys);
         gen = Box::new(Limit::new(gen, remaining.clone()));
         gen = Box::new(TimeLimit::new(gen, config.time_limit));
         if let Some(rate) = config.rate.filter(|r| *r > 0.0) {

@@ -68,9 +68,14 @@ fn check(bytes: &[u8], model: &str) -> Validity {
     let history = read_history("history.jsonl", bytes, None).unwrap();
     let ops = pair(&history).unwrap();
     let entry = checkers::model::find(model).unwrap();
-    (entry.check)("history.jsonl", history.format, &ops, &CheckOptions::default())
-        .unwrap()
-        .valid
+    (entry.check)(
+        "history.jsonl",
+        history.format,
+        &ops,
+        &CheckOptions::default(),
+    )
+    .unwrap()
+    .valid
 }
 
 #[test]
