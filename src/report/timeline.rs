@@ -73,11 +73,14 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Evidence) -> Value {
     }
     let windows = perf::fault_windows(&axis_ops);
 
-    let by_line: HashMap<usize, usize> = ops
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.invoke_line, i))
-        .collect();
+    // Evidence names operations by line: the invocation's or the completion's.
+    let mut by_line: HashMap<usize, usize> = HashMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        by_line.insert(o.invoke_line, i);
+        if let Some(line) = o.complete_line {
+            by_line.insert(line, i);
+        }
+    }
     let (marks, verdict, checker, explanation, cycles) = evidence_parts(evidence, &by_line);
 
     // Which rows to embed: all of them, or the MAX_OPS around the first marked operation.
@@ -243,10 +246,11 @@ fn evidence_parts(
             let mut lines = BTreeSet::new();
             let mut cycles = Vec::new();
             walk(&report.details, &mut lines, &mut cycles);
-            marks.other = lines
+            let named: BTreeSet<usize> = lines
                 .iter()
                 .filter_map(|l| by_line.get(l).copied())
                 .collect();
+            marks.other = named.into_iter().collect();
             let mut explanation = report.explanation.clone();
             if let Some(reason) = &report.unknown_reason {
                 explanation.push(format!("unknown: {reason}"));
@@ -262,13 +266,17 @@ fn evidence_parts(
     }
 }
 
-/// Collects the invocation lines of every operation object (`invoke_line`) in a workload
-/// report's details, and every cycle (`{"cycle": [{op, edge}, …]}`) with its edges.
+/// Collects the lines named in a workload report's details (`line`, `invoke_line`,
+/// `known_line`, … — any `*_line` field), and every cycle (`{"cycle": [{op, edge}, …]}`) with its edges.
 fn walk(value: &Value, lines: &mut BTreeSet<usize>, cycles: &mut Vec<Value>) {
     match value {
         Value::Object(map) => {
-            if let Some(line) = map.get("invoke_line").and_then(Value::as_u64) {
-                lines.insert(line as usize);
+            for (key, v) in map {
+                if key == "line" || key.ends_with("_line") {
+                    if let Some(line) = v.as_u64() {
+                        lines.insert(line as usize);
+                    }
+                }
             }
             if let Some(Value::Array(steps)) = map.get("cycle") {
                 if cycles.len() < 20 {
@@ -312,5 +320,73 @@ fn short(v: &Value) -> String {
         format!("{cut}…")
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::history::{pairing::pair_anonymous, read_history};
+    use checkers::verdict::Validity;
+
+    /// A G-single cycle as the Elle checker reports it in `details.anomalies`.
+    fn g_single() -> (Vec<Operation>, WorkloadReport) {
+        let text = r#"{"process":0,"type":"invoke","f":"txn","value":[["append","x",1]]}
+{"process":0,"type":"ok","f":"txn","value":[["append","x",1]]}
+{"process":1,"type":"invoke","f":"txn","value":[["r","x",null],["append","y",1]]}
+{"process":1,"type":"ok","f":"txn","value":[["r","x",[1]],["append","y",1]]}
+{"process":2,"type":"invoke","f":"txn","value":[["r","y",null],["r","x",null]]}
+{"process":2,"type":"ok","f":"txn","value":[["r","y",[1]],["r","x",[]]]}
+"#;
+        let history = read_history("t.jsonl", text.as_bytes(), None).unwrap();
+        let ops = pair_anonymous(&history).unwrap();
+        let step = |line: usize, kind: &str, key: &str| {
+            json!({"op": {"index": 0, "process": "0", "type": "ok", "value": [], "line": line + 1,
+                          "invoke_line": line},
+                   "edge": {"kind": kind, "key": key, "why": format!("{kind} on {key}")}})
+        };
+        let report = WorkloadReport {
+            workload: "list-append",
+            valid: Validity::Invalid,
+            ops: 3,
+            millis: 0.1,
+            anomalies: vec!["G-single".into()],
+            unknown_reason: None,
+            explanation: vec!["G-single: T1 < T2 < T3 < T1".into()],
+            details: json!({"anomalies": {"G-single": [{
+                "cycle": [step(1, "wr", "x"), step(3, "wr", "y"), step(5, "rw", "x")],
+                "explanation": "T1 < T2 < T3 < T1"}]}}),
+            artifacts: Vec::new(),
+        };
+        (ops, report)
+    }
+
+    #[test]
+    fn a_transactional_cycle_is_extracted_with_its_labelled_edges_and_marks_its_ops() {
+        let (ops, report) = g_single();
+        let data = data("t.jsonl", &ops, &Evidence::Workload(&report));
+        assert_eq!(data["verdict"], "invalid");
+        let cycle = &data["cycles"][0]["steps"];
+        assert_eq!(cycle.as_array().unwrap().len(), 3);
+        assert_eq!(cycle[0]["kind"], "wr");
+        assert_eq!(cycle[2]["kind"], "rw");
+        assert_eq!(cycle[2]["key"], "x");
+        assert_eq!(data["other"], json!([0, 1, 2]));
+        assert!(data["focus"].is_array(), "the page opens on the cycle");
+        if let Some(path) = std::env::var_os("FAULTLINE_SAMPLE_CYCLE_REPORT") {
+            std::fs::write(path, super::super::html::page(&data)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_page_cannot_be_closed_early_by_the_data() {
+        let (ops, mut report) = g_single();
+        report.explanation = vec!["</script><script>alert(1)</script>".into()];
+        let page = super::super::html::page(&data("t.jsonl", &ops, &Evidence::Workload(&report)));
+        assert_eq!(
+            page.matches("</script>").count(),
+            2,
+            "only the page's own two scripts close"
+        );
     }
 }
