@@ -78,8 +78,8 @@ header{display:flex;align-items:baseline;gap:16px}h1{font-size:18px;margin:12px 
 .verdict.valid{background:#2e7d32}.verdict.invalid{background:#c62828}.verdict.unknown{background:#8d6e00}
 .note{background:#fff3cd;border:1px solid #e0c060;padding:6px 10px;margin:6px 0}
 #evidence{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0}
-#evidence .box{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 12px;max-width:100%;overflow:auto}
-#evidence h2{font-size:15px;margin:2px 0 6px}#evidence pre{margin:0;white-space:pre-wrap}
+#evidence .box{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 12px;max-width:100%;max-height:320px;overflow:auto}
+#evidence h2{font-size:15px;margin:2px 0 6px;position:sticky;top:-8px;background:#fff;padding:4px 0}#evidence pre{margin:0;white-space:pre-wrap}
 table.ops{border-collapse:collapse;font:12px ui-monospace,Menlo,monospace}
 table.ops td,table.ops th{padding:1px 6px;text-align:left;border-bottom:1px solid #eee}
 table.ops tr{cursor:pointer}table.ops tr:hover{background:#eef}

@@ -158,9 +158,11 @@ fn latency(
                 ),
             }
             .map_err(plot_error)?;
-            drawn
-                .label(label)
-                .legend(move |(x, y)| Circle::new((x, y), 3, c.filled()));
+            drawn.label(label).legend(move |(x, y)| match outcome {
+                "ok" => Circle::new((x, y), 3, c.filled()).into_dyn(),
+                "fail" => Cross::new((x, y), 3, c.stroke_width(1)).into_dyn(),
+                _ => TriangleMarker::new((x, y), 3, c.filled()).into_dyn(),
+            });
         }
         chart
             .configure_series_labels()

@@ -80,6 +80,9 @@
     opTable("Longest partial linearization" + (D.longest.length > 1 ? " " + (k + 1) : "") +
       (D.stuck !== null ? " — then line " + (byIndex[D.stuck] || [0, 0, 0, 0, 0, 0, 0, 0, "?"])[8] + " is stuck" : ""),
       "longest-" + k, l.map(function (s) { return { index: s[0], extra: s[1] }; }), "state after");
+    // The end of the linearization (next to the stuck operation) is what matters: show it.
+    var box = document.getElementById("longest-" + k);
+    box.scrollTop = box.scrollHeight;
   });
   D.cycles.forEach(function (c, k) { drawCycle(c, k); });
   if (!D.minimal.length && D.other.length) {

@@ -96,11 +96,16 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Evidence) -> Value {
             .unwrap_or(0);
         let from = centre.saturating_sub(MAX_OPS / 2).min(ops.len() - MAX_OPS);
         let note = format!(
-            "this history has {} operations; the page holds operations {}–{} (around the anomaly) — \
-             the full history is in the history file",
+            "this history has {} operations; the page holds operations {}–{} ({}) — the full \
+             history is in the history file",
             ops.len(),
             from,
-            from + MAX_OPS - 1
+            from + MAX_OPS - 1,
+            if marks.minimal.is_empty() && marks.other.is_empty() {
+                "the first ones"
+            } else {
+                "around the anomaly"
+            }
         );
         (from, from + MAX_OPS, Value::String(note))
     };
