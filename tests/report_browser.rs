@@ -110,6 +110,13 @@ fn check_out(args: &[&str]) -> tempfile::TempDir {
 fn invalid_report_shows_the_counterexample_and_the_partition() {
     let Some(browser) = chromium() else { return };
     let dir = check_out(&["--model", "register", &fixture("register-stale-read.jsonl")]);
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    for external in ["<link", "src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(
+            !page.contains(external),
+            "report.html is not self-contained: {external}"
+        );
+    }
     let dom = dump_dom(&browser, &dir.path().join("report.html"));
     assert!(dom.contains("INVALID"), "no verdict in the page");
     // The minimal failing sub-history is the three reads on lines 3, 8 and 10.
