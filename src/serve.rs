@@ -304,3 +304,43 @@ fn content_type(path: &Path) -> &'static str {
         _ => "application/octet-stream",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_relative_paths_are_accepted() {
+        assert_eq!(
+            safe_relative("/a/b/report.html"),
+            Ok(PathBuf::from("a/b/report.html"))
+        );
+        assert_eq!(safe_relative("/a/b/"), Ok(PathBuf::from("a/b")));
+        assert_eq!(safe_relative("/a%20b"), Ok(PathBuf::from("a b")));
+    }
+
+    #[test]
+    fn paths_leaving_the_store_are_refused_however_encoded() {
+        for path in [
+            "/..",
+            "/../x",
+            "/a/../../x",
+            "/%2e%2e/x",
+            "/%2E%2e/x",
+            "/.%2e/x",
+            "/a/..%2f..%2fx",
+            "/a/..%2F..%2Fx",
+            "/%252e%252e/x",
+            "/..%5cx",
+            "/a%5c..%5c..%5cx",
+            "//x",
+            "/%2fx",
+            "/./x",
+            "/a/%00",
+            "/%zz",
+            "/%c0%ae%c0%ae/x",
+        ] {
+            assert!(safe_relative(path).is_err(), "{path} was accepted");
+        }
+    }
+}

@@ -175,6 +175,7 @@ fn valid_report_shades_kill_and_pause_windows() {
 fn run_store_directory_report_draws_only_a_window_of_a_large_history() {
     let Some(browser) = chromium() else { return };
     let store = tempfile::tempdir().unwrap();
+    let junit = store.path().join("junit.xml");
     let status = faultline()
         .args([
             "run",
@@ -187,11 +188,17 @@ fn run_store_directory_report_draws_only_a_window_of_a_large_history() {
             "--store",
         ])
         .arg(store.path())
+        .arg("--junit")
+        .arg(&junit)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    let junit = roxmltree::Document::parse(&junit).expect("run --junit writes XML");
+    assert_eq!(junit.root_element().attribute("tests"), Some("1"));
+    assert_eq!(junit.root_element().attribute("failures"), Some("0"));
     let run = store.path().join("latest");
     for name in [
         "history.jsonl",

@@ -6,7 +6,8 @@
   var NS = "http://www.w3.org/2000/svg";
   var MAX_DRAW = 3000, LANE = 22, TOP = 36, LEFT = 110, RIGHT = 12;
   var OUT = ["ok", "fail", "info"];
-  // Row fields: [index, lane, f, start, end, outcome, value, result, invoke line, complete line, nemesis]
+  // Row fields: [index, lane, f, start, end, outcome, value, result, invoke line, complete line,
+  // nemesis, key]. Operations on other keys than the counterexample's are dimmed.
   var ops = D.ops, byIndex = {}, byLine = {};
   var hEnd = 0, hStart = Infinity;
   ops.forEach(function (o) {
@@ -179,6 +180,7 @@
       if (o[0] === D.stuck) { cls += " stuck"; }
       if (lin.has(o[0])) { cls += " lin"; }
       if (selected === o[0]) { cls += " selected"; }
+      if (D.key !== null && D.key !== undefined && !o[10] && o[11] !== D.key) { cls += " dim"; }
       var a = Math.max(x(o[3]), LEFT - 2), b = Math.min(x(endOf(o)), LEFT + w + 2);
       var g = el("g", { "class": cls, "data-id": String(o[0]), "data-line": String(o[8]) }, svg);
       el("rect", { x: a, y: laneY[o[1]] + 2, width: Math.max(b - a, 2), height: LANE - 6, rx: 2 }, g);
@@ -206,7 +208,7 @@
     var d = document.getElementById("details");
     d.replaceChildren();
     el("pre", {}, d, JSON.stringify({
-      index: o[0], process: process(o), f: o[2], value: o[6], outcome: OUT[o[5]], result: o[7],
+      index: o[0], process: process(o), f: o[2], key: o[11], value: o[6], outcome: OUT[o[5]], result: o[7],
       invoke_line: o[8], complete_line: o[9], invoked: fmtTime(o[3]), completed: o[4] === null ? null : fmtTime(o[4]),
       in_counterexample: minimal.has(o[0]) || other.has(o[0]), stuck: o[0] === D.stuck,
       linearization_position: lin.get(o[0]) || null

@@ -148,6 +148,7 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Evidence) -> Value {
             op.invoke_line,
             op.complete_line,
             u8::from(!op.client),
+            op.key.as_ref().map(short),
         ]));
     }
     let focus = marks
@@ -172,6 +173,10 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Evidence) -> Value {
         "longest": marks.longest,
         "other": marks.other,
         "focus": focus.map(|(a, b)| json!([a, b])),
+        "key": match evidence {
+            Evidence::Model(r) => r.counterexample.as_ref().and_then(|c| c.key.as_ref()).map(short),
+            Evidence::Workload(_) => None,
+        },
         "explanation": explanation,
         "cycles": cycles,
         "note": note,
