@@ -173,7 +173,7 @@ pub fn check_workload_file(
         .and_then(|history| {
             // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn): such
             // events are paired as one unnamed client thread.
-            let ops = checkers::history::pairing::pair_anonymous(&history)?;
+            let ops = checkers::history::pair_anonymous(&history)?;
             let report = (entry.check)(file, &ops, opts)?;
             Ok((history.format, report))
         });
