@@ -239,3 +239,29 @@ fn several_files_get_an_index_and_a_page_each() {
     );
     assert_eq!(op_tags(&dom, "minimal").len(), 3);
 }
+
+#[test]
+fn transactional_cycle_is_drawn_with_its_labelled_edges() {
+    let Some(browser) = chromium() else { return };
+    let dir = check_out(&[
+        "--workload",
+        "list-append",
+        "--consistency",
+        "snapshot-isolation",
+        &fixture("txn-list-append-g-single.jsonl"),
+    ]);
+    let dom = dump_dom(&browser, &dir.path().join("report.html"));
+    assert!(dom.contains("INVALID"));
+    assert!(dom.contains("id=\"cycle-0\""), "no cycle drawn");
+    let labels: Vec<&str> = dom
+        .split("class=\"edge-label\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('>').nth(1)?.split('<').next())
+        .collect();
+    assert_eq!(labels, ["wr \"x\"", "wr \"y\"", "rw \"x\""], "edge labels");
+    assert_eq!(
+        op_tags(&dom, "minimal").len(),
+        3,
+        "the cycle's transactions are outlined"
+    );
+}

@@ -99,7 +99,7 @@ table.ops tr{cursor:pointer}table.ops tr:hover{background:#eef}
 .op{cursor:pointer}.dim{opacity:.35}
 #details{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin-top:8px}
 #details pre{margin:0;white-space:pre-wrap;font:12px ui-monospace,Menlo,monospace}
-svg.cycle text{font:11px ui-monospace,Menlo,monospace}
+svg.cycle text{font:11px ui-monospace,Menlo,monospace}svg.cycle{float:left;margin-right:12px}.cycle-box pre{overflow:auto}
 svg.cycle .node circle{fill:#ffebee;stroke:#b71c1c;stroke-width:1.5}svg.cycle .edge{stroke:#444;fill:none}
 svg.cycle .edge-label{fill:#b71c1c}
 "#;
