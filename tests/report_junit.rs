@@ -119,3 +119,36 @@ fn report_of_a_history_file_needs_a_checker_and_writes_beside_it() {
     }
     roxmltree::Document::parse(&std::fs::read_to_string(junit).unwrap()).unwrap();
 }
+
+#[test]
+fn report_reuses_the_recorded_consistency_models() {
+    // G-single is allowed by read committed: re-checking with the default (serializable)
+    // instead of the recorded model would turn this valid run invalid.
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    std::fs::copy(fixture("txn-list-append-g-single.jsonl"), &history).unwrap();
+    let status = faultline()
+        .args([
+            "check",
+            "--workload",
+            "list-append",
+            "--consistency",
+            "read-committed",
+            "--out",
+        ])
+        .arg(dir.path())
+        .arg(&history)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let output = faultline().arg("report").arg(dir.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let output = faultline()
+        .args(["report", "--consistency", "serializable"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(dir.path().join("report.html").is_file());
+}
