@@ -8,6 +8,7 @@
 //! and a `report.html` index linking them. Standard input (`-`) cannot be read twice, so it
 //! gets no page (the index says so).
 
+pub mod evidence;
 pub mod html;
 pub mod plots;
 pub mod timeline;
