@@ -24,19 +24,31 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Runs `faultline serve` until interrupted.
+/// Runs `faultline serve` until interrupted. A store that is not a directory or an address
+/// that cannot be bound is bad usage (exit 254).
 pub fn run(args: ServeArgs) -> Result<u8> {
-    let store = args.store.canonicalize().with_context(|| {
-        format!(
-            "--store {}: cannot open the directory",
-            args.store.display()
-        )
-    })?;
+    let store = match args.store.canonicalize() {
+        Ok(dir) if dir.is_dir() => dir,
+        _ => {
+            eprintln!(
+                "faultline serve: --store {}: not a directory",
+                args.store.display()
+            );
+            return Ok(crate::exit::BAD_INPUT);
+        }
+    };
     let runtime = crate::run::runtime()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind((args.bind, args.port))
-            .await
-            .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+        let listener = match tokio::net::TcpListener::bind((args.bind, args.port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "faultline serve: cannot listen on {}:{}: {e}",
+                    args.bind, args.port
+                );
+                return Ok(crate::exit::BAD_INPUT);
+            }
+        };
         let addr = listener.local_addr()?;
         {
             let mut out = std::io::stdout().lock();
@@ -52,9 +64,9 @@ pub fn run(args: ServeArgs) -> Result<u8> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
-            .context("the server stopped")
-    })?;
-    Ok(crate::exit::VALID)
+            .context("the server stopped")?;
+        Ok(crate::exit::VALID)
+    })
 }
 
 /// The routes over the (canonical) store directory.

@@ -147,3 +147,16 @@ fn serve_refuses_paths_that_leave_the_store() {
         );
     }
 }
+
+#[test]
+fn serve_without_a_store_directory_is_bad_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["serve", "--port", "0", "--store"])
+        .arg(dir.path().join("missing"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(254));
+}
