@@ -165,11 +165,18 @@
       el("title", {}, g, win[2] + " from " + fmtTime(win[0]) + " to " + fmtTime(win[1]));
     });
     // Time ticks.
-    for (var k = 0; k <= 8; k++) {
-      var t = v0 + span * k / 8, tx = x(t);
+    var ticks = [];
+    if (D.axis === "event") {
+      var step = Math.max(1, Math.ceil(span / 8));
+      for (var e = Math.max(0, Math.ceil(v0 / step) * step); e <= v1; e += step) { ticks.push(e); }
+    } else {
+      for (var k = 0; k <= 8; k++) { ticks.push(v0 + span * k / 8); }
+    }
+    ticks.forEach(function (t) {
+      var tx = x(t);
       el("line", { "class": "tick", x1: tx, x2: tx, y1: 12, y2: height }, svg);
       el("text", { "class": "tick-label", x: tx + 2, y: 10 }, svg, fmtTime(Math.round(t)));
-    }
+    });
     lanes.forEach(function (l) {
       el("line", { "class": "lane-line", x1: 0, x2: width, y1: laneY[l] + LANE - 2, y2: laneY[l] + LANE - 2 }, svg);
       el("text", { "class": "lane-label", x: 4, y: laneY[l] + 14 }, svg, D.processes[l] === "nemesis" ? "nemesis" : "process " + D.processes[l]);
