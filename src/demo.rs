@@ -261,9 +261,19 @@ fn stale_read(ops: &[&OpView]) -> Option<String> {
     for r in ops.iter().filter(|o| o.f == "read" && o.outcome == "ok") {
         let seen = r.result.clone().unwrap_or(Value::Null);
         let before = |w: &&&OpView| w.end.zip(r.start).is_some_and(|(e, s)| e < s);
+        // `seen` is older than what `w` established when it is the initial null, or was
+        // written by an operation that finished before `w` began.
+        let older_than = |w: &OpView| {
+            seen.is_null()
+                || ops.iter().any(|x| {
+                    matches!(established(x), Some((v, "acknowledged to its writer")) if v == seen)
+                        && x.end.zip(w.start).is_some_and(|(e, s)| e < s)
+                })
+        };
         let Some((v, how)) = ops
             .iter()
             .filter(before)
+            .filter(|w| older_than(w))
             .filter_map(|w| established(w))
             .find(|(v, _)| *v != seen)
         else {

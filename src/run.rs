@@ -133,6 +133,15 @@ pub fn run(args: RunArgs) -> Result<u8> {
         let stop = interrupt_on_ctrl_c();
         execute(&plan, stop).await
     })?;
+    if let Some(path) = &args.junit {
+        let file = finished
+            .dir
+            .join("history.jsonl")
+            .to_string_lossy()
+            .to_string();
+        let outcomes = std::slice::from_ref(&finished.outcome);
+        crate::junit::write(path, "faultline run", &[file], outcomes)?;
+    }
     let printed = (|| -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         match args.format {
