@@ -153,6 +153,11 @@ fn finish(args: &CheckArgs, outcomes: Vec<FileOutcome>) -> Result<u8> {
             return Ok(usage(&format!("--out {}: {e:#}", dir.display())));
         }
     }
+    if let Some(path) = &args.junit {
+        if let Err(e) = crate::junit::write(path, "faultline check", &args.files, &outcomes) {
+            return Ok(usage(&format!("--junit: {e:#}")));
+        }
+    }
     Ok(code)
 }
 
@@ -168,7 +173,7 @@ pub fn check_workload_file(
         .and_then(|history| {
             // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn): such
             // events are paired as one unnamed client thread.
-            let ops = checkers::history::pairing::pair_anonymous(&history)?;
+            let ops = checkers::history::pair_anonymous(&history)?;
             let report = (entry.check)(file, &ops, opts)?;
             Ok((history.format, report))
         });
@@ -271,7 +276,7 @@ fn prev_had_details(outcomes: &[FileOutcome], i: usize) -> bool {
     }
 }
 
-/// Writes `DIR/results.json` (and checkers' artifacts), creating DIR.
+/// Writes `DIR/results.json` (and checkers' artifacts, report.html and the plots), creating DIR.
 pub fn write_results(
     dir: &std::path::Path,
     files: &[String],
@@ -306,5 +311,12 @@ pub fn write_results(
     text.push('\n');
     let path = dir.join("results.json");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    // The pictures are an extra: failing to draw them never changes the verdict or exit code.
+    if let Err(e) = crate::report::write_all(dir, files, outcomes) {
+        eprintln!(
+            "faultline: warning: no report.html in {}: {e:#}",
+            dir.display()
+        );
+    }
     Ok(())
 }

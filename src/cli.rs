@@ -47,6 +47,60 @@ pub enum Command {
     /// Run one node of the embedded demo store (started by `faultline demo` / `run --target
     /// demo`; start three by hand to point `run --target http-kv` at them).
     ServeDemoNode(ServeDemoNodeArgs),
+    /// Browse the store directory in a web browser: the runs with their verdicts, and each
+    /// run's report, plots and files (binds 127.0.0.1 by default).
+    Serve(ServeArgs),
+    /// Re-check and re-render a store directory (its history.jsonl, with the checker recorded
+    /// in results.json) or a history file (--model/--workload as for check): results.json,
+    /// report.html, latency.svg, rate.svg.
+    Report(ReportArgs),
+}
+
+/// Arguments of `faultline serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The store directory to serve.
+    #[arg(long, value_name = "DIR", default_value = "store")]
+    pub store: PathBuf,
+
+    /// Port to listen on (0: any free port; the address is printed).
+    #[arg(long, value_name = "N", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to bind (default loopback only: the store may hold data you do not want to
+    /// publish).
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+}
+
+/// Arguments of `faultline report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run's store directory (holding history.jsonl and results.json), or a history file.
+    #[arg(value_name = "DIR|FILE")]
+    pub path: PathBuf,
+
+    /// Check with this model (default for a store directory: the one in results.json).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Check with this workload checker (default for a store directory: the one in
+    /// results.json).
+    #[arg(long, value_enum, value_name = "WORKLOAD")]
+    pub workload: Option<Workload>,
+
+    /// Consistency model for --workload list-append/rw-register (repeatable; default for a
+    /// store directory: the ones recorded in results.json).
+    #[arg(long, value_name = "MODEL")]
+    pub consistency: Vec<String>,
+
+    /// Where to write (default: the store directory itself, or FILE.report/ for a file).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Also write the verdict as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// Arguments of `faultline run`.
@@ -123,6 +177,10 @@ pub struct RunArgs {
     /// Output format of the verdict.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+
+    /// Also write the verdict as JUnit XML to FILE (one testcase: the run's history).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `--target` of `faultline run`.
@@ -278,10 +336,13 @@ pub struct CheckArgs {
     pub shrink_time: Duration,
 
     /// Also write the results to DIR (created if needed): results.json, holding the JSON
-    /// report of every file. (The HTML timeline report will be written there too once it
-    /// exists.)
+    /// report of every file, and report.html (the timeline) with latency.svg and rate.svg.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+
+    /// Also write the verdicts as JUnit XML to FILE (one testcase per history).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 
     /// History files to check; `-` reads standard input. Several files are checked in
     /// parallel and reported in the order given.

@@ -246,26 +246,43 @@ fn explain(f: &Finished) -> String {
     s
 }
 
-/// If the minimal history is a stale read, says so the way the lecture does.
+/// If the minimal history is a stale read, says so the way the lecture does: a read returned
+/// a value older than one that, before the read began, had already been acknowledged to a
+/// writer or returned to another reader.
 fn stale_read(ops: &[&OpView]) -> Option<String> {
-    let written = |o: &OpView| -> Option<Value> {
+    let established = |o: &OpView| -> Option<(Value, &'static str)> {
         match (o.f.as_str(), o.outcome.as_str()) {
-            ("write", "ok") => Some(o.value.clone()),
-            ("cas", "ok") => o.value.get(1).cloned(),
+            ("write", "ok") => Some((o.value.clone(), "acknowledged to its writer")),
+            ("cas", "ok") => o.value.get(1).cloned().map(|v| (v, "acknowledged to its writer")),
+            ("read", "ok") => o.result.clone().map(|v| (v, "returned to another reader")),
             _ => None,
         }
     };
     for r in ops.iter().filter(|o| o.f == "read" && o.outcome == "ok") {
         let seen = r.result.clone().unwrap_or(Value::Null);
-        let Some(newer) = ops.iter().find(|w| {
-            written(w).is_some_and(|v| v != seen) && w.end.zip(r.start).is_some_and(|(e, s)| e < s)
-        }) else {
+        let before = |w: &&&OpView| w.end.zip(r.start).is_some_and(|(e, s)| e < s);
+        // `seen` is older than what `w` established when it is the initial null, or was
+        // written by an operation that finished before `w` began.
+        let older_than = |w: &OpView| {
+            seen.is_null()
+                || ops.iter().any(|x| {
+                    matches!(established(x), Some((v, "acknowledged to its writer")) if v == seen)
+                        && x.end.zip(w.start).is_some_and(|(e, s)| e < s)
+                })
+        };
+        let Some((v, how)) = ops
+            .iter()
+            .filter(before)
+            .filter(|w| older_than(w))
+            .filter_map(|w| established(w))
+            .find(|(v, _)| *v != seen)
+        else {
             continue;
         };
-        let v = written(newer).unwrap_or(Value::Null);
         return Some(format!(
-            "  A stale read: {} had been acknowledged before the read began, yet the read returned {} — \
-             the older value. The follower had not caught up; a linearizable store may never do that.\n",
+            "  A stale read: before the read began, {} had already been {how}, yet the read \
+             returned {} — an older value. The replica it asked had not caught up; a \
+             linearizable store may never do that.\n",
             compact(&v),
             compact(&seen)
         ));

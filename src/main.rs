@@ -10,10 +10,14 @@ mod check;
 mod cli;
 mod demo;
 mod exit;
+mod junit;
 mod progress;
 mod render_human;
 mod render_json;
+mod report;
+mod report_cmd;
 mod run;
+mod serve;
 mod target;
 
 use std::panic::{self, AssertUnwindSafe};
@@ -47,6 +51,8 @@ fn run() -> u8 {
         cli::Command::ServeDemoNode(args) => serve_demo_node(args),
         cli::Command::Run(args) => run::run(args),
         cli::Command::Demo(args) => demo::run(args),
+        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Report(args) => report_cmd::run(args),
     };
     match result {
         Ok(code) => code,

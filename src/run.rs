@@ -133,16 +133,32 @@ pub fn run(args: RunArgs) -> Result<u8> {
         let stop = interrupt_on_ctrl_c();
         execute(&plan, stop).await
     })?;
-    let mut out = std::io::stdout().lock();
-    match args.format {
-        OutputFormat::Human => {
-            let style = Style::detect();
-            writeln!(out, "{}", describe(&plan, &finished))?;
-            out.write_all(verdict_text(&finished, style).as_bytes())?;
+    if let Some(path) = &args.junit {
+        let file = finished
+            .dir
+            .join("history.jsonl")
+            .to_string_lossy()
+            .to_string();
+        let outcomes = std::slice::from_ref(&finished.outcome);
+        crate::junit::write(path, "faultline run", &[file], outcomes)?;
+    }
+    let printed = (|| -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        match args.format {
+            OutputFormat::Human => {
+                let style = Style::detect();
+                writeln!(out, "{}", describe(&plan, &finished))?;
+                out.write_all(verdict_text(&finished, style).as_bytes())?;
+            }
+            OutputFormat::Json => writeln!(out, "{}", outcome_json(&finished))?,
         }
-        OutputFormat::Json => {
-            writeln!(out, "{}", outcome_json(&finished))?;
-        }
+        out.flush()
+    })();
+    match printed {
+        Ok(()) => {}
+        // A closed pipe (`| head`) is not an error of the run.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e).context("cannot write the report to standard output"),
     }
     Ok(finished.code)
 }

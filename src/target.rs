@@ -68,9 +68,11 @@ pub fn parse_faults(text: &str) -> Result<Vec<String>, String> {
                     out.push(name.into());
                 }
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown fault {other:?}; expected none, all, or a list of partition, kill, pause"
-            )),
+            ))
+            }
         }
     }
     Ok(out)

@@ -15,23 +15,41 @@ fn faultline() -> Command {
     Command::new(common::faultline())
 }
 
-/// Waits for `child` at most `limit`; kills it and fails the test if it takes longer.
+/// Waits for `child` at most `limit`; kills it and fails the test if it takes longer. Its
+/// output is drained while it runs (a full pipe must not stall it).
 fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    fn drain<R: std::io::Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
+            let _ = child.wait();
+            let (o, e) = (out.join().unwrap(), err.join().unwrap());
             panic!(
                 "faultline did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&o),
+                String::from_utf8_lossy(&e)
             );
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
 }
 
@@ -345,4 +363,38 @@ fn run_against_an_http_kv_service_started_by_hand() {
     );
     assert_eq!(refused.status.code(), Some(254), "{}", describe(&refused));
     drop(nodes);
+}
+
+#[test]
+fn kv_and_list_append_workloads_are_valid_on_the_sync_store_and_caught_on_the_async_one() {
+    for (workload, mode, expected) in [
+        ("kv", "sync", 0),
+        ("list-append", "sync", 0),
+        ("list-append", "async", 1),
+    ] {
+        let store = tempfile::tempdir().unwrap();
+        let out = run_bounded(
+            faultline()
+                .args(["run", "--target", "demo", "--mode", mode, "--workload", workload])
+                .args(["--nemesis", "partition", "--seed", "5", "--time-limit", "4"])
+                .args(["--nemesis-interval", "1", "--nemesis-hold", "1.5"])
+                .args(["--format", "json"])
+                .arg("--store")
+                .arg(store.path()),
+            Duration::from_secs(90),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{workload} on {mode}: {}",
+            describe(&out)
+        );
+        let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if expected == 1 {
+            assert!(
+                !result["anomalies"].as_array().unwrap().is_empty(),
+                "{result}"
+            );
+        }
+    }
 }

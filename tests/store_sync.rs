@@ -163,3 +163,29 @@ fn sync_isolated_leader_refuses_or_times_out_and_never_serves_stale_reads() {
     let v = l.until_ok("/read", json!({"key": "x"}), SECS(5));
     assert_eq!(v, json!({"value": "after"}));
 }
+
+#[test]
+fn sync_paused_leader_resumes_without_serving_stale_reads() {
+    let c = Cluster::start("sync", 3);
+    let old = c.wait_leader(&[1, 2, 3], SECS(5));
+    let mut l = c.client(old);
+    l.timeout = Duration::from_millis(2500);
+    assert_eq!(l.write("p", json!("before")).unwrap().0, 200);
+    c.signal(old, "STOP");
+    let rest: Vec<usize> = (1..=3).filter(|&i| i != old).collect();
+    let new = c.wait_leader(&rest, SECS(5));
+    c.client(new)
+        .until_ok("/write", json!({"key": "p", "value": "after"}), SECS(5));
+    c.signal(old, "CONT");
+    // Right after resuming, the old leader still believes it leads; it must not answer from
+    // its stale state.
+    let deadline = Instant::now() + SECS(3);
+    while Instant::now() < deadline {
+        if let Ok((200, v)) = l.read("p") {
+            assert_eq!(v, json!({"value": "after"}), "stale read after SIGCONT");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the resumed node never answered a read");
+}

@@ -160,6 +160,17 @@ impl Cluster {
         }
     }
 
+    /// Sends `signal` ("STOP", "CONT") to node `id` with kill(1).
+    pub fn signal(&self, id: usize, signal: &str) {
+        let pid = self.node(id).child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
     /// Restarts node `id` on the same ports and data directory.
     pub fn restart(&mut self, id: usize) {
         self.kill(id);
@@ -173,6 +184,15 @@ impl Cluster {
     pub fn isolate(&self, id: usize, blocked: bool) {
         for link in self.links.iter().filter(|l| l.from == id || l.to == id) {
             link.blocked.store(blocked, Ordering::SeqCst);
+        }
+    }
+
+    /// Blocks (or unblocks) both directions between nodes `a` and `b` only.
+    pub fn cut(&self, a: usize, b: usize, blocked: bool) {
+        for link in &self.links {
+            if (link.from, link.to) == (a, b) || (link.from, link.to) == (b, a) {
+                link.blocked.store(blocked, Ordering::SeqCst);
+            }
         }
     }
 
@@ -293,6 +313,7 @@ impl Client {
     }
 
     /// Sends one request; `Err` on connection failure or timeout (the connection is dropped).
+    /// The error starts with `connect:` when nothing was sent.
     pub fn call(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, Value), String> {
         let result = self.try_call(method, path, body);
         if result.is_err() {
@@ -303,8 +324,8 @@ impl Client {
 
     fn try_call(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, Value), String> {
         if self.stream.is_none() {
-            let s =
-                TcpStream::connect_timeout(&self.addr, self.timeout).map_err(|e| e.to_string())?;
+            let s = TcpStream::connect_timeout(&self.addr, self.timeout)
+                .map_err(|e| format!("connect: {e}"))?;
             s.set_nodelay(true).map_err(|e| e.to_string())?;
             self.stream = Some(BufReader::new(s));
         }

@@ -42,14 +42,24 @@ pub enum Outcome {
 
 /// A client of the system under test, bound to one node.
 ///
-/// The runner calls `open` once per worker process, `invoke` for each operation (one at a
-/// time), and `close` at the end. After an `info` outcome the runner gives the worker a fresh
+/// The runner calls `open` once per worker process, `setup` once (first worker), `invoke`
+/// for each operation (one at a time), `teardown` once, and `close` at the end. After an `info` outcome the runner gives the worker a fresh
 /// process id and reopens the client (the old connection may still carry a request).
 pub trait Client: Send + 'static {
     /// Connects to node `node` (index into the target's node list).
     fn open(&mut self, node: usize) -> impl Future<Output = Result<(), String>> + Send;
+    /// Prepares the system once per run before any operation (create tables, …); called on
+    /// the first worker's client only. The default does nothing.
+    fn setup(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
     /// Invokes `op`, waiting at most the client's timeout.
     fn invoke(&mut self, op: &Op) -> impl Future<Output = Outcome> + Send;
+    /// Cleans up once per run after the last operation; first worker's client only. The
+    /// default does nothing.
+    fn teardown(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
     /// Releases the connection.
     fn close(&mut self) -> impl Future<Output = ()> + Send;
     /// The node this client talks to, for the history (`n1`, …).

@@ -233,7 +233,14 @@ where
             let mean = Duration::from_secs_f64(workers as f64 / rate);
             gen = Box::new(Stagger::new(gen, mean, config.seed ^ w as u64));
         }
-        let client = make_client(w);
+        let mut client = make_client(w);
+        if w == 0 {
+            let _ = client.open(w % config.nodes.max(1)).await;
+            if let Err(e) = client.setup().await {
+                progress.note(format!("client setup failed: {e}"));
+            }
+            client.close().await;
+        }
         let worker = Worker {
             id: w,
             process: w as u64,
@@ -307,7 +314,10 @@ where
             }
         }
     }
-    for mut w in finished {
+    for (i, mut w) in finished.into_iter().enumerate() {
+        if i == 0 {
+            w.client.teardown().await;
+        }
         w.client.close().await;
     }
     progress.set_phase("done");

@@ -14,7 +14,7 @@ pub mod read;
 pub mod textlog;
 pub mod write;
 
-pub use pairing::{pair, Operation, Outcome};
+pub use pairing::{pair, pair_anonymous, Operation, Outcome};
 pub use read::{read_history, read_history_file};
 
 use serde_json::{Map, Value};

@@ -1,44 +1,288 @@
-//! Elle-style transactional checking (placeholder until it is written): infer version orders
-//! from the values reads return, build the dependency graph, find and name cycles.
+//! Elle-style transactional checking, the "check" step for list-append and rw-register
+//! histories: infer version orders from the values reads return, build the dependency graph
+//! between transactions, find and name cycles, and judge the requested consistency models.
+//!
+//! Pipeline: [`history`] (transactions out of paired operations) → [`append`] (with
+//! [`append_checks`]) or [`register`] (version orders, non-cycle anomalies, ww/wr/rw edges) →
+//! [`order`] (process / realtime edges when a requested model needs them) → [`graph`] (trimming,
+//! petgraph SCCs, classes; [`search`]: shortest cycle per class) →
+//! [`explain`] (sentences, DOT, SVG) → [`models`] (verdict and boundary). [`gen`] generates
+//! serializable-by-construction histories for tests and benchmarks.
+
+pub mod append;
+pub mod append_checks;
+pub mod cases;
+pub mod explain;
+pub mod gen;
+pub mod graph;
+pub mod history;
+pub mod models;
+pub mod order;
+pub mod register;
+pub mod search;
 
 use crate::history::Operation;
-use crate::workload::{not_built, WorkloadOptions, WorkloadReport};
+use crate::verdict::Validity;
+use crate::workload::{WorkloadOptions, WorkloadReport};
 use crate::InputError;
+use cases::Cases;
+use history::Workload;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+/// The cycle classes the graph search knows.
+const CYCLE_CLASSES: &[&str] = &["G0", "G1c", "G-single", "G-nonadjacent", "G2-item"];
+
+/// How many cycles of one class are reported at most.
+pub const CYCLES_PER_CLASS: usize = 3;
+
+/// Search steps allowed per class and component before the search gives up (→ unknown).
+pub const STEP_BUDGET: u64 = 20_000_000;
 
 /// Checks a list-append history.
 pub fn check_list_append(
-    _file: &str,
+    file: &str,
     ops: &[Operation],
-    _opts: &WorkloadOptions,
+    opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    Ok(not_built("list-append", ops))
+    check(file, ops, opts, Workload::ListAppend)
 }
 
 /// Checks an rw-register history.
 pub fn check_rw_register(
-    _file: &str,
+    file: &str,
     ops: &[Operation],
-    _opts: &WorkloadOptions,
+    opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    Ok(not_built("rw-register", ops))
+    check(file, ops, opts, Workload::RwRegister)
 }
 
 /// Validates a `--consistency` name; the error lists the names accepted.
 pub fn parse_consistency(name: &str) -> Result<(), String> {
-    const KNOWN: &[&str] = &[
-        "strict-serializable",
-        "serializable",
-        "snapshot-isolation",
-        "repeatable-read",
-        "read-committed",
-        "read-uncommitted",
-    ];
-    if KNOWN.contains(&name) {
-        Ok(())
+    models::parse(name)
+}
+
+fn check(
+    file: &str,
+    ops: &[Operation],
+    opts: &WorkloadOptions,
+    workload: Workload,
+) -> Result<WorkloadReport, InputError> {
+    let started = Instant::now();
+    let deadline = opts.time_limit.map(|d| started + d);
+    let requested: Vec<String> = if opts.consistency.is_empty() {
+        vec!["serializable".to_string()]
     } else {
-        Err(format!(
-            "unknown consistency model {name:?}; expected one of: {}",
-            KNOWN.join(", ")
-        ))
+        opts.consistency.clone()
+    };
+    for m in &requested {
+        parse_consistency(m).map_err(|e| InputError::new(file, 0, e))?;
+    }
+    let prohibited = models::prohibited(&requested);
+    let tx = history::extract(file, ops, workload)?;
+    let mut cases = Cases::default();
+    let (index, mut edges) = match workload {
+        Workload::ListAppend => {
+            let (ix, e) = append::analyze(file, ops, &tx, &mut cases)?;
+            (explain::Index::Append(Box::new(ix)), e)
+        }
+        Workload::RwRegister => {
+            let (ix, e) = register::analyze(file, ops, &tx, &mut cases)?;
+            (explain::Index::Register(ix), e)
+        }
+    };
+    let realtime = prohibited.iter().any(|a| a.ends_with("-realtime"));
+    if realtime {
+        order::realtime_edges(ops, &tx, &mut edges);
+    } else if prohibited.iter().any(|a| a.ends_with("-process")) {
+        order::process_edges(ops, &tx, &mut edges);
+    }
+    let wanted: BTreeSet<&str> = prohibited
+        .iter()
+        .copied()
+        .filter(|a| {
+            CYCLE_CLASSES.iter().any(|c| {
+                *a == *c
+                    || a.strip_prefix(c)
+                        .is_some_and(|s| s == "-process" || s == "-realtime")
+            })
+        })
+        .collect();
+    let limits = graph::Limits {
+        per_class: CYCLES_PER_CLASS,
+        steps: STEP_BUDGET,
+        deadline,
+    };
+    let found = graph::search(tx.txns.len(), &edges, &wanted, limits);
+    let nedges = edges.len();
+    drop(edges);
+    Ok(report(
+        file,
+        ops,
+        &tx,
+        &index,
+        cases,
+        found,
+        &requested,
+        &prohibited,
+        nedges,
+        started,
+        workload,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    _file: &str,
+    ops: &[Operation],
+    tx: &history::Txns,
+    index: &explain::Index,
+    cases: Cases,
+    found: graph::Found,
+    requested: &[String],
+    prohibited: &BTreeSet<&'static str>,
+    nedges: usize,
+    started: Instant,
+    workload: Workload,
+) -> WorkloadReport {
+    let mut all: BTreeSet<String> = cases.by_name.keys().cloned().collect();
+    all.extend(found.cycles.iter().map(|c| c.name.clone()));
+    let all: Vec<String> = all.into_iter().collect();
+    let bad: Vec<String> = all
+        .iter()
+        .filter(|a| prohibited.contains(a.as_str()))
+        .cloned()
+        .collect();
+    let incomplete: Vec<&(String, usize)> = found
+        .incomplete
+        .iter()
+        .filter(|(c, _)| prohibited.contains(c.as_str()))
+        .collect();
+    let committed = tx
+        .txns
+        .iter()
+        .any(|t| t.outcome == crate::history::Outcome::Ok);
+    let (valid, unknown_reason) = if !bad.is_empty() {
+        (Validity::Invalid, None)
+    } else if !committed {
+        (
+            Validity::Unknown,
+            Some("no transaction committed (completed ok), so there is nothing to check".into()),
+        )
+    } else if let Some((class, size)) = incomplete.first() {
+        let why = if found.timed_out {
+            "the time limit ran out"
+        } else {
+            "the search budget ran out"
+        };
+        (
+            Validity::Unknown,
+            Some(format!(
+                "{why} while searching a strongly connected component of {size} transactions for {class} cycles"
+            )),
+        )
+    } else {
+        (Validity::Valid, None)
+    };
+    let (not, also_not) = models::boundary(&all);
+    let mut explanation = Vec::new();
+    let mut anomalies_json = Map::new();
+    let mut artifacts = Vec::new();
+    let mut cycle_counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for c in &found.cycles {
+        let ex = explain::explain(ops, tx, index, c);
+        let n = cycle_counts.entry(c.name.as_str()).or_default();
+        *n += 1;
+        artifacts.extend(explain::drawings(ops, tx, c, &ex, *n));
+        explanation.extend(ex.lines.iter().cloned());
+        explanation.push(String::new());
+        anomalies_json
+            .entry(c.name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()))
+            .as_array_mut()
+            .expect("array")
+            .push(ex.json);
+    }
+    for (name, (count, kept)) in &cases.by_name {
+        let more = count - kept.len();
+        for case in kept {
+            explanation.push(format!("{name}: {}", case.text));
+        }
+        if more > 0 {
+            explanation.push(format!(
+                "{name}: … and {more} more case{}",
+                if more == 1 { "" } else { "s" }
+            ));
+        }
+        anomalies_json.insert(
+            name.clone(),
+            Value::Array(kept.iter().map(|c| c.json.clone()).collect()),
+        );
+    }
+    if explanation.last().is_some_and(String::is_empty) {
+        explanation.pop();
+    }
+    if !all.is_empty() {
+        let allowed: Vec<&String> = all
+            .iter()
+            .filter(|a| !prohibited.contains(a.as_str()))
+            .collect();
+        if !allowed.is_empty() {
+            explanation.push(format!(
+                "allowed by {}: {}",
+                requested.join(" and "),
+                allowed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        explanation.push(format!(
+            "ruled out: {} (and the stronger {})",
+            if not.is_empty() {
+                "nothing".to_string()
+            } else {
+                not.join(", ")
+            },
+            if also_not.is_empty() {
+                "none".to_string()
+            } else {
+                also_not.join(", ")
+            }
+        ));
+    }
+    for (class, size) in &incomplete {
+        explanation.push(format!(
+            "cycle search for {class} stopped early in a component of {size} transactions: its absence is not proven"
+        ));
+    }
+    let details = json!({
+        "consistency": requested,
+        "found": all,
+        "not": not,
+        "also_not": also_not,
+        "anomalies": Value::Object(anomalies_json),
+        "counts": cases.by_name.iter().map(|(k, (n, _))| (k.clone(), json!(n))).collect::<Map<_, _>>(),
+        "txns": tx.txns.len(),
+        "edges": nedges,
+        "sccs": found.sccs,
+        "largest_scc": found.largest_scc,
+        "incomplete": found.incomplete.iter().map(|(c, s)| json!({"class": c, "scc_size": s})).collect::<Vec<_>>(),
+    });
+    WorkloadReport {
+        workload: match workload {
+            Workload::ListAppend => "list-append",
+            Workload::RwRegister => "rw-register",
+        },
+        valid,
+        ops: ops.iter().filter(|o| o.client).count(),
+        millis: started.elapsed().as_secs_f64() * 1000.0,
+        anomalies: bad,
+        unknown_reason,
+        explanation,
+        details,
+        artifacts,
     }
 }

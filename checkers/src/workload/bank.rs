@@ -143,15 +143,12 @@ pub fn check(
             "{} the invariant:",
             common::count_verb(bad.len(), "read", "break")
         ));
-        for b in bad.iter().take(common::EXPLAIN_CAP) {
-            explanation.push(describe(b, total));
-        }
-        if bad.len() > common::EXPLAIN_CAP {
-            explanation.push(format!(
-                "… and {} more (details.bad_reads, details.errors)",
-                bad.len() - common::EXPLAIN_CAP
-            ));
-        }
+        common::push_capped(
+            &mut explanation,
+            bad.iter(),
+            "details.bad_reads, details.errors",
+            |b| describe(b, total),
+        );
         Validity::Invalid
     };
     let anomalies = by_kind.keys().map(|k| k.to_string()).collect();

@@ -208,6 +208,21 @@ pub fn integer(v: &Value) -> Option<i128> {
     }
 }
 
+/// Appends one explanation line per item (at most [`EXPLAIN_CAP`]), then, if some were left
+/// out, a line saying how many more there are and which `details` field lists them all.
+pub fn push_capped<T>(
+    explanation: &mut Vec<String>,
+    items: impl ExactSizeIterator<Item = T>,
+    field: &str,
+    describe: impl Fn(T) -> String,
+) {
+    let total = items.len();
+    explanation.extend(items.take(EXPLAIN_CAP).map(describe));
+    if total > EXPLAIN_CAP {
+        explanation.push(format!("… and {} more ({field})", total - EXPLAIN_CAP));
+    }
+}
+
 /// `n` things: `1 read`, `2 reads`.
 pub fn count(n: usize, what: &str) -> String {
     if n == 1 {

@@ -158,15 +158,12 @@ pub fn check(
             if errors.len() == 1 { "lies" } else { "lie" },
             if errors.len() == 1 { "its" } else { "their" }
         ));
-        for b in errors.iter().take(common::EXPLAIN_CAP) {
-            explanation.push(describe(b));
-        }
-        if errors.len() > common::EXPLAIN_CAP {
-            explanation.push(format!(
-                "… and {} more (details.errors lists every one)",
-                errors.len() - common::EXPLAIN_CAP
-            ));
-        }
+        common::push_capped(
+            &mut explanation,
+            errors.iter(),
+            "details.errors lists every one",
+            |b| describe(b),
+        );
         Validity::Invalid
     };
     let anomalies = if errors.is_empty() {

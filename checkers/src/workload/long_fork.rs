@@ -171,15 +171,7 @@ pub fn check(
                 format!("{} pairs of reads observe", forks.len())
             }
         ));
-        for f in forks.iter().take(common::EXPLAIN_CAP) {
-            explanation.push(describe(f));
-        }
-        if forks.len() > common::EXPLAIN_CAP {
-            explanation.push(format!(
-                "… and {} more (details.forks)",
-                forks.len() - common::EXPLAIN_CAP
-            ));
-        }
+        common::push_capped(&mut explanation, forks.iter(), "details.forks", describe);
         (Validity::Invalid, vec!["long-fork".to_string()])
     };
     Ok(common::report(

@@ -121,19 +121,13 @@ pub fn check(
             "lost: {} acknowledged by an ok add but missing from the final read:",
             common::count(lost.len(), "element")
         ));
-        for (e, op) in lost.iter().take(common::EXPLAIN_CAP) {
-            explanation.push(format!(
+        common::push_capped(&mut explanation, lost.iter(), "details.lost", |(e, op)| {
+            format!(
                 "- {}, added ok on {}",
                 common::show(e),
                 common::whereabouts(op)
-            ));
-        }
-        if lost.len() > common::EXPLAIN_CAP {
-            explanation.push(format!(
-                "… and {} more (details.lost)",
-                lost.len() - common::EXPLAIN_CAP
-            ));
-        }
+            )
+        });
     }
     if !unexpected.is_empty() {
         anomalies.push("unexpected".to_string());

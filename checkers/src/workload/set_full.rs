@@ -206,15 +206,7 @@ pub fn check(
             "lost: {} known to be in the set, then missing from every later read:",
             common::count(lost.len(), "element")
         ));
-        for t in lost.iter().take(common::EXPLAIN_CAP) {
-            explanation.push(describe_lost(t));
-        }
-        if lost.len() > common::EXPLAIN_CAP {
-            explanation.push(format!(
-                "… and {} more (details.lost)",
-                lost.len() - common::EXPLAIN_CAP
-            ));
-        }
+        common::push_capped(&mut explanation, lost.iter().copied(), "details.lost", describe_lost);
     }
     if !duplicated.is_empty() {
         anomalies.push("duplicated".to_string());

@@ -19,10 +19,24 @@ use super::msg::Msg;
 pub const FORWARD_TIMEOUT: Duration = Duration::from_millis(2000);
 
 /// Forwarded commands waiting for their answers.
-#[derive(Default)]
 pub struct Forwarder {
     next: AtomicU64,
     waiting: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
+}
+
+impl Default for Forwarder {
+    /// Request ids start at the current time in nanoseconds, so a late answer meant for a
+    /// previous incarnation of this node (killed and restarted) never matches a new request.
+    fn default() -> Forwarder {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Forwarder {
+            next: AtomicU64::new(start),
+            waiting: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl Forwarder {

@@ -8,7 +8,8 @@
 //! - [`kv`]: the state machine and the replies;
 //! - [`msg`] and [`link`]: peer messages and the TCP links that carry them;
 //! - [`forward`]: followers passing client commands to the leader;
-//! - [`raft`], [`raft_core`] and [`storage`]: sync mode (Raft-style, linearizable, durable);
+//! - [`raft`], [`raft_core`], [`raft_leader`] and [`storage`]: sync mode (Raft-style,
+//!   linearizable, durable);
 //! - [`primary`]: async mode (primary/backup, acknowledges before replicating);
 //! - [`http`]: the http-kv server.
 
@@ -20,6 +21,7 @@ pub mod msg;
 pub mod primary;
 pub mod raft;
 pub mod raft_core;
+pub mod raft_leader;
 pub mod storage;
 
 use std::io::Write;

@@ -1,5 +1,5 @@
-//! Sync mode's protocol state and rules: terms, votes, the log, replication, commit, apply
-//! and read confirmation. Everything here runs under one mutex and never waits.
+//! Sync mode's protocol state and its follower side: terms, votes, the log, appends, apply;
+//! the leader side is in [`super::raft_leader`]. Everything runs under one mutex, never waits.
 //!
 //! Run side only. Safety rules (Raft): persist term, vote and log before any message that
 //! depends on them leaves; grant a vote only to a candidate whose log is at least as up to
@@ -20,9 +20,9 @@ use super::msg::{Entry, Msg};
 use super::storage::{Recovered, Storage};
 
 /// Most entries in one append message.
-const MAX_BATCH: u64 = 4096;
+pub(super) const MAX_BATCH: u64 = 4096;
 /// A leader that has not heard from a majority for this long steps down.
-const QUORUM_TIMEOUT: Duration = Duration::from_millis(1000);
+pub(super) const QUORUM_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// A replica's role in its current term.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,15 +51,15 @@ pub struct PendingRead {
 pub struct Core {
     /// This node's id.
     pub me: usize,
-    peers: Vec<usize>,
-    majority: usize,
-    links: Arc<Links>,
-    storage: Storage,
+    pub(super) peers: Vec<usize>,
+    pub(super) majority: usize,
+    pub(super) links: Arc<Links>,
+    pub(super) storage: Storage,
     /// Current term (persisted).
     pub term: u64,
-    vote: Option<usize>,
+    pub(super) vote: Option<usize>,
     /// The log; `log[0]` is a sentinel of term 0.
-    log: Vec<Entry>,
+    pub(super) log: Vec<Entry>,
     /// Role in the current term.
     pub role: Role,
     /// The leader of the current term, if known.
@@ -68,27 +68,27 @@ pub struct Core {
     pub commit: u64,
     /// Highest index applied to `kv`.
     pub applied: u64,
-    kv: Kv,
-    deadline: Instant,
-    rng: u64,
-    votes: HashSet<usize>,
-    next: HashMap<usize, u64>,
-    matched: HashMap<usize, u64>,
-    acked_seq: HashMap<usize, u64>,
-    reset_seq: HashMap<usize, u64>,
-    last_ack: HashMap<usize, Instant>,
-    leader_since: Instant,
+    pub(super) kv: Kv,
+    pub(super) deadline: Instant,
+    pub(super) rng: u64,
+    pub(super) votes: HashSet<usize>,
+    pub(super) next: HashMap<usize, u64>,
+    pub(super) matched: HashMap<usize, u64>,
+    pub(super) acked_seq: HashMap<usize, u64>,
+    pub(super) reset_seq: HashMap<usize, u64>,
+    pub(super) last_ack: HashMap<usize, Instant>,
+    pub(super) leader_since: Instant,
     /// Number of the latest broadcast round.
     pub seq: u64,
     /// Index of the no-op this leader appended on election.
     pub noop_index: u64,
-    waiters: HashMap<u64, (u64, oneshot::Sender<Reply>)>,
+    pub(super) waiters: HashMap<u64, (u64, oneshot::Sender<Reply>)>,
     /// Reads waiting for confirmation.
     pub reads: Vec<PendingRead>,
 }
 
 /// Stops the process: a replica that cannot persist must not answer anything.
-fn die(message: String) -> ! {
+pub(super) fn die(message: String) -> ! {
     eprintln!("fatal: cannot persist state: {message}");
     std::process::exit(70)
 }
@@ -147,11 +147,11 @@ impl Core {
         (self.log.len() - 1) as u64
     }
 
-    fn last_term(&self) -> u64 {
+    pub(super) fn last_term(&self) -> u64 {
         self.log[self.log.len() - 1].term
     }
 
-    fn reset_deadline(&mut self) {
+    pub(super) fn reset_deadline(&mut self) {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
@@ -159,14 +159,14 @@ impl Core {
         self.deadline = Instant::now() + Duration::from_millis(ms);
     }
 
-    fn save_meta(&self) {
+    pub(super) fn save_meta(&self) {
         if let Err(e) = self.storage.save_meta(self.term, self.vote) {
             die(e)
         }
     }
 
     /// Moves to `term` (if higher) as a follower; pending reads fail (they did nothing).
-    fn become_follower(&mut self, term: u64) {
+    pub(super) fn become_follower(&mut self, term: u64) {
         if term > self.term {
             self.term = term;
             self.vote = None;
@@ -213,48 +213,7 @@ impl Core {
         }
     }
 
-    fn start_election(&mut self) {
-        self.term += 1;
-        self.role = Role::Candidate;
-        self.vote = Some(self.me);
-        self.leader = None;
-        self.save_meta();
-        self.votes = HashSet::from([self.me]);
-        self.reset_deadline();
-        eprintln!("n{}: candidate in term {}", self.me, self.term);
-        let msg = Msg::Vote {
-            term: self.term,
-            last_index: self.last_index(),
-            last_term: self.last_term(),
-        };
-        for &p in &self.peers {
-            self.links.send(p, &msg);
-        }
-        if self.votes.len() >= self.majority {
-            self.become_leader();
-        }
-    }
-
-    fn become_leader(&mut self) {
-        eprintln!("n{}: leader in term {}", self.me, self.term);
-        self.role = Role::Leader;
-        self.leader = Some(self.me);
-        let now = Instant::now();
-        self.leader_since = now;
-        let next = self.last_index() + 1;
-        for &p in &self.peers {
-            self.next.insert(p, next);
-            self.matched.insert(p, 0);
-            self.acked_seq.insert(p, 0);
-            self.reset_seq.insert(p, 0);
-            self.last_ack.insert(p, now);
-        }
-        self.append_local(Cmd::Noop);
-        self.noop_index = self.last_index();
-        self.advance_commit();
-    }
-
-    fn append_local(&mut self, cmd: Cmd) -> u64 {
+    pub(super) fn append_local(&mut self, cmd: Cmd) -> u64 {
         let entry = Entry {
             term: self.term,
             cmd,
@@ -264,43 +223,6 @@ impl Core {
         }
         self.log.push(entry);
         self.last_index()
-    }
-
-    /// Appends a client command (leader only); `tx` gets the answer once it is applied.
-    pub fn propose(&mut self, cmd: Cmd, tx: oneshot::Sender<Reply>) {
-        let index = self.append_local(cmd);
-        self.waiters.insert(index, (self.term, tx));
-        self.advance_commit();
-    }
-
-    /// Sends every peer the entries it lacks (or a heartbeat), starting a new read round.
-    pub fn broadcast(&mut self) {
-        if self.role != Role::Leader {
-            return;
-        }
-        self.seq += 1;
-        let last = self.last_index();
-        for &p in &self.peers {
-            let next = self
-                .next
-                .get(&p)
-                .copied()
-                .unwrap_or(last + 1)
-                .clamp(1, last + 1);
-            let prev = next - 1;
-            let end = last.min(prev + MAX_BATCH);
-            let entries = self.log[next as usize..=end as usize].to_vec();
-            let msg = Msg::Append {
-                term: self.term,
-                prev_index: prev,
-                prev_term: self.log[prev as usize].term,
-                entries,
-                commit: self.commit,
-                seq: self.seq,
-            };
-            self.links.send(p, &msg);
-            self.next.insert(p, end + 1);
-        }
     }
 
     /// Handles a protocol message; true if the replicator should broadcast now.
@@ -374,7 +296,7 @@ impl Core {
     }
 
     /// The follower side of replication: `(ok, match index or retry index)`.
-    fn on_append(
+    pub(super) fn on_append(
         &mut self,
         from: usize,
         term: u64,
@@ -437,57 +359,8 @@ impl Core {
         (true, matched)
     }
 
-    /// The leader side of replication.
-    fn on_append_reply(&mut self, from: usize, term: u64, ok: bool, index: u64, seq: u64) -> bool {
-        if term > self.term {
-            self.become_follower(term);
-            return false;
-        }
-        if self.role != Role::Leader || term != self.term {
-            return false;
-        }
-        self.last_ack.insert(from, Instant::now());
-        let acked = self.acked_seq.entry(from).or_insert(0);
-        *acked = (*acked).max(seq);
-        let mut resend = false;
-        if ok {
-            let m = self.matched.entry(from).or_insert(0);
-            *m = (*m).max(index);
-            let m = *m;
-            let n = self.next.entry(from).or_insert(m + 1);
-            *n = (*n).max(m + 1);
-            self.advance_commit();
-        } else if index > 0 && seq > self.reset_seq.get(&from).copied().unwrap_or(0) {
-            let m = self.matched.get(&from).copied().unwrap_or(0);
-            self.next
-                .insert(from, index.min(self.last_index() + 1).max(m + 1));
-            self.reset_seq.insert(from, self.seq);
-            resend = true;
-        }
-        self.serve_reads();
-        resend
-    }
-
-    fn advance_commit(&mut self) {
-        if self.role != Role::Leader {
-            return;
-        }
-        let mut indexes: Vec<u64> = self
-            .peers
-            .iter()
-            .map(|p| self.matched.get(p).copied().unwrap_or(0))
-            .collect();
-        indexes.push(self.last_index());
-        indexes.sort_unstable_by(|a, b| b.cmp(a));
-        let n = indexes[self.majority - 1];
-        if n > self.commit && self.log[n as usize].term == self.term {
-            self.commit = n;
-            self.apply();
-        }
-    }
-
     /// Applies committed entries in order and answers their waiters and any ready reads.
-    fn apply(&mut self) {
+    pub(super) fn apply(&mut self) {
         while self.applied < self.commit {
             self.applied += 1;
             let entry = &self.log[self.applied as usize];
@@ -502,32 +375,5 @@ impl Core {
             }
         }
         self.serve_reads();
-    }
-
-    /// Answers the reads whose round a majority confirmed and whose index is applied.
-    pub fn serve_reads(&mut self) {
-        if self.role != Role::Leader || self.reads.is_empty() {
-            return;
-        }
-        let mut acked: Vec<u64> = self
-            .peers
-            .iter()
-            .map(|p| self.acked_seq.get(p).copied().unwrap_or(0))
-            .collect();
-        acked.push(u64::MAX);
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = acked[self.majority - 1];
-        let applied = self.applied;
-        let kv = &self.kv;
-        self.reads.retain_mut(|read| {
-            if read.need_seq <= confirmed && read.read_index <= applied {
-                let (tx, _) = oneshot::channel();
-                let tx = std::mem::replace(&mut read.tx, tx);
-                let _ = tx.send(kv.read(&read.key));
-                false
-            } else {
-                true
-            }
-        });
     }
 }

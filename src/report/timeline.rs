@@ -1,0 +1,250 @@
+//! The data behind report.html: every operation as a compact row, the nemesis windows, and
+//! which operations the verdict's evidence points at (between "check" and the HTML page).
+//!
+//! The page draws from this data with JavaScript and only ever puts the visible window of
+//! operations in the DOM, so this module keeps the rows small (arrays, not objects) and caps
+//! their number ([`MAX_OPS`]): past the cap it keeps the operations around the anomaly (or the
+//! start of the history) and says so in `note`.
+
+use super::evidence::{evidence_parts, short};
+use checkers::history::{Operation, Outcome};
+use checkers::perf;
+use checkers::verdict::Report;
+use checkers::workload::WorkloadReport;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// Most operations embedded in one page (each is one short JSON array).
+pub const MAX_OPS: usize = 200_000;
+
+/// What the verdict says about the history, as the page needs it.
+pub enum Evidence<'a> {
+    /// A linearizability report (with its counterexample, when invalid).
+    Model(&'a Report),
+    /// A workload checker's report (cycles and other anomalies in `details`).
+    Workload(&'a WorkloadReport),
+}
+
+/// Builds the JSON object the page's script reads (see `html.rs` for how it is drawn).
+pub fn data(file: &str, ops: &[Operation], evidence: &Evidence) -> Value {
+    let use_time = !ops.is_empty()
+        && ops.iter().all(|o| {
+            o.invoke_time.is_some() && (o.complete.is_none() || o.complete_time.is_some())
+        });
+    let start = |o: &Operation| {
+        if use_time {
+            o.invoke_time.unwrap_or(0)
+        } else {
+            o.invoke as i64
+        }
+    };
+    let end = |o: &Operation| {
+        if use_time {
+            o.complete_time
+        } else {
+            o.complete.map(|c| c as i64)
+        }
+    };
+    // The fault windows on the chosen axis: the perf module's rule, fed the axis as times
+    // (plus one stand-in operation at the end, where a window still open at the end closes).
+    let history_end = ops
+        .iter()
+        .map(|o| end(o).unwrap_or_else(|| start(o)))
+        .max()
+        .unwrap_or(0);
+    let mut axis_ops: Vec<Operation> = ops
+        .iter()
+        .filter(|o| !o.client)
+        .map(|o| {
+            let mut o = o.clone();
+            o.invoke_time = Some(start(&o));
+            o.complete_time = end(&o);
+            o
+        })
+        .collect();
+    if let Some(last) = axis_ops.last() {
+        let mut marker = last.clone();
+        marker.f = None;
+        marker.invoke_time = Some(history_end);
+        marker.complete_time = Some(history_end);
+        axis_ops.push(marker);
+    }
+    let windows = perf::fault_windows(&axis_ops);
+
+    // Evidence names operations by line: the invocation's or the completion's.
+    let mut by_line: HashMap<usize, usize> = HashMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        by_line.insert(o.invoke_line, i);
+        if let Some(line) = o.complete_line {
+            by_line.insert(line, i);
+        }
+    }
+    let (marks, verdict, checker, explanation, cycles) = evidence_parts(evidence, &by_line);
+
+    // Which rows to embed: all of them, or the MAX_OPS around the first marked operation.
+    let (from, to, note) = if ops.len() <= MAX_OPS {
+        (0, ops.len(), Value::Null)
+    } else {
+        let centre = marks
+            .minimal
+            .iter()
+            .chain(&marks.other)
+            .next()
+            .copied()
+            .unwrap_or(0);
+        let from = centre.saturating_sub(MAX_OPS / 2).min(ops.len() - MAX_OPS);
+        let note = format!(
+            "this history has {} operations; the page holds operations {}–{} ({}) — the full \
+             history is in the history file",
+            ops.len(),
+            from,
+            from + MAX_OPS - 1,
+            if marks.minimal.is_empty() && marks.other.is_empty() {
+                "the first ones"
+            } else {
+                "around the anomaly"
+            }
+        );
+        (from, from + MAX_OPS, Value::String(note))
+    };
+
+    let mut processes: Vec<String> = Vec::new();
+    let mut process_index: HashMap<String, usize> = HashMap::new();
+    let mut rows = Vec::with_capacity(to - from);
+    for (i, op) in ops.iter().enumerate().take(to).skip(from) {
+        let name = match &op.process {
+            Some(p) => p.to_string(),
+            None => "?".to_string(),
+        };
+        let lane = *process_index.entry(name.clone()).or_insert_with(|| {
+            processes.push(name);
+            processes.len() - 1
+        });
+        let outcome = match op.outcome {
+            Outcome::Ok => 0,
+            Outcome::Fail => 1,
+            Outcome::Info => 2,
+        };
+        let result = if op.outcome == Outcome::Ok {
+            short(&op.output)
+        } else {
+            op.error.as_ref().map(short).unwrap_or_default()
+        };
+        let mut f = op.f.clone().unwrap_or_default();
+        if let Some(key) = &op.key {
+            f = format!("{f} {}", short(key));
+        }
+        rows.push(json!([
+            i,
+            lane,
+            f,
+            start(op),
+            end(op),
+            outcome,
+            short(&op.input),
+            result,
+            op.invoke_line,
+            op.complete_line,
+            u8::from(!op.client),
+            op.key.as_ref().map(short),
+        ]));
+    }
+    let focus = marks
+        .minimal
+        .iter()
+        .chain(&marks.other)
+        .filter_map(|&i| ops.get(i))
+        .fold(None, |acc: Option<(i64, i64)>, o| {
+            let (s, e) = (start(o), end(o).unwrap_or_else(|| start(o)));
+            Some(acc.map_or((s, e), |(a, b)| (a.min(s), b.max(e))))
+        });
+    json!({
+        "file": file,
+        "verdict": verdict,
+        "checker": checker,
+        "axis": if use_time { "ns" } else { "event" },
+        "processes": processes,
+        "ops": rows,
+        "windows": windows.iter().map(|w| json!([w.start, w.end, w.kind])).collect::<Vec<_>>(),
+        "minimal": marks.minimal,
+        "stuck": marks.stuck,
+        "longest": marks.longest,
+        "other": marks.other,
+        "focus": focus.map(|(a, b)| json!([a, b])),
+        "key": match evidence {
+            Evidence::Model(r) => r.counterexample.as_ref().and_then(|c| c.key.as_ref()).map(short),
+            Evidence::Workload(_) => None,
+        },
+        "explanation": explanation,
+        "cycles": cycles,
+        "note": note,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::history::{pairing::pair_anonymous, read_history};
+    use checkers::verdict::Validity;
+
+    /// A G-single cycle as the Elle checker reports it in `details.anomalies`.
+    fn g_single() -> (Vec<Operation>, WorkloadReport) {
+        let text = r#"{"process":0,"type":"invoke","f":"txn","value":[["append","x",1]]}
+{"process":0,"type":"ok","f":"txn","value":[["append","x",1]]}
+{"process":1,"type":"invoke","f":"txn","value":[["r","x",null],["append","y",1]]}
+{"process":1,"type":"ok","f":"txn","value":[["r","x",[1]],["append","y",1]]}
+{"process":2,"type":"invoke","f":"txn","value":[["r","y",null],["r","x",null]]}
+{"process":2,"type":"ok","f":"txn","value":[["r","y",[1]],["r","x",[]]]}
+"#;
+        let history = read_history("t.jsonl", text.as_bytes(), None).unwrap();
+        let ops = pair_anonymous(&history).unwrap();
+        let step = |line: usize, kind: &str, key: &str| {
+            json!({"op": {"index": 0, "process": "0", "type": "ok", "value": [], "line": line + 1,
+                          "invoke_line": line},
+                   "edge": {"kind": kind, "key": key, "why": format!("{kind} on {key}")}})
+        };
+        let report = WorkloadReport {
+            workload: "list-append",
+            valid: Validity::Invalid,
+            ops: 3,
+            millis: 0.1,
+            anomalies: vec!["G-single".into()],
+            unknown_reason: None,
+            explanation: vec!["G-single: T1 < T2 < T3 < T1".into()],
+            details: json!({"anomalies": {"G-single": [{
+                "cycle": [step(1, "wr", "x"), step(3, "wr", "y"), step(5, "rw", "x")],
+                "explanation": "T1 < T2 < T3 < T1"}]}}),
+            artifacts: Vec::new(),
+        };
+        (ops, report)
+    }
+
+    #[test]
+    fn a_transactional_cycle_is_extracted_with_its_labelled_edges_and_marks_its_ops() {
+        let (ops, report) = g_single();
+        let data = data("t.jsonl", &ops, &Evidence::Workload(&report));
+        assert_eq!(data["verdict"], "invalid");
+        let cycle = &data["cycles"][0]["steps"];
+        assert_eq!(cycle.as_array().unwrap().len(), 3);
+        assert_eq!(cycle[0]["kind"], "wr");
+        assert_eq!(cycle[2]["kind"], "rw");
+        assert_eq!(cycle[2]["key"], "x");
+        assert_eq!(data["other"], json!([0, 1, 2]));
+        assert!(data["focus"].is_array(), "the page opens on the cycle");
+        if let Some(path) = std::env::var_os("FAULTLINE_SAMPLE_CYCLE_REPORT") {
+            std::fs::write(path, super::super::html::page(&data)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_page_cannot_be_closed_early_by_the_data() {
+        let (ops, mut report) = g_single();
+        report.explanation = vec!["</script><script>alert(1)</script>".into()];
+        let page = super::super::html::page(&data("t.jsonl", &ops, &Evidence::Workload(&report)));
+        assert_eq!(
+            page.matches("</script>").count(),
+            2,
+            "only the page's own two scripts close"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! `faultline report DIR|FILE`: re-check and re-render — "check" and "report" again on a
+//! history already recorded (by `run`, or saved elsewhere).
+//!
+//! For a store directory, the history is `DIR/history.jsonl` and the checker is the one named
+//! in `DIR/results.json` (`model`, or `workload` with its recorded `consistency`), unless
+//! `--model`/`--workload` say otherwise; results.json, report.html and the plots are rewritten
+//! in place. For a history file, `--model` or `--workload` is required and the output goes to
+//! `--out DIR` (default `FILE.report/`). Either way this is `faultline check --out DIR` on that
+//! history, so the verdict, exit code and files are exactly what `check` gives.
+
+use crate::check;
+use crate::cli::{CheckArgs, OutputFormat, ReportArgs, Workload};
+use crate::exit;
+use anyhow::Result;
+use clap::ValueEnum;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Runs `faultline report`. Returns the exit code of the check.
+pub fn run(args: ReportArgs) -> Result<u8> {
+    let (history, out, recorded) = if args.path.is_dir() {
+        let history = args.path.join("history.jsonl");
+        if !history.is_file() {
+            return Ok(usage(&format!(
+                "{} has no history.jsonl: give a run's store directory or a history file",
+                args.path.display()
+            )));
+        }
+        let results = args.path.join("results.json");
+        let recorded = std::fs::read(&results)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v.pointer("/results/0").cloned());
+        let out = args.out.clone().unwrap_or_else(|| args.path.clone());
+        (history, out, recorded)
+    } else if args.path.is_file() {
+        let mut default = args.path.clone().into_os_string();
+        default.push(".report");
+        let out = args.out.clone().unwrap_or_else(|| PathBuf::from(default));
+        (args.path.clone(), out, None)
+    } else {
+        return Ok(usage(&format!(
+            "{}: no such file or directory",
+            args.path.display()
+        )));
+    };
+
+    let recorded_str = |field: &str| {
+        recorded
+            .as_ref()
+            .and_then(|r| r.get(field))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let (mut model, mut workload) = (args.model.clone(), args.workload);
+    if model.is_none() && workload.is_none() {
+        model = recorded_str("model");
+        if let Some(name) = recorded_str("workload") {
+            match Workload::from_str(&name, true) {
+                Ok(w) => workload = Some(w),
+                Err(_) => {
+                    return Ok(usage(&format!(
+                        "results.json names workload {name:?}, which this faultline does not know"
+                    )))
+                }
+            }
+        }
+    }
+    if model.is_none() && workload.is_none() {
+        return Ok(usage(
+            "expected --model MODEL or --workload WORKLOAD (no checker recorded in results.json)",
+        ));
+    }
+    let mut consistency = args.consistency.clone();
+    if consistency.is_empty() && workload.is_some() && args.workload.is_none() {
+        // The consistency models the recorded check used (list-append details record them).
+        if let Some(Value::Array(models)) = recorded
+            .as_ref()
+            .and_then(|r| r.pointer("/details/consistency"))
+        {
+            consistency = models
+                .iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect();
+        }
+    }
+    let check_args = CheckArgs {
+        model,
+        workload,
+        consistency,
+        group_size: None,
+        negative_balances: false,
+        format: OutputFormat::Human,
+        format_in: None,
+        time_limit: Duration::from_secs(600),
+        initial: None,
+        memory_limit: None,
+        no_shrink: false,
+        shrink_time: Duration::from_secs(10),
+        out: Some(out),
+        junit: args.junit.clone(),
+        files: vec![history.to_string_lossy().to_string()],
+    };
+    check::run(check_args)
+}
+
+/// Prints a usage problem and returns the bad-usage exit code.
+fn usage(message: &str) -> u8 {
+    eprintln!("faultline report: {message}");
+    exit::BAD_INPUT
+}
