@@ -170,6 +170,23 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
+    /// Number of servers faultline starts for --target etcd (default 3) or redis (default 3:
+    /// a primary and 2 replicas) when --nodes is not given.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=9))]
+    pub local_nodes: Option<u64>,
+
+    /// etcd: serve reads from the member alone (`serializable: true`, no quorum).
+    #[arg(long)]
+    pub etcd_serializable_reads: bool,
+
+    /// Redis: where reads go.
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = ReadFrom::Primary)]
+    pub read_from: ReadFrom,
+
+    /// PostgreSQL: the transactions' isolation level.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = IsolationArg::Serializable)]
+    pub isolation: IsolationArg,
+
     /// Directory holding the runs (each in its own subdirectory).
     #[arg(long, value_name = "DIR", default_value = "store")]
     pub store: PathBuf,
@@ -192,6 +209,32 @@ pub enum Target {
     HttpKv,
     /// An in-process linearizable map (sanity baseline; no faults possible).
     Local,
+    /// etcd v3 (JSON gateway): a local 3-member cluster faultline starts, or yours at --nodes.
+    Etcd,
+    /// Redis: a local primary + 2 replicas faultline starts, or yours at --nodes (primary first).
+    Redis,
+    /// PostgreSQL 15: a local server faultline starts, or yours at --nodes.
+    Postgres,
+}
+
+/// `--read-from` of the Redis target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReadFrom {
+    /// Every operation on the primary.
+    Primary,
+    /// Reads on a replica (asynchronously replicated: may be stale).
+    Replica,
+}
+
+/// `--isolation` of the PostgreSQL target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IsolationArg {
+    /// READ COMMITTED.
+    ReadCommitted,
+    /// REPEATABLE READ.
+    RepeatableRead,
+    /// SERIALIZABLE.
+    Serializable,
 }
 
 /// Arguments of `faultline demo`.

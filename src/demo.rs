@@ -253,7 +253,11 @@ fn stale_read(ops: &[&OpView]) -> Option<String> {
     let established = |o: &OpView| -> Option<(Value, &'static str)> {
         match (o.f.as_str(), o.outcome.as_str()) {
             ("write", "ok") => Some((o.value.clone(), "acknowledged to its writer")),
-            ("cas", "ok") => o.value.get(1).cloned().map(|v| (v, "acknowledged to its writer")),
+            ("cas", "ok") => o
+                .value
+                .get(1)
+                .cloned()
+                .map(|v| (v, "acknowledged to its writer")),
             ("read", "ok") => o.result.clone().map(|v| (v, "returned to another reader")),
             _ => None,
         }

@@ -84,8 +84,18 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
         Target::HttpKv => TargetPlan::HttpKv(args.nodes.clone()),
         Target::Local => TargetPlan::Local,
+        Target::Etcd | Target::Redis | Target::Postgres => match target::db_plan(&args) {
+            Ok(t) => t,
+            Err(e) => return Ok(usage(&e)),
+        },
     };
-    if !faults.is_empty() && !matches!(target, TargetPlan::Demo(_)) {
+    if let Err(e) = target::check_db_faults(&target, &faults, workload) {
+        return Ok(usage(&e));
+    }
+    if !faults.is_empty()
+        && !matches!(target, TargetPlan::Demo(_))
+        && !matches!(&target, TargetPlan::Db(d) if d.is_local())
+    {
         return Ok(usage(
             "--nemesis needs a target whose processes and links faultline controls: use --target demo \
              (for your own service, run it without faults, or put it behind faultline's demo cluster)",
@@ -105,6 +115,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         TargetPlan::Demo(StoreMode::Sync) => "demo-sync",
         TargetPlan::HttpKv(_) => "http-kv",
         TargetPlan::Local => "local",
+        TargetPlan::Db(ref db) => target::db_label(db),
     };
     let plan = Plan {
         label: format!("{mode}-{}", workload.name()),

@@ -5,7 +5,7 @@
 //! Ctrl-C; `http-kv` reaches a service the user runs (no faults: faultline controls neither its
 //! processes nor its links); `local` is an in-process linearizable map.
 
-use crate::cli::StoreMode;
+use crate::cli::{IsolationArg, ReadFrom, RunArgs, StoreMode, Target};
 use crate::run::Plan;
 use anyhow::Result;
 use serde_json::Value;
@@ -16,6 +16,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use workloads::client::{HttpKv, Local};
 use workloads::cluster::{Cluster, ClusterSpec};
+use workloads::db::drive::DbTarget;
+use workloads::db::postgres::Isolation;
+use workloads::generator::WorkloadKind;
 use workloads::nemesis::{Fault, Nemesis, Planned};
 use workloads::recorder::Recorder;
 use workloads::runner::{self, FaultOp, Faults, NoNemesis, Progress, RunSummary};
@@ -29,6 +32,8 @@ pub enum TargetPlan {
     HttpKv(Vec<SocketAddr>),
     /// The in-process map.
     Local,
+    /// A real database: etcd, Redis or PostgreSQL (docs/targets.md).
+    Db(DbTarget),
 }
 
 impl TargetPlan {
@@ -46,7 +51,74 @@ impl TargetPlan {
                     .join(",")
             ),
             TargetPlan::Local => "local in-process map".into(),
+            TargetPlan::Db(db) => db.describe(),
         }
+    }
+}
+
+/// The run label's prefix for a database target.
+pub fn db_label(db: &DbTarget) -> &'static str {
+    match db {
+        DbTarget::Etcd { .. } => "etcd",
+        DbTarget::Redis { .. } => "redis",
+        DbTarget::Postgres { .. } => "postgres",
+    }
+}
+
+/// The database target of `--target etcd|redis|postgres` and its flags.
+pub fn db_plan(args: &RunArgs) -> Result<TargetPlan, String> {
+    let nodes = args.nodes.clone();
+    let local_nodes = args.local_nodes.unwrap_or(3) as usize;
+    if !nodes.is_empty() && args.local_nodes.is_some() {
+        return Err("--local-nodes applies when faultline starts the servers (no --nodes)".into());
+    }
+    Ok(TargetPlan::Db(match args.target {
+        Target::Etcd => DbTarget::Etcd {
+            nodes,
+            local_nodes,
+            serializable: args.etcd_serializable_reads,
+        },
+        Target::Redis => DbTarget::Redis {
+            nodes,
+            local_nodes,
+            read_replica: args.read_from == ReadFrom::Replica,
+        },
+        Target::Postgres => DbTarget::Postgres {
+            nodes,
+            isolation: match args.isolation {
+                IsolationArg::ReadCommitted => Isolation::ReadCommitted,
+                IsolationArg::RepeatableRead => Isolation::RepeatableRead,
+                IsolationArg::Serializable => Isolation::Serializable,
+            },
+        },
+        other => return Err(format!("{other:?} is not a database target")),
+    }))
+}
+
+/// Refuses faults and workloads a database target cannot take.
+pub fn check_db_faults(
+    target: &TargetPlan,
+    faults: &[String],
+    workload: WorkloadKind,
+) -> Result<(), String> {
+    let TargetPlan::Db(db) = target else {
+        return Ok(());
+    };
+    if !db.is_local() && !faults.is_empty() {
+        return Err("--nemesis needs servers faultline starts: leave out --nodes".into());
+    }
+    if faults.iter().any(|f| f == "partition") && !matches!(db, DbTarget::Etcd { .. }) {
+        return Err("partition is available for --target etcd only; use kill or pause".into());
+    }
+    match (db, workload) {
+        (DbTarget::Postgres { .. }, WorkloadKind::Kv) => {
+            Err("--target postgres runs --workload register or list-append".into())
+        }
+        (DbTarget::Etcd { .. } | DbTarget::Redis { .. }, WorkloadKind::Register) => Ok(()),
+        (DbTarget::Etcd { .. } | DbTarget::Redis { .. }, _) => {
+            Err("--target etcd and redis run --workload register".into())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -114,6 +186,18 @@ pub async fn drive(
             )
             .await)
         }
+        TargetPlan::Db(db) => workloads::db::drive::drive(
+            db,
+            dir,
+            config,
+            plan.faults.clone(),
+            plan.op_timeout,
+            recorder,
+            progress,
+            stop,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", db_label(db))),
         TargetPlan::Demo(mode) => {
             let mode = match mode {
                 StoreMode::Async => "async",

@@ -375,7 +375,15 @@ fn kv_and_list_append_workloads_are_valid_on_the_sync_store_and_caught_on_the_as
         let store = tempfile::tempdir().unwrap();
         let out = run_bounded(
             faultline()
-                .args(["run", "--target", "demo", "--mode", mode, "--workload", workload])
+                .args([
+                    "run",
+                    "--target",
+                    "demo",
+                    "--mode",
+                    mode,
+                    "--workload",
+                    workload,
+                ])
                 .args(["--nemesis", "partition", "--seed", "5", "--time-limit", "4"])
                 .args(["--nemesis-interval", "1", "--nemesis-hold", "1.5"])
                 .args(["--format", "json"])

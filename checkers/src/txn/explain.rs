@@ -120,7 +120,11 @@ pub fn explain(ops: &[Operation], tx: &Txns, ix: &Index, cycle: &Cycle) -> Expla
             name(nodes[0]),
         ]
     } else {
-        nodes.iter().chain(nodes.first()).map(|&t| name(t)).collect()
+        nodes
+            .iter()
+            .chain(nodes.first())
+            .map(|&t| name(t))
+            .collect()
     };
     let summary = format!(
         "{}: {} — a cycle, so no order of the transactions explains what they saw.",
@@ -135,7 +139,10 @@ pub fn explain(ops: &[Operation], tx: &Txns, ix: &Index, cycle: &Cycle) -> Expla
         let mut shown: Vec<String> = Vec::new();
         for (i, line) in out.iter().take(n).enumerate().filter(|(i, _)| keep(*i)) {
             if i == n - 2 {
-                shown.push(format!("  … {} more transactions (details.anomalies has them all)", n - 6));
+                shown.push(format!(
+                    "  … {} more transactions (details.anomalies has them all)",
+                    n - 6
+                ));
             }
             shown.push(line.clone());
         }

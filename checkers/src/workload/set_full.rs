@@ -206,7 +206,12 @@ pub fn check(
             "lost: {} known to be in the set, then missing from every later read:",
             common::count(lost.len(), "element")
         ));
-        common::push_capped(&mut explanation, lost.iter().copied(), "details.lost", describe_lost);
+        common::push_capped(
+            &mut explanation,
+            lost.iter().copied(),
+            "details.lost",
+            describe_lost,
+        );
     }
     if !duplicated.is_empty() {
         anomalies.push("duplicated".to_string());

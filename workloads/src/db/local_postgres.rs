@@ -117,6 +117,8 @@ impl LocalPostgres {
             "fsync=off".into(),
             "-c".into(),
             "max_connections=200".into(),
+            "-c".into(),
+            "deadlock_timeout=50ms".into(),
         ];
         let server = Arc::new(
             Server::start(ServerSpec {

@@ -10,6 +10,7 @@
 //! - [`server`]: one started server process (kill, restart, pause, resume, stop).
 //! - [`faults`]: the seeded kill/pause nemesis over [`server::Server`]s, as the runner drives it.
 
+pub mod drive;
 pub mod etcd;
 pub mod faults;
 pub mod local_etcd;

@@ -220,6 +220,10 @@ impl Client for Postgres {
         Ok(())
     }
 
+    async fn setup(&mut self) -> Result<(), String> {
+        setup(&self.conn).await
+    }
+
     async fn invoke(&mut self, op: &Op) -> Outcome {
         if self.client.is_none() {
             // The connection was lost by an earlier operation: reconnect before sending.
