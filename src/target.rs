@@ -107,8 +107,12 @@ pub fn check_db_faults(
     if !db.is_local() && !faults.is_empty() {
         return Err("--nemesis needs servers faultline starts: leave out --nodes".into());
     }
-    if faults.iter().any(|f| f == "partition") && !matches!(db, DbTarget::Etcd { .. }) {
-        return Err("partition is available for --target etcd only; use kill or pause".into());
+    if faults.iter().any(|f| f == "partition") {
+        return Err(format!(
+            "partition is not available for --target {} yet (docs/targets.md says why); \
+             use --nemesis kill, pause or kill,pause",
+            db_label(db)
+        ));
     }
     match (db, workload) {
         (DbTarget::Postgres { .. }, WorkloadKind::Kv) => {

@@ -1,0 +1,84 @@
+//! Shared by the real-database tests (`tests/db_*.rs`): run `faultline run` against a local
+//! etcd, Redis or PostgreSQL that faultline starts on loopback, bounded in time, and read the
+//! verdict. A test whose server binary is not installed says so and is skipped (run
+//! `scripts/test`, which installs them).
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a bounded run returned.
+pub struct DbRun {
+    /// Exit code (0 valid, 1 invalid, 2 unknown).
+    pub code: i32,
+    /// stdout then stderr.
+    pub text: String,
+}
+
+/// Whether `path` exists; prints a skip note otherwise.
+pub fn installed(path: &str) -> bool {
+    let ok = Path::new(path).exists();
+    if !ok {
+        eprintln!("SKIPPED: {path} is not installed (scripts/test installs it)");
+    }
+    ok
+}
+
+/// Runs `faultline run ARGS --store <tmp>` and kills it (failing the test) after `limit`.
+pub fn run(args: &[&str], limit: Duration) -> DbRun {
+    let store = tempfile::tempdir().expect("a temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("run")
+        .args(args)
+        .arg("--store")
+        .arg(store.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("faultline starts");
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("faultline run {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut text = String::from_utf8_lossy(&out.join().unwrap()).into_owned();
+    text.push_str(&String::from_utf8_lossy(&err.join().unwrap()));
+    DbRun {
+        code: status.code().unwrap_or(-1),
+        text,
+    }
+}
+
+/// The first lines of a run's output, for assertion messages.
+pub fn head(text: &str) -> String {
+    text.lines().take(60).collect::<Vec<_>>().join("\n")
+}
