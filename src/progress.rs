@@ -55,7 +55,7 @@ pub fn start(progress: Arc<Progress>, limit: Duration, label: String) -> Display
                 ProgressDrawTarget::stderr(),
             );
             bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:24}] {elapsed}/{len_secs} {msg}")
+                ProgressStyle::with_template("{prefix} [{bar:24}] {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
@@ -85,7 +85,12 @@ pub fn start(progress: Arc<Progress>, limit: Duration, label: String) -> Display
                     }
                     let elapsed = progress.started.elapsed().min(limit);
                     bar.set_position(elapsed.as_millis() as u64);
-                    bar.set_message(status(&progress));
+                    bar.set_message(format!(
+                        "{:.0}s/{:.0}s · {}",
+                        progress.started.elapsed().as_secs_f64(),
+                        limit.as_secs_f64(),
+                        status(&progress)
+                    ));
                 }
                 None => {
                     for n in notes {

@@ -160,19 +160,3 @@ pub fn validate(workload: &str, opts: &WorkloadOptions) -> Result<(), String> {
     }
     Ok(())
 }
-
-/// A report for a checker that has not been written yet: `unknown`, saying so. Used only while
-/// a checker is under construction; never for a finished one.
-pub fn not_built(workload: &'static str, ops: &[Operation]) -> WorkloadReport {
-    WorkloadReport {
-        workload,
-        valid: Validity::Unknown,
-        ops: ops.iter().filter(|o| o.client).count(),
-        millis: 0.0,
-        anomalies: Vec::new(),
-        unknown_reason: Some(format!("the {workload} checker is not built yet")),
-        explanation: Vec::new(),
-        details: Value::Object(Default::default()),
-        artifacts: Vec::new(),
-    }
-}
