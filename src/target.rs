@@ -69,6 +69,15 @@ pub fn db_label(db: &DbTarget) -> &'static str {
 pub fn db_plan(args: &RunArgs) -> Result<TargetPlan, String> {
     let nodes = args.nodes.clone();
     let local_nodes = args.local_nodes.unwrap_or(3) as usize;
+    if args.target == Target::Redis
+        && args.read_from == ReadFrom::Replica
+        && (local_nodes < 2 && nodes.is_empty() || nodes.len() == 1)
+    {
+        return Err("--read-from replica needs a replica: at least 2 nodes".into());
+    }
+    if args.target == Target::Postgres && (args.local_nodes.unwrap_or(1) != 1 || nodes.len() > 1) {
+        return Err("--target postgres runs one server".into());
+    }
     if !nodes.is_empty() && args.local_nodes.is_some() {
         return Err("--local-nodes applies when faultline starts the servers (no --nodes)".into());
     }
