@@ -127,8 +127,15 @@ pub async fn drive(
             serializable,
         } => {
             let local = if nodes.is_empty() {
-                progress.note(format!("starting etcd ({local_nodes} members) on loopback"));
-                let c = LocalEtcd::start(dir, local_nodes).await?;
+                let c = if faults.iter().any(|f| f == "partition") {
+                    progress.note(format!(
+                        "starting etcd ({local_nodes} members), each in its own network namespace"
+                    ));
+                    LocalEtcd::start_partitionable(dir, local_nodes).await?
+                } else {
+                    progress.note(format!("starting etcd ({local_nodes} members) on loopback"));
+                    LocalEtcd::start(dir, local_nodes).await?
+                };
                 progress.note(format!("etcd up: {}", c.endpoints.join(" ")));
                 Some(c)
             } else {
@@ -143,7 +150,10 @@ pub async fn drive(
             let make = |_| Etcd::new(endpoints.clone(), op_timeout, serializable);
             let summary = match &local {
                 Some(c) => {
-                    let nemesis = ServerFaults::new(c.servers.clone(), faults, seed);
+                    let mut nemesis = ServerFaults::new(c.servers.clone(), faults, seed);
+                    if let Some(cuts) = &c.cuts {
+                        nemesis = nemesis.with_cuts(cuts.clone());
+                    }
                     runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
                 }
                 None => {

@@ -1,5 +1,6 @@
-//! The process nemesis for real servers faultline started: `kill` (SIGKILL, restarted when the
-//! fault ends, same data directory) and `pause` (SIGSTOP, then SIGCONT), one node at a time,
+//! The nemesis for real servers faultline started: `kill` (SIGKILL, restarted when the
+//! fault ends, same data directory), `pause` (SIGSTOP, then SIGCONT) and, for etcd in network
+//! namespaces, `partition` (one member isolated from the others), one node at a time,
 //! chosen from a seed. Driven by the runner through [`crate::runner::Faults`].
 
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub struct ServerFaults {
     active: Option<(String, usize)>,
     /// The planned operation awaiting `apply`: (f, node index).
     pending: Option<(String, usize)>,
+    /// Member links that `partition` cuts (etcd in network namespaces).
+    cuts: Option<super::netns::Cuts>,
 }
 
 impl ServerFaults {
@@ -31,7 +34,14 @@ impl ServerFaults {
             rng: Rng::new(seed ^ 0x5EED_FA17),
             active: None,
             pending: None,
+            cuts: None,
         }
+    }
+
+    /// Enables `partition`: isolate one node by cutting its links in `cuts`.
+    pub fn with_cuts(mut self, cuts: super::netns::Cuts) -> ServerFaults {
+        self.cuts = Some(cuts);
+        self
     }
 
     fn op(&mut self, f: &str, node: usize) -> FaultOp {
@@ -52,12 +62,21 @@ impl Faults for ServerFaults {
         }
         let kind = self.kinds[self.rng.below(self.kinds.len() as u64) as usize].clone();
         let node = self.rng.below(self.servers.len() as u64) as usize;
+        if kind == "partition" {
+            let mut op = self.op("start-partition", node);
+            op.summary = format!("isolate {}", self.servers[node].name());
+            return Some(op);
+        }
         Some(self.op(&kind, node))
     }
 
     fn plan_stop(&mut self) -> Option<FaultOp> {
         let (kind, node) = self.active.clone()?;
-        let f = if kind == "kill" { "restart" } else { "resume" };
+        let f = match kind.as_str() {
+            "kill" => "restart",
+            "partition" => "stop-partition",
+            _ => "resume",
+        };
         Some(self.op(f, node))
     }
 
@@ -76,6 +95,20 @@ impl Faults for ServerFaults {
                 server.pause(true)?;
                 self.active = Some((f, node));
             }
+            "start-partition" => {
+                let cuts = self
+                    .cuts
+                    .as_ref()
+                    .ok_or("partition needs network namespaces")?;
+                cuts.isolate(node, self.servers.len());
+                self.active = Some(("partition".into(), node));
+            }
+            "stop-partition" => {
+                self.active = None;
+                if let Some(c) = &self.cuts {
+                    c.heal();
+                }
+            }
             "restart" => {
                 self.active = None;
                 server.restart().await?;
@@ -91,6 +124,9 @@ impl Faults for ServerFaults {
 
     async fn heal_all(&mut self) -> Vec<(FaultOp, Result<Value, String>)> {
         let mut out = Vec::new();
+        if let Some(c) = &self.cuts {
+            c.heal();
+        }
         if let Some(op) = self.plan_stop() {
             let r = self.apply(&op).await;
             out.push((op, r));

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::netns::{self, Cuts, Ns};
 use super::server::{log_tail, Server, ServerSpec};
 use super::{find_program, free_port};
 
@@ -15,18 +16,70 @@ pub struct LocalEtcd {
     pub servers: Vec<Arc<Server>>,
     /// Their client URLs (`http://127.0.0.1:port`).
     pub endpoints: Vec<String>,
+    /// With network namespaces: the member links faultline can cut.
+    pub cuts: Option<Cuts>,
+    /// The namespaces (kept alive for the relays).
+    _ns: Vec<Arc<Ns>>,
 }
 
 impl LocalEtcd {
     /// Starts `nodes` members under `dir` and waits (up to 30 s) for all to be healthy.
     pub async fn start(dir: &Path, nodes: usize) -> Result<LocalEtcd, String> {
+        Self::start_with(dir, nodes, false).await
+    }
+
+    /// Starts `nodes` members, each in its own network namespace with every peer link relayed
+    /// through faultline ([`netns`]), so that [`LocalEtcd::cuts`] partitions them. Needs root.
+    pub async fn start_partitionable(dir: &Path, nodes: usize) -> Result<LocalEtcd, String> {
+        Self::start_with(dir, nodes, true).await
+    }
+
+    async fn start_with(dir: &Path, nodes: usize, isolated: bool) -> Result<LocalEtcd, String> {
         let program = find_program("etcd", &["/usr/bin/etcd"])
             .ok_or("etcd not found: install Debian's etcd-server (apt-get install etcd-server)")?;
         let mut client = Vec::new();
         let mut peer = Vec::new();
-        for _ in 0..nodes {
-            client.push(free_port().map_err(|e| e.to_string())?);
-            peer.push(free_port().map_err(|e| e.to_string())?);
+        let mut spaces: Vec<Arc<Ns>> = Vec::new();
+        let cuts = isolated.then(Cuts::new);
+        for i in 0..nodes {
+            if isolated {
+                client.push(2379);
+                peer.push(2380 + i as u16 * 10);
+                spaces.push(Arc::new(Ns::new().map_err(|e| {
+                    format!("cannot create a network namespace (root needed): {e}")
+                })?));
+            } else {
+                client.push(free_port().map_err(|e| e.to_string())?);
+                peer.push(free_port().map_err(|e| e.to_string())?);
+            }
+        }
+        let mut host_ports = Vec::new();
+        if let Some(cuts) = &cuts {
+            let lo = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+            for i in 0..nodes {
+                // The client path: host loopback -> member i's namespace.
+                let l = tokio::net::TcpListener::bind(lo(0))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                host_ports.push(l.local_addr().map_err(|e| e.to_string())?.port());
+                netns::relay(l, spaces[i].clone(), lo(client[i]), None);
+                // Peer paths: in member i's namespace, 127.0.0.1:peer[j] leads to member j.
+                for j in 0..nodes {
+                    if j == i {
+                        continue;
+                    }
+                    let l = spaces[i]
+                        .listen(lo(peer[j]))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    netns::relay(
+                        l,
+                        spaces[j].clone(),
+                        lo(peer[j]),
+                        Some((cuts.clone(), (i, j))),
+                    );
+                }
+            }
         }
         let initial = (0..nodes)
             .map(|i| format!("n{}=http://127.0.0.1:{}", i + 1, peer[i]))
@@ -73,11 +126,20 @@ impl LocalEtcd {
                 args,
                 log: dir.join(format!("{name}.log")),
                 user: None,
+                netns: spaces.get(i).map(|n| n.fd.clone()),
             };
             servers.push(Arc::new(Server::start(spec).await?));
-            endpoints.push(c);
+            endpoints.push(match host_ports.get(i) {
+                Some(p) => format!("http://127.0.0.1:{p}"),
+                None => c,
+            });
         }
-        let cluster = LocalEtcd { servers, endpoints };
+        let cluster = LocalEtcd {
+            servers,
+            endpoints,
+            cuts,
+            _ns: spaces,
+        };
         if let Err(e) = cluster.wait_healthy(Duration::from_secs(30)).await {
             cluster.shutdown().await;
             return Err(e);
@@ -118,6 +180,39 @@ impl LocalEtcd {
             }
         }
         Ok(())
+    }
+
+    /// Member `i`'s own view from `/v3/maintenance/status`: (its id, the leader it follows,
+    /// raft term); `None` if it does not answer within `timeout`.
+    pub async fn status(&self, i: usize, timeout: Duration) -> Option<(String, String, u64)> {
+        let http = reqwest::Client::builder().timeout(timeout).build().ok()?;
+        let url = format!("{}/v3/maintenance/status", self.endpoints[i]);
+        let v: serde_json::Value = http
+            .post(url)
+            .body("{}")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let id = v["header"]["member_id"].as_str()?.to_string();
+        let leader = v["leader"].as_str()?.to_string();
+        let term = v["raftTerm"].as_str()?.parse().ok()?;
+        Some((id, leader, term))
+    }
+
+    /// The index of the member every answering member names as leader, if they agree.
+    pub async fn leader(&self, timeout: Duration) -> Option<usize> {
+        let mut views = Vec::new();
+        for i in 0..self.servers.len() {
+            views.push(self.status(i, timeout).await?);
+        }
+        let leader = views[0].1.clone();
+        if views.iter().any(|v| v.1 != leader) {
+            return None;
+        }
+        views.iter().position(|v| v.0 == leader)
     }
 
     /// Stops every member.

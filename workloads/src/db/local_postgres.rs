@@ -127,6 +127,7 @@ impl LocalPostgres {
                 args,
                 log: log.clone(),
                 user,
+                netns: None,
             })
             .await?,
         );

@@ -60,6 +60,7 @@ impl LocalRedis {
                 args,
                 log: dir.join(format!("{name}.log")),
                 user: None,
+                netns: None,
             };
             servers.push(Arc::new(Server::start(spec).await?));
             urls.push(format!("redis://127.0.0.1:{port}"));

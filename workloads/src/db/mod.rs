@@ -16,6 +16,7 @@ pub mod faults;
 pub mod local_etcd;
 pub mod local_postgres;
 pub mod local_redis;
+pub mod netns;
 pub mod postgres;
 pub mod redis;
 pub mod server;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::process::{Child, Command};
 
@@ -22,6 +22,8 @@ pub struct ServerSpec {
     pub log: PathBuf,
     /// Run as this uid/gid (PostgreSQL refuses to run as root); `None`: as faultline.
     pub user: Option<(u32, u32)>,
+    /// Run inside this network namespace ([`super::netns`]); `None`: the host's.
+    pub netns: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
 /// A started server: the process, or nothing while killed.
@@ -146,6 +148,13 @@ async fn spawn(spec: &ServerSpec) -> Result<Child, String> {
         .kill_on_drop(true);
     if let Some((uid, gid)) = spec.user {
         cmd.uid(uid).gid(gid);
+    }
+    if let Some(ns) = &spec.netns {
+        let fd = super::netns::dup(ns).map_err(|e| format!("netns: {e}"))?;
+        // SAFETY: the closure only calls setns(2), async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || super::netns::setns(&fd));
+        }
     }
     spawn_tied(cmd).await.map_err(|e| {
         format!(
