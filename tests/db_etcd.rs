@@ -68,17 +68,7 @@ fn etcd_serializable_reads_are_caught_stale_under_partitions() {
         ],
         Duration::from_secs(90),
     );
-    assert_eq!(
-        r.code,
-        1,
-        "expected a stale read:\n{}",
-        db_common::head(&r.text)
-    );
-    assert!(
-        r.text.contains("not linearizable"),
-        "{}",
-        db_common::head(&r.text)
-    );
+    db_common::assert_stale_read(&r);
 }
 
 #[test]

@@ -28,17 +28,7 @@ fn redis_replica_reads_are_caught_stale() {
         ],
         Duration::from_secs(120),
     );
-    assert_eq!(
-        r.code,
-        1,
-        "expected a stale read:\n{}",
-        db_common::head(&r.text)
-    );
-    assert!(
-        r.text.contains("not linearizable"),
-        "{}",
-        db_common::head(&r.text)
-    );
+    db_common::assert_stale_read(&r);
 }
 
 #[test]

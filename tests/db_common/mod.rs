@@ -3,6 +3,8 @@
 //! verdict. A test whose server binary is not installed says so and is skipped (run
 //! `scripts/test`, which installs them).
 
+#![allow(dead_code)] // each test file uses some of these helpers
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,13 +18,26 @@ pub struct DbRun {
     pub text: String,
 }
 
-/// Whether `path` exists; prints a skip note otherwise.
+/// Whether `path` exists; prints a skip note otherwise. Under the test command
+/// (`FAULTLINE_REQUIRE_DATABASES=1`, set by `scripts/test` after installing the servers) a
+/// missing server fails the test instead of skipping it.
 pub fn installed(path: &str) -> bool {
     let ok = Path::new(path).exists();
     if !ok {
+        assert!(
+            std::env::var_os("FAULTLINE_REQUIRE_DATABASES").is_none(),
+            "{path} is not installed, but scripts/test should have installed it"
+        );
         eprintln!("SKIPPED: {path} is not installed (scripts/test installs it)");
     }
     ok
+}
+
+/// Asserts that a run found the history not linearizable (exit 1): the stale read the test
+/// provoked.
+pub fn assert_stale_read(r: &DbRun) {
+    assert_eq!(r.code, 1, "expected a stale read:\n{}", head(&r.text));
+    assert!(r.text.contains("not linearizable"), "{}", head(&r.text));
 }
 
 /// Runs `faultline run ARGS --store <tmp>` and kills it (failing the test) after `limit`.
