@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::netns::{self, Cuts, Ns};
-use super::server::{log_tail, Server, ServerSpec};
+use super::server::{Server, ServerSpec};
 use super::{find_program, free_port};
 
 /// A running local etcd cluster.
@@ -155,29 +155,19 @@ impl LocalEtcd {
             .map_err(|e| e.to_string())?;
         let deadline = tokio::time::Instant::now() + limit;
         for (i, url) in self.endpoints.iter().enumerate() {
-            loop {
-                let ok = match http.get(format!("{url}/health")).send().await {
+            let probe = || async {
+                match http.get(format!("{url}/health")).send().await {
                     Ok(r) => r
                         .json::<serde_json::Value>()
                         .await
                         .map(|v| v["health"] == "true")
                         .unwrap_or(false),
                     Err(_) => false,
-                };
-                if ok {
-                    break;
                 }
-                let s = &self.servers[i];
-                if s.exited() || tokio::time::Instant::now() > deadline {
-                    return Err(format!(
-                        "etcd member {} is not healthy (log {}):\n{}",
-                        s.name(),
-                        s.log().display(),
-                        log_tail(s.log())
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            };
+            self.servers[i]
+                .wait_until("etcd member", deadline, probe)
+                .await?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::server::{log_tail, Server, ServerSpec};
+use super::server::{Server, ServerSpec};
 use super::{find_program, free_port};
 
 /// A running local Redis primary with replicas.
@@ -77,21 +77,9 @@ impl LocalRedis {
     pub async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + limit;
         for (i, url) in self.urls.iter().enumerate() {
-            loop {
-                if ready(url, i > 0).await {
-                    break;
-                }
-                let s = &self.servers[i];
-                if s.exited() || tokio::time::Instant::now() > deadline {
-                    return Err(format!(
-                        "redis {} is not ready (log {}):\n{}",
-                        s.name(),
-                        s.log().display(),
-                        log_tail(s.log())
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            self.servers[i]
+                .wait_until("redis", deadline, || ready(url, i > 0))
+                .await?;
         }
         Ok(())
     }

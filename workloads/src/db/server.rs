@@ -71,6 +71,34 @@ impl Server {
         }
     }
 
+    /// Polls `probe` every 100 ms until it answers true; fails, naming the server as `what`
+    /// and quoting the end of its log, if the process exits or `deadline` passes first.
+    pub async fn wait_until<F, Fut>(
+        &self,
+        what: &str,
+        deadline: tokio::time::Instant,
+        mut probe: F,
+    ) -> Result<(), String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        loop {
+            if probe().await {
+                return Ok(());
+            }
+            if self.exited() || tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "{what} {} is not ready (log {}):\n{}",
+                    self.name(),
+                    self.log().display(),
+                    log_tail(self.log())
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// SIGKILL; the process is gone until [`Server::restart`].
     pub async fn kill(&self) -> Result<(), String> {
         let child = self.child.lock().map_err(|e| e.to_string())?.take();
