@@ -179,6 +179,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub etcd_serializable_reads: bool,
 
+    /// etcd: the API the clients speak: the v3 JSON gateway (HTTP/1.1) or native gRPC (HTTP/2).
+    #[arg(long, value_enum, value_name = "API", default_value_t = EtcdApiArg::Json)]
+    pub etcd_api: EtcdApiArg,
+
     /// Redis: where reads go.
     #[arg(long, value_enum, value_name = "WHERE", default_value_t = ReadFrom::Primary)]
     pub read_from: ReadFrom,
@@ -215,6 +219,15 @@ pub enum Target {
     Redis,
     /// PostgreSQL 15: a local server faultline starts, or yours at --nodes.
     Postgres,
+}
+
+/// `--etcd-api` of the etcd target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EtcdApiArg {
+    /// The v3 JSON gRPC gateway (`/v3/kv/...` over HTTP/1.1).
+    Json,
+    /// etcd's native gRPC API (`etcdserverpb.KV` over HTTP/2).
+    Grpc,
 }
 
 /// `--read-from` of the Redis target.

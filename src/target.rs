@@ -5,7 +5,7 @@
 //! Ctrl-C; `http-kv` reaches a service the user runs (no faults: faultline controls neither its
 //! processes nor its links); `local` is an in-process linearizable map.
 
-use crate::cli::{IsolationArg, ReadFrom, RunArgs, StoreMode, Target};
+use crate::cli::{EtcdApiArg, IsolationArg, ReadFrom, RunArgs, StoreMode, Target};
 use crate::run::Plan;
 use anyhow::Result;
 use serde_json::Value;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use workloads::client::{HttpKv, Local};
 use workloads::cluster::{Cluster, ClusterSpec};
-use workloads::db::drive::DbTarget;
+use workloads::db::drive::{DbTarget, EtcdApi};
 use workloads::db::postgres::Isolation;
 use workloads::generator::WorkloadKind;
 use workloads::nemesis::{Fault, Nemesis, Planned};
@@ -78,6 +78,9 @@ pub fn db_plan(args: &RunArgs) -> Result<TargetPlan, String> {
     if args.target == Target::Postgres && (args.local_nodes.unwrap_or(1) != 1 || nodes.len() > 1) {
         return Err("--target postgres runs one server".into());
     }
+    if args.etcd_api != EtcdApiArg::Json && args.target != Target::Etcd {
+        return Err("--etcd-api applies to --target etcd".into());
+    }
     if !nodes.is_empty() && args.local_nodes.is_some() {
         return Err("--local-nodes applies when faultline starts the servers (no --nodes)".into());
     }
@@ -86,6 +89,10 @@ pub fn db_plan(args: &RunArgs) -> Result<TargetPlan, String> {
             nodes,
             local_nodes,
             serializable: args.etcd_serializable_reads,
+            api: match args.etcd_api {
+                EtcdApiArg::Json => EtcdApi::Json,
+                EtcdApiArg::Grpc => EtcdApi::Grpc,
+            },
         },
         Target::Redis => DbTarget::Redis {
             nodes,

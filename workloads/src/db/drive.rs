@@ -11,14 +11,25 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::etcd::Etcd;
+use super::etcd_grpc::EtcdGrpc;
 use super::faults::ServerFaults;
 use super::local_etcd::LocalEtcd;
 use super::local_postgres::LocalPostgres;
 use super::local_redis::LocalRedis;
 use super::postgres::{Isolation, Postgres};
 use super::redis::Redis;
+use crate::client::Client;
 use crate::recorder::Recorder;
 use crate::runner::{self, NoNemesis, Progress, RunConfig, RunSummary};
+
+/// Which etcd API the clients speak (`--etcd-api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdApi {
+    /// The v3 JSON gateway over HTTP/1.1 ([`Etcd`]).
+    Json,
+    /// Native gRPC over HTTP/2 ([`EtcdGrpc`]).
+    Grpc,
+}
 
 /// Which database, where, and with which client options.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +42,8 @@ pub enum DbTarget {
         local_nodes: usize,
         /// `serializable: true` reads.
         serializable: bool,
+        /// The client API.
+        api: EtcdApi,
     },
     /// Redis: the primary first, then replicas (empty: start `local_nodes` servers).
     Redis {
@@ -78,8 +91,14 @@ impl DbTarget {
                 nodes,
                 local_nodes,
                 serializable,
+                api,
             } => format!(
-                "etcd ({}; {} reads)",
+                "etcd{} ({}; {} reads)",
+                if *api == EtcdApi::Grpc {
+                    " over gRPC"
+                } else {
+                    ""
+                },
                 place(nodes, *local_nodes),
                 if *serializable {
                     "serializable"
@@ -125,6 +144,7 @@ pub async fn drive(
             nodes,
             local_nodes,
             serializable,
+            api,
         } => {
             let local = if nodes.is_empty() {
                 let c = if faults.iter().any(|f| f == "partition") {
@@ -147,17 +167,24 @@ pub async fn drive(
             };
             config.nodes = endpoints.len();
             let endpoints = Arc::new(endpoints);
-            let make = |_| Etcd::new(endpoints.clone(), op_timeout, serializable);
-            let summary = match &local {
-                Some(c) => {
-                    let mut nemesis = ServerFaults::new(c.servers.clone(), faults, seed);
-                    if let Some(cuts) = &c.cuts {
-                        nemesis = nemesis.with_cuts(cuts.clone());
-                    }
-                    runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
+            let nemesis = local.as_ref().map(|c| {
+                let nemesis = ServerFaults::new(c.servers.clone(), faults, seed);
+                match &c.cuts {
+                    Some(cuts) => nemesis.with_cuts(cuts.clone()),
+                    None => nemesis,
                 }
-                None => {
-                    runner::run(config, make, NoNemesis, recorder, progress.clone(), stop).await
+            });
+            let run = (config, nemesis, recorder, progress.clone(), stop);
+            let summary = match api {
+                EtcdApi::Json => {
+                    run_with(run, |_| {
+                        Etcd::new(endpoints.clone(), op_timeout, serializable)
+                    })
+                    .await
+                }
+                EtcdApi::Grpc => {
+                    let make = |_| EtcdGrpc::new(endpoints.clone(), op_timeout, serializable);
+                    run_with(run, make).await
                 }
             };
             if let Some(c) = local {
@@ -239,5 +266,24 @@ pub async fn drive(
             }
             Ok(summary)
         }
+    }
+}
+
+/// What [`run_with`] passes on to the runner: config, the nemesis over the local servers (none:
+/// the user's servers), recorder, progress, stop.
+type RunParts = (
+    RunConfig,
+    Option<ServerFaults>,
+    Arc<Recorder>,
+    Arc<Progress>,
+    watch::Receiver<bool>,
+);
+
+/// Runs `make`'s clients with the nemesis, if any (one target, several client kinds).
+async fn run_with<C: Client>(parts: RunParts, make: impl Fn(usize) -> C) -> RunSummary {
+    let (config, nemesis, recorder, progress, stop) = parts;
+    match nemesis {
+        Some(n) => runner::run(config, make, n, recorder, progress, stop).await,
+        None => runner::run(config, make, NoNemesis, recorder, progress, stop).await,
     }
 }

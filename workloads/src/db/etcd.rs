@@ -58,7 +58,9 @@ impl Etcd {
     }
 }
 
-fn key_of(op: &Op) -> String {
+/// The etcd key of an operation's key (`k<n>`); shared with the gRPC client so both clients
+/// use the same keys.
+pub(super) fn key_of(op: &Op) -> String {
     match &op.key {
         Some(Value::Number(n)) => format!("k{n}"),
         Some(Value::String(s)) => s.clone(),

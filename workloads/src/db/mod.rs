@@ -2,7 +2,8 @@
 //! PostgreSQL, launchers that start them on loopback from the Debian packages, and the
 //! process-level nemesis (kill, pause) over the servers faultline started.
 //!
-//! - [`etcd`]: etcd v3 client over its JSON gRPC gateway; [`local_etcd`] starts 3 members.
+//! - [`etcd`]: etcd v3 client over its JSON gRPC gateway; [`etcd_grpc`] the same over native
+//!   gRPC ([`etcd_grpc_proto`]: its messages); [`local_etcd`] starts 3 members.
 //! - [`redis`]: register client on the primary, reads optionally on a replica;
 //!   [`local_redis`] starts one primary and replicas.
 //! - [`postgres`]: list-append and rw-register transactions at a chosen isolation level;
@@ -12,6 +13,8 @@
 
 pub mod drive;
 pub mod etcd;
+pub mod etcd_grpc;
+pub mod etcd_grpc_proto;
 pub mod faults;
 pub mod local_etcd;
 pub mod local_postgres;
