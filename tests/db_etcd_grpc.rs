@@ -2,11 +2,17 @@
 //! `faultline run --target etcd`: linearizable reads stay linearizable through partitions,
 //! pauses and kills; serializable reads are caught stale under partitions; and the gRPC and
 //! JSON-gateway clients reach the same verdict on the same cluster setup and seed.
-//! Partitions need root (network namespaces, docs/targets.md).
+//! Partitions need root (network namespaces, docs/targets.md). The outcome rules for
+//! unreachable and silent servers are checked against plain loopback sockets.
 
 mod db_common;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::json;
+use workloads::client::{Client, Op, Outcome};
+use workloads::db::etcd_grpc::EtcdGrpc;
 
 const ETCD: &str = "/usr/bin/etcd";
 
@@ -111,4 +117,51 @@ fn etcd_api_is_refused_for_other_targets() {
         "{}",
         r.text
     );
+}
+
+fn write(value: i64) -> Op {
+    Op {
+        f: "write",
+        key: Some(json!(0)),
+        value: json!(value),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_grpc_refused_connection_is_fail_for_reads_and_writes() {
+    // A port nobody listens on: nothing can have been sent.
+    let port = workloads::db::free_port().unwrap();
+    let endpoints = Arc::new(vec![format!("http://127.0.0.1:{port}")]);
+    let mut c = EtcdGrpc::new(endpoints, Duration::from_secs(2), false);
+    c.open(0).await.unwrap();
+    let w = c.invoke(&write(1)).await;
+    assert!(matches!(w, Outcome::Fail(_)), "{w:?}");
+    let read = Op {
+        f: "read",
+        key: Some(json!(0)),
+        value: json!(null),
+    };
+    let r = c.invoke(&read).await;
+    assert!(matches!(r, Outcome::Fail(_)), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_grpc_write_without_answer_is_info() {
+    // Accepts connections and holds them open without answering (the kernel buffers what
+    // the client sends): the write was sent and may have been applied, so it is
+    // indeterminate.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let endpoints = Arc::new(vec![format!("http://{addr}")]);
+    let mut c = EtcdGrpc::new(endpoints, Duration::from_millis(500), false);
+    c.open(0).await.unwrap();
+    let w = c.invoke(&write(1)).await;
+    assert!(matches!(w, Outcome::Info(_)), "{w:?}");
+    silent.abort();
 }
