@@ -177,10 +177,8 @@ pub async fn drive(
             let run = (config, nemesis, recorder, progress.clone(), stop);
             let summary = match api {
                 EtcdApi::Json => {
-                    run_with(run, |_| {
-                        Etcd::new(endpoints.clone(), op_timeout, serializable)
-                    })
-                    .await
+                    let make = |_| Etcd::new(endpoints.clone(), op_timeout, serializable);
+                    run_with(run, make).await
                 }
                 EtcdApi::Grpc => {
                     let make = |_| EtcdGrpc::new(endpoints.clone(), op_timeout, serializable);
