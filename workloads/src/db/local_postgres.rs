@@ -158,6 +158,9 @@ pub(crate) fn node_dirs(
     name: &str,
     user: Option<(u32, u32)>,
 ) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    // Absolute: the server changes into its data directory before it resolves `-k`, so a
+    // relative path (the default `--store store`) would not find its socket directory.
+    let dir = &std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let node = dir.join(name);
     let data = node.join("data");
     std::fs::create_dir_all(&node).map_err(|e| format!("{}: {e}", node.display()))?;
