@@ -2,7 +2,8 @@
 //! primary and hot-standby replicas started on loopback, writes on the primary, reads on a
 //! replica. Asynchronous replication serves stale reads (invalid, the stale read shown);
 //! `--synchronous-commit remote_apply` with one replica stays valid over several seeds and
-//! through partitions of the replication link and pauses.
+//! through partitions of the replication link and pauses; flags that need replicas are refused
+//! without them.
 
 mod db_common;
 
@@ -128,4 +129,39 @@ fn kv_on_the_primary_is_valid() {
         Duration::from_secs(60),
     );
     assert_eq!(r.code, 0, "expected valid:\n{}", db_common::head(&r.text));
+}
+
+/// Runs `faultline run ARGS` that must be refused before any server starts.
+fn refused(args: &[&str], message: &str) {
+    let store = tempfile::tempdir().expect("a temp dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("run")
+        .args(args)
+        .arg("--store")
+        .arg(store.path())
+        .output()
+        .expect("faultline runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "{args:?}: {err}");
+    assert!(err.contains(message), "{args:?}: {err}");
+}
+
+#[test]
+fn replica_flags_without_replicas_are_refused() {
+    let pg = ["--target", "postgres"];
+    let with = |extra: &[&'static str]| [&pg[..], extra].concat();
+    refused(&with(&["--read-from", "replica"]), "--replicas 1 or more");
+    refused(
+        &with(&["--synchronous-commit", "remote_apply"]),
+        "--replicas 1 or more",
+    );
+    refused(
+        &with(&["--replicas", "1", "--workload", "list-append"]),
+        "register or kv",
+    );
+    refused(&with(&["--nemesis", "partition"]), "partition is available");
+    refused(
+        &with(&["--replicas", "1", "--local-nodes", "2"]),
+        "not --local-nodes",
+    );
 }
