@@ -247,3 +247,31 @@ impl Faults for PgFaults {
         Ok("every server runs and every replica streams from the primary again".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::descendants;
+
+    #[test]
+    fn descendants_finds_grandchildren_of_a_process_tree() {
+        // sh (child) forks sleep (grandchild); both must be found from our pid.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 5 & wait"])
+            .spawn()
+            .expect("sh starts");
+        let sh = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let found = loop {
+            let d = descendants(std::process::id());
+            if d.contains(&sh) && d.len() >= 2 || std::time::Instant::now() > deadline {
+                break d;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        super::signal(&descendants(sh), libc::SIGKILL);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.contains(&sh), "{found:?} lacks {sh}");
+        assert!(found.len() >= 2, "the grandchild is missing: {found:?}");
+    }
+}
