@@ -191,6 +191,16 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = IsolationArg::Serializable)]
     pub isolation: IsolationArg,
 
+    /// PostgreSQL: hot-standby replicas faultline starts beside the primary (streaming
+    /// replication; register and kv workloads, writes on the primary, reads per --read-from).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=8))]
+    pub replicas: Option<u64>,
+
+    /// PostgreSQL with --replicas: `synchronous_commit` on the primary; a remote level makes
+    /// every replica a synchronous standby (default local: asynchronous replication).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = SyncCommitArg::Local)]
+    pub synchronous_commit: SyncCommitArg,
+
     /// Directory holding the runs (each in its own subdirectory).
     #[arg(long, value_name = "DIR", default_value = "store")]
     pub store: PathBuf,
@@ -230,13 +240,28 @@ pub enum EtcdApiArg {
     Grpc,
 }
 
-/// `--read-from` of the Redis target.
+/// `--read-from` of the Redis target and of PostgreSQL with --replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReadFrom {
     /// Every operation on the primary.
     Primary,
     /// Reads on a replica (asynchronously replicated: may be stale).
     Replica,
+}
+
+/// `--synchronous-commit` of the PostgreSQL target (PostgreSQL's own spellings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncCommitArg {
+    /// Asynchronous replication: the commit waits for no replica.
+    Local,
+    /// The commit waits until every replica has received it.
+    #[value(name = "remote_write", alias = "remote-write")]
+    RemoteWrite,
+    /// The commit waits until every replica has flushed it.
+    On,
+    /// The commit waits until every replica has applied it (visible to its readers).
+    #[value(name = "remote_apply", alias = "remote-apply")]
+    RemoteApply,
 }
 
 /// `--isolation` of the PostgreSQL target.

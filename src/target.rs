@@ -5,7 +5,7 @@
 //! Ctrl-C; `http-kv` reaches a service the user runs (no faults: faultline controls neither its
 //! processes nor its links); `local` is an in-process linearizable map.
 
-use crate::cli::{EtcdApiArg, IsolationArg, ReadFrom, RunArgs, StoreMode, Target};
+use crate::cli::{EtcdApiArg, IsolationArg, ReadFrom, RunArgs, StoreMode, SyncCommitArg, Target};
 use crate::run::Plan;
 use anyhow::Result;
 use serde_json::Value;
@@ -18,6 +18,7 @@ use workloads::client::{HttpKv, Local};
 use workloads::cluster::{Cluster, ClusterSpec};
 use workloads::db::drive::{DbTarget, EtcdApi};
 use workloads::db::postgres::Isolation;
+use workloads::db::postgres_replicas::SyncCommit;
 use workloads::generator::WorkloadKind;
 use workloads::nemesis::{Fault, Nemesis, Planned};
 use workloads::recorder::Recorder;
@@ -61,7 +62,7 @@ pub fn db_label(db: &DbTarget) -> &'static str {
     match db {
         DbTarget::Etcd { .. } => "etcd",
         DbTarget::Redis { .. } => "redis",
-        DbTarget::Postgres { .. } => "postgres",
+        DbTarget::Postgres { .. } | DbTarget::PostgresReplicas { .. } => "postgres",
     }
 }
 
@@ -74,6 +75,11 @@ pub fn db_plan(args: &RunArgs) -> Result<TargetPlan, String> {
         && (local_nodes < 2 && nodes.is_empty() || nodes.len() == 1)
     {
         return Err("--read-from replica needs a replica: at least 2 nodes".into());
+    }
+    if args.target == Target::Postgres {
+        if let Some(plan) = postgres_replicas_plan(args)? {
+            return Ok(plan);
+        }
     }
     if args.target == Target::Postgres && (args.local_nodes.unwrap_or(1) != 1 || nodes.len() > 1) {
         return Err("--target postgres runs one server".into());
@@ -111,6 +117,50 @@ pub fn db_plan(args: &RunArgs) -> Result<TargetPlan, String> {
     }))
 }
 
+/// `--target postgres` with `--replicas`, `--read-from replica`, `--synchronous-commit` or
+/// `--workload kv`: the autocommit register/kv client over a primary and its replicas
+/// (`--nodes`: yours, primary first). `None`: the single-server transactional target.
+fn postgres_replicas_plan(args: &RunArgs) -> Result<Option<TargetPlan>, String> {
+    let kv = WorkloadKind::parse(&args.workload).ok() == Some(WorkloadKind::Kv);
+    let sync = match args.synchronous_commit {
+        SyncCommitArg::Local => SyncCommit::Local,
+        SyncCommitArg::RemoteWrite => SyncCommit::RemoteWrite,
+        SyncCommitArg::On => SyncCommit::On,
+        SyncCommitArg::RemoteApply => SyncCommit::RemoteApply,
+    };
+    let read_replica = args.read_from == ReadFrom::Replica;
+    if args.replicas.is_none() && sync == SyncCommit::Local && !read_replica && !kv {
+        return Ok(None);
+    }
+    if args.local_nodes.is_some() {
+        return Err(
+            "--target postgres counts its servers with --replicas, not --local-nodes".into(),
+        );
+    }
+    let replicas = match (&args.nodes[..], args.replicas) {
+        ([], r) => r.unwrap_or(0) as usize,
+        (nodes, None) => nodes.len() - 1,
+        (_, Some(_)) => {
+            return Err("--replicas applies when faultline starts the servers (no --nodes)".into())
+        }
+    };
+    if read_replica && replicas == 0 {
+        return Err("--read-from replica needs a replica: --replicas 1 or more".into());
+    }
+    if sync != SyncCommit::Local && (replicas == 0 || !args.nodes.is_empty()) {
+        return Err(
+            "--synchronous-commit applies to replicas faultline starts (--replicas 1 or more)"
+                .into(),
+        );
+    }
+    Ok(Some(TargetPlan::Db(DbTarget::PostgresReplicas {
+        nodes: args.nodes.clone(),
+        replicas,
+        sync,
+        read_replica,
+    })))
+}
+
 /// Refuses faults and workloads a database target cannot take.
 pub fn check_db_faults(
     target: &TargetPlan,
@@ -123,13 +173,23 @@ pub fn check_db_faults(
     if !db.is_local() && !faults.is_empty() {
         return Err("--nemesis needs servers faultline starts: leave out --nodes".into());
     }
-    if faults.iter().any(|f| f == "partition") && !matches!(db, DbTarget::Etcd { .. }) {
+    if faults.iter().any(|f| f == "partition")
+        && !matches!(
+            db,
+            DbTarget::Etcd { .. } | DbTarget::PostgresReplicas { replicas: 1.., .. }
+        )
+    {
         return Err(format!(
-            "partition is available for --target etcd only (not {}); use --nemesis kill, pause",
+            "partition is available for --target etcd and postgres --replicas (not {}); use --nemesis kill, pause",
             db_label(db)
         ));
     }
     match (db, workload) {
+        (DbTarget::PostgresReplicas { .. }, WorkloadKind::ListAppend) => Err(
+            "--target postgres with --replicas runs --workload register or kv (list-append: \
+             without --replicas)"
+                .into(),
+        ),
         (DbTarget::Postgres { .. }, WorkloadKind::Kv) => {
             Err("--target postgres runs --workload register or list-append".into())
         }

@@ -17,6 +17,9 @@ use super::local_etcd::LocalEtcd;
 use super::local_postgres::LocalPostgres;
 use super::local_redis::LocalRedis;
 use super::postgres::{Isolation, Postgres};
+use super::postgres_faults::PgFaults;
+use super::postgres_kv::PgKv;
+use super::postgres_replicas::{LocalPgReplicas, SyncCommit};
 use super::redis::Redis;
 use crate::client::Client;
 use crate::recorder::Recorder;
@@ -61,6 +64,18 @@ pub enum DbTarget {
         /// The isolation level.
         isolation: Isolation,
     },
+    /// PostgreSQL with hot-standby replicas (or none), register and kv workloads as autocommit
+    /// statements: writes on the primary, reads on the primary or a replica.
+    PostgresReplicas {
+        /// The user's servers, primary first (empty: local).
+        nodes: Vec<SocketAddr>,
+        /// Replicas to start locally.
+        replicas: usize,
+        /// `synchronous_commit` (and, when remote, every replica a synchronous standby).
+        sync: SyncCommit,
+        /// Reads on a replica.
+        read_replica: bool,
+    },
 }
 
 impl DbTarget {
@@ -69,7 +84,8 @@ impl DbTarget {
         match self {
             DbTarget::Etcd { nodes, .. }
             | DbTarget::Redis { nodes, .. }
-            | DbTarget::Postgres { nodes, .. } => nodes.is_empty(),
+            | DbTarget::Postgres { nodes, .. }
+            | DbTarget::PostgresReplicas { nodes, .. } => nodes.is_empty(),
         }
     }
 
@@ -122,6 +138,17 @@ impl DbTarget {
                     isolation.sql().to_lowercase()
                 )
             }
+            DbTarget::PostgresReplicas {
+                nodes,
+                replicas,
+                sync,
+                read_replica,
+            } => format!(
+                "postgres ({}; synchronous_commit {}; reads on the {})",
+                place(nodes, 1 + *replicas),
+                sync.setting(),
+                if *read_replica { "replicas" } else { "primary" }
+            ),
         }
     }
 }
@@ -252,6 +279,63 @@ pub async fn drive(
             let summary = match &local {
                 Some(p) => {
                     let nemesis = ServerFaults::new(vec![p.server.clone()], faults, seed);
+                    runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
+                }
+                None => {
+                    runner::run(config, make, NoNemesis, recorder, progress.clone(), stop).await
+                }
+            };
+            if let Some(p) = local {
+                p.shutdown().await;
+                progress.note("postgres stopped");
+            }
+            Ok(summary)
+        }
+        DbTarget::PostgresReplicas {
+            nodes,
+            replicas,
+            sync,
+            read_replica,
+        } => {
+            let local = if nodes.is_empty() {
+                progress.note(format!(
+                    "starting postgres on loopback (1 primary, {replicas} replicas, \
+                     synchronous_commit {})",
+                    sync.setting()
+                ));
+                let p = Arc::new(LocalPgReplicas::start(dir, replicas, sync).await?);
+                progress.note(format!("postgres up: {}", p.conns.join(" | ")));
+                Some(p)
+            } else {
+                None
+            };
+            let conns: Vec<String> = match &local {
+                Some(p) => p.conns.clone(),
+                None => nodes
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "host={} port={} user=postgres dbname=postgres",
+                            a.ip(),
+                            a.port()
+                        )
+                    })
+                    .collect(),
+            };
+            config.nodes = conns.len();
+            let primary = conns[0].clone();
+            let replica_conns = Arc::new(conns[1..].to_vec());
+            let make = |_| {
+                PgKv::new(
+                    primary.clone(),
+                    replica_conns.clone(),
+                    read_replica,
+                    op_timeout,
+                )
+            };
+            let summary = match &local {
+                Some(p) => {
+                    let nemesis = PgFaults::new(p.clone(), faults, seed);
                     runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
                 }
                 None => {

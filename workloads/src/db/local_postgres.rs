@@ -3,6 +3,9 @@
 //! authentication, loopback only, fsync off), `postgres` on an ephemeral port, then creates
 //! the tables. As root, both run as the unprivileged `postgres` user (created with `useradd`
 //! if missing), which owns the data directory.
+//!
+//! The pieces (finding the binaries, the unprivileged user, `initdb`, the server's command
+//! line) are shared with [`super::postgres_replicas`], which adds hot-standby replicas.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +14,8 @@ use std::time::Duration;
 use super::server::{log_tail, Server, ServerSpec};
 use super::{find_program, free_port};
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where Debian's `postgresql-15` puts its binaries.
+pub(crate) const BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// A running local PostgreSQL server.
 pub struct LocalPostgres {
@@ -22,7 +26,7 @@ pub struct LocalPostgres {
 }
 
 /// The uid/gid to run PostgreSQL as: `None` when faultline is not root.
-fn unprivileged() -> Result<Option<(u32, u32)>, String> {
+pub(crate) fn unprivileged() -> Result<Option<(u32, u32)>, String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(None);
@@ -51,7 +55,8 @@ fn unprivileged() -> Result<Option<(u32, u32)>, String> {
         .ok_or_else(|| "user postgres not found after useradd".into())
 }
 
-fn chown_all(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
+/// Gives `path` to `uid:gid` (the postgres user).
+pub(crate) fn chown_all(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
         .map_err(|e| format!("chown {}: {e}", path.display()))
 }
@@ -60,66 +65,11 @@ impl LocalPostgres {
     /// Initializes and starts the server under `dir`; waits up to 30 s for it to accept
     /// connections and creates the tables.
     pub async fn start(dir: &Path) -> Result<LocalPostgres, String> {
-        let initdb = find_program("pg-initdb-not-on-path", &[&format!("{BIN}/initdb")]).ok_or(
-            "PostgreSQL 15 not found: install Debian's postgresql (apt-get install postgresql)",
-        )?;
-        let program = PathBuf::from(format!("{BIN}/postgres"));
         let user = unprivileged()?;
-        let node = dir.join("n1");
-        let data = node.join("data");
-        std::fs::create_dir_all(&node).map_err(|e| format!("{}: {e}", node.display()))?;
-        let log = dir.join("n1.log");
-        std::fs::write(&log, b"").map_err(|e| format!("{}: {e}", log.display()))?;
-        if let Some((uid, gid)) = user {
-            // The postgres user must reach the data directory through the run's directory.
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-            chown_all(&node, uid, gid)?;
-            chown_all(&log, uid, gid)?;
-        }
-        let mut cmd = std::process::Command::new(&initdb);
-        cmd.args([
-            "-D",
-            &data.to_string_lossy(),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ])
-        .env("LC_ALL", "C");
-        if let Some((uid, gid)) = user {
-            use std::os::unix::process::CommandExt;
-            cmd.uid(uid).gid(gid);
-        }
-        let out = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("initdb: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "initdb failed (is {} reachable by the postgres user?):\n{}",
-                data.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        let (data, log) = initdb(dir, "n1", user).await?;
         let port = free_port().map_err(|e| e.to_string())?;
-        let args: Vec<String> = vec![
-            "-D".into(),
-            data.to_string_lossy().into_owned(),
-            "-p".into(),
-            port.to_string(),
-            "-k".into(),
-            data.to_string_lossy().into_owned(),
-            "-c".into(),
-            "listen_addresses=127.0.0.1".into(),
-            "-c".into(),
-            "fsync=off".into(),
-            "-c".into(),
-            "max_connections=200".into(),
-            "-c".into(),
-            "deadlock_timeout=50ms".into(),
-        ];
+        let program = PathBuf::from(format!("{BIN}/postgres"));
+        let args = server_args(&data, port);
         let server = Arc::new(
             Server::start(ServerSpec {
                 name: "n1".into(),
@@ -156,4 +106,92 @@ impl LocalPostgres {
     pub async fn shutdown(&self) {
         self.server.stop().await;
     }
+}
+
+/// Runs `initdb` for node `name` into `dir/<name>/data` (creating `dir/<name>.log` for the
+/// server's output), as `user` when given; returns (data directory, log).
+pub(crate) async fn initdb(
+    dir: &Path,
+    name: &str,
+    user: Option<(u32, u32)>,
+) -> Result<(PathBuf, PathBuf), String> {
+    let initdb = find_program("pg-initdb-not-on-path", &[&format!("{BIN}/initdb")]).ok_or(
+        "PostgreSQL 15 not found: install Debian's postgresql (apt-get install postgresql)",
+    )?;
+    let (_, data, log) = node_dirs(dir, name, user)?;
+    let mut cmd = std::process::Command::new(&initdb);
+    cmd.args([
+        "-D",
+        &data.to_string_lossy(),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        // The server runs with fsync=off anyway; syncing the new cluster only costs seconds.
+        "--no-sync",
+    ])
+    .env("LC_ALL", "C");
+    if let Some((uid, gid)) = user {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid).gid(gid);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("initdb: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "initdb failed (is {} reachable by the postgres user?):\n{}",
+            data.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((data, log))
+}
+
+/// Creates `dir/<name>` and an empty `dir/<name>.log`, both owned by `user` when given (the
+/// run directory is made world-traversable so that user reaches them); returns (node
+/// directory, its `data` subdirectory, log).
+pub(crate) fn node_dirs(
+    dir: &Path,
+    name: &str,
+    user: Option<(u32, u32)>,
+) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    // Absolute: the server changes into its data directory before it resolves `-k`, so a
+    // relative path (the default `--store store`) would not find its socket directory.
+    let dir = &std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let node = dir.join(name);
+    let data = node.join("data");
+    std::fs::create_dir_all(&node).map_err(|e| format!("{}: {e}", node.display()))?;
+    let log = dir.join(format!("{name}.log"));
+    std::fs::write(&log, b"").map_err(|e| format!("{}: {e}", log.display()))?;
+    if let Some((uid, gid)) = user {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+        chown_all(&node, uid, gid)?;
+        chown_all(&log, uid, gid)?;
+    }
+    Ok((node, data, log))
+}
+
+/// The `postgres` command line for a server on `data` listening on `127.0.0.1:port`
+/// (socket directory `data`, fsync off, 200 connections, 50 ms deadlock timeout).
+pub(crate) fn server_args(data: &Path, port: u16) -> Vec<String> {
+    vec![
+        "-D".into(),
+        data.to_string_lossy().into_owned(),
+        "-p".into(),
+        port.to_string(),
+        "-k".into(),
+        data.to_string_lossy().into_owned(),
+        "-c".into(),
+        "listen_addresses=127.0.0.1".into(),
+        "-c".into(),
+        "fsync=off".into(),
+        "-c".into(),
+        "max_connections=200".into(),
+        "-c".into(),
+        "deadlock_timeout=50ms".into(),
+    ]
 }

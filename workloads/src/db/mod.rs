@@ -8,6 +8,9 @@
 //!   [`local_redis`] starts one primary and replicas.
 //! - [`postgres`]: list-append and rw-register transactions at a chosen isolation level;
 //!   [`local_postgres`] starts one server.
+//! - [`postgres_kv`]: register and kv operations as autocommit statements, reads on the primary
+//!   or a hot-standby replica; [`postgres_replicas`] starts a primary and N replicas;
+//!   [`postgres_faults`] kills, pauses and partitions them.
 //! - [`server`]: one started server process (kill, restart, pause, resume, stop).
 //! - [`faults`]: the seeded kill/pause nemesis over [`server::Server`]s, as the runner drives it.
 
@@ -21,6 +24,9 @@ pub mod local_postgres;
 pub mod local_redis;
 pub mod netns;
 pub mod postgres;
+pub mod postgres_faults;
+pub mod postgres_kv;
+pub mod postgres_replicas;
 pub mod redis;
 pub mod server;
 

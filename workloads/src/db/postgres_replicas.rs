@@ -1,0 +1,282 @@
+//! Starts a PostgreSQL 15 primary and N hot-standby replicas on loopback ("run" step of
+//! `faultline run --target postgres --replicas N`).
+//!
+//! The primary `n1` is made as in [`super::local_postgres`] (`initdb`, trust authentication,
+//! loopback only, fsync off) and gets the tables; each replica `n2…` is a `pg_basebackup -R -X
+//! stream` copy of it in its own data directory (`STORE/…/n<i>/data`, log `n<i>.log`) on its
+//! own port, started with `primary_conninfo` pointing at a faultline TCP proxy
+//! ([`crate::proxy::LinkNet`], link `n<i>→n1`) and `application_name=n<i>`, so the
+//! partition nemesis can blackhole a replica's replication connection. As root everything runs
+//! as the `postgres` user.
+//!
+//! Replication is asynchronous unless `--synchronous-commit` names a remote level: then, once
+//! every replica streams, faultline sets on the primary (`ALTER SYSTEM`, so it survives a
+//! restart) `synchronous_commit` to that level and `synchronous_standby_names = 'ANY N (n2,
+//! …)'` with N = **all** replicas. A quorum of fewer (`ANY 1`) would let a commit return while
+//! some replica has not applied it, and a read on that replica right after the acknowledgement
+//! would be stale; `FIRST N` of N names would wait for the same set.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_postgres::NoTls;
+
+use super::free_port;
+use super::local_postgres::{initdb, node_dirs, server_args, unprivileged, BIN};
+use super::server::{Server, ServerSpec};
+use crate::proxy::LinkNet;
+
+/// `--synchronous-commit`: how long a commit on the primary waits for the replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncCommit {
+    /// Asynchronous replication: no synchronous standbys (the commit waits for nothing remote).
+    Local,
+    /// Wait until every replica has received the commit record (`remote_write`).
+    RemoteWrite,
+    /// Wait until every replica has flushed it (`on`).
+    On,
+    /// Wait until every replica has applied it, so it is visible there (`remote_apply`).
+    RemoteApply,
+}
+
+impl SyncCommit {
+    /// The value of PostgreSQL's `synchronous_commit`.
+    pub fn setting(self) -> &'static str {
+        match self {
+            SyncCommit::Local => "local",
+            SyncCommit::RemoteWrite => "remote_write",
+            SyncCommit::On => "on",
+            SyncCommit::RemoteApply => "remote_apply",
+        }
+    }
+}
+
+/// A running primary and its replicas.
+pub struct LocalPgReplicas {
+    /// `n1` (the primary) then the replicas `n2…`.
+    pub servers: Vec<Arc<Server>>,
+    /// Their libpq connection strings, in the same order.
+    pub conns: Vec<String>,
+    /// The replication links: replica `n<i>` reaches the primary through link `i→1`.
+    pub links: Arc<LinkNet>,
+}
+
+fn conn_string(port: u16) -> String {
+    format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=2")
+}
+
+/// Runs `sql` through a fresh connection to `conn`, returning the first column of every row.
+pub(crate) async fn query(conn: &str, sql: &str) -> Result<Vec<String>, String> {
+    let (client, connection) = tokio_postgres::connect(conn, NoTls)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    tokio::spawn(connection);
+    let rows = client.simple_query(sql).await.map_err(|e| e.to_string())?;
+    Ok(rows
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect())
+}
+
+impl LocalPgReplicas {
+    /// Starts the primary and `replicas` replicas under `dir`, waits (up to 60 s) until every
+    /// replica streams and, for a remote `sync`, until the primary counts each of them as
+    /// synchronous.
+    pub async fn start(
+        dir: &Path,
+        replicas: usize,
+        sync: SyncCommit,
+    ) -> Result<LocalPgReplicas, String> {
+        let user = unprivileged()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let program = PathBuf::from(format!("{BIN}/postgres"));
+        let (data, log) = initdb(dir, "n1", user).await?;
+        let port = free_port().map_err(|e| e.to_string())?;
+        let primary = Arc::new(
+            Server::start(ServerSpec {
+                name: "n1".into(),
+                program: program.clone(),
+                args: server_args(&data, port),
+                log,
+                user,
+                netns: None,
+            })
+            .await?,
+        );
+        let links = Arc::new(
+            LinkNet::bind(1 + replicas)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        let mut cluster = LocalPgReplicas {
+            servers: vec![primary.clone()],
+            conns: vec![conn_string(port)],
+            links: links.clone(),
+        };
+        let started = cluster
+            .start_replicas(dir, replicas, sync, user, deadline)
+            .await;
+        if let Err(e) = started {
+            cluster.shutdown().await;
+            return Err(e);
+        }
+        Ok(cluster)
+    }
+
+    async fn start_replicas(
+        &mut self,
+        dir: &Path,
+        replicas: usize,
+        sync: SyncCommit,
+        user: Option<(u32, u32)>,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        let primary = self.conns[0].clone();
+        self.servers[0]
+            .wait_until("postgres primary", deadline, || async {
+                super::postgres::setup(&primary).await.is_ok()
+                    && super::postgres_kv::setup(&primary).await.is_ok()
+            })
+            .await?;
+        let port = port_of(&primary)?;
+        self.links
+            .set_upstream(1, SocketAddr::from(([127, 0, 0, 1], port)))
+            .map_err(|e| e.to_string())?;
+        for i in 2..=replicas + 1 {
+            let name = format!("n{i}");
+            let (_, data, log) = node_dirs(dir, &name, user)?;
+            base_backup(port, &data, user).await?;
+            let rport = free_port().map_err(|e| e.to_string())?;
+            let via = self.links.addr(i, 1).ok_or("no replication link")?;
+            let mut args = server_args(&data, rport);
+            args.extend([
+                "-c".into(),
+                format!(
+                    "primary_conninfo=host=127.0.0.1 port={} user=postgres application_name={name}",
+                    via.port()
+                ),
+                "-c".into(),
+                "hot_standby=on".into(),
+                // Reconnect quickly after the primary restarts or a partition heals.
+                "-c".into(),
+                "wal_retrieve_retry_interval=200ms".into(),
+            ]);
+            let server = Arc::new(
+                Server::start(ServerSpec {
+                    name: name.clone(),
+                    program: PathBuf::from(format!("{BIN}/postgres")),
+                    args,
+                    log,
+                    user,
+                    netns: None,
+                })
+                .await?,
+            );
+            self.servers.push(server);
+            self.conns.push(conn_string(rport));
+        }
+        for (server, conn) in self.servers.iter().zip(&self.conns).skip(1) {
+            server
+                .wait_until("postgres replica", deadline, || async {
+                    query(conn, "SELECT pg_is_in_recovery()").await.ok() == Some(vec!["t".into()])
+                })
+                .await?;
+        }
+        self.wait_streaming(deadline, false).await?;
+        if sync != SyncCommit::Local {
+            let names: Vec<String> = (2..=replicas + 1).map(|i| format!("\"n{i}\"")).collect();
+            for sql in [
+                format!(
+                    "ALTER SYSTEM SET synchronous_standby_names = 'ANY {replicas} ({})'",
+                    names.join(", ")
+                ),
+                format!("ALTER SYSTEM SET synchronous_commit = '{}'", sync.setting()),
+                "SELECT pg_reload_conf()".into(),
+            ] {
+                query(&primary, &sql)
+                    .await
+                    .map_err(|e| format!("{sql}: {e}"))?;
+            }
+            self.wait_streaming(deadline, true).await?;
+            let shown = query(&primary, "SHOW synchronous_commit").await?;
+            if shown != vec![sync.setting().to_string()] {
+                return Err(format!("synchronous_commit is {shown:?} after reload"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the primary reports every replica streaming (and, with `synchronous`,
+    /// counted as a synchronous standby), the primary up, or `deadline`.
+    pub async fn wait_streaming(&self, deadline: Instant, synchronous: bool) -> Result<(), String> {
+        let want = self.servers.len() - 1;
+        let sql = if synchronous {
+            "SELECT count(*) FROM pg_stat_replication \
+             WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum')"
+        } else {
+            "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+        };
+        let primary = self.conns[0].clone();
+        self.servers[0]
+            .wait_until(
+                "postgres primary (replicas streaming)",
+                deadline,
+                || async { query(&primary, sql).await.ok() == Some(vec![want.to_string()]) },
+            )
+            .await
+    }
+
+    /// Stops every server, replicas first, and the replication proxies.
+    pub async fn shutdown(&self) {
+        for s in self.servers.iter().rev() {
+            super::postgres_faults::stop_tree(s).await;
+        }
+        self.links.shutdown();
+    }
+}
+
+fn port_of(conn: &str) -> Result<u16, String> {
+    conn.split_whitespace()
+        .find_map(|w| w.strip_prefix("port="))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("no port in {conn:?}"))
+}
+
+/// `pg_basebackup -R -X stream` of the primary on `port` into `data` (a new directory).
+async fn base_backup(port: u16, data: &Path, user: Option<(u32, u32)>) -> Result<(), String> {
+    let mut cmd = std::process::Command::new(format!("{BIN}/pg_basebackup"));
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        "postgres",
+        "-D",
+    ])
+    .arg(data)
+    .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
+    .env("LC_ALL", "C");
+    if let Some((uid, gid)) = user {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid).gid(gid);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("pg_basebackup: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pg_basebackup into {} failed:\n{}",
+            data.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
