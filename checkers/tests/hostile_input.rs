@@ -507,3 +507,21 @@ fn regression_deep_nesting_in_every_reader_is_an_error_not_a_stack_overflow() {
         }
     }
 }
+
+#[test]
+fn regression_a_huge_sparse_file_is_refused_at_its_first_long_line_without_reading_it_all() {
+    let path = std::env::temp_dir().join(format!("faultline-sparse-{}", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    // 1 TiB of NUL bytes, no newline (sparse: takes no disk space). Reserving its size must not
+    // abort the process, and reading must stop at 64 MiB.
+    if file.set_len(1 << 40).is_err() {
+        eprintln!("skipping: this file system cannot make a 1 TiB sparse file");
+        return;
+    }
+    let started = std::time::Instant::now();
+    let e = checkers::history::limits::read_input(path.to_str().unwrap()).unwrap_err();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(e.line, 1, "{e}");
+    assert!(e.message.starts_with("line longer than"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}

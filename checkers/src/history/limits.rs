@@ -42,8 +42,15 @@ pub fn read_input(path: &str) -> Result<Vec<u8>, InputError> {
             .map_err(|e| e.unwrap_or_else(|io| cannot(path, "standard input", &io)));
     }
     let file = std::fs::File::open(path).map_err(|io| cannot(path, "the file", &io))?;
-    read_capped(path, file, MAX_LINE_BYTES)
-        .map_err(|e| e.unwrap_or_else(|io| cannot(path, "the file", &io)))
+    // Reserve a regular file's size up front, as `std::fs::read` does, so a large file is not
+    // copied (and briefly held twice) while the buffer grows. FIFOs report 0; a reservation
+    // that fails (a huge sparse file) is skipped and the buffer grows as it reads.
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut buf = Vec::new();
+    let _ = buf.try_reserve_exact(usize::try_from(size).unwrap_or(0));
+    read_capped_into(path, file, MAX_LINE_BYTES, &mut buf)
+        .map_err(|e| e.unwrap_or_else(|io| cannot(path, "the file", &io)))?;
+    Ok(buf)
 }
 
 fn cannot(path: &str, what: &str, io: &std::io::Error) -> InputError {
@@ -54,10 +61,21 @@ fn cannot(path: &str, what: &str, io: &std::io::Error) -> InputError {
 /// that line). An I/O error is returned as `Err(Err(io))` for the caller to word.
 pub fn read_capped(
     source: &str,
-    mut reader: impl Read,
+    reader: impl Read,
     max: usize,
 ) -> Result<Vec<u8>, Result<InputError, std::io::Error>> {
     let mut buf = Vec::new();
+    read_capped_into(source, reader, max, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`read_capped`] appending to `buf`.
+fn read_capped_into(
+    source: &str,
+    mut reader: impl Read,
+    max: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(), Result<InputError, std::io::Error>> {
     let mut chunk = vec![0u8; 1 << 16];
     let mut line = 1;
     let mut line_len = 0usize;
@@ -83,7 +101,7 @@ pub fn read_capped(
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    Ok(buf)
+    Ok(())
 }
 
 /// Checks that no line of `bytes` is longer than `max` bytes (for input already in memory).
