@@ -17,7 +17,7 @@ use checkers::verdict::Report;
 use checkers::workload::{self, WorkloadEntry, WorkloadOptions, WorkloadReport};
 use checkers::InputError;
 use rayon::prelude::*;
-use std::io::{Read, Write};
+use std::io::Write;
 
 /// What happened to one file.
 #[derive(Debug)]
@@ -214,19 +214,10 @@ pub fn check_file(
     }
 }
 
-/// The bytes of a file, or of standard input for `-`.
+/// The bytes of a file, or of standard input for `-`, with the line-length limit of
+/// [`checkers::history::limits::read_input`] (memory stays bounded on an endless line).
 fn read_bytes(file: &str) -> Result<Vec<u8>, InputError> {
-    if file == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut buf)
-            .map_err(|e| InputError::new(file, 0, format!("cannot read standard input: {e}")))?;
-        Ok(buf)
-    } else {
-        std::fs::read(file)
-            .map_err(|e| InputError::new(file, 0, format!("cannot read the file: {e}")))
-    }
+    checkers::history::limits::read_input(file)
 }
 
 /// Prints every file's result in argument order: reports to standard output, input errors as

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `nil`, `true`, `false` | `null`, `true`, `false` |
 //! | integers (`42`, `-7`, `42N`) | integers; beyond 64-bit signed is an error |
-//! | floats (`1.5`, `1e3`, `2.5M`), ratios (`1/2`) | floating-point numbers |
+//! | floats (`1.5`, `1e3`, `2.5M`), ratios (`1/2`) | floating-point numbers; a ratio's parts and an integral `M` must be within ±2^53 (exact as floats), else an error |
 //! | strings, characters (`\a`, `\newline`) | strings |
 //! | keywords (`:ok`, `:a/b`), symbols (`java.sql.SQLException`) | strings without the colon (`"ok"`, `"a/b"`) |
 //! | vectors, lists, sets (`#{…}`) | arrays |
@@ -782,7 +782,11 @@ impl<'a> Parser<'a> {
             };
         }
         if let Some(body) = tok.strip_suffix('M') {
-            return if is_integer(body) || is_float(body) {
+            return if is_integer(body) {
+                // An integral BigDecimal reads as a float only while that float is exact.
+                self.exact_integer(body, tok, line)?;
+                self.float(body, tok, line)
+            } else if is_float(body) {
                 self.float(body, tok, line)
             } else {
                 Err(bad())
@@ -796,9 +800,10 @@ impl<'a> Parser<'a> {
         }
         if let Some((num, den)) = tok.split_once('/') {
             if is_integer(num) && is_integer(den) {
-                let (Ok(n), Ok(d)) = (num.parse::<f64>(), den.parse::<f64>()) else {
-                    return Err(bad());
-                };
+                // Numerator and denominator convert to floats exactly, so the ratio is the
+                // float nearest to its true value.
+                let n = self.exact_integer(num, tok, line)?;
+                let d = self.exact_integer(den, tok, line)?;
                 if d == 0.0 {
                     return Err(self.err(
                         line,
@@ -827,6 +832,20 @@ impl<'a> Parser<'a> {
                     ),
                 )
             })
+    }
+
+    /// An integer that a 64-bit float holds exactly (|n| ≤ 2^53), as that float.
+    fn exact_integer(&self, digits: &str, tok: &str, line: usize) -> Result<f64, InputError> {
+        const EXACT: i64 = 1 << 53;
+        match digits.parse::<i64>() {
+            Ok(n) if (-EXACT..=EXACT).contains(&n) => Ok(n as f64),
+            _ => Err(self.err(
+                line,
+                format!(
+                    "number out of range: expected integers between -{EXACT} and {EXACT} in a ratio or an integral decimal (larger ones would be read inexactly), found {tok}"
+                ),
+            )),
+        }
     }
 
     fn float(&self, text: &str, tok: &str, line: usize) -> Result<Value, InputError> {
@@ -1073,6 +1092,30 @@ mod tests {
             assert!(e.message.starts_with("integer out of range"), "{e}");
             assert!(e.message.contains(tok), "{e}");
         }
+    }
+
+    #[test]
+    fn regression_edn_ratio_of_huge_integers_is_an_error_not_a_float() {
+        // Both would be 1.8446744073709552e19 as floats, equal though the integers differ.
+        for tok in [
+            "18446744073709551617/1",
+            "1/18446744073709551617",
+            "9007199254740993/2",
+        ] {
+            let e = err(&format!("\n[{tok}]"));
+            assert_eq!(e.line, 2);
+            assert!(e.message.starts_with("number out of range"), "{e}");
+            assert!(e.message.contains(tok), "{e}");
+        }
+        assert_eq!(one("9007199254740992/2"), json!(4503599627370496.0));
+    }
+
+    #[test]
+    fn regression_edn_integral_bigdecimal_beyond_2_53_is_an_error_not_a_float() {
+        let e = err("[123456789012345678901234567890M]");
+        assert!(e.message.starts_with("number out of range"), "{e}");
+        assert_eq!(one("-9007199254740992M"), json!(-9007199254740992.0));
+        assert_eq!(one("1234567890123456789.5M"), json!(1234567890123456789.5));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! JSON readers: JSON lines (one operation object per line) and a single JSON array of
 //! operation objects. Both go through [`super::read::event_from_value`].
 
+use super::limits::check_json_integers;
 use super::read::{event_from_value, show};
 use super::{Event, Format};
 use crate::InputError;
@@ -8,7 +9,8 @@ use serde_json::Value;
 
 /// Reads JSON lines: every non-blank line is one operation object.
 ///
-/// Errors name the 1-based line and, for malformed JSON, the column.
+/// Errors name the 1-based line and, for malformed JSON, the column. An integer beyond 64 bits
+/// is an error (see [`check_json_integers`]).
 pub fn read_json_lines(text: &str, source: &str) -> Result<Vec<Event>, InputError> {
     let mut events = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
@@ -28,6 +30,7 @@ pub fn read_json_lines(text: &str, source: &str) -> Result<Vec<Event>, InputErro
                 ),
             )
         })?;
+        check_json_integers(source, content, line)?;
         events.push(event_from_value(value, line, source, Format::JsonLines)?);
     }
     Ok(events)
@@ -36,8 +39,10 @@ pub fn read_json_lines(text: &str, source: &str) -> Result<Vec<Event>, InputErro
 /// Reads one JSON array of operation objects. Each event's line is the line where its element
 /// starts; errors name that line and the element's 1-based position in the array.
 ///
-/// A text with nothing but whitespace is an empty history.
+/// A text with nothing but whitespace is an empty history. An integer beyond 64 bits is an
+/// error (see [`check_json_integers`]).
 pub fn read_json_array(text: &str, source: &str) -> Result<Vec<Event>, InputError> {
+    check_json_integers(source, text, 1)?;
     let mut cur = Cursor {
         bytes: text.as_bytes(),
         pos: 0,
@@ -244,6 +249,25 @@ mod tests {
         let e = read_json_lines(&"[".repeat(100_000), "t").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.message.contains("recursion limit"), "{e}");
+    }
+
+    #[test]
+    fn regression_json_integers_beyond_64_bits_are_errors_not_floats() {
+        // serde_json would read both as 1.8446744073709552e19: a write and a read of different
+        // integers would compare equal.
+        let text =
+            "{\"type\":\"ok\",\"value\":1}\n{\"type\":\"ok\",\"value\":18446744073709551617}";
+        let e = read_json_lines(text, "t").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.starts_with("integer out of range"), "{e}");
+        let e = read_json_array(
+            "[{\"type\":\"ok\"},\n{\"type\":\"ok\",\"value\":[-9223372036854775809]}]",
+            "t",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 2);
+        let max = read_json_lines("{\"type\":\"ok\",\"value\":18446744073709551615}", "t").unwrap();
+        assert_eq!(max[0].value, json!(u64::MAX));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod edn;
 pub mod json;
+pub mod limits;
 pub mod pairing;
 pub mod read;
 pub mod textlog;

@@ -1,10 +1,9 @@
 //! Reading a history file: format detection, and the conversion from a parsed operation map
 //! (JSON object or EDN map) to an [`Event`] shared by every reader.
 
-use super::{edn, json, textlog, Event, EventType, Format, History, Process};
+use super::{edn, json, limits, textlog, Event, EventType, Format, History, Process};
 use crate::InputError;
 use serde_json::{Map, Value};
-use std::io::Read;
 
 /// Reads a whole history from `bytes`.
 ///
@@ -12,12 +11,13 @@ use std::io::Read;
 /// With `forced` the given format is used; otherwise it is detected from the content (see
 /// [`detect_format`]). An input with no events (empty, blanks or comments only) is a valid
 /// empty history. Every problem is an [`InputError`] naming the 1-based line and what was
-/// expected.
+/// expected; that includes a line longer than [`limits::MAX_LINE_BYTES`].
 pub fn read_history(
     source: &str,
     bytes: &[u8],
     forced: Option<Format>,
 ) -> Result<History, InputError> {
+    limits::check_line_lengths(source, bytes, limits::MAX_LINE_BYTES)?;
     let text = decode_utf8(source, bytes)?;
     let detected = match forced {
         Some(format) => format,
@@ -49,16 +49,7 @@ pub fn read_history(
 /// Reads the history in the file at `path`, or standard input when `path` is `-`, detecting
 /// its format. See [`read_history`].
 pub fn read_history_file(path: &str) -> Result<History, InputError> {
-    let bytes = if path == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| InputError::new(path, 0, format!("cannot read standard input: {e}")))?;
-        buf
-    } else {
-        std::fs::read(path)
-            .map_err(|e| InputError::new(path, 0, format!("cannot read the file: {e}")))?
-    };
+    let bytes = limits::read_input(path)?;
     read_history(path, &bytes, None)
 }
 

@@ -18,12 +18,18 @@ pub const MARKER: &str = "jepsen.util - ";
 
 /// Reads every operation line of a Jepsen text log into events with 1-based lines.
 ///
-/// An input without operation lines (e.g. an empty file) is an empty history.
+/// An empty (or all-blank) input is an empty history; a non-blank input without a single
+/// operation line is an error, so that text which is not a Jepsen log at all (forced with
+/// `--format-in jepsen-log`) is never checked as an empty, trivially valid history.
 pub fn read_jepsen_log(text: &str, source: &str) -> Result<Vec<Event>, InputError> {
     let mut events = Vec::new();
+    let mut first_content_line = None;
     for (i, raw) in text.split('\n').enumerate() {
         let line = i + 1;
         let content = raw.strip_suffix('\r').unwrap_or(raw);
+        if first_content_line.is_none() && !content.trim().is_empty() {
+            first_content_line = Some(line);
+        }
         let Some(at) = content.find(MARKER) else {
             continue;
         };
@@ -32,6 +38,15 @@ pub fn read_jepsen_log(text: &str, source: &str) -> Result<Vec<Event>, InputErro
             continue;
         }
         events.push(parse_line(rest, line, source)?);
+    }
+    if let (true, Some(line)) = (events.is_empty(), first_content_line) {
+        return Err(InputError::new(
+            source,
+            line,
+            format!(
+                "expected Jepsen log operation lines ('… {MARKER}<process>\\t<:type>\\t<:f>\\t<value>'), found none in the whole input"
+            ),
+        ));
     }
     Ok(events)
 }
@@ -120,6 +135,18 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn regression_forced_jepsen_log_on_other_text_is_an_error_not_an_empty_valid_history() {
+        let err = read_jepsen_log("{\"process\": 0}\nnot a log\n", "x.log").unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(
+            err.to_string()
+                .contains("expected Jepsen log operation lines"),
+            "{err}"
+        );
+        assert!(read_jepsen_log("\n  \n", "blank.log").unwrap().is_empty());
+    }
+
+    #[test]
     fn reads_operation_lines() {
         let text = "INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
                     some other line\n\
@@ -148,7 +175,9 @@ mod tests {
     #[test]
     fn empty_log() {
         assert!(read_jepsen_log("", "t").unwrap().is_empty());
-        assert!(read_jepsen_log("\n\nstarting\n", "t").unwrap().is_empty());
+        assert!(read_jepsen_log("\n\n  \n", "t").unwrap().is_empty());
+        // Lines but not one operation line: not a history at all (line 3 is the first text).
+        assert_eq!(read_jepsen_log("\n\nstarting\n", "t").unwrap_err().line, 3);
     }
 
     #[test]
