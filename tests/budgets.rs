@@ -110,6 +110,19 @@ fn register_history(dir: &Path, n: usize) -> PathBuf {
     write(dir, "register.jsonl", invokes.chain(infos).chain(read))
 }
 
+/// `n` concurrent adds to a set that never complete, then a read nobody's adds explain: the
+/// search's states are `Vec`s whose heap only the allocator's count sees.
+fn set_history(dir: &Path, n: usize) -> PathBuf {
+    let invokes =
+        (0..n).map(|p| format!(r#"{{"process":{p},"type":"invoke","f":"add","value":{p}}}"#));
+    let infos = (0..n).map(|p| format!(r#"{{"process":{p},"type":"info","f":"add","value":{p}}}"#));
+    let read = [
+        format!(r#"{{"process":{n},"type":"invoke","f":"read","value":null}}"#),
+        format!(r#"{{"process":{n},"type":"ok","f":"read","value":[-1]}}"#),
+    ];
+    write(dir, "set.jsonl", invokes.chain(infos).chain(read))
+}
+
 /// Two rounds of `n` concurrent one-append transactions: every transaction of the first round
 /// precedes every one of the second in real time (n² realtime edges).
 fn list_append_history(dir: &Path, n: usize) -> PathBuf {
@@ -216,6 +229,13 @@ fn budgets_memory_limit_stops_a_register_with_100_concurrent_info_writes() {
 }
 
 #[test]
+fn budgets_memory_limit_counts_the_heap_of_set_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = set_history(dir.path(), 80);
+    assert_memory_limit(&["--model", "set", h.to_str().unwrap()]);
+}
+
+#[test]
 fn budgets_time_limit_stops_quadratic_realtime_edges_of_list_append() {
     let dir = tempfile::tempdir().unwrap();
     let h = list_append_history(dir.path(), 10_000);
@@ -313,4 +333,47 @@ fn budgets_memory_limit_takes_sizes_with_units() {
         "x",
     ]);
     assert_eq!(o.code, 254);
+}
+
+#[test]
+fn budgets_run_passes_its_check_limits_to_the_check_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let o = faultline(&[
+        "run",
+        "--target",
+        "local",
+        "--time-limit",
+        "1",
+        "--ops",
+        "500",
+        "--check-time-limit",
+        "30",
+        "--memory-limit",
+        "1GB",
+        "--format",
+        "json",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.json);
+    // A memory budget smaller than what the recorded history needs: unknown, naming it.
+    let o = faultline(&[
+        "run",
+        "--target",
+        "local",
+        "--time-limit",
+        "1",
+        "--ops",
+        "500",
+        "--memory-limit",
+        "1KiB",
+        "--format",
+        "json",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 2, "{}", o.json);
+    let reason = o.json.to_string();
+    assert!(reason.contains("memory limit of 0 MiB"), "{reason}");
 }
