@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use checkers::history::{pair, read_history, Format};
 use checkers::linear::{default_memory_limit, CheckOptions};
 use checkers::model::{self, ModelEntry};
-use checkers::verdict::Report;
+use checkers::verdict::{Report, Stats, Validity};
 use checkers::workload::{self, WorkloadEntry, WorkloadOptions, WorkloadReport};
 use checkers::InputError;
 use rayon::prelude::*;
@@ -92,10 +92,8 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     let opts = CheckOptions {
         initial: args.initial.clone(),
         time_limit: Some(args.time_limit),
-        memory_limit: args
-            .memory_limit
-            .map(|mib| usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX))
-            .unwrap_or_else(default_memory_limit),
+        memory_limit: memory_limit(args.memory_limit),
+        memory_in_use: Some(crate::alloc::in_use),
         shrink: !args.no_shrink,
         shrink_time: args.shrink_time,
     };
@@ -107,6 +105,24 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         .map(|file| check_file(file, model, forced, &opts))
         .collect();
     finish(&args, outcomes)
+}
+
+/// The memory budget in bytes: `--memory-limit` (already in bytes), else the default (half
+/// of the smaller of physical memory and the cgroup's limit).
+pub fn memory_limit(given: Option<u64>) -> usize {
+    given
+        .map(|b| usize::try_from(b).unwrap_or(usize::MAX))
+        .unwrap_or_else(default_memory_limit)
+}
+
+/// The reason a check cannot start when reading the history alone used up the memory budget.
+fn spent_reading(limit: usize) -> Option<String> {
+    (crate::alloc::in_use() > limit).then(|| {
+        format!(
+            "memory limit of {} MiB reached while reading the history",
+            limit >> 20
+        )
+    })
 }
 
 /// `check --workload NAME`: validates the options, then checks every file with that checker.
@@ -122,6 +138,8 @@ fn run_workload(args: &CheckArgs, name: &str) -> Result<u8> {
         group_size: args.group_size,
         negative_balances: args.negative_balances,
         time_limit: Some(args.time_limit),
+        memory_limit: memory_limit(args.memory_limit),
+        memory_in_use: Some(crate::alloc::in_use),
     };
     if let Err(message) = workload::validate(name, &opts) {
         return Ok(usage(&message));
@@ -174,6 +192,9 @@ pub fn check_workload_file(
             // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn): such
             // events are paired as one unnamed client thread.
             let ops = checkers::history::pair_anonymous(&history)?;
+            if let Some(why) = spent_reading(opts.memory_limit) {
+                return Ok((history.format, unknown_workload(entry.name, &ops, why)));
+            }
             let report = (entry.check)(file, &ops, opts)?;
             Ok((history.format, report))
         });
@@ -202,6 +223,9 @@ pub fn check_file(
         .and_then(|bytes| read_history(file, &bytes, forced))
         .and_then(|history| {
             let ops = pair(&history)?;
+            if let Some(why) = spent_reading(opts.memory_limit) {
+                return Ok((history.format, unknown_model(model.name, &ops, why)));
+            }
             let report = (model.check)(file, history.format, &ops, opts)?;
             Ok((history.format, report))
         });
@@ -211,6 +235,41 @@ pub fn check_file(
             report: Box::new(report),
         },
         Err(e) => FileOutcome::BadInput(e),
+    }
+}
+
+/// An `unknown` workload report for a check that could not start.
+fn unknown_workload(
+    name: &'static str,
+    ops: &[checkers::history::Operation],
+    why: String,
+) -> WorkloadReport {
+    WorkloadReport {
+        workload: name,
+        valid: Validity::Unknown,
+        ops: ops.iter().filter(|o| o.client).count(),
+        millis: 0.0,
+        anomalies: Vec::new(),
+        unknown_reason: Some(why),
+        explanation: Vec::new(),
+        details: serde_json::json!({}),
+        artifacts: Vec::new(),
+    }
+}
+
+/// An `unknown` linearizability report for a check that could not start.
+fn unknown_model(name: &str, ops: &[checkers::history::Operation], why: String) -> Report {
+    Report {
+        valid: Validity::Unknown,
+        model: name.to_string(),
+        unknown_reason: Some(why),
+        counterexample: None,
+        stats: Stats {
+            ops: ops.iter().filter(|o| o.client).count(),
+            partitions: 0,
+            states: 0,
+            millis: 0.0,
+        },
     }
 }
 

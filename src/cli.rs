@@ -98,6 +98,16 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
+    /// Wall-clock budget of the check, in seconds; past it the verdict is unknown (exit 2).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "600")]
+    pub time_limit: Duration,
+
+    /// Memory budget of the check (a size such as 200MB or 1.5G; a bare number is MiB); past
+    /// it the verdict is unknown. Default: half of the smaller of physical memory and the
+    /// cgroup's limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
+
     /// Also write the verdict as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -208,6 +218,17 @@ pub struct RunArgs {
     /// Output format of the verdict.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+
+    /// Wall-clock budget of the check after the run, in seconds (`--time-limit` is the length
+    /// of the run itself); past it the verdict is unknown (exit 2).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "300")]
+    pub check_time_limit: Duration,
+
+    /// Memory budget of the check after the run (a size such as 200MB or 1.5G; a bare number
+    /// is MiB); past it the verdict is unknown. Default: half of the smaller of physical memory
+    /// and the cgroup's limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
 
     /// Also write the verdict as JUnit XML to FILE (one testcase: the run's history).
     #[arg(long, value_name = "FILE")]
@@ -402,9 +423,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "JSON", value_parser = parse_json, allow_hyphen_values = true)]
     pub initial: Option<Value>,
 
-    /// Memory budget per file for the search's memoized configurations, in MiB; past it the
-    /// verdict is unknown. Default: half of physical memory.
-    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Memory budget of the check, for the whole process's heap (all files together): past
+    /// it the verdict is unknown (exit 2), never an out-of-memory kill. A size such as 200MB,
+    /// 1.5G or 512KiB (binary units: 1 MB = 1 MiB); a bare number is MiB. Default: half of
+    /// the smaller of physical memory and the cgroup's memory limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<u64>,
 
     /// Do not shrink an invalid history to a minimal failing sub-history.
@@ -512,6 +535,36 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Parses a memory size in bytes: `200MB`, `200M`, `200MiB`, `1.5G`, `512KiB`, `4096B`
+/// (binary units: K = 1024); a bare number is MiB.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "m" | "mb" | "mib" => 20,
+        "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "expected a size such as 200MB, 1.5G or 512KiB, found {s:?}"
+            ))
+        }
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a size such as 200MB, 1.5G or 512KiB, found {s:?}"))?;
+    let bytes = n * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(format!("expected a positive size, found {s:?}"));
+    }
+    Ok(bytes as u64)
+}
+
 /// Parses `--initial` as a JSON value.
 fn parse_json(s: &str) -> Result<Value, String> {
     serde_json::from_str(s).map_err(|e| {
@@ -579,6 +632,18 @@ mod tests {
         assert!(parse_seconds("0").is_err());
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("200MB"), Ok(200 << 20));
+        assert_eq!(parse_size("200"), Ok(200 << 20));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("4096b"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
     }
 
     #[test]

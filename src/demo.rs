@@ -47,6 +47,7 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Plan {
         op_timeout: Duration::from_millis(500),
         consistency: Vec::new(),
         store: args.store.clone(),
+        check: Default::default(),
     }
 }
 

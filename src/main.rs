@@ -6,6 +6,7 @@
 //! an internal error (exit 255) with a one-line message; a backtrace is printed only when
 //! `FAULTLINE_BACKTRACE=1` is set.
 
+mod alloc;
 mod check;
 mod cli;
 mod demo;
@@ -21,6 +22,10 @@ mod serve;
 mod target;
 
 use std::panic::{self, AssertUnwindSafe};
+
+/// Every allocation is counted, so `--memory-limit` covers the whole check ([`alloc`]).
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -41,6 +41,27 @@ pub struct Plan {
     pub consistency: Vec<String>,
     /// The store directory root.
     pub store: PathBuf,
+    /// Budgets of the check step after the run.
+    pub check: CheckBudget,
+}
+
+/// The budgets of a run's check step (`run --check-time-limit`, `--memory-limit`).
+#[derive(Debug, Clone, Copy)]
+pub struct CheckBudget {
+    /// Wall-clock budget of the check.
+    pub time_limit: Duration,
+    /// Memory budget of the check, in bytes (the whole process's heap).
+    pub memory_limit: usize,
+}
+
+impl Default for CheckBudget {
+    /// 300 s and the default memory budget.
+    fn default() -> Self {
+        CheckBudget {
+            time_limit: Duration::from_secs(300),
+            memory_limit: checkers::limits::default_memory_limit(),
+        }
+    }
 }
 
 /// What a finished run produced.
@@ -138,6 +159,10 @@ pub fn run(args: RunArgs) -> Result<u8> {
         op_timeout: args.op_timeout,
         consistency: args.consistency,
         store: args.store,
+        check: CheckBudget {
+            time_limit: args.check_time_limit,
+            memory_limit: check::memory_limit(args.memory_limit),
+        },
     };
     let runtime = runtime()?;
     let finished = runtime.block_on(async {
@@ -264,7 +289,9 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
             };
             let opts = checkers::workload::WorkloadOptions {
                 consistency,
-                time_limit: Some(Duration::from_secs(300)),
+                time_limit: Some(plan.check.time_limit),
+                memory_limit: plan.check.memory_limit,
+                memory_in_use: Some(crate::alloc::in_use),
                 ..Default::default()
             };
             check::check_workload_file(file, entry, None, &opts)
@@ -277,7 +304,9 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
             };
             let model = checkers::model::find(model).expect("the model is registered");
             let opts = CheckOptions {
-                time_limit: Some(Duration::from_secs(300)),
+                time_limit: Some(plan.check.time_limit),
+                memory_limit: plan.check.memory_limit,
+                memory_in_use: Some(crate::alloc::in_use),
                 ..CheckOptions::default()
             };
             check::check_file(file, model, None, &opts)

@@ -6,13 +6,15 @@
 //! inside the store. No path may leave the store: a path with a `..`, `.` or empty segment
 //! (also when percent-encoded), a backslash or a NUL is refused with 400, and a path whose
 //! real location (after following symlinks) is outside the store is refused with 403. Binds
-//! 127.0.0.1 unless told otherwise.
+//! 127.0.0.1 unless told otherwise. Slow, greedy or oversized requests are bounded by
+//! [`guard`] (header timeout, head size, no bodies, connection cap).
 
+mod guard;
 mod paths;
 
 use crate::cli::ServeArgs;
 use crate::report::html::escape;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -59,12 +61,10 @@ pub fn run(args: ServeArgs) -> Result<u8> {
             )?;
             out.flush()?;
         }
-        axum::serve(listener, router(store))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("the server stopped")?;
+        guard::serve(listener, router(store), async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
         Ok(crate::exit::VALID)
     })
 }

@@ -6,6 +6,7 @@
 //! - [`model`]: sequential specifications as pure `step(state, op) -> Option<state>` values.
 //! - [`linear`]: the linearizability checker (Wing–Gong/Lowe search with memoization,
 //!   P-compositionality, budgets) and the counterexample shrinker.
+//! - [`limits`]: the time and memory limits every checker respects (→ `unknown`).
 //! - [`perf`]: availability during faults and latency outside them, from a history.
 //! - [`txn`]: Elle-style transactional checking (list-append, rw-register).
 //! - [`workload`]: the workload checkers behind `--workload` (transactional and Jepsen's).
@@ -16,6 +17,7 @@
 pub mod error;
 pub mod gen;
 pub mod history;
+pub mod limits;
 pub mod linear;
 pub mod model;
 pub mod perf;

@@ -187,6 +187,7 @@ fn run_checker(
                 time_limit: Some(Duration::from_millis(300)),
                 memory_limit: 256 << 20,
                 shrink: true,
+                memory_in_use: None,
                 shrink_time: Duration::from_millis(100),
             };
             Ok(of((m.check)(source, history.format, &ops, &opts)?.valid))

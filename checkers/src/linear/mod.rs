@@ -13,7 +13,10 @@ pub mod shrink;
 
 pub use search::{decide, search, Entry, Found, SearchResult};
 
+pub use crate::limits::default_memory_limit;
+
 use crate::history::{Format, Operation, Outcome};
+use crate::limits::{Exceeded, Limits, MemoryProbe};
 use crate::model::canonical;
 use crate::model::{CompileCtx, Compiled, Model};
 use crate::verdict::{Counterexample, OpView, Report, Stats, Step, Validity};
@@ -30,8 +33,13 @@ pub struct CheckOptions {
     pub initial: Option<Value>,
     /// Wall-clock budget for the search; past it the verdict is `unknown`.
     pub time_limit: Option<Duration>,
-    /// Memory budget in bytes for memoized configurations; past it the verdict is `unknown`.
+    /// Memory budget in bytes; past it the verdict is `unknown`. With `memory_in_use`, it
+    /// bounds the heap of the whole process (models' states, memo arenas, the history);
+    /// without, only the memo arenas the search counts itself.
     pub memory_limit: usize,
+    /// Reads the process's heap in use (see [`crate::limits`]); checked at every budget
+    /// checkpoint of the search and of the shrinker.
+    pub memory_in_use: Option<MemoryProbe>,
     /// Shrink an invalid history to a minimal failing sub-history.
     pub shrink: bool,
     /// Wall-clock budget for shrinking (on top of the search).
@@ -44,24 +52,11 @@ impl Default for CheckOptions {
             initial: None,
             time_limit: Some(Duration::from_secs(600)),
             memory_limit: default_memory_limit(),
+            memory_in_use: None,
             shrink: true,
             shrink_time: Duration::from_secs(5),
         }
     }
-}
-
-/// Half of physical memory (from /proc/meminfo), or 4 GiB when it cannot be read.
-pub fn default_memory_limit() -> usize {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<usize>().ok())
-        })
-        .map(|kb| kb * 1024 / 2)
-        .unwrap_or(4 << 30)
 }
 
 /// Shared limits for all partitions of one check: a deadline, a memory budget and a
@@ -71,6 +66,7 @@ pub struct Budget {
     deadline: Option<Instant>,
     memory_limit: usize,
     memory_used: AtomicUsize,
+    memory_in_use: Option<MemoryProbe>,
     cancel: AtomicBool,
     state_limit: AtomicU64,
 }
@@ -85,9 +81,17 @@ impl Budget {
             deadline,
             memory_limit,
             memory_used: AtomicUsize::new(0),
+            memory_in_use: None,
             cancel: AtomicBool::new(false),
             state_limit: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// The same budget, also comparing the process's heap in use (read by `probe`) with the
+    /// memory limit at every checkpoint.
+    pub fn with_probe(mut self, probe: Option<MemoryProbe>) -> Self {
+        self.memory_in_use = probe;
+        self
     }
 
     /// An unlimited budget (for tests and tools).
@@ -101,7 +105,7 @@ impl Budget {
         if self.cancel.load(Ordering::Relaxed) {
             return Some("cancelled");
         }
-        if used > self.memory_limit {
+        if used > self.memory_limit || self.memory_in_use.is_some_and(|p| p() > self.memory_limit) {
             return Some("memory limit");
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -157,7 +161,8 @@ pub fn check_operations<M: Model>(
     };
     let partitions = compile(model, file, ops, opts, &mut ctx)?;
     let n_ops: usize = partitions.iter().map(|p| p.entries.len()).sum();
-    let budget = Budget::new(opts.time_limit.map(|t| started + t), opts.memory_limit);
+    let budget = Budget::new(opts.time_limit.map(|t| started + t), opts.memory_limit)
+        .with_probe(opts.memory_in_use);
 
     // Rounds with a growing per-search state limit: partitions that are quick to decide are
     // decided first, so one quick refutation is not stuck behind large valid partitions.
@@ -234,9 +239,15 @@ pub fn check_operations<M: Model>(
         };
         report.valid = Validity::Unknown;
         let p = &partitions[*i];
+        let limits = Limits {
+            time_limit: opts.time_limit,
+            deadline: None,
+            memory_limit: opts.memory_limit,
+            memory_in_use: opts.memory_in_use,
+        };
         let limit = match why {
-            "time limit" => format!("time limit of {} reached", fmt_duration(opts.time_limit)),
-            "memory limit" => format!("memory limit of {} MiB reached", opts.memory_limit >> 20),
+            "time limit" => limits.describe(Exceeded::Time),
+            "memory limit" => limits.describe(Exceeded::Memory),
             other => other.to_string(),
         };
         report.unknown_reason = Some(match &p.key {
@@ -250,13 +261,6 @@ pub fn check_operations<M: Model>(
     }
     report.stats.millis = started.elapsed().as_secs_f64() * 1e3;
     Ok(report)
-}
-
-fn fmt_duration(d: Option<Duration>) -> String {
-    match d {
-        Some(d) => format!("{} s", d.as_secs_f64()),
-        None => "none".into(),
-    }
 }
 
 /// Compiles every client operation and groups the results by key.
@@ -383,7 +387,7 @@ fn counterexample<M: Model>(
         .into_iter()
         .flatten()
         .min();
-        let budget = Budget::new(deadline, opts.memory_limit);
+        let budget = Budget::new(deadline, opts.memory_limit).with_probe(opts.memory_in_use);
         // Each trial may explore a few times what the whole check needed: a trial that needs
         // more counts as "not failing", which keeps the result sound (only maybe not minimal).
         budget.set_state_limit(states.saturating_mul(8).max(1 << 18));

@@ -140,6 +140,8 @@ pub struct Found {
     pub largest_scc: usize,
     /// True when the wall-clock limit stopped the search.
     pub timed_out: bool,
+    /// True when the memory budget stopped the search.
+    pub out_of_memory: bool,
 }
 
 /// Limits for the search.
@@ -151,6 +153,18 @@ pub struct Limits {
     pub steps: u64,
     /// Stop when this instant passes.
     pub deadline: Option<Instant>,
+    /// Stop when the process's heap, read by `memory_in_use`, exceeds this many bytes.
+    pub memory_limit: usize,
+    /// Reads the process's heap in use (see [`crate::limits`]).
+    pub memory_in_use: Option<crate::limits::MemoryProbe>,
+}
+
+impl Limits {
+    /// True when the memory budget is spent.
+    pub fn out_of_memory(&self) -> bool {
+        self.memory_in_use
+            .is_some_and(|probe| probe() > self.memory_limit)
+    }
 }
 
 /// Builds the graph over `n` transactions and searches every component for the classes named
@@ -195,9 +209,13 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits)
             {
                 continue;
             }
-            if limits.deadline.is_some_and(|d| Instant::now() > d) {
+            if limits.deadline.is_some_and(|d| Instant::now() > d) || limits.out_of_memory() {
                 found.incomplete.push((spec.name.to_string(), scc.len()));
-                found.timed_out = true;
+                if limits.out_of_memory() {
+                    found.out_of_memory = true;
+                } else {
+                    found.timed_out = true;
+                }
                 break;
             }
             match sub.find(spec, &limits) {
@@ -221,12 +239,17 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits)
                     found.timed_out = true;
                     break;
                 }
+                Outcome::OutOfMemory => {
+                    found.incomplete.push((spec.name.to_string(), scc.len()));
+                    found.out_of_memory = true;
+                    break;
+                }
             }
         }
         for &x in scc {
             local[x.index()] = u32::MAX;
         }
-        if found.timed_out {
+        if found.timed_out || found.out_of_memory {
             break;
         }
     }
@@ -264,6 +287,7 @@ pub(super) enum Outcome {
     Absent,
     OutOfBudget,
     OutOfTime,
+    OutOfMemory,
 }
 
 /// Marks the transactions that may lie on a cycle: what remains after repeatedly removing
@@ -322,6 +346,8 @@ mod tests {
             per_class: 3,
             steps: 1_000_000,
             deadline: None,
+            memory_limit: usize::MAX,
+            memory_in_use: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod register;
 pub mod search;
 
 use crate::history::Operation;
+use crate::limits::Exceeded;
 use crate::verdict::Validity;
 use crate::workload::{WorkloadOptions, WorkloadReport};
 use crate::InputError;
@@ -70,7 +71,7 @@ fn check(
     workload: Workload,
 ) -> Result<WorkloadReport, InputError> {
     let started = Instant::now();
-    let deadline = opts.time_limit.map(|d| started + d);
+    let limits = opts.limits();
     let requested: Vec<String> = if opts.consistency.is_empty() {
         vec!["serializable".to_string()]
     } else {
@@ -81,6 +82,10 @@ fn check(
     }
     let prohibited = models::prohibited(&requested);
     let tx = history::extract(file, ops, workload)?;
+    if let Some(e) = limits.exceeded() {
+        let why = format!("{} while reading the transactions", limits.describe(e));
+        return Ok(stopped_early(ops, &tx, why, started, workload));
+    }
     let mut cases = Cases::default();
     let (index, mut edges) = match workload {
         Workload::ListAppend => {
@@ -92,11 +97,23 @@ fn check(
             (explain::Index::Register(ix), e)
         }
     };
+    // Budget checkpoints between the phases: a limit that runs out stops the check, and the
+    // anomalies already found (certain: they never depend on what is not yet searched) still
+    // make the verdict invalid; otherwise it is unknown.
+    let mut stop = limits
+        .exceeded()
+        .map(|e| format!("{} while inferring version orders", limits.describe(e)));
     let realtime = prohibited.iter().any(|a| a.ends_with("-realtime"));
-    if realtime {
-        order::realtime_edges(ops, &tx, &mut edges);
-    } else if prohibited.iter().any(|a| a.ends_with("-process")) {
-        order::process_edges(ops, &tx, &mut edges);
+    if stop.is_none() {
+        let mut spent = None;
+        if realtime {
+            spent = order::realtime_edges(ops, &tx, &mut edges, &limits);
+        } else if prohibited.iter().any(|a| a.ends_with("-process")) {
+            order::process_edges(ops, &tx, &mut edges);
+        }
+        stop = spent
+            .or_else(|| limits.exceeded())
+            .map(|e| format!("{} while adding order edges", limits.describe(e)));
     }
     let wanted: BTreeSet<&str> = prohibited
         .iter()
@@ -109,43 +126,97 @@ fn check(
             })
         })
         .collect();
-    let limits = graph::Limits {
+    let graph_limits = graph::Limits {
         per_class: CYCLES_PER_CLASS,
         steps: STEP_BUDGET,
-        deadline,
+        deadline: limits.deadline,
+        memory_limit: limits.memory_limit,
+        memory_in_use: limits.memory_in_use,
     };
-    let found = graph::search(tx.txns.len(), &edges, &wanted, limits);
+    let found = if stop.is_none() {
+        let found = graph::search(tx.txns.len(), &edges, &wanted, graph_limits);
+        if found.out_of_memory {
+            stop = Some(limits.describe(Exceeded::Memory));
+        } else if found.timed_out {
+            stop = Some(limits.describe(Exceeded::Time));
+        }
+        found
+    } else {
+        graph::Found::default()
+    };
     let nedges = edges.len();
     drop(edges);
     Ok(report(
-        file,
         ops,
         &tx,
         &index,
         cases,
         found,
-        &requested,
-        &prohibited,
+        Judged {
+            requested: &requested,
+            prohibited: &prohibited,
+            stop,
+        },
         nedges,
         started,
         workload,
     ))
 }
 
+/// The checker's name for a workload.
+fn name_of(workload: Workload) -> &'static str {
+    match workload {
+        Workload::ListAppend => "list-append",
+        Workload::RwRegister => "rw-register",
+    }
+}
+
+/// The `unknown` report of a check stopped by its budget before any anomaly could be found.
+fn stopped_early(
+    ops: &[Operation],
+    tx: &history::Txns,
+    why: String,
+    started: Instant,
+    workload: Workload,
+) -> WorkloadReport {
+    WorkloadReport {
+        workload: name_of(workload),
+        valid: Validity::Unknown,
+        ops: ops.iter().filter(|o| o.client).count(),
+        millis: started.elapsed().as_secs_f64() * 1000.0,
+        anomalies: Vec::new(),
+        unknown_reason: Some(why.clone()),
+        explanation: vec![format!("the check stopped early: {why}")],
+        details: json!({ "txns": tx.txns.len(), "stopped": why }),
+        artifacts: Vec::new(),
+    }
+}
+
+/// What was asked and whether a budget cut the check short.
+struct Judged<'a> {
+    requested: &'a [String],
+    prohibited: &'a BTreeSet<&'static str>,
+    /// Why the check stopped before it was complete (a limit ran out), if it did.
+    stop: Option<String>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn report(
-    _file: &str,
     ops: &[Operation],
     tx: &history::Txns,
     index: &explain::Index,
     cases: Cases,
     found: graph::Found,
-    requested: &[String],
-    prohibited: &BTreeSet<&'static str>,
+    judged: Judged,
     nedges: usize,
     started: Instant,
     workload: Workload,
 ) -> WorkloadReport {
+    let Judged {
+        requested,
+        prohibited,
+        stop,
+    } = judged;
     let mut all: BTreeSet<String> = cases.by_name.keys().cloned().collect();
     all.extend(found.cycles.iter().map(|c| c.name.clone()));
     let all: Vec<String> = all.into_iter().collect();
@@ -165,17 +236,15 @@ fn report(
         .any(|t| t.outcome == crate::history::Outcome::Ok);
     let (valid, unknown_reason) = if !bad.is_empty() {
         (Validity::Invalid, None)
+    } else if let (Some(why), None) = (&stop, incomplete.first()) {
+        (Validity::Unknown, Some(why.clone()))
     } else if !committed {
         (
             Validity::Unknown,
             Some("no transaction committed (completed ok), so there is nothing to check".into()),
         )
     } else if let Some((class, size)) = incomplete.first() {
-        let why = if found.timed_out {
-            "the time limit ran out"
-        } else {
-            "the search budget ran out"
-        };
+        let why = stop.as_deref().unwrap_or("the search budget ran out");
         (
             Validity::Unknown,
             Some(format!(
@@ -272,10 +341,7 @@ fn report(
         "incomplete": found.incomplete.iter().map(|(c, s)| json!({"class": c, "scc_size": s})).collect::<Vec<_>>(),
     });
     WorkloadReport {
-        workload: match workload {
-            Workload::ListAppend => "list-append",
-            Workload::RwRegister => "rw-register",
-        },
+        workload: name_of(workload),
         valid,
         ops: ops.iter().filter(|o| o.client).count(),
         millis: started.elapsed().as_secs_f64() * 1000.0,

@@ -10,7 +10,12 @@
 use super::graph::{Edge, PROCESS, REALTIME};
 use super::history::Txns;
 use crate::history::{Operation, Outcome, Process};
+use crate::limits::{Exceeded, Limits};
 use hashbrown::HashMap;
+
+/// How much work (realtime edges added, predecessors scanned) is done between two budget
+/// checkpoints.
+pub const CHECKPOINT: usize = 1 << 16;
 
 /// Appends process-order edges.
 pub fn process_edges(ops: &[Operation], tx: &Txns, edges: &mut Vec<Edge>) {
@@ -30,8 +35,16 @@ pub fn process_edges(ops: &[Operation], tx: &Txns, edges: &mut Vec<Edge>) {
     }
 }
 
-/// Appends realtime edges (transitively reduced).
-pub fn realtime_edges(ops: &[Operation], tx: &Txns, edges: &mut Vec<Edge>) {
+/// Appends realtime edges (transitively reduced). Their number can grow with the square of
+/// the concurrency (every transaction completed before a burst of invocations precedes each of
+/// them), so `limits` is checked every [`CHECKPOINT`] edges; the limit that ran out, if one did,
+/// is returned and the edges are then incomplete.
+pub fn realtime_edges(
+    ops: &[Operation],
+    tx: &Txns,
+    edges: &mut Vec<Edge>,
+    limits: &Limits,
+) -> Option<Exceeded> {
     // (event position, is completion, txn)
     let mut events: Vec<(usize, bool, u32)> = Vec::with_capacity(tx.txns.len() * 2);
     for (t, txn) in tx.txns.iter().enumerate() {
@@ -51,19 +64,46 @@ pub fn realtime_edges(ops: &[Operation], tx: &Txns, edges: &mut Vec<Edge>) {
     let mut frontier: Vec<u32> = Vec::new();
     let mut preds: Vec<(u32, u32)> = vec![(0, 0); tx.txns.len()];
     let mut flat: Vec<u32> = Vec::new();
+    let mut superseded = vec![false; tx.txns.len()];
+    // Work done (edges added, predecessors scanned), and when the budget is next checked.
+    let mut added = 0usize;
+    let mut next_checkpoint = CHECKPOINT;
     for (_, done, t) in events {
         if !done {
             let a = flat.len() as u32;
             for &f in &frontier {
                 edges.push((f, t, REALTIME));
                 flat.push(f);
+                added += 1;
+                if added >= next_checkpoint {
+                    next_checkpoint = added + CHECKPOINT;
+                    if let Some(e) = limits.exceeded() {
+                        return Some(e);
+                    }
+                }
             }
             preds[t as usize] = (a, flat.len() as u32);
         } else {
             let (a, b) = preds[t as usize];
+            // Linear in the frontier and the predecessors (a slice `contains` here made this
+            // cubic in the concurrency).
             let before = &flat[a as usize..b as usize];
-            frontier.retain(|f| !before.contains(f));
+            for &f in before {
+                superseded[f as usize] = true;
+            }
+            frontier.retain(|&f| !superseded[f as usize]);
+            for &f in before {
+                superseded[f as usize] = false;
+            }
             frontier.push(t);
+            added += before.len() + frontier.len();
+            if added >= next_checkpoint {
+                next_checkpoint = added + CHECKPOINT;
+                if let Some(e) = limits.exceeded() {
+                    return Some(e);
+                }
+            }
         }
     }
+    None
 }

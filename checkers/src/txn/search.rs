@@ -1,7 +1,8 @@
 //! The breadth-first search for a shortest cycle of one anomaly class inside one strongly
 //! connected component, over (transaction, path state): how many rw edges so far (0, 1, 2+),
 //! whether the last edge was rw, whether a wr and a process/realtime edge were used. Starts
-//! from anchor edges of the kind the class needs; bounded by a step budget and a deadline.
+//! from anchor edges of the kind the class needs; bounded by a step budget, a deadline
+//! and the memory budget.
 
 use super::graph::{Edge, Limits, Outcome, RwMode, Spec, RW, WR};
 use petgraph::algo::kosaraju_scc;
@@ -168,6 +169,9 @@ impl Local {
                             if Instant::now() > d {
                                 return Outcome::OutOfTime;
                             }
+                        }
+                        if limits.out_of_memory() {
+                            return Outcome::OutOfMemory;
                         }
                     }
                     let k2 = *e2.weight();

@@ -44,7 +44,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::start(opts.time_limit);
+    let budget = Budget::of(opts);
     let mut reads: Vec<Read> = Vec::new();
     let mut transfers = 0usize;
     for (op, f) in common::client_ops(file, ops, "bank", &["read", "transfer"])? {

@@ -3,8 +3,9 @@
 //! line in explanations, a total order on JSON values (so elements and ids can be sets and map
 //! keys, listed in a stable order), capped lists, and assembling the [`WorkloadReport`].
 
-use super::WorkloadReport;
+use super::{WorkloadOptions, WorkloadReport};
 use crate::history::Operation;
+use crate::limits::Limits;
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::Value;
@@ -242,25 +243,39 @@ pub fn count_verb(n: usize, what: &str, verb: &str) -> String {
     }
 }
 
-/// The wall-clock budget of one check, from `--time-limit`.
+/// The budget of one check: `--time-limit` and `--memory-limit`, started with the check.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     start: Instant,
-    limit: Option<Duration>,
+    limits: Limits,
 }
 
 impl Budget {
-    /// Starts the clock.
+    /// Starts the clock with a time limit only (no memory budget).
     pub fn start(limit: Option<Duration>) -> Budget {
         Budget {
             start: Instant::now(),
-            limit,
+            limits: Limits::start(limit, usize::MAX, None),
         }
     }
 
-    /// True once the budget is spent.
+    /// Starts the clock with the options' time and memory limits.
+    pub fn of(opts: &WorkloadOptions) -> Budget {
+        Budget {
+            start: Instant::now(),
+            limits: opts.limits(),
+        }
+    }
+
+    /// True once the budget is spent (time or memory).
     pub fn exhausted(&self) -> bool {
-        self.limit.is_some_and(|l| self.start.elapsed() >= l)
+        self.limits.exceeded().is_some()
+    }
+
+    /// Which limit is spent, worded for an `unknown` reason (`time limit of 3 s reached`), if
+    /// one is.
+    pub fn spent(&self) -> Option<String> {
+        self.limits.exceeded().map(|e| self.limits.describe(e))
     }
 
     /// Milliseconds since the start.

@@ -46,7 +46,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::start(opts.time_limit);
+    let budget = Budget::of(opts);
     let mut steps: Vec<(usize, Step)> = Vec::new();
     let mut reads: Vec<(&Operation, i128)> = Vec::new();
     let (mut ok_adds, mut info_adds, mut failed_adds) = (0usize, 0usize, 0usize);

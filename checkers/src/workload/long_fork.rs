@@ -48,7 +48,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::start(opts.time_limit);
+    let budget = Budget::of(opts);
     let mut reads: Vec<Read> = Vec::new();
     let mut written: BTreeMap<Elem, &Operation> = BTreeMap::new();
     let mut other_txns = 0usize;
@@ -127,8 +127,8 @@ pub fn check(
     let mut forks: Vec<Fork> = Vec::new();
     for group in groups.values() {
         for (i, a) in group.iter().enumerate() {
-            if budget.exhausted() {
-                let reason = "time limit reached while comparing reads".to_string();
+            if let Some(spent) = budget.spent() {
+                let reason = format!("{spent} while comparing reads");
                 return Ok(common::unknown("long-fork", ops, &budget, reason, details));
             }
             for b in &group[i + 1..] {

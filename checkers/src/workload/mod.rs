@@ -18,13 +18,14 @@ pub mod set_full_timeline;
 pub mod unique_ids;
 
 use crate::history::Operation;
+use crate::limits::{Limits, MemoryProbe};
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::Value;
 use std::time::Duration;
 
 /// Options shared by the workload checkers (each uses the ones that apply to it).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WorkloadOptions {
     /// Consistency models to check (list-append, rw-register), as given on the command line;
     /// empty means the default (`serializable`). Validated by [`validate`].
@@ -35,6 +36,33 @@ pub struct WorkloadOptions {
     pub negative_balances: bool,
     /// Wall-clock budget; a checker that runs out reports `unknown`.
     pub time_limit: Option<Duration>,
+    /// Memory budget in bytes for the process's heap, compared with `memory_in_use` at the
+    /// checkers' budget checkpoints; a checker that runs out reports `unknown`. Default:
+    /// [`crate::limits::default_memory_limit`].
+    pub memory_limit: usize,
+    /// Reads the process's heap in use (see [`crate::limits`]); without it the memory budget
+    /// is not enforced.
+    pub memory_in_use: Option<MemoryProbe>,
+}
+
+impl Default for WorkloadOptions {
+    fn default() -> Self {
+        WorkloadOptions {
+            consistency: Vec::new(),
+            group_size: None,
+            negative_balances: false,
+            time_limit: None,
+            memory_limit: crate::limits::default_memory_limit(),
+            memory_in_use: None,
+        }
+    }
+}
+
+impl WorkloadOptions {
+    /// The time and memory limits of one check, starting now.
+    pub fn limits(&self) -> Limits {
+        Limits::start(self.time_limit, self.memory_limit, self.memory_in_use)
+    }
 }
 
 /// A file a checker wants written next to the results (`check --out DIR`).

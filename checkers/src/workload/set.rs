@@ -23,7 +23,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::start(opts.time_limit);
+    let budget = Budget::of(opts);
     // Every attempted element, with the first add that attempted it.
     let mut attempts: BTreeMap<Elem, &Operation> = BTreeMap::new();
     // Acknowledged elements, with the first ok add.

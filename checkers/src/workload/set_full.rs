@@ -33,7 +33,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::start(opts.time_limit);
+    let budget = Budget::of(opts);
     // Every event of a client op, in file order: (position, op, is the completion).
     let mut events: Vec<(usize, &Operation, bool)> = Vec::new();
     for (op, f) in common::client_ops(file, ops, "set-full", &["add", "read"])? {
@@ -85,13 +85,13 @@ pub fn check(
                 tracks[i].known.get_or_insert(op);
             }
         } else if !is_add && completion && op.outcome == Outcome::Ok {
-            if budget.exhausted() {
+            if let Some(spent) = budget.spent() {
                 return Ok(common::unknown(
                     "set-full",
                     ops,
                     &budget,
                     format!(
-                        "time limit reached after {read_count} reads, before the read on {}",
+                        "{spent} after {read_count} reads, before the read on {}",
                         common::whereabouts(op)
                     ),
                     json!({ "read_count": read_count }),

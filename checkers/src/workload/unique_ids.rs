@@ -19,7 +19,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::start(opts.time_limit);
+    let budget = Budget::of(opts);
     let mut attempted = 0usize;
     // Each acknowledged id with the ok operations that returned it.
     let mut ids: BTreeMap<Elem, Vec<&Operation>> = BTreeMap::new();

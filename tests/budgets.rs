@@ -1,0 +1,379 @@
+//! Budgets: `--time-limit` and `--memory-limit` end every checker's work on a pathological
+//! history in `unknown` (exit 2) naming the limit — within the time limit plus a second
+//! (measured by faultline itself, its JSON `millis`) and with the child's peak resident memory
+//! (wait4's ru_maxrss) under the memory limit plus [`SLACK_MIB`] — never a hang or an
+//! out-of-memory kill. Linearizability (a register with 100 concurrent info writes), Elle
+//! list-append (a burst of concurrency that makes realtime edges quadratic) and Jepsen
+//! long-fork (reads that pairwise fork) are each tried against both limits, and `report` and
+//! `run` accept the same flags.
+
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What the peak resident memory may exceed the memory limit by: the allocator's
+/// fragmentation and the memory a checker allocates between two budget checkpoints.
+const SLACK_MIB: u64 = 64;
+
+/// A hang guard: no budgeted check may take longer than this in wall-clock time.
+const HANG_GUARD: Duration = Duration::from_secs(90);
+
+/// What one faultline invocation did.
+struct Outcome {
+    code: i32,
+    json: Value,
+    wall: Duration,
+    peak_rss_mib: u64,
+}
+
+/// Runs faultline with `args`, killing it after [`HANG_GUARD`]; measures its own peak RSS.
+// The child is reaped with wait4 (for its own rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn faultline(args: &[&str]) -> Outcome {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let guard = std::thread::spawn(move || {
+        if finished.recv_timeout(HANG_GUARD).is_err() {
+            // SAFETY: kill(2) on our own child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return true;
+        }
+        false
+    });
+    let mut status = 0;
+    // SAFETY: wait4 on our own child with valid out-pointers; rusage is plain data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let _ = done.send(());
+    assert_eq!(reaped, pid, "wait4 failed");
+    assert!(
+        !guard.join().unwrap(),
+        "faultline {args:?} hung past {HANG_GUARD:?}"
+    );
+    let text = reader.join().unwrap();
+    assert!(libc::WIFEXITED(status), "faultline {args:?} was killed");
+    Outcome {
+        code: libc::WEXITSTATUS(status),
+        json: serde_json::from_str(text.lines().next().unwrap_or("null")).unwrap_or(Value::Null),
+        wall: started.elapsed(),
+        // ru_maxrss is in KiB on Linux.
+        peak_rss_mib: usage.ru_maxrss as u64 / 1024,
+    }
+}
+
+/// Writes `lines` to `dir/name`; returns the path.
+fn write(dir: &Path, name: &str, lines: impl Iterator<Item = String>) -> PathBuf {
+    let path = dir.join(name);
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(&l);
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `n` concurrent writes of distinct values that never complete (info), then a read of a
+/// value nobody wrote: refuting it means trying every subset of the writes.
+fn register_history(dir: &Path, n: usize) -> PathBuf {
+    let invokes = (0..n).map(|p| {
+        format!(
+            r#"{{"process":{p},"type":"invoke","f":"write","value":{}}}"#,
+            p + 1
+        )
+    });
+    let infos = (0..n).map(|p| {
+        format!(
+            r#"{{"process":{p},"type":"info","f":"write","value":{}}}"#,
+            p + 1
+        )
+    });
+    let read = [
+        format!(r#"{{"process":{n},"type":"invoke","f":"read","value":null}}"#),
+        format!(r#"{{"process":{n},"type":"ok","f":"read","value":-1}}"#),
+    ];
+    write(dir, "register.jsonl", invokes.chain(infos).chain(read))
+}
+
+/// `n` concurrent adds to a set that never complete, then a read nobody's adds explain: the
+/// search's states are `Vec`s whose heap only the allocator's count sees.
+fn set_history(dir: &Path, n: usize) -> PathBuf {
+    let invokes =
+        (0..n).map(|p| format!(r#"{{"process":{p},"type":"invoke","f":"add","value":{p}}}"#));
+    let infos = (0..n).map(|p| format!(r#"{{"process":{p},"type":"info","f":"add","value":{p}}}"#));
+    let read = [
+        format!(r#"{{"process":{n},"type":"invoke","f":"read","value":null}}"#),
+        format!(r#"{{"process":{n},"type":"ok","f":"read","value":[-1]}}"#),
+    ];
+    write(dir, "set.jsonl", invokes.chain(infos).chain(read))
+}
+
+/// Two rounds of `n` concurrent one-append transactions: every transaction of the first round
+/// precedes every one of the second in real time (n² realtime edges).
+fn list_append_history(dir: &Path, n: usize) -> PathBuf {
+    let mut lines = Vec::new();
+    for round in 0..2 {
+        for kind in ["invoke", "ok"] {
+            for p in 0..n {
+                let v = round * n + p + 1;
+                lines.push(format!(
+                    r#"{{"process":{p},"type":"{kind}","f":"txn","value":[["append",{},{v}]]}}"#,
+                    p % 100
+                ));
+            }
+        }
+    }
+    write(dir, "list-append.jsonl", lines.into_iter())
+}
+
+/// Two single-key writes and `n` reads, half seeing only the first and half only the
+/// second: every pair of reads from different halves is a long fork.
+fn long_fork_history(dir: &Path, n: usize) -> PathBuf {
+    let mut lines = vec![
+        r#"{"process":0,"type":"invoke","f":"txn","value":[["w",0,1]]}"#.to_string(),
+        r#"{"process":1,"type":"invoke","f":"txn","value":[["w",1,1]]}"#.to_string(),
+        r#"{"process":0,"type":"ok","f":"txn","value":[["w",0,1]]}"#.to_string(),
+        r#"{"process":1,"type":"ok","f":"txn","value":[["w",1,1]]}"#.to_string(),
+    ];
+    for i in 0..n {
+        let p = i + 2;
+        let seen = if i % 2 == 0 { "1,null" } else { "null,1" };
+        let (a, b) = seen.split_once(',').unwrap();
+        lines.push(format!(
+            r#"{{"process":{p},"type":"invoke","f":"txn","value":[["r",0,null],["r",1,null]]}}"#
+        ));
+        lines.push(format!(
+            r#"{{"process":{p},"type":"ok","f":"txn","value":[["r",0,{a}],["r",1,{b}]]}}"#
+        ));
+    }
+    write(dir, "long-fork.jsonl", lines.into_iter())
+}
+
+/// Checks an `unknown` naming `limit` (`time limit`, `memory limit`).
+fn assert_unknown(o: &Outcome, limit: &str) {
+    assert_eq!(o.code, 2, "expected exit 2 (unknown): {}", o.json);
+    assert_eq!(o.json["valid"], "unknown", "{}", o.json);
+    let reason = o.json["unknown_reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains(limit),
+        "the reason {reason:?} does not name the {limit}"
+    );
+}
+
+/// Time limit of 3 s: unknown within 4 s by faultline's own clock.
+fn assert_time_limit(args: &[&str]) {
+    let mut all = vec!["check", "--format", "json", "--time-limit", "3"];
+    all.extend_from_slice(args);
+    let o = faultline(&all);
+    assert_unknown(&o, "time limit");
+    let millis = o.json["millis"].as_f64().unwrap();
+    assert!(
+        millis <= 4000.0,
+        "the check took {millis} ms for a 3 s limit"
+    );
+    eprintln!("{args:?}: {millis} ms, wall {:?}", o.wall);
+}
+
+/// Memory limit of 200 MiB: unknown, peak RSS under 200 MiB + [`SLACK_MIB`].
+fn assert_memory_limit(args: &[&str]) {
+    let mut all = vec![
+        "check",
+        "--format",
+        "json",
+        "--memory-limit",
+        "200MB",
+        "--time-limit",
+        "60",
+    ];
+    all.extend_from_slice(args);
+    let o = faultline(&all);
+    assert_unknown(&o, "memory limit");
+    assert!(
+        o.peak_rss_mib <= 200 + SLACK_MIB,
+        "peak RSS {} MiB for a 200 MiB limit",
+        o.peak_rss_mib
+    );
+    eprintln!(
+        "{args:?}: peak RSS {} MiB, wall {:?}",
+        o.peak_rss_mib, o.wall
+    );
+}
+
+#[test]
+fn budgets_time_limit_stops_a_register_with_100_concurrent_info_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = register_history(dir.path(), 100);
+    assert_time_limit(&["--model", "register", h.to_str().unwrap()]);
+}
+
+#[test]
+fn budgets_memory_limit_stops_a_register_with_100_concurrent_info_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = register_history(dir.path(), 100);
+    assert_memory_limit(&["--model", "register", h.to_str().unwrap()]);
+}
+
+#[test]
+fn budgets_memory_limit_counts_the_heap_of_set_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = set_history(dir.path(), 80);
+    assert_memory_limit(&["--model", "set", h.to_str().unwrap()]);
+}
+
+#[test]
+fn budgets_time_limit_stops_quadratic_realtime_edges_of_list_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = list_append_history(dir.path(), 10_000);
+    assert_time_limit(&[
+        "--memory-limit",
+        "3GB",
+        "--workload",
+        "list-append",
+        "--consistency",
+        "strict-serializable",
+        h.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn budgets_memory_limit_stops_quadratic_realtime_edges_of_list_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = list_append_history(dir.path(), 10_000);
+    assert_memory_limit(&[
+        "--workload",
+        "list-append",
+        "--consistency",
+        "strict-serializable",
+        h.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn budgets_time_limit_stops_long_fork_reads_that_all_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = long_fork_history(dir.path(), 40_000);
+    assert_time_limit(&[
+        "--memory-limit",
+        "3GB",
+        "--workload",
+        "long-fork",
+        h.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn budgets_memory_limit_stops_long_fork_reads_that_all_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = long_fork_history(dir.path(), 10_000);
+    assert_memory_limit(&["--workload", "long-fork", h.to_str().unwrap()]);
+}
+
+#[test]
+fn budgets_report_takes_the_same_limits_as_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = register_history(dir.path(), 100);
+    let out = dir.path().join("out");
+    let o = faultline(&[
+        "report",
+        h.to_str().unwrap(),
+        "--model",
+        "register",
+        "--time-limit",
+        "1",
+        "--memory-limit",
+        "1GB",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 2);
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let reason = results["results"][0]["unknown_reason"].as_str().unwrap();
+    assert!(reason.contains("time limit of 1 s"), "{reason}");
+}
+
+#[test]
+fn budgets_memory_limit_takes_sizes_with_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = register_history(dir.path(), 3);
+    for size in ["1GB", "1.5G", "512MiB", "300"] {
+        let o = faultline(&[
+            "check",
+            "--format",
+            "json",
+            "--model",
+            "register",
+            "--memory-limit",
+            size,
+            h.to_str().unwrap(),
+        ]);
+        assert_eq!(o.code, 1, "{size}: {}", o.json);
+    }
+    let o = faultline(&[
+        "check",
+        "--model",
+        "register",
+        "--memory-limit",
+        "lots",
+        "x",
+    ]);
+    assert_eq!(o.code, 254);
+}
+
+#[test]
+fn budgets_run_passes_its_check_limits_to_the_check_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let o = faultline(&[
+        "run",
+        "--target",
+        "local",
+        "--time-limit",
+        "1",
+        "--ops",
+        "500",
+        "--check-time-limit",
+        "30",
+        "--memory-limit",
+        "1GB",
+        "--format",
+        "json",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.json);
+    // A memory budget smaller than what the recorded history needs: unknown, naming it.
+    let o = faultline(&[
+        "run",
+        "--target",
+        "local",
+        "--time-limit",
+        "1",
+        "--ops",
+        "500",
+        "--memory-limit",
+        "1KiB",
+        "--format",
+        "json",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 2, "{}", o.json);
+    let reason = o.json.to_string();
+    assert!(reason.contains("memory limit of 0 MiB"), "{reason}");
+}
