@@ -113,6 +113,9 @@ impl HttpKv {
         let Some(Value::Object(body)) = body else {
             return HttpKv::unanswered(op, "malformed-answer");
         };
+        if body.contains_key("error") {
+            return HttpKv::unanswered(op, "malformed-answer");
+        }
         match op.f {
             "read" => match body.get("value") {
                 Some(v) => Outcome::Ok(v.clone()),

@@ -208,6 +208,7 @@ where
     N: Faults,
 {
     let started = Instant::now();
+    progress.set_phase("main");
     let workers = config.concurrency.max(1);
     let main_done = Arc::new(AtomicBool::new(false));
     // Turns true when the main phase is over, by its end or by a stop request: wakes the
