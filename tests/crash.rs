@@ -9,7 +9,8 @@
 mod support;
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -225,7 +226,9 @@ fn a_torn_last_line_of_a_recorded_history_is_ignored_but_a_torn_middle_line_is_a
 #[test]
 fn sigint_mid_partition_stops_every_node_and_proxy_and_marks_the_run_incomplete() {
     let store = tempfile::tempdir().unwrap();
+    // In a process group of its own, signalled as a whole: what a terminal's Ctrl-C does.
     let child = Command::new(support::faultline_path())
+        .process_group(0)
         .args(["run", "--target", "demo", "--mode", "sync"])
         .args(["--workload", "register", "--nemesis", "partition"])
         .args(["--time-limit", "60", "--rate", "500"])
@@ -256,10 +259,11 @@ fn sigint_mid_partition_stops_every_node_and_proxy_and_marks_the_run_incomplete(
         );
     }
     std::thread::sleep(Duration::from_millis(500));
-    signal(pid, libc::SIGINT);
+    signal(-pid, libc::SIGINT);
     let out = wait_bounded(child, Duration::from_secs(40));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("NOT HEALED"), "{stdout}");
     assert!(
         stdout.contains("INCOMPLETE: interrupted by SIGINT"),
         "{stdout}"
@@ -287,4 +291,89 @@ fn sigint_mid_partition_stops_every_node_and_proxy_and_marks_the_run_incomplete(
     assert_eq!(results["interrupted"], Value::from("SIGINT"), "{results}");
     assert_eq!(results["valid"], Value::Bool(true), "{results}");
     assert_eq!(results["exit_code"], Value::from(0), "{results}");
+}
+
+/// The network namespace of process `pid` (`net:[inode]`), if readable.
+fn netns(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .ok()
+        .map(|p| p.to_string_lossy().to_string())
+}
+
+#[test]
+fn sigint_mid_partition_of_etcd_stops_every_member_and_removes_its_namespaces() {
+    if !Path::new("/usr/bin/etcd").exists() || unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: needs /usr/bin/etcd and root (network namespaces)");
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let child = Command::new(support::faultline_path())
+        .process_group(0)
+        .args(["run", "--target", "etcd", "--workload", "register"])
+        .args([
+            "--nemesis",
+            "partition",
+            "--time-limit",
+            "60",
+            "--rate",
+            "100",
+        ])
+        .args(["--nemesis-interval", "1", "--nemesis-hold", "60"])
+        .arg("--store")
+        .arg(store.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let dir = wait_for_latest(store.path(), Duration::from_secs(20));
+    let log_path = dir.join("run.log");
+    wait_for_text(
+        &log_path,
+        "nemesis start-partition",
+        Duration::from_secs(30),
+    );
+    let store_text = store.path().to_string_lossy().to_string();
+    let members: Vec<(u32, String)> = processes_mentioning(&store_text)
+        .into_iter()
+        .filter(|(_, cmdline)| cmdline.starts_with("/usr/bin/etcd "))
+        .collect();
+    let own = netns(std::process::id());
+    let namespaces: BTreeSet<String> = members
+        .iter()
+        .filter_map(|(p, _)| netns(*p))
+        .filter(|ns| Some(ns) != own.as_ref())
+        .collect();
+    if members.len() != 3 || namespaces.len() != 3 {
+        signal(-pid, libc::SIGKILL);
+        panic!("expected 3 members, each in its own namespace: {members:?} {namespaces:?}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    signal(-pid, libc::SIGINT);
+    let out = wait_bounded(child, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("NOT HEALED"), "{stdout}");
+    assert!(
+        stdout.contains("INCOMPLETE: interrupted by SIGINT"),
+        "{stdout}"
+    );
+    assert_no_process_mentions(&store_text, Duration::from_secs(5));
+    let left: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|p| netns(*p).is_some_and(|ns| namespaces.contains(&ns)))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "processes still in the run's namespaces: {left:?}"
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let healed = log.find("healed: ").expect("healing verified");
+    assert!(healed < log.find("etcd stopped").expect("stopped"), "{log}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["complete"], Value::Bool(false), "{results}");
+    assert_eq!(results["interrupted"], Value::from("SIGINT"), "{results}");
 }
