@@ -3,8 +3,11 @@
 //!
 //! The store directory (`STORE/LABEL/TIMESTAMP/`, with `STORE/latest` pointing at the newest
 //! run) holds `history.jsonl` (appended as operations happen), `results.json` (the verdict, as
-//! `check --format json` prints it), `run.log` (phases, faults, healing, the summary) and, for
-//! the demo target, each node's log and data directory. The exit code is the verdict's.
+//! `check --format json` prints it, plus `complete` and `interrupted`), `run.log` (phases,
+//! faults, healing, appended as they happen; the summary at the end) and, for the demo target,
+//! each node's log and data directory. The exit code is the verdict's. A SIGINT or SIGTERM
+//! cuts the run short but still heals, stops, checks and writes everything, marked
+//! incomplete; a SIGKILL leaves the history and log up to the kill (docs/reliability.md).
 
 use crate::check::{self, FileOutcome};
 use crate::cli::{OutputFormat, RunArgs, StoreMode, Target};

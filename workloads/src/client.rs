@@ -352,3 +352,66 @@ impl Client for Noop {
         "noop".into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(f: &'static str, value: Value) -> Op {
+        Op {
+            f,
+            key: Some(json!(1)),
+            value,
+        }
+    }
+
+    #[test]
+    fn a_malformed_200_is_never_a_result() {
+        let read = op("read", Value::Null);
+        let write = op("write", json!(3));
+        let garbage = [None, Some(json!([1])), Some(json!({"valeu": 1}))];
+        for body in &garbage {
+            assert!(matches!(
+                HttpKv::ok_value(&read, body.as_ref()),
+                Outcome::Fail(_)
+            ));
+        }
+        assert!(matches!(HttpKv::ok_value(&write, None), Outcome::Info(_)));
+        assert!(matches!(
+            HttpKv::ok_value(&write, Some(&json!({"error": "x"}))),
+            Outcome::Info(_)
+        ));
+        assert_eq!(
+            HttpKv::ok_value(&write, Some(&json!({"extra": 1}))),
+            Outcome::Ok(json!(3))
+        );
+        assert_eq!(
+            HttpKv::ok_value(&read, Some(&json!({"value": null}))),
+            Outcome::Ok(Value::Null)
+        );
+    }
+
+    #[test]
+    fn txn_answers_must_repeat_the_request() {
+        let txn = op("txn", json!([["append", 1, 5], ["r", 2, null]]));
+        let good = json!({"ops": [["append", 1, 5], ["r", 2, [5]]]});
+        assert!(matches!(
+            HttpKv::ok_value(&txn, Some(&good)),
+            Outcome::Ok(_)
+        ));
+        for bad in [
+            json!({"ops": [["append", 1, 5]]}),
+            json!({"ops": [["append", 1, 6], ["r", 2, [5]]]}),
+            json!({"ops": [["append", 1, 5], ["r", 2, null]]}),
+        ] {
+            assert!(matches!(
+                HttpKv::ok_value(&txn, Some(&bad)),
+                Outcome::Info(_)
+            ));
+        }
+        assert!(read_only(&op("txn", json!([["r", 1, null]]))));
+        assert!(!read_only(&txn));
+        assert!(read_only(&op("get", Value::Null)));
+        assert!(!read_only(&op("cas", json!([1, 2]))));
+    }
+}
