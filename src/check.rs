@@ -187,7 +187,7 @@ pub fn check_workload_file(
     opts: &WorkloadOptions,
 ) -> FileOutcome {
     let result = read_bytes(file)
-        .and_then(|bytes| read_history(file, &bytes, forced))
+        .and_then(|bytes| read_noting_torn_tail(file, &bytes, forced))
         .and_then(|history| {
             // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn): such
             // events are paired as one unnamed client thread.
@@ -220,7 +220,7 @@ pub fn check_file(
         panic!("panic requested by FAULTLINE_PANIC_FOR_TESTS");
     }
     let result = read_bytes(file)
-        .and_then(|bytes| read_history(file, &bytes, forced))
+        .and_then(|bytes| read_noting_torn_tail(file, &bytes, forced))
         .and_then(|history| {
             let ops = pair(&history)?;
             if let Some(why) = spent_reading(opts.memory_limit) {
@@ -271,6 +271,29 @@ fn unknown_model(name: &str, ops: &[checkers::history::Operation], why: String) 
             millis: 0.0,
         },
     }
+}
+
+/// Reads a history; for JSON lines whose last line was cut short (a recording killed
+/// mid-write), says on standard error that the torn line was left out and the verdict covers
+/// the complete lines before it.
+fn read_noting_torn_tail(
+    file: &str,
+    bytes: &[u8],
+    forced: Option<Format>,
+) -> Result<checkers::history::History, InputError> {
+    let history = read_history(file, bytes, forced)?;
+    if history.format == Format::JsonLines {
+        let torn = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(checkers::history::json::torn_last_line);
+        if let Some(line) = torn {
+            eprintln!(
+                "faultline: {file}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {} complete events before it",
+                history.events.len()
+            );
+        }
+    }
+    Ok(history)
 }
 
 /// The bytes of a file, or of standard input for `-`, with the line-length limit of

@@ -3,8 +3,11 @@
 //!
 //! The store directory (`STORE/LABEL/TIMESTAMP/`, with `STORE/latest` pointing at the newest
 //! run) holds `history.jsonl` (appended as operations happen), `results.json` (the verdict, as
-//! `check --format json` prints it), `run.log` (phases, faults, healing, the summary) and, for
-//! the demo target, each node's log and data directory. The exit code is the verdict's.
+//! `check --format json` prints it, plus `complete` and `interrupted`), `run.log` (phases,
+//! faults, healing, appended as they happen; the summary at the end) and, for the demo target,
+//! each node's log and data directory. The exit code is the verdict's. A SIGINT or SIGTERM
+//! cuts the run short but still heals, stops, checks and writes everything, marked
+//! incomplete; a SIGKILL leaves the history and log up to the kill (docs/reliability.md).
 
 use crate::check::{self, FileOutcome};
 use crate::cli::{OutputFormat, RunArgs, StoreMode, Target};
@@ -19,6 +22,7 @@ use checkers::linear::CheckOptions;
 use checkers::perf::{self, Perf};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use workloads::generator::WorkloadKind;
@@ -208,13 +212,39 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// A stop signal that turns true on the first Ctrl-C (SIGINT). The run then ends its main
-/// phase, heals, records and checks as usual.
+/// The signal that interrupted this process's runs (`SIGINT`, `SIGTERM`), once one did.
+static INTERRUPTED_BY: OnceLock<&'static str> = OnceLock::new();
+
+/// The name of the signal that interrupted the runs of this process, if one did.
+pub fn interrupted_by() -> Option<&'static str> {
+    INTERRUPTED_BY.get().copied()
+}
+
+/// A stop signal that turns true on the first SIGINT (Ctrl-C) or SIGTERM. The run then ends
+/// its main phase, heals, records, checks and writes its store directory marked incomplete. A
+/// second signal exits at once (code 130): the nodes die with faultline (`PR_SET_PDEATHSIG`)
+/// and `history.jsonl` holds what was recorded up to then.
 pub fn interrupt_on_ctrl_c() -> watch::Receiver<bool> {
+    use tokio::signal::unix::{signal, SignalKind};
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("faultline: interrupted: stopping the run, healing every fault, checking what was recorded");
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            eprintln!("faultline: warning: cannot catch SIGINT/SIGTERM; an interrupt kills the run without healing");
+            return;
+        };
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            if INTERRUPTED_BY.set(name).is_err() {
+                eprintln!("faultline: {name} again: exiting now without healing or checking");
+                std::process::exit(130);
+            }
+            eprintln!("faultline: interrupted ({name}): stopping the run, healing every fault, checking what was recorded (again to exit at once)");
             let _ = tx.send(true);
         }
     });
@@ -233,6 +263,13 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
     let recorder = workloads::recorder::Recorder::create(&history_path)
         .with_context(|| format!("cannot create {}", history_path.display()))?;
     let progress = Progress::new();
+    // run.log grows as the run goes, so even a SIGKILLed run leaves its log up to then.
+    if let Err(e) = progress.log_to(&dir.join("run.log")) {
+        eprintln!(
+            "faultline: warning: cannot write {}: {e}",
+            dir.join("run.log").display()
+        );
+    }
     progress.note(format!(
         "run {} · target {} · workload {} · nemesis {} · seed {}",
         plan.label,
@@ -266,6 +303,7 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         std::slice::from_ref(&outcome),
         code,
     )?;
+    mark_results(&dir, &summary)?;
     let finished = Finished {
         dir,
         outcome,
@@ -275,6 +313,45 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
     };
     write_run_log(&finished, &progress, plan)?;
     Ok(finished)
+}
+
+/// Whether the run ran to its end: not cut short by a signal (main phase ended early, or
+/// the final reads skipped).
+pub fn complete(summary: &RunSummary) -> bool {
+    !summary.interrupted
+}
+
+/// The signal that cut the run short, if it was (`"SIGINT"`, `"SIGTERM"`).
+fn interruption(summary: &RunSummary) -> Option<&'static str> {
+    summary
+        .interrupted
+        .then(|| interrupted_by().unwrap_or("SIGINT"))
+}
+
+/// Adds the run's completeness to `DIR/results.json` (written by [`check::write_results`]):
+/// `"complete"` (false when a signal cut the run short) and `"interrupted"` (the signal's
+/// name, or null). Written to a temporary file and renamed, so a crash never leaves half a
+/// results.json.
+fn mark_results(dir: &Path, summary: &RunSummary) -> Result<()> {
+    let path = dir.join("results.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("complete".into(), complete(summary).into());
+        map.insert("interrupted".into(), interruption(summary).into());
+    }
+    let mut text = serde_json::to_string_pretty(&value)?;
+    text.push('\n');
+    write_atomically(&path, &text)
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory and a rename.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Checks the recorded history with the workload's checker.
@@ -380,8 +457,11 @@ pub fn describe(plan: &Plan, f: &Finished) -> String {
             Err(m) => s.push_str(&format!("; NOT HEALED: {m}")),
         }
     }
-    if f.summary.interrupted {
-        s.push_str("\ninterrupted: the main phase was cut short by Ctrl-C");
+    if let Some(signal) = interruption(&f.summary) {
+        s.push_str(&format!(
+            "\nINCOMPLETE: interrupted by {signal}: the run was cut short (faults healed, nodes \
+             stopped); the verdict covers the history recorded before the interrupt"
+        ));
     }
     s
 }
@@ -410,7 +490,8 @@ pub fn outcome_json(f: &Finished) -> serde_json::Value {
             "perf".into(),
             serde_json::to_value(&f.perf).unwrap_or_default(),
         );
-        map.insert("interrupted".into(), f.summary.interrupted.into());
+        map.insert("complete".into(), complete(&f.summary).into());
+        map.insert("interrupted".into(), interruption(&f.summary).into());
         map.insert(
             "healed".into(),
             match &f.summary.healed {
@@ -422,7 +503,8 @@ pub fn outcome_json(f: &Finished) -> serde_json::Value {
     v
 }
 
-/// Writes `run.log`: the progress notes, then the summary and verdict.
+/// Writes `run.log` whole: the progress notes (until now appended as they came), then the
+/// summary and verdict.
 fn write_run_log(f: &Finished, progress: &Progress, plan: &Plan) -> Result<()> {
     let mut text = String::new();
     for line in progress
@@ -438,6 +520,5 @@ fn write_run_log(f: &Finished, progress: &Progress, plan: &Plan) -> Result<()> {
     text.push_str(&describe(plan, f));
     text.push('\n');
     text.push_str(&verdict_text(f, Style { color: false }));
-    let path = f.dir.join("run.log");
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    write_atomically(&f.dir.join("run.log"), &text)
 }

@@ -304,6 +304,23 @@ pub async fn drive(
                     .collect::<Vec<_>>()
                     .join(" ")
             ));
+            progress.note(format!(
+                "demo store processes: {}; link proxies: {}",
+                (1..=cluster.nodes())
+                    .map(|id| format!(
+                        "n{id} pid {} peer {}",
+                        cluster.pid(id).unwrap_or(0),
+                        cluster.peer_addrs()[id - 1]
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cluster
+                    .proxy_addrs()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
             config.nodes = cluster.nodes();
             let nodes = Arc::new(cluster.http_addrs());
             let faults: Vec<Fault> = plan

@@ -4,8 +4,11 @@
 //! A [`Client`] is opened against one node, may set up state, invokes operations one at a time
 //! and is closed at the end. Every invocation has a timeout. The rule that keeps histories
 //! honest: an operation is `fail` only when it certainly did not take effect (a definite
-//! refusal, or nothing was sent); a timeout, a reset or any unexpected answer after the request
-//! may have been sent is `info`, because the system may still apply it.
+//! refusal, or nothing was sent) or when it only reads (a read changes nothing, so leaving a
+//! read without an answer out of the history is always sound); a timeout, a reset or any
+//! unexpected answer after a write may have been sent is `info`, because the system may still
+//! apply it. An answer is never invented: a 200 whose body is not what the protocol says is
+//! not a result.
 //!
 //! - [`HttpKv`]: the http-kv protocol of `docs/http-kv.md` (the demo store, or your service).
 //! - [`Local`]: an in-process, linearizable store (a mutex around a map) for tests.
@@ -103,22 +106,80 @@ impl HttpKv {
         })
     }
 
-    /// Interprets a 200 answer for `op`.
-    fn ok_value(op: &Op, body: &Value) -> Outcome {
+    /// Interprets a 200 answer for `op`. An answer of the wrong shape (not JSON, a read
+    /// without `value`, a txn without its micro-ops) is not a result: the operation is
+    /// indeterminate, or failed for a read (see [`HttpKv::unanswered`]).
+    fn ok_value(op: &Op, body: Option<&Value>) -> Outcome {
+        let Some(Value::Object(body)) = body else {
+            return HttpKv::unanswered(op, "malformed-answer");
+        };
+        if body.contains_key("error") {
+            return HttpKv::unanswered(op, "malformed-answer");
+        }
         match op.f {
-            "read" => Outcome::Ok(body.get("value").cloned().unwrap_or(Value::Null)),
+            "read" => match body.get("value") {
+                Some(v) => Outcome::Ok(v.clone()),
+                None => HttpKv::unanswered(op, "malformed-answer"),
+            },
             // kv reads of an absent key are the empty string (docs/models.md).
-            "get" => Outcome::Ok(match body.get("value") {
-                None | Some(Value::Null) => Value::String(String::new()),
-                Some(v) => v.clone(),
-            }),
+            "get" => match body.get("value") {
+                Some(Value::Null) => Outcome::Ok(Value::String(String::new())),
+                Some(v) => Outcome::Ok(v.clone()),
+                None => HttpKv::unanswered(op, "malformed-answer"),
+            },
             "txn" => match body.get("ops") {
-                Some(ops @ Value::Array(_)) => Outcome::Ok(ops.clone()),
-                _ => Outcome::Info(json!(format!("a txn answer without ops: {body}"))),
+                Some(Value::Array(done)) if txn_answer_fits(&op.value, done) => {
+                    Outcome::Ok(Value::Array(done.clone()))
+                }
+                _ => HttpKv::unanswered(op, "malformed-answer"),
             },
             _ => Outcome::Ok(op.value.clone()),
         }
     }
+
+    /// The outcome of `op` when its request may have reached the service but no usable answer
+    /// came back (`why`: timeout, reset, a 5xx, a malformed 200): `info` — it may still take
+    /// effect — except for operations that only read, which are `fail`: a read changes
+    /// nothing, so leaving it out of the history is always sound (Jepsen's clients do the
+    /// same), and it spares the checker an open-ended operation.
+    fn unanswered(op: &Op, why: impl Into<Value>) -> Outcome {
+        if read_only(op) {
+            Outcome::Fail(why.into())
+        } else {
+            Outcome::Info(why.into())
+        }
+    }
+}
+
+/// True for operations that cannot change the store: `read`, `get`, and a `txn` whose
+/// micro-ops are all reads (`r`).
+pub fn read_only(op: &Op) -> bool {
+    match op.f {
+        "read" | "get" => true,
+        "txn" => op.value.as_array().is_some_and(|micro| {
+            micro
+                .iter()
+                .all(|m| m.get(0).and_then(Value::as_str) == Some("r"))
+        }),
+        _ => false,
+    }
+}
+
+/// Whether a txn answer repeats the request's micro-ops (same count, function and key, the
+/// appended values unchanged) with every read filled in by a list.
+fn txn_answer_fits(request: &Value, done: &[Value]) -> bool {
+    let Some(asked) = request.as_array() else {
+        return false;
+    };
+    asked.len() == done.len()
+        && asked.iter().zip(done).all(|(a, d)| {
+            let same_f_and_key = a.get(0) == d.get(0) && a.get(1) == d.get(1);
+            let value_fits = match a.get(0).and_then(Value::as_str) {
+                Some("r") => d.get(2).is_some_and(Value::is_array),
+                _ => a.get(2) == d.get(2),
+            };
+            same_f_and_key && value_fits
+        })
 }
 
 impl Client for HttpKv {
@@ -150,20 +211,27 @@ impl Client for HttpKv {
             Err(e) if e.is_connect() && !e.is_timeout() => {
                 return Outcome::Fail(json!("connection-refused"))
             }
-            Err(e) if e.is_timeout() => return Outcome::Info(json!("timeout")),
-            Err(e) => return Outcome::Info(json!(format!("request failed: {e}"))),
+            Err(e) if e.is_timeout() => return HttpKv::unanswered(op, "timeout"),
+            Err(e) => return HttpKv::unanswered(op, format!("request failed: {e}")),
         };
         let status = response.status().as_u16();
-        let body: Value = match response.json().await {
-            Ok(v) => v,
-            Err(e) if e.is_timeout() => return Outcome::Info(json!("timeout")),
-            Err(_) => Value::Null,
+        // The whole body, within the same timeout; a reset or timeout while reading it leaves
+        // the operation as open as one during the request.
+        let body: Option<Value> = match response.bytes().await {
+            Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+            Err(e) if e.is_timeout() => return HttpKv::unanswered(op, "timeout"),
+            Err(e) => return HttpKv::unanswered(op, format!("answer cut off: {e}")),
         };
-        let error = || body.get("error").cloned().unwrap_or(json!(status));
+        let error = || {
+            body.as_ref()
+                .and_then(|b| b.get("error"))
+                .cloned()
+                .unwrap_or(json!(status))
+        };
         match status {
-            200 => HttpKv::ok_value(op, &body),
+            200 => HttpKv::ok_value(op, body.as_ref()),
             409 | 503 => Outcome::Fail(error()),
-            _ => Outcome::Info(error()),
+            _ => HttpKv::unanswered(op, error()),
         }
     }
 
@@ -282,5 +350,68 @@ impl Client for Noop {
 
     fn node_name(&self) -> String {
         "noop".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(f: &'static str, value: Value) -> Op {
+        Op {
+            f,
+            key: Some(json!(1)),
+            value,
+        }
+    }
+
+    #[test]
+    fn a_malformed_200_is_never_a_result() {
+        let read = op("read", Value::Null);
+        let write = op("write", json!(3));
+        let garbage = [None, Some(json!([1])), Some(json!({"valeu": 1}))];
+        for body in &garbage {
+            assert!(matches!(
+                HttpKv::ok_value(&read, body.as_ref()),
+                Outcome::Fail(_)
+            ));
+        }
+        assert!(matches!(HttpKv::ok_value(&write, None), Outcome::Info(_)));
+        assert!(matches!(
+            HttpKv::ok_value(&write, Some(&json!({"error": "x"}))),
+            Outcome::Info(_)
+        ));
+        assert_eq!(
+            HttpKv::ok_value(&write, Some(&json!({"extra": 1}))),
+            Outcome::Ok(json!(3))
+        );
+        assert_eq!(
+            HttpKv::ok_value(&read, Some(&json!({"value": null}))),
+            Outcome::Ok(Value::Null)
+        );
+    }
+
+    #[test]
+    fn txn_answers_must_repeat_the_request() {
+        let txn = op("txn", json!([["append", 1, 5], ["r", 2, null]]));
+        let good = json!({"ops": [["append", 1, 5], ["r", 2, [5]]]});
+        assert!(matches!(
+            HttpKv::ok_value(&txn, Some(&good)),
+            Outcome::Ok(_)
+        ));
+        for bad in [
+            json!({"ops": [["append", 1, 5]]}),
+            json!({"ops": [["append", 1, 6], ["r", 2, [5]]]}),
+            json!({"ops": [["append", 1, 5], ["r", 2, null]]}),
+        ] {
+            assert!(matches!(
+                HttpKv::ok_value(&txn, Some(&bad)),
+                Outcome::Info(_)
+            ));
+        }
+        assert!(read_only(&op("txn", json!([["r", 1, null]]))));
+        assert!(!read_only(&txn));
+        assert!(read_only(&op("get", Value::Null)));
+        assert!(!read_only(&op("cas", json!([1, 2]))));
     }
 }

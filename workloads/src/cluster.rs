@@ -249,6 +249,15 @@ impl Cluster {
         self.nodes.iter().map(|n| n.peer).collect()
     }
 
+    /// The address of every link proxy (`i→j` for every ordered pair), for logs and for
+    /// checking that nothing listens there after shutdown.
+    pub fn proxy_addrs(&self) -> Vec<SocketAddr> {
+        let n = self.net.nodes();
+        (1..=n)
+            .flat_map(|i| (1..=n).filter_map(move |j| self.net.addr(i, j)))
+            .collect()
+    }
+
     /// Every node's name: `n1`, `n2`, ….
     pub fn node_names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| format!("n{}", n.id)).collect()

@@ -112,6 +112,8 @@ pub struct Progress {
     pub log: Mutex<Vec<String>>,
     /// When the run began.
     pub started: Instant,
+    /// Where log lines are also appended as they happen (see [`Progress::log_to`]).
+    sink: Mutex<Option<std::fs::File>>,
 }
 
 impl Progress {
@@ -125,7 +127,24 @@ impl Progress {
             phase: Mutex::new("main"),
             log: Mutex::new(Vec::new()),
             started: Instant::now(),
+            sink: Mutex::new(None),
         })
+    }
+
+    /// Also appends every log line to the file at `path` as it is noted (the lines so far
+    /// first), so a run killed even by SIGKILL leaves its log up to that moment.
+    pub fn log_to(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        for line in log.iter() {
+            writeln!(file, "{line}")?;
+        }
+        *self.sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+        Ok(())
     }
 
     fn count(&self, outcome: &Outcome) {
@@ -144,10 +163,14 @@ impl Progress {
             self.started.elapsed().as_secs_f64(),
             line.into()
         );
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(line);
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = self.sink.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            use std::io::Write;
+            // One write per line, so a crash never leaves half a line; a failing log file
+            // costs the log, never the run.
+            let _ = file.write_all(format!("{line}\n").as_bytes());
+        }
+        log.push(line);
     }
 
     fn set_phase(&self, phase: &'static str) {
@@ -159,7 +182,8 @@ impl Progress {
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
-    /// True when a stop was requested (Ctrl-C) before the main phase ended.
+    /// True when a stop was requested (Ctrl-C) before the run ended: the main phase was cut
+    /// short or the final reads were skipped, so the history is not the whole planned run.
     pub interrupted: bool,
     /// The result of verifying that the nodes talk again after healing.
     pub healed: Result<String, String>,
@@ -184,6 +208,7 @@ where
     N: Faults,
 {
     let started = Instant::now();
+    progress.set_phase("main");
     let workers = config.concurrency.max(1);
     let main_done = Arc::new(AtomicBool::new(false));
     // Turns true when the main phase is over, by its end or by a stop request: wakes the
@@ -259,7 +284,6 @@ where
             finished.push(w);
         }
     }
-    let interrupted = *stop.borrow();
     main_done.store(true, Ordering::SeqCst);
     let _ = over_tx.send(true);
 
@@ -287,7 +311,10 @@ where
     };
     *progress.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
 
-    if config.final_reads && !*stop.borrow() {
+    // A stop before here cut the main phase short or skips the final reads; one during the
+    // final reads lets them finish.
+    let interrupted = *stop.borrow();
+    if config.final_reads && !interrupted {
         progress.set_phase("quiet");
         let mut quiet_stop = stop.clone();
         tokio::select! {

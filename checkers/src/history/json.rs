@@ -10,11 +10,17 @@ use serde_json::Value;
 /// Reads JSON lines: every non-blank line is one operation object.
 ///
 /// Errors name the 1-based line and, for malformed JSON, the column. An integer beyond 64 bits
-/// is an error (see [`check_json_integers`]).
+/// is an error (see [`check_json_integers`]). A torn last line (see [`torn_last_line`]) is left
+/// out, so a recording cut short by a crash still reads up to its last complete event; a
+/// malformed line anywhere else is an error.
 pub fn read_json_lines(text: &str, source: &str) -> Result<Vec<Event>, InputError> {
+    let torn = torn_last_line(text);
     let mut events = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let line = i + 1;
+        if torn == Some(line) {
+            break;
+        }
         let content = raw.strip_suffix('\r').unwrap_or(raw);
         if content.trim().is_empty() {
             continue;
@@ -34,6 +40,24 @@ pub fn read_json_lines(text: &str, source: &str) -> Result<Vec<Event>, InputErro
         events.push(event_from_value(value, line, source, Format::JsonLines)?);
     }
     Ok(events)
+}
+
+/// The 1-based number of a torn last line of JSON lines, if there is one: the text does not
+/// end with a newline and its last line is the beginning of a JSON value that ends too early
+/// (cut off, not otherwise malformed). That is what a writer killed mid-write leaves behind
+/// (faultline's recorder writes whole lines, each ending in a newline, so only the last one
+/// can be cut). A last line without its newline that parses is complete; one with any other
+/// error (trailing characters, too deep, a wrong token) is malformed, not torn.
+pub fn torn_last_line(text: &str) -> Option<usize> {
+    let start = text.rfind('\n').map_or(0, |p| p + 1);
+    let last = text[start..].trim();
+    if last.is_empty() {
+        return None;
+    }
+    match serde_json::from_str::<Value>(last) {
+        Err(e) if e.is_eof() => Some(1 + text[..start].bytes().filter(|&b| b == b'\n').count()),
+        _ => None,
+    }
 }
 
 /// Reads one JSON array of operation objects. Each event's line is the line where its element
@@ -233,8 +257,34 @@ mod tests {
     }
 
     #[test]
+    fn torn_last_line_is_left_out_but_a_torn_middle_line_is_an_error() {
+        let whole = "{\"type\":\"invoke\",\"process\":0}\n{\"type\":\"ok\",\"process\":0}\n";
+        let torn = format!("{whole}{{\"type\":\"inv");
+        assert_eq!(torn_last_line(&torn), Some(3));
+        assert_eq!(read_json_lines(&torn, "t").unwrap().len(), 2);
+        assert_eq!(torn_last_line(whole), None);
+        // Complete but without its newline: kept.
+        let unterminated = whole.trim_end();
+        assert_eq!(torn_last_line(unterminated), None);
+        assert_eq!(read_json_lines(unterminated, "t").unwrap().len(), 2);
+        // The same cut in the middle of the file is malformed input.
+        let middle = format!("{{\"type\":\"inv\n{whole}");
+        assert_eq!(torn_last_line(&middle), None);
+        assert_eq!(read_json_lines(&middle, "t").unwrap_err().line, 1);
+        // A broken last line that ends with a newline was written whole: an error.
+        let e = read_json_lines(&format!("{whole}{{\"type\":\n"), "t").unwrap_err();
+        assert_eq!(e.line, 3);
+        // Malformed rather than cut short: an error even at the end.
+        assert_eq!(
+            torn_last_line(&format!("{whole}{{\"type\":\"ok\"}} x")),
+            None
+        );
+        assert_eq!(torn_last_line(&format!("{whole}{{\"type\" 1")), None);
+    }
+
+    #[test]
     fn json_lines_errors() {
-        let e = read_json_lines("{\"type\":\"ok\"}\n{\"type\":\"ok\",", "t").unwrap_err();
+        let e = read_json_lines("{\"type\":\"ok\"}\n{\"type\":\"ok\",\n", "t").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(
             e.message.starts_with("expected one JSON object per line"),

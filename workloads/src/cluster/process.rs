@@ -185,13 +185,14 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// Makes the child receive SIGKILL when faultline dies, even by SIGKILL (Linux
-/// `PR_SET_PDEATHSIG`). The kernel sends it when the *thread* that forked the child exits, which
+/// `PR_SET_PDEATHSIG`), and puts it in a process group of its own (out of reach of a
+/// terminal's Ctrl-C, which faultline handles by healing and stopping its children). The kernel sends it when the *thread* that forked the child exits, which
 /// is why every node is forked by [`spawn_from_spawner`]'s thread, alive until faultline exits.
 fn die_with_parent(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
-        // functions (prctl, getppid); it allocates nothing.
+        // functions (prctl, getppid, setpgid); it allocates nothing.
         let parent = std::process::id() as libc::pid_t;
         unsafe {
             cmd.pre_exec(move || {
@@ -208,6 +209,12 @@ fn die_with_parent(cmd: &mut Command) {
                 // faultline died between fork and prctl: the signal will never come.
                 if libc::getppid() != parent {
                     return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                // A process group of its own: a terminal's Ctrl-C reaches faultline's whole
+                // foreground group, and the node must not die of it before faultline heals
+                // and stops it.
+                if libc::setpgid(0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
                 }
                 Ok(())
             });

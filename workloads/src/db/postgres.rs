@@ -234,7 +234,7 @@ impl Client for Postgres {
         let Some(client) = self.client.as_ref() else {
             return Outcome::Fail(json!("not open"));
         };
-        match tokio::time::timeout(self.timeout, self.run(client, op)).await {
+        let outcome = match tokio::time::timeout(self.timeout, self.run(client, op)).await {
             Ok(Ok(v)) => Outcome::Ok(v),
             Ok(Err(o)) => {
                 if matches!(o, Outcome::Info(_)) || client.is_closed() {
@@ -247,6 +247,12 @@ impl Client for Postgres {
                 self.client = None;
                 Outcome::Info(json!("timed out"))
             }
+        };
+        // A transaction that only reads changed nothing, committed or not: leaving it out
+        // of the history is sound (the http-kv rule of crate::client).
+        match outcome {
+            Outcome::Info(e) if crate::client::read_only(op) => Outcome::Fail(e),
+            o => o,
         }
     }
 

@@ -1,0 +1,242 @@
+//! Helpers for the crash-safety and misbehaving-server tests (`crash.rs`, `misbehaving.rs`):
+//! bounded child processes, signals, a small deterministic random source, and checks that
+//! processes and listeners are gone (read from `/proc` and by connecting on loopback).
+
+#![allow(dead_code)]
+
+pub mod chaos;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The path of the built `faultline` binary.
+pub fn faultline_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_faultline"))
+}
+
+/// A command running the built `faultline`.
+pub fn faultline() -> Command {
+    Command::new(faultline_path())
+}
+
+/// Waits for `child` at most `limit` (its output drained meanwhile); kills it and fails the
+/// test if it takes longer.
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    fn drain<R: std::io::Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (o, e) = (out.join().unwrap(), err.join().unwrap());
+            panic!(
+                "faultline did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&o),
+                String::from_utf8_lossy(&e)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Runs `cmd` with piped output, bounded by `limit`.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(child, limit)
+}
+
+/// Exit code and both outputs, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Sends `sig` to process `pid` (which this test started and has not reaped).
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// A linear congruential generator: random delays that are printed and reproducible.
+pub struct Lcg {
+    /// The seed it started from.
+    pub seed: u64,
+    state: u64,
+}
+
+impl Lcg {
+    /// Seeded from the clock.
+    pub fn from_clock() -> Lcg {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7)
+            % 1_000_000;
+        Lcg { seed, state: seed }
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        self.state = self
+            .state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The newest run directory under `store`, waiting for it (bounded).
+pub fn wait_for_latest(store: &Path, limit: Duration) -> PathBuf {
+    let start = Instant::now();
+    loop {
+        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
+            return dir;
+        }
+        assert!(start.elapsed() < limit, "no run started under {store:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `path` contains `needle` (bounded).
+pub fn wait_for_text(path: &Path, needle: &str, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never contained {needle:?}", path.display());
+}
+
+/// Whether process `pid` is alive and running a demo node (not a zombie, not a reused pid).
+fn is_live_node(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    matches!(state, Some(s) if s != "Z")
+        && String::from_utf8_lossy(&cmdline).contains("serve-demo-node")
+}
+
+/// Fails unless process `pid` is gone (or a zombie) within `limit`.
+pub fn assert_gone(pid: u32, limit: Duration) {
+    let start = Instant::now();
+    while is_live_node(pid) {
+        assert!(start.elapsed() < limit, "demo node pid {pid} survived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Live processes (not zombies) whose command line contains `text`.
+pub fn processes_mentioning(text: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(text) && pid != std::process::id() {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Fails if, after `limit`, some process still mentions `text` on its command line (every
+/// node of a run has its data directory under the run's store).
+pub fn assert_no_process_mentions(text: &str, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let left = processes_mentioning(text);
+        if left.is_empty() {
+            return;
+        }
+        assert!(start.elapsed() < limit, "processes survived: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Fails if something accepts connections at `addr`.
+pub fn assert_not_listening(addr: &str) {
+    let a: SocketAddr = addr.parse().unwrap();
+    assert!(
+        TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_err(),
+        "{addr} still listens"
+    );
+}
+
+/// Node pids from run.log's `demo store processes: n1 pid P peer A, …` line.
+pub fn node_pids(log: &str) -> Vec<u32> {
+    processes_line(log)
+        .split(", ")
+        .filter_map(|n| n.split(" pid ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// Node peer addresses from the same line.
+pub fn node_peer_addrs(log: &str) -> Vec<String> {
+    processes_line(log)
+        .split(", ")
+        .filter_map(|n| n.split(" peer ").nth(1).map(str::to_string))
+        .collect()
+}
+
+/// Link-proxy addresses from the same line (after `link proxies:`).
+pub fn proxy_addrs(log: &str) -> Vec<String> {
+    log.lines()
+        .find_map(|l| l.split("link proxies: ").nth(1))
+        .map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn processes_line(log: &str) -> &str {
+    log.lines()
+        .find_map(|l| l.split("demo store processes: ").nth(1))
+        .and_then(|s| s.split("; link proxies").next())
+        .unwrap_or("")
+}
+
+/// Node http addresses from run.log's `demo store up: n1=http://A …` line.
+pub fn node_http_addrs(log: &str) -> Vec<String> {
+    log.lines()
+        .find_map(|l| l.split("demo store up: ").nth(1))
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|w| w.split("http://").nth(1).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
