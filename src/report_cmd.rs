@@ -19,6 +19,9 @@ use std::time::Duration;
 
 /// Runs `faultline report`. Returns the exit code of the check.
 pub fn run(args: ReportArgs) -> Result<u8> {
+    // What `run` recorded about the run itself (`complete`, `interrupted`): a re-check must not
+    // make an interrupted run look complete.
+    let mut run_state = serde_json::Map::new();
     let (history, out, recorded) = if args.path.is_dir() {
         let history = args.path.join("history.jsonl");
         if !history.is_file() {
@@ -28,10 +31,11 @@ pub fn run(args: ReportArgs) -> Result<u8> {
             )));
         }
         let results = args.path.join("results.json");
-        let recorded = std::fs::read(&results)
+        let root = std::fs::read(&results)
             .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|v| v.pointer("/results/0").cloned());
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        run_state = root.as_ref().map(run_completeness).unwrap_or_default();
+        let recorded = root.and_then(|v| v.pointer("/results/0").cloned());
         let out = args.out.clone().unwrap_or_else(|| args.path.clone());
         (history, out, recorded)
     } else if args.path.is_file() {
@@ -102,7 +106,34 @@ pub fn run(args: ReportArgs) -> Result<u8> {
         junit: args.junit.clone(),
         files: vec![history.to_string_lossy().to_string()],
     };
-    check::run(check_args)
+    let out_dir = check_args.out.clone();
+    let code = check::run(check_args)?;
+    if let (false, Some(dir)) = (run_state.is_empty(), out_dir) {
+        keep_run_state(&dir.join("results.json"), run_state)?;
+    }
+    Ok(code)
+}
+
+/// The run-level fields of a store directory's results.json that `check` does not produce.
+fn run_completeness(root: &Value) -> serde_json::Map<String, Value> {
+    ["complete", "interrupted"]
+        .into_iter()
+        .filter_map(|k| Some((k.to_string(), root.get(k)?.clone())))
+        .collect()
+}
+
+/// Puts the recorded run-level fields back into the rewritten results.json (if it was written).
+fn keep_run_state(path: &std::path::Path, state: serde_json::Map<String, Value>) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let mut value: Value = serde_json::from_str(&text)?;
+    if let Some(map) = value.as_object_mut() {
+        map.extend(state);
+    }
+    let mut text = serde_json::to_string_pretty(&value)?;
+    text.push('\n');
+    crate::run::write_atomically(path, &text)
 }
 
 /// Prints a usage problem and returns the bad-usage exit code.

@@ -291,11 +291,12 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
 
     let file = history_path.to_string_lossy().to_string();
     let outcome = check_history(plan, &file);
-    let perf =
-        match read_history(&file, &std::fs::read(&history_path)?, None).and_then(|h| pair(&h)) {
-            Ok(ops) => perf::summarize(&ops),
-            Err(e) => bail!("the recorded history does not read back: {e}"),
-        };
+    let perf = match read_history(&file, &checkers::history::limits::read_input(&file)?, None)
+        .and_then(|h| pair(&h))
+    {
+        Ok(ops) => perf::summarize(&ops),
+        Err(e) => bail!("the recorded history does not read back: {e}"),
+    };
     let code = outcome.exit_code();
     check::write_results(
         &dir,
@@ -348,7 +349,7 @@ fn mark_results(dir: &Path, summary: &RunSummary) -> Result<()> {
 }
 
 /// Writes `text` to `path` through a temporary file in the same directory and a rename.
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))

@@ -291,6 +291,22 @@ fn sigint_mid_partition_stops_every_node_and_proxy_and_marks_the_run_incomplete(
     assert_eq!(results["interrupted"], Value::from("SIGINT"), "{results}");
     assert_eq!(results["valid"], Value::Bool(true), "{results}");
     assert_eq!(results["exit_code"], Value::from(0), "{results}");
+
+    // Re-rendering the store directory must not make the interrupted run look complete.
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("report")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(report.status.code(), Some(0), "{report:?}");
+    let again: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(
+        again["complete"],
+        Value::Bool(false),
+        "report dropped it: {again}"
+    );
+    assert_eq!(again["interrupted"], Value::from("SIGINT"), "{again}");
 }
 
 /// The network namespace of process `pid` (`net:[inode]`), if readable.

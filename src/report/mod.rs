@@ -124,7 +124,7 @@ fn write_one(
 /// The paired operations of a history that was already checked (so it reads and pairs; a
 /// history without processes is paired as one anonymous thread, as the workload checkers do).
 fn read_ops(file: &str, format: checkers::history::Format) -> Option<Vec<Operation>> {
-    let bytes = std::fs::read(file).ok()?;
+    let bytes = checkers::history::limits::read_input(file).ok()?;
     let history = read_history(file, &bytes, Some(format)).ok()?;
     pair(&history).or_else(|_| pair_anonymous(&history)).ok()
 }

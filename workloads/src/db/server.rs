@@ -124,14 +124,25 @@ impl Server {
         Ok(())
     }
 
-    /// SIGSTOP (`true`) or SIGCONT (`false`).
+    /// SIGSTOP (`true`) or SIGCONT (`false`) to the server and every process it started.
     pub fn pause(&self, stop: bool) -> Result<(), String> {
         let pid = self
             .pid()
             .ok_or_else(|| format!("{} is not running", self.spec.name))?;
         let sig = if stop { libc::SIGSTOP } else { libc::SIGCONT };
-        // SAFETY: kill(2) with a pid of a child we own and a valid signal number.
-        if unsafe { libc::kill(pid as libc::pid_t, sig) } != 0 {
+        // Servers are started in a process group of their own (cluster::process): signal the
+        // whole group, so that a server made of several processes (PostgreSQL's postmaster
+        // and its backends, a server started through runuser) stops as a whole — stopping
+        // only the parent would leave the backends answering queries.
+        let pid = pid as libc::pid_t;
+        // SAFETY: getpgid(2) and kill(2) on a child we own, with a valid signal number.
+        let target = if unsafe { libc::getpgid(pid) } == pid {
+            -pid
+        } else {
+            pid
+        };
+        // SAFETY: as above; a negative pid names the child's own process group.
+        if unsafe { libc::kill(target, sig) } != 0 {
             return Err(format!(
                 "signal {}: {}",
                 self.spec.name,
