@@ -86,8 +86,9 @@ fn partition_is_refused_for_redis_and_postgres() {
     );
     assert_ne!(r.code, 0);
     assert!(
-        r.text
-            .contains("partition is available for --target etcd only"),
+        r.text.contains(
+            "partition is available for --target etcd and postgres --replicas (not redis)"
+        ),
         "{}",
         r.text
     );
