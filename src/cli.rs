@@ -187,6 +187,21 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = IsolationArg::Serializable)]
     pub isolation: IsolationArg,
 
+    /// RabbitMQ: a durable queue and persistent messages (`false`: a transient queue and
+    /// transient messages, gone when the broker restarts).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rabbitmq_durable: bool,
+
+    /// RabbitMQ: publisher confirms, an enqueue is ok once the broker acks it (`false`: ok as
+    /// soon as it is sent).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rabbitmq_confirms: bool,
+
+    /// RabbitMQ: dequeue with auto-ack (the broker forgets a message as soon as it sends it)
+    /// instead of manual acks.
+    #[arg(long)]
+    pub rabbitmq_auto_ack: bool,
+
     /// Directory holding the runs (each in its own subdirectory).
     #[arg(long, value_name = "DIR", default_value = "store")]
     pub store: PathBuf,
@@ -215,6 +230,8 @@ pub enum Target {
     Redis,
     /// PostgreSQL 15: a local server faultline starts, or yours at --nodes.
     Postgres,
+    /// RabbitMQ: a local broker faultline starts (queue workload), or yours at --nodes.
+    Rabbitmq,
 }
 
 /// `--read-from` of the Redis target.

@@ -62,6 +62,7 @@ pub fn db_label(db: &DbTarget) -> &'static str {
         DbTarget::Etcd { .. } => "etcd",
         DbTarget::Redis { .. } => "redis",
         DbTarget::Postgres { .. } => "postgres",
+        DbTarget::RabbitMq { .. } => "rabbitmq",
     }
 }
 
@@ -100,6 +101,19 @@ pub fn db_plan(args: &RunArgs) -> Result<TargetPlan, String> {
                 IsolationArg::Serializable => Isolation::Serializable,
             },
         },
+        Target::Rabbitmq => {
+            if args.local_nodes.unwrap_or(1) != 1 || nodes.len() > 1 {
+                return Err("--target rabbitmq runs one broker".into());
+            }
+            DbTarget::RabbitMq {
+                nodes,
+                options: workloads::db::rabbitmq::RabbitOptions {
+                    durable: args.rabbitmq_durable,
+                    confirms: args.rabbitmq_confirms,
+                    auto_ack: args.rabbitmq_auto_ack,
+                },
+            }
+        }
         other => return Err(format!("{other:?} is not a database target")),
     }))
 }
@@ -116,13 +130,18 @@ pub fn check_db_faults(
     if !db.is_local() && !faults.is_empty() {
         return Err("--nemesis needs servers faultline starts: leave out --nodes".into());
     }
-    if faults.iter().any(|f| f == "partition") && !matches!(db, DbTarget::Etcd { .. }) {
+    if faults.iter().any(|f| f == "partition")
+        && !matches!(db, DbTarget::Etcd { .. } | DbTarget::RabbitMq { .. })
+    {
         return Err(format!(
-            "partition is available for --target etcd only (not {}); use --nemesis kill, pause",
+            "partition is available for --target etcd only (and rabbitmq, client | broker), not {}; use --nemesis kill, pause",
             db_label(db)
         ));
     }
     match (db, workload) {
+        (DbTarget::RabbitMq { .. }, WorkloadKind::Queue) => Ok(()),
+        (DbTarget::RabbitMq { .. }, _) => Err("--target rabbitmq runs --workload queue".into()),
+        (_, WorkloadKind::Queue) => Err("--workload queue runs against --target rabbitmq".into()),
         (DbTarget::Postgres { .. }, WorkloadKind::Kv) => {
             Err("--target postgres runs --workload register or list-append".into())
         }

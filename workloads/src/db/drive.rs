@@ -14,8 +14,11 @@ use super::etcd::Etcd;
 use super::faults::ServerFaults;
 use super::local_etcd::LocalEtcd;
 use super::local_postgres::LocalPostgres;
+use super::local_rabbitmq::LocalRabbit;
 use super::local_redis::LocalRedis;
 use super::postgres::{Isolation, Postgres};
+use super::rabbitmq::{RabbitMq, RabbitOptions};
+use super::rabbitmq_faults::RabbitFaults;
 use super::redis::Redis;
 use crate::recorder::Recorder;
 use crate::runner::{self, NoNemesis, Progress, RunConfig, RunSummary};
@@ -48,6 +51,13 @@ pub enum DbTarget {
         /// The isolation level.
         isolation: Isolation,
     },
+    /// RabbitMQ (empty: start one local broker, reached through a faultline proxy).
+    RabbitMq {
+        /// The user's broker (empty: local).
+        nodes: Vec<SocketAddr>,
+        /// Durable queue, confirms, acks.
+        options: RabbitOptions,
+    },
 }
 
 impl DbTarget {
@@ -56,7 +66,8 @@ impl DbTarget {
         match self {
             DbTarget::Etcd { nodes, .. }
             | DbTarget::Redis { nodes, .. }
-            | DbTarget::Postgres { nodes, .. } => nodes.is_empty(),
+            | DbTarget::Postgres { nodes, .. }
+            | DbTarget::RabbitMq { nodes, .. } => nodes.is_empty(),
         }
     }
 
@@ -102,6 +113,9 @@ impl DbTarget {
                     place(nodes, 1),
                     isolation.sql().to_lowercase()
                 )
+            }
+            DbTarget::RabbitMq { nodes, options } => {
+                format!("rabbitmq ({}; {})", place(nodes, 1), options.describe())
             }
         }
     }
@@ -237,6 +251,38 @@ pub async fn drive(
                 p.shutdown().await;
                 progress.note("postgres stopped");
             }
+            Ok(summary)
+        }
+        DbTarget::RabbitMq { nodes, options } => {
+            config.nodes = 1;
+            if let Some(addr) = nodes.first() {
+                let make = |_| RabbitMq::new(*addr, options, op_timeout);
+                return Ok(runner::run(config, make, NoNemesis, recorder, progress, stop).await);
+            }
+            progress.note("starting rabbitmq on loopback");
+            let broker = std::sync::Arc::new(LocalRabbit::start(dir).await?);
+            // Clients reach the broker through a proxy (clients = node 1, broker = node 2),
+            // which the partition fault blackholes.
+            let net = match crate::proxy::LinkNet::bind(2).await {
+                Ok(n) => Arc::new(n),
+                Err(e) => {
+                    broker.shutdown().await;
+                    return Err(format!("cannot bind the client proxy: {e}"));
+                }
+            };
+            let _ = net.set_upstream(2, broker.amqp);
+            let via = net.addr(1, 2).ok_or("no client proxy")?;
+            progress.note(format!(
+                "rabbitmq up: amqp://{} (clients via the proxy at {via})",
+                broker.amqp
+            ));
+            let make = |_| RabbitMq::new(via, options, op_timeout);
+            let nemesis = RabbitFaults::new(broker.clone(), net.clone(), faults, seed);
+            let summary =
+                runner::run(config, make, nemesis, recorder, progress.clone(), stop).await;
+            net.shutdown();
+            broker.shutdown().await;
+            progress.note("rabbitmq stopped");
             Ok(summary)
         }
     }

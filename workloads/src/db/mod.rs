@@ -7,6 +7,8 @@
 //!   [`local_redis`] starts one primary and replicas.
 //! - [`postgres`]: list-append and rw-register transactions at a chosen isolation level;
 //!   [`local_postgres`] starts one server.
+//! - [`rabbitmq`]: queue client over AMQP (publisher confirms, manual acks);
+//!   [`local_rabbitmq`] starts one broker; [`rabbitmq_faults`] kills, pauses and partitions it.
 //! - [`server`]: one started server process (kill, restart, pause, resume, stop).
 //! - [`faults`]: the seeded kill/pause nemesis over [`server::Server`]s, as the runner drives it.
 
@@ -15,9 +17,12 @@ pub mod etcd;
 pub mod faults;
 pub mod local_etcd;
 pub mod local_postgres;
+pub mod local_rabbitmq;
 pub mod local_redis;
 pub mod netns;
 pub mod postgres;
+pub mod rabbitmq;
+pub mod rabbitmq_faults;
 pub mod redis;
 pub mod server;
 
