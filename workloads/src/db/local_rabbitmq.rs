@@ -155,12 +155,20 @@ impl LocalRabbit {
 
 /// Whether the broker at `addr` accepts an AMQP connection.
 pub async fn ready(addr: SocketAddr) -> bool {
-    let args = OpenConnectionArguments::new(&addr.ip().to_string(), addr.port(), "guest", "guest");
-    match tokio::time::timeout(Duration::from_secs(2), Connection::open(&args)).await {
-        Ok(Ok(c)) => {
-            let _ = tokio::time::timeout(Duration::from_secs(2), c.close()).await;
-            true
+    // On its own task: amqprs's tasks may panic when a request they answer was cancelled.
+    let probe = tokio::spawn(async move {
+        let args =
+            OpenConnectionArguments::new(&addr.ip().to_string(), addr.port(), "guest", "guest");
+        match Connection::open(&args).await {
+            Ok(c) => {
+                let _ = c.close().await;
+                true
+            }
+            Err(_) => false,
         }
-        _ => false,
-    }
+    });
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), probe).await,
+        Ok(Ok(true))
+    )
 }

@@ -160,16 +160,12 @@ impl RabbitMq {
         }
     }
 
-    async fn connect(&self) -> Result<Session, String> {
-        let args = OpenConnectionArguments::new(
-            &self.addr.ip().to_string(),
-            self.addr.port(),
-            "guest",
-            "guest",
-        );
+    async fn connect(addr: SocketAddr, options: RabbitOptions) -> Result<Session, String> {
+        let args =
+            OpenConnectionArguments::new(&addr.ip().to_string(), addr.port(), "guest", "guest");
         let connection = Connection::open(&args)
             .await
-            .map_err(|e| format!("connect {}: {e}", self.addr))?;
+            .map_err(|e| format!("connect {addr}: {e}"))?;
         let channel = connection
             .open_channel(None)
             .await
@@ -179,14 +175,14 @@ impl RabbitMq {
             .register_callback(Confirms(tx))
             .await
             .map_err(|e| format!("register the channel callback: {e}"))?;
-        if self.options.confirms {
+        if options.confirms {
             channel
                 .confirm_select(ConfirmSelectArguments::default())
                 .await
                 .map_err(|e| format!("confirm.select: {e}"))?;
         }
         let declare = QueueDeclareArguments::new(QUEUE)
-            .durable(self.options.durable)
+            .durable(options.durable)
             .finish();
         channel
             .queue_declare(declare)
@@ -249,12 +245,15 @@ impl RabbitMq {
         let Some(s) = self.session.as_mut() else {
             return Outcome::Fail(json!("not connected"));
         };
-        let get = s
-            .channel
-            .basic_get(BasicGetArguments::new(QUEUE).no_ack(auto_ack).finish());
-        match tokio::time::timeout(t, get).await {
-            Ok(Ok(None)) => Outcome::Fail(json!(EMPTY)),
-            Ok(Ok(Some((get_ok, _, body)))) => {
+        let channel = s.channel.clone();
+        let get = async move {
+            channel
+                .basic_get(BasicGetArguments::new(QUEUE).no_ack(auto_ack).finish())
+                .await
+        };
+        match bounded(t, get).await {
+            Some(Ok(None)) => Outcome::Fail(json!(EMPTY)),
+            Some(Ok(Some((get_ok, _, body)))) => {
                 let value = match serde_json::from_slice::<Value>(&body) {
                     Ok(v) => v,
                     Err(_) => json!(String::from_utf8_lossy(&body)),
@@ -266,19 +265,33 @@ impl RabbitMq {
                 }
                 Outcome::Ok(value)
             }
-            Ok(Err(e)) => Outcome::Info(json!(format!("basic.get: {e}"))),
-            Err(_) => Outcome::Info(json!("basic.get timed out")),
+            Some(Err(e)) => Outcome::Info(json!(format!("basic.get: {e}"))),
+            None => Outcome::Info(json!("basic.get timed out")),
         }
     }
+}
+
+/// Runs `fut` on its own task and waits at most `t` for it; `None` on a timeout. amqprs
+/// panics in its channel task when the answer to a request arrives after the request was
+/// cancelled, so a timed-out request is left to finish on its own instead of being dropped.
+async fn bounded<T: Send + 'static>(
+    t: Duration,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    let handle = tokio::spawn(fut);
+    tokio::time::timeout(t, handle)
+        .await
+        .ok()
+        .and_then(Result::ok)
 }
 
 impl Client for RabbitMq {
     async fn open(&mut self, _node: usize) -> Result<(), String> {
         self.close().await;
-        let session =
-            tokio::time::timeout(self.timeout.max(Duration::from_secs(2)), self.connect())
-                .await
-                .map_err(|_| format!("connect {}: timed out", self.addr))??;
+        let connect = RabbitMq::connect(self.addr, self.options);
+        let session = bounded(self.timeout.max(Duration::from_secs(2)), connect)
+            .await
+            .ok_or_else(|| format!("connect {}: timed out", self.addr))??;
         self.session = Some(session);
         Ok(())
     }
@@ -309,11 +322,13 @@ impl Client for RabbitMq {
 
     async fn close(&mut self) {
         if let Some(s) = self.session.take() {
-            // Closing waits for the broker's answer; behind a blackholed link it would hang, so
-            // it is bounded (dropping the connection still sends the close frame).
-            let t = self.timeout;
-            let _ = tokio::time::timeout(t, s.channel.close()).await;
-            let _ = tokio::time::timeout(t, s.connection.close()).await;
+            // Closing waits for the broker's answer, which behind a blackholed link comes only
+            // after healing: it finishes on its own task (the broker requeues the messages
+            // this connection held unacknowledged once the close reaches it).
+            tokio::spawn(async move {
+                let _ = s.channel.close().await;
+                let _ = s.connection.close().await;
+            });
         }
     }
 
