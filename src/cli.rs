@@ -345,7 +345,7 @@ pub struct CheckArgs {
     pub model: Option<String>,
 
     /// Check with a workload checker instead of a model (Elle list-append/rw-register, Jepsen
-    /// counter, set, set-full, bank, long-fork, unique-ids).
+    /// counter, set, set-full, bank, long-fork, unique-ids, total-queue).
     #[arg(long, value_enum, value_name = "WORKLOAD")]
     pub workload: Option<Workload>,
 
@@ -466,6 +466,8 @@ pub enum Workload {
     LongFork,
     /// Jepsen unique-ids.
     UniqueIds,
+    /// Jepsen total-queue.
+    TotalQueue,
 }
 
 impl Workload {
