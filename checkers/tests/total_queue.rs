@@ -105,6 +105,18 @@ fn lost_without_a_drain_is_unknown_not_invalid() {
 }
 
 #[test]
+fn an_indeterminate_dequeue_after_the_last_empty_one_makes_lost_unknown() {
+    // The info dequeue may have held 1, which the broker requeues when its connection closes:
+    // the empty dequeue before it proves nothing about 1.
+    let mut h = [enq(0, "ok", 1), deq(1, None)].concat();
+    h.push(ev(2, "invoke", "dequeue", Value::Null));
+    h.push(ev(2, "info", "dequeue", Value::Null));
+    assert_eq!(check(&h).valid, Validity::Unknown);
+    h.extend(deq(1, None));
+    assert_eq!(check(&h).valid, Validity::Invalid);
+}
+
+#[test]
 fn a_dequeue_of_a_value_never_enqueued_is_unexpected() {
     let h = [
         enq(0, "ok", 1),

@@ -16,9 +16,10 @@
 //!
 //! Valid iff nothing is lost and nothing is unexpected (Jepsen's rule). One addition for
 //! honesty: a lost element is only lost if the queue was drained after its enqueue. When the
-//! history shows no drain — no ok `drain`, and no `fail` dequeue (an empty queue) invoked after
-//! the last ok enqueue completed — lost candidates may still sit in the queue, and the verdict
-//! is unknown instead of invalid.
+//! history shows no drain — no ok `drain` and no `fail` dequeue (an empty queue) invoked after
+//! the last ok enqueue and the last indeterminate (info or pending) dequeue completed, since an
+//! element such a dequeue held may be requeued — lost candidates may still sit in the queue,
+//! and the verdict is unknown instead of invalid.
 
 use super::common::{self, Budget, Elem};
 use super::{WorkloadOptions, WorkloadReport};
@@ -61,6 +62,7 @@ pub fn check(
 ) -> Result<WorkloadReport, InputError> {
     let budget = Budget::start(opts.time_limit);
     let mut tally: BTreeMap<Elem, Tally> = BTreeMap::new();
+    // The last completion of an ok enqueue or an indeterminate dequeue.
     let mut last_ack: Option<usize> = None;
     let mut drains: Vec<&Operation> = Vec::new();
     let mut empties: Vec<&Operation> = Vec::new();
@@ -83,6 +85,12 @@ pub fn check(
                 t.first_dequeue.get_or_insert(op);
             }
             ("dequeue", Outcome::Fail) => empties.push(op),
+            // An indeterminate dequeue may hold an element that the broker hands out again
+            // later (a requeue): only a drain after it settles whether that element is lost.
+            ("dequeue", _) => {
+                let done = op.complete.unwrap_or(op.invoke);
+                last_ack = Some(last_ack.map_or(done, |l| l.max(done)));
+            }
             ("drain", Outcome::Ok) => {
                 let Some(items) = op.output.as_array() else {
                     return Err(InputError::new(
@@ -114,12 +122,12 @@ pub fn check(
             json!({}),
         ));
     }
-    // Evidence that the queue was found empty after every acknowledged enqueue.
-    let drained = last_ack.is_none()
-        || !drains.is_empty()
-        || empties
-            .iter()
-            .any(|op| last_ack.is_some_and(|l| op.invoke > l));
+    // Evidence that the queue was found empty after every acknowledged enqueue and every
+    // indeterminate dequeue had completed.
+    let drained = match last_ack {
+        None => true,
+        Some(l) => drains.iter().chain(&empties).any(|op| op.invoke > l),
+    };
 
     let mut lists: [Vec<(&Value, usize, &Tally)>; 5] = Default::default();
     let mut counts = [0usize; 5];
@@ -226,8 +234,8 @@ pub fn check(
     } else if !lost.is_empty() {
         let reason = format!(
             "{} never dequeued, but the history never finds the queue empty after the last \
-             acknowledged enqueue (no ok drain, no failed dequeue after it): they may still be \
-             in the queue — end the run with a drain",
+             acknowledged enqueue or indeterminate dequeue (no ok drain, no failed dequeue \
+             after it): they may still be in the queue — end the run with a drain",
             common::count(lost_n, "acknowledged element")
         );
         let mut r = common::unknown("total-queue", ops, &budget, reason, details);

@@ -104,9 +104,11 @@ impl LocalRabbit {
             format!("RABBITMQ_ENABLED_PLUGINS_FILE={}", at("enabled_plugins")),
             format!("RABBITMQ_PID_FILE={}", at("rabbitmq.pid")),
             // Run the VM in place of the script (same pid, so signals reach the broker);
-            // -noinput keeps it from reading standard input.
+            // -noinput keeps it from reading standard input, +B i from stopping on the SIGINT
+            // a terminal's Ctrl-C sends the whole process group (faultline then heals and
+            // stops it itself).
             "RABBITMQ_ALLOW_INPUT=1".into(),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-noinput -kernel inet_dist_use_interface {127,0,0,1}"
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-noinput +B i -kernel inet_dist_use_interface {127,0,0,1}"
                 .into(),
         ];
         args.push(script.to_string_lossy().into_owned());
