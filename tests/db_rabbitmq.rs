@@ -2,7 +2,8 @@
 //! --target rabbitmq --workload queue`, checked with Jepsen's total-queue checker: the safe
 //! configuration (durable queue, persistent messages, publisher confirms, manual acks) loses
 //! no acknowledged message through kills, pauses and client partitions; a transient queue
-//! loses every message it held when the broker is killed.
+//! loses every message it held when the broker is killed, and so do publishes without
+//! confirms that the broker had not yet written.
 //!
 //! The runs take one broker each and are serialized (booting RabbitMQ takes ~10 s of CPU; two
 //! at once on a small machine slow each other down).
@@ -100,6 +101,34 @@ fn rabbitmq_transient_queue_loses_messages_when_the_broker_is_killed() {
     );
     assert!(
         r.text.contains("enqueued ok on lines"),
+        "{}",
+        db_common::head(&r.text)
+    );
+}
+
+#[test]
+fn rabbitmq_without_publisher_confirms_loses_messages_when_the_broker_is_killed() {
+    if !db_common::installed(RABBITMQ) {
+        return;
+    }
+    // Enqueues are ok when sent: publishers run ahead of the broker, and a kill loses what it
+    // had not written to disk yet (thousands of messages in a 10 s run).
+    let r = run_queue(&[
+        "--nemesis",
+        "kill",
+        "--rabbitmq-confirms",
+        "false",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(
+        r.code,
+        1,
+        "expected lost messages:\n{}",
+        db_common::head(&r.text)
+    );
+    assert!(
+        r.text.contains("INVALID — lost"),
         "{}",
         db_common::head(&r.text)
     );
