@@ -39,9 +39,11 @@ fn deq(p: i64, v: Option<i64>) -> Vec<String> {
             ev(p, "invoke", "dequeue", Value::Null),
             ev(p, "ok", "dequeue", json!(v)),
         ],
+        // An empty queue, as faultline's clients record it.
         None => vec![
             ev(p, "invoke", "dequeue", Value::Null),
-            ev(p, "fail", "dequeue", Value::Null),
+            json!({"process": p, "type": "fail", "f": "dequeue", "value": null, "error": "empty"})
+                .to_string(),
         ],
     }
 }
@@ -113,6 +115,25 @@ fn an_indeterminate_dequeue_after_the_last_empty_one_makes_lost_unknown() {
     h.push(ev(2, "info", "dequeue", Value::Null));
     assert_eq!(check(&h).valid, Validity::Unknown);
     h.extend(deq(1, None));
+    assert_eq!(check(&h).valid, Validity::Invalid);
+}
+
+#[test]
+fn a_dequeue_refused_without_a_connection_is_no_evidence_of_an_empty_queue() {
+    // Regression: a run interrupted by Ctrl-C skips the drain; dequeues refused while the
+    // broker was down came after the last enqueue, and must not turn "maybe still queued"
+    // into "lost".
+    let mut h = enq(0, "ok", 1);
+    h.push(ev(1, "invoke", "dequeue", Value::Null));
+    h.push(
+        json!({"process": 1, "type": "fail", "f": "dequeue", "value": null,
+               "error": "connect 127.0.0.1:5672: connection refused"})
+        .to_string(),
+    );
+    assert_eq!(check(&h).valid, Validity::Unknown);
+    // Jepsen's RabbitMQ test records an empty queue as value :exhausted.
+    h.push(ev(1, "invoke", "dequeue", Value::Null));
+    h.push(ev(1, "fail", "dequeue", json!(":exhausted")));
     assert_eq!(check(&h).valid, Validity::Invalid);
 }
 

@@ -16,7 +16,9 @@
 //!
 //! Valid iff nothing is lost and nothing is unexpected (Jepsen's rule). One addition for
 //! honesty: a lost element is only lost if the queue was drained after its enqueue. When the
-//! history shows no drain — no ok `drain` and no `fail` dequeue (an empty queue) invoked after
+//! history shows no drain — no ok `drain` and no `fail` dequeue that found the queue empty
+//! (error or value `empty`, or Jepsen's `exhausted`; a dequeue refused for want of a
+//! connection proves nothing) invoked after
 //! the last ok enqueue and the last indeterminate (info or pending) dequeue completed, since an
 //! element such a dequeue held may be requeued — lost candidates may still sit in the queue,
 //! and the verdict is unknown instead of invalid.
@@ -54,6 +56,16 @@ fn classify(t: &Tally) -> (usize, usize, usize, usize, usize) {
     (ok, lost, unexpected, duplicated, recovered)
 }
 
+/// Whether a failed dequeue says it found the queue empty: its error (or value) is `empty`
+/// (faultline's clients) or `exhausted` (Jepsen's RabbitMQ test).
+fn found_empty(op: &Operation) -> bool {
+    [op.error.as_ref(), Some(&op.output)]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|e| matches!(e.trim_start_matches(':'), "empty" | "exhausted"))
+}
+
 /// Checks a queue history.
 pub fn check(
     file: &str,
@@ -84,7 +96,9 @@ pub fn check(
                 t.dequeued += 1;
                 t.first_dequeue.get_or_insert(op);
             }
-            ("dequeue", Outcome::Fail) => empties.push(op),
+            ("dequeue", Outcome::Fail) if found_empty(op) => empties.push(op),
+            // Refused for another reason (no connection): proves nothing about the queue.
+            ("dequeue", Outcome::Fail) => {}
             // An indeterminate dequeue may hold an element that the broker hands out again
             // later (a requeue): only a drain after it settles whether that element is lost.
             ("dequeue", _) => {
