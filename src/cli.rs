@@ -210,6 +210,20 @@ pub struct RunArgs {
     /// every replica a synchronous standby (default local: asynchronous replication).
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = SyncCommitArg::Local)]
     pub synchronous_commit: SyncCommitArg,
+    /// RabbitMQ: a durable queue and persistent messages (`false`: a transient queue and
+    /// transient messages, gone when the broker restarts).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rabbitmq_durable: bool,
+
+    /// RabbitMQ: publisher confirms, an enqueue is ok once the broker acks it (`false`: ok as
+    /// soon as it is sent).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rabbitmq_confirms: bool,
+
+    /// RabbitMQ: dequeue with auto-ack (the broker forgets a message as soon as it sends it)
+    /// instead of manual acks.
+    #[arg(long)]
+    pub rabbitmq_auto_ack: bool,
 
     /// Directory holding the runs (each in its own subdirectory).
     #[arg(long, value_name = "DIR", default_value = "store")]
@@ -250,6 +264,8 @@ pub enum Target {
     Redis,
     /// PostgreSQL 15: a local server faultline starts, or yours at --nodes.
     Postgres,
+    /// RabbitMQ: a local broker faultline starts (queue workload), or yours at --nodes.
+    Rabbitmq,
 }
 
 /// `--etcd-api` of the etcd target.
@@ -387,7 +403,7 @@ pub struct CheckArgs {
     pub model: Option<String>,
 
     /// Check with a workload checker instead of a model (Elle list-append/rw-register, Jepsen
-    /// counter, set, set-full, bank, long-fork, unique-ids).
+    /// counter, set, set-full, bank, long-fork, unique-ids, total-queue).
     #[arg(long, value_enum, value_name = "WORKLOAD")]
     pub workload: Option<Workload>,
 
@@ -510,6 +526,8 @@ pub enum Workload {
     LongFork,
     /// Jepsen unique-ids.
     UniqueIds,
+    /// Jepsen total-queue.
+    TotalQueue,
 }
 
 impl Workload {

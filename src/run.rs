@@ -109,10 +109,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
         Target::HttpKv => TargetPlan::HttpKv(args.nodes.clone()),
         Target::Local => TargetPlan::Local,
-        Target::Etcd | Target::Redis | Target::Postgres => match target::db_plan(&args) {
-            Ok(t) => t,
-            Err(e) => return Ok(usage(&e)),
-        },
+        Target::Etcd | Target::Redis | Target::Postgres | Target::Rabbitmq => {
+            match target::db_plan(&args) {
+                Ok(t) => t,
+                Err(e) => return Ok(usage(&e)),
+            }
+        }
     };
     if let Err(e) = target::check_db_faults(&target, &faults, workload) {
         return Ok(usage(&e));
@@ -125,6 +127,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
             "--nemesis needs a target whose processes and links faultline controls: use --target demo \
              (for your own service, run it without faults, or put it behind faultline's demo cluster)",
         ));
+    }
+    if workload == WorkloadKind::Queue && args.target != Target::Rabbitmq {
+        return Ok(usage("--workload queue runs against --target rabbitmq"));
     }
     if workload != WorkloadKind::ListAppend && !args.consistency.is_empty() {
         return Ok(usage("--consistency applies to --workload list-append"));
@@ -370,6 +375,14 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
                 time_limit: Some(plan.check.time_limit),
                 memory_limit: plan.check.memory_limit,
                 memory_in_use: Some(crate::alloc::in_use),
+                ..Default::default()
+            };
+            check::check_workload_file(file, entry, None, &opts)
+        }
+        WorkloadKind::Queue => {
+            let entry = checkers::workload::find("total-queue").expect("total-queue is registered");
+            let opts = checkers::workload::WorkloadOptions {
+                time_limit: Some(Duration::from_secs(300)),
                 ..Default::default()
             };
             check::check_workload_file(file, entry, None, &opts)

@@ -63,6 +63,7 @@ pub fn db_label(db: &DbTarget) -> &'static str {
         DbTarget::Etcd { .. } => "etcd",
         DbTarget::Redis { .. } => "redis",
         DbTarget::Postgres { .. } | DbTarget::PostgresReplicas { .. } => "postgres",
+        DbTarget::RabbitMq { .. } => "rabbitmq",
     }
 }
 
@@ -113,6 +114,19 @@ pub fn db_plan(args: &RunArgs) -> Result<TargetPlan, String> {
                 IsolationArg::Serializable => Isolation::Serializable,
             },
         },
+        Target::Rabbitmq => {
+            if args.local_nodes.unwrap_or(1) != 1 || nodes.len() > 1 {
+                return Err("--target rabbitmq runs one broker".into());
+            }
+            DbTarget::RabbitMq {
+                nodes,
+                options: workloads::db::rabbitmq::RabbitOptions {
+                    durable: args.rabbitmq_durable,
+                    confirms: args.rabbitmq_confirms,
+                    auto_ack: args.rabbitmq_auto_ack,
+                },
+            }
+        }
         other => return Err(format!("{other:?} is not a database target")),
     }))
 }
@@ -176,11 +190,13 @@ pub fn check_db_faults(
     if faults.iter().any(|f| f == "partition")
         && !matches!(
             db,
-            DbTarget::Etcd { .. } | DbTarget::PostgresReplicas { replicas: 1.., .. }
+            DbTarget::Etcd { .. }
+                | DbTarget::PostgresReplicas { replicas: 1.., .. }
+                | DbTarget::RabbitMq { .. }
         )
     {
         return Err(format!(
-            "partition is available for --target etcd and postgres --replicas (not {}); use --nemesis kill, pause",
+            "partition is available for --target etcd, postgres --replicas and rabbitmq (client | broker), not {}; use --nemesis kill, pause",
             db_label(db)
         ));
     }
@@ -190,6 +206,9 @@ pub fn check_db_faults(
              without --replicas)"
                 .into(),
         ),
+        (DbTarget::RabbitMq { .. }, WorkloadKind::Queue) => Ok(()),
+        (DbTarget::RabbitMq { .. }, _) => Err("--target rabbitmq runs --workload queue".into()),
+        (_, WorkloadKind::Queue) => Err("--workload queue runs against --target rabbitmq".into()),
         (DbTarget::Postgres { .. }, WorkloadKind::Kv) => {
             Err("--target postgres runs --workload register or list-append".into())
         }

@@ -87,7 +87,7 @@ fn partition_is_refused_for_redis_and_postgres() {
     assert_ne!(r.code, 0);
     assert!(
         r.text.contains(
-            "partition is available for --target etcd and postgres --replicas (not redis)"
+            "partition is available for --target etcd, postgres --replicas and rabbitmq (client | broker), not redis"
         ),
         "{}",
         r.text

@@ -52,6 +52,9 @@ pub enum WorkloadKind {
     Kv,
     /// transactions of list appends and reads; checked by the list-append checker.
     ListAppend,
+    /// enqueue of unique integers and dequeue; the final phase drains the queue ([`Drain`]);
+    /// checked by Jepsen's total-queue checker.
+    Queue,
 }
 
 impl WorkloadKind {
@@ -61,8 +64,9 @@ impl WorkloadKind {
             "register" => Ok(WorkloadKind::Register),
             "kv" => Ok(WorkloadKind::Kv),
             "list-append" => Ok(WorkloadKind::ListAppend),
+            "queue" => Ok(WorkloadKind::Queue),
             other => Err(format!(
-                "unknown workload {other:?}; expected register, kv or list-append"
+                "unknown workload {other:?}; expected register, kv, list-append or queue"
             )),
         }
     }
@@ -73,6 +77,7 @@ impl WorkloadKind {
             WorkloadKind::Register => "register",
             WorkloadKind::Kv => "kv",
             WorkloadKind::ListAppend => "list-append",
+            WorkloadKind::Queue => "queue",
         }
     }
 
@@ -98,6 +103,17 @@ impl WorkloadKind {
                 unique,
                 done: 0,
             }),
+            WorkloadKind::Queue => Box::new(Queue { rng, unique }),
+        }
+    }
+
+    /// The open-ended part of the final phase, one generator per worker, run after
+    /// [`WorkloadKind::final_ops`]: for `queue`, dequeues until the queue is found empty
+    /// ([`Drain`]); the other workloads have none.
+    pub fn drain(self) -> Option<Box<dyn Gen>> {
+        match self {
+            WorkloadKind::Queue => Some(Box::new(Drain::default())),
+            _ => None,
         }
     }
 
@@ -122,6 +138,8 @@ impl WorkloadKind {
             // Keys rotate during the run (see ListAppend), so there is no fixed set to read
             // at the end; as in Jepsen's list-append, every read is already a check.
             WorkloadKind::ListAppend => Vec::new(),
+            // The queue is drained by `drain` instead: how many dequeues it takes is unknown.
+            WorkloadKind::Queue => Vec::new(),
         }
     }
 }
@@ -258,6 +276,86 @@ impl Gen for ListAppend {
     }
 }
 
+/// queue workload: 60% enqueues of unique integers, 40% dequeues — more in than out, so a
+/// backlog builds up and a fault has messages in the queue to lose.
+pub struct Queue {
+    rng: Rng,
+    unique: Unique,
+}
+
+impl Gen for Queue {
+    fn next(&mut self, _ctx: Ctx) -> Next {
+        Next::Op(if self.rng.below(5) < 3 {
+            Op {
+                f: "enqueue",
+                key: None,
+                value: json!(self.unique.take()),
+            }
+        } else {
+            Op {
+                f: "dequeue",
+                key: None,
+                value: Value::Null,
+            }
+        })
+    }
+}
+
+/// The error of a `fail` dequeue that found the queue empty (docs/models.md: a dequeue on an
+/// empty queue is `fail`); clients of queue targets must use it, [`Drain`] stops on it.
+pub const EMPTY: &str = "empty";
+
+/// The drain: dequeues until the queue is found empty twice in a row, [`DRAIN_RECHECK`]
+/// apart (a message an abandoned connection held unacknowledged is requeued only once the
+/// broker notices the close); after any other failure it waits 100 ms and tries again; gives up
+/// after [`DRAIN_LIMIT`].
+#[derive(Debug, Default)]
+pub struct Drain {
+    empties: u32,
+    wait: Option<Duration>,
+    done: bool,
+}
+
+/// The pause between the two empty dequeues that end a drain.
+pub const DRAIN_RECHECK: Duration = Duration::from_millis(500);
+
+/// How long one worker's drain may last.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+impl Gen for Drain {
+    fn next(&mut self, ctx: Ctx) -> Next {
+        if self.done || ctx.elapsed >= DRAIN_LIMIT {
+            return Next::Done;
+        }
+        if let Some(d) = self.wait.take() {
+            return Next::Wait(d);
+        }
+        Next::Op(Op {
+            f: "dequeue",
+            key: None,
+            value: Value::Null,
+        })
+    }
+
+    fn observe(&mut self, _op: &Op, outcome: &Outcome) {
+        match outcome {
+            Outcome::Ok(_) => self.empties = 0,
+            Outcome::Fail(e) if e.as_str() == Some(EMPTY) => {
+                self.empties += 1;
+                if self.empties >= 2 {
+                    self.done = true;
+                } else {
+                    self.wait = Some(DRAIN_RECHECK);
+                }
+            }
+            _ => {
+                self.empties = 0;
+                self.wait = Some(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
 /// At most `n` operations in all, shared by every worker holding a clone of the counter.
 pub struct Limit {
     inner: Box<dyn Gen>,
@@ -382,6 +480,7 @@ mod tests {
             WorkloadKind::Register,
             WorkloadKind::Kv,
             WorkloadKind::ListAppend,
+            WorkloadKind::Queue,
         ] {
             let a = ops(kind.generator(7, 2, 4, 5), 200);
             let b = ops(kind.generator(7, 2, 4, 5), 200);
@@ -401,6 +500,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn drain_ends_after_two_empty_dequeues_and_retries_errors() {
+        let ctx = Ctx {
+            elapsed: Duration::ZERO,
+        };
+        let mut d = WorkloadKind::Queue.drain().unwrap();
+        let Next::Op(op) = d.next(ctx) else {
+            panic!("a drain starts with a dequeue")
+        };
+        assert_eq!(op.f, "dequeue");
+        d.observe(&op, &Outcome::Ok(json!(3)));
+        d.observe(&op, &Outcome::Info(json!("timed out")));
+        assert_eq!(d.next(ctx), Next::Wait(Duration::from_millis(100)));
+        d.observe(&op, &Outcome::Fail(json!(EMPTY)));
+        assert_eq!(d.next(ctx), Next::Wait(DRAIN_RECHECK));
+        assert!(matches!(d.next(ctx), Next::Op(_)));
+        d.observe(&op, &Outcome::Fail(json!(EMPTY)));
+        assert_eq!(d.next(ctx), Next::Done);
+        assert!(WorkloadKind::Register.drain().is_none());
     }
 
     #[test]

@@ -327,9 +327,15 @@ where
         let n = finished.len().max(1);
         for (i, mut w) in finished.into_iter().enumerate() {
             let ops: Vec<Op> = finals.iter().skip(i).step_by(n).cloned().collect();
+            let drain = config.workload.drain();
+            let stop = stop.clone();
             tasks.push(tokio::spawn(async move {
                 for op in ops {
                     w.invoke(&op).await;
+                }
+                // Open-ended final operations (the queue's drain), until its generator is done.
+                if let Some(gen) = drain {
+                    w = w.run_phase(gen, stop).await;
                 }
                 w
             }));

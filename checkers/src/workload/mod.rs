@@ -1,6 +1,6 @@
 //! Workload checkers: the "check" step for histories that are not checked by linearizability
 //! search — Elle's transactional checkers (list-append, rw-register; see [`crate::txn`]) and
-//! Jepsen's counter, set, set-full, bank, long-fork and unique-ids checkers.
+//! Jepsen's counter, set, set-full, bank, long-fork, unique-ids and total-queue checkers.
 //!
 //! Every checker has the same shape: paired operations in, a [`WorkloadReport`] out, with a
 //! verdict (never a guess: `unknown` when it cannot decide), the anomalies it found by name,
@@ -15,6 +15,7 @@ pub mod long_fork;
 pub mod set;
 pub mod set_full;
 pub mod set_full_timeline;
+pub mod total_queue;
 pub mod unique_ids;
 
 use crate::history::Operation;
@@ -155,6 +156,11 @@ pub static WORKLOADS: &[WorkloadEntry] = &[
         name: "unique-ids",
         about: "Jepsen unique-ids: every acknowledged generated id is distinct",
         check: unique_ids::check,
+    },
+    WorkloadEntry {
+        name: "total-queue",
+        about: "Jepsen total-queue: every acknowledged enqueue is dequeued; lost, duplicated, unexpected",
+        check: total_queue::check,
     },
 ];
 

@@ -15,11 +15,14 @@ use super::etcd_grpc::EtcdGrpc;
 use super::faults::ServerFaults;
 use super::local_etcd::LocalEtcd;
 use super::local_postgres::LocalPostgres;
+use super::local_rabbitmq::LocalRabbit;
 use super::local_redis::LocalRedis;
 use super::postgres::{Isolation, Postgres};
 use super::postgres_faults::PgFaults;
 use super::postgres_kv::PgKv;
 use super::postgres_replicas::{LocalPgReplicas, SyncCommit};
+use super::rabbitmq::{RabbitMq, RabbitOptions};
+use super::rabbitmq_faults::RabbitFaults;
 use super::redis::Redis;
 use crate::client::Client;
 use crate::recorder::Recorder;
@@ -76,6 +79,13 @@ pub enum DbTarget {
         /// Reads on a replica.
         read_replica: bool,
     },
+    /// RabbitMQ (empty: start one local broker, reached through a faultline proxy).
+    RabbitMq {
+        /// The user's broker (empty: local).
+        nodes: Vec<SocketAddr>,
+        /// Durable queue, confirms, acks.
+        options: RabbitOptions,
+    },
 }
 
 impl DbTarget {
@@ -85,7 +95,8 @@ impl DbTarget {
             DbTarget::Etcd { nodes, .. }
             | DbTarget::Redis { nodes, .. }
             | DbTarget::Postgres { nodes, .. }
-            | DbTarget::PostgresReplicas { nodes, .. } => nodes.is_empty(),
+            | DbTarget::PostgresReplicas { nodes, .. }
+            | DbTarget::RabbitMq { nodes, .. } => nodes.is_empty(),
         }
     }
 
@@ -149,6 +160,9 @@ impl DbTarget {
                 sync.setting(),
                 if *read_replica { "replicas" } else { "primary" }
             ),
+            DbTarget::RabbitMq { nodes, options } => {
+                format!("rabbitmq ({}; {})", place(nodes, 1), options.describe())
+            }
         }
     }
 }
@@ -346,6 +360,38 @@ pub async fn drive(
                 p.shutdown().await;
                 progress.note("postgres stopped");
             }
+            Ok(summary)
+        }
+        DbTarget::RabbitMq { nodes, options } => {
+            config.nodes = 1;
+            if let Some(addr) = nodes.first() {
+                let make = |_| RabbitMq::new(*addr, options, op_timeout);
+                return Ok(runner::run(config, make, NoNemesis, recorder, progress, stop).await);
+            }
+            progress.note("starting rabbitmq on loopback");
+            let broker = std::sync::Arc::new(LocalRabbit::start(dir).await?);
+            // Clients reach the broker through a proxy (clients = node 1, broker = node 2),
+            // which the partition fault blackholes.
+            let net = match crate::proxy::LinkNet::bind(2).await {
+                Ok(n) => Arc::new(n),
+                Err(e) => {
+                    broker.shutdown().await;
+                    return Err(format!("cannot bind the client proxy: {e}"));
+                }
+            };
+            let _ = net.set_upstream(2, broker.amqp);
+            let via = net.addr(1, 2).ok_or("no client proxy")?;
+            progress.note(format!(
+                "rabbitmq up: amqp://{} (clients via the proxy at {via})",
+                broker.amqp
+            ));
+            let make = |_| RabbitMq::new(via, options, op_timeout);
+            let nemesis = RabbitFaults::new(broker.clone(), net.clone(), faults, seed);
+            let summary =
+                runner::run(config, make, nemesis, recorder, progress.clone(), stop).await;
+            net.shutdown();
+            broker.shutdown().await;
+            progress.note("rabbitmq stopped");
             Ok(summary)
         }
     }

@@ -11,6 +11,8 @@
 //! - [`postgres_kv`]: register and kv operations as autocommit statements, reads on the primary
 //!   or a hot-standby replica; [`postgres_replicas`] starts a primary and N replicas;
 //!   [`postgres_faults`] kills, pauses and partitions them.
+//! - [`rabbitmq`]: queue client over AMQP (publisher confirms, manual acks);
+//!   [`local_rabbitmq`] starts one broker; [`rabbitmq_faults`] kills, pauses and partitions it.
 //! - [`server`]: one started server process (kill, restart, pause, resume, stop).
 //! - [`faults`]: the seeded kill/pause nemesis over [`server::Server`]s, as the runner drives it.
 
@@ -21,12 +23,15 @@ pub mod etcd_grpc_proto;
 pub mod faults;
 pub mod local_etcd;
 pub mod local_postgres;
+pub mod local_rabbitmq;
 pub mod local_redis;
 pub mod netns;
 pub mod postgres;
 pub mod postgres_faults;
 pub mod postgres_kv;
 pub mod postgres_replicas;
+pub mod rabbitmq;
+pub mod rabbitmq_faults;
 pub mod redis;
 pub mod server;
 

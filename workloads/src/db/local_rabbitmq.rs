@@ -1,0 +1,176 @@
+//! Starts RabbitMQ on loopback (Debian's `rabbitmq-server`) for `--target rabbitmq` ("run"
+//! step): one broker `n1` with its own node name, AMQP port, Erlang distribution port and its
+//! own `epmd` (so it never meets a system RabbitMQ or epmd), all state — HOME and the Erlang
+//! cookie, the Mnesia and message store, logs, config and plugin files — under the run's
+//! store directory. No root-wide service: both processes are faultline's children and die with
+//! it (PR_SET_PDEATHSIG through [`Server`]); the broker runs as the Erlang VM itself (the start
+//! script `exec`s it), so SIGKILL and SIGSTOP reach the broker, not a wrapper shell.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use amqprs::connection::{Connection, OpenConnectionArguments};
+
+use super::server::{Server, ServerSpec};
+use super::{find_program, free_port};
+
+/// Where Debian installs the broker's start script (`/usr/sbin/rabbitmq-server` is a wrapper
+/// that switches to the `rabbitmq` user; faultline runs the script itself).
+pub const SERVER_SCRIPT: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+
+/// A running local broker.
+pub struct LocalRabbit {
+    /// The broker process (`n1`), for the kill and pause faults.
+    pub server: Arc<Server>,
+    /// Its AMQP address on loopback.
+    pub amqp: SocketAddr,
+    /// faultline's own epmd (Erlang's port mapper) for this broker.
+    epmd: Server,
+}
+
+/// The RabbitMQ start script, if installed.
+pub fn server_script() -> Option<PathBuf> {
+    let p = PathBuf::from(SERVER_SCRIPT);
+    p.is_file().then_some(p)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl LocalRabbit {
+    /// Starts epmd and the broker under `dir/rabbitmq`; waits up to 90 s for AMQP.
+    pub async fn start(dir: &Path) -> Result<LocalRabbit, String> {
+        let script = server_script().ok_or(
+            "rabbitmq-server not found: install Debian's rabbitmq-server (apt-get install rabbitmq-server)",
+        )?;
+        let epmd_program = find_program("epmd", &["/usr/bin/epmd", "/usr/lib/erlang/bin/epmd"])
+            .ok_or(
+                "epmd not found: install Debian's erlang-base (it comes with rabbitmq-server)",
+            )?;
+        let env = find_program("env", &["/usr/bin/env"]).ok_or("env not found")?;
+        let base = dir.join("rabbitmq");
+        std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+        let base = base
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", base.display()))?;
+        let [amqp_port, dist_port, epmd_port] = [free_port(), free_port(), free_port()]
+            .map(|p| p.map_err(|e| format!("no free port: {e}")));
+        let (amqp_port, dist_port, epmd_port) = (amqp_port?, dist_port?, epmd_port?);
+
+        // Files the broker would otherwise look for under /etc/rabbitmq and $HOME.
+        write(&base.join("enabled_plugins"), "[].\n")?;
+        write(&base.join("rabbitmq.conf"), "")?;
+        let cookie = base.join(".erlang.cookie");
+        if !cookie.exists() {
+            write(&cookie, &format!("FAULTLINE{amqp_port}COOKIE"))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&cookie, std::fs::Permissions::from_mode(0o400))
+                .map_err(|e| format!("{}: {e}", cookie.display()))?;
+        }
+
+        let epmd = Server::start(ServerSpec {
+            name: "epmd".into(),
+            program: epmd_program,
+            args: vec![
+                "-port".into(),
+                epmd_port.to_string(),
+                "-address".into(),
+                "127.0.0.1".into(),
+            ],
+            log: base.join("epmd.log"),
+            user: None,
+            netns: None,
+        })
+        .await?;
+
+        let at = |p: &str| base.join(p).to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec![
+            format!("HOME={}", base.display()),
+            format!("ERL_EPMD_PORT={epmd_port}"),
+            "ERL_EPMD_ADDRESS=127.0.0.1".into(),
+            format!("RABBITMQ_NODENAME=faultline{amqp_port}@localhost"),
+            "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1".into(),
+            format!("RABBITMQ_NODE_PORT={amqp_port}"),
+            format!("RABBITMQ_DIST_PORT={dist_port}"),
+            format!("RABBITMQ_MNESIA_BASE={}", at("mnesia")),
+            format!("RABBITMQ_LOG_BASE={}", at("log")),
+            "RABBITMQ_LOGS=-".into(),
+            format!("RABBITMQ_CONFIG_FILE={}", at("rabbitmq")),
+            format!("RABBITMQ_ADVANCED_CONFIG_FILE={}", at("advanced.config")),
+            format!("RABBITMQ_CONF_ENV_FILE={}", at("rabbitmq-env.conf")),
+            format!("RABBITMQ_ENABLED_PLUGINS_FILE={}", at("enabled_plugins")),
+            format!("RABBITMQ_PID_FILE={}", at("rabbitmq.pid")),
+            // Run the VM in place of the script (same pid, so signals reach the broker);
+            // -noinput keeps it from reading standard input, +B i from stopping on the SIGINT
+            // a terminal's Ctrl-C sends the whole process group (faultline then heals and
+            // stops it itself).
+            "RABBITMQ_ALLOW_INPUT=1".into(),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-noinput +B i -kernel inet_dist_use_interface {127,0,0,1}"
+                .into(),
+        ];
+        args.push(script.to_string_lossy().into_owned());
+        let server = match Server::start(ServerSpec {
+            name: "n1".into(),
+            program: env,
+            args,
+            log: dir.join("n1.log"),
+            user: None,
+            netns: None,
+        })
+        .await
+        {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                epmd.stop().await;
+                return Err(e);
+            }
+        };
+        let local = LocalRabbit {
+            server,
+            amqp: SocketAddr::from(([127, 0, 0, 1], amqp_port)),
+            epmd,
+        };
+        if let Err(e) = local.wait_ready(Duration::from_secs(90)).await {
+            local.shutdown().await;
+            return Err(e);
+        }
+        Ok(local)
+    }
+
+    /// Waits until the broker completes an AMQP handshake (after a start or a restart).
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        self.server
+            .wait_until("rabbitmq", deadline, || ready(self.amqp))
+            .await
+    }
+
+    /// Stops the broker, then its epmd.
+    pub async fn shutdown(&self) {
+        self.server.stop().await;
+        self.epmd.stop().await;
+    }
+}
+
+/// Whether the broker at `addr` accepts an AMQP connection.
+pub async fn ready(addr: SocketAddr) -> bool {
+    // On its own task: amqprs's tasks may panic when a request they answer was cancelled.
+    let probe = tokio::spawn(async move {
+        let args =
+            OpenConnectionArguments::new(&addr.ip().to_string(), addr.port(), "guest", "guest");
+        match Connection::open(&args).await {
+            Ok(c) => {
+                let _ = c.close().await;
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), probe).await,
+        Ok(Ok(true))
+    )
+}
