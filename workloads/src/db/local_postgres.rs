@@ -132,14 +132,7 @@ pub(crate) async fn initdb(
         "--no-sync",
     ])
     .env("LC_ALL", "C");
-    if let Some((uid, gid)) = user {
-        use std::os::unix::process::CommandExt;
-        cmd.uid(uid).gid(gid);
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("initdb: {e}"))?;
+    let out = run_as(cmd, user, "initdb").await?;
     if !out.status.success() {
         return Err(format!(
             "initdb failed (is {} reachable by the postgres user?):\n{}",
@@ -148,6 +141,23 @@ pub(crate) async fn initdb(
         ));
     }
     Ok((data, log))
+}
+
+/// Runs a PostgreSQL tool (`initdb`, `pg_basebackup`) to completion off the async threads, as
+/// `user` (uid, gid) when given; `what` names it in the error if it cannot be started.
+pub(crate) async fn run_as(
+    mut cmd: std::process::Command,
+    user: Option<(u32, u32)>,
+    what: &str,
+) -> Result<std::process::Output, String> {
+    if let Some((uid, gid)) = user {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid).gid(gid);
+    }
+    tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{what}: {e}"))
 }
 
 /// Creates `dir/<name>` and an empty `dir/<name>.log`, both owned by `user` when given (the

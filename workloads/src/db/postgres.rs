@@ -40,15 +40,22 @@ impl Isolation {
 
 /// Creates the tables (idempotent) through the server at `conn` (a libpq connection string).
 pub async fn setup(conn: &str) -> Result<(), String> {
+    create_tables(
+        conn,
+        "CREATE TABLE IF NOT EXISTS lists (k int PRIMARY KEY, v text NOT NULL);
+         CREATE TABLE IF NOT EXISTS registers (k int PRIMARY KEY, v text NOT NULL);",
+    )
+    .await
+}
+
+/// Runs the `CREATE TABLE` statements `ddl` on one fresh connection to `conn`.
+pub(crate) async fn create_tables(conn: &str, ddl: &str) -> Result<(), String> {
     let (client, connection) = tokio_postgres::connect(conn, NoTls)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     tokio::spawn(connection);
     client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS lists (k int PRIMARY KEY, v text NOT NULL);
-             CREATE TABLE IF NOT EXISTS registers (k int PRIMARY KEY, v text NOT NULL);",
-        )
+        .batch_execute(ddl)
         .await
         .map_err(|e| format!("create tables: {e}"))
 }

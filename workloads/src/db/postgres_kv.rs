@@ -30,17 +30,12 @@ use crate::client::{Client, Op, Outcome};
 
 /// Creates the `registers` and `kv` tables (idempotent) through the server at `conn`.
 pub async fn setup(conn: &str) -> Result<(), String> {
-    let (client, connection) = tokio_postgres::connect(conn, NoTls)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    tokio::spawn(connection);
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS registers (k int PRIMARY KEY, v text NOT NULL);
-             CREATE TABLE IF NOT EXISTS kv (k int PRIMARY KEY, v text NOT NULL);",
-        )
-        .await
-        .map_err(|e| format!("create tables: {e}"))
+    super::postgres::create_tables(
+        conn,
+        "CREATE TABLE IF NOT EXISTS registers (k int PRIMARY KEY, v text NOT NULL);
+         CREATE TABLE IF NOT EXISTS kv (k int PRIMARY KEY, v text NOT NULL);",
+    )
+    .await
 }
 
 /// A register/kv client: writes on `primary`, reads on the primary or on one replica.

@@ -263,14 +263,7 @@ async fn base_backup(port: u16, data: &Path, user: Option<(u32, u32)>) -> Result
     .arg(data)
     .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
     .env("LC_ALL", "C");
-    if let Some((uid, gid)) = user {
-        use std::os::unix::process::CommandExt;
-        cmd.uid(uid).gid(gid);
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("pg_basebackup: {e}"))?;
+    let out = super::local_postgres::run_as(cmd, user, "pg_basebackup").await?;
     if !out.status.success() {
         return Err(format!(
             "pg_basebackup into {} failed:\n{}",
