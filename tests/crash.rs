@@ -124,7 +124,7 @@ fn sigkill_at_random_points_leaves_a_checkable_history_and_no_node() {
                 assert_gone(p, Duration::from_secs(5));
             }
             for addr in node_http_addrs(&log) {
-                assert_not_listening(&addr);
+                assert_not_listening(&addr, &store_path);
             }
         }
         let history = dir.join("history.jsonl");
@@ -274,7 +274,7 @@ fn sigint_mid_partition_stops_every_node_and_proxy_and_marks_the_run_incomplete(
     }
     assert_no_process_mentions(&store.path().to_string_lossy(), Duration::from_secs(5));
     for addr in http.iter().chain(&peers).chain(&proxies) {
-        assert_not_listening(addr);
+        assert_not_listening(addr, &store.path().to_string_lossy());
     }
     let log = std::fs::read_to_string(&log_path).unwrap();
     let healed = log
