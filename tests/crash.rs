@@ -5,6 +5,7 @@
 //! partition heals, stops every node and proxy, and writes a store directory whose
 //! results.json says the run is incomplete. Every run is bounded in time; loopback only.
 
+mod common;
 #[path = "crash_support/mod.rs"]
 mod support;
 

@@ -5,6 +5,7 @@
 //! `--op-timeout`, and the verdict stays honest: valid (or unknown) for the misbehaving but
 //! correct server, invalid for the one that lies. Loopback only; each run is a few seconds.
 
+mod common;
 #[path = "crash_support/mod.rs"]
 mod support;
 
