@@ -26,7 +26,7 @@ use super::rabbitmq_faults::RabbitFaults;
 use super::redis::Redis;
 use crate::client::Client;
 use crate::recorder::Recorder;
-use crate::runner::{self, NoNemesis, Progress, RunConfig, RunSummary};
+use crate::runner::{self, Faults, NoNemesis, Progress, RunConfig, RunSummary};
 
 /// Which etcd API the clients speak (`--etcd-api`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,15 +256,10 @@ pub async fn drive(
             let primary = urls[0].clone();
             let replicas = Arc::new(urls[1..].to_vec());
             let make = |_| Redis::new(primary.clone(), replicas.clone(), read_replica, op_timeout);
-            let summary = match &local {
-                Some(r) => {
-                    let nemesis = ServerFaults::new(r.servers.clone(), faults, seed);
-                    runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
-                }
-                None => {
-                    runner::run(config, make, NoNemesis, recorder, progress.clone(), stop).await
-                }
-            };
+            let nemesis = local
+                .as_ref()
+                .map(|r| ServerFaults::new(r.servers.clone(), faults, seed));
+            let summary = run_with((config, nemesis, recorder, progress.clone(), stop), make).await;
             if let Some(r) = local {
                 r.shutdown().await;
                 progress.note("redis stopped");
@@ -290,15 +285,10 @@ pub async fn drive(
             };
             config.nodes = 1;
             let make = |_| Postgres::new(conn.clone(), isolation, op_timeout);
-            let summary = match &local {
-                Some(p) => {
-                    let nemesis = ServerFaults::new(vec![p.server.clone()], faults, seed);
-                    runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
-                }
-                None => {
-                    runner::run(config, make, NoNemesis, recorder, progress.clone(), stop).await
-                }
-            };
+            let nemesis = local
+                .as_ref()
+                .map(|p| ServerFaults::new(vec![p.server.clone()], faults, seed));
+            let summary = run_with((config, nemesis, recorder, progress.clone(), stop), make).await;
             if let Some(p) = local {
                 p.shutdown().await;
                 progress.note("postgres stopped");
@@ -347,15 +337,10 @@ pub async fn drive(
                     op_timeout,
                 )
             };
-            let summary = match &local {
-                Some(p) => {
-                    let nemesis = PgFaults::new(p.clone(), faults, seed);
-                    runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
-                }
-                None => {
-                    runner::run(config, make, NoNemesis, recorder, progress.clone(), stop).await
-                }
-            };
+            let nemesis = local
+                .as_ref()
+                .map(|p| PgFaults::new(p.clone(), faults, seed));
+            let summary = run_with((config, nemesis, recorder, progress.clone(), stop), make).await;
             if let Some(p) = local {
                 p.shutdown().await;
                 progress.note("postgres stopped");
@@ -399,16 +384,20 @@ pub async fn drive(
 
 /// What [`run_with`] passes on to the runner: config, the nemesis over the local servers (none:
 /// the user's servers), recorder, progress, stop.
-type RunParts = (
+type RunParts<N> = (
     RunConfig,
-    Option<ServerFaults>,
+    Option<N>,
     Arc<Recorder>,
     Arc<Progress>,
     watch::Receiver<bool>,
 );
 
-/// Runs `make`'s clients with the nemesis, if any (one target, several client kinds).
-async fn run_with<C: Client>(parts: RunParts, make: impl Fn(usize) -> C) -> RunSummary {
+/// Runs `make`'s clients with the nemesis, if faultline started the servers (and so has one),
+/// else with none.
+async fn run_with<C: Client, N: Faults>(
+    parts: RunParts<N>,
+    make: impl Fn(usize) -> C,
+) -> RunSummary {
     let (config, nemesis, recorder, progress, stop) = parts;
     match nemesis {
         Some(n) => runner::run(config, make, n, recorder, progress, stop).await,
