@@ -70,18 +70,18 @@ fn run() -> u8 {
 
 /// `faultline serve-demo-node`: runs one node of the demo store until killed.
 fn serve_demo_node(args: cli::ServeDemoNodeArgs) -> anyhow::Result<u8> {
-    let config = workloads::store::NodeConfig {
+    let config = demo_store::NodeConfig {
         id: args.id as usize,
         mode: match args.mode {
-            cli::StoreMode::Async => workloads::store::Mode::Async,
-            cli::StoreMode::Sync => workloads::store::Mode::Sync,
+            cli::StoreMode::Async => demo_store::Mode::Async,
+            cli::StoreMode::Sync => demo_store::Mode::Sync,
         },
         http: args.http,
         peer_listen: args.peer_listen,
         peers: args.peers,
         data_dir: args.data_dir,
     };
-    match workloads::store::serve(config) {
+    match demo_store::serve(config) {
         Ok(()) => Ok(exit::VALID),
         Err(message) => {
             eprintln!("faultline serve-demo-node: {message}");

@@ -1,7 +1,5 @@
 //! faultline's run side: the "run" step of run → check → report.
 //!
-//! - [`store`]: the embedded demo store — one replica of a 3-node key-value store speaking
-//!   http-kv (`docs/http-kv.md`), run as its own OS process by `faultline serve-demo-node`.
 //! - [`proxy`]: TCP link proxies between every pair of nodes, which the partition nemesis
 //!   blackholes.
 //! - [`cluster`]: starts, kills, restarts, pauses and resumes the demo store's node processes on
@@ -21,4 +19,3 @@ pub mod nemesis;
 pub mod proxy;
 pub mod recorder;
 pub mod runner;
-pub mod store;
