@@ -33,6 +33,7 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Plan {
         config: RunConfig {
             workload: WorkloadKind::Register,
             keys: 3,
+            key_base: 0,
             concurrency: 9,
             nodes: 3,
             time_limit: args.time_limit,

@@ -154,6 +154,17 @@ pub fn run(args: RunArgs) -> Result<u8> {
         config: RunConfig {
             workload,
             keys: args.keys,
+            // A service faultline did not start holds earlier runs' data: use fresh keys.
+            key_base: if args.nodes.is_empty() {
+                0
+            } else {
+                workloads::generator::key_base(
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default(),
+                    args.target == Target::Postgres,
+                )
+            },
             concurrency: args.concurrency as usize,
             nodes: 1,
             time_limit: args.time_limit,
@@ -287,6 +298,12 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         },
         plan.config.seed
     ));
+    if plan.config.key_base != 0 {
+        progress.note(format!(
+            "keys from {} (the service may hold earlier runs' data; this run's keys are new)",
+            plan.config.key_base
+        ));
+    }
     let display = progress::start(progress.clone(), plan.config.time_limit, plan.label.clone());
     let summary = target::drive(plan, &dir, recorder.clone(), progress.clone(), stop).await;
     display.finish().await;
@@ -309,7 +326,7 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         std::slice::from_ref(&outcome),
         code,
     )?;
-    mark_results(&dir, &summary)?;
+    mark_results(&dir, &summary, plan.config.key_base)?;
     let finished = Finished {
         dir,
         outcome,
@@ -336,9 +353,9 @@ fn interruption(summary: &RunSummary) -> Option<&'static str> {
 
 /// Adds the run's completeness to `DIR/results.json` (written by [`check::write_results`]):
 /// `"complete"` (false when a signal cut the run short) and `"interrupted"` (the signal's
-/// name, or null). Written to a temporary file and renamed, so a crash never leaves half a
-/// results.json.
-fn mark_results(dir: &Path, summary: &RunSummary) -> Result<()> {
+/// name, or null), and `"key_base"`, the run's first key (0 unless `--nodes`). Written to a
+/// temporary file and renamed, so a crash never leaves half a results.json.
+fn mark_results(dir: &Path, summary: &RunSummary, key_base: u64) -> Result<()> {
     let path = dir.join("results.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -347,6 +364,7 @@ fn mark_results(dir: &Path, summary: &RunSummary) -> Result<()> {
     if let Some(map) = value.as_object_mut() {
         map.insert("complete".into(), complete(summary).into());
         map.insert("interrupted".into(), interruption(summary).into());
+        map.insert("key_base".into(), key_base.into());
     }
     let mut text = serde_json::to_string_pretty(&value)?;
     text.push('\n');

@@ -320,6 +320,83 @@ fn run_against_an_http_kv_service_started_by_hand() {
     drop(nodes);
 }
 
+/// Three sync demo nodes started by hand (as the README shows), with direct peer links; the
+/// `--nodes` list to reach them. The nodes are killed when the returned guard drops.
+fn hand_started_demo_nodes(data: &Path) -> (Nodes, String) {
+    let http: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peer: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes = Nodes(Vec::new());
+    for i in 0..3 {
+        let mut cmd = faultline();
+        cmd.args(["serve-demo-node", "--mode", "sync", "--id"])
+            .arg((i + 1).to_string())
+            .arg("--http")
+            .arg(format!("127.0.0.1:{}", http[i]))
+            .arg("--peer-listen")
+            .arg(format!("127.0.0.1:{}", peer[i]))
+            .arg("--data-dir")
+            .arg(data.join(format!("n{}", i + 1)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for j in (0..3).filter(|j| *j != i) {
+            cmd.arg("--peer")
+                .arg(format!("{}=127.0.0.1:{}", j + 1, peer[j]));
+        }
+        nodes.0.push(cmd.spawn().unwrap());
+    }
+    let list = http
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    (nodes, list)
+}
+
+#[test]
+fn consecutive_runs_against_the_same_http_kv_nodes_are_valid() {
+    // Issue 22: the second run read the first run's values and was reported invalid.
+    let data = tempfile::tempdir().unwrap();
+    let (nodes, list) = hand_started_demo_nodes(data.path());
+    let store = tempfile::tempdir().unwrap();
+    let mut bases = Vec::new();
+    for (workload, seed) in [
+        ("register", "1"),
+        ("register", "2"),
+        ("list-append", "3"),
+        ("register", "4"),
+        ("kv", "5"),
+    ] {
+        let out = run_bounded(
+            faultline()
+                .args(["run", "--target", "http-kv", "--nodes", &list])
+                .args(["--workload", workload, "--seed", seed])
+                .args(["--ops", "300", "--rate", "500", "--format", "json"])
+                .arg("--store")
+                .arg(store.path()),
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{workload} seed {seed}: {}",
+            describe(&out)
+        );
+        let dir = latest(store.path());
+        let results: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+        let base = results["key_base"].as_u64().unwrap();
+        assert!(base > 0, "{results}");
+        let log = std::fs::read_to_string(dir.join("run.log")).unwrap();
+        assert!(log.contains(&format!("keys from {base}")), "{log}");
+        bases.push(base);
+        // Runs are at least a second apart (the quiet period), so their keys never meet.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    bases.dedup();
+    assert_eq!(bases.len(), 5, "{bases:?}");
+    drop(nodes);
+}
+
 #[test]
 fn kv_and_list_append_workloads_are_valid_on_the_sync_store_and_caught_on_the_async_one() {
     for (workload, mode, expected) in [

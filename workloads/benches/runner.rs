@@ -44,6 +44,7 @@ fn main() {
         let config = RunConfig {
             workload: WorkloadKind::Register,
             keys: 8,
+            key_base: 0,
             concurrency: workers,
             nodes: 1,
             time_limit: Duration::from_secs(60),

@@ -455,6 +455,84 @@ impl Gen for Stagger {
     }
 }
 
+/// Moves every key an inner generator produces up by `base` (and back down for
+/// [`Gen::observe`]), so a run against a service that already holds data (`run --nodes`: the
+/// state of earlier runs) uses keys no earlier run wrote, and the checker's "every key starts
+/// empty" holds. Keys of single-key operations and of transactions' micro-ops are moved;
+/// workloads without keys (queue) are unchanged. Base 0 changes nothing.
+pub struct KeyOffset {
+    inner: Box<dyn Gen>,
+    base: u64,
+}
+
+impl KeyOffset {
+    /// Wraps `inner`.
+    pub fn new(inner: Box<dyn Gen>, base: u64) -> KeyOffset {
+        KeyOffset { inner, base }
+    }
+}
+
+/// `op` with its keys moved by `base` (up when `up`, else down).
+pub fn offset_keys(mut op: Op, base: u64, up: bool) -> Op {
+    if base == 0 {
+        return op;
+    }
+    let shift = |k: &mut Value| {
+        if let Some(n) = k.as_u64() {
+            *k = json!(if up {
+                n.saturating_add(base)
+            } else {
+                n.saturating_sub(base)
+            });
+        }
+    };
+    if let Some(k) = op.key.as_mut() {
+        shift(k);
+    }
+    if op.f == "txn" {
+        if let Value::Array(micro) = &mut op.value {
+            for m in micro.iter_mut() {
+                if let Some(k) = m.get_mut(1) {
+                    shift(k);
+                }
+            }
+        }
+    }
+    op
+}
+
+impl Gen for KeyOffset {
+    fn next(&mut self, ctx: Ctx) -> Next {
+        match self.inner.next(ctx) {
+            Next::Op(op) => Next::Op(offset_keys(op, self.base, true)),
+            other => other,
+        }
+    }
+
+    fn observe(&mut self, op: &Op, outcome: &Outcome) {
+        self.inner
+            .observe(&offset_keys(op.clone(), self.base, false), outcome);
+    }
+}
+
+/// The first key of a run against a service faultline did not start (`run --nodes`): keys
+/// are `base + 0`, `base + 1`, … (list-append's rotating windows continue from there), so no
+/// key of this run was written by an earlier one. The base is a multiple of
+/// [`KEY_SPAN`] drawn from `clock` (seconds and nanoseconds since the epoch): the second
+/// itself (`second × 100 000`, unique per second, ≤ 2^53 so it stays exact in JSON) or, when
+/// keys must fit a 32-bit integer (`int32`: PostgreSQL's `k int`), one of 21 000 slots
+/// picked from the nanoseconds.
+pub fn key_base(clock: Duration, int32: bool) -> u64 {
+    if int32 {
+        (1 + u64::from(clock.subsec_nanos()) % 21_000) * KEY_SPAN
+    } else {
+        clock.as_secs().max(1) * KEY_SPAN
+    }
+}
+
+/// How many keys apart two runs' [`key_base`]s are at least.
+pub const KEY_SPAN: u64 = 100_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,5 +625,31 @@ mod tests {
             elapsed: Duration::from_secs(2),
         };
         assert_eq!(g.next(late), Next::Done);
+    }
+
+    #[test]
+    fn key_offset_moves_every_key_and_observes_unmoved() {
+        for kind in [
+            WorkloadKind::Register,
+            WorkloadKind::Kv,
+            WorkloadKind::ListAppend,
+        ] {
+            let plain = ops(kind.generator(3, 0, 2, 4), 300);
+            let moved = ops(
+                Box::new(KeyOffset::new(kind.generator(3, 0, 2, 4), 500_000)),
+                300,
+            );
+            assert_eq!(plain.len(), moved.len());
+            for (p, m) in plain.iter().zip(&moved) {
+                assert_eq!(offset_keys(p.clone(), 500_000, true), *m);
+                assert_eq!(offset_keys(m.clone(), 500_000, false), *p);
+                if let Some(k) = &m.key {
+                    assert!(k.as_u64().unwrap() >= 500_000);
+                }
+            }
+        }
+        assert!(key_base(Duration::from_secs(1_800_000_000), false) <= 1 << 53);
+        let pg = key_base(Duration::new(1_800_000_000, 999_999_999), true);
+        assert!(pg >= KEY_SPAN && pg + 10 * KEY_SPAN < i32::MAX as u64);
     }
 }

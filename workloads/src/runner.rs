@@ -9,7 +9,9 @@
 //! one may still have an operation in flight), as in Jepsen.
 
 use crate::client::{Client, Op, Outcome};
-use crate::generator::{Ctx, Gen, Limit, Next, Stagger, TimeLimit, WorkloadKind};
+use crate::generator::{
+    offset_keys, Ctx, Gen, KeyOffset, Limit, Next, Stagger, TimeLimit, WorkloadKind,
+};
 use crate::recorder::Recorder;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -25,6 +27,9 @@ pub struct RunConfig {
     pub workload: WorkloadKind,
     /// Keys the workload spreads over.
     pub keys: u64,
+    /// The first key ([`crate::generator::key_base`]): 0 for servers faultline started,
+    /// run-specific for a service that may hold earlier runs' data (`run --nodes`).
+    pub key_base: u64,
     /// Concurrent client workers.
     pub concurrency: usize,
     /// Nodes of the target (worker w talks to node w mod nodes).
@@ -252,6 +257,9 @@ where
         let mut gen: Box<dyn Gen> = config
             .workload
             .generator(config.seed, w, workers, config.keys);
+        if config.key_base != 0 {
+            gen = Box::new(KeyOffset::new(gen, config.key_base));
+        }
         gen = Box::new(Limit::new(gen, remaining.clone()));
         gen = Box::new(TimeLimit::new(gen, config.time_limit));
         if let Some(rate) = config.rate.filter(|r| *r > 0.0) {
@@ -322,7 +330,12 @@ where
             _ = quiet_stop.wait_for(|s| *s) => {}
         }
         progress.set_phase("final reads");
-        let finals = config.workload.final_ops(config.keys);
+        let finals: Vec<Op> = config
+            .workload
+            .final_ops(config.keys)
+            .into_iter()
+            .map(|op| offset_keys(op, config.key_base, true))
+            .collect();
         let mut tasks = Vec::new();
         let n = finished.len().max(1);
         for (i, mut w) in finished.into_iter().enumerate() {

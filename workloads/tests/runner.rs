@@ -14,6 +14,7 @@ fn config(workload: WorkloadKind, time_limit: Duration) -> RunConfig {
     RunConfig {
         workload,
         keys: 3,
+        key_base: 0,
         concurrency: 6,
         nodes: 1,
         time_limit,
