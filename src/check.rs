@@ -166,7 +166,18 @@ fn finish(args: &CheckArgs, outcomes: Vec<FileOutcome>) -> Result<u8> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(e) => return Err(e).context("cannot write the report to standard output"),
     }
-    if let Some(dir) = &args.out {
+    // Results only of a check that ran: a history that could not be read or checked (wrong
+    // --workload for it, say) must not replace DIR's results.json (`report` on a run's store).
+    let checked = outcomes
+        .iter()
+        .any(|o| !matches!(o, FileOutcome::BadInput(_)));
+    if let (Some(dir), false) = (&args.out, checked) {
+        eprintln!(
+            "faultline: nothing written to {}: no history could be checked",
+            dir.display()
+        );
+    }
+    if let (Some(dir), true) = (&args.out, checked) {
         if let Err(e) = write_results(dir, &args.files, &outcomes, code) {
             return Ok(usage(&format!("--out {}: {e:#}", dir.display())));
         }
@@ -382,8 +393,8 @@ pub fn write_results(
     }
     let mut text = serde_json::to_string_pretty(&render_json::results_file(code, reports))?;
     text.push('\n');
-    let path = dir.join("results.json");
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    // Through a temporary file and a rename: a failure never leaves half a results.json.
+    crate::run::write_atomically(&dir.join("results.json"), &text)?;
     // The pictures are an extra: failing to draw them never changes the verdict or exit code.
     if let Err(e) = crate::report::write_all(dir, files, outcomes) {
         eprintln!(

@@ -99,6 +99,42 @@ fn report_rechecks_a_store_directory_with_its_recorded_checker() {
 }
 
 #[test]
+fn a_failed_report_keeps_the_recorded_results() {
+    // Issue 22: `report DIR --workload list-append` on a register run exited 254 and replaced
+    // results.json with `"valid": null`, so a plain `report DIR` found no checker any more.
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    std::fs::copy(fixture("register-stale-read.jsonl"), &history).unwrap();
+    let status = faultline()
+        .args(["check", "--model", "register", "--out"])
+        .arg(dir.path())
+        .arg(&history)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let before = std::fs::read(dir.path().join("results.json")).unwrap();
+    let html = std::fs::read(dir.path().join("report.html")).unwrap();
+    let failed = faultline()
+        .arg("report")
+        .arg(dir.path())
+        .args(["--workload", "list-append"])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(254), "{failed:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("results.json")).unwrap(),
+        before,
+        "results.json was changed by a failed report"
+    );
+    assert_eq!(std::fs::read(dir.path().join("report.html")).unwrap(), html);
+    assert!(!dir.path().join("results.tmp").exists());
+    let again = faultline().arg("report").arg(dir.path()).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("INVALID"));
+}
+
+#[test]
 fn report_of_a_history_file_needs_a_checker_and_writes_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("h.jsonl");
