@@ -412,8 +412,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "MODEL")]
     pub consistency: Vec<String>,
 
-    /// Group size for --workload long-fork.
-    #[arg(long, value_name = "N")]
+    /// Group size for --workload long-fork (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub group_size: Option<usize>,
 
     /// Allow negative balances for --workload bank.
@@ -441,7 +441,7 @@ pub struct CheckArgs {
 
     /// Memory budget of the check, for the whole process's heap (all files together): past
     /// it the verdict is unknown (exit 2), never an out-of-memory kill. A size such as 200MB,
-    /// 1.5G or 512KiB (binary units: 1 MB = 1 MiB); a bare number is MiB. Default: half of
+    /// 1.5G or 512MiB (binary units: 1 MB = 1 MiB); a bare number is MiB. Default: half of
     /// the smaller of physical memory and the cgroup's memory limit.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<u64>,
@@ -539,22 +539,29 @@ impl Workload {
     }
 }
 
-/// Parses a positive number of seconds (`0.5`, `10`).
+/// The largest number of seconds a duration flag takes (about 31 years).
+const MAX_SECONDS: f64 = 1e9;
+
+/// Parses a positive number of seconds (`0.5`, `10`), at most [`MAX_SECONDS`].
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
         .parse()
         .map_err(|_| format!("expected a number of seconds, found {s:?}"))?;
-    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+    if !secs.is_finite() || secs <= 0.0 || secs > MAX_SECONDS {
         return Err(format!(
-            "expected a positive number of seconds, found {s:?}"
+            "expected a number of seconds greater than 0 and at most {MAX_SECONDS} (about 31 \
+             years), found {s:?}"
         ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Parses a memory size in bytes: `200MB`, `200M`, `200MiB`, `1.5G`, `512KiB`, `4096B`
-/// (binary units: K = 1024); a bare number is MiB.
+/// The smallest memory budget `--memory-limit` takes: 1 MiB.
+const MIN_SIZE: u64 = 1 << 20;
+
+/// Parses a memory size in bytes: `200MB`, `200M`, `200MiB`, `1.5G`, `1024KiB`, `1048576B`
+/// (binary units: K = 1024); a bare number is MiB. At least [`MIN_SIZE`].
 fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
@@ -569,16 +576,22 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "t" | "tb" | "tib" => 40,
         _ => {
             return Err(format!(
-                "expected a size such as 200MB, 1.5G or 512KiB, found {s:?}"
+                "expected a size such as 200MB, 1.5G or 512MiB, found {s:?}"
             ))
         }
     };
     let n: f64 = number
         .parse()
-        .map_err(|_| format!("expected a size such as 200MB, 1.5G or 512KiB, found {s:?}"))?;
+        .map_err(|_| format!("expected a size such as 200MB, 1.5G or 512MiB, found {s:?}"))?;
     let bytes = n * (1u64 << shift) as f64;
     if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
         return Err(format!("expected a positive size, found {s:?}"));
+    }
+    if bytes < MIN_SIZE as f64 {
+        return Err(format!(
+            "expected a size of at least 1 MiB (the smallest memory budget faultline takes), \
+             found {s:?}"
+        ));
     }
     Ok(bytes as u64)
 }
@@ -650,6 +663,10 @@ mod tests {
         assert!(parse_seconds("0").is_err());
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("soon").is_err());
+        assert_eq!(parse_seconds("1e9"), Ok(Duration::from_secs(1_000_000_000)));
+        let too_long = parse_seconds("1e30").unwrap_err();
+        assert!(too_long.contains("at most 1000000000"), "{too_long}");
+        assert!(parse_seconds("99999999999").is_err());
     }
 
     #[test]
@@ -657,8 +674,11 @@ mod tests {
         assert_eq!(parse_size("200MB"), Ok(200 << 20));
         assert_eq!(parse_size("200"), Ok(200 << 20));
         assert_eq!(parse_size("1.5G"), Ok(3 << 29));
-        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
-        assert_eq!(parse_size("4096b"), Ok(4096));
+        assert_eq!(parse_size("1024KiB"), Ok(1 << 20));
+        assert_eq!(parse_size("1048576b"), Ok(1 << 20));
+        let tiny = parse_size("1KB").unwrap_err();
+        assert!(tiny.contains("at least 1 MiB"), "{tiny}");
+        assert!(parse_size("4096b").is_err());
         assert!(parse_size("0").is_err());
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5 parsecs").is_err());

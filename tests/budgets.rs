@@ -378,7 +378,7 @@ fn budgets_run_passes_its_check_limits_to_the_check_step() {
         "--ops",
         "500",
         "--memory-limit",
-        "1KiB",
+        "1MiB",
         "--format",
         "json",
         "--store",
@@ -386,5 +386,5 @@ fn budgets_run_passes_its_check_limits_to_the_check_step() {
     ]);
     assert_eq!(o.code, 2, "{}", o.json);
     let reason = o.json.to_string();
-    assert!(reason.contains("memory limit of 0 MiB"), "{reason}");
+    assert!(reason.contains("memory limit of 1 MiB"), "{reason}");
 }

@@ -187,6 +187,70 @@ fn workload_options_that_do_not_apply_are_usage_errors() {
 }
 
 #[test]
+fn numeric_edges_of_check_options_are_usage_errors_naming_the_bound() {
+    // Issue 22: --group-size 0 exited 2; 1e30 s was refused without naming the maximum; 1KB
+    // was taken and reported as "memory limit of 0 MiB".
+    for (args, expected) in [
+        (
+            &["--workload", "long-fork", "--group-size", "0"][..],
+            "--group-size",
+        ),
+        (
+            &["--model", "register", "--time-limit", "1e30"][..],
+            "at most 1000000000",
+        ),
+        (
+            &["--model", "register", "--time-limit", "99999999999"][..],
+            "at most 1000000000",
+        ),
+        (
+            &["--model", "register", "--memory-limit", "1KB"][..],
+            "at least 1 MiB",
+        ),
+    ] {
+        faultline()
+            .arg("check")
+            .args(args)
+            .arg("register-valid.jsonl")
+            .assert()
+            .code(254)
+            .stderr(predicate::str::contains(expected));
+    }
+    for args in [
+        &[
+            "--model",
+            "register",
+            "--time-limit",
+            "1e9",
+            "register-valid.jsonl",
+        ][..],
+        &[
+            "--model",
+            "register",
+            "--memory-limit",
+            "1MiB",
+            "register-valid.jsonl",
+        ][..],
+        &[
+            "--workload",
+            "long-fork",
+            "--group-size",
+            "2",
+            "jepsen-long-fork-fork.edn",
+        ][..],
+    ] {
+        let code = faultline()
+            .arg("check")
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code();
+        assert_ne!(code, Some(254), "{args:?}");
+    }
+}
+
+#[test]
 fn malformed_input_is_one_line_naming_file_and_line() {
     let out = faultline()
         .args(["check", "--model", "register", "malformed-bad-json.jsonl"])
