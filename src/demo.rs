@@ -78,7 +78,8 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         }
         anyhow::Ok(())
     })?;
-    let mut out = std::io::stdout().lock();
+    // Printed whole at the end, so the verdict's exit code survives a closed standard output.
+    let mut out = Vec::new();
     out.write_all(table(&results).as_bytes())?;
     for (mode, f) in &results {
         if *mode == StoreMode::Async {
@@ -108,6 +109,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         },
         _ => exit::combine(results.iter().map(|(_, f)| f.code)),
     };
+    exit::print(&out)?;
     Ok(code)
 }
 

@@ -17,6 +17,28 @@ pub const BAD_INPUT: u8 = 254;
 /// Internal error: a bug in faultline (a panic).
 pub const INTERNAL: u8 = 255;
 
+/// Writes `bytes` to standard output. A standard output closed by its reader (`| head -1`)
+/// is not an error: the rest of the output is dropped, and the caller goes on to its verdict's
+/// exit code (as ripgrep does, no message).
+pub fn print(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// True when `error` comes from writing to a standard output its reader has closed: no bug,
+/// so `main` exits quietly instead of reporting an internal error.
+pub fn is_closed_stdout(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// The exit code of one verdict.
 pub fn of_validity(v: Validity) -> u8 {
     match v {

@@ -398,6 +398,63 @@ fn consecutive_runs_against_the_same_http_kv_nodes_are_valid() {
 }
 
 #[test]
+fn a_closed_stdout_keeps_the_verdict_and_the_run_still_heals_and_stops() {
+    // Issue 22: `faultline demo ... | head -1` exited 255, "internal error: Broken pipe".
+    for args in [
+        &["demo", "--mode", "sync", "--time-limit", "1", "--seed", "4"][..],
+        &[
+            "run",
+            "--target",
+            "demo",
+            "--mode",
+            "sync",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "0.3",
+            "--time-limit",
+            "1",
+            "--seed",
+            "4",
+        ][..],
+        &[
+            "run",
+            "--target",
+            "local",
+            "--time-limit",
+            "1",
+            "--ops",
+            "200",
+        ][..],
+    ] {
+        let store = tempfile::tempdir().unwrap();
+        let mut child = faultline()
+            .args(args)
+            .arg("--store")
+            .arg(store.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before anything is printed.
+        drop(child.stdout.take());
+        let out = wait_bounded(child, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+        assert!(!stderr.contains("internal error"), "{args:?}: {stderr}");
+        let dir = latest(store.path());
+        assert!(dir.join("results.json").is_file(), "{args:?}");
+        let log = std::fs::read_to_string(dir.join("run.log")).unwrap();
+        if args[0] == "demo" || args.contains(&"demo") {
+            assert!(log.contains("demo store stopped"), "{log}");
+        }
+        if args.contains(&"partition") {
+            assert!(log.contains("healed: every node"), "{log}");
+        }
+    }
+}
+
+#[test]
 fn kv_and_list_append_workloads_are_valid_on_the_sync_store_and_caught_on_the_async_one() {
     for (workload, mode, expected) in [
         ("kv", "sync", 0),
