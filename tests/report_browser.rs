@@ -265,3 +265,66 @@ fn transactional_cycle_is_drawn_with_its_labelled_edges() {
         "the cycle's transactions are outlined"
     );
 }
+
+/// Issue 22: a two-transaction cycle was one straight line with both arrows and both labels on
+/// top of each other (`rw "3"` over `wr "2"`), keys quoted although the history wrote integers.
+#[test]
+fn two_transaction_cycle_draws_each_edge_label_apart() {
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // G-single (read skew): T2 sees T1's append to key 2 but not its append to key 3.
+    let history = dir.path().join("g-single.jsonl");
+    std::fs::write(
+        &history,
+        [
+            r#"{"process":0,"type":"invoke","f":"txn","value":[["append",2,1],["append",3,1]]}"#,
+            r#"{"process":1,"type":"invoke","f":"txn","value":[["r",2,null],["r",3,null]]}"#,
+            r#"{"process":0,"type":"ok","f":"txn","value":[["append",2,1],["append",3,1]]}"#,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["r",2,[1]],["r",3,[]]]}"#,
+            "",
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = check_out(&[
+        "--workload",
+        "list-append",
+        "--consistency",
+        "serializable",
+        history.to_str().unwrap(),
+    ]);
+    // The page as shipped, plus a script run after the page's own that records where the
+    // browser laid out each edge label.
+    let page = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    let measure = "<script>var boxes = [];\
+        document.querySelectorAll('svg.cycle .edge-label').forEach(function (t) {\
+        var b = t.getBoundingClientRect(); boxes.push([t.textContent, b.left, b.top, b.right, b.bottom]); });\
+        document.body.setAttribute('data-label-boxes', JSON.stringify(boxes));</script></body>";
+    assert!(page.contains("</body>"));
+    let measured = out.path().join("measured.html");
+    std::fs::write(&measured, page.replacen("</body>", measure, 1)).unwrap();
+    let dom = dump_dom(&browser, &measured);
+    let attr = dom
+        .split("data-label-boxes=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the measuring script ran")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    let boxes: Vec<(String, f64, f64, f64, f64)> = serde_json::from_str(&attr).unwrap();
+    assert_eq!(boxes.len(), 2, "one label per edge: {boxes:?}");
+    let mut labels: Vec<&str> = boxes.iter().map(|b| b.0.as_str()).collect();
+    labels.sort();
+    // Integer keys as the history wrote them, without quotes.
+    assert_eq!(labels, ["rw 3", "wr 2"], "{boxes:?}");
+    let (a, b) = (&boxes[0], &boxes[1]);
+    for x in [a, b] {
+        assert!(x.3 > x.1 && x.4 > x.2, "label {x:?} has no size");
+    }
+    let overlap = a.1 < b.3 && b.1 < a.3 && a.2 < b.4 && b.2 < a.4;
+    assert!(!overlap, "the edge labels overlap: {a:?} and {b:?}");
+    // Two curves, not one line drawn twice.
+    let paths = dom.matches("class=\"edge\"").count();
+    assert_eq!(paths, 2, "two edges drawn");
+    assert!(!dom.contains("<line class=\"edge\""), "edges are curves");
+}

@@ -127,7 +127,7 @@ fn walk(value: &Value, lines: &mut BTreeSet<usize>, cycles: &mut Vec<Value>) {
                             "process": s.pointer("/op/process"),
                             "value": s.pointer("/op/value").map(short),
                             "kind": s.pointer("/edge/kind"),
-                            "key": s.pointer("/edge/key"),
+                            "key": key_as_written(s),
                             "why": s.pointer("/edge/why"),
                         })).collect::<Vec<_>>(),
                         "explanation": map.get("explanation"),
@@ -139,6 +139,29 @@ fn walk(value: &Value, lines: &mut BTreeSet<usize>, cycles: &mut Vec<Value>) {
         Value::Array(items) => items.iter().for_each(|v| walk(v, lines, cycles)),
         _ => {}
     }
+}
+
+/// A cycle step's edge key as the history wrote it. The checker names keys as text (`"2"` for
+/// the integer 2), so the key of the step's own micro-operations (`[f, key, value]`) that
+/// reads the same is taken instead: the integer 2 is drawn `2`, the string "2" is `"2"`. The
+/// checker's text when no micro-operation matches.
+fn key_as_written(step: &Value) -> Option<Value> {
+    let key = step.pointer("/edge/key")?;
+    let Some(text) = key.as_str() else {
+        return Some(key.clone());
+    };
+    let written = step
+        .pointer("/op/value")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get(1))
+        .find(|k| match k {
+            Value::String(s) => s == text,
+            Value::Number(n) => n.to_string() == text,
+            _ => false,
+        });
+    Some(written.unwrap_or(key).clone())
 }
 
 /// `valid`, `invalid` or `unknown`.

@@ -106,11 +106,25 @@
     });
     c.steps.forEach(function (s, i) {
       var p = pos[i], q = pos[(i + 1) % n], dx = q[0] - p[0], dy = q[1] - p[1], L = Math.hypot(dx, dy) || 1;
-      var x1 = p[0] + dx / L * 22, y1 = p[1] + dy / L * 22, x2 = q[0] - dx / L * 22, y2 = q[1] - dy / L * 22;
+      // An edge whose reverse is also drawn (both edges of a two-transaction cycle) bows to its
+      // left, so the pair shows as two arcs with their labels on either side, never one line.
+      var back = n === 2 || c.steps.some(function (t, j) { return pos[j] === q && pos[(j + 1) % n] === p; });
+      var bow = back ? Math.max(36, L / 4) : 0, nx = dy / L, ny = -dx / L;
+      var mx = (p[0] + q[0]) / 2 + nx * bow, my = (p[1] + q[1]) / 2 + ny * bow;
+      var toward = function (a, b) { var ex = b[0] - a[0], ey = b[1] - a[1], E = Math.hypot(ex, ey) || 1; return [a[0] + ex / E * 22, a[1] + ey / E * 22]; };
+      var a = toward(p, bow ? [mx, my] : q), z = toward(q, bow ? [mx, my] : p);
       var g = el("g", { "class": "edge-g" }, svg);
-      el("line", { "class": "edge", x1: x1, y1: y1, x2: x2, y2: y2, "marker-end": "url(#arrow" + k + ")" }, g);
+      el("path", { "class": "edge", d: "M" + a[0] + "," + a[1] + " Q" + mx + "," + my + " " + z[0] + "," + z[1], fill: "none", "marker-end": "url(#arrow" + k + ")" }, g);
+      // Keys as the history wrote them: 2 is an integer, "2" a string.
       var label = String(s.kind || "") + (s.key !== null && s.key !== undefined ? " " + JSON.stringify(s.key) : "");
-      el("text", { "class": "edge-label", x: (x1 + x2) / 2 + 4, y: (y1 + y2) / 2 - 4 }, g, label);
+      var tx = (a[0] + z[0]) / 2 + 4, ty = (a[1] + z[1]) / 2 - 4, anchor = "start";
+      if (bow) {
+        // Beside the curve's middle, on its outer side, the text growing away from the curve.
+        tx = (a[0] + z[0]) / 4 + mx / 2 + nx * 8;
+        ty = (a[1] + z[1]) / 4 + my / 2 + ny * 8 + (ny > 0.3 ? 12 : ny < -0.3 ? -4 : 4);
+        anchor = nx > 0.3 ? "start" : nx < -0.3 ? "end" : "middle";
+      }
+      el("text", { "class": "edge-label", x: tx, y: ty, "text-anchor": anchor }, g, label);
       el("title", {}, g, s.why || label);
     });
     c.steps.forEach(function (s, i) {
