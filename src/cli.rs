@@ -413,7 +413,7 @@ pub struct CheckArgs {
     pub consistency: Vec<String>,
 
     /// Group size for --workload long-fork (at least 1).
-    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_group_size)]
     pub group_size: Option<usize>,
 
     /// Allow negative balances for --workload bank.
@@ -536,6 +536,16 @@ impl Workload {
         self.to_possible_value()
             .map(|v| v.get_name().to_string())
             .unwrap_or_default()
+    }
+}
+
+/// Parses `--group-size`: a whole number, at least 1 (a group of no keys checks nothing).
+fn parse_group_size(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a group size of at least 1 (keys per group), found {s:?}"
+        )),
     }
 }
 

@@ -193,7 +193,7 @@ fn numeric_edges_of_check_options_are_usage_errors_naming_the_bound() {
     for (args, expected) in [
         (
             &["--workload", "long-fork", "--group-size", "0"][..],
-            "--group-size",
+            "expected a group size of at least 1",
         ),
         (
             &["--model", "register", "--time-limit", "1e30"][..],
