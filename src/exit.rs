@@ -19,7 +19,8 @@ pub const INTERNAL: u8 = 255;
 
 /// Writes `bytes` to standard output. A standard output closed by its reader (`| head -1`)
 /// is not an error: the rest of the output is dropped, and the caller goes on to its verdict's
-/// exit code (as ripgrep does, no message).
+/// exit code (as ripgrep does, no message). The one place for this: a broken pipe is not
+/// mapped away in `main`, where it could come from a socket and hide a real failure.
 pub fn print(bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
@@ -27,16 +28,6 @@ pub fn print(bytes: &[u8]) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
-}
-
-/// True when `error` comes from writing to a standard output its reader has closed: no bug,
-/// so `main` exits quietly instead of reporting an internal error.
-pub fn is_closed_stdout(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 /// The exit code of one verdict.

@@ -61,9 +61,6 @@ fn run() -> u8 {
     };
     match result {
         Ok(code) => code,
-        // Commands print through `exit::print` (or handle a closed pipe themselves) and keep
-        // their verdict's code; an output error of any other path is no bug either.
-        Err(e) if exit::is_closed_stdout(&e) => exit::VALID,
         Err(e) => {
             eprintln!("faultline: internal error: {e:#}");
             exit::INTERNAL

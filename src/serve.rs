@@ -22,7 +22,6 @@ use axum::routing::get;
 use axum::Router;
 use paths::safe_relative;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -52,15 +51,13 @@ pub fn run(args: ServeArgs) -> Result<u8> {
             }
         };
         let addr = listener.local_addr()?;
-        {
-            let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "faultline serve: http://{addr}/ (store {})",
+        crate::exit::print(
+            format!(
+                "faultline serve: http://{addr}/ (store {})\n",
                 store.display()
-            )?;
-            out.flush()?;
-        }
+            )
+            .as_bytes(),
+        )?;
         guard::serve(listener, router(store), async {
             let _ = tokio::signal::ctrl_c().await;
         })
