@@ -10,37 +10,37 @@
 //! incomplete; a SIGKILL leaves the history and log up to the kill (docs/reliability.md).
 
 use crate::check::{self, FileOutcome};
-use crate::cli::{OutputFormat, RunArgs, StoreMode, Target};
+use crate::cli::{OutputFormat, RunArgs};
 use crate::exit;
 use crate::progress;
 use crate::render_human::{self, Style};
 use crate::render_json;
-use crate::target::{self, TargetPlan};
 use anyhow::{bail, Context, Result};
 use checkers::history::{pair, read_history};
 use checkers::linear::CheckOptions;
 use checkers::perf::{self, Perf};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use workloads::generator::WorkloadKind;
+use workloads::nemesis::Fault;
 use workloads::runner::{Progress, RunConfig, RunSummary};
+use workloads::target::{AnyTarget, RunCtx, Spec};
 
 /// Everything one run needs, resolved from the command line (or chosen by `demo`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Plan {
     /// Name of the run's directory under the store (`demo-sync-register`).
     pub label: String,
-    /// What to run against.
-    pub target: TargetPlan,
-    /// Faults to inject (validated names: partition, kill, pause).
-    pub faults: Vec<String>,
+    /// What to run against (planned by the target registry, which checked its flags, the
+    /// workload and the faults).
+    pub target: Arc<dyn AnyTarget>,
+    /// Faults to inject.
+    pub faults: Vec<Fault>,
     /// The runner's configuration.
     pub config: RunConfig,
-    /// Per-operation timeout.
-    pub op_timeout: Duration,
     /// Consistency models for list-append.
     pub consistency: Vec<String>,
     /// The store directory root.
@@ -98,39 +98,20 @@ pub fn run(args: RunArgs) -> Result<u8> {
         Ok(w) => w,
         Err(e) => return Ok(usage(&format!("--workload: {e}"))),
     };
-    let faults = match target::parse_faults(&args.nemesis) {
+    let faults = match Fault::parse_list(&args.nemesis) {
         Ok(f) => f,
         Err(e) => return Ok(usage(&format!("--nemesis: {e}"))),
     };
-    let target = match args.target {
-        Target::Demo => TargetPlan::Demo(args.mode),
-        Target::HttpKv if args.nodes.is_empty() => {
-            return Ok(usage("--target http-kv needs --nodes HOST:PORT,..."))
-        }
-        Target::HttpKv => TargetPlan::HttpKv(args.nodes.clone()),
-        Target::Local => TargetPlan::Local,
-        Target::Etcd | Target::Redis | Target::Postgres | Target::Rabbitmq => {
-            match target::db_plan(&args) {
-                Ok(t) => t,
-                Err(e) => return Ok(usage(&e)),
-            }
-        }
+    let spec = Spec {
+        workload,
+        faults: &faults,
+        args: &args.targets,
+        op_timeout: args.op_timeout,
     };
-    if let Err(e) = target::check_db_faults(&target, &faults, workload) {
-        return Ok(usage(&e));
-    }
-    if !faults.is_empty()
-        && !matches!(target, TargetPlan::Demo(_))
-        && !matches!(&target, TargetPlan::Db(d) if d.is_local())
-    {
-        return Ok(usage(
-            "--nemesis needs a target whose processes and links faultline controls: use --target demo \
-             (for your own service, run it without faults, or put it behind faultline's demo cluster)",
-        ));
-    }
-    if workload == WorkloadKind::Queue && args.target != Target::Rabbitmq {
-        return Ok(usage("--workload queue runs against --target rabbitmq"));
-    }
+    let target: Arc<dyn AnyTarget> = match args.target.plan(&spec) {
+        Ok(t) => Arc::from(t),
+        Err(e) => return Ok(exit::run_error(&e)),
+    };
     if workload != WorkloadKind::ListAppend && !args.consistency.is_empty() {
         return Ok(usage("--consistency applies to --workload list-append"));
     }
@@ -140,15 +121,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
     }
     let seed = args.seed.unwrap_or_else(clock_seed);
-    let mode = match target {
-        TargetPlan::Demo(StoreMode::Async) => "demo-async",
-        TargetPlan::Demo(StoreMode::Sync) => "demo-sync",
-        TargetPlan::HttpKv(_) => "http-kv",
-        TargetPlan::Local => "local",
-        TargetPlan::Db(ref db) => target::db_label(db),
-    };
     let plan = Plan {
-        label: format!("{mode}-{}", workload.name()),
+        label: format!("{}-{}", target.label(), workload.name()),
         target,
         faults,
         config: RunConfig {
@@ -165,7 +139,6 @@ pub fn run(args: RunArgs) -> Result<u8> {
             quiet: Duration::from_secs(1),
             final_reads: true,
         },
-        op_timeout: args.op_timeout,
         consistency: args.consistency,
         store: args.store,
         check: CheckBudget {
@@ -174,10 +147,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
         },
     };
     let runtime = runtime()?;
-    let finished = runtime.block_on(async {
+    let finished = match runtime.block_on(async {
         let stop = interrupt_on_ctrl_c();
         execute(&plan, stop).await
-    })?;
+    }) {
+        Ok(f) => f,
+        Err(e) => return Ok(exit::of_error(&e)),
+    };
     if let Some(path) = &args.junit {
         let file = finished
             .dir
@@ -280,15 +256,19 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         plan.label,
         plan.target.describe(),
         plan.config.workload.name(),
-        if plan.faults.is_empty() {
-            "none".to_string()
-        } else {
-            plan.faults.join(",")
-        },
+        Fault::list(&plan.faults),
         plan.config.seed
     ));
     let display = progress::start(progress.clone(), plan.config.time_limit, plan.label.clone());
-    let summary = target::drive(plan, &dir, recorder.clone(), progress.clone(), stop).await;
+    let ctx = RunCtx {
+        dir: dir.clone(),
+        config: plan.config.clone(),
+        faults: plan.faults.clone(),
+        recorder: recorder.clone(),
+        progress: progress.clone(),
+        stop,
+    };
+    let summary = plan.target.drive(ctx).await;
     display.finish().await;
     let closed = recorder.close();
     let summary = summary?;
@@ -465,7 +445,8 @@ pub fn describe(plan: &Plan, f: &Finished) -> String {
     );
     if !plan.faults.is_empty() {
         let windows = f.perf.windows.len();
-        s.push_str(&format!("\nfaults: {windows} ({})", plan.faults.join(", ")));
+        let names: Vec<&str> = plan.faults.iter().map(|f| f.name()).collect();
+        s.push_str(&format!("\nfaults: {windows} ({})", names.join(", ")));
         match &f.summary.healed {
             Ok(m) => s.push_str(&format!("; healed: {m}")),
             Err(m) => s.push_str(&format!("; NOT HEALED: {m}")),
