@@ -18,16 +18,9 @@
 //! refused ([`RunError::ForeignFlag`]).
 //!
 //! **Adding a target**: a folder `target/<name>/` with a type implementing [`Target`] (its
-//! client(s), launcher and [`crate::nemesis::Primitives`]), `pub mod <name>;` and one line in
-//! the [`registry!`] below.
+//! client(s), launcher and [`crate::nemesis::Primitives`]) and one line in the `registry!`
+//! below (which declares the module too).
 
-pub mod demo;
-pub mod etcd;
-pub mod http_kv;
-pub mod local;
-pub mod postgres;
-pub mod rabbitmq;
-pub mod redis;
 pub mod server;
 
 use std::net::{SocketAddr, TcpListener};
@@ -44,10 +37,13 @@ use crate::nemesis::{Fault, Primitives, Schedule};
 use crate::recorder::Recorder;
 use crate::runner::{self, NoNemesis, Progress, RunConfig, RunSummary};
 
-/// The registry: one line per target, `Variant => module::Type`, its doc the `--target` help.
-/// Generates [`TargetKind`] (the `--target` values) and [`TargetArgs`] (every target's flags).
+/// The registry: one line per target, `Variant = "name" => module::Type`, its doc the
+/// `--target` help. Declares each target's module (its folder) and generates [`TargetKind`]
+/// (the `--target` values) and [`TargetArgs`] (every target's flags).
 macro_rules! registry {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal => $module:ident :: $ty:ident ),* $(,)?) => {
+        $( pub mod $module; )*
+
         /// `--target` of `faultline run`: which system a run is pointed at.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
         pub enum TargetKind {
