@@ -107,6 +107,8 @@ registry! {
     Postgres = "postgres" => postgres::PostgresTarget,
     /// RabbitMQ: a local broker faultline starts (queue workload), or yours at --nodes.
     Rabbitmq = "rabbitmq" => rabbitmq::RabbitTarget,
+    /// An in-process map that forgets everything when killed (kill only; a worked example).
+    Amnesiac = "amnesiac" => amnesiac::Amnesiac,
 }
 
 /// A target's flag group: which of its flags were given (to refuse them on other targets).
