@@ -114,3 +114,51 @@ fn a_missing_server_binary_exits_254_naming_the_debian_package() {
             );
     }
 }
+
+/// The worked example of a target (`workloads/src/target/amnesiac/`, one folder plus one
+/// registry line) through the whole run: the generic nemesis kills it (it forgets every
+/// acknowledged write), so the history is invalid; without faults it is valid; faults it has
+/// no primitive for are refused before the run.
+#[test]
+fn the_amnesiac_target_loses_acknowledged_writes_when_killed() {
+    let store = tempfile::tempdir().unwrap();
+    let common = [
+        "--target",
+        "amnesiac",
+        "--seed",
+        "3",
+        "--nemesis-interval",
+        "0.3",
+        "--nemesis-hold",
+        "0.3",
+        "--rate",
+        "200",
+        "--keys",
+        "2",
+    ];
+    let killed = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("run")
+        .args(common)
+        .args(["--nemesis", "kill", "--time-limit", "2"])
+        .arg("--store")
+        .arg(store.path())
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(1);
+    let out = String::from_utf8_lossy(&killed.get_output().stdout).to_string();
+    assert!(out.contains("faults:"), "{out}");
+    let history =
+        std::fs::read_to_string(store.path().join("latest").join("history.jsonl")).unwrap();
+    assert!(
+        history.contains(r#""f":"kill","value":"n1""#),
+        "no kill recorded"
+    );
+    assert!(
+        history.contains(r#""f":"restart","value":"n1""#),
+        "no restart recorded"
+    );
+    run(&store, &["--target", "amnesiac", "--seed", "3"]).code(0);
+    run(&store, &["--target", "amnesiac", "--nemesis", "pause"])
+        .code(254)
+        .stderr(predicate::str::contains("kill only, not pause"));
+}
