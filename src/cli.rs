@@ -142,16 +142,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "20")]
     pub time_limit: Duration,
 
-    /// Stop the main phase after this many operations.
-    #[arg(long, value_name = "N")]
+    /// Stop the main phase after this many operations (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub ops: Option<u64>,
 
     /// Concurrent client workers.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub concurrency: u64,
 
-    /// Target operations per second over all workers (default: as fast as possible).
-    #[arg(long, value_name = "OPS_PER_SEC")]
+    /// Target operations per second over all workers, a positive number (default: as fast as
+    /// possible).
+    #[arg(long, value_name = "OPS_PER_SEC", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
     /// Number of keys the workload spreads over.
@@ -445,6 +446,18 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `--rate`: a positive, finite number of operations per second (0 would be read as
+/// "unlimited" by the runner, so it is refused rather than silently meaning the opposite).
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "expected a positive number of operations per second, found {s:?} (leave --rate \
+             out to run as fast as possible)"
+        )),
+    }
 }
 
 /// Parses a memory size in bytes: `200MB`, `200M`, `200MiB`, `1.5G`, `512KiB`, `4096B`

@@ -120,6 +120,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
             return Ok(usage(&format!("--consistency: {e}")));
         }
     }
+    // Where the results go is checked before anything runs, so a run is never thrown away
+    // for an unusable path found at its end.
+    if let Err(e) = check_writable(&args.store, args.junit.as_deref()) {
+        return Ok(exit::run_error(&e));
+    }
     let seed = args.seed.unwrap_or_else(clock_seed);
     let plan = Plan {
         label: format!("{}-{}", target.label(), workload.name()),
@@ -154,15 +159,6 @@ pub fn run(args: RunArgs) -> Result<u8> {
         Ok(f) => f,
         Err(e) => return Ok(exit::of_error(&e)),
     };
-    if let Some(path) = &args.junit {
-        let file = finished
-            .dir
-            .join("history.jsonl")
-            .to_string_lossy()
-            .to_string();
-        let outcomes = std::slice::from_ref(&finished.outcome);
-        crate::junit::write(path, "faultline run", &[file], outcomes)?;
-    }
     let printed = (|| -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         match args.format {
@@ -181,7 +177,54 @@ pub fn run(args: RunArgs) -> Result<u8> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(e) => return Err(e).context("cannot write the report to standard output"),
     }
+    // After the verdict is printed (and in the store directory), so a failure here loses
+    // nothing.
+    if let Some(path) = &args.junit {
+        let file = finished
+            .dir
+            .join("history.jsonl")
+            .to_string_lossy()
+            .to_string();
+        let outcomes = std::slice::from_ref(&finished.outcome);
+        if let Err(e) = crate::junit::write(path, "faultline run", &[file], outcomes) {
+            eprintln!("faultline: {e:#}");
+            return Ok(exit::BAD_INPUT);
+        }
+    }
     Ok(finished.code)
+}
+
+/// Checks, before a run, that the store directory can be created and written to and that the
+/// JUnit file (if any) can be written: a file where the store should be, a read-only
+/// directory, a missing directory for `--junit` are usage errors (254), not a run lost at the
+/// end.
+fn check_writable(store: &Path, junit: Option<&Path>) -> Result<(), workloads::RunError> {
+    let unusable = |path: &Path, e: std::io::Error| workloads::RunError::Store {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    if store.exists() && !store.is_dir() {
+        return Err(workloads::RunError::Store {
+            path: store.to_path_buf(),
+            reason: "it is not a directory (--store names the directory holding the runs)".into(),
+        });
+    }
+    std::fs::create_dir_all(store).map_err(|e| unusable(store, e))?;
+    let probe = store.join(format!(".faultline-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| unusable(store, e))?;
+    let _ = std::fs::remove_file(&probe);
+    if let Some(path) = junit {
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| unusable(path, e))?;
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Ok(())
 }
 
 /// The tokio runtime for `run` and `demo`.
@@ -444,9 +487,10 @@ pub fn describe(plan: &Plan, f: &Finished) -> String {
         f.perf.throughput
     );
     if !plan.faults.is_empty() {
-        let windows = f.perf.windows.len();
-        let names: Vec<&str> = plan.faults.iter().map(|f| f.name()).collect();
-        s.push_str(&format!("\nfaults: {windows} ({})", names.join(", ")));
+        s.push_str(&format!(
+            "\nfaults: {}",
+            injected(&plan.faults, &f.perf.windows)
+        ));
         match &f.summary.healed {
             Ok(m) => s.push_str(&format!("; healed: {m}")),
             Err(m) => s.push_str(&format!("; NOT HEALED: {m}")),
@@ -459,6 +503,23 @@ pub fn describe(plan: &Plan, f: &Finished) -> String {
         ));
     }
     s
+}
+
+/// The faults actually injected, by kind with counts, in `--nemesis` order:
+/// `3 (partition ×2, pause ×1)`; kinds asked for but never injected are not listed.
+fn injected(faults: &[Fault], windows: &[checkers::perf::Window]) -> String {
+    let counts: Vec<String> = faults
+        .iter()
+        .filter_map(|fault| {
+            let n = windows.iter().filter(|w| w.kind == fault.name()).count();
+            (n > 0).then(|| format!("{} ×{n}", fault.name()))
+        })
+        .collect();
+    if counts.is_empty() {
+        format!("{} (none injected)", windows.len())
+    } else {
+        format!("{} ({})", windows.len(), counts.join(", "))
+    }
 }
 
 /// The verdict as `check` prints it.
@@ -516,4 +577,24 @@ fn write_run_log(f: &Finished, progress: &Progress, plan: &Plan) -> Result<()> {
     text.push('\n');
     text.push_str(&verdict_text(f, Style { color: false }));
     write_atomically(&f.dir.join("run.log"), &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::perf::Window;
+
+    #[test]
+    fn the_summary_lists_the_faults_actually_injected_with_counts() {
+        let w = |kind| Window {
+            start: 0,
+            end: 1,
+            kind,
+        };
+        // Issue 22 item 4: asked for partition, kill, pause; a pause and two partitions happened.
+        let asked = [Fault::Partition, Fault::Kill, Fault::Pause];
+        let happened = [w("pause"), w("partition"), w("partition")];
+        assert_eq!(injected(&asked, &happened), "3 (partition ×2, pause ×1)");
+        assert_eq!(injected(&asked, &[]), "0 (none injected)");
+    }
 }

@@ -162,3 +162,34 @@ fn the_amnesiac_target_loses_acknowledged_writes_when_killed() {
         .code(254)
         .stderr(predicate::str::contains("kill only, not pause"));
 }
+
+/// Issue 22 items 6 and 9: where the results go is checked before the run (254, nothing run),
+/// and a rate or operation limit of 0 is refused rather than meaning "unlimited".
+#[test]
+fn unusable_result_paths_and_zero_limits_are_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    let refused = |args: &[&str], expected: &str| {
+        Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["run", "--target", "local", "--time-limit", "1"])
+            .args(args)
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(254)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains(expected));
+    };
+    refused(&["--store", file.to_str().unwrap()], "is not a directory");
+    refused(
+        &["--store", store, "--junit", "/nonexistent/j.xml"],
+        "/nonexistent/j.xml",
+    );
+    refused(&["--store", store, "--rate", "0"], "positive number");
+    refused(&["--store", store, "--ops", "0"], "--ops");
+    // Nothing ran: no run directory was made.
+    let runs = std::fs::read_dir(store).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(runs, 0);
+}
