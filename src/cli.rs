@@ -11,6 +11,7 @@ use serde_json::Value;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
+use workloads::target::{TargetArgs, TargetKind};
 
 /// faultline: a Jepsen-style consistency checker.
 #[derive(Debug, Parser)]
@@ -113,30 +114,27 @@ pub struct ReportArgs {
     pub junit: Option<PathBuf>,
 }
 
-/// Arguments of `faultline run`.
+/// Arguments of `faultline run`. Each target's own flags are its folder's clap `Args` struct
+/// in `workloads/src/target/`, flattened here under the target's help heading; a flag of
+/// another target is refused by the target registry (exit 254).
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// What to run against: `demo` (faultline starts the embedded 3-replica store on
-    /// loopback), `http-kv` (your service speaking docs/http-kv.md, at --nodes), or `local`
-    /// (an in-process linearizable map: a sanity baseline).
+    /// loopback), `http-kv` (your service speaking docs/http-kv.md, at --nodes), `local` (an
+    /// in-process linearizable map: a sanity baseline), or a real database faultline starts on
+    /// loopback (or yours at --nodes): `etcd`, `redis`, `postgres`, `rabbitmq`
+    /// (docs/targets.md).
     #[arg(long, value_enum, value_name = "TARGET")]
-    pub target: Target,
+    pub target: TargetKind,
 
-    /// The target's nodes, HOST:PORT,... (http-kv).
-    #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
-    pub nodes: Vec<std::net::SocketAddr>,
-
-    /// Replication mode of the demo store (--target demo).
-    #[arg(long, value_enum, default_value_t = StoreMode::Sync)]
-    pub mode: StoreMode,
-
-    /// The workload: register (read/write/cas), kv (get/put/append) or list-append
-    /// (transactions).
+    /// The workload: register (read/write/cas), kv (get/put/append), list-append
+    /// (transactions) or queue (enqueue/dequeue, --target rabbitmq).
     #[arg(long, value_name = "WORKLOAD", default_value = "register")]
     pub workload: String,
 
     /// Faults to inject: none, or a comma-separated list of partition, kill, pause (or all).
-    /// Faults need a target faultline controls (--target demo).
+    /// Faults need a target whose nodes faultline starts: demo, or etcd, redis, postgres,
+    /// rabbitmq without --nodes (which faults each takes: docs/targets.md).
     #[arg(long, value_name = "FAULT,...", default_value = "none")]
     pub nemesis: String,
 
@@ -144,16 +142,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "20")]
     pub time_limit: Duration,
 
-    /// Stop the main phase after this many operations.
-    #[arg(long, value_name = "N")]
+    /// Stop the main phase after this many operations (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub ops: Option<u64>,
 
     /// Concurrent client workers.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub concurrency: u64,
 
-    /// Target operations per second over all workers (default: as fast as possible).
-    #[arg(long, value_name = "OPS_PER_SEC")]
+    /// Target operations per second over all workers, a positive number (default: as fast as
+    /// possible).
+    #[arg(long, value_name = "OPS_PER_SEC", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
     /// Number of keys the workload spreads over.
@@ -180,51 +179,6 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
-    /// Number of servers faultline starts for --target etcd (default 3) or redis (default 3:
-    /// a primary and 2 replicas) when --nodes is not given.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=9))]
-    pub local_nodes: Option<u64>,
-
-    /// etcd: serve reads from the member alone (`serializable: true`, no quorum).
-    #[arg(long)]
-    pub etcd_serializable_reads: bool,
-
-    /// etcd: the API the clients speak: the v3 JSON gateway (HTTP/1.1) or native gRPC (HTTP/2).
-    #[arg(long, value_enum, value_name = "API", default_value_t = EtcdApiArg::Json)]
-    pub etcd_api: EtcdApiArg,
-
-    /// Redis: where reads go.
-    #[arg(long, value_enum, value_name = "WHERE", default_value_t = ReadFrom::Primary)]
-    pub read_from: ReadFrom,
-
-    /// PostgreSQL: the transactions' isolation level.
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = IsolationArg::Serializable)]
-    pub isolation: IsolationArg,
-
-    /// PostgreSQL: hot-standby replicas faultline starts beside the primary (streaming
-    /// replication; register and kv workloads, writes on the primary, reads per --read-from).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=8))]
-    pub replicas: Option<u64>,
-
-    /// PostgreSQL with --replicas: `synchronous_commit` on the primary; a remote level makes
-    /// every replica a synchronous standby (default local: asynchronous replication).
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = SyncCommitArg::Local)]
-    pub synchronous_commit: SyncCommitArg,
-    /// RabbitMQ: a durable queue and persistent messages (`false`: a transient queue and
-    /// transient messages, gone when the broker restarts).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub rabbitmq_durable: bool,
-
-    /// RabbitMQ: publisher confirms, an enqueue is ok once the broker acks it (`false`: ok as
-    /// soon as it is sent).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub rabbitmq_confirms: bool,
-
-    /// RabbitMQ: dequeue with auto-ack (the broker forgets a message as soon as it sends it)
-    /// instead of manual acks.
-    #[arg(long)]
-    pub rabbitmq_auto_ack: bool,
-
     /// Directory holding the runs (each in its own subdirectory).
     #[arg(long, value_name = "DIR", default_value = "store")]
     pub store: PathBuf,
@@ -247,69 +201,10 @@ pub struct RunArgs {
     /// Also write the verdict as JUnit XML to FILE (one testcase: the run's history).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-}
 
-/// `--target` of `faultline run`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Target {
-    /// The embedded demo store, started by faultline as 3 processes on loopback.
-    Demo,
-    /// Any service speaking the http-kv protocol (docs/http-kv.md), at --nodes.
-    HttpKv,
-    /// An in-process linearizable map (sanity baseline; no faults possible).
-    Local,
-    /// etcd v3 (JSON gateway): a local 3-member cluster faultline starts, or yours at --nodes.
-    Etcd,
-    /// Redis: a local primary + 2 replicas faultline starts, or yours at --nodes (primary first).
-    Redis,
-    /// PostgreSQL 15: a local server faultline starts, or yours at --nodes.
-    Postgres,
-    /// RabbitMQ: a local broker faultline starts (queue workload), or yours at --nodes.
-    Rabbitmq,
-}
-
-/// `--etcd-api` of the etcd target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EtcdApiArg {
-    /// The v3 JSON gRPC gateway (`/v3/kv/...` over HTTP/1.1).
-    Json,
-    /// etcd's native gRPC API (`etcdserverpb.KV` over HTTP/2).
-    Grpc,
-}
-
-/// `--read-from` of the Redis target and of PostgreSQL with --replicas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReadFrom {
-    /// Every operation on the primary.
-    Primary,
-    /// Reads on a replica (asynchronously replicated: may be stale).
-    Replica,
-}
-
-/// `--synchronous-commit` of the PostgreSQL target (PostgreSQL's own spellings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SyncCommitArg {
-    /// Asynchronous replication: the commit waits for no replica.
-    Local,
-    /// The commit waits until every replica has received it.
-    #[value(name = "remote_write", alias = "remote-write")]
-    RemoteWrite,
-    /// The commit waits until every replica has flushed it.
-    On,
-    /// The commit waits until every replica has applied it (visible to its readers).
-    #[value(name = "remote_apply", alias = "remote-apply")]
-    RemoteApply,
-}
-
-/// `--isolation` of the PostgreSQL target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IsolationArg {
-    /// READ COMMITTED.
-    ReadCommitted,
-    /// REPEATABLE READ.
-    RepeatableRead,
-    /// SERIALIZABLE.
-    Serializable,
+    /// Every target's own flags (each group under its target's help heading).
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 /// Arguments of `faultline demo`.
@@ -565,6 +460,18 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `--rate`: a positive, finite number of operations per second (0 would be read as
+/// "unlimited" by the runner, so it is refused rather than silently meaning the opposite).
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "expected a positive number of operations per second, found {s:?} (leave --rate \
+             out to run as fast as possible)"
+        )),
+    }
 }
 
 /// The smallest memory budget `--memory-limit` takes: 1 MiB.

@@ -11,25 +11,37 @@ use crate::check::FileOutcome;
 use crate::cli::{DemoArgs, DemoMode, StoreMode};
 use crate::exit;
 use crate::run::{self, Finished, Plan};
-use crate::target::TargetPlan;
 use anyhow::Result;
 use checkers::verdict::{OpView, Validity};
 use serde_json::Value;
 use std::io::Write;
 use std::time::Duration;
 use workloads::generator::WorkloadKind;
+use workloads::nemesis::Fault;
 use workloads::runner::RunConfig;
+use workloads::target::demo::Mode;
+use workloads::target::{Spec, TargetArgs, TargetKind};
 
 /// The plan of one demo run.
-fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Plan {
-    let name = match mode {
-        StoreMode::Async => "demo-async-register",
-        StoreMode::Sync => "demo-sync-register",
+fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Result<Plan> {
+    let mut targets = TargetArgs::default();
+    targets.demo.mode = Some(match mode {
+        StoreMode::Async => Mode::Async,
+        StoreMode::Sync => Mode::Sync,
+    });
+    let faults = vec![Fault::Partition];
+    let op_timeout = Duration::from_millis(500);
+    let spec = Spec {
+        workload: WorkloadKind::Register,
+        faults: &faults,
+        args: &targets,
+        op_timeout,
     };
-    Plan {
-        label: name.into(),
-        target: TargetPlan::Demo(mode),
-        faults: vec!["partition".into()],
+    let target = TargetKind::Demo.plan(&spec)?;
+    Ok(Plan {
+        label: format!("{}-register", target.label()),
+        target: std::sync::Arc::from(target),
+        faults,
         config: RunConfig {
             workload: WorkloadKind::Register,
             keys: 3,
@@ -45,11 +57,10 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Plan {
             quiet: Duration::from_secs(1),
             final_reads: true,
         },
-        op_timeout: Duration::from_millis(500),
         consistency: Vec::new(),
         store: args.store.clone(),
         check: Default::default(),
-    }
+    })
 }
 
 /// Runs `faultline demo`.
@@ -73,7 +84,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
             if *stop.borrow() {
                 break;
             }
-            let finished = run::execute(&plan(mode, &args, seed), stop.clone()).await?;
+            let finished = run::execute(&plan(mode, &args, seed)?, stop.clone()).await?;
             results.push((mode, finished));
         }
         anyhow::Ok(())

@@ -3,8 +3,14 @@
 //! They follow Jepsen's convention (see `docs/cli.md`): 0 valid, 1 invalid, 2 unknown, 254 bad
 //! usage or bad input, 255 internal error. When several files are checked, the overall code is
 //! the most serious one, in the order 254 > 1 > 2 > 0 ([`combine`]).
+//!
+//! Typed errors of a run become exit codes here, and only here ([`run_error`],
+//! [`of_error`]): a problem of the command line or the machine (a flag the target does not
+//! take, a server that is not installed, a port in use, no permission, an unusable store) is
+//! 254 with a message saying what to change; anything else is a bug in faultline, 255.
 
 use checkers::verdict::Validity;
+use workloads::RunError;
 
 /// Every checked history is valid.
 pub const VALID: u8 = 0;
@@ -54,6 +60,30 @@ fn rank(code: u8) -> u8 {
 /// The overall exit code for several per-file codes (valid when there are none).
 pub fn combine(codes: impl IntoIterator<Item = u8>) -> u8 {
     codes.into_iter().max_by_key(|&c| rank(c)).unwrap_or(VALID)
+}
+
+/// Prints a run's error and returns its exit code: 254 for usage and environment problems,
+/// 255 for internal errors.
+pub fn run_error(e: &RunError) -> u8 {
+    if e.is_environment() {
+        eprintln!("faultline: {e}");
+        BAD_INPUT
+    } else {
+        eprintln!("faultline: internal error: {e}");
+        INTERNAL
+    }
+}
+
+/// Prints any error of a command and returns its exit code: a [`RunError`] inside it as
+/// [`run_error`] says, anything else as an internal error (255).
+pub fn of_error(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<RunError>() {
+        Some(run) => run_error(run),
+        None => {
+            eprintln!("faultline: internal error: {e:#}");
+            INTERNAL
+        }
+    }
 }
 
 #[cfg(test)]

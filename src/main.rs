@@ -19,7 +19,6 @@ mod report;
 mod report_cmd;
 mod run;
 mod serve;
-mod target;
 
 use std::panic::{self, AssertUnwindSafe};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use workloads::client::{Client, Op, Outcome};
-use workloads::db::etcd_grpc::EtcdGrpc;
+use workloads::target::etcd::grpc::EtcdGrpc;
 
 const ETCD: &str = "/usr/bin/etcd";
 
@@ -130,7 +130,7 @@ fn write(value: i64) -> Op {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_grpc_refused_connection_is_fail_for_reads_and_writes() {
     // A port nobody listens on: nothing can have been sent.
-    let port = workloads::db::free_port().unwrap();
+    let port = workloads::target::free_port().unwrap();
     let endpoints = Arc::new(vec![format!("http://127.0.0.1:{port}")]);
     let mut c = EtcdGrpc::new(endpoints, Duration::from_secs(2), false);
     c.open(0).await.unwrap();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use workloads::client::{Client, Op, Outcome};
-use workloads::db::etcd::Etcd;
-use workloads::db::local_etcd::LocalEtcd;
+use workloads::target::etcd::json::Etcd;
+use workloads::target::etcd::launcher::LocalEtcd;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_isolated_leader_loses_quorum_and_majority_elects_a_new_one() {

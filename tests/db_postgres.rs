@@ -76,3 +76,54 @@ fn postgres_serializable_stays_valid_over_seeds() {
         );
     }
 }
+
+/// Run as root from a home directory of mode 0700 (so the default `./store` sits under it):
+/// the postgres user cannot reach a data directory under the store, so faultline puts the
+/// data in a temporary directory, says where in run.log, and removes it at the end.
+#[test]
+fn postgres_runs_with_the_store_under_a_0700_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    if !db_common::installed(INITDB) {
+        return;
+    }
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!("SKIPPED: not root (PostgreSQL then runs as this user, who owns the store)");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let store = home.path().join("store");
+    let r = db_common::run_in(
+        &store,
+        &[
+            "--target",
+            "postgres",
+            "--workload",
+            "list-append",
+            "--time-limit",
+            "3",
+            "--seed",
+            "11",
+            "--consistency",
+            "serializable",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(r.code, 0, "{}", db_common::head(&r.text));
+    let log = std::fs::read_to_string(store.join("latest").join("run.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("postgres data directories in "))
+        .unwrap_or_else(|| panic!("run.log does not say where the data went:\n{log}"));
+    assert!(line.contains("cannot reach"), "{line}");
+    let moved = line
+        .split("postgres data directories in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    assert!(
+        !std::path::Path::new(moved).exists(),
+        "{moved} was not removed at the end"
+    );
+}

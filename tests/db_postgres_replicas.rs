@@ -160,8 +160,9 @@ fn replica_flags_without_replicas_are_refused() {
         "register or kv",
     );
     refused(&with(&["--nemesis", "partition"]), "partition is available");
+    // PostgreSQL counts its servers with --replicas: --local-nodes is another target's flag.
     refused(
         &with(&["--replicas", "1", "--local-nodes", "2"]),
-        "not --local-nodes",
+        "--local-nodes applies to --target etcd, redis, not postgres",
     );
 }

@@ -43,11 +43,16 @@ pub fn assert_stale_read(r: &DbRun) {
 /// Runs `faultline run ARGS --store <tmp>` and kills it (failing the test) after `limit`.
 pub fn run(args: &[&str], limit: Duration) -> DbRun {
     let store = tempfile::tempdir().expect("a temp dir");
+    run_in(store.path(), args, limit)
+}
+
+/// Runs `faultline run ARGS --store STORE` and kills it (failing the test) after `limit`.
+pub fn run_in(store: &Path, args: &[&str], limit: Duration) -> DbRun {
     let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .arg("run")
         .args(args)
         .arg("--store")
-        .arg(store.path())
+        .arg(store)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

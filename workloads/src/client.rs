@@ -10,16 +10,14 @@
 //! apply it. An answer is never invented: a 200 whose body is not what the protocol says is
 //! not a result.
 //!
-//! - [`HttpKv`]: the http-kv protocol of `docs/http-kv.md` (the demo store, or your service).
-//! - [`Local`]: an in-process, linearizable store (a mutex around a map) for tests.
+//! Clients live with their targets (`crate::target::<name>`): e.g.
+//! [`crate::target::http_kv::HttpKv`] (the http-kv protocol of `docs/http-kv.md`: the demo
+//! store, or your service) and [`crate::target::local::Local`] (an in-process, linearizable
+//! store). Here: the trait, and
 //! - [`Noop`]: answers `ok` at once, to measure the generator and recorder alone.
 
-use serde_json::{json, Value};
-use std::collections::HashMap;
+use serde_json::Value;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// One operation to invoke: what the history records as the invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,88 +67,6 @@ pub trait Client: Send + 'static {
     fn node_name(&self) -> String;
 }
 
-/// The http-kv client (`docs/http-kv.md`): one pooled HTTP/1.1 keep-alive connection per
-/// worker, to the node chosen by `open`.
-#[derive(Debug, Clone)]
-pub struct HttpKv {
-    nodes: Arc<Vec<SocketAddr>>,
-    node: usize,
-    timeout: Duration,
-    http: Option<reqwest::Client>,
-}
-
-impl HttpKv {
-    /// A client for the nodes at `nodes`, with a per-operation `timeout`.
-    pub fn new(nodes: Arc<Vec<SocketAddr>>, timeout: Duration) -> HttpKv {
-        HttpKv {
-            nodes,
-            node: 0,
-            timeout,
-            http: None,
-        }
-    }
-
-    /// The endpoint and JSON body for an operation.
-    fn request(op: &Op) -> Result<(&'static str, Value), String> {
-        let key = op.key.clone().unwrap_or(Value::Null);
-        Ok(match op.f {
-            "read" | "get" => ("/read", json!({ "key": key })),
-            "write" | "put" => ("/write", json!({ "key": key, "value": op.value })),
-            "append" => ("/append", json!({ "key": key, "value": op.value })),
-            "cas" => match op.value.as_array().map(Vec::as_slice) {
-                Some([from, to]) => ("/cas", json!({ "key": key, "from": from, "to": to })),
-                _ => return Err(format!("cas expects [old, new], got {}", op.value)),
-            },
-            "txn" => ("/txn", json!({ "ops": op.value })),
-            other => return Err(format!("http-kv has no operation {other:?}")),
-        })
-    }
-
-    /// Interprets a 200 answer for `op`. An answer of the wrong shape (not JSON, a read
-    /// without `value`, a txn without its micro-ops) is not a result: the operation is
-    /// indeterminate, or failed for a read (see [`HttpKv::unanswered`]).
-    fn ok_value(op: &Op, body: Option<&Value>) -> Outcome {
-        let Some(Value::Object(body)) = body else {
-            return HttpKv::unanswered(op, "malformed-answer");
-        };
-        if body.contains_key("error") {
-            return HttpKv::unanswered(op, "malformed-answer");
-        }
-        match op.f {
-            "read" => match body.get("value") {
-                Some(v) => Outcome::Ok(v.clone()),
-                None => HttpKv::unanswered(op, "malformed-answer"),
-            },
-            // kv reads of an absent key are the empty string (docs/models.md).
-            "get" => match body.get("value") {
-                Some(Value::Null) => Outcome::Ok(Value::String(String::new())),
-                Some(v) => Outcome::Ok(v.clone()),
-                None => HttpKv::unanswered(op, "malformed-answer"),
-            },
-            "txn" => match body.get("ops") {
-                Some(Value::Array(done)) if txn_answer_fits(&op.value, done) => {
-                    Outcome::Ok(Value::Array(done.clone()))
-                }
-                _ => HttpKv::unanswered(op, "malformed-answer"),
-            },
-            _ => Outcome::Ok(op.value.clone()),
-        }
-    }
-
-    /// The outcome of `op` when its request may have reached the service but no usable answer
-    /// came back (`why`: timeout, reset, a 5xx, a malformed 200): `info` — it may still take
-    /// effect — except for operations that only read, which are `fail`: a read changes
-    /// nothing, so leaving it out of the history is always sound (Jepsen's clients do the
-    /// same), and it spares the checker an open-ended operation.
-    fn unanswered(op: &Op, why: impl Into<Value>) -> Outcome {
-        if read_only(op) {
-            Outcome::Fail(why.into())
-        } else {
-            Outcome::Info(why.into())
-        }
-    }
-}
-
 /// True for operations that cannot change the store: `read`, `get`, and a `txn` whose
 /// micro-ops are all reads (`r`).
 pub fn read_only(op: &Op) -> bool {
@@ -162,170 +78,6 @@ pub fn read_only(op: &Op) -> bool {
                 .all(|m| m.get(0).and_then(Value::as_str) == Some("r"))
         }),
         _ => false,
-    }
-}
-
-/// Whether a txn answer repeats the request's micro-ops (same count, function and key, the
-/// appended values unchanged) with every read filled in by a list.
-fn txn_answer_fits(request: &Value, done: &[Value]) -> bool {
-    let Some(asked) = request.as_array() else {
-        return false;
-    };
-    asked.len() == done.len()
-        && asked.iter().zip(done).all(|(a, d)| {
-            let same_f_and_key = a.get(0) == d.get(0) && a.get(1) == d.get(1);
-            let value_fits = match a.get(0).and_then(Value::as_str) {
-                Some("r") => d.get(2).is_some_and(Value::is_array),
-                _ => a.get(2) == d.get(2),
-            };
-            same_f_and_key && value_fits
-        })
-}
-
-impl Client for HttpKv {
-    async fn open(&mut self, node: usize) -> Result<(), String> {
-        self.node = node % self.nodes.len().max(1);
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout)
-            .pool_max_idle_per_host(1)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-        self.http = Some(http);
-        Ok(())
-    }
-
-    async fn invoke(&mut self, op: &Op) -> Outcome {
-        let Some(http) = &self.http else {
-            return Outcome::Fail(json!("client not open"));
-        };
-        let (path, body) = match HttpKv::request(op) {
-            Ok(r) => r,
-            Err(e) => return Outcome::Fail(json!(e)),
-        };
-        let url = format!("http://{}{}", self.nodes[self.node], path);
-        let response = match http.post(url).json(&body).send().await {
-            Ok(r) => r,
-            // Refused before anything was sent: certainly not applied.
-            Err(e) if e.is_connect() && !e.is_timeout() => {
-                return Outcome::Fail(json!("connection-refused"))
-            }
-            Err(e) if e.is_timeout() => return HttpKv::unanswered(op, "timeout"),
-            Err(e) => return HttpKv::unanswered(op, format!("request failed: {e}")),
-        };
-        let status = response.status().as_u16();
-        // The whole body, within the same timeout; a reset or timeout while reading it leaves
-        // the operation as open as one during the request.
-        let body: Option<Value> = match response.bytes().await {
-            Ok(bytes) => serde_json::from_slice(&bytes).ok(),
-            Err(e) if e.is_timeout() => return HttpKv::unanswered(op, "timeout"),
-            Err(e) => return HttpKv::unanswered(op, format!("answer cut off: {e}")),
-        };
-        let error = || {
-            body.as_ref()
-                .and_then(|b| b.get("error"))
-                .cloned()
-                .unwrap_or(json!(status))
-        };
-        match status {
-            200 => HttpKv::ok_value(op, body.as_ref()),
-            409 | 503 => Outcome::Fail(error()),
-            _ => HttpKv::unanswered(op, error()),
-        }
-    }
-
-    async fn close(&mut self) {
-        self.http = None;
-    }
-
-    fn node_name(&self) -> String {
-        format!("n{}", self.node + 1)
-    }
-}
-
-/// An in-process linearizable store shared by every [`Local`] client: a mutex around a map.
-/// Used by tests of the runner and of the checkers end to end.
-#[derive(Debug, Clone, Default)]
-pub struct Local {
-    data: Arc<Mutex<HashMap<String, Value>>>,
-}
-
-impl Local {
-    /// A client over a fresh empty store; clone it to share the store between workers.
-    pub fn new() -> Local {
-        Local::default()
-    }
-
-    fn apply(&self, op: &Op) -> Outcome {
-        let key = op.key.as_ref().map(|k| k.to_string()).unwrap_or_default();
-        let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
-        match op.f {
-            "read" => Outcome::Ok(data.get(&key).cloned().unwrap_or(Value::Null)),
-            "get" => Outcome::Ok(data.get(&key).cloned().unwrap_or_else(|| json!(""))),
-            "write" | "put" => {
-                data.insert(key, op.value.clone());
-                Outcome::Ok(op.value.clone())
-            }
-            "append" => {
-                let mut s = data
-                    .get(&key)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                s.push_str(op.value.as_str().unwrap_or(""));
-                data.insert(key, Value::String(s));
-                Outcome::Ok(op.value.clone())
-            }
-            "cas" => {
-                let (from, to) = match op.value.as_array().map(Vec::as_slice) {
-                    Some([from, to]) => (from, to),
-                    _ => return Outcome::Fail(json!("cas expects [old, new]")),
-                };
-                if data.get(&key).unwrap_or(&Value::Null) == from {
-                    data.insert(key, to.clone());
-                    Outcome::Ok(op.value.clone())
-                } else {
-                    Outcome::Fail(json!("cas-mismatch"))
-                }
-            }
-            "txn" => {
-                let mut done = Vec::new();
-                for micro in op.value.as_array().into_iter().flatten() {
-                    let (f, k, v) = match micro.as_array().map(Vec::as_slice) {
-                        Some([f, k, v]) => (f.as_str().unwrap_or(""), k.to_string(), v),
-                        _ => return Outcome::Fail(json!("malformed micro-op")),
-                    };
-                    let list = data.entry(format!("list:{k}")).or_insert_with(|| json!([]));
-                    if f == "append" {
-                        if let Some(items) = list.as_array_mut() {
-                            items.push(v.clone());
-                        }
-                        done.push(micro.clone());
-                    } else {
-                        done.push(json!([f, micro[1], list.clone()]));
-                    }
-                }
-                Outcome::Ok(Value::Array(done))
-            }
-            other => Outcome::Fail(json!(format!("no operation {other:?}"))),
-        }
-    }
-}
-
-impl Client for Local {
-    async fn open(&mut self, _node: usize) -> Result<(), String> {
-        Ok(())
-    }
-
-    async fn invoke(&mut self, op: &Op) -> Outcome {
-        self.apply(op)
-    }
-
-    async fn close(&mut self) {}
-
-    fn node_name(&self) -> String {
-        "local".into()
     }
 }
 
@@ -353,65 +105,51 @@ impl Client for Noop {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// One of two clients, for a target whose flags choose its client (etcd's JSON or gRPC API,
+/// PostgreSQL's transactions or autocommit statements).
+#[derive(Debug, Clone)]
+pub enum Either<A, B> {
+    /// The first.
+    A(A),
+    /// The second.
+    B(B),
+}
 
-    fn op(f: &'static str, value: Value) -> Op {
-        Op {
-            f,
-            key: Some(json!(1)),
-            value,
+impl<A: Client, B: Client> Client for Either<A, B> {
+    async fn open(&mut self, node: usize) -> Result<(), String> {
+        match self {
+            Either::A(c) => c.open(node).await,
+            Either::B(c) => c.open(node).await,
         }
     }
-
-    #[test]
-    fn a_malformed_200_is_never_a_result() {
-        let read = op("read", Value::Null);
-        let write = op("write", json!(3));
-        let garbage = [None, Some(json!([1])), Some(json!({"valeu": 1}))];
-        for body in &garbage {
-            assert!(matches!(
-                HttpKv::ok_value(&read, body.as_ref()),
-                Outcome::Fail(_)
-            ));
+    async fn setup(&mut self) -> Result<(), String> {
+        match self {
+            Either::A(c) => c.setup().await,
+            Either::B(c) => c.setup().await,
         }
-        assert!(matches!(HttpKv::ok_value(&write, None), Outcome::Info(_)));
-        assert!(matches!(
-            HttpKv::ok_value(&write, Some(&json!({"error": "x"}))),
-            Outcome::Info(_)
-        ));
-        assert_eq!(
-            HttpKv::ok_value(&write, Some(&json!({"extra": 1}))),
-            Outcome::Ok(json!(3))
-        );
-        assert_eq!(
-            HttpKv::ok_value(&read, Some(&json!({"value": null}))),
-            Outcome::Ok(Value::Null)
-        );
     }
-
-    #[test]
-    fn txn_answers_must_repeat_the_request() {
-        let txn = op("txn", json!([["append", 1, 5], ["r", 2, null]]));
-        let good = json!({"ops": [["append", 1, 5], ["r", 2, [5]]]});
-        assert!(matches!(
-            HttpKv::ok_value(&txn, Some(&good)),
-            Outcome::Ok(_)
-        ));
-        for bad in [
-            json!({"ops": [["append", 1, 5]]}),
-            json!({"ops": [["append", 1, 6], ["r", 2, [5]]]}),
-            json!({"ops": [["append", 1, 5], ["r", 2, null]]}),
-        ] {
-            assert!(matches!(
-                HttpKv::ok_value(&txn, Some(&bad)),
-                Outcome::Info(_)
-            ));
+    async fn invoke(&mut self, op: &Op) -> Outcome {
+        match self {
+            Either::A(c) => c.invoke(op).await,
+            Either::B(c) => c.invoke(op).await,
         }
-        assert!(read_only(&op("txn", json!([["r", 1, null]]))));
-        assert!(!read_only(&txn));
-        assert!(read_only(&op("get", Value::Null)));
-        assert!(!read_only(&op("cas", json!([1, 2]))));
+    }
+    async fn teardown(&mut self) {
+        match self {
+            Either::A(c) => c.teardown().await,
+            Either::B(c) => c.teardown().await,
+        }
+    }
+    async fn close(&mut self) {
+        match self {
+            Either::A(c) => c.close().await,
+            Either::B(c) => c.close().await,
+        }
+    }
+    fn node_name(&self) -> String {
+        match self {
+            Either::A(c) => c.node_name(),
+            Either::B(c) => c.node_name(),
+        }
     }
 }

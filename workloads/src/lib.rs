@@ -1,21 +1,25 @@
 //! faultline's run side: the "run" step of run → check → report.
 //!
-//! - [`proxy`]: TCP link proxies between every pair of nodes, which the partition nemesis
-//!   blackholes.
-//! - [`cluster`]: starts, kills, restarts, pauses and resumes the demo store's node processes on
-//!   loopback, wiring their peer links through the proxies.
-//! - [`nemesis`]: faults (partition, kill, pause) planned from a seed, applied to a cluster and
-//!   always healed.
-//! - [`client`]: the client trait and the http-kv client.
+//! - [`target`]: the systems under test, one folder each (demo, http_kv, local, etcd, redis,
+//!   postgres, rabbitmq) behind one `Target` trait and registry, and the one run sequence
+//!   (`target::drive`): start → clients → nemesis → run → logs → shutdown.
+//! - [`nemesis`]: the typed `Fault`, and the seeded schedule (plan → apply → heal → verify)
+//!   over a target's fault primitives.
+//! - [`net`]: TCP link proxies ([`net::proxy`]) and network namespaces ([`net::netns`]),
+//!   which partitions cut.
+//! - [`client`]: the client trait (clients live with their targets).
 //! - [`generator`]: seeded schedules of operations per workload.
 //! - [`recorder`]: appends every invocation and completion to `history.jsonl` as it happens.
 //! - [`runner`]: drives client workers and the nemesis on tokio, records, and stops cleanly.
+//! - [`error`]: the typed [`RunError`], environment problems apart from bugs.
 
 pub mod client;
-pub mod cluster;
-pub mod db;
+pub mod error;
 pub mod generator;
 pub mod nemesis;
-pub mod proxy;
+pub mod net;
 pub mod recorder;
 pub mod runner;
+pub mod target;
+
+pub use error::RunError;

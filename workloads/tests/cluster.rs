@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{alive, fake_spec, TestDir};
-use workloads::cluster::{Cluster, ClusterError, Healed};
+use workloads::target::demo::cluster::{Cluster, ClusterError, Healed};
 
 /// Generous bound for "the nodes talk again".
 const CONNECT: Duration = Duration::from_secs(5);

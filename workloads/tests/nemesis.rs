@@ -9,8 +9,18 @@ use std::time::Duration;
 use checkers::gen::Rng;
 use serde_json::json;
 use support::{fake_spec, TestDir};
-use workloads::cluster::Cluster;
-use workloads::nemesis::{Fault, Nemesis, Partition, PartitionKind};
+use workloads::nemesis::{Fault, Partition, PartitionKind, Schedule};
+use workloads::target::demo::cluster::Cluster;
+use workloads::target::demo::DemoFaults;
+
+/// The one nemesis schedule over the demo cluster's primitives.
+fn nemesis(
+    cluster: &std::sync::Arc<Cluster>,
+    faults: Vec<Fault>,
+    seed: u64,
+) -> Schedule<DemoFaults> {
+    Schedule::new(DemoFaults::new(cluster.clone()), faults, seed)
+}
 
 const CONNECT: Duration = Duration::from_secs(5);
 
@@ -132,35 +142,36 @@ async fn same_seed_same_plans_and_every_fault_heals() {
         .await
         .unwrap();
     let plans = |seed| {
-        let mut nemesis = Nemesis::new(cluster.clone(), Fault::ALL.to_vec(), seed);
-        (0..20).map(|_| nemesis.plan_start()).collect::<Vec<_>>()
+        let mut nemesis = nemesis(&cluster, Fault::ALL.to_vec(), seed);
+        (0..20).map(|_| nemesis.plan_fault()).collect::<Vec<_>>()
     };
     assert_eq!(plans(7), plans(7));
     assert_ne!(plans(7), plans(8));
 
-    let mut nemesis = Nemesis::new(cluster.clone(), Fault::ALL.to_vec(), 11);
+    let mut nemesis = nemesis(&cluster, Fault::ALL.to_vec(), 11);
     let mut seen = BTreeSet::new();
     for _ in 0..6 {
-        let start = nemesis.plan_start();
-        assert_eq!(nemesis.apply(&start).await.unwrap(), start.value());
+        let start = nemesis.plan_fault().unwrap();
+        assert_eq!(nemesis.perform(&start).await.unwrap(), start.value());
         assert_eq!(nemesis.current(), Some(start.summary()));
         seen.insert(start.f().to_string());
+        // Planned nodes count from 0, the cluster's ids from 1.
         match start.f() {
-            "start-partition" => assert!(nemesis.is_partitioned()),
-            "kill" => assert_eq!(cluster.pid(start.node().unwrap()), None),
-            "pause" => assert!(cluster.is_paused(start.node().unwrap())),
+            "start-partition" => assert!(nemesis.target().is_partitioned()),
+            "kill" => assert_eq!(cluster.pid(start.node().unwrap() + 1), None),
+            "pause" => assert!(cluster.is_paused(start.node().unwrap() + 1)),
             other => panic!("unexpected start {other}"),
         }
         // One fault at a time: planning again yields the stop.
-        let stop = nemesis.plan_stop().unwrap();
-        assert_eq!(nemesis.plan_start(), stop);
-        nemesis.apply(&stop).await.unwrap();
+        let stop = nemesis.plan_heal().unwrap();
+        assert_eq!(nemesis.plan_fault(), Some(stop.clone()));
+        nemesis.perform(&stop).await.unwrap();
         assert_eq!(nemesis.current(), None);
-        assert!(!nemesis.is_partitioned());
+        assert!(!nemesis.target().is_partitioned());
         cluster.wait_connected(CONNECT).await.unwrap();
     }
     assert!(seen.len() >= 2, "only {seen:?} in 6 draws");
-    assert_eq!(nemesis.leader(), Some(1));
+    assert_eq!(nemesis.target().leader(), Some(1));
     cluster.shutdown().await;
 }
 
@@ -168,26 +179,27 @@ async fn same_seed_same_plans_and_every_fault_heals() {
 async fn heal_all_reports_the_ops_it_performed() {
     let dir = TestDir::new("nemesis-heal");
     let cluster = Cluster::start(fake_spec(&dir, 3, &[])).await.unwrap();
-    let mut nemesis = Nemesis::new(cluster.clone(), vec![Fault::Kill], 5);
-    let kill = nemesis.plan_start();
-    nemesis.apply(&kill).await.unwrap();
+    let mut nemesis = nemesis(&cluster, vec![Fault::Kill], 5);
+    let kill = nemesis.plan_fault().unwrap();
+    nemesis.perform(&kill).await.unwrap();
     cluster.partition(&[(1, 2)]).unwrap(); // a cut the nemesis did not make
-    let healed = nemesis.heal_all().await;
+    let healed = nemesis.heal_everything().await;
+    assert!(healed.iter().all(|(_, r)| r.is_ok()), "{healed:?}");
     let ops: Vec<(String, serde_json::Value)> = healed
         .iter()
-        .map(|p| (p.f().to_string(), p.value()))
+        .map(|(p, _)| (p.f().to_string(), p.value()))
         .collect();
+    // The stop of its own fault first, then what the target found broken besides.
     assert_eq!(
         ops,
         vec![
-            ("stop-partition".to_string(), serde_json::Value::Null),
             ("restart".to_string(), kill.value()),
+            ("stop-partition".to_string(), serde_json::Value::Null),
         ]
     );
-    assert!(nemesis.heal_errors().is_empty());
     assert_eq!(nemesis.current(), None);
     cluster.wait_connected(CONNECT).await.unwrap();
-    assert!(nemesis.heal_all().await.is_empty());
+    assert!(nemesis.heal_everything().await.is_empty());
     cluster.shutdown().await;
 }
 
@@ -195,10 +207,10 @@ async fn heal_all_reports_the_ops_it_performed() {
 async fn no_faults_plans_noops() {
     let dir = TestDir::new("nemesis-none");
     let cluster = Cluster::start(fake_spec(&dir, 2, &[])).await.unwrap();
-    let mut nemesis = Nemesis::new(cluster.clone(), vec![], 1);
-    let p = nemesis.plan_start();
+    let mut nemesis = nemesis(&cluster, vec![], 1);
+    let p = nemesis.plan_fault().unwrap();
     assert_eq!(p.f(), "noop");
-    assert_eq!(nemesis.apply(&p).await.unwrap(), serde_json::Value::Null);
-    assert_eq!(nemesis.plan_stop(), None);
+    assert_eq!(nemesis.perform(&p).await.unwrap(), serde_json::Value::Null);
+    assert_eq!(nemesis.plan_heal(), None);
     cluster.shutdown().await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use workloads::proxy::{LinkNet, ProxyError};
+use workloads::net::proxy::{LinkNet, ProxyError};
 
 /// How long "no answer" is waited for.
 const SILENCE: Duration = Duration::from_millis(500);

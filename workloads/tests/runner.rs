@@ -5,10 +5,10 @@ use checkers::history::{pair, read_history};
 use checkers::linear::CheckOptions;
 use checkers::verdict::Validity;
 use std::time::Duration;
-use workloads::client::Local;
 use workloads::generator::WorkloadKind;
 use workloads::recorder::Recorder;
 use workloads::runner::{run, NoNemesis, Progress, RunConfig};
+use workloads::target::local::Local;
 
 fn config(workload: WorkloadKind, time_limit: Duration) -> RunConfig {
     RunConfig {

@@ -1,7 +1,7 @@
 //! Shapes of network partitions: which pairs of nodes to cut, chosen from a seeded RNG.
 //!
 //! Used by [`super::Nemesis`] when it plans a `start-partition`; the resulting pairs go to
-//! [`crate::cluster::Cluster::partition`].
+//! [`crate::target::demo::cluster::Cluster::partition`].
 
 use checkers::gen::Rng;
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use workloads::cluster::ClusterSpec;
+use workloads::target::demo::cluster::ClusterSpec;
 
 /// The fake node's source, written into each test's directory.
 const FAKE_NODE: &str = include_str!("fake_node.py");

@@ -185,6 +185,12 @@ impl Cuts {
         self.tx.send_replace(set);
     }
 
+    /// Cuts exactly these unordered pairs (replacing earlier cuts).
+    pub fn cut(&self, pairs: &[(usize, usize)]) {
+        let set = pairs.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect();
+        self.tx.send_replace(set);
+    }
+
     /// Heals every cut.
     pub fn heal(&self) {
         self.tx.send_replace(BTreeSet::new());

@@ -5,14 +5,14 @@
 //! if missing), which owns the data directory.
 //!
 //! The pieces (finding the binaries, the unprivileged user, `initdb`, the server's command
-//! line) are shared with [`super::postgres_replicas`], which adds hot-standby replicas.
+//! line) are shared with [`super::replicas`], which adds hot-standby replicas.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::server::{log_tail, Server, ServerSpec};
-use super::{find_program, free_port};
+use crate::target::server::{log_tail, Server, ServerSpec};
+use crate::target::{find_installed, free_port, RunError};
 
 /// Where Debian's `postgresql-15` puts its binaries.
 pub(crate) const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -23,6 +23,109 @@ pub struct LocalPostgres {
     pub server: Arc<Server>,
     /// Its libpq connection string.
     pub conn: String,
+    /// Where its data directory is.
+    pub dirs: PgDirs,
+}
+
+/// Where a run's PostgreSQL servers keep their data: under the run's directory when the
+/// postgres user can reach it, else (a store under a mode-0700 home, run as root) in a fresh
+/// directory under the system's temporary directory, removed when the servers stop. Logs stay
+/// in the run's directory either way (faultline opens them, as root, for the server).
+#[derive(Debug)]
+pub struct PgDirs {
+    /// The run's directory (logs).
+    pub logs: PathBuf,
+    /// Where the node directories (`n1/data`, …) go.
+    pub root: PathBuf,
+    /// Set when `root` is a temporary directory (removed by [`PgDirs::remove`]).
+    pub moved: bool,
+}
+
+impl PgDirs {
+    /// Chooses where the data goes for a run in `dir`, run as `user` when given.
+    pub fn new(dir: &Path, user: Option<(u32, u32)>) -> Result<PgDirs, RunError> {
+        // Absolute: the server changes into its data directory before it resolves `-k`, so a
+        // relative path (the default `--store store`) would not find its socket directory.
+        let logs = std::path::absolute(dir).map_err(|e| RunError::Store {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let Some((uid, gid)) = user else {
+            return Ok(PgDirs {
+                root: logs.clone(),
+                logs,
+                moved: false,
+            });
+        };
+        use std::os::unix::fs::PermissionsExt;
+        // The run's own directory is made traversable; the ones above are the user's.
+        let _ = std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o755));
+        if reachable(&logs, uid, gid) {
+            return Ok(PgDirs {
+                root: logs.clone(),
+                logs,
+                moved: false,
+            });
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let root = std::env::temp_dir().join(format!(
+            "faultline-postgres-{}-{nanos:08x}",
+            std::process::id()
+        ));
+        std::fs::create_dir(&root).map_err(|e| RunError::Store {
+            path: root.clone(),
+            reason: e.to_string(),
+        })?;
+        let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755));
+        Ok(PgDirs {
+            logs,
+            root,
+            moved: true,
+        })
+    }
+
+    /// A line for run.log saying where the data is.
+    pub fn note(&self) -> String {
+        if self.moved {
+            format!(
+                "postgres data directories in {} (the postgres user cannot reach {}: a \
+                 directory above it is not searchable by others); removed when the run ends",
+                self.root.display(),
+                self.logs.display()
+            )
+        } else {
+            format!("postgres data directories in {}", self.root.display())
+        }
+    }
+
+    /// Removes the temporary data directory (after the servers stopped).
+    pub fn remove(&self) {
+        if self.moved {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// Whether `uid:gid` can search every directory from `/` down to `dir` (by the mode bits;
+/// supplementary groups and ACLs are not consulted).
+fn reachable(dir: &Path, uid: u32, gid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().all(|a| match std::fs::metadata(a) {
+        Ok(m) => {
+            let mode = m.mode();
+            if m.uid() == uid {
+                mode & 0o100 != 0
+            } else if m.gid() == gid {
+                mode & 0o010 != 0
+            } else {
+                mode & 0o001 != 0
+            }
+        }
+        Err(_) => false,
+    })
 }
 
 /// The uid/gid to run PostgreSQL as: `None` when faultline is not root.
@@ -64,37 +167,44 @@ pub(crate) fn chown_all(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
 impl LocalPostgres {
     /// Initializes and starts the server under `dir`; waits up to 30 s for it to accept
     /// connections and creates the tables.
-    pub async fn start(dir: &Path) -> Result<LocalPostgres, String> {
+    pub async fn start(dir: &Path) -> Result<LocalPostgres, RunError> {
         let user = unprivileged()?;
-        let (data, log) = initdb(dir, "n1", user).await?;
-        let port = free_port().map_err(|e| e.to_string())?;
-        let program = PathBuf::from(format!("{BIN}/postgres"));
-        let args = server_args(&data, port);
-        let server = Arc::new(
-            Server::start(ServerSpec {
+        let dirs = PgDirs::new(dir, user)?;
+        let started = async {
+            let (data, log) = initdb(&dirs, "n1", user).await?;
+            let port = free_port().map_err(|e| e.to_string())?;
+            let server = Server::start(ServerSpec {
                 name: "n1".into(),
-                program,
-                args,
+                program: PathBuf::from(format!("{BIN}/postgres")),
+                args: server_args(&data, port),
                 log: log.clone(),
                 user,
                 netns: None,
             })
-            .await?,
-        );
+            .await?;
+            Ok::<_, RunError>((Arc::new(server), port, log))
+        };
+        let (server, port, log) = match started.await {
+            Ok(s) => s,
+            Err(e) => {
+                dirs.remove();
+                return Err(e);
+            }
+        };
         let conn = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
-        let pg = LocalPostgres { server, conn };
+        let pg = LocalPostgres { server, conn, dirs };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            match super::postgres::setup(&pg.conn).await {
+            match super::txn::setup(&pg.conn).await {
                 Ok(()) => return Ok(pg),
                 Err(e) => {
                     if pg.server.exited() || tokio::time::Instant::now() > deadline {
                         pg.shutdown().await;
-                        return Err(format!(
+                        return Err(RunError::Start(format!(
                             "postgres did not start ({e}; log {}):\n{}",
                             log.display(),
                             log_tail(&log)
-                        ));
+                        )));
                     }
                 }
             }
@@ -102,23 +212,22 @@ impl LocalPostgres {
         }
     }
 
-    /// Stops the server.
+    /// Stops the server (and removes its data if it was outside the run's directory).
     pub async fn shutdown(&self) {
         self.server.stop().await;
+        self.dirs.remove();
     }
 }
 
 /// Runs `initdb` for node `name` into `dir/<name>/data` (creating `dir/<name>.log` for the
 /// server's output), as `user` when given; returns (data directory, log).
 pub(crate) async fn initdb(
-    dir: &Path,
+    dirs: &PgDirs,
     name: &str,
     user: Option<(u32, u32)>,
-) -> Result<(PathBuf, PathBuf), String> {
-    let initdb = find_program("pg-initdb-not-on-path", &[&format!("{BIN}/initdb")]).ok_or(
-        "PostgreSQL 15 not found: install Debian's postgresql (apt-get install postgresql)",
-    )?;
-    let (_, data, log) = node_dirs(dir, name, user)?;
+) -> Result<(PathBuf, PathBuf), RunError> {
+    let initdb = find_installed(&format!("{BIN}/initdb"), "postgresql-15")?;
+    let (_, data, log) = node_dirs(dirs, name, user)?;
     let mut cmd = std::process::Command::new(&initdb);
     cmd.args([
         "-D",
@@ -134,11 +243,11 @@ pub(crate) async fn initdb(
     .env("LC_ALL", "C");
     let out = run_as(cmd, user, "initdb").await?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(RunError::Start(format!(
             "initdb failed (is {} reachable by the postgres user?):\n{}",
             data.display(),
             String::from_utf8_lossy(&out.stderr)
-        ));
+        )));
     }
     Ok((data, log))
 }
@@ -160,25 +269,19 @@ pub(crate) async fn run_as(
         .map_err(|e| format!("{what}: {e}"))
 }
 
-/// Creates `dir/<name>` and an empty `dir/<name>.log`, both owned by `user` when given (the
-/// run directory is made world-traversable so that user reaches them); returns (node
-/// directory, its `data` subdirectory, log).
+/// Creates `ROOT/<name>` (see [`PgDirs`]) and an empty `LOGS/<name>.log`, both owned by
+/// `user` when given; returns (node directory, its `data` subdirectory, log).
 pub(crate) fn node_dirs(
-    dir: &Path,
+    dirs: &PgDirs,
     name: &str,
     user: Option<(u32, u32)>,
 ) -> Result<(PathBuf, PathBuf, PathBuf), String> {
-    // Absolute: the server changes into its data directory before it resolves `-k`, so a
-    // relative path (the default `--store store`) would not find its socket directory.
-    let dir = &std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let node = dir.join(name);
+    let node = dirs.root.join(name);
     let data = node.join("data");
     std::fs::create_dir_all(&node).map_err(|e| format!("{}: {e}", node.display()))?;
-    let log = dir.join(format!("{name}.log"));
+    let log = dirs.logs.join(format!("{name}.log"));
     std::fs::write(&log, b"").map_err(|e| format!("{}: {e}", log.display()))?;
     if let Some((uid, gid)) = user {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
         chown_all(&node, uid, gid)?;
         chown_all(&log, uid, gid)?;
     }

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::netns::{self, Cuts, Ns};
-use super::server::{Server, ServerSpec};
-use super::{find_program, free_port};
+use crate::net::netns::{self, Cuts, Ns};
+use crate::target::server::{Server, ServerSpec};
+use crate::target::{find_program, free_port, RunError};
 
 /// A running local etcd cluster.
 pub struct LocalEtcd {
@@ -24,19 +24,18 @@ pub struct LocalEtcd {
 
 impl LocalEtcd {
     /// Starts `nodes` members under `dir` and waits (up to 30 s) for all to be healthy.
-    pub async fn start(dir: &Path, nodes: usize) -> Result<LocalEtcd, String> {
+    pub async fn start(dir: &Path, nodes: usize) -> Result<LocalEtcd, RunError> {
         Self::start_with(dir, nodes, false).await
     }
 
     /// Starts `nodes` members, each in its own network namespace with every peer link relayed
     /// through faultline ([`netns`]), so that [`LocalEtcd::cuts`] partitions them. Needs root.
-    pub async fn start_partitionable(dir: &Path, nodes: usize) -> Result<LocalEtcd, String> {
+    pub async fn start_partitionable(dir: &Path, nodes: usize) -> Result<LocalEtcd, RunError> {
         Self::start_with(dir, nodes, true).await
     }
 
-    async fn start_with(dir: &Path, nodes: usize, isolated: bool) -> Result<LocalEtcd, String> {
-        let program = find_program("etcd", &["/usr/bin/etcd"])
-            .ok_or("etcd not found: install Debian's etcd-server (apt-get install etcd-server)")?;
+    async fn start_with(dir: &Path, nodes: usize, isolated: bool) -> Result<LocalEtcd, RunError> {
+        let program = find_program("etcd", &["/usr/bin/etcd"], "etcd-server")?;
         let mut client = Vec::new();
         let mut peer = Vec::new();
         let mut spaces: Vec<Arc<Ns>> = Vec::new();
@@ -45,9 +44,9 @@ impl LocalEtcd {
             if isolated {
                 client.push(2379);
                 peer.push(2380 + i as u16 * 10);
-                spaces.push(Arc::new(Ns::new().map_err(|e| {
-                    format!("cannot create a network namespace (root needed): {e}")
-                })?));
+                spaces.push(Arc::new(
+                    Ns::new().map_err(|e| RunError::NamespacePermission(e.to_string()))?,
+                ));
             } else {
                 client.push(free_port().map_err(|e| e.to_string())?);
                 peer.push(free_port().map_err(|e| e.to_string())?);
@@ -142,7 +141,7 @@ impl LocalEtcd {
         };
         if let Err(e) = cluster.wait_healthy(Duration::from_secs(30)).await {
             cluster.shutdown().await;
-            return Err(e);
+            return Err(e.into());
         }
         Ok(cluster)
     }

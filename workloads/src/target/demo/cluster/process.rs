@@ -269,7 +269,7 @@ async fn spawn_from_spawner(cmd: Command) -> io::Result<Child> {
 }
 
 /// Spawns `cmd` so that it receives SIGKILL when faultline exits (see [`die_with_parent`]);
-/// shared with the real-database launchers of [`crate::db`].
+/// shared with the real-database launchers of [`crate::target`].
 pub(crate) async fn spawn_tied(mut cmd: Command) -> io::Result<Child> {
     die_with_parent(&mut cmd);
     spawn_from_spawner(cmd).await

@@ -1,11 +1,11 @@
 //! Starts a PostgreSQL 15 primary and N hot-standby replicas on loopback ("run" step of
 //! `faultline run --target postgres --replicas N`).
 //!
-//! The primary `n1` is made as in [`super::local_postgres`] (`initdb`, trust authentication,
+//! The primary `n1` is made as in [`super::launcher`] (`initdb`, trust authentication,
 //! loopback only, fsync off) and gets the tables; each replica `n2…` is a `pg_basebackup -R -X
 //! stream` copy of it in its own data directory (`STORE/…/n<i>/data`, log `n<i>.log`) on its
 //! own port, started with `primary_conninfo` pointing at a faultline TCP proxy
-//! ([`crate::proxy::LinkNet`], link `n<i>→n1`) and `application_name=n<i>`, so the
+//! ([`crate::net::proxy::LinkNet`], link `n<i>→n1`) and `application_name=n<i>`, so the
 //! partition nemesis can blackhole a replica's replication connection. As root everything runs
 //! as the `postgres` user.
 //!
@@ -24,21 +24,24 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_postgres::NoTls;
 
-use super::free_port;
-use super::local_postgres::{initdb, node_dirs, server_args, unprivileged, BIN};
-use super::server::{Server, ServerSpec};
-use crate::proxy::LinkNet;
+use super::launcher::{initdb, node_dirs, server_args, unprivileged, PgDirs, BIN};
+use crate::net::proxy::LinkNet;
+use crate::target::free_port;
+use crate::target::server::{Server, ServerSpec};
+use crate::target::RunError;
 
 /// `--synchronous-commit`: how long a commit on the primary waits for the replicas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SyncCommit {
-    /// Asynchronous replication: no synchronous standbys (the commit waits for nothing remote).
+    /// Asynchronous replication: the commit waits for no replica.
     Local,
-    /// Wait until every replica has received the commit record (`remote_write`).
+    /// The commit waits until every replica has received it.
+    #[value(name = "remote_write", alias = "remote-write")]
     RemoteWrite,
-    /// Wait until every replica has flushed it (`on`).
+    /// The commit waits until every replica has flushed it.
     On,
-    /// Wait until every replica has applied it, so it is visible there (`remote_apply`).
+    /// The commit waits until every replica has applied it (visible to its readers).
+    #[value(name = "remote_apply", alias = "remote-apply")]
     RemoteApply,
 }
 
@@ -62,6 +65,8 @@ pub struct LocalPgReplicas {
     pub conns: Vec<String>,
     /// The replication links: replica `n<i>` reaches the primary through link `i→1`.
     pub links: Arc<LinkNet>,
+    /// Where the data directories are.
+    pub dirs: Arc<PgDirs>,
 }
 
 fn conn_string(port: u16) -> String {
@@ -92,11 +97,12 @@ impl LocalPgReplicas {
         dir: &Path,
         replicas: usize,
         sync: SyncCommit,
-    ) -> Result<LocalPgReplicas, String> {
+    ) -> Result<LocalPgReplicas, RunError> {
         let user = unprivileged()?;
         let deadline = Instant::now() + Duration::from_secs(60);
         let program = PathBuf::from(format!("{BIN}/postgres"));
-        let (data, log) = initdb(dir, "n1", user).await?;
+        let dirs = Arc::new(PgDirs::new(dir, user)?);
+        let (data, log) = initdb(&dirs, "n1", user).await?;
         let port = free_port().map_err(|e| e.to_string())?;
         let primary = Arc::new(
             Server::start(ServerSpec {
@@ -118,20 +124,21 @@ impl LocalPgReplicas {
             servers: vec![primary.clone()],
             conns: vec![conn_string(port)],
             links: links.clone(),
+            dirs: dirs.clone(),
         };
         let started = cluster
-            .start_replicas(dir, replicas, sync, user, deadline)
+            .start_replicas(&dirs, replicas, sync, user, deadline)
             .await;
         if let Err(e) = started {
             cluster.shutdown().await;
-            return Err(e);
+            return Err(e.into());
         }
         Ok(cluster)
     }
 
     async fn start_replicas(
         &mut self,
-        dir: &Path,
+        dirs: &PgDirs,
         replicas: usize,
         sync: SyncCommit,
         user: Option<(u32, u32)>,
@@ -140,8 +147,8 @@ impl LocalPgReplicas {
         let primary = self.conns[0].clone();
         self.servers[0]
             .wait_until("postgres primary", deadline, || async {
-                super::postgres::setup(&primary).await.is_ok()
-                    && super::postgres_kv::setup(&primary).await.is_ok()
+                super::txn::setup(&primary).await.is_ok()
+                    && super::kv::setup(&primary).await.is_ok()
             })
             .await?;
         let port = port_of(&primary)?;
@@ -150,7 +157,7 @@ impl LocalPgReplicas {
             .map_err(|e| e.to_string())?;
         for i in 2..=replicas + 1 {
             let name = format!("n{i}");
-            let (_, data, log) = node_dirs(dir, &name, user)?;
+            let (_, data, log) = node_dirs(dirs, &name, user)?;
             base_backup(port, &data, user).await?;
             let rport = free_port().map_err(|e| e.to_string())?;
             let via = self.links.addr(i, 1).ok_or("no replication link")?;
@@ -235,9 +242,10 @@ impl LocalPgReplicas {
     /// Stops every server, replicas first, and the replication proxies.
     pub async fn shutdown(&self) {
         for s in self.servers.iter().rev() {
-            super::postgres_faults::stop_tree(s).await;
+            super::tree::stop_tree(s).await;
         }
         self.links.shutdown();
+        self.dirs.remove();
     }
 }
 
@@ -263,7 +271,7 @@ async fn base_backup(port: u16, data: &Path, user: Option<(u32, u32)>) -> Result
     .arg(data)
     .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
     .env("LC_ALL", "C");
-    let out = super::local_postgres::run_as(cmd, user, "pg_basebackup").await?;
+    let out = super::launcher::run_as(cmd, user, "pg_basebackup").await?;
     if !out.status.success() {
         return Err(format!(
             "pg_basebackup into {} failed:\n{}",

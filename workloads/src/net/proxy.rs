@@ -1,6 +1,6 @@
 //! TCP link proxies between the nodes of a cluster, which the partition nemesis blackholes.
 //!
-//! Part of the "run" step of run → check → report: [`crate::cluster`] starts one [`LinkNet`]
+//! Part of the "run" step of run → check → report: [`crate::target::demo::cluster`] starts one [`LinkNet`]
 //! and tells node `i` to reach node `j` at the proxy for the ordered link `i→j`, so every byte
 //! of peer traffic passes through faultline. [`crate::nemesis`] partitions the cluster by
 //! [`LinkNet::block`]ing pairs of nodes and heals it with [`LinkNet::heal`].

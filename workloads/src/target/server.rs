@@ -1,5 +1,6 @@
 //! One real database server process started by faultline: its command line (to restart it),
-//! its log, and the signals of the kill and pause nemeses.
+//! its log, and the signals of the kill and pause nemeses; and [`ServerFaults`], the fault
+//! primitives over such servers that etcd, Redis and a single PostgreSQL share.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -7,7 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::process::{Child, Command};
 
-use crate::cluster::process::spawn_tied;
+use checkers::gen::Rng;
+
+use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, Primitives};
+use crate::net::netns::Cuts;
+use crate::target::demo::cluster::process::spawn_tied;
 
 /// How to start a server (kept so that `restart` starts it identically).
 #[derive(Debug, Clone)]
@@ -22,7 +27,7 @@ pub struct ServerSpec {
     pub log: PathBuf,
     /// Run as this uid/gid (PostgreSQL refuses to run as root); `None`: as faultline.
     pub user: Option<(u32, u32)>,
-    /// Run inside this network namespace ([`super::netns`]); `None`: the host's.
+    /// Run inside this network namespace ([`crate::net::netns`]); `None`: the host's.
     pub netns: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
@@ -189,10 +194,10 @@ async fn spawn(spec: &ServerSpec) -> Result<Child, String> {
         cmd.uid(uid).gid(gid);
     }
     if let Some(ns) = &spec.netns {
-        let fd = super::netns::dup(ns).map_err(|e| format!("netns: {e}"))?;
+        let fd = crate::net::netns::dup(ns).map_err(|e| format!("netns: {e}"))?;
         // SAFETY: the closure only calls setns(2), async-signal-safe, between fork and exec.
         unsafe {
-            cmd.pre_exec(move || super::netns::setns(&fd));
+            cmd.pre_exec(move || crate::net::netns::setns(&fd));
         }
     }
     spawn_tied(cmd).await.map_err(|e| {
@@ -209,4 +214,125 @@ pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+/// The kill/pause primitives over servers faultline started (etcd, Redis, a single
+/// PostgreSQL), and — for etcd in network namespaces — `partition`: one member isolated from
+/// the others ([`Cuts`]). Each fault lands on a node drawn uniformly from the seed.
+pub struct ServerFaults {
+    target: &'static str,
+    servers: Vec<Arc<Server>>,
+    salt: u64,
+    /// Member links that `partition` cuts (etcd in network namespaces).
+    cuts: Option<Cuts>,
+}
+
+impl ServerFaults {
+    /// Primitives over `servers` of `target`, the seed salted with `salt`.
+    pub fn new(target: &'static str, servers: Vec<Arc<Server>>, salt: u64) -> ServerFaults {
+        ServerFaults {
+            target,
+            servers,
+            salt,
+            cuts: None,
+        }
+    }
+
+    /// Enables `partition`: isolate one node by cutting its links in `cuts`.
+    pub fn with_cuts(mut self, cuts: Cuts) -> ServerFaults {
+        self.cuts = Some(cuts);
+        self
+    }
+}
+
+/// A server's node name as a history value.
+pub fn name_value(server: &Server) -> serde_json::Value {
+    serde_json::json!(server.name())
+}
+
+/// Fails, naming the first server that is not running (exited, paused or killed).
+pub fn check_running(servers: &[Arc<Server>]) -> Result<(), String> {
+    match servers
+        .iter()
+        .find(|s| s.exited() || s.is_paused() || s.pid().is_none())
+    {
+        Some(s) => Err(format!(
+            "{} is not running (log {})",
+            s.name(),
+            s.log().display()
+        )),
+        None => Ok(()),
+    }
+}
+
+#[async_trait::async_trait]
+impl Primitives for ServerFaults {
+    fn target(&self) -> &'static str {
+        self.target
+    }
+    fn salt(&self) -> u64 {
+        self.salt
+    }
+    fn nodes(&self) -> usize {
+        self.servers.len()
+    }
+    fn node_name(&self, node: usize) -> String {
+        self.servers[node].name().to_string()
+    }
+    fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim> {
+        if self.servers.is_empty() {
+            return None;
+        }
+        let node = rng.below(self.servers.len() as u64) as usize;
+        Some(match fault {
+            Fault::Partition => {
+                let name = self.servers[node].name();
+                Aim::Cut(Box::new(Cut {
+                    grudge: Grudge::isolate(node, self.servers.len()),
+                    value: name_value(&self.servers[node]),
+                    stop_value: name_value(&self.servers[node]),
+                    summary: format!("isolate {name}"),
+                    stop_summary: format!("stop-partition {name}"),
+                }))
+            }
+            Fault::Kill | Fault::Pause => Aim::Node(node),
+        })
+    }
+    async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
+        Ok(self.servers[node].kill().await?)
+    }
+    async fn restart(&mut self, node: usize) -> Result<(), NemesisError> {
+        Ok(self.servers[node].restart().await?)
+    }
+    async fn pause(&mut self, node: usize) -> Result<(), NemesisError> {
+        Ok(self.servers[node].pause(true)?)
+    }
+    async fn resume(&mut self, node: usize) -> Result<(), NemesisError> {
+        Ok(self.servers[node].pause(false)?)
+    }
+    async fn cut(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
+        let cuts = self
+            .cuts
+            .as_ref()
+            .ok_or_else(|| self.unsupported("cut links without network namespaces"))?;
+        cuts.cut(&grudge.pairs());
+        Ok(())
+    }
+    async fn heal(&mut self) {
+        if let Some(c) = &self.cuts {
+            c.heal();
+        }
+    }
+    async fn check_healed(&mut self) -> Result<String, String> {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        check_running(&self.servers).map(|()| "every server runs again".into())
+    }
+}
+
+/// The seed's salt of [`ServerFaults`] (so runs draw the nodes they always drew).
+pub const SERVER_SALT: u64 = 0x5EED_FA17;
+
+/// The log files of `servers`.
+pub fn logs<'a>(servers: impl Iterator<Item = &'a Arc<Server>>) -> Vec<PathBuf> {
+    servers.map(|s| s.log().to_path_buf()).collect()
 }

@@ -30,7 +30,7 @@ use crate::client::{Client, Op, Outcome};
 
 /// Creates the `registers` and `kv` tables (idempotent) through the server at `conn`.
 pub async fn setup(conn: &str) -> Result<(), String> {
-    super::postgres::create_tables(
+    super::txn::create_tables(
         conn,
         "CREATE TABLE IF NOT EXISTS registers (k int PRIMARY KEY, v text NOT NULL);
          CREATE TABLE IF NOT EXISTS kv (k int PRIMARY KEY, v text NOT NULL);",

@@ -1,4 +1,4 @@
-//! The few etcd v3 protobuf messages the gRPC client ([`super::etcd_grpc`]) sends and reads
+//! The few etcd v3 protobuf messages the gRPC client ([`super::grpc`]) sends and reads
 //! ("run" step), written by hand as prost structs so that building faultline needs no `protoc`
 //! and no build script.
 //!

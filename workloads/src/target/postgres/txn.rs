@@ -17,7 +17,7 @@ use tokio_postgres::{Client as PgClient, NoTls};
 use crate::client::{Client, Op, Outcome};
 
 /// Isolation levels of `--isolation`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Isolation {
     /// READ COMMITTED (PostgreSQL's default).
     ReadCommitted,

@@ -24,7 +24,7 @@ use tokio::process::Child;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::proxy::{LinkNet, ProxyError};
+use crate::net::proxy::{LinkNet, ProxyError};
 
 /// How long a started or restarted cluster has to become healthy.
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(10);

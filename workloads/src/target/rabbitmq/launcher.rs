@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use amqprs::connection::{Connection, OpenConnectionArguments};
 
-use super::server::{Server, ServerSpec};
-use super::{find_program, free_port};
+use crate::target::server::{Server, ServerSpec};
+use crate::target::{find_installed, find_program, free_port, RunError};
 
 /// Where Debian installs the broker's start script (`/usr/sbin/rabbitmq-server` is a wrapper
 /// that switches to the `rabbitmq` user; faultline runs the script itself).
@@ -42,15 +42,14 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 
 impl LocalRabbit {
     /// Starts epmd and the broker under `dir/rabbitmq`; waits up to 90 s for AMQP.
-    pub async fn start(dir: &Path) -> Result<LocalRabbit, String> {
-        let script = server_script().ok_or(
-            "rabbitmq-server not found: install Debian's rabbitmq-server (apt-get install rabbitmq-server)",
+    pub async fn start(dir: &Path) -> Result<LocalRabbit, RunError> {
+        let script = find_installed(SERVER_SCRIPT, "rabbitmq-server")?;
+        let epmd_program = find_program(
+            "epmd",
+            &["/usr/bin/epmd", "/usr/lib/erlang/bin/epmd"],
+            "erlang-base",
         )?;
-        let epmd_program = find_program("epmd", &["/usr/bin/epmd", "/usr/lib/erlang/bin/epmd"])
-            .ok_or(
-                "epmd not found: install Debian's erlang-base (it comes with rabbitmq-server)",
-            )?;
-        let env = find_program("env", &["/usr/bin/env"]).ok_or("env not found")?;
+        let env = find_program("env", &["/usr/bin/env"], "coreutils")?;
         let base = dir.join("rabbitmq");
         std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
         let base = base
@@ -125,7 +124,7 @@ impl LocalRabbit {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 epmd.stop().await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         let local = LocalRabbit {
@@ -135,7 +134,7 @@ impl LocalRabbit {
         };
         if let Err(e) = local.wait_ready(Duration::from_secs(90)).await {
             local.shutdown().await;
-            return Err(e);
+            return Err(e.into());
         }
         Ok(local)
     }

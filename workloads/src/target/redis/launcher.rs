@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::server::{Server, ServerSpec};
-use super::{find_program, free_port};
+use crate::target::server::{Server, ServerSpec};
+use crate::target::{find_program, free_port, RunError};
 
 /// A running local Redis primary with replicas.
 pub struct LocalRedis {
@@ -19,10 +19,8 @@ pub struct LocalRedis {
 
 impl LocalRedis {
     /// Starts 1 primary and `nodes - 1` replicas under `dir`; waits up to 20 s.
-    pub async fn start(dir: &Path, nodes: usize) -> Result<LocalRedis, String> {
-        let program = find_program("redis-server", &["/usr/bin/redis-server"]).ok_or(
-            "redis-server not found: install Debian's redis-server (apt-get install redis-server)",
-        )?;
+    pub async fn start(dir: &Path, nodes: usize) -> Result<LocalRedis, RunError> {
+        let program = find_program("redis-server", &["/usr/bin/redis-server"], "redis-server")?;
         let mut servers = Vec::new();
         let mut urls = Vec::new();
         let mut primary_port = 0;
@@ -68,7 +66,7 @@ impl LocalRedis {
         let r = LocalRedis { servers, urls };
         if let Err(e) = r.wait_ready(Duration::from_secs(20)).await {
             r.shutdown().await;
-            return Err(e);
+            return Err(e.into());
         }
         Ok(r)
     }

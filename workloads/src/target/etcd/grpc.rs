@@ -1,6 +1,6 @@
 //! The etcd client over etcd's native gRPC API (`--etcd-api grpc`, "run" step): the same
 //! register operations, keys, values and outcome rules as the JSON-gateway client
-//! ([`super::etcd`]), sent as protobuf over HTTP/2 (tonic) to `etcdserverpb.KV`'s `Range`,
+//! ([`super::json`]), sent as protobuf over HTTP/2 (tonic) to `etcdserverpb.KV`'s `Range`,
 //! `Put` and `Txn`, one member per client.
 //!
 //! `read` is `Range` (linearizable unless `serializable`); `write` is `Put`; `cas [old, new]`
@@ -18,11 +18,11 @@ use tonic::client::Grpc;
 use tonic::codec::ProstCodec;
 use tonic::transport::{Channel, Endpoint};
 
-use super::etcd::key_of;
-use super::etcd_grpc_proto::{
+use super::grpc_proto::{
     Compare, CompareWith, PutRequest, PutResponse, RangeRequest, RangeResponse, Request, RequestOp,
     TxnRequest, TxnResponse, COMPARE_EQUAL, TARGET_CREATE, TARGET_VALUE,
 };
+use super::json::key_of;
 use crate::client::{Client, Op, Outcome};
 
 /// `etcdserverpb.KV/Range`.

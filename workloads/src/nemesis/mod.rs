@@ -1,0 +1,579 @@
+//! The nemesis: real faults planned from a seed, applied to a target, and always healed —
+//! written once for every target.
+//!
+//! Part of the "run" step of run → check → report. A [`Schedule`] is what the runner drives (it
+//! implements [`crate::runner::Faults`]): it draws a [`Fault`] kind among the enabled ones, asks
+//! the target to [aim](Primitives::aim) it (a node, or a [`Grudge`] for a partition), records the
+//! op, applies it through the target's [`Primitives`] (kill/restart, pause/resume, cut/heal),
+//! plans the matching stop, and at the end heals whatever is still broken and asks the target
+//! to verify that it healed. One fault is in effect at a time. A target implements only the
+//! primitives it supports; the others answer [`NemesisError::Unsupported`], and a target's
+//! `supports` refuses such faults before a run starts.
+//!
+//! Fault names are strings only at the two boundaries: [`Fault::parse_list`] (the CLI) and
+//! [`Planned::f`] (the history's `f`). See `docs/nemesis.md`.
+//!
+//! Adding a fault kind: one [`Fault`] variant (and its name), its start/stop [`Action`]s, and
+//! the primitive on each target that supports it.
+
+mod partition;
+
+/// Runs the same expression on whichever side of an [`crate::client::Either`].
+macro_rules! either {
+    ($e:expr, $p:ident => $body:expr) => {
+        match $e {
+            crate::client::Either::A($p) => $body,
+            crate::client::Either::B($p) => $body,
+        }
+    };
+}
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use checkers::gen::Rng;
+use serde_json::{json, Value};
+
+use crate::runner::{FaultOp, Faults};
+
+pub use partition::{Partition, PartitionKind};
+
+/// A kind of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// Cut the network between groups of nodes (TCP blackhole in faultline's proxies, or
+    /// between network namespaces).
+    Partition,
+    /// SIGKILL a node, restart it later on the same ports and data directory.
+    Kill,
+    /// SIGSTOP a node, SIGCONT it later.
+    Pause,
+}
+
+impl Fault {
+    /// Every fault, in `all` order.
+    pub const ALL: [Fault; 3] = [Fault::Partition, Fault::Kill, Fault::Pause];
+
+    /// The fault's name: `partition`, `kill`, `pause`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Partition => "partition",
+            Fault::Kill => "kill",
+            Fault::Pause => "pause",
+        }
+    }
+
+    /// Parses a `--nemesis` list: comma-separated names (`partition,kill,pause`), `none` (no
+    /// faults) or `all`. Duplicates count once; order is kept.
+    pub fn parse_list(text: &str) -> Result<Vec<Fault>, String> {
+        if text.trim().is_empty() {
+            return Err(
+                "no faults named; expected none, all, or a list of partition, kill, \
+                        pause"
+                    .into(),
+            );
+        }
+        let mut faults = Vec::new();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            let found: Vec<Fault> = match word {
+                "none" => Vec::new(),
+                "all" => Fault::ALL.to_vec(),
+                _ => vec![Fault::ALL
+                    .into_iter()
+                    .find(|f| f.name() == word)
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown fault {word:?}; expected none, all, or a list of \
+                             partition, kill, pause"
+                        )
+                    })?],
+            };
+            for fault in found {
+                if !faults.contains(&fault) {
+                    faults.push(fault);
+                }
+            }
+        }
+        Ok(faults)
+    }
+
+    /// The names of `faults`, comma-separated (`none` for none), for logs.
+    pub fn list(faults: &[Fault]) -> String {
+        if faults.is_empty() {
+            return "none".into();
+        }
+        faults
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Who stops hearing whom: each node mapped to the nodes it no longer hears from (symmetric
+/// for every grudge faultline makes). Node numbers are the target's own (the demo cluster
+/// counts from 1, a target's server list from 0, a proxy net's endpoints from 1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grudge(pub BTreeMap<usize, BTreeSet<usize>>);
+
+impl Grudge {
+    /// Both directions of every pair cut.
+    pub fn from_pairs(pairs: &[(usize, usize)]) -> Grudge {
+        let mut g = Grudge::default();
+        for &(a, b) in pairs {
+            g.0.entry(a).or_default().insert(b);
+            g.0.entry(b).or_default().insert(a);
+        }
+        g
+    }
+
+    /// `node` cut from every other of `nodes` (numbered from 0).
+    pub fn isolate(node: usize, nodes: usize) -> Grudge {
+        let pairs: Vec<(usize, usize)> = (0..nodes)
+            .filter(|&o| o != node)
+            .map(|o| (o.min(node), o.max(node)))
+            .collect();
+        Grudge::from_pairs(&pairs)
+    }
+
+    /// The unordered pairs cut, each `(low, high)`, sorted.
+    pub fn pairs(&self) -> Vec<(usize, usize)> {
+        let mut out: BTreeSet<(usize, usize)> = BTreeSet::new();
+        for (&a, bs) in &self.0 {
+            for &b in bs {
+                out.insert((a.min(b), a.max(b)));
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+/// A partition a target aimed: what to cut and how the history and progress line show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// Who stops hearing whom.
+    pub grudge: Grudge,
+    /// The `value` of `start-partition` in the history.
+    pub value: Value,
+    /// The `value` of `stop-partition` in the history.
+    pub stop_value: Value,
+    /// The progress line of the start (`partition n1 | n2 n3`).
+    pub summary: String,
+    /// The progress line of the stop (`heal partition`).
+    pub stop_summary: String,
+}
+
+/// Where a fault lands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aim {
+    /// One node (the target's index, numbered from 0).
+    Node(usize),
+    /// A partition.
+    Cut(Box<Cut>),
+}
+
+/// Why a primitive failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NemesisError {
+    /// The target has no such primitive (its `supports` should have refused the fault).
+    #[error("{target} cannot {what}")]
+    Unsupported {
+        /// The target.
+        target: &'static str,
+        /// The primitive.
+        what: &'static str,
+    },
+    /// The primitive was tried and failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for NemesisError {
+    fn from(s: String) -> Self {
+        NemesisError::Failed(s)
+    }
+}
+
+impl From<crate::target::demo::cluster::ClusterError> for NemesisError {
+    fn from(e: crate::target::demo::cluster::ClusterError) -> Self {
+        NemesisError::Failed(e.to_string())
+    }
+}
+
+/// What a target does for the nemesis. Every primitive has a default that refuses
+/// ([`NemesisError::Unsupported`]); a target overrides the ones it supports.
+#[async_trait::async_trait]
+pub trait Primitives: Send + Sync + 'static {
+    /// The target's name, for refusals.
+    fn target(&self) -> &'static str;
+    /// Salt mixed into the seed, so each target draws as it always has.
+    fn salt(&self) -> u64 {
+        0
+    }
+    /// Whether an empty fault list records `noop` ops (the demo store's history always has).
+    fn idle_noop(&self) -> bool {
+        false
+    }
+    /// Number of nodes.
+    fn nodes(&self) -> usize;
+    /// A node's name in the history (`n1` for index 0).
+    fn node_name(&self, node: usize) -> String {
+        format!("n{}", node + 1)
+    }
+    /// Where `fault` lands this time, drawn from `rng` (`None`: nowhere, so the nemesis ends).
+    fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim>;
+    /// SIGKILLs a node.
+    async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {
+        Err(self.unsupported("kill a node"))
+    }
+    /// Restarts a killed node and waits until it serves again.
+    async fn restart(&mut self, _node: usize) -> Result<(), NemesisError> {
+        Err(self.unsupported("restart a node"))
+    }
+    /// SIGSTOPs a node.
+    async fn pause(&mut self, _node: usize) -> Result<(), NemesisError> {
+        Err(self.unsupported("pause a node"))
+    }
+    /// SIGCONTs a paused node.
+    async fn resume(&mut self, _node: usize) -> Result<(), NemesisError> {
+        Err(self.unsupported("resume a node"))
+    }
+    /// Cuts links as `grudge` says.
+    async fn cut(&mut self, _grudge: &Grudge) -> Result<(), NemesisError> {
+        Err(self.unsupported("cut links"))
+    }
+    /// Heals every cut link.
+    async fn heal(&mut self) {}
+    /// Called after every stop op (the demo asks who leads now).
+    async fn after_stop(&mut self) {}
+    /// Undoes anything still broken that the schedule did not know of (the stops of its own
+    /// faults were applied already); returns the ops to record and what could not be undone.
+    async fn repair(&mut self) -> (Vec<Planned>, Vec<String>) {
+        self.heal().await;
+        (Vec::new(), Vec::new())
+    }
+    /// Verifies that everything healed: a message saying so, or what is still broken.
+    async fn check_healed(&mut self) -> Result<String, String>;
+
+    /// The refusal of an unsupported primitive.
+    fn unsupported(&self, what: &'static str) -> NemesisError {
+        NemesisError::Unsupported {
+            target: self.target(),
+            what,
+        }
+    }
+}
+
+/// What a planned op does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Cut the network.
+    StartPartition(Cut),
+    /// Heal the network.
+    StopPartition(Cut),
+    /// SIGKILL a node.
+    Kill(usize),
+    /// Restart a killed node.
+    Restart(usize),
+    /// SIGSTOP a node.
+    Pause(usize),
+    /// SIGCONT a node.
+    Resume(usize),
+    /// Nothing (no faults enabled).
+    Noop,
+}
+
+impl Action {
+    /// The start of `fault` aimed at `aim`, if they fit.
+    fn start(fault: Fault, aim: Aim) -> Option<Action> {
+        Some(match (fault, aim) {
+            (Fault::Partition, Aim::Cut(cut)) => Action::StartPartition(*cut),
+            (Fault::Kill, Aim::Node(i)) => Action::Kill(i),
+            (Fault::Pause, Aim::Node(i)) => Action::Pause(i),
+            _ => return None,
+        })
+    }
+
+    /// The op that ends this one's fault.
+    fn stop(&self) -> Option<Action> {
+        Some(match self {
+            Action::StartPartition(c) => Action::StopPartition(c.clone()),
+            Action::Kill(i) => Action::Restart(*i),
+            Action::Pause(i) => Action::Resume(*i),
+            _ => return None,
+        })
+    }
+
+    /// The fault this op starts, if it starts one.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            Action::StartPartition(_) => Some(Fault::Partition),
+            Action::Kill(_) => Some(Fault::Kill),
+            Action::Pause(_) => Some(Fault::Pause),
+            _ => None,
+        }
+    }
+}
+
+/// A nemesis op chosen but not yet applied; the runner records it as the invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// What it does.
+    pub action: Action,
+    /// The node's name, for node ops.
+    name: String,
+}
+
+impl Planned {
+    /// An op on a target whose nodes are named by `names`.
+    pub fn new(action: Action, name: impl Fn(usize) -> String) -> Planned {
+        let name = match action {
+            Action::Kill(i) | Action::Restart(i) | Action::Pause(i) | Action::Resume(i) => name(i),
+            _ => String::new(),
+        };
+        Planned { action, name }
+    }
+
+    /// The op's `f` in the history: `start-partition`, `stop-partition`, `kill`, `restart`,
+    /// `pause`, `resume` (or `noop` when no faults are enabled).
+    pub fn f(&self) -> &'static str {
+        match self.action {
+            Action::StartPartition(_) => "start-partition",
+            Action::StopPartition(_) => "stop-partition",
+            Action::Kill(_) => "kill",
+            Action::Restart(_) => "restart",
+            Action::Pause(_) => "pause",
+            Action::Resume(_) => "resume",
+            Action::Noop => "noop",
+        }
+    }
+
+    /// The op's `value` in the history: the target's partition value, the node name (`"n2"`)
+    /// for kill/restart/pause/resume, `null` for noop.
+    pub fn value(&self) -> Value {
+        match &self.action {
+            Action::StartPartition(c) => c.value.clone(),
+            Action::StopPartition(c) => c.stop_value.clone(),
+            Action::Noop => Value::Null,
+            _ if self.name.is_empty() => Value::Null,
+            _ => json!(self.name),
+        }
+    }
+
+    /// One line for a progress bar: `partition n1 | n2 n3`, `kill n2`, `heal partition`, ….
+    pub fn summary(&self) -> String {
+        match &self.action {
+            Action::StartPartition(c) => c.summary.clone(),
+            Action::StopPartition(c) => c.stop_summary.clone(),
+            Action::Noop => "noop".to_string(),
+            _ => format!("{} {}", self.f(), self.name).trim_end().to_string(),
+        }
+    }
+
+    /// The node a kill/restart/pause/resume targets (the target's index).
+    pub fn node(&self) -> Option<usize> {
+        match self.action {
+            Action::Kill(i) | Action::Restart(i) | Action::Pause(i) | Action::Resume(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The op as the runner records it.
+    pub fn op(&self) -> FaultOp {
+        FaultOp {
+            f: self.f().to_string(),
+            value: self.value(),
+            summary: self.summary(),
+        }
+    }
+}
+
+/// The seeded schedule over one target's primitives: plan → apply → heal → verify healed.
+pub struct Schedule<P: Primitives> {
+    target: P,
+    faults: Vec<Fault>,
+    rng: Rng,
+    /// The start op whose fault is in effect.
+    active: Option<Action>,
+    /// The planned op awaiting `apply`.
+    pending: Option<Planned>,
+}
+
+impl<P: Primitives> Schedule<P> {
+    /// A nemesis injecting `faults` (none: nothing, or noops where the target wants them) into
+    /// `target`, its choices determined by `seed`.
+    pub fn new(target: P, faults: Vec<Fault>, seed: u64) -> Schedule<P> {
+        let rng = Rng::new(seed ^ target.salt());
+        Schedule {
+            target,
+            faults,
+            rng,
+            active: None,
+            pending: None,
+        }
+    }
+
+    /// The target's primitives.
+    pub fn target(&self) -> &P {
+        &self.target
+    }
+
+    fn planned(&self, action: Action) -> Planned {
+        Planned::new(action, |i| self.target.node_name(i))
+    }
+
+    /// Chooses the next fault: a kind among the enabled faults, aimed by the target. If a fault
+    /// is still in effect it returns that fault's stop instead (one fault at a time). `None`:
+    /// nothing more to do.
+    pub fn plan_fault(&mut self) -> Option<Planned> {
+        if let Some(stop) = self.plan_heal() {
+            return Some(stop);
+        }
+        if self.faults.is_empty() {
+            return self.target.idle_noop().then(|| self.planned(Action::Noop));
+        }
+        let fault = self.faults[self.rng.below(self.faults.len() as u64) as usize];
+        let aim = self.target.aim(fault, &mut self.rng)?;
+        Some(self.planned(Action::start(fault, aim)?))
+    }
+
+    /// The op that ends the fault in effect, if any.
+    pub fn plan_heal(&self) -> Option<Planned> {
+        Some(self.planned(self.active.as_ref()?.stop()?))
+    }
+
+    /// Carries out a planned op; returns the completion value to record (the planned value).
+    pub async fn perform(&mut self, planned: &Planned) -> Result<Value, NemesisError> {
+        let t = &mut self.target;
+        match &planned.action {
+            Action::StartPartition(c) => t.cut(&c.grudge).await?,
+            Action::StopPartition(_) => t.heal().await,
+            Action::Kill(i) => t.kill(*i).await?,
+            Action::Restart(i) => t.restart(*i).await?,
+            Action::Pause(i) => t.pause(*i).await?,
+            Action::Resume(i) => t.resume(*i).await?,
+            Action::Noop => return Ok(Value::Null),
+        }
+        if planned.action.fault().is_some() {
+            self.active = Some(planned.action.clone());
+        } else {
+            self.active = None;
+            self.target.after_stop().await;
+        }
+        Ok(planned.value())
+    }
+
+    /// The summary of the fault in effect, if any.
+    pub fn current(&self) -> Option<String> {
+        self.active.clone().map(|a| self.planned(a).summary())
+    }
+
+    /// Undoes everything still broken: the stop of the fault in effect, then whatever the
+    /// target finds broken besides. Returns the ops performed, with their results.
+    pub async fn heal_everything(&mut self) -> Vec<(Planned, Result<Value, NemesisError>)> {
+        let mut out = Vec::new();
+        if let Some(stop) = self.plan_heal() {
+            let r = self.perform(&stop).await;
+            out.push((stop, r));
+        }
+        self.active = None;
+        let (ops, errors) = self.target.repair().await;
+        out.extend(ops.into_iter().map(|p| {
+            let v = p.value();
+            (p, Ok(v))
+        }));
+        for e in errors {
+            // A node that could not be restarted: recorded as a failed `restart` of no node.
+            let p = Planned {
+                action: Action::Restart(0),
+                name: String::new(),
+            };
+            out.push((p, Err(NemesisError::Failed(e))));
+        }
+        out
+    }
+}
+
+impl<P: Primitives> Faults for Schedule<P> {
+    fn plan_start(&mut self) -> Option<FaultOp> {
+        let planned = self.plan_fault()?;
+        let op = planned.op();
+        self.pending = Some(planned);
+        Some(op)
+    }
+
+    fn plan_stop(&mut self) -> Option<FaultOp> {
+        let planned = self.plan_heal()?;
+        let op = planned.op();
+        self.pending = Some(planned);
+        Some(op)
+    }
+
+    async fn apply(&mut self, op: &FaultOp) -> Result<Value, String> {
+        match self.pending.take() {
+            Some(p) => self.perform(&p).await.map_err(|e| e.to_string()),
+            None => Err(format!("{} was not planned", op.f)),
+        }
+    }
+
+    async fn heal_all(&mut self) -> Vec<(FaultOp, Result<Value, String>)> {
+        self.heal_everything()
+            .await
+            .into_iter()
+            .map(|(p, r)| (p.op(), r.map_err(|e| e.to_string())))
+            .collect()
+    }
+
+    async fn verify_healed(&mut self) -> Result<String, String> {
+        self.target.check_healed().await
+    }
+}
+
+/// The primitives of one of two shapes of a target (PostgreSQL alone or with replicas).
+#[async_trait::async_trait]
+impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
+    fn target(&self) -> &'static str {
+        either!(self, p => p.target())
+    }
+    fn salt(&self) -> u64 {
+        either!(self, p => p.salt())
+    }
+    fn idle_noop(&self) -> bool {
+        either!(self, p => p.idle_noop())
+    }
+    fn nodes(&self) -> usize {
+        either!(self, p => p.nodes())
+    }
+    fn node_name(&self, node: usize) -> String {
+        either!(self, p => p.node_name(node))
+    }
+    fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim> {
+        either!(self, p => p.aim(fault, rng))
+    }
+    async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
+        either!(self, p => p.kill(node).await)
+    }
+    async fn restart(&mut self, node: usize) -> Result<(), NemesisError> {
+        either!(self, p => p.restart(node).await)
+    }
+    async fn pause(&mut self, node: usize) -> Result<(), NemesisError> {
+        either!(self, p => p.pause(node).await)
+    }
+    async fn resume(&mut self, node: usize) -> Result<(), NemesisError> {
+        either!(self, p => p.resume(node).await)
+    }
+    async fn cut(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
+        either!(self, p => p.cut(grudge).await)
+    }
+    async fn heal(&mut self) {
+        either!(self, p => p.heal().await)
+    }
+    async fn after_stop(&mut self) {
+        either!(self, p => p.after_stop().await)
+    }
+    async fn repair(&mut self) -> (Vec<Planned>, Vec<String>) {
+        either!(self, p => p.repair().await)
+    }
+    async fn check_healed(&mut self) -> Result<String, String> {
+        either!(self, p => p.check_healed().await)
+    }
+}

@@ -1,0 +1,296 @@
+//! `--target demo`: the embedded demo store (`demo-store/`), started by faultline as node
+//! processes (`faultline serve-demo-node`) on loopback, every peer link through a faultline
+//! proxy, so every fault is available; torn down afterwards, also on error and Ctrl-C.
+//!
+//! - [`cluster`]: the launcher — starts, kills, restarts, pauses and resumes the node
+//!   processes, wiring their peer links through the proxies.
+//! - [`DemoFaults`]: the fault primitives over a [`Cluster`], and where faults land
+//!   (partition shapes from [`crate::nemesis::Partition`]; kills and pauses on the leader
+//!   half of the time).
+//! - The client is [`crate::target::http_kv::HttpKv`] (the store speaks http-kv).
+
+pub mod cluster;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkers::gen::Rng;
+use serde_json::Value;
+
+use super::http_kv::HttpKv;
+use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
+use crate::generator::WorkloadKind;
+use crate::nemesis::{
+    Action, Aim, Cut, Fault, Grudge, NemesisError, Partition, PartitionKind, Planned, Primitives,
+};
+use cluster::{Cluster, ClusterSpec};
+
+/// How long the nemesis asks `/health` who leads.
+const LEADER_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Replication mode of the demo store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Primary/backup, asynchronous replication (fast, may lose or serve stale data).
+    Async,
+    /// Majority quorum, synchronous replication (linearizable).
+    Sync,
+}
+
+impl Mode {
+    /// `async` or `sync`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Async => "async",
+            Mode::Sync => "sync",
+        }
+    }
+}
+
+/// The demo target's flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Demo store (--target demo)")]
+pub struct DemoArgs {
+    /// Replication mode of the demo store (default sync).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<Mode>,
+}
+
+impl FlagGroup for DemoArgs {
+    fn given(&self) -> Vec<&'static str> {
+        self.mode.map(|_| "--mode").into_iter().collect()
+    }
+}
+
+/// The demo target: 3 nodes in one mode.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The replication mode.
+    pub mode: Mode,
+    timeout: Duration,
+}
+
+#[async_trait::async_trait]
+impl Target for Demo {
+    type Args = DemoArgs;
+    type Client = HttpKv;
+    type Nodes = DemoNodes;
+
+    fn plan(spec: &Spec<'_>) -> Result<Self, RunError> {
+        Ok(Demo {
+            mode: spec.args.demo.mode.unwrap_or(Mode::Sync),
+            timeout: spec.op_timeout,
+        })
+    }
+    fn label(&self) -> &'static str {
+        match self.mode {
+            Mode::Async => "demo-async",
+            Mode::Sync => "demo-sync",
+        }
+    }
+    fn describe(&self) -> String {
+        format!("demo store ({}, 3 nodes)", self.mode.name())
+    }
+    fn supports(&self, workload: WorkloadKind, _faults: &[Fault]) -> Result<(), RunError> {
+        super::refuse_queue(workload)
+    }
+    async fn start(&self, ctx: &StartCtx<'_>) -> Result<DemoNodes, RunError> {
+        let mode = self.mode.name();
+        let program = std::env::current_exe()
+            .map_err(|e| RunError::Internal(format!("cannot find faultline's executable: {e}")))?;
+        let progress = ctx.progress;
+        progress.note(format!(
+            "starting the demo store ({mode}, 3 nodes) on loopback"
+        ));
+        let cluster = Cluster::start(ClusterSpec {
+            nodes: 3,
+            program,
+            args: vec!["serve-demo-node".into(), "--mode".into(), mode.into()],
+            dir: ctx.dir.to_path_buf(),
+        })
+        .await
+        .map_err(|e| RunError::Start(format!("cannot start the demo store: {e}")))?;
+        progress.note(format!(
+            "demo store up: {}",
+            cluster
+                .node_names()
+                .iter()
+                .zip(cluster.http_addrs())
+                .map(|(n, a)| format!("{n}=http://{a}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        progress.note(format!(
+            "demo store processes: {}; link proxies: {}",
+            (1..=cluster.nodes())
+                .map(|id| format!(
+                    "n{id} pid {} peer {}",
+                    cluster.pid(id).unwrap_or(0),
+                    cluster.peer_addrs()[id - 1]
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cluster
+                .proxy_addrs()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        Ok(DemoNodes {
+            http: Arc::new(cluster.http_addrs()),
+            cluster,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// The running demo cluster.
+pub struct DemoNodes {
+    cluster: Arc<Cluster>,
+    http: Arc<Vec<SocketAddr>>,
+    timeout: Duration,
+}
+
+#[async_trait::async_trait]
+impl Nodes for DemoNodes {
+    type Client = HttpKv;
+    type Faults = DemoFaults;
+    fn count(&self) -> usize {
+        self.cluster.nodes()
+    }
+    fn client(&self) -> HttpKv {
+        HttpKv::new(self.http.clone(), self.timeout)
+    }
+    fn primitives(&self) -> Option<DemoFaults> {
+        Some(DemoFaults::new(self.cluster.clone()))
+    }
+    fn logs(&self) -> Vec<std::path::PathBuf> {
+        (1..=self.cluster.nodes())
+            .map(|id| self.cluster.log_path(id))
+            .collect()
+    }
+    async fn shutdown(&self) {
+        self.cluster.shutdown().await;
+    }
+}
+
+/// The fault primitives over the demo cluster (node indices from 0; the cluster's ids from 1).
+pub struct DemoFaults {
+    cluster: Arc<Cluster>,
+    /// The leader last seen in `/health`, to aim kills and pauses at it half of the time.
+    leader: Option<usize>,
+}
+
+impl DemoFaults {
+    /// Primitives over `cluster`.
+    pub fn new(cluster: Arc<Cluster>) -> DemoFaults {
+        DemoFaults {
+            cluster,
+            leader: None,
+        }
+    }
+
+    /// The leader last seen (the cluster's id, from 1), if any.
+    pub fn leader(&self) -> Option<usize> {
+        self.leader
+    }
+
+    /// Whether some link is cut right now.
+    pub fn is_partitioned(&self) -> bool {
+        !self.cluster.blocked().is_empty()
+    }
+
+    /// A node to kill or pause (the cluster's id): the known leader half of the time, else a
+    /// random node.
+    fn target(&mut self, n: usize, rng: &mut Rng) -> usize {
+        match self.leader {
+            Some(leader) if leader <= n && rng.below(2) == 0 => leader,
+            _ => 1 + rng.below(n as u64) as usize,
+        }
+    }
+}
+
+/// The demo's partition as a [`Cut`]: the shape's value and summary; the stop's value null.
+fn demo_cut(grudge: Grudge, value: Value, summary: String) -> Cut {
+    Cut {
+        grudge,
+        value,
+        stop_value: Value::Null,
+        summary,
+        stop_summary: "heal partition".into(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Primitives for DemoFaults {
+    fn target(&self) -> &'static str {
+        "the demo store"
+    }
+    fn idle_noop(&self) -> bool {
+        true
+    }
+    fn nodes(&self) -> usize {
+        self.cluster.nodes()
+    }
+    fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim> {
+        let n = self.cluster.nodes();
+        Some(match fault {
+            Fault::Partition => {
+                let kinds = PartitionKind::ALL;
+                let kind = kinds[rng.below(kinds.len() as u64) as usize];
+                let p = Partition::plan(kind, n, rng);
+                Aim::Cut(Box::new(demo_cut(
+                    Grudge::from_pairs(&p.blocked),
+                    p.value(),
+                    p.summary(),
+                )))
+            }
+            Fault::Kill | Fault::Pause => Aim::Node(self.target(n, rng) - 1),
+        })
+    }
+    async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
+        Ok(self.cluster.kill(node + 1).await?)
+    }
+    async fn restart(&mut self, node: usize) -> Result<(), NemesisError> {
+        Ok(self.cluster.restart(node + 1).await?)
+    }
+    async fn pause(&mut self, node: usize) -> Result<(), NemesisError> {
+        Ok(self.cluster.pause(node + 1)?)
+    }
+    async fn resume(&mut self, node: usize) -> Result<(), NemesisError> {
+        Ok(self.cluster.resume(node + 1)?)
+    }
+    async fn cut(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
+        Ok(self.cluster.partition(&grudge.pairs())?)
+    }
+    async fn heal(&mut self) {
+        self.cluster.heal_network();
+    }
+    async fn after_stop(&mut self) {
+        self.leader = self.cluster.leader(LEADER_TIMEOUT).await;
+    }
+    async fn repair(&mut self) -> (Vec<Planned>, Vec<String>) {
+        let healed = self.cluster.heal_all().await;
+        let name = |i: usize| format!("n{}", i + 1);
+        let mut ops = Vec::new();
+        if !healed.partition.is_empty() {
+            let cut = demo_cut(Grudge::default(), Value::Null, String::new());
+            ops.push(Planned::new(Action::StopPartition(cut), name));
+        }
+        for id in healed.resumed {
+            ops.push(Planned::new(Action::Resume(id - 1), name));
+        }
+        for id in healed.restarted {
+            ops.push(Planned::new(Action::Restart(id - 1), name));
+        }
+        (ops, healed.errors)
+    }
+    async fn check_healed(&mut self) -> Result<String, String> {
+        self.cluster
+            .wait_connected(Duration::from_secs(10))
+            .await
+            .map(|()| "every node hears every other node again".to_string())
+    }
+}

@@ -1,0 +1,189 @@
+//! `--target etcd`: etcd v3, a local cluster faultline starts from Debian's `etcd-server`
+//! (kill, pause, and partition through network namespaces), or the user's at `--nodes`.
+//!
+//! - [`json`]: the client over the v3 JSON gateway; [`grpc`] the same over native gRPC
+//!   ([`grpc_proto`]: its messages), chosen with `--etcd-api`.
+//! - [`launcher`]: starts the members on loopback, or each in its own network namespace with
+//!   every peer link relayed through faultline when partitions are asked for.
+//! - Fault primitives: [`crate::target::server::ServerFaults`] with the namespaces' cuts.
+
+pub mod grpc;
+pub mod grpc_proto;
+pub mod json;
+pub mod launcher;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::server::ServerFaults;
+use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
+use crate::client::Either;
+use crate::generator::WorkloadKind;
+use crate::nemesis::Fault;
+use launcher::LocalEtcd;
+
+/// Which etcd API the clients speak (`--etcd-api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EtcdApi {
+    /// The v3 JSON gateway over HTTP/1.1.
+    Json,
+    /// Native gRPC over HTTP/2.
+    Grpc,
+}
+
+/// The etcd target's flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "etcd (--target etcd)")]
+pub struct EtcdArgs {
+    /// Serve reads from the member alone (`serializable: true`, no quorum).
+    #[arg(long)]
+    pub etcd_serializable_reads: bool,
+
+    /// The API the clients speak: the v3 JSON gateway (HTTP/1.1) or native gRPC (HTTP/2)
+    /// (default json).
+    #[arg(long, value_enum, value_name = "API")]
+    pub etcd_api: Option<EtcdApi>,
+}
+
+impl FlagGroup for EtcdArgs {
+    fn given(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.etcd_serializable_reads {
+            out.push("--etcd-serializable-reads");
+        }
+        if self.etcd_api.is_some() {
+            out.push("--etcd-api");
+        }
+        out
+    }
+}
+
+/// The etcd target: where the members are, and the client's options.
+#[derive(Debug, Clone)]
+pub struct EtcdTarget {
+    nodes: Vec<SocketAddr>,
+    local_nodes: usize,
+    serializable: bool,
+    api: EtcdApi,
+    timeout: Duration,
+}
+
+/// The etcd client of either API.
+pub type EtcdClient = Either<json::Etcd, grpc::EtcdGrpc>;
+
+#[async_trait::async_trait]
+impl Target for EtcdTarget {
+    type Args = EtcdArgs;
+    type Client = EtcdClient;
+    type Nodes = EtcdNodes;
+    const SHARED_FLAGS: &'static [&'static str] = &["--nodes", "--local-nodes"];
+
+    fn plan(spec: &Spec<'_>) -> Result<Self, RunError> {
+        let s = &spec.args.servers;
+        super::refuse_local_nodes_with_nodes(s)?;
+        Ok(EtcdTarget {
+            nodes: s.nodes.clone(),
+            local_nodes: s.local_nodes.unwrap_or(3) as usize,
+            serializable: spec.args.etcd.etcd_serializable_reads,
+            api: spec.args.etcd.etcd_api.unwrap_or(EtcdApi::Json),
+            timeout: spec.op_timeout,
+        })
+    }
+    fn label(&self) -> &'static str {
+        "etcd"
+    }
+    fn describe(&self) -> String {
+        format!(
+            "etcd{} ({}; {} reads)",
+            if self.api == EtcdApi::Grpc {
+                " over gRPC"
+            } else {
+                ""
+            },
+            super::place(&self.nodes, self.local_nodes),
+            if self.serializable {
+                "serializable"
+            } else {
+                "linearizable"
+            }
+        )
+    }
+    fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
+        super::refuse_faults_on_user_nodes(&self.nodes, faults)?;
+        match workload {
+            WorkloadKind::Register => Ok(()),
+            WorkloadKind::Queue => super::refuse_queue(workload),
+            w => Err(super::refuse_workload("etcd", w, "register")),
+        }
+    }
+    async fn start(&self, ctx: &StartCtx<'_>) -> Result<EtcdNodes, RunError> {
+        let (endpoints, local) = if self.nodes.is_empty() {
+            let n = self.local_nodes;
+            let c = if ctx.faults.contains(&Fault::Partition) {
+                ctx.progress.note(format!(
+                    "starting etcd ({n} members), each in its own network namespace"
+                ));
+                LocalEtcd::start_partitionable(ctx.dir, n).await?
+            } else {
+                ctx.progress
+                    .note(format!("starting etcd ({n} members) on loopback"));
+                LocalEtcd::start(ctx.dir, n).await?
+            };
+            ctx.progress
+                .note(format!("etcd up: {}", c.endpoints.join(" ")));
+            (c.endpoints.clone(), Some(c))
+        } else {
+            let e = self.nodes.iter().map(|a| format!("http://{a}")).collect();
+            (e, None)
+        };
+        Ok(EtcdNodes {
+            target: self.clone(),
+            endpoints: Arc::new(endpoints),
+            local,
+        })
+    }
+}
+
+/// The running (or the user's) members.
+pub struct EtcdNodes {
+    target: EtcdTarget,
+    endpoints: Arc<Vec<String>>,
+    local: Option<LocalEtcd>,
+}
+
+#[async_trait::async_trait]
+impl Nodes for EtcdNodes {
+    type Client = EtcdClient;
+    type Faults = ServerFaults;
+    fn count(&self) -> usize {
+        self.endpoints.len()
+    }
+    fn client(&self) -> EtcdClient {
+        let (e, t, s) = (
+            self.endpoints.clone(),
+            self.target.timeout,
+            self.target.serializable,
+        );
+        match self.target.api {
+            EtcdApi::Json => Either::A(json::Etcd::new(e, t, s)),
+            EtcdApi::Grpc => Either::B(grpc::EtcdGrpc::new(e, t, s)),
+        }
+    }
+    fn primitives(&self) -> Option<ServerFaults> {
+        let c = self.local.as_ref()?;
+        let faults = ServerFaults::new("etcd", c.servers.clone(), super::server::SERVER_SALT);
+        Some(match &c.cuts {
+            Some(cuts) => faults.with_cuts(cuts.clone()),
+            None => faults,
+        })
+    }
+    fn logs(&self) -> Vec<std::path::PathBuf> {
+        super::server::logs(self.local.iter().flat_map(|c| &c.servers))
+    }
+    async fn shutdown(&self) {
+        if let Some(c) = &self.local {
+            c.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! Targets of `faultline run`: the systems under test, one folder each, behind one [`Target`]
+//! trait, and the one sequence every run follows ([`drive`]): start (or attach to) the nodes →
+//! hand out clients → nemesis → run → collect logs → shut down.
+//!
+//! A target says what it supports ([`Target::supports`]: workloads and faults, refused with a
+//! typed [`RunError`] otherwise), starts or attaches to its nodes ([`Target::start`]), and its
+//! running [`Nodes`] hand out clients, perform the fault primitives of
+//! [`crate::nemesis::Primitives`] and shut down. The seeded fault schedule is
+//! [`crate::nemesis::Schedule`], shared by all.
+//!
+//! **Flags.** Each target's own flags are a clap `Args` struct in its folder
+//! ([`Target::Args`]); the registry flattens them all into `run`'s arguments, each under its own
+//! help heading. They live here rather than in the binary so that a new target is one folder
+//! plus one registry line, and so that the target itself validates them (the binary stays
+//! thin); the cost is a clap dependency of this library, which the binary has anyway. Flags
+//! several targets share (`--nodes`, `--local-nodes`, `--read-from`) are [`ServerArgs`]; a
+//! target lists the ones it takes in [`Target::SHARED_FLAGS`]. A flag of another target is
+//! refused ([`RunError::ForeignFlag`]).
+//!
+//! **Adding a target**: a folder `target/<name>/` with a type implementing [`Target`] (its
+//! client(s), launcher and [`crate::nemesis::Primitives`]) and one line in the `registry!`
+//! below (which declares the module too).
+
+pub mod server;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::client::Client;
+pub use crate::error::RunError;
+use crate::generator::WorkloadKind;
+use crate::nemesis::{Fault, Primitives, Schedule};
+use crate::recorder::Recorder;
+use crate::runner::{self, NoNemesis, Progress, RunConfig, RunSummary};
+
+/// The registry: one line per target, `Variant = "name" => module::Type`, its doc the
+/// `--target` help. Declares each target's module (its folder) and generates [`TargetKind`]
+/// (the `--target` values) and [`TargetArgs`] (every target's flags).
+macro_rules! registry {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal => $module:ident :: $ty:ident ),* $(,)?) => {
+        $( pub mod $module; )*
+
+        /// `--target` of `faultline run`: which system a run is pointed at.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+        pub enum TargetKind {
+            $( $(#[$doc])* #[value(name = $name)] $variant, )*
+        }
+
+        impl TargetKind {
+            /// Every target, in `--help` order.
+            pub const ALL: &'static [TargetKind] = &[$(TargetKind::$variant),*];
+
+            /// The target's name on the command line (`http-kv`).
+            pub fn name(self) -> &'static str {
+                match self { $(TargetKind::$variant => $name,)* }
+            }
+
+            /// The flags of this target's own group that were given.
+            fn own_flags_given(self, args: &TargetArgs) -> Vec<&'static str> {
+                match self { $(TargetKind::$variant => args.$module.given(),)* }
+            }
+
+            /// The shared flags ([`ServerArgs`]) this target takes.
+            fn shared_flags(self) -> &'static [&'static str] {
+                match self { $(TargetKind::$variant => <$module::$ty as Target>::SHARED_FLAGS,)* }
+            }
+
+            fn build(self, spec: &Spec<'_>) -> Result<Box<dyn AnyTarget>, RunError> {
+                match self {
+                    $(TargetKind::$variant => Ok(Box::new(<$module::$ty as Target>::plan(spec)?)),)*
+                }
+            }
+        }
+
+        /// Every target's flags, flattened into `run`'s arguments (each group under its
+        /// target's help heading).
+        #[derive(Debug, Clone, Default, clap::Args)]
+        pub struct TargetArgs {
+            /// Flags several server targets share.
+            #[command(flatten)]
+            pub servers: ServerArgs,
+            $(
+                #[allow(missing_docs)]
+                #[command(flatten)]
+                pub $module: <$module::$ty as Target>::Args,
+            )*
+        }
+    };
+}
+
+registry! {
+    /// The embedded demo store, started by faultline as 3 processes on loopback (every fault).
+    Demo = "demo" => demo::Demo,
+    /// Any service speaking the http-kv protocol (docs/http-kv.md), at --nodes (no faults).
+    HttpKv = "http-kv" => http_kv::HttpKvTarget,
+    /// An in-process linearizable map (sanity baseline; no faults).
+    Local = "local" => local::LocalTarget,
+    /// etcd v3: a local cluster faultline starts (kill, pause, partition), or yours at --nodes.
+    Etcd = "etcd" => etcd::EtcdTarget,
+    /// Redis: a local primary + replicas faultline starts (kill, pause), or yours at --nodes.
+    Redis = "redis" => redis::RedisTarget,
+    /// PostgreSQL 15: a local server (and --replicas) faultline starts, or yours at --nodes.
+    Postgres = "postgres" => postgres::PostgresTarget,
+    /// RabbitMQ: a local broker faultline starts (queue workload), or yours at --nodes.
+    Rabbitmq = "rabbitmq" => rabbitmq::RabbitTarget,
+    /// An in-process map that forgets everything when killed (kill only; a worked example).
+    Amnesiac = "amnesiac" => amnesiac::Amnesiac,
+}
+
+/// A target's flag group: which of its flags were given (to refuse them on other targets).
+pub trait FlagGroup {
+    /// The long names (`--etcd-api`) of the flags given on the command line.
+    fn given(&self) -> Vec<&'static str>;
+}
+
+/// The flag group of a target without flags of its own.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct NoArgs {}
+
+impl FlagGroup for NoArgs {
+    fn given(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+}
+
+/// Where reads go (`--read-from`, Redis and PostgreSQL with replicas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadFrom {
+    /// Every operation on the primary.
+    Primary,
+    /// Reads on a replica (asynchronously replicated: may be stale).
+    Replica,
+}
+
+/// Flags several server targets share.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Servers (http-kv, etcd, redis, postgres, rabbitmq)")]
+pub struct ServerArgs {
+    /// The target's nodes, HOST:PORT,... (http-kv: required; etcd, redis, postgres, rabbitmq:
+    /// yours instead of servers faultline starts, primary first; no faults then).
+    #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
+    pub nodes: Vec<SocketAddr>,
+
+    /// Number of servers faultline starts for --target etcd (default 3) or redis (default 3:
+    /// a primary and 2 replicas) when --nodes is not given.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=9))]
+    pub local_nodes: Option<u64>,
+
+    /// Redis, and PostgreSQL with --replicas: where reads go (default primary).
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub read_from: Option<ReadFrom>,
+}
+
+impl FlagGroup for ServerArgs {
+    fn given(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if !self.nodes.is_empty() {
+            out.push("--nodes");
+        }
+        if self.local_nodes.is_some() {
+            out.push("--local-nodes");
+        }
+        if self.read_from.is_some() {
+            out.push("--read-from");
+        }
+        out
+    }
+}
+
+/// Everything a target needs to plan itself.
+#[derive(Debug, Clone)]
+pub struct Spec<'a> {
+    /// The workload.
+    pub workload: WorkloadKind,
+    /// The faults to inject.
+    pub faults: &'a [Fault],
+    /// Every target's flags (a target reads its own group and the shared one).
+    pub args: &'a TargetArgs,
+    /// Per-operation timeout of the clients.
+    pub op_timeout: Duration,
+}
+
+impl TargetKind {
+    /// Plans a run against this target: refuses flags of other targets, lets the target read
+    /// its flags, and refuses workloads and faults it does not support.
+    pub fn plan(self, spec: &Spec<'_>) -> Result<Box<dyn AnyTarget>, RunError> {
+        self.refuse_foreign_flags(spec.args)?;
+        let target = self.build(spec)?;
+        target.supports(spec.workload, spec.faults)?;
+        Ok(target)
+    }
+
+    fn refuse_foreign_flags(self, args: &TargetArgs) -> Result<(), RunError> {
+        let foreign = |flag: &'static str, owners: Vec<TargetKind>| RunError::ForeignFlag {
+            flag,
+            owners: owners
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            target: self.name(),
+        };
+        for &other in TargetKind::ALL.iter().filter(|&&k| k != self) {
+            if let Some(flag) = other.own_flags_given(args).first() {
+                return Err(foreign(flag, vec![other]));
+            }
+        }
+        for flag in args.servers.given() {
+            if !self.shared_flags().contains(&flag) {
+                let owners = TargetKind::ALL
+                    .iter()
+                    .copied()
+                    .filter(|k| k.shared_flags().contains(&flag))
+                    .collect();
+                return Err(foreign(flag, owners));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What starting a target needs.
+pub struct StartCtx<'a> {
+    /// The run's store directory (node data and logs go under it).
+    pub dir: &'a Path,
+    /// The faults the nemesis will inject (etcd starts in namespaces for partitions).
+    pub faults: &'a [Fault],
+    /// Where to say what is happening (run.log).
+    pub progress: &'a Progress,
+}
+
+/// A system under test.
+#[async_trait::async_trait]
+pub trait Target: Sized + Send + Sync + 'static {
+    /// The target's own flags (in its folder), flattened into `run`'s.
+    type Args: clap::Args + FlagGroup + Clone + Default + std::fmt::Debug;
+    /// The client the workers use.
+    type Client: Client;
+    /// The started (or attached) nodes.
+    type Nodes: Nodes<Client = Self::Client>;
+    /// Which shared flags ([`ServerArgs`]) it takes.
+    const SHARED_FLAGS: &'static [&'static str] = &[];
+
+    /// Reads the target's flags and checks them.
+    fn plan(spec: &Spec<'_>) -> Result<Self, RunError>;
+    /// The prefix of the run's label (`etcd`, `demo-sync`).
+    fn label(&self) -> &'static str;
+    /// A short description for logs and the summary.
+    fn describe(&self) -> String;
+    /// Refuses workloads and faults the target cannot take.
+    fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError>;
+    /// Starts the nodes (or attaches to the user's).
+    async fn start(&self, ctx: &StartCtx<'_>) -> Result<Self::Nodes, RunError>;
+}
+
+/// A target's running nodes.
+#[async_trait::async_trait]
+pub trait Nodes: Send + Sync + 'static {
+    /// The client the workers use.
+    type Client: Client;
+    /// The fault primitives over these nodes.
+    type Faults: Primitives;
+    /// Number of nodes (worker `w` talks to node `w mod count`).
+    fn count(&self) -> usize;
+    /// A client (not yet opened).
+    fn client(&self) -> Self::Client;
+    /// The fault primitives, if faultline controls these nodes (`None`: the user's).
+    fn primitives(&self) -> Option<Self::Faults>;
+    /// The nodes' log files in the store directory (servers write them as they run).
+    fn logs(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    /// Stops the nodes faultline started (also their process trees and proxies).
+    async fn shutdown(&self);
+}
+
+/// Primitives of nodes faultline does not control: every fault refused.
+pub struct NoFaults(pub &'static str);
+
+#[async_trait::async_trait]
+impl Primitives for NoFaults {
+    fn target(&self) -> &'static str {
+        self.0
+    }
+    fn nodes(&self) -> usize {
+        0
+    }
+    fn aim(&mut self, _fault: Fault, _rng: &mut checkers::gen::Rng) -> Option<crate::nemesis::Aim> {
+        None
+    }
+    async fn check_healed(&mut self) -> Result<String, String> {
+        Ok("no faults were injected".into())
+    }
+}
+
+/// Everything [`drive`] needs besides the target.
+pub struct RunCtx {
+    /// The run's store directory.
+    pub dir: PathBuf,
+    /// The runner's configuration (its `nodes` is set from the target).
+    pub config: RunConfig,
+    /// The faults to inject.
+    pub faults: Vec<Fault>,
+    /// The history.
+    pub recorder: Arc<Recorder>,
+    /// Progress and run.log.
+    pub progress: Arc<Progress>,
+    /// Ctrl-C.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// The one run sequence: start → clients → nemesis → run → logs → shutdown.
+pub async fn drive<T: Target>(target: &T, ctx: RunCtx) -> Result<RunSummary, RunError> {
+    let RunCtx {
+        dir,
+        mut config,
+        faults,
+        recorder,
+        progress,
+        stop,
+    } = ctx;
+    let start = StartCtx {
+        dir: &dir,
+        faults: &faults,
+        progress: &progress,
+    };
+    let nodes = target
+        .start(&start)
+        .await
+        .map_err(|e| e.context(target.label()))?;
+    config.nodes = nodes.count().max(1);
+    let make = |_| nodes.client();
+    let summary = match nodes.primitives() {
+        Some(p) => {
+            let nemesis = Schedule::new(p, faults, config.seed);
+            runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
+        }
+        None => runner::run(config, make, NoNemesis, recorder, progress.clone(), stop).await,
+    };
+    let logs = nodes.logs();
+    if !logs.is_empty() {
+        let shown: Vec<String> = logs
+            .iter()
+            .map(|p| p.strip_prefix(&dir).unwrap_or(p).display().to_string())
+            .collect();
+        progress.note(format!("node logs: {}", shown.join(" ")));
+    }
+    nodes.shutdown().await;
+    Ok(summary)
+}
+
+/// A planned target, whatever its type: what the binary holds.
+#[async_trait::async_trait]
+pub trait AnyTarget: Send + Sync {
+    /// See [`Target::label`].
+    fn label(&self) -> &'static str;
+    /// See [`Target::describe`].
+    fn describe(&self) -> String;
+    /// See [`Target::supports`].
+    fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError>;
+    /// Runs [`drive`] with this target.
+    async fn drive(&self, ctx: RunCtx) -> Result<RunSummary, RunError>;
+}
+
+#[async_trait::async_trait]
+impl<T: Target> AnyTarget for T {
+    fn label(&self) -> &'static str {
+        Target::label(self)
+    }
+    fn describe(&self) -> String {
+        Target::describe(self)
+    }
+    fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
+        Target::supports(self, workload, faults)
+    }
+    async fn drive(&self, ctx: RunCtx) -> Result<RunSummary, RunError> {
+        drive(self, ctx).await
+    }
+}
+
+/// Refuses every fault: for targets whose nodes faultline does not control.
+pub fn refuse_faults(target: &str, faults: &[Fault]) -> Result<(), RunError> {
+    match faults.first() {
+        None => Ok(()),
+        Some(f) => Err(RunError::Usage(format!(
+            "--nemesis {}: {target} has no faults (faultline controls neither its processes nor \
+             its links); faults need --target demo, or etcd, redis, postgres or rabbitmq \
+             started by faultline (no --nodes)",
+            f.name()
+        ))),
+    }
+}
+
+/// Refuses a workload the target does not run.
+pub fn refuse_workload(target: &str, workload: WorkloadKind, runs: &str) -> RunError {
+    RunError::Usage(format!(
+        "--target {target} runs --workload {runs}, not {}",
+        workload.name()
+    ))
+}
+
+/// A free loopback port (bound then released; the server binds it a moment later).
+pub fn free_port() -> std::io::Result<u16> {
+    let l = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Finds a server program: `name` on `PATH`, else the first existing path in `fallbacks`
+/// (Debian's places). Not found: [`RunError::MissingProgram`] naming the Debian `package`.
+pub fn find_program(
+    name: &str,
+    fallbacks: &[&str],
+    package: &'static str,
+) -> Result<PathBuf, RunError> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
+        .unwrap_or_default();
+    candidates.extend(fallbacks.iter().map(PathBuf::from));
+    first_file(name, candidates, fallbacks, package)
+}
+
+/// Finds a program installed at exactly `path` (PostgreSQL's versioned binaries, which must
+/// not be confused with another version's on `PATH`).
+pub fn find_installed(path: &str, package: &'static str) -> Result<PathBuf, RunError> {
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| path.to_string());
+    first_file(&name, vec![PathBuf::from(path)], &[path], package)
+}
+
+/// The first candidate that is a file. With `FAULTLINE_PROGRAM_DIRS` set (a `:`-separated
+/// list, used by tests), only `name` in those directories is looked for.
+fn first_file(
+    name: &str,
+    candidates: Vec<PathBuf>,
+    fallbacks: &[&str],
+    package: &'static str,
+) -> Result<PathBuf, RunError> {
+    let (candidates, looked) = match std::env::var_os("FAULTLINE_PROGRAM_DIRS") {
+        Some(dirs) => (
+            std::env::split_paths(&dirs).map(|d| d.join(name)).collect(),
+            format!("FAULTLINE_PROGRAM_DIRS={}", dirs.to_string_lossy()),
+        ),
+        None => (candidates, format!("PATH, {}", fallbacks.join(", "))),
+    };
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| RunError::MissingProgram {
+            program: name.to_string(),
+            package,
+            looked,
+        })
+}
+
+/// Refuses the queue workload (only RabbitMQ runs it).
+pub fn refuse_queue(workload: WorkloadKind) -> Result<(), RunError> {
+    match workload {
+        WorkloadKind::Queue => Err(RunError::Usage(
+            "--workload queue runs against --target rabbitmq".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `a,b,c` of addresses.
+pub fn addr_list(nodes: &[SocketAddr]) -> String {
+    nodes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `local, 3 nodes` for servers faultline starts, else the user's addresses.
+pub fn place(nodes: &[SocketAddr], n: usize) -> String {
+    if nodes.is_empty() {
+        format!("local, {n} node{}", if n == 1 { "" } else { "s" })
+    } else {
+        addr_list(nodes)
+    }
+}
+
+/// Refuses faults when the user runs the servers (`--nodes`).
+pub fn refuse_faults_on_user_nodes(nodes: &[SocketAddr], faults: &[Fault]) -> Result<(), RunError> {
+    if !nodes.is_empty() && !faults.is_empty() {
+        return Err(RunError::Usage(
+            "--nemesis needs servers faultline starts: leave out --nodes".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses `--local-nodes` together with `--nodes`.
+pub fn refuse_local_nodes_with_nodes(s: &ServerArgs) -> Result<(), RunError> {
+    if !s.nodes.is_empty() && s.local_nodes.is_some() {
+        return Err(RunError::Usage(
+            "--local-nodes applies when faultline starts the servers (no --nodes)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses `partition` on a target that cannot cut links.
+pub fn refuse_partition(target: &str, faults: &[Fault]) -> Result<(), RunError> {
+    if faults.contains(&Fault::Partition) {
+        return Err(RunError::Usage(format!(
+            "partition is available for --target etcd, postgres --replicas and rabbitmq \
+             (client | broker), not {target}; use --nemesis kill, pause"
+        )));
+    }
+    Ok(())
+}

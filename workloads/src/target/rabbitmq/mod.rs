@@ -1,0 +1,254 @@
+//! `--target rabbitmq`: RabbitMQ, one local broker faultline starts from Debian's
+//! `rabbitmq-server` (with its own epmd), or the user's at `--nodes`; the queue workload.
+//!
+//! - [`client`]: the queue client over AMQP (publisher confirms, manual acks, durable queue,
+//!   each switchable by a flag).
+//! - [`launcher`]: starts epmd and the broker under the run's directory.
+//! - [`RabbitFaults`]: kill (restarted on the same directories; waits for AMQP), pause, and
+//!   partition — the clients reach the broker only through a faultline proxy ([`LinkNet`],
+//!   clients as endpoint 1, the broker as 2), which the partition blackholes.
+
+pub mod client;
+pub mod launcher;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkers::gen::Rng;
+use serde_json::json;
+
+use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
+use crate::generator::WorkloadKind;
+use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, Primitives};
+use crate::net::proxy::LinkNet;
+use client::{RabbitMq, RabbitOptions};
+use launcher::LocalRabbit;
+
+/// The RabbitMQ target's flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "RabbitMQ (--target rabbitmq)")]
+pub struct RabbitArgs {
+    /// A durable queue and persistent messages (`false`: a transient queue and transient
+    /// messages, gone when the broker restarts). Default true.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub rabbitmq_durable: Option<bool>,
+
+    /// Publisher confirms, an enqueue is ok once the broker acks it (`false`: ok as soon as it
+    /// is sent). Default true.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub rabbitmq_confirms: Option<bool>,
+
+    /// Dequeue with auto-ack (the broker forgets a message as soon as it sends it) instead of
+    /// manual acks.
+    #[arg(long)]
+    pub rabbitmq_auto_ack: bool,
+}
+
+impl FlagGroup for RabbitArgs {
+    fn given(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.rabbitmq_durable.is_some() {
+            out.push("--rabbitmq-durable");
+        }
+        if self.rabbitmq_confirms.is_some() {
+            out.push("--rabbitmq-confirms");
+        }
+        if self.rabbitmq_auto_ack {
+            out.push("--rabbitmq-auto-ack");
+        }
+        out
+    }
+}
+
+/// The RabbitMQ target.
+#[derive(Debug, Clone)]
+pub struct RabbitTarget {
+    node: Option<SocketAddr>,
+    options: RabbitOptions,
+    timeout: Duration,
+}
+
+#[async_trait::async_trait]
+impl Target for RabbitTarget {
+    type Args = RabbitArgs;
+    type Client = RabbitMq;
+    type Nodes = RabbitNodes;
+    const SHARED_FLAGS: &'static [&'static str] = &["--nodes"];
+
+    fn plan(spec: &Spec<'_>) -> Result<Self, RunError> {
+        let nodes = &spec.args.servers.nodes;
+        if nodes.len() > 1 {
+            return Err(RunError::Usage("--target rabbitmq runs one broker".into()));
+        }
+        let a = &spec.args.rabbitmq;
+        Ok(RabbitTarget {
+            node: nodes.first().copied(),
+            options: RabbitOptions {
+                durable: a.rabbitmq_durable.unwrap_or(true),
+                confirms: a.rabbitmq_confirms.unwrap_or(true),
+                auto_ack: a.rabbitmq_auto_ack,
+            },
+            timeout: spec.op_timeout,
+        })
+    }
+    fn label(&self) -> &'static str {
+        "rabbitmq"
+    }
+    fn describe(&self) -> String {
+        let nodes: Vec<SocketAddr> = self.node.into_iter().collect();
+        format!(
+            "rabbitmq ({}; {})",
+            super::place(&nodes, 1),
+            self.options.describe()
+        )
+    }
+    fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
+        let nodes: Vec<SocketAddr> = self.node.into_iter().collect();
+        super::refuse_faults_on_user_nodes(&nodes, faults)?;
+        match workload {
+            WorkloadKind::Queue => Ok(()),
+            w => Err(super::refuse_workload("rabbitmq", w, "queue")),
+        }
+    }
+    async fn start(&self, ctx: &StartCtx<'_>) -> Result<RabbitNodes, RunError> {
+        if let Some(addr) = self.node {
+            return Ok(RabbitNodes {
+                target: self.clone(),
+                via: addr,
+                local: None,
+            });
+        }
+        ctx.progress.note("starting rabbitmq on loopback");
+        let broker = Arc::new(LocalRabbit::start(ctx.dir).await?);
+        // Clients reach the broker through a proxy (clients = endpoint 1, broker = 2), which
+        // the partition fault blackholes.
+        let net = match LinkNet::bind(2).await {
+            Ok(n) => Arc::new(n),
+            Err(e) => {
+                broker.shutdown().await;
+                return Err(RunError::Start(format!(
+                    "cannot bind the client proxy: {e}"
+                )));
+            }
+        };
+        let _ = net.set_upstream(2, broker.amqp);
+        let via = net
+            .addr(1, 2)
+            .ok_or_else(|| RunError::Internal("no client proxy".into()))?;
+        ctx.progress.note(format!(
+            "rabbitmq up: amqp://{} (clients via the proxy at {via})",
+            broker.amqp
+        ));
+        Ok(RabbitNodes {
+            target: self.clone(),
+            via,
+            local: Some((broker, net)),
+        })
+    }
+}
+
+/// The running (or the user's) broker.
+pub struct RabbitNodes {
+    target: RabbitTarget,
+    /// Where the clients connect (the proxy, for a local broker).
+    via: SocketAddr,
+    local: Option<(Arc<LocalRabbit>, Arc<LinkNet>)>,
+}
+
+#[async_trait::async_trait]
+impl Nodes for RabbitNodes {
+    type Client = RabbitMq;
+    type Faults = RabbitFaults;
+    fn count(&self) -> usize {
+        1
+    }
+    fn client(&self) -> RabbitMq {
+        RabbitMq::new(self.via, self.target.options, self.target.timeout)
+    }
+    fn primitives(&self) -> Option<RabbitFaults> {
+        let (broker, net) = self.local.clone()?;
+        Some(RabbitFaults { broker, net })
+    }
+    fn logs(&self) -> Vec<std::path::PathBuf> {
+        self.local
+            .iter()
+            .map(|(b, _)| b.server.log().to_path_buf())
+            .collect()
+    }
+    async fn shutdown(&self) {
+        if let Some((broker, net)) = &self.local {
+            net.shutdown();
+            broker.shutdown().await;
+        }
+    }
+}
+
+/// The fault primitives over one local broker and the clients' proxy.
+pub struct RabbitFaults {
+    broker: Arc<LocalRabbit>,
+    net: Arc<LinkNet>,
+}
+
+#[async_trait::async_trait]
+impl Primitives for RabbitFaults {
+    fn target(&self) -> &'static str {
+        "rabbitmq"
+    }
+    fn salt(&self) -> u64 {
+        0x0AB_B17F
+    }
+    fn nodes(&self) -> usize {
+        1
+    }
+    fn aim(&mut self, fault: Fault, _rng: &mut Rng) -> Option<Aim> {
+        Some(match fault {
+            Fault::Partition => {
+                let value = json!({"kind": "clients-broker", "groups": [["clients"], ["n1"]]});
+                Aim::Cut(Box::new(Cut {
+                    grudge: Grudge::from_pairs(&[(1, 2)]),
+                    value: value.clone(),
+                    stop_value: value,
+                    summary: "partition clients | n1".into(),
+                    stop_summary: "heal clients | n1".into(),
+                }))
+            }
+            Fault::Kill | Fault::Pause => Aim::Node(0),
+        })
+    }
+    async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {
+        Ok(self.broker.server.kill().await?)
+    }
+    async fn restart(&mut self, _node: usize) -> Result<(), NemesisError> {
+        self.broker.server.restart().await?;
+        // The broker takes seconds to boot; the next fault waits until it is back, so that
+        // every kill hits a running broker.
+        Ok(self.broker.wait_ready(Duration::from_secs(90)).await?)
+    }
+    async fn pause(&mut self, _node: usize) -> Result<(), NemesisError> {
+        Ok(self.broker.server.pause(true)?)
+    }
+    async fn resume(&mut self, _node: usize) -> Result<(), NemesisError> {
+        Ok(self.broker.server.pause(false)?)
+    }
+    async fn cut(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
+        self.net
+            .block(&grudge.pairs())
+            .map_err(|e| NemesisError::Failed(e.to_string()))
+    }
+    async fn heal(&mut self) {
+        self.net.heal();
+    }
+    async fn check_healed(&mut self) -> Result<String, String> {
+        if self.broker.server.is_paused() {
+            return Err("n1 is still paused".into());
+        }
+        if !self.net.blocked().is_empty() {
+            return Err("the clients' link to n1 is still blocked".into());
+        }
+        self.broker
+            .wait_ready(Duration::from_secs(90))
+            .await
+            .map(|()| "the broker accepts AMQP connections again".to_string())
+    }
+}
