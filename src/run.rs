@@ -126,6 +126,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
         return Ok(exit::run_error(&e));
     }
     let seed = args.seed.unwrap_or_else(clock_seed);
+    // A service faultline did not start holds earlier runs' data: the target picks fresh keys.
+    let key_base = target.key_base(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
     let plan = Plan {
         label: format!("{}-{}", target.label(), workload.name()),
         target,
@@ -134,16 +140,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             workload,
             keys: args.keys,
             // A service faultline did not start holds earlier runs' data: use fresh keys.
-            key_base: if args.nodes.is_empty() {
-                0
-            } else {
-                workloads::generator::key_base(
-                    SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .unwrap_or_default(),
-                    args.target == Target::Postgres,
-                )
-            },
+            key_base,
             concurrency: args.concurrency as usize,
             nodes: 1,
             time_limit: args.time_limit,

@@ -255,6 +255,13 @@ pub trait Target: Sized + Send + Sync + 'static {
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError>;
     /// Starts the nodes (or attaches to the user's).
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<Self::Nodes, RunError>;
+    /// Where the run's keys start, given the wall clock. A system faultline did not start
+    /// (the user's, at `--nodes`) holds earlier runs' data, so such a target returns a
+    /// run-unique base ([`crate::generator::key_base`]); servers faultline starts fresh keep
+    /// the default 0, so their keys stay small.
+    fn key_base(&self, _clock: Duration) -> u64 {
+        0
+    }
 }
 
 /// A target's running nodes.
@@ -362,6 +369,8 @@ pub trait AnyTarget: Send + Sync {
     fn describe(&self) -> String;
     /// See [`Target::supports`].
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError>;
+    /// See [`Target::key_base`].
+    fn key_base(&self, clock: Duration) -> u64;
     /// Runs [`drive`] with this target.
     async fn drive(&self, ctx: RunCtx) -> Result<RunSummary, RunError>;
 }
@@ -376,6 +385,9 @@ impl<T: Target> AnyTarget for T {
     }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         Target::supports(self, workload, faults)
+    }
+    fn key_base(&self, clock: Duration) -> u64 {
+        Target::key_base(self, clock)
     }
     async fn drive(&self, ctx: RunCtx) -> Result<RunSummary, RunError> {
         drive(self, ctx).await

@@ -52,6 +52,11 @@ impl Target for HttpKvTarget {
     async fn start(&self, _ctx: &StartCtx<'_>) -> Result<HttpKvNodes, RunError> {
         Ok(HttpKvNodes(self.clone()))
     }
+
+    fn key_base(&self, clock: Duration) -> u64 {
+        // The user's service: it holds earlier runs' keys.
+        crate::generator::key_base(clock, false)
+    }
 }
 
 /// The user's nodes.

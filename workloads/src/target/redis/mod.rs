@@ -99,6 +99,15 @@ impl Target for RedisTarget {
             local,
         })
     }
+
+    fn key_base(&self, clock: Duration) -> u64 {
+        // The user's servers hold earlier runs' keys; fresh local ones start at 0.
+        if self.nodes.is_empty() {
+            0
+        } else {
+            crate::generator::key_base(clock, false)
+        }
+    }
 }
 
 /// The running (or the user's) servers.
