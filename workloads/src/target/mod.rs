@@ -281,6 +281,11 @@ pub trait Nodes: Send + Sync + 'static {
     fn logs(&self) -> Vec<PathBuf> {
         Vec::new()
     }
+    /// What faultline started, as run.log names it once it has stopped it (`demo store`,
+    /// `etcd`); `None` when the nodes are the user's (nothing is stopped then).
+    fn started(&self) -> Option<&'static str> {
+        None
+    }
     /// Stops the nodes faultline started (also their process trees and proxies).
     async fn shutdown(&self);
 }
@@ -357,6 +362,9 @@ pub async fn drive<T: Target>(target: &T, ctx: RunCtx) -> Result<RunSummary, Run
         progress.note(format!("node logs: {}", shown.join(" ")));
     }
     nodes.shutdown().await;
+    if let Some(name) = nodes.started() {
+        progress.note(format!("{name} stopped"));
+    }
     Ok(summary)
 }
 

@@ -171,6 +171,9 @@ impl Nodes for DemoNodes {
             .map(|id| self.cluster.log_path(id))
             .collect()
     }
+    fn started(&self) -> Option<&'static str> {
+        Some("demo store")
+    }
     async fn shutdown(&self) {
         self.cluster.shutdown().await;
     }

@@ -190,6 +190,9 @@ impl Nodes for EtcdNodes {
     fn logs(&self) -> Vec<std::path::PathBuf> {
         super::server::logs(self.local.iter().flat_map(|c| &c.servers))
     }
+    fn started(&self) -> Option<&'static str> {
+        self.local.as_ref().map(|_| "etcd")
+    }
     async fn shutdown(&self) {
         if let Some(c) = &self.local {
             c.shutdown().await;

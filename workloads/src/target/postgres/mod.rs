@@ -315,6 +315,12 @@ impl Nodes for PgNodes {
             Running::Replicas(pg) => super::server::logs(pg.servers.iter()),
         }
     }
+    fn started(&self) -> Option<&'static str> {
+        match self.running {
+            Running::Yours(_) => None,
+            Running::Single(_) | Running::Replicas(_) => Some("postgres"),
+        }
+    }
     async fn shutdown(&self) {
         match &self.running {
             Running::Yours(_) => {}

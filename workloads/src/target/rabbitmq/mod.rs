@@ -176,6 +176,9 @@ impl Nodes for RabbitNodes {
             .map(|(b, _)| b.server.log().to_path_buf())
             .collect()
     }
+    fn started(&self) -> Option<&'static str> {
+        self.local.as_ref().map(|_| "rabbitmq")
+    }
     async fn shutdown(&self) {
         if let Some((broker, net)) = &self.local {
             net.shutdown();

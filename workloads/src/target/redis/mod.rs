@@ -144,6 +144,9 @@ impl Nodes for RedisNodes {
     fn logs(&self) -> Vec<std::path::PathBuf> {
         super::server::logs(self.local.iter().flat_map(|r| &r.servers))
     }
+    fn started(&self) -> Option<&'static str> {
+        self.local.as_ref().map(|_| "redis")
+    }
     async fn shutdown(&self) {
         if let Some(r) = &self.local {
             r.shutdown().await;
