@@ -263,6 +263,7 @@ fn unknown_model(name: &str, ops: &[checkers::history::Operation], why: String) 
         valid: Validity::Unknown,
         model: name.to_string(),
         unknown_reason: Some(why),
+        stop: Some(checkers::budget::StopReason::Memory),
         counterexample: None,
         stats: Stats {
             ops: ops.iter().filter(|o| o.client).count(),

@@ -63,7 +63,7 @@ impl Default for CheckBudget {
     fn default() -> Self {
         CheckBudget {
             time_limit: Duration::from_secs(300),
-            memory_limit: checkers::limits::default_memory_limit(),
+            memory_limit: checkers::budget::default_memory_limit(),
         }
     }
 }

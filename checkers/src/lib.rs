@@ -6,7 +6,7 @@
 //! - [`model`]: sequential specifications as pure `step(state, op) -> Option<state>` values.
 //! - [`linear`]: the linearizability checker (Wing–Gong/Lowe search with memoization,
 //!   P-compositionality, budgets) and the counterexample shrinker.
-//! - [`limits`]: the time and memory limits every checker respects (→ `unknown`).
+//! - [`budget`]: the time, memory and state limits every checker respects (→ `unknown`).
 //! - [`perf`]: availability during faults and latency outside them, from a history.
 //! - [`txn`]: Elle-style transactional checking (list-append, rw-register).
 //! - [`workload`]: the workload checkers behind `--workload` (transactional and Jepsen's).
@@ -14,10 +14,10 @@
 //!
 //! The crate is pure: no async runtime, no network. It can be used on its own, like Porcupine.
 
+pub mod budget;
 pub mod error;
 pub mod gen;
 pub mod history;
-pub mod limits;
 pub mod linear;
 pub mod model;
 pub mod perf;

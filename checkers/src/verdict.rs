@@ -5,6 +5,7 @@
 //! verdict carries a [`Counterexample`]. These types serialize to the stable JSON of
 //! `check --format json` (see `docs/cli.md`).
 
+use crate::budget::StopReason;
 use crate::history::Operation;
 use serde::Serialize;
 use serde_json::Value;
@@ -154,6 +155,9 @@ pub struct Report {
     /// Why the verdict is unknown, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_reason: Option<String>,
+    /// Which limit made the verdict unknown, when one did (typed; `unknown_reason` words it).
+    #[serde(skip)]
+    pub stop: Option<StopReason>,
     /// Evidence for an invalid verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Counterexample>,

@@ -587,7 +587,10 @@ fn arb_event() -> impl Strategy<Value = Event> {
         ),
         (
             prop::option::of("[a-z]{1,6}"),
-            prop::option::of(arb_value()),
+            // A key is a scalar (docs/history-format.md); arrays and maps are refused.
+            prop::option::of(
+                arb_value().prop_filter("a scalar key", |v| !v.is_array() && !v.is_object()),
+            ),
             arb_value(),
             prop::option::of(arb_value()),
             extra,

@@ -21,8 +21,8 @@ pub mod order;
 pub mod register;
 pub mod search;
 
+use crate::budget::StopReason;
 use crate::history::Operation;
-use crate::limits::Exceeded;
 use crate::verdict::Validity;
 use crate::workload::{WorkloadOptions, WorkloadReport};
 use crate::InputError;
@@ -71,7 +71,7 @@ fn check(
     workload: Workload,
 ) -> Result<WorkloadReport, InputError> {
     let started = Instant::now();
-    let limits = opts.limits();
+    let limits = opts.budget();
     let requested: Vec<String> = if opts.consistency.is_empty() {
         vec!["serializable".to_string()]
     } else {
@@ -126,19 +126,17 @@ fn check(
             })
         })
         .collect();
-    let graph_limits = graph::Limits {
+    let graph_limits = graph::Caps {
         per_class: CYCLES_PER_CLASS,
         steps: STEP_BUDGET,
-        deadline: limits.deadline,
-        memory_limit: limits.memory_limit,
-        memory_in_use: limits.memory_in_use,
+        budget: limits.clone(),
     };
     let found = if stop.is_none() {
         let found = graph::search(tx.txns.len(), &edges, &wanted, graph_limits);
         if found.out_of_memory {
-            stop = Some(limits.describe(Exceeded::Memory));
+            stop = Some(limits.describe(StopReason::Memory));
         } else if found.timed_out {
-            stop = Some(limits.describe(Exceeded::Time));
+            stop = Some(limits.describe(StopReason::Time));
         }
         found
     } else {

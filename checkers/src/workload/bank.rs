@@ -11,7 +11,7 @@
 //!
 //! Transfers are only checked for shape; their outcomes do not enter the invariant.
 
-use super::common::{self, Budget};
+use super::common;
 use super::{WorkloadOptions, WorkloadReport};
 use crate::history::{Operation, Outcome};
 use crate::verdict::Validity;
@@ -44,7 +44,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    let budget = opts.budget();
     let mut reads: Vec<Read> = Vec::new();
     let mut transfers = 0usize;
     for (op, f) in common::client_ops(file, ops, "bank", &["read", "transfer"])? {

@@ -3,14 +3,13 @@
 //! line in explanations, a total order on JSON values (so elements and ids can be sets and map
 //! keys, listed in a stable order), capped lists, and assembling the [`WorkloadReport`].
 
-use super::{WorkloadOptions, WorkloadReport};
+use super::WorkloadReport;
+use crate::budget::Budget;
 use crate::history::Operation;
-use crate::limits::Limits;
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::Value;
 use std::cmp::Ordering;
-use std::time::{Duration, Instant};
 
 /// How many elements a list in `details` holds at most (the matching `…_count` field has the
 /// full number).
@@ -243,45 +242,10 @@ pub fn count_verb(n: usize, what: &str, verb: &str) -> String {
     }
 }
 
-/// The budget of one check: `--time-limit` and `--memory-limit`, started with the check.
-#[derive(Debug, Clone, Copy)]
-pub struct Budget {
-    start: Instant,
-    limits: Limits,
-}
-
-impl Budget {
-    /// Starts the clock with a time limit only (no memory budget).
-    pub fn start(limit: Option<Duration>) -> Budget {
-        Budget {
-            start: Instant::now(),
-            limits: Limits::start(limit, usize::MAX, None),
-        }
-    }
-
-    /// Starts the clock with the options' time and memory limits.
-    pub fn of(opts: &WorkloadOptions) -> Budget {
-        Budget {
-            start: Instant::now(),
-            limits: opts.limits(),
-        }
-    }
-
-    /// True once the budget is spent (time or memory).
-    pub fn exhausted(&self) -> bool {
-        self.limits.exceeded().is_some()
-    }
-
-    /// Which limit is spent, worded for an `unknown` reason (`time limit of 3 s reached`), if
-    /// one is.
-    pub fn spent(&self) -> Option<String> {
-        self.limits.exceeded().map(|e| self.limits.describe(e))
-    }
-
-    /// Milliseconds since the start.
-    pub fn millis(&self) -> f64 {
-        self.start.elapsed().as_secs_f64() * 1000.0
-    }
+/// Why `budget` is spent, worded for an `unknown` reason (`time limit of 3 s reached`), if
+/// it is.
+pub fn spent(budget: &Budget) -> Option<String> {
+    budget.exceeded().map(|e| budget.describe(e))
 }
 
 /// Assembles a report: sorts and dedups the anomaly names; `valid` is taken as given.

@@ -13,7 +13,7 @@
 //! check sound. Like Jepsen's, it checks each read against its own window only; the exact
 //! (linearizability) check of a counter is `--model counter`.
 
-use super::common::{self, Budget};
+use super::common;
 use super::{WorkloadOptions, WorkloadReport};
 use crate::history::{Operation, Outcome};
 use crate::verdict::Validity;
@@ -46,7 +46,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    let budget = opts.budget();
     let mut steps: Vec<(usize, Step)> = Vec::new();
     let mut reads: Vec<(&Operation, i128)> = Vec::new();
     let (mut ok_adds, mut info_adds, mut failed_adds) = (0usize, 0usize, 0usize);

@@ -12,7 +12,7 @@
 //! As in Jepsen, a history this analysis cannot judge is unknown, not invalid: a key written
 //! twice, a read of the wrong size, or two reads seeing different values for one key.
 
-use super::common::{self, Budget, Elem};
+use super::common::{self, Elem};
 use super::{WorkloadOptions, WorkloadReport};
 use crate::history::{Operation, Outcome};
 use crate::verdict::Validity;
@@ -48,7 +48,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    let budget = opts.budget();
     let mut reads: Vec<Read> = Vec::new();
     let mut written: BTreeMap<Elem, &Operation> = BTreeMap::new();
     let mut other_txns = 0usize;
@@ -127,7 +127,7 @@ pub fn check(
     let mut forks: Vec<Fork> = Vec::new();
     for group in groups.values() {
         for (i, a) in group.iter().enumerate() {
-            if let Some(spent) = budget.spent() {
+            if let Some(spent) = common::spent(&budget) {
                 let reason = format!("{spent} while comparing reads");
                 return Ok(common::unknown("long-fork", ops, &budget, reason, details));
             }

@@ -18,8 +18,8 @@ pub mod set_full_timeline;
 pub mod total_queue;
 pub mod unique_ids;
 
+use crate::budget::{Budget, MemoryProbe};
 use crate::history::Operation;
-use crate::limits::{Limits, MemoryProbe};
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::Value;
@@ -39,9 +39,9 @@ pub struct WorkloadOptions {
     pub time_limit: Option<Duration>,
     /// Memory budget in bytes for the process's heap, compared with `memory_in_use` at the
     /// checkers' budget checkpoints; a checker that runs out reports `unknown`. Default:
-    /// [`crate::limits::default_memory_limit`].
+    /// [`crate::budget::default_memory_limit`].
     pub memory_limit: usize,
-    /// Reads the process's heap in use (see [`crate::limits`]); without it the memory budget
+    /// Reads the process's heap in use (see [`crate::budget`]); without it the memory budget
     /// is not enforced.
     pub memory_in_use: Option<MemoryProbe>,
 }
@@ -53,7 +53,7 @@ impl Default for WorkloadOptions {
             group_size: None,
             negative_balances: false,
             time_limit: None,
-            memory_limit: crate::limits::default_memory_limit(),
+            memory_limit: crate::budget::default_memory_limit(),
             memory_in_use: None,
         }
     }
@@ -61,8 +61,8 @@ impl Default for WorkloadOptions {
 
 impl WorkloadOptions {
     /// The time and memory limits of one check, starting now.
-    pub fn limits(&self) -> Limits {
-        Limits::start(self.time_limit, self.memory_limit, self.memory_in_use)
+    pub fn budget(&self) -> Budget {
+        Budget::new(self.time_limit, self.memory_limit, self.memory_in_use)
     }
 }
 

@@ -9,7 +9,7 @@
 //!
 //! With no ok read at all the verdict is unknown ("the set was never read"), as in Jepsen.
 
-use super::common::{self, Budget, Elem};
+use super::common::{self, Elem};
 use super::{WorkloadOptions, WorkloadReport};
 use crate::history::{Operation, Outcome};
 use crate::verdict::Validity;
@@ -23,7 +23,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    let budget = opts.budget();
     // Every attempted element, with the first add that attempted it.
     let mut attempts: BTreeMap<Elem, &Operation> = BTreeMap::new();
     // Acknowledged elements, with the first ok add.

@@ -16,7 +16,7 @@
 //! stable element at all gives unknown, as in Jepsen. Latencies use the `time` fields
 //! (nanoseconds) and are reported in milliseconds; decisions use file order only.
 
-use super::common::{self, Budget, Elem};
+use super::common::{self, Elem};
 use super::set_full_timeline::{
     is_stale, judge, lost_latency, quantiles, stable_latency, Fate, Track,
 };
@@ -33,7 +33,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    let budget = opts.budget();
     // Every event of a client op, in file order: (position, op, is the completion).
     let mut events: Vec<(usize, &Operation, bool)> = Vec::new();
     for (op, f) in common::client_ops(file, ops, "set-full", &["add", "read"])? {
@@ -85,7 +85,7 @@ pub fn check(
                 tracks[i].known.get_or_insert(op);
             }
         } else if !is_add && completion && op.outcome == Outcome::Ok {
-            if let Some(spent) = budget.spent() {
+            if let Some(spent) = common::spent(&budget) {
                 return Ok(common::unknown(
                     "set-full",
                     ops,

@@ -23,7 +23,7 @@
 //! element such a dequeue held may be requeued — lost candidates may still sit in the queue,
 //! and the verdict is unknown instead of invalid.
 
-use super::common::{self, Budget, Elem};
+use super::common::{self, Elem};
 use super::{WorkloadOptions, WorkloadReport};
 use crate::history::{Operation, Outcome};
 use crate::verdict::Validity;
@@ -72,7 +72,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::start(opts.time_limit);
+    let budget = crate::budget::Budget::new(opts.time_limit, usize::MAX, None);
     let mut tally: BTreeMap<Elem, Tally> = BTreeMap::new();
     // The last completion of an ok enqueue or an indeterminate dequeue.
     let mut last_ack: Option<usize> = None;
@@ -127,7 +127,7 @@ pub fn check(
             _ => {}
         }
     }
-    if budget.exhausted() {
+    if budget.exceeded().is_some() {
         return Ok(common::unknown(
             "total-queue",
             ops,

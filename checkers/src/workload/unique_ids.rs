@@ -2,7 +2,7 @@
 //! ok `generate` returned must be distinct. Reports the attempted and acknowledged counts, the
 //! range of ids, and the duplicates (id → how many times, the 48 most repeated, as in Jepsen).
 
-use super::common::{self, Budget, Elem};
+use super::common::{self, Elem};
 use super::{WorkloadOptions, WorkloadReport};
 use crate::history::{Operation, Outcome};
 use crate::verdict::Validity;
@@ -19,7 +19,7 @@ pub fn check(
     ops: &[Operation],
     opts: &WorkloadOptions,
 ) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    let budget = opts.budget();
     let mut attempted = 0usize;
     // Each acknowledged id with the ok operations that returned it.
     let mut ids: BTreeMap<Elem, Vec<&Operation>> = BTreeMap::new();
