@@ -13,7 +13,7 @@ use crate::exit;
 use crate::run::{self, Finished, Plan};
 use crate::target::TargetPlan;
 use anyhow::Result;
-use checkers::verdict::{OpView, Validity};
+use checkers::{OpView, Validity};
 use serde_json::Value;
 use std::io::Write;
 use std::time::Duration;
@@ -113,7 +113,6 @@ pub fn run(args: DemoArgs) -> Result<u8> {
 fn validity(f: &Finished) -> Validity {
     match &f.outcome {
         FileOutcome::Checked { report, .. } => report.valid,
-        FileOutcome::Workload { report, .. } => report.valid,
         FileOutcome::BadInput(_) => Validity::Unknown,
     }
 }

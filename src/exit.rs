@@ -4,7 +4,7 @@
 //! usage or bad input, 255 internal error. When several files are checked, the overall code is
 //! the most serious one, in the order 254 > 1 > 2 > 0 ([`combine`]).
 
-use checkers::verdict::Validity;
+use checkers::Validity;
 
 /// Every checked history is valid.
 pub const VALID: u8 = 0;

@@ -36,3 +36,22 @@ impl fmt::Display for InputError {
         }
     }
 }
+
+/// A problem with the options of a check, found before any file is read (an option that does
+/// not apply to the checker, an unknown consistency model); the message says what was
+/// expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    /// What was expected, and what was found instead.
+    pub message: String,
+}
+
+impl UsageError {
+    /// A usage error saying `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        UsageError {
+            message: message.into(),
+        }
+    }
+}

@@ -13,7 +13,7 @@ mod partition;
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::gen::Rng;
+use checkers::Rng;
 use serde_json::{json, Value};
 
 use crate::cluster::{Cluster, ClusterError};

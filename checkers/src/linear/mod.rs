@@ -7,56 +7,22 @@
 //! the longest partial linearizations, and a minimal failing sub-history ([`shrink`]).
 //! Budgets (time, memory) turn into an `unknown` verdict, never a guess.
 
-pub mod cache;
-pub mod search;
-pub mod shrink;
+mod cache;
+pub(crate) mod search;
+mod shrink;
 
-pub use search::{decide, search, Entry, Found, SearchResult};
+pub(crate) use search::{search, Entry, Found, SearchResult};
 
-pub use crate::budget::default_memory_limit;
-
-use crate::budget::{Budget, MemoryProbe, StopReason};
+use crate::budget::{Budget, StopReason};
 use crate::history::{Format, Operation, Outcome};
 use crate::model::canonical;
 use crate::model::{CompileCtx, Compiled, Model};
-use crate::verdict::{Counterexample, OpView, Report, Stats, Step, Validity};
+use crate::options::CheckOptions;
+use crate::verdict::{CheckerKind, Counterexample, OpView, Report, Stats, Step, Validity};
 use crate::InputError;
 use rayon::prelude::*;
 use serde_json::Value;
-use std::time::{Duration, Instant};
-
-/// How a linearizability check may spend its resources and what it reports.
-#[derive(Debug, Clone)]
-pub struct CheckOptions {
-    /// `--initial`: the model's initial state as JSON.
-    pub initial: Option<Value>,
-    /// Wall-clock budget for the search; past it the verdict is `unknown`.
-    pub time_limit: Option<Duration>,
-    /// Memory budget in bytes; past it the verdict is `unknown`. With `memory_in_use`, it
-    /// bounds the heap of the whole process (models' states, memo arenas, the history);
-    /// without, only the memo arenas the search counts itself.
-    pub memory_limit: usize,
-    /// Reads the process's heap in use (see [`crate::budget`]); checked at every budget
-    /// checkpoint of the search and of the shrinker.
-    pub memory_in_use: Option<MemoryProbe>,
-    /// Shrink an invalid history to a minimal failing sub-history.
-    pub shrink: bool,
-    /// Wall-clock budget for shrinking (on top of the search).
-    pub shrink_time: Duration,
-}
-
-impl Default for CheckOptions {
-    fn default() -> Self {
-        CheckOptions {
-            initial: None,
-            time_limit: Some(Duration::from_secs(600)),
-            memory_limit: default_memory_limit(),
-            memory_in_use: None,
-            shrink: true,
-            shrink_time: Duration::from_secs(5),
-        }
-    }
-}
+use std::time::Instant;
 
 /// One independent sub-history.
 struct Partition<M: Model> {
@@ -65,29 +31,23 @@ struct Partition<M: Model> {
     entries: Vec<Entry<M::Op>>,
 }
 
-/// Checks paired operations against `model`. `file` names the input in error messages.
+/// Checks paired operations against `model` within `budget`. `file` names the input in error
+/// messages.
 pub fn check_operations<M: Model>(
     model: &M,
     file: &str,
     format: Format,
     ops: &[Operation],
     opts: &CheckOptions,
+    budget: &Budget,
 ) -> Result<Report, InputError> {
-    let started = Instant::now();
+    let started = budget.started();
     let mut ctx = CompileCtx {
         fail_cas_observed: format == Format::JepsenLog,
         ..Default::default()
     };
     let partitions = compile(model, file, ops, opts, &mut ctx)?;
     let n_ops: usize = partitions.iter().map(|p| p.entries.len()).sum();
-    let budget = Budget::until(
-        started,
-        opts.time_limit,
-        opts.time_limit.map(|t| started + t),
-        opts.memory_limit,
-        opts.memory_in_use,
-    );
-
     // Partitions are ranked in the order their keys first appear in the file; the verdict's
     // counterexample is the first partition in that order whose search failed. A failure
     // stops the searches of later partitions only ([`Budget::cancel_from`]): earlier ones
@@ -141,17 +101,13 @@ pub fn check_operations<M: Model>(
         .sum();
 
     let mut report = Report {
-        valid: Validity::Valid,
-        model: model.name().to_string(),
-        unknown_reason: None,
-        stop: None,
-        counterexample: None,
         stats: Stats {
             ops: n_ops,
             partitions: partitions.len(),
             states,
             millis: 0.0,
         },
+        ..Report::new(model.name(), CheckerKind::Model)
     };
     if let Some((i, r)) = results.iter().find(|(i, _)| *i == first_failed) {
         report.valid = Validity::Invalid;
@@ -166,7 +122,7 @@ pub fn check_operations<M: Model>(
             ops,
             &ctx,
             opts,
-            started,
+            budget,
         ));
     } else if let Some((i, r)) = results
         .iter()
@@ -270,7 +226,7 @@ fn counterexample<M: Model>(
     ops: &[Operation],
     ctx: &CompileCtx,
     opts: &CheckOptions,
-    started: Instant,
+    check_budget: &Budget,
 ) -> Counterexample {
     let view = |e: usize| OpView::of(&ops[part.entries[e].orig]);
     let mut paths = Vec::new();
@@ -311,17 +267,17 @@ fn counterexample<M: Model>(
     if opts.shrink {
         let deadline = [
             Some(Instant::now() + opts.shrink_time),
-            opts.time_limit.map(|t| started + t),
+            check_budget.deadline(),
         ]
         .into_iter()
         .flatten()
         .min();
         let budget = Budget::until(
-            started,
-            opts.time_limit,
+            check_budget.started(),
+            check_budget.time_limit(),
             deadline,
-            opts.memory_limit,
-            opts.memory_in_use,
+            check_budget.memory_limit(),
+            check_budget.memory_probe(),
         );
         // Each trial may explore a few times what the whole check needed: a trial that needs
         // more counts as "not failing", which keeps the result sound (only maybe not minimal).

@@ -95,7 +95,7 @@ pub(super) fn compile_register(
     Ok(Compiled::Op { key, op: reg })
 }
 
-/// Implements [`Model`] for a register type: `$name` is its `--model` name and `$cas` whether
+/// Implements [`super::Model`] for a register type: `$name` is its `--model` name and `$cas` whether
 /// it accepts `cas`. Shared by [`Register`] and [`super::CasRegister`], which differ only there.
 macro_rules! register_model {
     ($ty:ty, $name:literal, $cas:literal) => {

@@ -10,8 +10,8 @@
 //! shortest one of that class. Work is bounded by a step budget and the wall-clock limit; a
 //! class whose search ran out is reported as incomplete, never as absent.
 
-use super::models;
-use super::search::Local;
+use super::consistency;
+use super::cycle_search::Local;
 use crate::budget::Budget;
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -213,7 +213,7 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Caps) -
                     c.rotate_left(first);
                     let name = classify(&c.iter().map(|e| e.2).collect::<Vec<_>>());
                     *per_class.entry(name.clone()).or_default() += 1;
-                    for a in models::implied_anomalies([name.as_str()]) {
+                    for a in consistency::implied_anomalies([name.as_str()]) {
                         implied.insert(a.to_string());
                     }
                     found.cycles.push(Cycle { name, edges: c });

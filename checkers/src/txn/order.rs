@@ -8,7 +8,7 @@
 //! successors but never predecessors.
 
 use super::graph::{Edge, PROCESS, REALTIME};
-use super::history::Txns;
+use super::txns::Txns;
 use crate::budget::{Budget, StopReason};
 use crate::history::{Operation, Outcome, Process};
 use hashbrown::HashMap;

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::gen::Rng;
+use checkers::Rng;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

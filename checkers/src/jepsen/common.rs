@@ -1,12 +1,11 @@
 //! Helpers shared by Jepsen's workload checkers (counter, set, set-full, bank, long-fork,
 //! unique-ids): choosing the client operations, checking their `f`, naming operations by file
 //! line in explanations, a total order on JSON values (so elements and ids can be sets and map
-//! keys, listed in a stable order), capped lists, and assembling the [`WorkloadReport`].
+//! keys, listed in a stable order), capped lists, and assembling the [`Report`].
 
-use super::WorkloadReport;
-use crate::budget::Budget;
+use crate::budget::{Budget, StopReason};
 use crate::history::Operation;
-use crate::verdict::Validity;
+use crate::verdict::{CheckerKind, Report, Stats, Validity};
 use crate::InputError;
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -257,31 +256,33 @@ pub fn report(
     mut anomalies: Vec<String>,
     explanation: Vec<String>,
     details: Value,
-) -> WorkloadReport {
+) -> Report {
     anomalies.sort();
     anomalies.dedup();
-    WorkloadReport {
-        workload,
+    Report {
         valid,
-        ops: ops.iter().filter(|o| o.client).count(),
-        millis: budget.millis(),
+        stats: Stats {
+            ops: ops.iter().filter(|o| o.client).count(),
+            millis: budget.millis(),
+            ..Stats::default()
+        },
         anomalies,
-        unknown_reason: None,
         explanation,
         details,
-        artifacts: Vec::new(),
+        ..Report::new(workload, CheckerKind::Workload)
     }
 }
 
 /// A report whose verdict is unknown, for `reason` (budget spent, a history the checker's
-/// rules cannot judge), with whatever details were gathered.
+/// rules cannot judge), with whatever details were gathered. A spent time or memory limit is
+/// its typed stop reason.
 pub fn unknown(
     workload: &'static str,
     ops: &[Operation],
     budget: &Budget,
     reason: String,
     details: Value,
-) -> WorkloadReport {
+) -> Report {
     let mut r = report(
         workload,
         ops,
@@ -292,5 +293,8 @@ pub fn unknown(
         details,
     );
     r.unknown_reason = Some(reason);
+    r.stop = budget
+        .exceeded()
+        .filter(|s| matches!(s, StopReason::Time | StopReason::Memory));
     r
 }
