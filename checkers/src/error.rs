@@ -55,3 +55,29 @@ impl UsageError {
         }
     }
 }
+
+/// What a model expected of an operation (or of `--initial`) and what it found: the
+/// linearizability checker turns it into an [`InputError`] at the operation's line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ShapeError(pub String);
+
+impl From<String> for ShapeError {
+    fn from(message: String) -> Self {
+        ShapeError(message)
+    }
+}
+
+impl From<&str> for ShapeError {
+    fn from(message: &str) -> Self {
+        ShapeError(message.to_string())
+    }
+}
+
+/// `ShapeError(format!(…))`.
+macro_rules! shape {
+    ($($arg:tt)*) => {
+        $crate::error::ShapeError(format!($($arg)*))
+    };
+}
+pub(crate) use shape;

@@ -26,7 +26,7 @@
 //! - [`Report`], [`Validity`], [`Counterexample`]: what every checker returns.
 //! - [`Budget`], [`StopReason`]: the one budget every checker respects (→ `unknown`).
 //! - [`perf`]: availability during faults and latency outside them, from a history.
-//! - [`InputError`], [`UsageError`]: typed errors; [`Rng`]: the seeded generator.
+//! - [`InputError`], [`UsageError`], [`ShapeError`]: typed errors; [`Rng`]: the seeded generator.
 //!
 //! Inside (crate-private), layered so each imports only the ones below it: `registry` →
 //! `linear` (linearizability search, memoization, shrinking; imports `model`), `txn` (Elle-style
@@ -50,7 +50,7 @@ mod txn;
 mod verdict;
 
 pub use budget::{default_memory_limit, Budget, MemoryProbe, StopReason};
-pub use error::{InputError, UsageError};
+pub use error::{InputError, ShapeError, UsageError};
 pub use model::Model;
 pub use options::CheckOptions;
 pub use registry::{Checker, CHECKERS};

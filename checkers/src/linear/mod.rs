@@ -163,7 +163,7 @@ fn compile<M: Model>(
     for op in ops.iter().filter(|o| o.client) {
         let compiled = model
             .compile(op, ctx)
-            .map_err(|m| InputError::new(file, op.invoke_line, m))?;
+            .map_err(|m| InputError::new(file, op.invoke_line, m.0))?;
         let Compiled::Op { key, op: mop } = compiled else {
             continue;
         };
@@ -202,13 +202,13 @@ fn compile<M: Model>(
         // Still validate --initial.
         model
             .init(opts.initial.as_ref(), None, ctx)
-            .map_err(|m| InputError::new("--initial", 0, m))?;
+            .map_err(|m| InputError::new("--initial", 0, m.0))?;
     }
     let mut parts = Vec::with_capacity(groups.len());
     for (key, mut entries) in groups {
         let init = model
             .init(opts.initial.as_ref(), key.as_ref(), ctx)
-            .map_err(|m| InputError::new("--initial", 0, m))?;
+            .map_err(|m| InputError::new("--initial", 0, m.0))?;
         // Indeterminate ops that never change the state cannot matter.
         entries.retain(|e| e.ret.is_some() || !model.read_only(&e.op));
         parts.push(Partition { key, init, entries });

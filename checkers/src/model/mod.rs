@@ -31,6 +31,7 @@ pub use queue::Queue;
 pub use register::Register;
 pub use util::{canonical, Interner, ValueId};
 
+use crate::error::ShapeError;
 use crate::history::Operation;
 use serde_json::Value;
 use std::fmt::Debug;
@@ -77,11 +78,15 @@ pub trait Model: Sync + Send {
         initial: Option<&Value>,
         key: Option<&Value>,
         ctx: &mut CompileCtx,
-    ) -> Result<Self::State, String>;
+    ) -> Result<Self::State, ShapeError>;
 
     /// Turns a client operation into a model op. Called for ok, info and (when
     /// `ctx.fail_cas_observed`) failed operations. An error says what shape was expected.
-    fn compile(&self, op: &Operation, ctx: &mut CompileCtx) -> Result<Compiled<Self::Op>, String>;
+    fn compile(
+        &self,
+        op: &Operation,
+        ctx: &mut CompileCtx,
+    ) -> Result<Compiled<Self::Op>, ShapeError>;
 
     /// The pure transition: the next state, or `None` if `op` cannot happen in `state`.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;

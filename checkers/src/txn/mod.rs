@@ -66,7 +66,7 @@ pub fn check_rw_register(
 
 /// Validates a `--consistency` name; the error lists the names accepted.
 pub fn parse_consistency(name: &str) -> Result<(), UsageError> {
-    consistency::parse(name).map_err(UsageError::new)
+    consistency::parse(name)
 }
 
 fn check(
