@@ -200,7 +200,7 @@ fn read_noting_torn_tail(
     if history.format == Format::JsonLines {
         let torn = std::str::from_utf8(bytes)
             .ok()
-            .and_then(checkers::history::json::torn_last_line);
+            .and_then(checkers::history::torn_last_line);
         if let Some(line) = torn {
             eprintln!(
                 "faultline: {file}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {} complete events before it",

@@ -10,7 +10,7 @@
 //! global allocator). `FAULTLINE_TXN_BENCH_MAX=N` skips sizes
 //! above N.
 
-use checkers::history::{pair, write::write_json_lines};
+use checkers::history::{pair, write_json_lines};
 use checkers::testing::check_list_append;
 use checkers::testing::{txn_history as history, TxnSpec};
 use checkers::CheckOptions;

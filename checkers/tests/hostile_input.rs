@@ -119,7 +119,7 @@ fn seeds() -> Vec<Seed> {
     {
         let history = checkers::testing::txn_history(spec);
         let mut bytes = Vec::new();
-        history::write::write_json_lines(&history, &mut bytes).unwrap();
+        history::write_json_lines(&history, &mut bytes).unwrap();
         let name = ["list-append", "rw-register"][i];
         seeds.push(Seed {
             name: format!("generated-{name}.jsonl"),
@@ -224,7 +224,7 @@ fn run_case(
                 Some(f) => f.name().to_string(),
                 None => match std::str::from_utf8(bytes)
                     .ok()
-                    .map(|text| history::read::detect_format(source, text))
+                    .map(|text| history::detect_format(source, text))
                 {
                     Some(Ok(f)) => format!("detected {}", f.name()),
                     _ => "detected (none)".to_string(),

@@ -2,7 +2,7 @@
 //! JSON-lines histories: a valid case and each failure class per checker, and malformed input.
 //! Properties over generated histories are in `jepsen_props.rs`.
 
-use checkers::history::pairing::pair_anonymous;
+use checkers::history::pair_anonymous;
 use checkers::history::read_history;
 use checkers::history::Format;
 use checkers::registry;

@@ -2,7 +2,7 @@
 //! real (simulated) counter, set or store with concurrency and crashes are never flagged, and
 //! taking an acknowledged effect out of a quiescent read always is.
 
-use checkers::history::pairing::pair_anonymous;
+use checkers::history::pair_anonymous;
 use checkers::history::read_history;
 use checkers::history::Format;
 use checkers::registry;

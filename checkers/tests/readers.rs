@@ -1,7 +1,7 @@
 //! The history readers against every published history in `shared/anchors`, plus crafted
 //! error cases and a writer round-trip property.
 
-use checkers::history::write::write_json_lines;
+use checkers::history::write_json_lines;
 use checkers::history::{
     read_history, read_history_file, Event, EventType, Format, History, Process,
 };

@@ -3,7 +3,7 @@
 //! drain), and a property test against a brute-force oracle that replays the history element
 //! by element.
 
-use checkers::history::pairing::pair_anonymous;
+use checkers::history::pair_anonymous;
 use checkers::history::read_history;
 use checkers::history::Format;
 use checkers::registry;

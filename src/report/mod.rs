@@ -15,7 +15,7 @@ pub mod timeline;
 
 use crate::check::FileOutcome;
 use anyhow::{Context, Result};
-use checkers::history::{pair, pairing::pair_anonymous, read_history, Operation};
+use checkers::history::{pair, pair_anonymous, read_history, Operation};
 use std::path::Path;
 
 /// Writes the report pages and plots of every checked file into `dir` (which exists).

@@ -172,7 +172,7 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Report) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use checkers::history::{pairing::pair_anonymous, read_history};
+    use checkers::history::{pair_anonymous, read_history};
     use checkers::Validity;
 
     /// A G-single cycle as the Elle checker reports it in `details.anomalies`.
