@@ -1,9 +1,12 @@
-//! Verdicts: what a checker concludes about one history, with the evidence a person needs.
+//! Verdicts: what every checker concludes about one history, with the evidence a person needs —
+//! the hand-off from "check" to "report" in run → check → report.
 //!
-//! Every checker returns [`Validity::Valid`], [`Validity::Invalid`] or [`Validity::Unknown`]
-//! (budget exhausted, or nothing it can judge) — never a guess. An invalid linearizability
-//! verdict carries a [`Counterexample`]. These types serialize to the stable JSON of
-//! `check --format json` (see `docs/cli.md`).
+//! [`Report`] is the one report type of every checker (models and workload checkers alike):
+//! [`Validity::Valid`], [`Validity::Invalid`] or [`Validity::Unknown`] (budget exhausted, with
+//! its typed [`StopReason`], or nothing it can judge) — never a guess. An invalid
+//! linearizability verdict carries a [`Counterexample`]; a workload checker's, named anomalies
+//! and an explanation. The binary renders them as the stable JSON of `check --format json` (see
+//! `docs/cli.md`) and as text.
 
 use crate::budget::StopReason;
 use crate::history::Operation;
