@@ -3,7 +3,7 @@
 //! The checkers crate is pure and cannot measure the process's heap; this binary wraps the
 //! system allocator and keeps one relaxed atomic counter of the bytes currently allocated.
 //! [`in_use`] is handed to the checkers as their memory probe (`memory_in_use` in
-//! `checkers::linear::CheckOptions` and `checkers::workload::WorkloadOptions`), which they
+//! `checkers::CheckOptions`, turned into the check's `checkers::Budget`), which they
 //! compare with the budget at each budget checkpoint of the check step (search, shrinking,
 //! graph search), so any state a model or checker builds — memo arenas, `Vec` states of set
 //! and queue models, dependency graphs — counts. The cost is one relaxed `fetch_add` or

@@ -10,33 +10,23 @@ use crate::exit;
 use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{Context, Result};
-use checkers::history::{pair, read_history, Format};
-use checkers::linear::{default_memory_limit, CheckOptions};
-use checkers::model::{self, ModelEntry};
-use checkers::verdict::{Report, Stats, Validity};
-use checkers::workload::{self, WorkloadEntry, WorkloadOptions, WorkloadReport};
-use checkers::InputError;
+use checkers::history::{pair, pair_anonymous, read_history, Format};
+use checkers::registry::{self, Checker};
+use checkers::{default_memory_limit, CheckOptions, CheckerKind, InputError, Report, StopReason};
 use rayon::prelude::*;
 use std::io::Write;
 
 /// What happened to one file.
 #[derive(Debug)]
 pub enum FileOutcome {
-    /// It was read and checked.
+    /// It was read and checked (by a model or a workload checker).
     Checked {
         /// The encoding it was read in.
         format: Format,
         /// The verdict with its evidence (boxed: it is much larger than an error).
         report: Box<Report>,
     },
-    /// It was read and checked by a workload checker (`--workload`).
-    Workload {
-        /// The encoding it was read in.
-        format: Format,
-        /// The verdict with its evidence.
-        report: Box<WorkloadReport>,
-    },
-    /// It could not be read, or is not a well-formed history for the model.
+    /// It could not be read, or is not a well-formed history for the checker.
     BadInput(InputError),
 }
 
@@ -45,7 +35,6 @@ impl FileOutcome {
     pub fn exit_code(&self) -> u8 {
         match self {
             FileOutcome::Checked { report, .. } => exit::of_validity(report.valid),
-            FileOutcome::Workload { report, .. } => exit::of_validity(report.valid),
             FileOutcome::BadInput(_) => exit::BAD_INPUT,
         }
     }
@@ -60,49 +49,62 @@ fn usage(message: &str) -> u8 {
 /// Runs `faultline check`. Returns the exit code; an `Err` is an internal error (exit 255),
 /// except that a closed standard output ends the output quietly.
 pub fn run(args: CheckArgs) -> Result<u8> {
-    if let Some(workload) = args.workload {
-        return run_workload(&args, &workload.name());
-    }
-    let workload_only = [
-        ("--consistency", !args.consistency.is_empty()),
-        ("--group-size", args.group_size.is_some()),
-        ("--negative-balances", args.negative_balances),
-    ];
-    if let Some((flag, _)) = workload_only.iter().find(|(_, given)| *given) {
-        return Ok(usage(&format!(
-            "{flag} applies only to --workload checks, not to --model"
-        )));
-    }
-    let Some(model_name) = args.model.as_deref() else {
-        return Ok(usage("expected --model MODEL or --workload WORKLOAD"));
+    let checker = if let Some(workload) = &args.workload {
+        let name = workload.name();
+        if args.model.is_some() {
+            return Ok(usage("give either --model or --workload, not both"));
+        }
+        let Some(entry) = registry::find(CheckerKind::Workload, &name) else {
+            return Ok(usage(&format!("unknown workload {name:?}")));
+        };
+        entry
+    } else {
+        let workload_only = [
+            ("--consistency", !args.consistency.is_empty()),
+            ("--group-size", args.group_size.is_some()),
+            ("--negative-balances", args.negative_balances),
+        ];
+        if let Some((flag, _)) = workload_only.iter().find(|(_, given)| *given) {
+            return Ok(usage(&format!(
+                "{flag} applies only to --workload checks, not to --model"
+            )));
+        }
+        let Some(model_name) = args.model.as_deref() else {
+            return Ok(usage("expected --model MODEL or --workload WORKLOAD"));
+        };
+        let Some(model) = registry::find(CheckerKind::Model, model_name) else {
+            let known: Vec<&str> = registry::models().map(|m| m.name).collect();
+            return Ok(usage(&format!(
+                "unknown model {model_name:?}; expected one of: {}",
+                known.join(", ")
+            )));
+        };
+        model
     };
-    let Some(model) = model::find(model_name) else {
-        let known: Vec<&str> = model::MODELS.iter().map(|m| m.name).collect();
-        return Ok(usage(&format!(
-            "unknown model {model_name:?}; expected one of: {}",
-            known.join(", ")
-        )));
+    let opts = CheckOptions {
+        initial: args.initial.clone(),
+        shrink: !args.no_shrink,
+        shrink_time: args.shrink_time,
+        consistency: args.consistency.clone(),
+        group_size: args.group_size,
+        negative_balances: args.negative_balances,
+        time_limit: Some(args.time_limit),
+        memory_limit: memory_limit(args.memory_limit),
+        memory_in_use: Some(crate::alloc::in_use),
     };
+    if let Err(e) = checker.validate(&opts) {
+        return Ok(usage(&e.to_string()));
+    }
     if args.files.iter().filter(|f| f.as_str() == "-").count() > 1 {
         return Ok(usage(
             "standard input (-) can be given only once among the files",
         ));
     }
-
-    let opts = CheckOptions {
-        initial: args.initial.clone(),
-        time_limit: Some(args.time_limit),
-        memory_limit: memory_limit(args.memory_limit),
-        memory_in_use: Some(crate::alloc::in_use),
-        shrink: !args.no_shrink,
-        shrink_time: args.shrink_time,
-    };
     let forced = args.format_in.map(|f| f.format());
-
     let outcomes: Vec<FileOutcome> = args
         .files
         .par_iter()
-        .map(|file| check_file(file, model, forced, &opts))
+        .map(|file| check_file(file, checker, forced, &opts))
         .collect();
     finish(&args, outcomes)
 }
@@ -123,39 +125,6 @@ fn spent_reading(limit: usize) -> Option<String> {
             limit >> 20
         )
     })
-}
-
-/// `check --workload NAME`: validates the options, then checks every file with that checker.
-fn run_workload(args: &CheckArgs, name: &str) -> Result<u8> {
-    if args.model.is_some() {
-        return Ok(usage("give either --model or --workload, not both"));
-    }
-    let Some(entry) = workload::find(name) else {
-        return Ok(usage(&format!("unknown workload {name:?}")));
-    };
-    let opts = WorkloadOptions {
-        consistency: args.consistency.clone(),
-        group_size: args.group_size,
-        negative_balances: args.negative_balances,
-        time_limit: Some(args.time_limit),
-        memory_limit: memory_limit(args.memory_limit),
-        memory_in_use: Some(crate::alloc::in_use),
-    };
-    if let Err(message) = workload::validate(name, &opts) {
-        return Ok(usage(&message));
-    }
-    if args.files.iter().filter(|f| f.as_str() == "-").count() > 1 {
-        return Ok(usage(
-            "standard input (-) can be given only once among the files",
-        ));
-    }
-    let forced = args.format_in.map(|f| f.format());
-    let outcomes: Vec<FileOutcome> = args
-        .files
-        .par_iter()
-        .map(|file| check_workload_file(file, entry, forced, &opts))
-        .collect();
-    finish(args, outcomes)
 }
 
 /// Prints the outcomes, writes `--out`, and returns the combined exit code.
@@ -190,38 +159,11 @@ fn finish(args: &CheckArgs, outcomes: Vec<FileOutcome>) -> Result<u8> {
     Ok(code)
 }
 
-/// Reads, pairs and checks one file with a workload checker.
-pub fn check_workload_file(
-    file: &str,
-    entry: &WorkloadEntry,
-    forced: Option<Format>,
-    opts: &WorkloadOptions,
-) -> FileOutcome {
-    let result = read_bytes(file)
-        .and_then(|bytes| read_noting_torn_tail(file, &bytes, forced))
-        .and_then(|history| {
-            // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn): such
-            // events are paired as one unnamed client thread.
-            let ops = checkers::history::pair_anonymous(&history)?;
-            if let Some(why) = spent_reading(opts.memory_limit) {
-                return Ok((history.format, unknown_workload(entry.name, &ops, why)));
-            }
-            let report = (entry.check)(file, &ops, opts)?;
-            Ok((history.format, report))
-        });
-    match result {
-        Ok((format, report)) => FileOutcome::Workload {
-            format,
-            report: Box::new(report),
-        },
-        Err(e) => FileOutcome::BadInput(e),
-    }
-}
-
-/// Reads, pairs and checks one file.
+/// Reads, pairs and checks one file with `checker`, within a budget started when the check
+/// starts (after reading).
 pub fn check_file(
     file: &str,
-    model: &ModelEntry,
+    checker: &Checker,
     forced: Option<Format>,
     opts: &CheckOptions,
 ) -> FileOutcome {
@@ -233,11 +175,19 @@ pub fn check_file(
     let result = read_bytes(file)
         .and_then(|bytes| read_noting_torn_tail(file, &bytes, forced))
         .and_then(|history| {
-            let ops = pair(&history)?;
+            let ops = match checker.kind {
+                CheckerKind::Model => pair(&history)?,
+                // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn):
+                // such events are paired as one unnamed client thread.
+                CheckerKind::Workload => pair_anonymous(&history)?,
+            };
             if let Some(why) = spent_reading(opts.memory_limit) {
-                return Ok((history.format, unknown_model(model.name, &ops, why)));
+                let n = ops.iter().filter(|o| o.client).count();
+                let report =
+                    Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
+                return Ok((history.format, report));
             }
-            let report = (model.check)(file, history.format, &ops, opts)?;
+            let report = checker.check(file, history.format, &ops, opts, &opts.budget())?;
             Ok((history.format, report))
         });
     match result {
@@ -246,41 +196,6 @@ pub fn check_file(
             report: Box::new(report),
         },
         Err(e) => FileOutcome::BadInput(e),
-    }
-}
-
-/// An `unknown` workload report for a check that could not start.
-fn unknown_workload(
-    name: &'static str,
-    ops: &[checkers::history::Operation],
-    why: String,
-) -> WorkloadReport {
-    WorkloadReport {
-        workload: name,
-        valid: Validity::Unknown,
-        ops: ops.iter().filter(|o| o.client).count(),
-        millis: 0.0,
-        anomalies: Vec::new(),
-        unknown_reason: Some(why),
-        explanation: Vec::new(),
-        details: serde_json::json!({}),
-        artifacts: Vec::new(),
-    }
-}
-
-/// An `unknown` linearizability report for a check that could not start.
-fn unknown_model(name: &str, ops: &[checkers::history::Operation], why: String) -> Report {
-    Report {
-        valid: Validity::Unknown,
-        model: name.to_string(),
-        unknown_reason: Some(why),
-        counterexample: None,
-        stats: Stats {
-            ops: ops.iter().filter(|o| o.client).count(),
-            partitions: 0,
-            states: 0,
-            millis: 0.0,
-        },
     }
 }
 
@@ -296,7 +211,7 @@ fn read_noting_torn_tail(
     if history.format == Format::JsonLines {
         let torn = std::str::from_utf8(bytes)
             .ok()
-            .and_then(checkers::history::json::torn_last_line);
+            .and_then(checkers::history::torn_last_line);
         if let Some(line) = torn {
             eprintln!(
                 "faultline: {file}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {} complete events before it",
@@ -322,22 +237,13 @@ fn print(args: &CheckArgs, outcomes: &[FileOutcome]) -> std::io::Result<()> {
     for (i, (file, outcome)) in args.files.iter().zip(outcomes).enumerate() {
         match (outcome, args.format) {
             (FileOutcome::Checked { report, .. }, OutputFormat::Human) => {
-                if i > 0 && (report.counterexample.is_some() || prev_had_details(outcomes, i)) {
+                if i > 0 && (report.has_details() || prev_had_details(outcomes, i)) {
                     writeln!(out)?;
                 }
                 out.write_all(render_human::render(file, report, style).as_bytes())?;
             }
             (FileOutcome::Checked { format, report }, OutputFormat::Json) => {
                 writeln!(out, "{}", render_json::report(file, *format, report))?;
-            }
-            (FileOutcome::Workload { report, .. }, OutputFormat::Human) => {
-                if i > 0 && (!report.explanation.is_empty() || prev_had_details(outcomes, i)) {
-                    writeln!(out)?;
-                }
-                out.write_all(render_human::render_workload(file, report, style).as_bytes())?;
-            }
-            (FileOutcome::Workload { format, report }, OutputFormat::Json) => {
-                writeln!(out, "{}", render_json::workload(file, *format, report))?;
             }
             (FileOutcome::BadInput(e), format) => {
                 if format == OutputFormat::Json {
@@ -354,8 +260,7 @@ fn print(args: &CheckArgs, outcomes: &[FileOutcome]) -> std::io::Result<()> {
 /// True when the previous file printed more than its verdict line (so a blank line separates).
 fn prev_had_details(outcomes: &[FileOutcome], i: usize) -> bool {
     match outcomes.get(i.wrapping_sub(1)) {
-        Some(FileOutcome::Checked { report, .. }) => report.counterexample.is_some(),
-        Some(FileOutcome::Workload { report, .. }) => !report.explanation.is_empty(),
+        Some(FileOutcome::Checked { report, .. }) => report.has_details(),
         _ => false,
     }
 }
@@ -373,14 +278,11 @@ pub fn write_results(
         .zip(outcomes)
         .map(|(file, outcome)| match outcome {
             FileOutcome::Checked { format, report } => render_json::report(file, *format, report),
-            FileOutcome::Workload { format, report } => {
-                render_json::workload(file, *format, report)
-            }
             FileOutcome::BadInput(e) => render_json::input_error(file, e),
         })
         .collect();
     for outcome in outcomes {
-        if let FileOutcome::Workload { report, .. } = outcome {
+        if let FileOutcome::Checked { report, .. } = outcome {
             for artifact in &report.artifacts {
                 let name = std::path::Path::new(&artifact.name)
                     .file_name()

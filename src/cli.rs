@@ -402,7 +402,7 @@ impl InputFormat {
     }
 }
 
-/// `--workload`: the checkers that are not linearizability search (`checkers::workload`).
+/// `--workload`: the checkers that are not linearizability search (`checkers::registry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Workload {
     /// Elle list-append (transactional dependency graphs).
@@ -523,7 +523,7 @@ fn parse_json(s: &str) -> Result<Value, String> {
 /// The list of models shown at the end of `faultline check --help`.
 fn models_help() -> String {
     let mut text = String::from("Models (--model):\n");
-    for m in checkers::model::MODELS {
+    for m in checkers::registry::models() {
         text.push_str(&format!("  {:<16} {}\n", m.name, m.about));
     }
     text.push_str(

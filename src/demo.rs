@@ -12,7 +12,7 @@ use crate::cli::{DemoArgs, DemoMode, StoreMode};
 use crate::exit;
 use crate::run::{self, Finished, Plan};
 use anyhow::Result;
-use checkers::verdict::{OpView, Validity};
+use checkers::{OpView, Validity};
 use serde_json::Value;
 use std::io::Write;
 use std::time::Duration;
@@ -127,7 +127,6 @@ pub fn run(args: DemoArgs) -> Result<u8> {
 fn validity(f: &Finished) -> Validity {
     match &f.outcome {
         FileOutcome::Checked { report, .. } => report.valid,
-        FileOutcome::Workload { report, .. } => report.valid,
         FileOutcome::BadInput(_) => Validity::Unknown,
     }
 }

@@ -9,7 +9,7 @@
 //! take, a server that is not installed, a port in use, no permission, an unusable store) is
 //! 254 with a message saying what to change; anything else is a bug in faultline, 255.
 
-use checkers::verdict::Validity;
+use checkers::Validity;
 use workloads::RunError;
 
 /// Every checked history is valid.

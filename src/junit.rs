@@ -10,7 +10,7 @@
 use crate::check::FileOutcome;
 use crate::render_human::{self, Style};
 use anyhow::{Context, Result};
-use checkers::verdict::Validity;
+use checkers::Validity;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -40,16 +40,10 @@ pub fn render(suite: &str, files: &[String], outcomes: &[FileOutcome]) -> String
         .map(|(file, outcome)| {
             let (checker, valid, seconds, text) = match outcome {
                 FileOutcome::Checked { report, .. } => (
-                    report.model.clone(),
+                    report.checker.to_string(),
                     Some(report.valid),
                     report.stats.millis / 1000.0,
                     render_human::render(file, report, style),
-                ),
-                FileOutcome::Workload { report, .. } => (
-                    report.workload.to_string(),
-                    Some(report.valid),
-                    report.millis / 1000.0,
-                    render_human::render_workload(file, report, style),
                 ),
                 FileOutcome::BadInput(e) => ("input".to_string(), None, 0.0, e.to_string()),
             };

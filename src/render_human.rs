@@ -6,8 +6,7 @@
 //! sub-history with the rule used to obtain it. Colors are used only when standard output is a
 //! terminal (and `NO_COLOR` is not set).
 
-use checkers::verdict::{Counterexample, OpView, Report, Step, Validity};
-use checkers::workload::WorkloadReport;
+use checkers::{CheckerKind, Counterexample, OpView, Report, Step, Validity};
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -52,51 +51,31 @@ impl Style {
     }
 }
 
-/// Renders the report of one file: the verdict line and, for an invalid history, the
-/// counterexample. Ends with a newline.
+/// Renders the report of one file: the verdict line and the evidence — for a model, the
+/// counterexample of an invalid history; for a workload checker, the anomalies found (on the
+/// verdict line) and its explanation, indented. Ends with a newline.
 pub fn render(file: &str, report: &Report, style: Style) -> String {
     let mut out = String::new();
-    let stats = format!(
-        "({}, {} op{}, {} partition{}, {})",
-        report.model,
-        report.stats.ops,
-        plural(report.stats.ops),
-        report.stats.partitions,
-        plural(report.stats.partitions),
-        duration(report.stats.millis)
-    );
-    let verdict = match report.valid {
-        Validity::Valid => style.paint("1;32", "valid"),
-        Validity::Invalid => format!("{} — not linearizable", style.paint("1;31", "INVALID")),
-        Validity::Unknown => format!(
-            "{} — {}",
-            style.paint("1;33", "UNKNOWN"),
-            report
-                .unknown_reason
-                .as_deref()
-                .unwrap_or("the checker could not decide")
+    let ops = format!("{} op{}", report.stats.ops, plural(report.stats.ops));
+    let stats = match report.kind {
+        CheckerKind::Model => format!(
+            "({}, {ops}, {} partition{}, {})",
+            report.checker,
+            report.stats.partitions,
+            plural(report.stats.partitions),
+            duration(report.stats.millis)
+        ),
+        CheckerKind::Workload => format!(
+            "({}, {ops}, {})",
+            report.checker,
+            duration(report.stats.millis)
         ),
     };
-    let _ = writeln!(out, "{file}: {verdict} {}", style.dim(&stats));
-    if let Some(cex) = &report.counterexample {
-        counterexample(&mut out, cex, style);
-    }
-    out
-}
-
-/// Renders the report of one file checked by a workload checker: the verdict line (with the
-/// anomalies found) and the checker's explanation, indented. Ends with a newline.
-pub fn render_workload(file: &str, report: &WorkloadReport, style: Style) -> String {
-    let mut out = String::new();
-    let stats = format!(
-        "({}, {} op{}, {})",
-        report.workload,
-        report.ops,
-        plural(report.ops),
-        duration(report.millis)
-    );
     let verdict = match report.valid {
         Validity::Valid => style.paint("1;32", "valid"),
+        Validity::Invalid if report.kind == CheckerKind::Model => {
+            format!("{} — not linearizable", style.paint("1;31", "INVALID"))
+        }
         Validity::Invalid if report.anomalies.is_empty() => style.paint("1;31", "INVALID"),
         Validity::Invalid => format!(
             "{} — {}",
@@ -113,6 +92,9 @@ pub fn render_workload(file: &str, report: &WorkloadReport, style: Style) -> Str
         ),
     };
     let _ = writeln!(out, "{file}: {verdict} {}", style.dim(&stats));
+    if let Some(cex) = &report.counterexample {
+        counterexample(&mut out, cex, style);
+    }
     if !report.explanation.is_empty() {
         let _ = writeln!(out);
         for line in &report.explanation {

@@ -15,50 +15,49 @@
 //! "error":{"line":…|null,"message":…}}`.
 
 use checkers::history::Format;
-use checkers::verdict::Report;
-use checkers::workload::WorkloadReport;
-use checkers::InputError;
+use checkers::{CheckerKind, InputError, Report};
 use serde_json::{json, Value};
 
 /// The version of the JSON report's shape.
 pub const FORMAT_VERSION: u64 = 1;
 
-/// The report of one checked file.
+/// The report of one checked file, in the shape of its checker's kind (see above).
 pub fn report(file: &str, format: Format, report: &Report) -> Value {
-    let counterexample = match &report.counterexample {
-        Some(c) => serde_json::to_value(c).unwrap_or(Value::Null),
-        None => Value::Null,
-    };
-    json!({
-        "format_version": FORMAT_VERSION,
-        "file": file,
-        "valid": report.valid.to_json(),
-        "model": report.model,
-        "input_format": format.name(),
-        "ops": report.stats.ops,
-        "partitions": report.stats.partitions,
-        "states": report.stats.states,
-        "millis": (report.stats.millis * 1000.0).round() / 1000.0,
-        "unknown_reason": report.unknown_reason,
-        "counterexample": counterexample,
-    })
-}
-
-/// The report of one file checked by a workload checker (`--workload`).
-pub fn workload(file: &str, format: Format, report: &WorkloadReport) -> Value {
-    json!({
-        "format_version": FORMAT_VERSION,
-        "file": file,
-        "valid": report.valid.to_json(),
-        "workload": report.workload,
-        "input_format": format.name(),
-        "ops": report.ops,
-        "millis": (report.millis * 1000.0).round() / 1000.0,
-        "unknown_reason": report.unknown_reason,
-        "anomalies": report.anomalies,
-        "explanation": report.explanation,
-        "details": report.details,
-    })
+    let millis = (report.stats.millis * 1000.0).round() / 1000.0;
+    match report.kind {
+        CheckerKind::Model => {
+            let counterexample = match &report.counterexample {
+                Some(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+                None => Value::Null,
+            };
+            json!({
+                "format_version": FORMAT_VERSION,
+                "file": file,
+                "valid": report.valid.to_json(),
+                "model": report.checker,
+                "input_format": format.name(),
+                "ops": report.stats.ops,
+                "partitions": report.stats.partitions,
+                "states": report.stats.states,
+                "millis": millis,
+                "unknown_reason": report.unknown_reason,
+                "counterexample": counterexample,
+            })
+        }
+        CheckerKind::Workload => json!({
+            "format_version": FORMAT_VERSION,
+            "file": file,
+            "valid": report.valid.to_json(),
+            "workload": report.checker,
+            "input_format": format.name(),
+            "ops": report.stats.ops,
+            "millis": millis,
+            "unknown_reason": report.unknown_reason,
+            "anomalies": report.anomalies,
+            "explanation": report.explanation,
+            "details": report.details,
+        }),
+    }
 }
 
 /// The report of a file with bad input (exit 254). `line` is null when the problem is not tied

@@ -17,8 +17,9 @@ use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{bail, Context, Result};
 use checkers::history::{pair, read_history};
-use checkers::linear::CheckOptions;
 use checkers::perf::{self, Perf};
+use checkers::registry;
+use checkers::{CheckOptions, CheckerKind};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -63,7 +64,7 @@ impl Default for CheckBudget {
     fn default() -> Self {
         CheckBudget {
             time_limit: Duration::from_secs(300),
-            memory_limit: checkers::limits::default_memory_limit(),
+            memory_limit: checkers::default_memory_limit(),
         }
     }
 }
@@ -116,7 +117,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         return Ok(usage("--consistency applies to --workload list-append"));
     }
     for c in &args.consistency {
-        if let Err(e) = checkers::txn::parse_consistency(c) {
+        if let Err(e) = checkers::parse_consistency(c) {
             return Ok(usage(&format!("--consistency: {e}")));
         }
     }
@@ -402,28 +403,30 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
 fn check_history(plan: &Plan, file: &str) -> FileOutcome {
     match plan.config.workload {
         WorkloadKind::ListAppend => {
-            let entry = checkers::workload::find("list-append").expect("list-append is registered");
+            let entry = registry::find(CheckerKind::Workload, "list-append")
+                .expect("list-append is registered");
             let consistency = if plan.consistency.is_empty() {
                 vec!["strict-serializable".to_string()]
             } else {
                 plan.consistency.clone()
             };
-            let opts = checkers::workload::WorkloadOptions {
+            let opts = CheckOptions {
                 consistency,
                 time_limit: Some(plan.check.time_limit),
                 memory_limit: plan.check.memory_limit,
                 memory_in_use: Some(crate::alloc::in_use),
                 ..Default::default()
             };
-            check::check_workload_file(file, entry, None, &opts)
+            check::check_file(file, entry, None, &opts)
         }
         WorkloadKind::Queue => {
-            let entry = checkers::workload::find("total-queue").expect("total-queue is registered");
-            let opts = checkers::workload::WorkloadOptions {
+            let entry = registry::find(CheckerKind::Workload, "total-queue")
+                .expect("total-queue is registered");
+            let opts = CheckOptions {
                 time_limit: Some(Duration::from_secs(300)),
                 ..Default::default()
             };
-            check::check_workload_file(file, entry, None, &opts)
+            check::check_file(file, entry, None, &opts)
         }
         kind => {
             let model = if kind == WorkloadKind::Kv {
@@ -431,7 +434,7 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
             } else {
                 "cas-register"
             };
-            let model = checkers::model::find(model).expect("the model is registered");
+            let model = registry::find(CheckerKind::Model, model).expect("the model is registered");
             let opts = CheckOptions {
                 time_limit: Some(plan.check.time_limit),
                 memory_limit: plan.check.memory_limit,
@@ -542,7 +545,6 @@ pub fn verdict_text(f: &Finished, style: Style) -> String {
     let file = f.dir.join("history.jsonl").to_string_lossy().to_string();
     match &f.outcome {
         FileOutcome::Checked { report, .. } => render_human::render(&file, report, style),
-        FileOutcome::Workload { report, .. } => render_human::render_workload(&file, report, style),
         FileOutcome::BadInput(e) => format!("{e}\n"),
     }
 }
@@ -552,7 +554,6 @@ pub fn outcome_json(f: &Finished) -> serde_json::Value {
     let file = f.dir.join("history.jsonl").to_string_lossy().to_string();
     let mut v = match &f.outcome {
         FileOutcome::Checked { format, report } => render_json::report(&file, *format, report),
-        FileOutcome::Workload { format, report } => render_json::workload(&file, *format, report),
         FileOutcome::BadInput(e) => render_json::input_error(&file, e),
     };
     if let Some(map) = v.as_object_mut() {

@@ -641,3 +641,144 @@ fn a_panic_is_an_internal_error_without_backtrace() {
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
     assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
 }
+
+/// A keyed cas-register history of 24 keys whose events are interleaved round by round; keys
+/// 3, 9, 14, 17 and 22 end with a read of a value never written. Key 3, the first of them in
+/// the file, is not the first to fail when partitions are searched largest first (before the
+/// fix, key 9 was reported even on one thread, and other keys on several).
+fn multi_key_history() -> String {
+    use std::fmt::Write as _;
+    let (keys, invalid) = (24, [3, 9, 14, 17, 22]);
+    let rounds = |k: usize| 4 + (k * 7) % 9;
+    let pending = |k: usize| if k == 3 { 3 } else { (k * 5) % 7 };
+    let mut out = String::new();
+    let mut ev = |p: usize, ty: &str, f: &str, k: usize, v: Value| {
+        let line = serde_json::json!({"process": p, "type": ty, "f": f, "key": k, "value": v});
+        writeln!(out, "{line}").unwrap();
+    };
+    for k in 0..keys {
+        for i in 0..pending(k) {
+            ev(1000 + k * 20 + i, "invoke", "write", k, (500 + i).into());
+        }
+    }
+    for r in 0..(0..keys).map(rounds).max().unwrap() {
+        for k in (0..keys).filter(|&k| r < rounds(k)) {
+            let (a, b) = (r * 10 + 1, r * 10 + 2);
+            // Two concurrent writes, then two reads that see the second.
+            ev(k * 4, "invoke", "write", k, a.into());
+            ev(k * 4 + 1, "invoke", "write", k, b.into());
+            ev(k * 4, "ok", "write", k, a.into());
+            ev(k * 4 + 1, "ok", "write", k, b.into());
+            let bad = r + 1 == rounds(k) && invalid.contains(&k);
+            for p in [k * 4 + 2, k * 4 + 3] {
+                ev(p, "invoke", "read", k, Value::Null);
+                ev(p, "ok", "read", k, if bad { 999 } else { b }.into());
+            }
+        }
+    }
+    for k in 0..keys {
+        for i in 0..pending(k) {
+            ev(1000 + k * 20 + i, "info", "write", k, (500 + i).into());
+        }
+    }
+    out
+}
+
+/// Issue 22 item 1: on a history where several keys are invalid, the counterexample used to
+/// change from run to run (a partition whose search was cancelled when another key failed
+/// first could be reported as failed, with an empty, self-contradictory linearization).
+/// Now the reported key is the first failing one in file order, whatever the thread count.
+#[test]
+fn issue_22_counterexample_is_deterministic_across_runs_and_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("multi-key.jsonl");
+    std::fs::write(&path, multi_key_history()).unwrap();
+    let file = path.to_str().unwrap();
+    // Wall-clock times are the only thing allowed to differ.
+    let strip = |out: &[u8]| -> String {
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let mut v: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let line = match serde_json::from_str::<Value>(line) {
+                Ok(mut j) if j.is_object() => {
+                    j["millis"] = Value::Null;
+                    j.to_string()
+                }
+                _ => line
+                    .split(", ")
+                    .filter(|w| !w.ends_with(" ms)") && !w.ends_with(" s)"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            v.push(line);
+        }
+        v.join("\n")
+    };
+    // 52 runs of the JSON report across 1, 2, 4 and 8 threads; fewer of the others.
+    for (extra, format, runs) in [
+        (&[][..], "json", 13),
+        (&[][..], "human", 4),
+        (&["--no-shrink"][..], "json", 3),
+        (&["--no-shrink"][..], "human", 3),
+    ] {
+        let mut first: Option<String> = None;
+        for run in 0..runs {
+            for threads in ["1", "2", "4", "8"] {
+                let out = faultline()
+                    .env("RAYON_NUM_THREADS", threads)
+                    .args(["check", "--model", "cas-register", "--format", format])
+                    .args(extra)
+                    .arg(file)
+                    .assert()
+                    .code(1)
+                    .get_output()
+                    .stdout
+                    .clone();
+                let text = strip(&out);
+                match &first {
+                    None => {
+                        assert!(
+                            text.contains("\n  key: 3\n")
+                                || serde_json::from_str::<Value>(&text).unwrap()["counterexample"]
+                                    ["key"]
+                                    == 3,
+                            "the first failing key (3) is reported: {text}"
+                        );
+                        assert!(!text.contains(" 0 operations"), "{text}");
+                        first = Some(text);
+                    }
+                    Some(f) => {
+                        assert_eq!(f, &text, "run {run}, {threads} threads, {format} {extra:?}")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Issue 22 item 10: a completion whose `key` differs from its invocation's was accepted
+/// (the invocation's key was used); now it is refused like a different `f`.
+#[test]
+fn issue_22_completion_with_another_key_is_refused() {
+    faultline()
+        .args(["check", "--model", "register"])
+        .arg("malformed-completion-key-differs.jsonl")
+        .assert()
+        .code(254)
+        .stderr(predicate::str::contains(
+            "malformed-completion-key-differs.jsonl:4: expected the completion of process 1's operation on key \"a\" (invoked on line 3), found key \"b\"",
+        ));
+}
+
+/// Issue 22 item 10: an array as `key` was accepted although the format says scalar.
+#[test]
+fn issue_22_array_key_is_refused() {
+    faultline()
+        .args(["check", "--model", "register"])
+        .arg("malformed-key-array.jsonl")
+        .assert()
+        .code(254)
+        .stderr(predicate::str::contains(
+            "malformed-key-array.jsonl:3: expected \"key\" to be a scalar (number, string, keyword, boolean or null), found [\"a\",\"b\"]",
+        ));
+}

@@ -1,12 +1,12 @@
 //! Throughput of the linearizability checker on large generated histories that are valid by
-//! construction (`checkers::gen`): ≥ 100k operations, 8–16 processes. Criterion reports
+//! construction (`checkers::testing::cas_register`): ≥ 100k operations, 8–16 processes. Criterion reports
 //! time per check; the element throughput is operations per second.
 
-use checkers::gen::{cas_register, RegisterSpec};
 use checkers::history::Format;
-use checkers::linear::{check_operations, CheckOptions};
-use checkers::model::CasRegister;
-use checkers::verdict::Validity;
+use checkers::registry;
+use checkers::testing::{cas_register, RegisterSpec};
+use checkers::Validity;
+use checkers::{CheckOptions, CheckerKind};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn bench(c: &mut Criterion) {
@@ -52,13 +52,17 @@ fn bench(c: &mut Criterion) {
             shrink: false,
             ..Default::default()
         };
-        let r =
-            check_operations(&CasRegister, "generated", Format::JsonLines, &ops, &opts).unwrap();
+        let model = registry::find(CheckerKind::Model, "cas-register").unwrap();
+        let r = model
+            .check_within_options("generated", Format::JsonLines, &ops, &opts)
+            .unwrap();
         assert_eq!(r.valid, Validity::Valid, "{name} is valid by construction");
         group.throughput(Throughput::Elements(spec.ops as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &ops, |b, ops| {
             b.iter(|| {
-                check_operations(&CasRegister, "generated", Format::JsonLines, ops, &opts).unwrap()
+                model
+                    .check_within_options("generated", Format::JsonLines, ops, &opts)
+                    .unwrap()
             })
         });
     }

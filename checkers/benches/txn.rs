@@ -1,5 +1,5 @@
 //! Throughput of the list-append checker on generated histories that are strict-serializable
-//! by construction (`checkers::txn::gen`): 10k, 100k and 1M transactions, up to 32 processes,
+//! by construction (`checkers::testing::txn_history`): 10k, 100k and 1M transactions, up to 32 processes,
 //! 10–100 active keys. Criterion reports time per check; the element throughput is
 //! transactions per second. Only the check is timed (the operations are paired beforehand).
 //!
@@ -10,11 +10,11 @@
 //! global allocator). `FAULTLINE_TXN_BENCH_MAX=N` skips sizes
 //! above N.
 
-use checkers::history::{pair, write::write_json_lines};
-use checkers::txn::check_list_append;
-use checkers::txn::gen::{history, TxnSpec};
-use checkers::verdict::Validity;
-use checkers::workload::WorkloadOptions;
+use checkers::history::{pair, write_json_lines};
+use checkers::testing::check_list_append;
+use checkers::testing::{txn_history as history, TxnSpec};
+use checkers::CheckOptions;
+use checkers::Validity;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -56,8 +56,13 @@ fn main() {
             let before = LIVE.load(Relaxed);
             PEAK.store(before, Relaxed);
             let started = std::time::Instant::now();
-            let r =
-                check_list_append("generated", &ops, &WorkloadOptions::default()).expect("check");
+            let r = check_list_append(
+                "generated",
+                &ops,
+                &CheckOptions::default(),
+                &CheckOptions::default().budget(),
+            )
+            .expect("check");
             let secs = started.elapsed().as_secs_f64();
             assert_eq!(r.valid, Validity::Valid, "{name} is valid by construction");
             let extra = PEAK.load(Relaxed).saturating_sub(before);
@@ -75,14 +80,14 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("list-append");
     group.sample_size(10);
-    let opts = WorkloadOptions::default();
+    let opts = CheckOptions::default();
     for (name, spec) in specs() {
         let ops = pair(&history(&spec)).expect("generated histories pair");
-        let r = check_list_append("generated", &ops, &opts).expect("check");
+        let r = check_list_append("generated", &ops, &opts, &opts.budget()).expect("check");
         assert_eq!(r.valid, Validity::Valid, "{name} is valid by construction");
         group.throughput(Throughput::Elements(spec.txns as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &ops, |b, ops| {
-            b.iter(|| check_list_append("generated", ops, &opts).expect("check"))
+            b.iter(|| check_list_append("generated", ops, &opts, &opts.budget()).expect("check"))
         });
     }
     group.finish();

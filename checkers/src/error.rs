@@ -36,3 +36,48 @@ impl fmt::Display for InputError {
         }
     }
 }
+
+/// A problem with the options of a check, found before any file is read (an option that does
+/// not apply to the checker, an unknown consistency model); the message says what was
+/// expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    /// What was expected, and what was found instead.
+    pub message: String,
+}
+
+impl UsageError {
+    /// A usage error saying `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        UsageError {
+            message: message.into(),
+        }
+    }
+}
+
+/// What a model expected of an operation (or of `--initial`) and what it found: the
+/// linearizability checker turns it into an [`InputError`] at the operation's line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ShapeError(pub String);
+
+impl From<String> for ShapeError {
+    fn from(message: String) -> Self {
+        ShapeError(message)
+    }
+}
+
+impl From<&str> for ShapeError {
+    fn from(message: &str) -> Self {
+        ShapeError(message.to_string())
+    }
+}
+
+/// `ShapeError(format!(…))`.
+macro_rules! shape {
+    ($($arg:tt)*) => {
+        $crate::error::ShapeError(format!($($arg)*))
+    };
+}
+pub(crate) use shape;

@@ -1,10 +1,14 @@
-//! Verdicts: what a checker concludes about one history, with the evidence a person needs.
+//! Verdicts: what every checker concludes about one history, with the evidence a person needs —
+//! the hand-off from "check" to "report" in run → check → report.
 //!
-//! Every checker returns [`Validity::Valid`], [`Validity::Invalid`] or [`Validity::Unknown`]
-//! (budget exhausted, or nothing it can judge) — never a guess. An invalid linearizability
-//! verdict carries a [`Counterexample`]. These types serialize to the stable JSON of
-//! `check --format json` (see `docs/cli.md`).
+//! [`Report`] is the one report type of every checker (models and workload checkers alike):
+//! [`Validity::Valid`], [`Validity::Invalid`] or [`Validity::Unknown`] (budget exhausted, with
+//! its typed [`StopReason`], or nothing it can judge) — never a guess. An invalid
+//! linearizability verdict carries a [`Counterexample`]; a workload checker's, named anomalies
+//! and an explanation. The binary renders them as the stable JSON of `check --format json` (see
+//! `docs/cli.md`) and as text.
 
+use crate::budget::StopReason;
 use crate::history::Operation;
 use serde::Serialize;
 use serde_json::Value;
@@ -131,32 +135,116 @@ pub struct Counterexample {
     pub minimal_cut_line: Option<usize>,
 }
 
-/// Search statistics.
+/// Statistics of a check.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {
-    /// Client operations handed to the model (after dropping fails and no-effect ops).
+    /// Client operations checked (for a model: handed to the model, after dropping fails and
+    /// no-effect ops).
     pub ops: usize,
-    /// Independent partitions (keys) checked.
+    /// Independent partitions (keys) checked (linearizability only).
     pub partitions: usize,
-    /// Configurations memoized by the search, summed over partitions.
+    /// Configurations memoized by the search, summed over partitions (linearizability only).
     pub states: u64,
-    /// Wall-clock milliseconds spent in the check (search + shrink).
+    /// Wall-clock milliseconds spent in the check.
     pub millis: f64,
 }
 
-/// The result of checking one history with one model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Which family a checker belongs to: it decides what evidence its report carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckerKind {
+    /// A sequential model checked for linearizability (`check --model`): evidence is a
+    /// [`Counterexample`].
+    Model,
+    /// A workload checker (`check --workload`: Elle's transactional checkers and Jepsen's):
+    /// evidence is named anomalies, an explanation, `details` and artifacts.
+    Workload,
+}
+
+/// A file a checker wants written next to the results (`check --out DIR`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Artifact {
+    /// File name, relative to the output directory (no path separators).
+    pub name: String,
+    /// Its contents.
+    pub contents: String,
+}
+
+/// What any checker concludes about one history: the verdict, why it is unknown when it is,
+/// statistics, and the evidence its kind produces.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
+    /// The checker's name (`cas-register`, `list-append`, `bank`, …).
+    pub checker: &'static str,
+    /// Model or workload checker.
+    pub kind: CheckerKind,
     /// The verdict.
     pub valid: Validity,
-    /// The model or checker name.
-    pub model: String,
-    /// Why the verdict is unknown, when it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why the verdict is unknown, when it is, worded for a person.
     pub unknown_reason: Option<String>,
-    /// Evidence for an invalid verdict.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub counterexample: Option<Counterexample>,
-    /// Search statistics.
+    /// Which limit made the verdict unknown, when one did (typed; `unknown_reason` words it).
+    pub stop: Option<StopReason>,
+    /// Statistics.
     pub stats: Stats,
+    /// Linearizability: the evidence for an invalid verdict.
+    pub counterexample: Option<Counterexample>,
+    /// Workload checkers: names of the anomalies found (`G-single`, `lost-append`,
+    /// `negative-balance`, …), sorted and without repeats; empty when valid.
+    pub anomalies: Vec<String>,
+    /// Workload checkers: the explanation for a person, one line per entry, already worded
+    /// (no trailing newline): what was found, with the operations (by file line).
+    pub explanation: Vec<String>,
+    /// Workload checkers: machine-readable details (a JSON object), `details` in
+    /// `--format json`.
+    pub details: Value,
+    /// Files to write with `--out DIR`.
+    pub artifacts: Vec<Artifact>,
+}
+
+impl Report {
+    /// A valid report of `checker` with no evidence and zero statistics, to fill in.
+    pub fn new(checker: &'static str, kind: CheckerKind) -> Report {
+        Report {
+            checker,
+            kind,
+            valid: Validity::Valid,
+            unknown_reason: None,
+            stop: None,
+            stats: Stats::default(),
+            counterexample: None,
+            anomalies: Vec::new(),
+            explanation: Vec::new(),
+            details: match kind {
+                CheckerKind::Model => Value::Null,
+                CheckerKind::Workload => Value::Object(Default::default()),
+            },
+            artifacts: Vec::new(),
+        }
+    }
+
+    /// An `unknown` report of `checker` for a check that stopped (or could not start) for
+    /// `why`, after counting `ops` client operations.
+    pub fn stopped(
+        checker: &'static str,
+        kind: CheckerKind,
+        ops: usize,
+        stop: Option<StopReason>,
+        why: String,
+    ) -> Report {
+        Report {
+            valid: Validity::Unknown,
+            unknown_reason: Some(why),
+            stop,
+            stats: Stats {
+                ops,
+                ..Stats::default()
+            },
+            ..Report::new(checker, kind)
+        }
+    }
+
+    /// True when the report has more to show than its verdict line (a counterexample or an
+    /// explanation).
+    pub fn has_details(&self) -> bool {
+        self.counterexample.is_some() || !self.explanation.is_empty()
+    }
 }

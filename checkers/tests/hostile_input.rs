@@ -17,13 +17,13 @@
 #[path = "hostile/mutate.rs"]
 mod mutate;
 
-use checkers::gen::Rng;
 use checkers::history::{self, pair, pair_anonymous, read_history, Format};
-use checkers::linear::CheckOptions;
-use checkers::model::{self, ModelEntry};
-use checkers::verdict::Validity;
-use checkers::workload::{self, WorkloadEntry, WorkloadOptions};
+use checkers::registry;
+use checkers::CheckOptions;
+use checkers::CheckerKind;
 use checkers::InputError;
+use checkers::Rng;
+use checkers::Validity;
 use mutate::{Kind, KINDS};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,8 +33,8 @@ use std::time::Duration;
 /// Which checker a seed belongs to.
 #[derive(Clone, Copy)]
 enum Checker {
-    Model(&'static ModelEntry),
-    Workload(&'static WorkloadEntry),
+    Model(&'static registry::Checker),
+    Workload(&'static registry::Checker),
 }
 
 impl Checker {
@@ -72,8 +72,10 @@ fn checker_of(args: &str) -> Option<Checker> {
     let words: Vec<&str> = args.split_whitespace().collect();
     for pair in words.windows(2) {
         match pair[0] {
-            "--model" => return model::find(pair[1]).map(Checker::Model),
-            "--workload" => return workload::find(pair[1]).map(Checker::Workload),
+            "--model" => return registry::find(CheckerKind::Model, pair[1]).map(Checker::Model),
+            "--workload" => {
+                return registry::find(CheckerKind::Workload, pair[1]).map(Checker::Workload)
+            }
             _ => {}
         }
     }
@@ -106,23 +108,23 @@ fn seeds() -> Vec<Seed> {
     seeds_from(&repo().join("fixtures"), &mut seeds);
     seeds_from(&repo().join("../shared/anchors"), &mut seeds);
     for (i, spec) in [
-        checkers::txn::gen::TxnSpec::list_append(60, 1),
-        checkers::txn::gen::TxnSpec {
-            workload: checkers::txn::history::Workload::RwRegister,
-            ..checkers::txn::gen::TxnSpec::list_append(60, 2)
+        checkers::testing::TxnSpec::list_append(60, 1),
+        checkers::testing::TxnSpec {
+            workload: checkers::testing::TxnKind::RwRegister,
+            ..checkers::testing::TxnSpec::list_append(60, 2)
         },
     ]
     .iter()
     .enumerate()
     {
-        let history = checkers::txn::gen::history(spec);
+        let history = checkers::testing::txn_history(spec);
         let mut bytes = Vec::new();
-        history::write::write_json_lines(&history, &mut bytes).unwrap();
+        history::write_json_lines(&history, &mut bytes).unwrap();
         let name = ["list-append", "rw-register"][i];
         seeds.push(Seed {
             name: format!("generated-{name}.jsonl"),
             bytes,
-            checker: Checker::Workload(workload::find(name).unwrap()),
+            checker: Checker::Workload(registry::find(CheckerKind::Workload, name).unwrap()),
         });
     }
     assert!(seeds.len() > 20, "expected the fixtures to give seeds");
@@ -189,16 +191,21 @@ fn run_checker(
                 shrink: true,
                 memory_in_use: None,
                 shrink_time: Duration::from_millis(100),
+                ..CheckOptions::default()
             };
-            Ok(of((m.check)(source, history.format, &ops, &opts)?.valid))
+            Ok(of(m
+                .check_within_options(source, history.format, &ops, &opts)?
+                .valid))
         }
         Checker::Workload(w) => {
             let ops = pair_anonymous(history)?;
-            let opts = WorkloadOptions {
+            let opts = CheckOptions {
                 time_limit: Some(Duration::from_millis(300)),
-                ..WorkloadOptions::default()
+                ..CheckOptions::default()
             };
-            Ok(of((w.check)(source, &ops, &opts)?.valid))
+            Ok(of(w
+                .check_within_options(source, history.format, &ops, &opts)?
+                .valid))
         }
     }
 }
@@ -217,7 +224,7 @@ fn run_case(
                 Some(f) => f.name().to_string(),
                 None => match std::str::from_utf8(bytes)
                     .ok()
-                    .map(|text| history::read::detect_format(source, text))
+                    .map(|text| history::detect_format(source, text))
                 {
                     Some(Ok(f)) => format!("detected {}", f.name()),
                     _ => "detected (none)".to_string(),
@@ -267,11 +274,11 @@ fn build_case(
         _ => None,
     };
     let other = if rng.below(2) == 0 {
-        Checker::Model(&model::MODELS[rng.below(model::MODELS.len() as u64) as usize])
+        let models: Vec<_> = registry::models().collect();
+        Checker::Model(models[rng.below(models.len() as u64) as usize])
     } else {
-        Checker::Workload(
-            &workload::WORKLOADS[rng.below(workload::WORKLOADS.len() as u64) as usize],
-        )
+        let workloads: Vec<_> = registry::workloads().collect();
+        Checker::Workload(workloads[rng.below(workloads.len() as u64) as usize])
     };
     (
         bytes,
@@ -450,8 +457,10 @@ fn hostile_inputs_through_the_binary_exit_with_a_documented_code() {
 fn register_check(text: &str) -> Result<Validity, InputError> {
     let history = read_history("h.jsonl", text.as_bytes(), None)?;
     let ops = pair(&history)?;
-    let register = model::find("register").unwrap();
-    Ok((register.check)("h.jsonl", history.format, &ops, &CheckOptions::default())?.valid)
+    let register = registry::find(CheckerKind::Model, "register").unwrap();
+    Ok(register
+        .check_within_options("h.jsonl", history.format, &ops, &CheckOptions::default())?
+        .valid)
 }
 
 #[test]

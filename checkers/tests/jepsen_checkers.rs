@@ -2,11 +2,13 @@
 //! JSON-lines histories: a valid case and each failure class per checker, and malformed input.
 //! Properties over generated histories are in `jepsen_props.rs`.
 
-use checkers::history::pairing::pair_anonymous;
+use checkers::history::pair_anonymous;
 use checkers::history::read_history;
-use checkers::verdict::Validity;
-use checkers::workload::{self, WorkloadOptions, WorkloadReport};
+use checkers::history::Format;
+use checkers::registry;
 use checkers::InputError;
+use checkers::Validity;
+use checkers::{CheckOptions, CheckerKind, Report};
 use serde_json::{json, Value};
 
 /// One event as a JSON line: process, type, f, value.
@@ -19,23 +21,21 @@ fn evt(p: i64, t: &str, f: &str, v: Value, time: i64) -> String {
     json!({"process": p, "type": t, "f": f, "value": v, "time": time}).to_string()
 }
 
-fn check_with(
-    name: &str,
-    lines: &[String],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
+fn check_with(name: &str, lines: &[String], opts: &CheckOptions) -> Result<Report, InputError> {
     let text = lines.join("\n");
     let history = read_history("t.jsonl", text.as_bytes(), None)?;
     let ops = pair_anonymous(&history)?;
-    (workload::find(name).expect("registered").check)("t.jsonl", &ops, opts)
+    registry::find(CheckerKind::Workload, name)
+        .expect("registered")
+        .check_within_options("t.jsonl", Format::JsonLines, &ops, opts)
 }
 
-fn check(name: &str, lines: &[String]) -> WorkloadReport {
-    check_with(name, lines, &WorkloadOptions::default()).expect("well-formed history")
+fn check(name: &str, lines: &[String]) -> Report {
+    check_with(name, lines, &CheckOptions::default()).expect("well-formed history")
 }
 
 fn error(name: &str, lines: &[String]) -> InputError {
-    check_with(name, lines, &WorkloadOptions::default()).expect_err("malformed history")
+    check_with(name, lines, &CheckOptions::default()).expect_err("malformed history")
 }
 
 fn nemesis() -> String {
@@ -64,7 +64,7 @@ fn counter_reads_within_their_windows_are_valid() {
     assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
     assert_eq!(r.details["read_count"], 2);
     assert_eq!(r.details["info_add_count"], 1);
-    assert_eq!(r.ops, 4, "the nemesis record is not a client op");
+    assert_eq!(r.stats.ops, 4, "the nemesis record is not a client op");
 }
 
 #[test]
@@ -440,9 +440,9 @@ fn bank_each_bad_read_is_named_by_its_first_broken_rule() {
 fn bank_negative_balances_are_allowed_on_request() {
     let lines = bank(&[json!({"0": 10, "1": 0}), json!({"0": 12, "1": -2})]);
     assert_eq!(check("bank", &lines).valid, Validity::Invalid);
-    let opts = WorkloadOptions {
+    let opts = CheckOptions {
         negative_balances: true,
-        ..WorkloadOptions::default()
+        ..CheckOptions::default()
     };
     let r = check_with("bank", &lines, &opts).unwrap();
     assert_eq!(r.valid, Validity::Valid);
@@ -535,9 +535,9 @@ fn long_fork_histories_it_cannot_judge_are_unknown() {
     let r = check("long-fork", &sizes);
     assert_eq!(r.valid, Validity::Unknown);
     assert!(r.unknown_reason.unwrap().contains("exactly 2"));
-    let opts = WorkloadOptions {
+    let opts = CheckOptions {
         group_size: Some(1),
-        ..WorkloadOptions::default()
+        ..CheckOptions::default()
     };
     let r = check_with("long-fork", &sizes, &opts).unwrap();
     assert_eq!(

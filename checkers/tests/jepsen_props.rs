@@ -2,10 +2,12 @@
 //! real (simulated) counter, set or store with concurrency and crashes are never flagged, and
 //! taking an acknowledged effect out of a quiescent read always is.
 
-use checkers::history::pairing::pair_anonymous;
+use checkers::history::pair_anonymous;
 use checkers::history::read_history;
-use checkers::verdict::Validity;
-use checkers::workload::{self, WorkloadOptions, WorkloadReport};
+use checkers::history::Format;
+use checkers::registry;
+use checkers::Validity;
+use checkers::{CheckOptions, CheckerKind, Report};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -15,11 +17,13 @@ fn ev(p: i64, t: &str, f: &str, v: Value) -> String {
     json!({"process": p, "type": t, "f": f, "value": v}).to_string()
 }
 
-fn check(name: &str, lines: &[String]) -> WorkloadReport {
+fn check(name: &str, lines: &[String]) -> Report {
     let text = lines.join("\n");
     let history = read_history("t.jsonl", text.as_bytes(), None).expect("readable");
     let ops = pair_anonymous(&history).expect("pairable");
-    (workload::find(name).expect("registered").check)("t.jsonl", &ops, &WorkloadOptions::default())
+    registry::find(CheckerKind::Workload, name)
+        .expect("registered")
+        .check_within_options("t.jsonl", Format::JsonLines, &ops, &CheckOptions::default())
         .expect("well-formed")
 }
 

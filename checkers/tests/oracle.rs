@@ -11,8 +11,8 @@
 //! partial linearization must replay legally, in real-time order, through the states shown.
 
 use checkers::history::{Format, Operation, Outcome, Process};
-use checkers::linear::CheckOptions;
-use checkers::verdict::{Counterexample, Report, Validity};
+use checkers::CheckOptions;
+use checkers::{Counterexample, Report, Validity};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -790,13 +790,15 @@ fn bump(c: &Cell<u32>) {
 }
 
 fn library_check(m: Model, ops: &[Operation], initial: Option<&Value>) -> Report {
-    let entry = checkers::model::find(m.name()).expect("model registered");
+    let entry =
+        checkers::registry::find(checkers::CheckerKind::Model, m.name()).expect("model registered");
     let opts = CheckOptions {
         initial: initial.cloned(),
         shrink: true,
         ..Default::default()
     };
-    (entry.check)("oracle.jsonl", Format::JsonLines, ops, &opts)
+    entry
+        .check_within_options("oracle.jsonl", Format::JsonLines, ops, &opts)
         .expect("generated history is well-formed")
 }
 

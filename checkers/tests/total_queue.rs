@@ -3,10 +3,12 @@
 //! drain), and a property test against a brute-force oracle that replays the history element
 //! by element.
 
-use checkers::history::pairing::pair_anonymous;
+use checkers::history::pair_anonymous;
 use checkers::history::read_history;
-use checkers::verdict::Validity;
-use checkers::workload::{self, WorkloadOptions, WorkloadReport};
+use checkers::history::Format;
+use checkers::registry;
+use checkers::Validity;
+use checkers::{CheckOptions, CheckerKind, Report};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -14,16 +16,14 @@ fn ev(p: i64, t: &str, f: &str, v: Value) -> String {
     json!({"process": p, "type": t, "f": f, "value": v}).to_string()
 }
 
-fn check(lines: &[String]) -> WorkloadReport {
+fn check(lines: &[String]) -> Report {
     let text = lines.join("\n");
     let history = read_history("q.jsonl", text.as_bytes(), None).expect("readable");
     let ops = pair_anonymous(&history).expect("pairable");
-    (workload::find("total-queue").expect("registered").check)(
-        "q.jsonl",
-        &ops,
-        &WorkloadOptions::default(),
-    )
-    .expect("well-formed")
+    registry::find(CheckerKind::Workload, "total-queue")
+        .expect("registered")
+        .check_within_options("q.jsonl", Format::JsonLines, &ops, &CheckOptions::default())
+        .expect("well-formed")
 }
 
 fn enq(p: i64, t: &str, v: i64) -> Vec<String> {
@@ -48,7 +48,7 @@ fn deq(p: i64, v: Option<i64>) -> Vec<String> {
     }
 }
 
-fn count(r: &WorkloadReport, field: &str) -> u64 {
+fn count(r: &Report, field: &str) -> u64 {
     r.details[field]
         .as_u64()
         .unwrap_or_else(|| panic!("no {field} in {}", r.details))
@@ -190,12 +190,10 @@ fn a_drain_without_a_list_is_bad_input_naming_the_line() {
     let text = h.join("\n");
     let history = read_history("q.jsonl", text.as_bytes(), None).unwrap();
     let ops = pair_anonymous(&history).unwrap();
-    let e = (workload::find("total-queue").unwrap().check)(
-        "q.jsonl",
-        &ops,
-        &WorkloadOptions::default(),
-    )
-    .unwrap_err();
+    let e = registry::find(CheckerKind::Workload, "total-queue")
+        .unwrap()
+        .check_within_options("q.jsonl", Format::JsonLines, &ops, &CheckOptions::default())
+        .unwrap_err();
     assert!(e.to_string().contains("q.jsonl"), "{e}");
     assert!(e.to_string().contains('4'), "{e}");
 }

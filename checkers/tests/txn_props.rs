@@ -3,11 +3,11 @@
 //! anomaly are flagged with that anomaly's class.
 
 use checkers::history::{pair, Event, EventType, History, Process};
-use checkers::txn::gen::{history, TxnSpec};
-use checkers::txn::history::Workload;
-use checkers::txn::{check_list_append, check_rw_register};
-use checkers::verdict::Validity;
-use checkers::workload::{WorkloadOptions, WorkloadReport};
+use checkers::testing::TxnKind as Workload;
+use checkers::testing::{check_list_append, check_rw_register};
+use checkers::testing::{txn_history as history, TxnSpec};
+use checkers::Validity;
+use checkers::{CheckOptions, Report};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -25,15 +25,15 @@ fn spec(workload: Workload, txns: usize, processes: usize, keys: usize, seed: u6
     }
 }
 
-fn check(h: &History, workload: Workload, model: &str) -> WorkloadReport {
+fn check(h: &History, workload: Workload, model: &str) -> Report {
     let ops = pair(h).expect("pairs");
-    let opts = WorkloadOptions {
+    let opts = CheckOptions {
         consistency: vec![model.to_string()],
         ..Default::default()
     };
     match workload {
-        Workload::ListAppend => check_list_append("generated", &ops, &opts),
-        Workload::RwRegister => check_rw_register("generated", &ops, &opts),
+        Workload::ListAppend => check_list_append("generated", &ops, &opts, &opts.budget()),
+        Workload::RwRegister => check_rw_register("generated", &ops, &opts, &opts.budget()),
     }
     .expect("well-formed")
 }

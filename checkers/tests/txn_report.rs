@@ -3,10 +3,11 @@
 //! connected component) is still decided quickly.
 
 use checkers::history::{pair, EventType};
-use checkers::txn::gen::{history, TxnSpec};
-use checkers::txn::{check_list_append, parse_consistency};
-use checkers::verdict::Validity;
-use checkers::workload::WorkloadOptions;
+use checkers::parse_consistency;
+use checkers::testing::check_list_append;
+use checkers::testing::{txn_history as history, TxnSpec};
+use checkers::CheckOptions;
+use checkers::Validity;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 fn unknown_consistency_names_list_the_accepted_ones() {
     let e = parse_consistency("serialisable").unwrap_err();
     assert!(
-        e.contains("strict-serializable") && e.contains("read-uncommitted"),
+        e.message.contains("strict-serializable") && e.message.contains("read-uncommitted"),
         "{e}"
     );
     assert!(parse_consistency("strong-session-serializable").is_ok());
@@ -49,13 +50,13 @@ fn broken(txns: usize, seed: u64) -> Vec<checkers::history::Operation> {
 #[test]
 fn stale_reads_everywhere_are_found_quickly_and_explained() {
     let ops = broken(3000, 11);
-    let opts = WorkloadOptions {
+    let opts = CheckOptions {
         consistency: vec!["strict-serializable".into()],
         time_limit: Some(Duration::from_secs(60)),
         ..Default::default()
     };
     let started = Instant::now();
-    let r = check_list_append("broken", &ops, &opts).expect("well-formed");
+    let r = check_list_append("broken", &ops, &opts, &opts.budget()).expect("well-formed");
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "took {:?}",
@@ -79,7 +80,13 @@ fn stale_reads_everywhere_are_found_quickly_and_explained() {
 
 #[test]
 fn a_history_without_committed_transactions_is_unknown() {
-    let r = check_list_append("empty", &[], &WorkloadOptions::default()).expect("empty is fine");
+    let r = check_list_append(
+        "empty",
+        &[],
+        &CheckOptions::default(),
+        &CheckOptions::default().budget(),
+    )
+    .expect("empty is fine");
     assert_eq!(r.valid, Validity::Unknown);
     assert!(r.unknown_reason.unwrap().contains("nothing to check"));
 }

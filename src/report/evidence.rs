@@ -3,7 +3,7 @@
 //! those a workload checker's details name, and Elle's cycles with their labelled edges. Part
 //! of the "report" step; [`super::timeline`] turns it into the page's data.
 
-use super::timeline::Evidence;
+use checkers::{CheckerKind, Report};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 
@@ -25,12 +25,12 @@ pub struct Marks {
 
 /// The marks, verdict word, checker name, explanation lines and cycles of the evidence.
 pub fn evidence_parts(
-    evidence: &Evidence,
+    report: &Report,
     by_line: &HashMap<usize, usize>,
 ) -> (Marks, &'static str, String, Vec<String>, Vec<Value>) {
     let mut marks = Marks::default();
-    match evidence {
-        Evidence::Model(report) => {
+    match report.kind {
+        CheckerKind::Model => {
             let mut explanation = Vec::new();
             if let Some(c) = &report.counterexample {
                 let find = |line: usize| by_line.get(&line).copied();
@@ -78,12 +78,12 @@ pub fn evidence_parts(
             (
                 marks,
                 verdict_word(report.valid),
-                report.model.clone(),
+                report.checker.to_string(),
                 explanation,
                 Vec::new(),
             )
         }
-        Evidence::Workload(report) => {
+        CheckerKind::Workload => {
             let mut lines = BTreeSet::new();
             let mut cycles = Vec::new();
             walk(&report.details, &mut lines, &mut cycles);
@@ -99,7 +99,7 @@ pub fn evidence_parts(
             (
                 marks,
                 verdict_word(report.valid),
-                report.workload.to_string(),
+                report.checker.to_string(),
                 explanation,
                 cycles,
             )
@@ -165,11 +165,11 @@ fn key_as_written(step: &Value) -> Option<Value> {
 }
 
 /// `valid`, `invalid` or `unknown`.
-fn verdict_word(v: checkers::verdict::Validity) -> &'static str {
+fn verdict_word(v: checkers::Validity) -> &'static str {
     match v {
-        checkers::verdict::Validity::Valid => "valid",
-        checkers::verdict::Validity::Invalid => "invalid",
-        checkers::verdict::Validity::Unknown => "unknown",
+        checkers::Validity::Valid => "valid",
+        checkers::Validity::Invalid => "invalid",
+        checkers::Validity::Unknown => "unknown",
     }
 }
 

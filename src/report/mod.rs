@@ -15,9 +15,8 @@ pub mod timeline;
 
 use crate::check::FileOutcome;
 use anyhow::{Context, Result};
-use checkers::history::{pair, pairing::pair_anonymous, read_history, Operation};
+use checkers::history::{pair, pair_anonymous, read_history, Operation};
 use std::path::Path;
-use timeline::Evidence;
 
 /// Writes the report pages and plots of every checked file into `dir` (which exists).
 pub fn write_all(dir: &Path, files: &[String], outcomes: &[FileOutcome]) -> Result<()> {
@@ -64,10 +63,9 @@ pub fn write_all(dir: &Path, files: &[String], outcomes: &[FileOutcome]) -> Resu
 
 /// The verdict word of an outcome.
 fn verdict_of(outcome: &FileOutcome) -> &'static str {
-    use checkers::verdict::Validity::*;
+    use checkers::Validity::*;
     let v = match outcome {
         FileOutcome::Checked { report, .. } => report.valid,
-        FileOutcome::Workload { report, .. } => report.valid,
         FileOutcome::BadInput(_) => return "bad input",
     };
     match v {
@@ -95,8 +93,7 @@ fn write_one(
     suffix: &str,
 ) -> Result<Option<String>> {
     let (format, evidence) = match outcome {
-        FileOutcome::Checked { format, report } => (*format, Evidence::Model(report)),
-        FileOutcome::Workload { format, report } => (*format, Evidence::Workload(report)),
+        FileOutcome::Checked { format, report } => (*format, report.as_ref()),
         FileOutcome::BadInput(_) => return Ok(None),
     };
     if file == "-" {
@@ -105,7 +102,7 @@ fn write_one(
     let Some(ops) = read_ops(file, format) else {
         return Ok(None);
     };
-    let data = timeline::data(file, &ops, &evidence);
+    let data = timeline::data(file, &ops, evidence);
     let page = format!("report{suffix}.html");
     let path = dir.join(&page);
     std::fs::write(&path, html::page(&data))

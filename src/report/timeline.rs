@@ -9,24 +9,15 @@
 use super::evidence::{evidence_parts, short};
 use checkers::history::{Operation, Outcome};
 use checkers::perf;
-use checkers::verdict::Report;
-use checkers::workload::WorkloadReport;
+use checkers::Report;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// Most operations embedded in one page (each is one short JSON array).
 pub const MAX_OPS: usize = 200_000;
 
-/// What the verdict says about the history, as the page needs it.
-pub enum Evidence<'a> {
-    /// A linearizability report (with its counterexample, when invalid).
-    Model(&'a Report),
-    /// A workload checker's report (cycles and other anomalies in `details`).
-    Workload(&'a WorkloadReport),
-}
-
 /// Builds the JSON object the page's script reads (see `html.rs` for how it is drawn).
-pub fn data(file: &str, ops: &[Operation], evidence: &Evidence) -> Value {
+pub fn data(file: &str, ops: &[Operation], evidence: &Report) -> Value {
     let use_time = !ops.is_empty()
         && ops.iter().all(|o| {
             o.invoke_time.is_some() && (o.complete.is_none() || o.complete_time.is_some())
@@ -171,10 +162,7 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Evidence) -> Value {
         "longest": marks.longest,
         "other": marks.other,
         "focus": focus.map(|(a, b)| json!([a, b])),
-        "key": match evidence {
-            Evidence::Model(r) => r.counterexample.as_ref().and_then(|c| c.key.as_ref()).map(short),
-            Evidence::Workload(_) => None,
-        },
+        "key": evidence.counterexample.as_ref().and_then(|c| c.key.as_ref()).map(short),
         "explanation": explanation,
         "cycles": cycles,
         "note": note,
@@ -184,11 +172,11 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Evidence) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use checkers::history::{pairing::pair_anonymous, read_history};
-    use checkers::verdict::Validity;
+    use checkers::history::{pair_anonymous, read_history};
+    use checkers::Validity;
 
     /// A G-single cycle as the Elle checker reports it in `details.anomalies`.
-    fn g_single() -> (Vec<Operation>, WorkloadReport) {
+    fn g_single() -> (Vec<Operation>, Report) {
         let text = r#"{"process":0,"type":"invoke","f":"txn","value":[["append","x",1]]}
 {"process":0,"type":"ok","f":"txn","value":[["append","x",1]]}
 {"process":1,"type":"invoke","f":"txn","value":[["r","x",null],["append","y",1]]}
@@ -203,18 +191,19 @@ mod tests {
                           "invoke_line": line},
                    "edge": {"kind": kind, "key": key, "why": format!("{kind} on {key}")}})
         };
-        let report = WorkloadReport {
-            workload: "list-append",
+        let report = Report {
             valid: Validity::Invalid,
-            ops: 3,
-            millis: 0.1,
+            stats: checkers::Stats {
+                ops: 3,
+                millis: 0.1,
+                ..Default::default()
+            },
             anomalies: vec!["G-single".into()],
-            unknown_reason: None,
             explanation: vec!["G-single: T1 < T2 < T3 < T1".into()],
             details: json!({"anomalies": {"G-single": [{
                 "cycle": [step(1, "wr", "x"), step(3, "wr", "y"), step(5, "rw", "x")],
                 "explanation": "T1 < T2 < T3 < T1"}]}}),
-            artifacts: Vec::new(),
+            ..Report::new("list-append", checkers::CheckerKind::Workload)
         };
         (ops, report)
     }
@@ -222,7 +211,7 @@ mod tests {
     #[test]
     fn a_transactional_cycle_is_extracted_with_its_labelled_edges_and_marks_its_ops() {
         let (ops, report) = g_single();
-        let data = data("t.jsonl", &ops, &Evidence::Workload(&report));
+        let data = data("t.jsonl", &ops, &report);
         assert_eq!(data["verdict"], "invalid");
         let cycle = &data["cycles"][0]["steps"];
         assert_eq!(cycle.as_array().unwrap().len(), 3);
@@ -240,7 +229,7 @@ mod tests {
     fn a_page_cannot_be_closed_early_by_the_data() {
         let (ops, mut report) = g_single();
         report.explanation = vec!["</script><script>alert(1)</script>".into()];
-        let page = super::super::html::page(&data("t.jsonl", &ops, &Evidence::Workload(&report)));
+        let page = super::super::html::page(&data("t.jsonl", &ops, &report));
         assert_eq!(
             page.matches("</script>").count(),
             2,

@@ -11,7 +11,7 @@
 //! [`WorkloadKind::final_ops`] (a read of every key).
 
 use crate::client::{Op, Outcome};
-use checkers::gen::Rng;
+use checkers::Rng;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

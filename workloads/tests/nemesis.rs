@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use checkers::gen::Rng;
+use checkers::Rng;
 use serde_json::json;
 use support::{fake_spec, TestDir};
 use workloads::nemesis::{Fault, Partition, PartitionKind, Schedule};

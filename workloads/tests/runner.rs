@@ -2,8 +2,8 @@
 //! back, pairs, and checks valid; a stop request ends the run early with a complete history.
 
 use checkers::history::{pair, read_history};
-use checkers::linear::CheckOptions;
-use checkers::verdict::Validity;
+use checkers::CheckOptions;
+use checkers::Validity;
 use std::time::Duration;
 use workloads::generator::WorkloadKind;
 use workloads::recorder::Recorder;
@@ -68,15 +68,16 @@ fn run_local(workload: WorkloadKind, stop_after: Option<Duration>) -> (Vec<u8>, 
 fn check(bytes: &[u8], model: &str) -> Validity {
     let history = read_history("history.jsonl", bytes, None).unwrap();
     let ops = pair(&history).unwrap();
-    let entry = checkers::model::find(model).unwrap();
-    (entry.check)(
-        "history.jsonl",
-        history.format,
-        &ops,
-        &CheckOptions::default(),
-    )
-    .unwrap()
-    .valid
+    let entry = checkers::registry::find(checkers::CheckerKind::Model, model).unwrap();
+    entry
+        .check_within_options(
+            "history.jsonl",
+            history.format,
+            &ops,
+            &CheckOptions::default(),
+        )
+        .unwrap()
+        .valid
 }
 
 #[test]

@@ -79,6 +79,7 @@ pub struct TopForm {
 /// Parses every top-level form of `src`, returning each with its 1-based starting line.
 ///
 /// `file` is only used to name the file in errors.
+#[cfg(test)]
 pub fn parse_all(src: &str, file: &str) -> Result<Vec<(usize, Value)>, InputError> {
     Ok(parse_forms(src, file)?
         .into_iter()

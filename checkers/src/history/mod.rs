@@ -4,19 +4,22 @@
 //! order, which is real-time order), then [`pair`] turns those events into
 //! [`Operation`]s: an invocation matched with its completion, or left indeterminate.
 //!
-//! Readers for each encoding live in their own module; [`read::read_history`] detects the
-//! encoding from the content. [`mod@write`] produces faultline's own JSON lines.
+//! The first step of check (run → check → report). Readers for each encoding live in their own
+//! (crate-private) module; [`read_history`] detects the encoding from the content.
+//! [`write_json_lines`] produces faultline's own JSON lines; [`limits`] bounds what is read.
 
-pub mod edn;
-pub mod json;
+mod edn;
+mod json;
 pub mod limits;
-pub mod pairing;
-pub mod read;
-pub mod textlog;
-pub mod write;
+mod pairing;
+mod read;
+mod textlog;
+mod write;
 
+pub use json::torn_last_line;
 pub use pairing::{pair, pair_anonymous, Operation, Outcome};
-pub use read::{read_history, read_history_file};
+pub use read::{detect_format, read_history, read_history_file};
+pub use write::write_json_lines;
 
 use serde_json::{Map, Value};
 use std::fmt;

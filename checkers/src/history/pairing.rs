@@ -180,6 +180,20 @@ fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>,
                         ));
                     }
                 }
+                if let (Some(a), Some(b)) = (&op.key, &ev.key) {
+                    if a != b {
+                        return Err(InputError::new(
+                            file,
+                            ev.line,
+                            format!(
+                                "expected the completion of {who}'s operation on key {} (invoked on line {}), found key {}",
+                                super::read::show(a),
+                                op.invoke_line,
+                                super::read::show(b)
+                            ),
+                        ));
+                    }
+                }
                 complete(op, ev, pos);
             }
         }

@@ -329,7 +329,16 @@ pub fn event_from_map(
             )))
         }
     };
-    let key = map.shift_remove("key");
+    let key = match map.shift_remove("key") {
+        Some(v @ (Value::Array(_) | Value::Object(_))) => {
+            return Err(err(format!(
+                "expected {} to be a scalar (number, string, keyword, boolean or null), found {}",
+                field(format, "key"),
+                show(&v)
+            )))
+        }
+        key => key,
+    };
     let value = map.shift_remove("value").unwrap_or(Value::Null);
     let error = map.shift_remove("error");
     Ok(Event {

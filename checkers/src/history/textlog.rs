@@ -5,9 +5,11 @@
 //! INFO  jepsen.util - 3<TAB>:info<TAB>:cas<TAB>:timed-out
 //! ```
 //!
-//! Each line holding [`MARKER`] followed by tab-separated `<process> <:type> <:f> <value>` is
-//! one event; every other line (including `jepsen.util` lines without tabs) is ignored. The
-//! process is an integer (a client) or a keyword such as `:nemesis`; the value is EDN.
+//! Each line holding [`MARKER`] followed by `<process> <:type> <:f> <value>`, separated by tabs
+//! or by runs of blanks (tabs or spaces, as some tools rewrite them), is one event; every other
+//! line is ignored: `jepsen.util` lines without tabs whose second word is not a type
+//! (`:invoke`, `:ok`, `:fail`, `:info`) are messages. The process is an integer (a client) or a
+//! keyword such as `:nemesis`; the value is EDN.
 
 use super::{edn, read::show, Event, EventType, Process};
 use crate::InputError;
@@ -34,7 +36,7 @@ pub fn read_jepsen_log(text: &str, source: &str) -> Result<Vec<Event>, InputErro
             continue;
         };
         let rest = &content[at + MARKER.len()..];
-        if !rest.contains('\t') {
+        if !rest.contains('\t') && !spaced_operation(rest) {
             continue;
         }
         events.push(parse_line(rest, line, source)?);
@@ -51,18 +53,53 @@ pub fn read_jepsen_log(text: &str, source: &str) -> Result<Vec<Event>, InputErro
     Ok(events)
 }
 
-/// Parses `<process>\t<:type>\t<:f>\t<value>` (the part after the marker) of line `line`.
+/// True when a line without tabs is an operation line written with spaces: its second word
+/// is a type (`:invoke`, `:ok`, `:fail`, `:info`) and a third word follows.
+fn spaced_operation(rest: &str) -> bool {
+    let (fields, _) = split_blanks(rest);
+    fields[2].is_some()
+        && fields[1]
+            .and_then(|t| t.strip_prefix(':'))
+            .and_then(EventType::parse)
+            .is_some()
+}
+
+/// Splits the first three fields off at runs of blanks (tabs or spaces); the rest, trimmed,
+/// is the fourth field (the value, which may hold blanks itself).
+fn split_blanks(rest: &str) -> ([Option<&str>; 3], &str) {
+    let mut fields = [None; 3];
+    let mut tail = rest.trim_start_matches([' ', '\t']);
+    for slot in &mut fields {
+        if tail.is_empty() {
+            break;
+        }
+        let end = tail.find([' ', '\t']).unwrap_or(tail.len());
+        *slot = Some(&tail[..end]);
+        tail = tail[end..].trim_start_matches([' ', '\t']);
+    }
+    (fields, tail.trim_end())
+}
+
+/// Parses `<process> <:type> <:f> <value>` (the part after the marker, fields separated by
+/// runs of blanks) of line `line`.
 fn parse_line(rest: &str, line: usize, source: &str) -> Result<Event, InputError> {
     let err = |message: String| InputError::new(source, line, message);
-    let mut fields = rest.splitn(4, '\t');
-    let process_text = fields.next().unwrap_or("").trim();
-    let type_text = fields.next().unwrap_or("").trim();
-    let Some(f_text) = fields.next().map(str::trim) else {
+    // An empty field between tabs is kept as empty (and refused below, by name).
+    let tabbed: Vec<&str> = rest.splitn(4, '\t').collect();
+    let ([process_text, type_text, f_text], value_text) =
+        if tabbed.len() >= 3 && tabbed[..3].iter().any(|f| f.trim().is_empty()) {
+            let field = |i: usize| tabbed.get(i).map(|f| f.trim());
+            ([field(0), field(1), field(2)], field(3).unwrap_or(""))
+        } else {
+            split_blanks(rest)
+        };
+    let process_text = process_text.unwrap_or("");
+    let type_text = type_text.unwrap_or("");
+    let Some(f_text) = f_text else {
         return Err(err(format!(
-            "expected '<process>\\t<:type>\\t<:f>\\t<value>' after '{MARKER}', found only two tab-separated fields"
+            "expected '<process>\\t<:type>\\t<:f>\\t<value>' after '{MARKER}', found only two fields"
         )));
     };
-    let value_text = fields.next().unwrap_or("").trim();
 
     let process = if let Ok(n) = process_text.parse::<i64>() {
         Process::Client(n)
@@ -172,6 +209,25 @@ mod tests {
         assert_eq!(events[5].value, Value::Null);
     }
 
+    /// Issue 17 item 5: fields separated by runs of spaces (or blanks of both kinds) read like
+    /// tab-separated ones; a `jepsen.util` message in words is still not an operation.
+    #[test]
+    fn issue_17_fields_separated_by_runs_of_spaces() {
+        let text = "INFO  jepsen.util - 0   :invoke   :cas   [2 4]\n\
+                    INFO  jepsen.util - Worker 3 starting\n\
+                    INFO  jepsen.util - :nemesis  :info \t :start    Cut off {:n1 #{:n2}}\n\
+                    INFO  jepsen.util - 0 :ok :cas [2  4]  \n";
+        let events = read_jepsen_log(text, "t.log").unwrap();
+        let lines: Vec<usize> = events.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [1, 3, 4]);
+        assert_eq!(events[0].f.as_deref(), Some("cas"));
+        assert_eq!(events[0].value, json!([2, 4]));
+        assert_eq!(events[1].process, Some(Process::Named("nemesis".into())));
+        assert_eq!(events[1].value, json!("Cut off {:n1 #{:n2}}"));
+        assert_eq!(events[2].kind, EventType::Ok);
+        assert_eq!(events[2].value, json!([2, 4]));
+    }
+
     #[test]
     fn empty_log() {
         assert!(read_jepsen_log("", "t").unwrap().is_empty());
@@ -186,7 +242,7 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(e.message.contains("(:invoke, :ok, :fail or :info)"), "{e}");
         let e = read_jepsen_log("INFO  jepsen.util - 1\t:ok", "t").unwrap_err();
-        assert!(e.message.contains("two tab-separated fields"), "{e}");
+        assert!(e.message.contains("found only two fields"), "{e}");
         let e = read_jepsen_log("\n\nINFO  jepsen.util - 1\t:ok\t:cas\t[1 2", "t").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.message.contains("expected ']'"), "{e}");

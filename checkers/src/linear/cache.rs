@@ -93,11 +93,6 @@ impl<S: Eq + Hash + Clone> Cache<S> {
         self.members.len()
     }
 
-    /// True when nothing is stored.
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
-
     /// Approximate bytes in use (heap parts of states not counted).
     pub fn bytes(&self) -> usize {
         self.groups.capacity() * (16 + 8 + 8 + std::mem::size_of::<S>())

@@ -7,137 +7,22 @@
 //! the longest partial linearizations, and a minimal failing sub-history ([`shrink`]).
 //! Budgets (time, memory) turn into an `unknown` verdict, never a guess.
 
-pub mod cache;
-pub mod search;
-pub mod shrink;
+mod cache;
+pub(crate) mod search;
+mod shrink;
 
-pub use search::{decide, search, Entry, Found, SearchResult};
+pub(crate) use search::{search, Entry, Found, SearchResult};
 
-pub use crate::limits::default_memory_limit;
-
+use crate::budget::{Budget, StopReason};
 use crate::history::{Format, Operation, Outcome};
-use crate::limits::{Exceeded, Limits, MemoryProbe};
 use crate::model::canonical;
 use crate::model::{CompileCtx, Compiled, Model};
-use crate::verdict::{Counterexample, OpView, Report, Stats, Step, Validity};
+use crate::options::CheckOptions;
+use crate::verdict::{CheckerKind, Counterexample, OpView, Report, Stats, Step, Validity};
 use crate::InputError;
 use rayon::prelude::*;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
-/// How a linearizability check may spend its resources and what it reports.
-#[derive(Debug, Clone)]
-pub struct CheckOptions {
-    /// `--initial`: the model's initial state as JSON.
-    pub initial: Option<Value>,
-    /// Wall-clock budget for the search; past it the verdict is `unknown`.
-    pub time_limit: Option<Duration>,
-    /// Memory budget in bytes; past it the verdict is `unknown`. With `memory_in_use`, it
-    /// bounds the heap of the whole process (models' states, memo arenas, the history);
-    /// without, only the memo arenas the search counts itself.
-    pub memory_limit: usize,
-    /// Reads the process's heap in use (see [`crate::limits`]); checked at every budget
-    /// checkpoint of the search and of the shrinker.
-    pub memory_in_use: Option<MemoryProbe>,
-    /// Shrink an invalid history to a minimal failing sub-history.
-    pub shrink: bool,
-    /// Wall-clock budget for shrinking (on top of the search).
-    pub shrink_time: Duration,
-}
-
-impl Default for CheckOptions {
-    fn default() -> Self {
-        CheckOptions {
-            initial: None,
-            time_limit: Some(Duration::from_secs(600)),
-            memory_limit: default_memory_limit(),
-            memory_in_use: None,
-            shrink: true,
-            shrink_time: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Shared limits for all partitions of one check: a deadline, a memory budget and a
-/// cancellation flag (set when one partition is found invalid).
-#[derive(Debug)]
-pub struct Budget {
-    deadline: Option<Instant>,
-    memory_limit: usize,
-    memory_used: AtomicUsize,
-    memory_in_use: Option<MemoryProbe>,
-    cancel: AtomicBool,
-    state_limit: AtomicU64,
-}
-
-/// Why a search stopped when it hit the per-round state limit (see [`check_operations`]).
-pub const STATE_LIMIT: &str = "state limit";
-
-impl Budget {
-    /// A budget ending at `deadline` with `memory_limit` bytes.
-    pub fn new(deadline: Option<Instant>, memory_limit: usize) -> Self {
-        Budget {
-            deadline,
-            memory_limit,
-            memory_used: AtomicUsize::new(0),
-            memory_in_use: None,
-            cancel: AtomicBool::new(false),
-            state_limit: AtomicU64::new(u64::MAX),
-        }
-    }
-
-    /// The same budget, also comparing the process's heap in use (read by `probe`) with the
-    /// memory limit at every checkpoint.
-    pub fn with_probe(mut self, probe: Option<MemoryProbe>) -> Self {
-        self.memory_in_use = probe;
-        self
-    }
-
-    /// An unlimited budget (for tests and tools).
-    pub fn unlimited() -> Self {
-        Budget::new(None, usize::MAX)
-    }
-
-    /// Records `bytes` more memory in use; returns why the search must stop, if it must.
-    pub fn charge(&self, bytes: usize) -> Option<&'static str> {
-        let used = self.memory_used.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if self.cancel.load(Ordering::Relaxed) {
-            return Some("cancelled");
-        }
-        if used > self.memory_limit || self.memory_in_use.is_some_and(|p| p() > self.memory_limit) {
-            return Some("memory limit");
-        }
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Some("time limit");
-        }
-        None
-    }
-
-    /// Gives back memory recorded with [`Budget::charge`].
-    pub fn release(&self, bytes: usize) {
-        self.memory_used.fetch_sub(
-            bytes.min(self.memory_used.load(Ordering::Relaxed)),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// The number of configurations a search may memoize before it stops with
-    /// [`STATE_LIMIT`] (so the driver can give other partitions a turn).
-    pub fn state_limit(&self) -> u64 {
-        self.state_limit.load(Ordering::Relaxed)
-    }
-
-    /// Sets the per-search configuration limit.
-    pub fn set_state_limit(&self, limit: u64) {
-        self.state_limit.store(limit, Ordering::Relaxed);
-    }
-
-    /// Asks every search using this budget to stop.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
-    }
-}
+use std::time::Instant;
 
 /// One independent sub-history.
 struct Partition<M: Model> {
@@ -146,30 +31,36 @@ struct Partition<M: Model> {
     entries: Vec<Entry<M::Op>>,
 }
 
-/// Checks paired operations against `model`. `file` names the input in error messages.
+/// Checks paired operations against `model` within `budget`. `file` names the input in error
+/// messages.
 pub fn check_operations<M: Model>(
     model: &M,
     file: &str,
     format: Format,
     ops: &[Operation],
     opts: &CheckOptions,
+    budget: &Budget,
 ) -> Result<Report, InputError> {
-    let started = Instant::now();
+    let started = budget.started();
     let mut ctx = CompileCtx {
         fail_cas_observed: format == Format::JepsenLog,
         ..Default::default()
     };
     let partitions = compile(model, file, ops, opts, &mut ctx)?;
     let n_ops: usize = partitions.iter().map(|p| p.entries.len()).sum();
-    let budget = Budget::new(opts.time_limit.map(|t| started + t), opts.memory_limit)
-        .with_probe(opts.memory_in_use);
-
+    // Partitions are ranked in the order their keys first appear in the file; the verdict's
+    // counterexample is the first partition in that order whose search failed. A failure
+    // stops the searches of later partitions only ([`Budget::cancel_from`]): earlier ones
+    // must still be decided, so the counterexample never depends on timing or thread count,
+    // and a cancelled search is never taken for a failed one.
+    //
     // Rounds with a growing per-search state limit: partitions that are quick to decide are
     // decided first, so one quick refutation is not stuck behind large valid partitions.
     let mut pending: Vec<usize> = (0..partitions.len()).collect();
-    pending.sort_by_key(|&i| std::cmp::Reverse(partitions[i].entries.len()));
+    pending.sort_by_key(|&i| (std::cmp::Reverse(partitions[i].entries.len()), i));
     let mut results: Vec<(usize, SearchResult)> = Vec::with_capacity(partitions.len());
     let mut limit: u64 = 1 << 13;
+    let mut first_failed = usize::MAX;
     while !pending.is_empty() {
         let last_round = pending.len() == 1 || limit >= 1 << 25;
         budget.set_state_limit(if last_round { u64::MAX } else { limit });
@@ -177,19 +68,21 @@ pub fn check_operations<M: Model>(
             .par_iter()
             .map(|&i| {
                 let p = &partitions[i];
-                let r = search(model, &p.init, &p.entries, &budget);
+                let r = search(model, &p.init, &p.entries, &budget.ranked(i));
                 if matches!(r.found, Found::NotLinearizable(_)) {
-                    budget.cancel();
+                    budget.cancel_from(i + 1);
                 }
                 (i, r)
             })
             .collect();
         pending.clear();
-        let invalid = round
+        first_failed = round
             .iter()
-            .any(|(_, r)| matches!(r.found, Found::NotLinearizable(_)));
+            .filter(|(_, r)| matches!(r.found, Found::NotLinearizable(_)))
+            .map(|(i, _)| *i)
+            .fold(first_failed, usize::min);
         for (i, r) in round {
-            if !invalid && r.found == Found::Aborted(STATE_LIMIT) {
+            if r.found == Found::Aborted(StopReason::StateLimit) && i < first_failed {
                 pending.push(i);
             } else {
                 results.push((i, r));
@@ -198,27 +91,28 @@ pub fn check_operations<M: Model>(
         limit = limit.saturating_mul(8);
     }
     results.sort_by_key(|(i, _)| *i);
-    let states = results.iter().map(|(_, r)| r.states).sum();
+    // Only partitions up to the first failing one are certainly decided: later ones may have
+    // been cancelled at any point, so their states are not counted (the count stays the same
+    // from run to run).
+    let states = results
+        .iter()
+        .filter(|(i, _)| *i <= first_failed)
+        .map(|(_, r)| r.states)
+        .sum();
 
     let mut report = Report {
-        valid: Validity::Valid,
-        model: model.name().to_string(),
-        unknown_reason: None,
-        counterexample: None,
         stats: Stats {
             ops: n_ops,
             partitions: partitions.len(),
             states,
             millis: 0.0,
         },
+        ..Report::new(model.name(), CheckerKind::Model)
     };
-    if let Some((i, r)) = results
-        .iter()
-        .find(|(_, r)| matches!(r.found, Found::NotLinearizable(_)))
-    {
+    if let Some((i, r)) = results.iter().find(|(i, _)| *i == first_failed) {
         report.valid = Validity::Invalid;
         let Found::NotLinearizable(longest) = &r.found else {
-            unreachable!()
+            unreachable!("the first failed partition is not linearizable")
         };
         report.counterexample = Some(counterexample(
             model,
@@ -228,7 +122,7 @@ pub fn check_operations<M: Model>(
             ops,
             &ctx,
             opts,
-            started,
+            budget,
         ));
     } else if let Some((i, r)) = results
         .iter()
@@ -238,18 +132,9 @@ pub fn check_operations<M: Model>(
             unreachable!()
         };
         report.valid = Validity::Unknown;
+        report.stop = Some(why);
         let p = &partitions[*i];
-        let limits = Limits {
-            time_limit: opts.time_limit,
-            deadline: None,
-            memory_limit: opts.memory_limit,
-            memory_in_use: opts.memory_in_use,
-        };
-        let limit = match why {
-            "time limit" => limits.describe(Exceeded::Time),
-            "memory limit" => limits.describe(Exceeded::Memory),
-            other => other.to_string(),
-        };
+        let limit = budget.describe(why);
         report.unknown_reason = Some(match &p.key {
             Some(k) => format!(
                 "{limit} while checking key {} ({} operations)",
@@ -278,7 +163,7 @@ fn compile<M: Model>(
     for op in ops.iter().filter(|o| o.client) {
         let compiled = model
             .compile(op, ctx)
-            .map_err(|m| InputError::new(file, op.invoke_line, m))?;
+            .map_err(|m| InputError::new(file, op.invoke_line, m.0))?;
         let Compiled::Op { key, op: mop } = compiled else {
             continue;
         };
@@ -317,13 +202,13 @@ fn compile<M: Model>(
         // Still validate --initial.
         model
             .init(opts.initial.as_ref(), None, ctx)
-            .map_err(|m| InputError::new("--initial", 0, m))?;
+            .map_err(|m| InputError::new("--initial", 0, m.0))?;
     }
     let mut parts = Vec::with_capacity(groups.len());
     for (key, mut entries) in groups {
         let init = model
             .init(opts.initial.as_ref(), key.as_ref(), ctx)
-            .map_err(|m| InputError::new("--initial", 0, m))?;
+            .map_err(|m| InputError::new("--initial", 0, m.0))?;
         // Indeterminate ops that never change the state cannot matter.
         entries.retain(|e| e.ret.is_some() || !model.read_only(&e.op));
         parts.push(Partition { key, init, entries });
@@ -341,7 +226,7 @@ fn counterexample<M: Model>(
     ops: &[Operation],
     ctx: &CompileCtx,
     opts: &CheckOptions,
-    started: Instant,
+    check_budget: &Budget,
 ) -> Counterexample {
     let view = |e: usize| OpView::of(&ops[part.entries[e].orig]);
     let mut paths = Vec::new();
@@ -382,12 +267,18 @@ fn counterexample<M: Model>(
     if opts.shrink {
         let deadline = [
             Some(Instant::now() + opts.shrink_time),
-            opts.time_limit.map(|t| started + t),
+            check_budget.deadline(),
         ]
         .into_iter()
         .flatten()
         .min();
-        let budget = Budget::new(deadline, opts.memory_limit).with_probe(opts.memory_in_use);
+        let budget = Budget::until(
+            check_budget.started(),
+            check_budget.time_limit(),
+            deadline,
+            check_budget.memory_limit(),
+            check_budget.memory_probe(),
+        );
         // Each trial may explore a few times what the whole check needed: a trial that needs
         // more counts as "not failing", which keeps the result sound (only maybe not minimal).
         budget.set_state_limit(states.saturating_mul(8).max(1 << 18));

@@ -19,7 +19,7 @@
 //!   the earliest-invoked one not yet linearized is ever tried.
 
 use super::cache::{zobrist, Cache, Visit};
-use super::Budget;
+use crate::budget::{Budget, StopReason};
 use crate::model::Model;
 use std::collections::HashMap;
 
@@ -45,7 +45,7 @@ pub enum Found {
     /// the entries, in order), at most three; empty if the budget ran out computing them.
     NotLinearizable(Vec<Vec<usize>>),
     /// The budget ran out (or the check was cancelled): why.
-    Aborted(&'static str),
+    Aborted(StopReason),
 }
 
 /// The search result with its statistics.
@@ -156,7 +156,7 @@ enum Run {
     Done(Vec<usize>),
     Failed(usize),
     Recorded(Vec<Vec<usize>>),
-    Aborted(&'static str),
+    Aborted(StopReason),
 }
 
 struct Search<'a, M: Model> {
@@ -306,7 +306,7 @@ impl<'a, M: Model> Search<'a, M> {
                 let mut why = budget.charge(bytes.saturating_sub(charged));
                 charged = charged.max(bytes);
                 if cache.len() as u64 > budget.state_limit() {
-                    why = why.or(Some(super::STATE_LIMIT));
+                    why = why.or(Some(StopReason::StateLimit));
                 }
                 if let Some(why) = why {
                     break Run::Aborted(why);

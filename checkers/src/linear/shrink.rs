@@ -18,7 +18,7 @@
 //! is always sound; `complete` says whether shrinking reached 1-minimality.
 
 use super::search::{decide, Entry, Found};
-use super::Budget;
+use crate::budget::Budget;
 use crate::model::Model;
 
 /// The outcome of shrinking.

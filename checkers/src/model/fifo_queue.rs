@@ -5,6 +5,7 @@
 
 use super::queue::{compile_queue, queue_initial, weaken_queue, QueueOp};
 use super::{CompileCtx, Compiled, Model, ValueId};
+use crate::error::ShapeError;
 use crate::history::Operation;
 use serde_json::Value;
 
@@ -26,11 +27,15 @@ impl Model for FifoQueue {
         initial: Option<&Value>,
         _key: Option<&Value>,
         ctx: &mut CompileCtx,
-    ) -> Result<Vec<ValueId>, String> {
+    ) -> Result<Vec<ValueId>, ShapeError> {
         queue_initial(initial, ctx)
     }
 
-    fn compile(&self, op: &Operation, ctx: &mut CompileCtx) -> Result<Compiled<QueueOp>, String> {
+    fn compile(
+        &self,
+        op: &Operation,
+        ctx: &mut CompileCtx,
+    ) -> Result<Compiled<QueueOp>, ShapeError> {
         compile_queue("fifo-queue", op, ctx)
     }
 

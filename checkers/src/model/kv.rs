@@ -6,6 +6,7 @@
 
 use super::util::{f_of, observed, show, unknown_f};
 use super::{CompileCtx, Compiled, Model};
+use crate::error::{shape, ShapeError};
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
 use std::sync::Arc;
@@ -27,12 +28,12 @@ pub struct Kv;
 
 const ACCEPTED: &str = "get, put, append";
 
-fn text(v: &Value, what: &str) -> Result<Arc<str>, String> {
+fn text(v: &Value, what: &str) -> Result<Arc<str>, ShapeError> {
     match v {
         Value::String(s) => Ok(Arc::from(s.as_str())),
         Value::Null => Ok(Arc::from("")),
         Value::Number(n) => Ok(Arc::from(n.to_string().as_str())),
-        other => Err(format!(
+        other => Err(shape!(
             "expected {what} to be a string, found {}",
             show(other)
         )),
@@ -40,7 +41,7 @@ fn text(v: &Value, what: &str) -> Result<Arc<str>, String> {
 }
 
 /// Splits a kv operation into (key, value): the `key` field, or a `{"key", "value"}` value.
-fn key_value(v: &Value, key: &Option<Value>) -> Result<(Value, Value), String> {
+fn key_value(v: &Value, key: &Option<Value>) -> Result<(Value, Value), ShapeError> {
     if let Some(k) = key {
         return Ok((k.clone(), v.clone()));
     }
@@ -49,7 +50,7 @@ fn key_value(v: &Value, key: &Option<Value>) -> Result<(Value, Value), String> {
             m["key"].clone(),
             m.get("value").cloned().unwrap_or(Value::Null),
         )),
-        other => Err(format!(
+        other => Err(shape!(
             "expected a kv operation with a key field or a value {{\"key\": k, \"value\": v}}, found {}",
             show(other)
         )),
@@ -69,7 +70,7 @@ impl Model for Kv {
         initial: Option<&Value>,
         key: Option<&Value>,
         _ctx: &mut CompileCtx,
-    ) -> Result<Arc<str>, String> {
+    ) -> Result<Arc<str>, ShapeError> {
         match (initial, key) {
             (None, _) | (Some(Value::Null), _) => Ok(Arc::from("")),
             (Some(Value::Object(m)), Some(k)) => {
@@ -83,14 +84,14 @@ impl Model for Kv {
                 }
             }
             (Some(Value::Object(_)), None) => Ok(Arc::from("")),
-            (Some(other), _) => Err(format!(
+            (Some(other), _) => Err(shape!(
                 "expected --initial for kv to be an object {{\"key\": \"value\", …}}, found {}",
                 show(other)
             )),
         }
     }
 
-    fn compile(&self, op: &Operation, _ctx: &mut CompileCtx) -> Result<Compiled<KvOp>, String> {
+    fn compile(&self, op: &Operation, _ctx: &mut CompileCtx) -> Result<Compiled<KvOp>, ShapeError> {
         let f = f_of(op, ACCEPTED)?;
         let (key, arg) = key_value(&op.input, &op.key)?;
         let kop = match f {
@@ -118,7 +119,7 @@ impl Model for Kv {
                 };
                 KvOp::Get(text(&out, "a get result")?)
             }
-            other => return Err(unknown_f("kv", other, ACCEPTED)),
+            other => return Err(unknown_f("kv", other, ACCEPTED).into()),
         };
         Ok(Compiled::Op {
             key: Some(key),

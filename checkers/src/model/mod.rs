@@ -3,38 +3,36 @@
 //! Each model is one file implementing [`Model`]: it compiles history [`Operation`]s into its own
 //! compact op type (values interned to integers by [`Interner`]), and `step` is a pure function
 //! from a state and an op to the next state, or `None` when the op's observed result is
-//! impossible in that state. The linearizability search in [`crate::linear`] is generic over
+//! impossible in that state. The linearizability search (`linear`, crate-private) is generic over
 //! this trait and monomorphized per model.
 //!
-//! To add a model: write one file here implementing [`Model`], then add one line to
-//! [`MODELS`] naming it.
+//! Models import nothing from the checkers that use them. To add a model: write one file here
+//! implementing [`Model`], then add one line to [`crate::registry`] naming it.
 
 mod cas_register;
-mod counter;
 mod fifo_queue;
+mod grow_set;
 mod kv;
 mod multi_register;
 mod mutex;
+mod pn_counter;
 mod queue;
 pub(crate) mod register;
-mod set;
 mod util;
 
 pub use cas_register::CasRegister;
-pub use counter::Counter;
 pub use fifo_queue::FifoQueue;
+pub use grow_set::Set;
 pub use kv::Kv;
 pub use multi_register::MultiRegister;
 pub use mutex::Mutex;
+pub use pn_counter::Counter;
 pub use queue::Queue;
 pub use register::Register;
-pub use set::Set;
 pub use util::{canonical, Interner, ValueId};
 
-use crate::history::{Format, Operation};
-use crate::linear::{self, CheckOptions};
-use crate::verdict::Report;
-use crate::InputError;
+use crate::error::ShapeError;
+use crate::history::Operation;
 use serde_json::Value;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -80,11 +78,15 @@ pub trait Model: Sync + Send {
         initial: Option<&Value>,
         key: Option<&Value>,
         ctx: &mut CompileCtx,
-    ) -> Result<Self::State, String>;
+    ) -> Result<Self::State, ShapeError>;
 
     /// Turns a client operation into a model op. Called for ok, info and (when
     /// `ctx.fail_cas_observed`) failed operations. An error says what shape was expected.
-    fn compile(&self, op: &Operation, ctx: &mut CompileCtx) -> Result<Compiled<Self::Op>, String>;
+    fn compile(
+        &self,
+        op: &Operation,
+        ctx: &mut CompileCtx,
+    ) -> Result<Compiled<Self::Op>, ShapeError>;
 
     /// The pure transition: the next state, or `None` if `op` cannot happen in `state`.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
@@ -103,60 +105,4 @@ pub trait Model: Sync + Send {
 
     /// A JSON rendering of a state, for counterexamples.
     fn show_state(&self, state: &Self::State, ctx: &CompileCtx) -> Value;
-}
-
-/// A registered model: its name, what it is, and the function that checks a history with it.
-pub struct ModelEntry {
-    /// The `--model` name.
-    pub name: &'static str,
-    /// One line describing the model.
-    pub about: &'static str,
-    /// Checks paired operations with this model.
-    pub check: fn(&str, Format, &[Operation], &CheckOptions) -> Result<Report, InputError>,
-}
-
-macro_rules! entry {
-    ($name:literal, $about:literal, $ty:expr) => {
-        ModelEntry {
-            name: $name,
-            about: $about,
-            check: |file, format, ops, opts| {
-                linear::check_operations(&$ty, file, format, ops, opts)
-            },
-        }
-    };
-}
-
-/// Every model `check --model` knows, in the order `--help` lists them.
-pub const MODELS: &[ModelEntry] = &[
-    entry!("register", "read/write register, initial null", Register),
-    entry!(
-        "cas-register",
-        "read/write/compare-and-set register, initial null",
-        CasRegister
-    ),
-    entry!(
-        "kv",
-        "get/put/append on string values per key, initial \"\"",
-        Kv
-    ),
-    entry!(
-        "multi-register",
-        "transactions of reads and writes over several registers",
-        MultiRegister
-    ),
-    entry!("set", "add and read-all of a set", Set),
-    entry!("queue", "enqueue/dequeue, unordered", Queue),
-    entry!(
-        "fifo-queue",
-        "enqueue/dequeue, first in first out",
-        FifoQueue
-    ),
-    entry!("counter", "add n / read the sum", Counter),
-    entry!("mutex", "acquire/release of a lock without owner", Mutex),
-];
-
-/// Looks a model up by its `--model` name.
-pub fn find(name: &str) -> Option<&'static ModelEntry> {
-    MODELS.iter().find(|m| m.name == name)
 }

@@ -8,6 +8,7 @@
 
 use super::util::{f_of, show, unknown_f};
 use super::{CompileCtx, Compiled, Model, ValueId};
+use crate::error::{shape, ShapeError};
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
 
@@ -45,9 +46,9 @@ fn set(state: &mut MultiState, k: ValueId, v: ValueId, null: ValueId) {
     }
 }
 
-fn micro_ops(v: &Value, observed: bool, ctx: &mut CompileCtx) -> Result<Vec<Micro>, String> {
+fn micro_ops(v: &Value, observed: bool, ctx: &mut CompileCtx) -> Result<Vec<Micro>, ShapeError> {
     let Value::Array(items) = v else {
-        return Err(format!(
+        return Err(shape!(
             "expected a txn value: a list of [\"read\", k, v] / [\"write\", k, v], found {}",
             show(v)
         ));
@@ -57,7 +58,7 @@ fn micro_ops(v: &Value, observed: bool, ctx: &mut CompileCtx) -> Result<Vec<Micr
         let parts = match item {
             Value::Array(p) if p.len() == 3 => p,
             other => {
-                return Err(format!(
+                return Err(shape!(
                     "expected a micro-op [\"read\"|\"write\", key, value], found {}",
                     show(other)
                 ))
@@ -71,7 +72,7 @@ fn micro_ops(v: &Value, observed: bool, ctx: &mut CompileCtx) -> Result<Vec<Micr
             }
             Some("write") | Some("w") => out.push(Micro::Write(k, ctx.values.intern(&parts[2]))),
             _ => {
-                return Err(format!(
+                return Err(shape!(
                     "expected a micro-op verb read/write (or r/w), found {}",
                     show(&parts[0])
                 ))
@@ -94,7 +95,7 @@ impl Model for MultiRegister {
         initial: Option<&Value>,
         _key: Option<&Value>,
         ctx: &mut CompileCtx,
-    ) -> Result<MultiState, String> {
+    ) -> Result<MultiState, ShapeError> {
         let null = ctx.values.intern(&Value::Null);
         let mut state = MultiState::new();
         match initial {
@@ -107,7 +108,7 @@ impl Model for MultiRegister {
                 }
             }
             Some(other) => {
-                return Err(format!(
+                return Err(shape!(
                 "expected --initial for multi-register to be an object {{\"x\": 0, …}}, found {}",
                 show(other)
             ))
@@ -120,10 +121,10 @@ impl Model for MultiRegister {
         &self,
         op: &Operation,
         ctx: &mut CompileCtx,
-    ) -> Result<Compiled<Vec<Micro>>, String> {
+    ) -> Result<Compiled<Vec<Micro>>, ShapeError> {
         let f = f_of(op, "txn")?;
         if f != "txn" {
-            return Err(unknown_f("multi-register", f, "txn"));
+            return Err(unknown_f("multi-register", f, "txn").into());
         }
         // Validate the invocation's shape even when the result is not used.
         let input = micro_ops(&op.input, false, ctx)?;
@@ -132,7 +133,7 @@ impl Model for MultiRegister {
             Outcome::Ok => {
                 let out = micro_ops(&op.output, true, ctx)?;
                 if out.len() != input.len() {
-                    return Err(format!(
+                    return Err(shape!(
                         "expected the completion's txn to have the invocation's {} micro-ops, found {}",
                         input.len(),
                         out.len()

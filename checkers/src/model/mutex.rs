@@ -5,6 +5,7 @@
 
 use super::util::{f_of, show, unknown_f};
 use super::{CompileCtx, Compiled, Model};
+use crate::error::{shape, ShapeError};
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
 
@@ -34,23 +35,27 @@ impl Model for Mutex {
         initial: Option<&Value>,
         _key: Option<&Value>,
         _ctx: &mut CompileCtx,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ShapeError> {
         match initial {
             None | Some(Value::Null) => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => Err(format!(
+            Some(other) => Err(shape!(
                 "expected --initial for mutex to be true (held) or false (free), found {}",
                 show(other)
             )),
         }
     }
 
-    fn compile(&self, op: &Operation, _ctx: &mut CompileCtx) -> Result<Compiled<MutexOp>, String> {
+    fn compile(
+        &self,
+        op: &Operation,
+        _ctx: &mut CompileCtx,
+    ) -> Result<Compiled<MutexOp>, ShapeError> {
         let f = f_of(op, "acquire, release")?;
         let mop = match f {
             "acquire" => MutexOp::Acquire,
             "release" => MutexOp::Release,
-            other => return Err(unknown_f("mutex", other, "acquire, release")),
+            other => return Err(unknown_f("mutex", other, "acquire, release").into()),
         };
         if op.outcome == Outcome::Fail {
             return Ok(Compiled::Skip);

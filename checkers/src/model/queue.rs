@@ -7,6 +7,7 @@
 
 use super::util::{f_of, observed, show, unknown_f};
 use super::{CompileCtx, Compiled, Model, ValueId};
+use crate::error::{shape, ShapeError};
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
 
@@ -30,11 +31,11 @@ pub(super) fn compile_queue(
     model: &str,
     op: &Operation,
     ctx: &mut CompileCtx,
-) -> Result<Compiled<QueueOp>, String> {
+) -> Result<Compiled<QueueOp>, ShapeError> {
     let f = f_of(op, "enqueue, dequeue")?;
     if op.outcome == Outcome::Fail {
         if f != "enqueue" && f != "dequeue" {
-            return Err(unknown_f(model, f, "enqueue, dequeue"));
+            return Err(unknown_f(model, f, "enqueue, dequeue").into());
         }
         return Ok(Compiled::Skip);
     }
@@ -47,7 +48,7 @@ pub(super) fn compile_queue(
                 QueueOp::DequeueUnknown
             }
         }
-        other => return Err(unknown_f(model, other, "enqueue, dequeue")),
+        other => return Err(unknown_f(model, other, "enqueue, dequeue").into()),
     };
     Ok(Compiled::Op {
         key: op.key.clone(),
@@ -67,11 +68,11 @@ pub(super) fn weaken_queue(op: QueueOp) -> QueueOp {
 pub(super) fn queue_initial(
     initial: Option<&Value>,
     ctx: &mut CompileCtx,
-) -> Result<Vec<ValueId>, String> {
+) -> Result<Vec<ValueId>, ShapeError> {
     match initial {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => Ok(items.iter().map(|v| ctx.values.intern(v)).collect()),
-        Some(other) => Err(format!(
+        Some(other) => Err(shape!(
             "expected --initial for a queue to be an array (oldest first), found {}",
             show(other)
         )),
@@ -99,13 +100,17 @@ impl Model for Queue {
         initial: Option<&Value>,
         _key: Option<&Value>,
         ctx: &mut CompileCtx,
-    ) -> Result<Self::State, String> {
+    ) -> Result<Self::State, ShapeError> {
         let mut ms = queue_initial(initial, ctx)?;
         ms.sort_unstable();
         Ok(vec![ms])
     }
 
-    fn compile(&self, op: &Operation, ctx: &mut CompileCtx) -> Result<Compiled<QueueOp>, String> {
+    fn compile(
+        &self,
+        op: &Operation,
+        ctx: &mut CompileCtx,
+    ) -> Result<Compiled<QueueOp>, ShapeError> {
         compile_queue("queue", op, ctx)
     }
 

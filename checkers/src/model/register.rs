@@ -6,6 +6,7 @@
 
 use super::util::{f_of, observed, show, unknown_f};
 use super::{CompileCtx, Compiled, ValueId};
+use crate::error::{shape, ShapeError};
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
 
@@ -48,7 +49,7 @@ pub(super) fn compile_register(
     cas: bool,
     op: &Operation,
     ctx: &mut CompileCtx,
-) -> Result<Compiled<RegOp>, String> {
+) -> Result<Compiled<RegOp>, ShapeError> {
     let accepted = if cas {
         "read, write, cas"
     } else {
@@ -73,7 +74,7 @@ pub(super) fn compile_register(
             let pair = match &op.input {
                 Value::Array(items) if items.len() == 2 => (items[0].clone(), items[1].clone()),
                 other => {
-                    return Err(format!(
+                    return Err(shape!(
                         "expected a cas value [old, new], found {}",
                         show(other)
                     ))
@@ -90,12 +91,12 @@ pub(super) fn compile_register(
                 RegOp::Cas(old, ctx.values.intern(&pair.1))
             }
         }
-        other => return Err(unknown_f(model, other, accepted)),
+        other => return Err(unknown_f(model, other, accepted).into()),
     };
     Ok(Compiled::Op { key, op: reg })
 }
 
-/// Implements [`Model`] for a register type: `$name` is its `--model` name and `$cas` whether
+/// Implements [`super::Model`] for a register type: `$name` is its `--model` name and `$cas` whether
 /// it accepts `cas`. Shared by [`Register`] and [`super::CasRegister`], which differ only there.
 macro_rules! register_model {
     ($ty:ty, $name:literal, $cas:literal) => {
@@ -112,7 +113,7 @@ macro_rules! register_model {
                 initial: Option<&serde_json::Value>,
                 _key: Option<&serde_json::Value>,
                 ctx: &mut $crate::model::CompileCtx,
-            ) -> Result<Self::State, String> {
+            ) -> Result<Self::State, $crate::error::ShapeError> {
                 Ok($crate::model::register::register_init(initial, ctx))
             }
 
@@ -120,7 +121,7 @@ macro_rules! register_model {
                 &self,
                 op: &$crate::history::Operation,
                 ctx: &mut $crate::model::CompileCtx,
-            ) -> Result<$crate::model::Compiled<Self::Op>, String> {
+            ) -> Result<$crate::model::Compiled<Self::Op>, $crate::error::ShapeError> {
                 $crate::model::register::compile_register($name, $cas, op, ctx)
             }
 

@@ -1,5 +1,6 @@
 //! Helpers shared by the model files: value interning and shape checks with clear messages.
 
+use crate::error::ShapeError;
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -98,9 +99,10 @@ fn write_canonical(v: &Value, out: &mut String) {
 }
 
 /// The operation's `f`, or an error naming the ones the model accepts.
-pub fn f_of<'a>(op: &'a Operation, accepted: &str) -> Result<&'a str, String> {
+pub fn f_of<'a>(op: &'a Operation, accepted: &str) -> Result<&'a str, ShapeError> {
     op.f.as_deref()
         .ok_or_else(|| format!("expected an operation with :f ({accepted}), found none"))
+        .map_err(ShapeError)
 }
 
 /// The standard message for an `f` a model does not know.
@@ -127,7 +129,8 @@ pub fn observed(op: &Operation) -> bool {
 }
 
 /// An integer argument or an error saying what was expected.
-pub fn int_of(v: &Value, what: &str) -> Result<i64, String> {
+pub fn int_of(v: &Value, what: &str) -> Result<i64, ShapeError> {
     v.as_i64()
         .ok_or_else(|| format!("expected {what} to be an integer, found {}", show(v)))
+        .map_err(ShapeError)
 }

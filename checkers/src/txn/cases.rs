@@ -2,7 +2,7 @@
 //! find them: counted per anomaly name, with the first few kept as a sentence and a JSON object.
 //! Also the helpers that name a transaction by its file lines for those sentences.
 
-use super::history::Txns;
+use super::txns::Txns;
 use crate::history::Operation;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -27,15 +27,6 @@ pub struct Cases {
 }
 
 impl Cases {
-    /// Records one case of `name`.
-    pub fn add(&mut self, name: &str, text: String, json: Value) {
-        let e = self.by_name.entry(name.to_string()).or_default();
-        e.0 += 1;
-        if e.1.len() < KEEP {
-            e.1.push(Case { text, json });
-        }
-    }
-
     /// Records one case of `name`, building its text and details only if it is kept.
     pub fn add_with(&mut self, name: &str, make: impl FnOnce() -> (String, Value)) {
         let e = self.by_name.entry(name.to_string()).or_default();

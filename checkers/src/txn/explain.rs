@@ -3,13 +3,13 @@
 //! after T1 appended 4 to it"), plus the JSON form and a DOT and a small SVG drawing of the
 //! cycle (nodes on a circle, labelled edges) written by `check --out DIR`.
 
-use super::append::{self, AppendIndex};
 use super::cases::{lines, txn_json, txn_text};
 use super::graph::{kind_name, Cycle, PROCESS, REALTIME};
-use super::history::Txns;
-use super::register::{self, RegisterIndex};
+use super::list_append::{self, AppendIndex};
+use super::rw_register::{self, RegisterIndex};
+use super::txns::Txns;
 use crate::history::Operation;
-use crate::workload::Artifact;
+use crate::verdict::Artifact;
 use serde_json::{json, Value};
 use std::fmt::Write;
 
@@ -62,8 +62,8 @@ fn edge_why(
             let ib = ops[tx.txns[b as usize].op].invoke_line;
             Some((String::new(), format!("{na} < {nb} because {na} completed (line {ca}) before {nb} was invoked (line {ib})")))
         }
-        (_, Index::Append(x)) => append::why(tx, x, a, b, kind, na, nb),
-        (_, Index::Register(x)) => register::why(x, tx, a, b, kind, na, nb),
+        (_, Index::Append(x)) => list_append::why(tx, x, a, b, kind, na, nb),
+        (_, Index::Register(x)) => rw_register::why(x, tx, a, b, kind, na, nb),
     };
     found.unwrap_or_else(|| {
         (

@@ -10,12 +10,12 @@
 //! shortest one of that class. Work is bounded by a step budget and the wall-clock limit; a
 //! class whose search ran out is reported as incomplete, never as absent.
 
-use super::models;
-use super::search::Local;
+use super::consistency;
+use super::cycle_search::Local;
+use crate::budget::Budget;
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::BTreeSet;
-use std::time::Instant;
 
 /// Write-write dependency: the second transaction overwrote (appended after) the first.
 pub const WW: u8 = 1;
@@ -144,32 +144,20 @@ pub struct Found {
     pub out_of_memory: bool,
 }
 
-/// Limits for the search.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
+/// What the cycle search may spend: caps of its own, and the check's [`Budget`].
+#[derive(Debug, Clone)]
+pub struct Caps {
     /// At most this many cycles reported per class.
     pub per_class: usize,
     /// Search steps (edges examined) allowed per class and component.
     pub steps: u64,
-    /// Stop when this instant passes.
-    pub deadline: Option<Instant>,
-    /// Stop when the process's heap, read by `memory_in_use`, exceeds this many bytes.
-    pub memory_limit: usize,
-    /// Reads the process's heap in use (see [`crate::limits`]).
-    pub memory_in_use: Option<crate::limits::MemoryProbe>,
-}
-
-impl Limits {
-    /// True when the memory budget is spent.
-    pub fn out_of_memory(&self) -> bool {
-        self.memory_in_use
-            .is_some_and(|probe| probe() > self.memory_limit)
-    }
+    /// The check's time and memory limits.
+    pub budget: Budget,
 }
 
 /// Builds the graph over `n` transactions and searches every component for the classes named
 /// in `wanted`.
-pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits) -> Found {
+pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Caps) -> Found {
     // Only transactions that survive trimming (repeatedly dropping those with no incoming or
     // no outgoing edge) can be on a cycle; a serializable history trims to nothing.
     let core = cyclic_core(n, edges);
@@ -209,9 +197,9 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits)
             {
                 continue;
             }
-            if limits.deadline.is_some_and(|d| Instant::now() > d) || limits.out_of_memory() {
+            if limits.budget.time_exceeded() || limits.budget.memory_exceeded() {
                 found.incomplete.push((spec.name.to_string(), scc.len()));
-                if limits.out_of_memory() {
+                if limits.budget.memory_exceeded() {
                     found.out_of_memory = true;
                 } else {
                     found.timed_out = true;
@@ -225,7 +213,7 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Limits)
                     c.rotate_left(first);
                     let name = classify(&c.iter().map(|e| e.2).collect::<Vec<_>>());
                     *per_class.entry(name.clone()).or_default() += 1;
-                    for a in models::implied_anomalies([name.as_str()]) {
+                    for a in consistency::implied_anomalies([name.as_str()]) {
                         implied.insert(a.to_string());
                     }
                     found.cycles.push(Cycle { name, edges: c });
@@ -341,13 +329,11 @@ mod tests {
         specs().iter().map(|s| s.name).collect()
     }
 
-    fn limits() -> Limits {
-        Limits {
+    fn limits() -> Caps {
+        Caps {
             per_class: 3,
             steps: 1_000_000,
-            deadline: None,
-            memory_limit: usize::MAX,
-            memory_in_use: None,
+            budget: Budget::unlimited(),
         }
     }
 
@@ -392,8 +378,8 @@ mod tests {
 
     #[test]
     fn a_passed_deadline_leaves_the_search_incomplete_not_absent() {
-        let past = Limits {
-            deadline: Some(Instant::now()),
+        let past = Caps {
+            budget: Budget::new(Some(std::time::Duration::ZERO), usize::MAX, None),
             ..limits()
         };
         std::thread::sleep(std::time::Duration::from_millis(2));

@@ -2,35 +2,38 @@
 //! histories: infer version orders from the values reads return, build the dependency graph
 //! between transactions, find and name cycles, and judge the requested consistency models.
 //!
-//! Pipeline: [`history`] (transactions out of paired operations) → [`append`] (with
-//! [`append_checks`]) or [`register`] (version orders, non-cycle anomalies, ww/wr/rw edges) →
-//! [`order`] (process / realtime edges when a requested model needs them) → [`graph`] (trimming,
-//! petgraph SCCs, classes; [`search`]: shortest cycle per class) →
-//! [`explain`] (sentences, DOT, SVG) → [`models`] (verdict and boundary). [`gen`] generates
-//! serializable-by-construction histories for tests and benchmarks.
+//! Pipeline: [`txns`] (transactions out of paired operations) → [`list_append`] (with
+//! [`list_append_checks`]) or [`rw_register`] (version orders, non-cycle anomalies, ww/wr/rw
+//! edges) → [`order`] (process / realtime edges when a requested model needs them) → [`graph`]
+//! (trimming, petgraph SCCs, classes; [`cycle_search`]: shortest cycle per class) → [`explain`]
+//! (sentences, DOT, SVG) → [`consistency`] (the consistency-model lattice: verdict and
+//! boundary). [`generate`] generates serializable-by-construction histories for tests and
+//! benchmarks. Registered in [`crate::registry`]; imports nothing from Jepsen's checkers.
 
-pub mod append;
-pub mod append_checks;
 pub mod cases;
+pub mod consistency;
+pub mod cycle_search;
 pub mod explain;
-pub mod gen;
+pub mod generate;
 pub mod graph;
-pub mod history;
-pub mod models;
+pub mod list_append;
+pub mod list_append_checks;
 pub mod order;
-pub mod register;
-pub mod search;
+pub mod rw_register;
+pub mod txns;
 
+use crate::budget::Budget;
+use crate::budget::StopReason;
+use crate::error::UsageError;
 use crate::history::Operation;
-use crate::limits::Exceeded;
+use crate::options::CheckOptions;
 use crate::verdict::Validity;
-use crate::workload::{WorkloadOptions, WorkloadReport};
+use crate::verdict::{CheckerKind, Report, Stats};
 use crate::InputError;
 use cases::Cases;
-use history::Workload;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
-use std::time::Instant;
+use txns::TxnKind;
 
 /// The cycle classes the graph search knows.
 const CYCLE_CLASSES: &[&str] = &["G0", "G1c", "G-single", "G-nonadjacent", "G2-item"];
@@ -45,75 +48,80 @@ pub const STEP_BUDGET: u64 = 20_000_000;
 pub fn check_list_append(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
-    check(file, ops, opts, Workload::ListAppend)
+    opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
+    check(file, ops, opts, budget, TxnKind::ListAppend)
 }
 
 /// Checks an rw-register history.
 pub fn check_rw_register(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
-    check(file, ops, opts, Workload::RwRegister)
+    opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
+    check(file, ops, opts, budget, TxnKind::RwRegister)
 }
 
 /// Validates a `--consistency` name; the error lists the names accepted.
-pub fn parse_consistency(name: &str) -> Result<(), String> {
-    models::parse(name)
+pub fn parse_consistency(name: &str) -> Result<(), UsageError> {
+    consistency::parse(name)
 }
 
 fn check(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-    workload: Workload,
-) -> Result<WorkloadReport, InputError> {
-    let started = Instant::now();
-    let limits = opts.limits();
+    opts: &CheckOptions,
+    limits: &Budget,
+    workload: TxnKind,
+) -> Result<Report, InputError> {
     let requested: Vec<String> = if opts.consistency.is_empty() {
         vec!["serializable".to_string()]
     } else {
         opts.consistency.clone()
     };
     for m in &requested {
-        parse_consistency(m).map_err(|e| InputError::new(file, 0, e))?;
+        parse_consistency(m).map_err(|e| InputError::new(file, 0, e.message))?;
     }
-    let prohibited = models::prohibited(&requested);
-    let tx = history::extract(file, ops, workload)?;
+    let prohibited = consistency::prohibited(&requested);
+    let tx = txns::extract(file, ops, workload)?;
     if let Some(e) = limits.exceeded() {
         let why = format!("{} while reading the transactions", limits.describe(e));
-        return Ok(stopped_early(ops, &tx, why, started, workload));
+        return Ok(stopped_early(ops, &tx, (e, why), limits, workload));
     }
     let mut cases = Cases::default();
     let (index, mut edges) = match workload {
-        Workload::ListAppend => {
-            let (ix, e) = append::analyze(file, ops, &tx, &mut cases)?;
+        TxnKind::ListAppend => {
+            let (ix, e) = list_append::analyze(file, ops, &tx, &mut cases)?;
             (explain::Index::Append(Box::new(ix)), e)
         }
-        Workload::RwRegister => {
-            let (ix, e) = register::analyze(file, ops, &tx, &mut cases)?;
+        TxnKind::RwRegister => {
+            let (ix, e) = rw_register::analyze(file, ops, &tx, &mut cases)?;
             (explain::Index::Register(ix), e)
         }
     };
     // Budget checkpoints between the phases: a limit that runs out stops the check, and the
     // anomalies already found (certain: they never depend on what is not yet searched) still
     // make the verdict invalid; otherwise it is unknown.
-    let mut stop = limits
-        .exceeded()
-        .map(|e| format!("{} while inferring version orders", limits.describe(e)));
+    let mut stop = limits.exceeded().map(|e| {
+        let why = format!("{} while inferring version orders", limits.describe(e));
+        (e, why)
+    });
     let realtime = prohibited.iter().any(|a| a.ends_with("-realtime"));
     if stop.is_none() {
         let mut spent = None;
         if realtime {
-            spent = order::realtime_edges(ops, &tx, &mut edges, &limits);
+            spent = order::realtime_edges(ops, &tx, &mut edges, limits);
         } else if prohibited.iter().any(|a| a.ends_with("-process")) {
             order::process_edges(ops, &tx, &mut edges);
         }
-        stop = spent
-            .or_else(|| limits.exceeded())
-            .map(|e| format!("{} while adding order edges", limits.describe(e)));
+        stop = spent.or_else(|| limits.exceeded()).map(|e| {
+            (
+                e,
+                format!("{} while adding order edges", limits.describe(e)),
+            )
+        });
     }
     let wanted: BTreeSet<&str> = prohibited
         .iter()
@@ -126,19 +134,17 @@ fn check(
             })
         })
         .collect();
-    let graph_limits = graph::Limits {
+    let graph_limits = graph::Caps {
         per_class: CYCLES_PER_CLASS,
         steps: STEP_BUDGET,
-        deadline: limits.deadline,
-        memory_limit: limits.memory_limit,
-        memory_in_use: limits.memory_in_use,
+        budget: limits.clone(),
     };
     let found = if stop.is_none() {
         let found = graph::search(tx.txns.len(), &edges, &wanted, graph_limits);
         if found.out_of_memory {
-            stop = Some(limits.describe(Exceeded::Memory));
+            stop = Some((StopReason::Memory, limits.describe(StopReason::Memory)));
         } else if found.timed_out {
-            stop = Some(limits.describe(Exceeded::Time));
+            stop = Some((StopReason::Time, limits.describe(StopReason::Time)));
         }
         found
     } else {
@@ -158,38 +164,38 @@ fn check(
             stop,
         },
         nedges,
-        started,
+        limits,
         workload,
     ))
 }
 
 /// The checker's name for a workload.
-fn name_of(workload: Workload) -> &'static str {
+fn name_of(workload: TxnKind) -> &'static str {
     match workload {
-        Workload::ListAppend => "list-append",
-        Workload::RwRegister => "rw-register",
+        TxnKind::ListAppend => "list-append",
+        TxnKind::RwRegister => "rw-register",
     }
 }
 
 /// The `unknown` report of a check stopped by its budget before any anomaly could be found.
 fn stopped_early(
     ops: &[Operation],
-    tx: &history::Txns,
-    why: String,
-    started: Instant,
-    workload: Workload,
-) -> WorkloadReport {
-    WorkloadReport {
-        workload: name_of(workload),
-        valid: Validity::Unknown,
-        ops: ops.iter().filter(|o| o.client).count(),
-        millis: started.elapsed().as_secs_f64() * 1000.0,
-        anomalies: Vec::new(),
-        unknown_reason: Some(why.clone()),
-        explanation: vec![format!("the check stopped early: {why}")],
-        details: json!({ "txns": tx.txns.len(), "stopped": why }),
-        artifacts: Vec::new(),
-    }
+    tx: &txns::Txns,
+    (stop, why): (StopReason, String),
+    budget: &Budget,
+    workload: TxnKind,
+) -> Report {
+    let mut r = Report::stopped(
+        name_of(workload),
+        CheckerKind::Workload,
+        ops.iter().filter(|o| o.client).count(),
+        Some(stop),
+        why.clone(),
+    );
+    r.stats.millis = budget.millis();
+    r.explanation = vec![format!("the check stopped early: {why}")];
+    r.details = json!({ "txns": tx.txns.len(), "stopped": why });
+    r
 }
 
 /// What was asked and whether a budget cut the check short.
@@ -197,21 +203,21 @@ struct Judged<'a> {
     requested: &'a [String],
     prohibited: &'a BTreeSet<&'static str>,
     /// Why the check stopped before it was complete (a limit ran out), if it did.
-    stop: Option<String>,
+    stop: Option<(StopReason, String)>,
 }
 
 #[allow(clippy::too_many_arguments)]
 fn report(
     ops: &[Operation],
-    tx: &history::Txns,
+    tx: &txns::Txns,
     index: &explain::Index,
     cases: Cases,
     found: graph::Found,
     judged: Judged,
     nedges: usize,
-    started: Instant,
-    workload: Workload,
-) -> WorkloadReport {
+    budget: &Budget,
+    workload: TxnKind,
+) -> Report {
     let Judged {
         requested,
         prohibited,
@@ -236,7 +242,7 @@ fn report(
         .any(|t| t.outcome == crate::history::Outcome::Ok);
     let (valid, unknown_reason) = if !bad.is_empty() {
         (Validity::Invalid, None)
-    } else if let (Some(why), None) = (&stop, incomplete.first()) {
+    } else if let (Some((_, why)), None) = (&stop, incomplete.first()) {
         (Validity::Unknown, Some(why.clone()))
     } else if !committed {
         (
@@ -244,7 +250,9 @@ fn report(
             Some("no transaction committed (completed ok), so there is nothing to check".into()),
         )
     } else if let Some((class, size)) = incomplete.first() {
-        let why = stop.as_deref().unwrap_or("the search budget ran out");
+        let why = stop
+            .as_ref()
+            .map_or("the search budget ran out", |s| s.1.as_str());
         (
             Validity::Unknown,
             Some(format!(
@@ -254,7 +262,7 @@ fn report(
     } else {
         (Validity::Valid, None)
     };
-    let (not, also_not) = models::boundary(&all);
+    let (not, also_not) = consistency::boundary(&all);
     let mut explanation = Vec::new();
     let mut anomalies_json = Map::new();
     let mut artifacts = Vec::new();
@@ -340,15 +348,25 @@ fn report(
         "largest_scc": found.largest_scc,
         "incomplete": found.incomplete.iter().map(|(c, s)| json!({"class": c, "scc_size": s})).collect::<Vec<_>>(),
     });
-    WorkloadReport {
-        workload: name_of(workload),
+    Report {
         valid,
-        ops: ops.iter().filter(|o| o.client).count(),
-        millis: started.elapsed().as_secs_f64() * 1000.0,
-        anomalies: bad,
+        // A step cap that ran out in the cycle search is the search's state limit.
+        stop: (valid == Validity::Unknown)
+            .then(|| {
+                stop.map(|s| s.0)
+                    .or(incomplete.first().map(|_| StopReason::StateLimit))
+            })
+            .flatten(),
         unknown_reason,
+        stats: Stats {
+            ops: ops.iter().filter(|o| o.client).count(),
+            millis: budget.millis(),
+            ..Stats::default()
+        },
+        anomalies: bad,
         explanation,
         details,
         artifacts,
+        ..Report::new(name_of(workload), CheckerKind::Workload)
     }
 }

@@ -8,9 +8,9 @@
 //! successors but never predecessors.
 
 use super::graph::{Edge, PROCESS, REALTIME};
-use super::history::Txns;
+use super::txns::Txns;
+use crate::budget::{Budget, StopReason};
 use crate::history::{Operation, Outcome, Process};
-use crate::limits::{Exceeded, Limits};
 use hashbrown::HashMap;
 
 /// How much work (realtime edges added, predecessors scanned) is done between two budget
@@ -43,8 +43,8 @@ pub fn realtime_edges(
     ops: &[Operation],
     tx: &Txns,
     edges: &mut Vec<Edge>,
-    limits: &Limits,
-) -> Option<Exceeded> {
+    limits: &Budget,
+) -> Option<StopReason> {
     // (event position, is completion, txn)
     let mut events: Vec<(usize, bool, u32)> = Vec::with_capacity(tx.txns.len() * 2);
     for (t, txn) in tx.txns.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! Mutations of history files for the hostile-input fuzzer: each [`Kind`] turns a real or
 //! generated history into a damaged one, deterministically from a seeded [`Rng`].
 
-use checkers::gen::Rng;
+use checkers::Rng;
 
 /// What a mutation does to a history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

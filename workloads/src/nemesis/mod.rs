@@ -30,7 +30,7 @@ macro_rules! either {
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use checkers::gen::Rng;
+use checkers::Rng;
 use serde_json::{json, Value};
 
 use crate::runner::{FaultOp, Faults};

@@ -3,7 +3,7 @@
 //! Used by [`super::Nemesis`] when it plans a `start-partition`; the resulting pairs go to
 //! [`crate::target::demo::cluster::Cluster::partition`].
 
-use checkers::gen::Rng;
+use checkers::Rng;
 use serde_json::{json, Value};
 
 /// The shape of a partition.

@@ -301,7 +301,7 @@ impl Primitives for NoFaults {
     fn nodes(&self) -> usize {
         0
     }
-    fn aim(&mut self, _fault: Fault, _rng: &mut checkers::gen::Rng) -> Option<crate::nemesis::Aim> {
+    fn aim(&mut self, _fault: Fault, _rng: &mut checkers::Rng) -> Option<crate::nemesis::Aim> {
         None
     }
     async fn check_healed(&mut self) -> Result<String, String> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::process::{Child, Command};
 
-use checkers::gen::Rng;
+use checkers::Rng;
 
 use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, Primitives};
 use crate::net::netns::Cuts;

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use checkers::gen::Rng;
+use checkers::Rng;
 
 use super::local::Local;
 use super::{NoArgs, Nodes, RunError, Spec, StartCtx, Target};

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::gen::Rng;
+use checkers::Rng;
 use serde_json::Value;
 
 use super::http_kv::HttpKv;

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::gen::Rng;
+use checkers::Rng;
 use tokio::time::Instant;
 
 use super::server::{check_running, name_value, Server, ServerFaults};

@@ -11,7 +11,7 @@
 
 use super::cases::{show_list, txn_json, txn_name, Cases};
 use super::graph::{Edge, RW, WR, WW};
-use super::history::{MopKind, Txns, NIL};
+use super::txns::{MopKind, Txns, NIL};
 use crate::history::{Operation, Outcome};
 use crate::InputError;
 use hashbrown::{HashMap, HashSet};

@@ -4,11 +4,10 @@
 //! from anchor edges of the kind the class needs; bounded by a step budget, a deadline
 //! and the memory budget.
 
-use super::graph::{Edge, Limits, Outcome, RwMode, Spec, RW, WR};
+use super::graph::{Caps, Edge, Outcome, RwMode, Spec, RW, WR};
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{EdgeFiltered, EdgeRef};
-use std::time::Instant;
 
 /// Visited search states with their parent (state, edge kind): flat arrays with generation
 /// stamps for components up to a few hundred thousand states, a hash map beyond (memory then
@@ -112,7 +111,7 @@ impl Local {
         Local { g: l }
     }
 
-    pub(super) fn find(&self, spec: &Spec, limits: &Limits) -> Outcome {
+    pub(super) fn find(&self, spec: &Spec, limits: &Caps) -> Outcome {
         let usable = spec.allowed | if spec.rw == RwMode::None { 0 } else { RW };
         // Components of the subgraph of usable edges: an anchor edge must stay inside one.
         let filtered = EdgeFiltered::from_fn(&self.g, |e| e.weight() & usable != 0);
@@ -165,12 +164,10 @@ impl Local {
                 for e2 in self.g.edges(NodeIndex::new(node)) {
                     steps += 1;
                     if steps % 65536 == 0 {
-                        if let Some(d) = limits.deadline {
-                            if Instant::now() > d {
-                                return Outcome::OutOfTime;
-                            }
+                        if limits.budget.time_exceeded() {
+                            return Outcome::OutOfTime;
                         }
-                        if limits.out_of_memory() {
+                        if limits.budget.memory_exceeded() {
                             return Outcome::OutOfMemory;
                         }
                     }

@@ -11,9 +11,11 @@
 //!
 //! Transfers are only checked for shape; their outcomes do not enter the invariant.
 
-use super::common::{self, Budget};
-use super::{WorkloadOptions, WorkloadReport};
+use super::common;
+use crate::budget::Budget;
 use crate::history::{Operation, Outcome};
+use crate::options::CheckOptions;
+use crate::verdict::Report;
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::{json, Map, Value};
@@ -42,9 +44,9 @@ struct BadRead<'a> {
 pub fn check(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
     let mut reads: Vec<Read> = Vec::new();
     let mut transfers = 0usize;
     for (op, f) in common::client_ops(file, ops, "bank", &["read", "transfer"])? {
@@ -64,7 +66,7 @@ pub fn check(
         return Ok(common::report(
             "bank",
             ops,
-            &budget,
+            budget,
             Validity::Valid,
             Vec::new(),
             explanation,
@@ -76,7 +78,7 @@ pub fn check(
         return Ok(common::unknown(
             "bank",
             ops,
-            &budget,
+            budget,
             format!(
                 "the first ok read (on {}), which gives the expected total, has a null balance",
                 common::whereabouts(first.op)
@@ -155,7 +157,7 @@ pub fn check(
     Ok(common::report(
         "bank",
         ops,
-        &budget,
+        budget,
         valid,
         anomalies,
         explanation,

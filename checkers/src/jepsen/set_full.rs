@@ -16,12 +16,14 @@
 //! stable element at all gives unknown, as in Jepsen. Latencies use the `time` fields
 //! (nanoseconds) and are reported in milliseconds; decisions use file order only.
 
-use super::common::{self, Budget, Elem};
+use super::common::{self, Elem};
 use super::set_full_timeline::{
     is_stale, judge, lost_latency, quantiles, stable_latency, Fate, Track,
 };
-use super::{WorkloadOptions, WorkloadReport};
+use crate::budget::Budget;
 use crate::history::{Operation, Outcome};
+use crate::options::CheckOptions;
+use crate::verdict::Report;
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::{json, Value};
@@ -31,9 +33,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub fn check(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    _opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
     // Every event of a client op, in file order: (position, op, is the completion).
     let mut events: Vec<(usize, &Operation, bool)> = Vec::new();
     for (op, f) in common::client_ops(file, ops, "set-full", &["add", "read"])? {
@@ -85,11 +87,11 @@ pub fn check(
                 tracks[i].known.get_or_insert(op);
             }
         } else if !is_add && completion && op.outcome == Outcome::Ok {
-            if let Some(spent) = budget.spent() {
+            if let Some(spent) = common::spent(budget) {
                 return Ok(common::unknown(
                     "set-full",
                     ops,
-                    &budget,
+                    budget,
                     format!(
                         "{spent} after {read_count} reads, before the read on {}",
                         common::whereabouts(op)
@@ -246,7 +248,7 @@ pub fn check(
         let mut r = common::unknown(
             "set-full",
             ops,
-            &budget,
+            budget,
             "no element was ever read stably (no ok read saw an added element after its add)"
                 .to_string(),
             details,
@@ -268,7 +270,7 @@ pub fn check(
     Ok(common::report(
         "set-full",
         ops,
-        &budget,
+        budget,
         valid,
         anomalies,
         explanation,

@@ -1,4 +1,5 @@
-//! Generators of histories that are linearizable by construction, for benchmarks and tests.
+//! The seeded generator [`Rng`] (used by the run side too: schedules, generators), and
+//! generators of histories that are linearizable by construction, for benchmarks and tests.
 //!
 //! A simulated run: `processes` clients each issue operations one at a time; every operation
 //! gets an invocation time, a completion time and a linearization point between them, and its

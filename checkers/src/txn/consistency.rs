@@ -3,6 +3,7 @@
 //! verdict for the requested models, and the boundary (`not`: the weakest models ruled out,
 //! `also_not`: the stronger ones also ruled out), following Adya and Elle.
 
+use crate::error::UsageError;
 use std::collections::BTreeSet;
 
 /// `(model, weaker models it implies)`: a history satisfying the model satisfies those too.
@@ -270,14 +271,14 @@ pub fn boundary(anomalies: &[String]) -> (Vec<String>, Vec<String>) {
 }
 
 /// Validates a model name; the error lists the names accepted.
-pub fn parse(name: &str) -> Result<(), String> {
+pub fn parse(name: &str) -> Result<(), UsageError> {
     if canonical(name).is_some() {
         Ok(())
     } else {
-        Err(format!(
+        Err(UsageError::new(format!(
             "unknown consistency model {name:?}; expected one of: {}",
             known_models().join(", ")
-        ))
+        )))
     }
 }
 

@@ -9,10 +9,10 @@
 //! ww edge, every reader of the state ending in u → the writer of v is an rw edge; a read
 //! ending in v gives a wr edge from v's writer.
 
-use super::append_checks::{check_reads, dirty_updates, internal, lost_updates};
 use super::cases::{lines, show_list, Cases};
 use super::graph::{Edge, RW, WR, WW};
-use super::history::{MopKind, Txns, NIL};
+use super::list_append_checks::{check_reads, dirty_updates, internal, lost_updates};
+use super::txns::{MopKind, Txns, NIL};
 use crate::history::{Operation, Outcome};
 use crate::InputError;
 use hashbrown::HashMap;

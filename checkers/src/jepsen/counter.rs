@@ -13,9 +13,11 @@
 //! check sound. Like Jepsen's, it checks each read against its own window only; the exact
 //! (linearizability) check of a counter is `--model counter`.
 
-use super::common::{self, Budget};
-use super::{WorkloadOptions, WorkloadReport};
+use super::common;
+use crate::budget::Budget;
 use crate::history::{Operation, Outcome};
+use crate::options::CheckOptions;
+use crate::verdict::Report;
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::{json, Value};
@@ -44,9 +46,9 @@ enum Step {
 pub fn check(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    _opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
     let mut steps: Vec<(usize, Step)> = Vec::new();
     let mut reads: Vec<(&Operation, i128)> = Vec::new();
     let (mut ok_adds, mut info_adds, mut failed_adds) = (0usize, 0usize, 0usize);
@@ -174,7 +176,7 @@ pub fn check(
     Ok(common::report(
         "counter",
         ops,
-        &budget,
+        budget,
         valid,
         anomalies,
         explanation,

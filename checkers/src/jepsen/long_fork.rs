@@ -12,9 +12,11 @@
 //! As in Jepsen, a history this analysis cannot judge is unknown, not invalid: a key written
 //! twice, a read of the wrong size, or two reads seeing different values for one key.
 
-use super::common::{self, Budget, Elem};
-use super::{WorkloadOptions, WorkloadReport};
+use super::common::{self, Elem};
+use crate::budget::Budget;
 use crate::history::{Operation, Outcome};
+use crate::options::CheckOptions;
+use crate::verdict::Report;
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::{json, Value};
@@ -46,9 +48,9 @@ struct Fork<'a> {
 pub fn check(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
     let mut reads: Vec<Read> = Vec::new();
     let mut written: BTreeMap<Elem, &Operation> = BTreeMap::new();
     let mut other_txns = 0usize;
@@ -63,13 +65,7 @@ pub fn check(
                             common::whereabouts(first),
                             common::whereabouts(op)
                         );
-                        return Ok(common::unknown(
-                            "long-fork",
-                            ops,
-                            &budget,
-                            reason,
-                            json!({}),
-                        ));
+                        return Ok(common::unknown("long-fork", ops, budget, reason, json!({})));
                     }
                 }
             }
@@ -118,7 +114,7 @@ pub fn check(
                 common::count(r.seen.len(), "key"),
                 if inferred { ", inferred from the largest read; give --group-size" } else { "" }
             );
-            return Ok(common::unknown("long-fork", ops, &budget, reason, details));
+            return Ok(common::unknown("long-fork", ops, budget, reason, details));
         }
         groups.entry(r.seen.keys().collect()).or_default().push(r);
     }
@@ -127,9 +123,9 @@ pub fn check(
     let mut forks: Vec<Fork> = Vec::new();
     for group in groups.values() {
         for (i, a) in group.iter().enumerate() {
-            if let Some(spent) = budget.spent() {
+            if let Some(spent) = common::spent(budget) {
                 let reason = format!("{spent} while comparing reads");
-                return Ok(common::unknown("long-fork", ops, &budget, reason, details));
+                return Ok(common::unknown("long-fork", ops, budget, reason, details));
             }
             for b in &group[i + 1..] {
                 match compare(a, b) {
@@ -142,7 +138,7 @@ pub fn check(
                             common::whereabouts(b.op),
                             common::show(&key)
                         );
-                        return Ok(common::unknown("long-fork", ops, &budget, reason, details));
+                        return Ok(common::unknown("long-fork", ops, budget, reason, details));
                     }
                 }
             }
@@ -177,7 +173,7 @@ pub fn check(
     Ok(common::report(
         "long-fork",
         ops,
-        &budget,
+        budget,
         valid,
         anomalies,
         explanation,

@@ -9,16 +9,16 @@
 //! fresh ones, as Elle's generator does, so lists stay short. A few transactions fail (no
 //! effect) or crash (`info`: took effect or not, and the process gets a new id).
 
-use super::history::Workload;
-use crate::gen::Rng;
+use super::txns::TxnKind;
 use crate::history::{Event, EventType, Format, History, Process};
+use crate::rng::Rng;
 use serde_json::{json, Map, Value};
 
 /// Shape of a generated history.
 #[derive(Debug, Clone)]
 pub struct TxnSpec {
     /// list-append or rw-register.
-    pub workload: Workload,
+    pub workload: TxnKind,
     /// Number of transactions.
     pub txns: usize,
     /// Concurrent processes.
@@ -41,7 +41,7 @@ impl TxnSpec {
     /// A list-append spec with Elle-like defaults.
     pub fn list_append(txns: usize, seed: u64) -> TxnSpec {
         TxnSpec {
-            workload: Workload::ListAppend,
+            workload: TxnKind::ListAppend,
             txns,
             processes: 8,
             keys: 10,
@@ -136,16 +136,16 @@ pub fn history(spec: &TxnSpec) -> History {
             }
             let st = touched.iter_mut().find(|t| t.0 == k).expect("just added");
             out.push(match (spec.workload, w) {
-                (Workload::ListAppend, true) => {
+                (TxnKind::ListAppend, true) => {
                     st.1.push(v);
                     json!(["append", k, v])
                 }
-                (Workload::ListAppend, false) => json!(["r", k, st.1]),
-                (Workload::RwRegister, true) => {
+                (TxnKind::ListAppend, false) => json!(["r", k, st.1]),
+                (TxnKind::RwRegister, true) => {
                     st.2 = Some(v);
                     json!(["w", k, v])
                 }
-                (Workload::RwRegister, false) => json!(["r", k, st.2]),
+                (TxnKind::RwRegister, false) => json!(["r", k, st.2]),
             });
         }
         if applies {
@@ -170,8 +170,8 @@ pub fn history(spec: &TxnSpec) -> History {
             plan.mops
                 .iter()
                 .map(|&(w, k, v)| match (spec.workload, w) {
-                    (Workload::ListAppend, true) => json!(["append", k, v]),
-                    (Workload::RwRegister, true) => json!(["w", k, v]),
+                    (TxnKind::ListAppend, true) => json!(["append", k, v]),
+                    (TxnKind::RwRegister, true) => json!(["w", k, v]),
                     (_, false) => json!(["r", k, null]),
                 })
                 .collect(),

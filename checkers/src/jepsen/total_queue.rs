@@ -23,9 +23,11 @@
 //! element such a dequeue held may be requeued — lost candidates may still sit in the queue,
 //! and the verdict is unknown instead of invalid.
 
-use super::common::{self, Budget, Elem};
-use super::{WorkloadOptions, WorkloadReport};
+use super::common::{self, Elem};
+use crate::budget::Budget;
 use crate::history::{Operation, Outcome};
+use crate::options::CheckOptions;
+use crate::verdict::Report;
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::{json, Value};
@@ -70,9 +72,10 @@ fn found_empty(op: &Operation) -> bool {
 pub fn check(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::start(opts.time_limit);
+    _opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
+    // Only the time limit applies here (the queue checker never counted memory).
     let mut tally: BTreeMap<Elem, Tally> = BTreeMap::new();
     // The last completion of an ok enqueue or an indeterminate dequeue.
     let mut last_ack: Option<usize> = None;
@@ -127,11 +130,11 @@ pub fn check(
             _ => {}
         }
     }
-    if budget.exhausted() {
+    if budget.time_exceeded() {
         return Ok(common::unknown(
             "total-queue",
             ops,
-            &budget,
+            budget,
             "the time limit ran out".into(),
             json!({}),
         ));
@@ -252,7 +255,7 @@ pub fn check(
              after it): they may still be in the queue — end the run with a drain",
             common::count(lost_n, "acknowledged element")
         );
-        let mut r = common::unknown("total-queue", ops, &budget, reason, details);
+        let mut r = common::unknown("total-queue", ops, budget, reason, details);
         r.explanation = explanation;
         return Ok(r);
     } else {
@@ -262,7 +265,7 @@ pub fn check(
     Ok(common::report(
         "total-queue",
         ops,
-        &budget,
+        budget,
         valid,
         anomalies,
         explanation,

@@ -1,11 +1,11 @@
-//! List-append checks that need no graph, run by [`super::append::analyze`] once version orders
+//! List-append checks that need no graph, run by [`super::list_append::analyze`] once version orders
 //! are known: every committed read against its key's longest read (incompatible orders,
 //! duplicates, garbage and aborted reads, intermediate reads), internal consistency of each
 //! transaction, dirty updates along each version order, and lost updates.
 
-use super::append::AppendIndex;
 use super::cases::{show_list, txn_json, txn_name, Cases};
-use super::history::{MopKind, Txns, NIL};
+use super::list_append::AppendIndex;
+use super::txns::{MopKind, Txns, NIL};
 use crate::history::{Operation, Outcome};
 use serde_json::json;
 

@@ -2,9 +2,11 @@
 //! ok `generate` returned must be distinct. Reports the attempted and acknowledged counts, the
 //! range of ids, and the duplicates (id → how many times, the 48 most repeated, as in Jepsen).
 
-use super::common::{self, Budget, Elem};
-use super::{WorkloadOptions, WorkloadReport};
+use super::common::{self, Elem};
+use crate::budget::Budget;
 use crate::history::{Operation, Outcome};
+use crate::options::CheckOptions;
+use crate::verdict::Report;
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::{json, Value};
@@ -17,9 +19,9 @@ const DUPLICATES_SHOWN: usize = 48;
 pub fn check(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    _opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
     let mut attempted = 0usize;
     // Each acknowledged id with the ok operations that returned it.
     let mut ids: BTreeMap<Elem, Vec<&Operation>> = BTreeMap::new();
@@ -98,7 +100,7 @@ pub fn check(
     Ok(common::report(
         "unique-ids",
         ops,
-        &budget,
+        budget,
         valid,
         anomalies,
         explanation,

@@ -5,6 +5,7 @@
 
 use super::util::{f_of, int_of, observed, unknown_f};
 use super::{CompileCtx, Compiled, Model};
+use crate::error::ShapeError;
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
 
@@ -34,7 +35,7 @@ impl Model for Counter {
         initial: Option<&Value>,
         _key: Option<&Value>,
         _ctx: &mut CompileCtx,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, ShapeError> {
         match initial {
             None | Some(Value::Null) => Ok(0),
             Some(v) => int_of(v, "--initial for counter"),
@@ -45,7 +46,7 @@ impl Model for Counter {
         &self,
         op: &Operation,
         _ctx: &mut CompileCtx,
-    ) -> Result<Compiled<CounterOp>, String> {
+    ) -> Result<Compiled<CounterOp>, ShapeError> {
         let f = f_of(op, "add, read")?;
         let cop = match f {
             "add" | "increment" => {
@@ -60,7 +61,7 @@ impl Model for Counter {
                 }
                 CounterOp::Read(int_of(&op.output, "a read's result")?)
             }
-            other => return Err(unknown_f("counter", other, "add, read")),
+            other => return Err(unknown_f("counter", other, "add, read").into()),
         };
         Ok(Compiled::Op {
             key: op.key.clone(),

@@ -121,11 +121,6 @@ impl Interner {
         self.atoms.len()
     }
 
-    /// True when nothing was interned.
-    pub fn is_empty(&self) -> bool {
-        self.atoms.is_empty()
-    }
-
     /// Display form of an id.
     pub fn show(&self, id: u32) -> String {
         if id == NIL {
@@ -169,7 +164,7 @@ impl Txns {
 
 /// The two transactional workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workload {
+pub enum TxnKind {
     /// Appends and list reads.
     ListAppend,
     /// Register reads and writes.
@@ -177,7 +172,7 @@ pub enum Workload {
 }
 
 /// Extracts the transactions of every client operation.
-pub fn extract(file: &str, ops: &[Operation], workload: Workload) -> Result<Txns, InputError> {
+pub fn extract(file: &str, ops: &[Operation], workload: TxnKind) -> Result<Txns, InputError> {
     let mut out = Txns::default();
     for op in ops.iter().filter(|o| o.client) {
         let (value, line) = match op.outcome {
@@ -214,7 +209,7 @@ fn parse_mop(
     line: usize,
     m: &Value,
     ok: bool,
-    workload: Workload,
+    workload: TxnKind,
     out: &mut Txns,
 ) -> Result<Mop, InputError> {
     let bad = |what: &str| {
@@ -229,12 +224,12 @@ fn parse_mop(
     };
     let f = f.as_str().unwrap_or("");
     let kind = match (workload, f) {
-        (Workload::ListAppend, "append") => MopKind::Append,
-        (Workload::ListAppend, "r") => MopKind::Read,
-        (Workload::RwRegister, "w") => MopKind::Write,
-        (Workload::RwRegister, "r") => MopKind::Read,
-        (Workload::ListAppend, _) => return Err(bad("[\"append\", k, v] or [\"r\", k, list]")),
-        (Workload::RwRegister, _) => return Err(bad("[\"w\", k, v] or [\"r\", k, v]")),
+        (TxnKind::ListAppend, "append") => MopKind::Append,
+        (TxnKind::ListAppend, "r") => MopKind::Read,
+        (TxnKind::RwRegister, "w") => MopKind::Write,
+        (TxnKind::RwRegister, "r") => MopKind::Read,
+        (TxnKind::ListAppend, _) => return Err(bad("[\"append\", k, v] or [\"r\", k, list]")),
+        (TxnKind::RwRegister, _) => return Err(bad("[\"w\", k, v] or [\"r\", k, v]")),
     };
     let key = out.keys.intern(k);
     let mut mop = Mop {
@@ -254,7 +249,7 @@ fn parse_mop(
                 out.values.intern(v)
             };
         }
-        MopKind::Read if workload == Workload::RwRegister => {
+        MopKind::Read if workload == TxnKind::RwRegister => {
             if ok && !v.is_null() {
                 mop.value = out.values.intern(v);
             }

@@ -5,6 +5,7 @@
 
 use super::util::{f_of, observed, show, unknown_f};
 use super::{CompileCtx, Compiled, Model, ValueId};
+use crate::error::{shape, ShapeError};
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
 
@@ -22,7 +23,7 @@ pub enum SetOp {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Set;
 
-fn elements(v: &Value, what: &str, ctx: &mut CompileCtx) -> Result<Vec<ValueId>, String> {
+fn elements(v: &Value, what: &str, ctx: &mut CompileCtx) -> Result<Vec<ValueId>, ShapeError> {
     match v {
         Value::Array(items) => {
             let mut ids: Vec<ValueId> = items.iter().map(|x| ctx.values.intern(x)).collect();
@@ -30,7 +31,7 @@ fn elements(v: &Value, what: &str, ctx: &mut CompileCtx) -> Result<Vec<ValueId>,
             Ok(ids)
         }
         Value::Null => Ok(Vec::new()),
-        other => Err(format!(
+        other => Err(shape!(
             "expected {what} to be an array of elements, found {}",
             show(other)
         )),
@@ -50,13 +51,13 @@ impl Model for Set {
         initial: Option<&Value>,
         _key: Option<&Value>,
         ctx: &mut CompileCtx,
-    ) -> Result<Vec<ValueId>, String> {
+    ) -> Result<Vec<ValueId>, ShapeError> {
         let mut s = elements(initial.unwrap_or(&Value::Null), "--initial", ctx)?;
         s.dedup();
         Ok(s)
     }
 
-    fn compile(&self, op: &Operation, ctx: &mut CompileCtx) -> Result<Compiled<SetOp>, String> {
+    fn compile(&self, op: &Operation, ctx: &mut CompileCtx) -> Result<Compiled<SetOp>, ShapeError> {
         let f = f_of(op, "add, read")?;
         let sop = match f {
             "add" => {
@@ -71,7 +72,7 @@ impl Model for Set {
                 }
                 SetOp::Read(elements(&op.output, "a set read's result", ctx)?)
             }
-            other => return Err(unknown_f("set", other, "add, read")),
+            other => return Err(unknown_f("set", other, "add, read").into()),
         };
         Ok(Compiled::Op {
             key: op.key.clone(),

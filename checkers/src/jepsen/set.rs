@@ -9,9 +9,11 @@
 //!
 //! With no ok read at all the verdict is unknown ("the set was never read"), as in Jepsen.
 
-use super::common::{self, Budget, Elem};
-use super::{WorkloadOptions, WorkloadReport};
+use super::common::{self, Elem};
+use crate::budget::Budget;
 use crate::history::{Operation, Outcome};
+use crate::options::CheckOptions;
+use crate::verdict::Report;
 use crate::verdict::Validity;
 use crate::InputError;
 use serde_json::{json, Value};
@@ -21,9 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub fn check(
     file: &str,
     ops: &[Operation],
-    opts: &WorkloadOptions,
-) -> Result<WorkloadReport, InputError> {
-    let budget = Budget::of(opts);
+    _opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
     // Every attempted element, with the first add that attempted it.
     let mut attempts: BTreeMap<Elem, &Operation> = BTreeMap::new();
     // Acknowledged elements, with the first ok add.
@@ -61,7 +63,7 @@ pub fn check(
         return Ok(common::unknown(
             "set",
             ops,
-            &budget,
+            budget,
             "the set was never read: no ok :read".to_string(),
             details,
         ));
@@ -153,7 +155,7 @@ pub fn check(
     Ok(common::report(
         "set",
         ops,
-        &budget,
+        budget,
         valid,
         anomalies,
         explanation,

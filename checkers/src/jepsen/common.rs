@@ -1,16 +1,14 @@
 //! Helpers shared by Jepsen's workload checkers (counter, set, set-full, bank, long-fork,
 //! unique-ids): choosing the client operations, checking their `f`, naming operations by file
 //! line in explanations, a total order on JSON values (so elements and ids can be sets and map
-//! keys, listed in a stable order), capped lists, and assembling the [`WorkloadReport`].
+//! keys, listed in a stable order), capped lists, and assembling the [`Report`].
 
-use super::{WorkloadOptions, WorkloadReport};
+use crate::budget::{Budget, StopReason};
 use crate::history::Operation;
-use crate::limits::Limits;
-use crate::verdict::Validity;
+use crate::verdict::{CheckerKind, Report, Stats, Validity};
 use crate::InputError;
 use serde_json::Value;
 use std::cmp::Ordering;
-use std::time::{Duration, Instant};
 
 /// How many elements a list in `details` holds at most (the matching `…_count` field has the
 /// full number).
@@ -243,45 +241,10 @@ pub fn count_verb(n: usize, what: &str, verb: &str) -> String {
     }
 }
 
-/// The budget of one check: `--time-limit` and `--memory-limit`, started with the check.
-#[derive(Debug, Clone, Copy)]
-pub struct Budget {
-    start: Instant,
-    limits: Limits,
-}
-
-impl Budget {
-    /// Starts the clock with a time limit only (no memory budget).
-    pub fn start(limit: Option<Duration>) -> Budget {
-        Budget {
-            start: Instant::now(),
-            limits: Limits::start(limit, usize::MAX, None),
-        }
-    }
-
-    /// Starts the clock with the options' time and memory limits.
-    pub fn of(opts: &WorkloadOptions) -> Budget {
-        Budget {
-            start: Instant::now(),
-            limits: opts.limits(),
-        }
-    }
-
-    /// True once the budget is spent (time or memory).
-    pub fn exhausted(&self) -> bool {
-        self.limits.exceeded().is_some()
-    }
-
-    /// Which limit is spent, worded for an `unknown` reason (`time limit of 3 s reached`), if
-    /// one is.
-    pub fn spent(&self) -> Option<String> {
-        self.limits.exceeded().map(|e| self.limits.describe(e))
-    }
-
-    /// Milliseconds since the start.
-    pub fn millis(&self) -> f64 {
-        self.start.elapsed().as_secs_f64() * 1000.0
-    }
+/// Why `budget` is spent, worded for an `unknown` reason (`time limit of 3 s reached`), if
+/// it is.
+pub fn spent(budget: &Budget) -> Option<String> {
+    budget.exceeded().map(|e| budget.describe(e))
 }
 
 /// Assembles a report: sorts and dedups the anomaly names; `valid` is taken as given.
@@ -293,31 +256,33 @@ pub fn report(
     mut anomalies: Vec<String>,
     explanation: Vec<String>,
     details: Value,
-) -> WorkloadReport {
+) -> Report {
     anomalies.sort();
     anomalies.dedup();
-    WorkloadReport {
-        workload,
+    Report {
         valid,
-        ops: ops.iter().filter(|o| o.client).count(),
-        millis: budget.millis(),
+        stats: Stats {
+            ops: ops.iter().filter(|o| o.client).count(),
+            millis: budget.millis(),
+            ..Stats::default()
+        },
         anomalies,
-        unknown_reason: None,
         explanation,
         details,
-        artifacts: Vec::new(),
+        ..Report::new(workload, CheckerKind::Workload)
     }
 }
 
 /// A report whose verdict is unknown, for `reason` (budget spent, a history the checker's
-/// rules cannot judge), with whatever details were gathered.
+/// rules cannot judge), with whatever details were gathered. A spent time or memory limit is
+/// its typed stop reason.
 pub fn unknown(
     workload: &'static str,
     ops: &[Operation],
     budget: &Budget,
     reason: String,
     details: Value,
-) -> WorkloadReport {
+) -> Report {
     let mut r = report(
         workload,
         ops,
@@ -328,5 +293,8 @@ pub fn unknown(
         details,
     );
     r.unknown_reason = Some(reason);
+    r.stop = budget
+        .exceeded()
+        .filter(|s| matches!(s, StopReason::Time | StopReason::Memory));
     r
 }

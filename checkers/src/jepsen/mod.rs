@@ -1,0 +1,18 @@
+//! Jepsen's workload checkers — counter, set, set-full, bank, long-fork, unique-ids and
+//! total-queue: the "check" step for histories of those workloads, one file each.
+//!
+//! Every checker has the same shape: paired operations, the [`crate::CheckOptions`] and the
+//! check's [`crate::Budget`] in, a [`crate::Report`] out, with a verdict (never a guess:
+//! `unknown` when it cannot decide), the anomalies it found by name, lines a person reads, a
+//! checker-specific JSON `details` object. Shared helpers are in [`common`]. A new checker is
+//! one file here plus one line in [`crate::registry`].
+
+pub(crate) mod bank;
+pub(crate) mod common;
+pub(crate) mod counter;
+pub(crate) mod long_fork;
+pub(crate) mod set;
+pub(crate) mod set_full;
+pub(crate) mod set_full_timeline;
+pub(crate) mod total_queue;
+pub(crate) mod unique_ids;
