@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use checkers::history::{pair, read_history};
 use checkers::perf::{self, Perf};
 use checkers::registry;
-use checkers::{CheckOptions, CheckerKind};
+use checkers::CheckOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -401,49 +401,21 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
 
 /// Checks the recorded history with the workload's checker.
 fn check_history(plan: &Plan, file: &str) -> FileOutcome {
-    match plan.config.workload {
-        WorkloadKind::ListAppend => {
-            let entry = registry::find(CheckerKind::Workload, "list-append")
-                .expect("list-append is registered");
-            let consistency = if plan.consistency.is_empty() {
-                vec!["strict-serializable".to_string()]
-            } else {
-                plan.consistency.clone()
-            };
-            let opts = CheckOptions {
-                consistency,
-                time_limit: Some(plan.check.time_limit),
-                memory_limit: plan.check.memory_limit,
-                memory_in_use: Some(crate::alloc::in_use),
-                ..Default::default()
-            };
-            check::check_file(file, entry, None, &opts)
-        }
-        WorkloadKind::Queue => {
-            let entry = registry::find(CheckerKind::Workload, "total-queue")
-                .expect("total-queue is registered");
-            let opts = CheckOptions {
-                time_limit: Some(Duration::from_secs(300)),
-                ..Default::default()
-            };
-            check::check_file(file, entry, None, &opts)
-        }
-        kind => {
-            let model = if kind == WorkloadKind::Kv {
-                "kv"
-            } else {
-                "cas-register"
-            };
-            let model = registry::find(CheckerKind::Model, model).expect("the model is registered");
-            let opts = CheckOptions {
-                time_limit: Some(plan.check.time_limit),
-                memory_limit: plan.check.memory_limit,
-                memory_in_use: Some(crate::alloc::in_use),
-                ..CheckOptions::default()
-            };
-            check::check_file(file, model, None, &opts)
-        }
-    }
+    let (kind, name, default_consistency) = plan.config.workload.checker();
+    let checker = registry::find(kind, name).expect("a run workload's checker is registered");
+    let consistency = if plan.consistency.is_empty() {
+        default_consistency.iter().map(|c| c.to_string()).collect()
+    } else {
+        plan.consistency.clone()
+    };
+    let opts = CheckOptions {
+        consistency,
+        time_limit: Some(plan.check.time_limit),
+        memory_limit: plan.check.memory_limit,
+        memory_in_use: Some(crate::alloc::in_use),
+        ..CheckOptions::default()
+    };
+    check::check_file(file, checker, None, &opts)
 }
 
 /// Creates `STORE/LABEL/TIMESTAMP/` and points `STORE/latest` at it.

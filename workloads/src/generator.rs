@@ -11,7 +11,7 @@
 //! [`WorkloadKind::final_ops`] (a read of every key).
 
 use crate::client::{Op, Outcome};
-use checkers::Rng;
+use checkers::{CheckerKind, Rng};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -78,6 +78,23 @@ impl WorkloadKind {
             WorkloadKind::Kv => "kv",
             WorkloadKind::ListAppend => "list-append",
             WorkloadKind::Queue => "queue",
+        }
+    }
+
+    /// The checker this workload's histories go to: its kind and registry name
+    /// (`checkers::registry::find`), and the consistency models it checks when the user names
+    /// none (`run --consistency`). Runs check list-append for strict serializability: the
+    /// runner knows real time, so a stale read between transactions is an anomaly.
+    pub fn checker(self) -> (CheckerKind, &'static str, &'static [&'static str]) {
+        match self {
+            WorkloadKind::Register => (CheckerKind::Model, "cas-register", &[]),
+            WorkloadKind::Kv => (CheckerKind::Model, "kv", &[]),
+            WorkloadKind::ListAppend => (
+                CheckerKind::Workload,
+                "list-append",
+                &["strict-serializable"],
+            ),
+            WorkloadKind::Queue => (CheckerKind::Workload, "total-queue", &[]),
         }
     }
 
