@@ -119,11 +119,9 @@ pub struct ReportArgs {
 /// another target is refused by the target registry (exit 254).
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// What to run against: `demo` (faultline starts the embedded 3-replica store on
-    /// loopback), `http-kv` (your service speaking docs/http-kv.md, at --nodes), `local` (an
-    /// in-process linearizable map: a sanity baseline), or a real database faultline starts on
-    /// loopback (or yours at --nodes): `etcd`, `redis`, `postgres`, `rabbitmq`
-    /// (docs/targets.md).
+    /// What to run against: one of the targets below (the registry in
+    /// workloads/src/target/mod.rs); each target's own flags are under its heading further
+    /// down (docs/targets.md).
     #[arg(long, value_enum, value_name = "TARGET")]
     pub target: TargetKind,
 
