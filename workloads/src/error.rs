@@ -63,9 +63,125 @@ pub enum RunError {
     /// why: usually the machine, a port, a permission).
     #[error("{0}")]
     Start(String),
+    /// A server faultline started failed to start, to get ready or to stay up.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// A client could not connect or prepare the system under test.
+    #[error(transparent)]
+    Client(#[from] ClientError),
     /// Anything else: a bug in faultline.
     #[error("{0}")]
     Internal(String),
+}
+
+/// Why a server process faultline starts (etcd, Redis, PostgreSQL, RabbitMQ) could not be
+/// started, made ready, signalled or prepared. Its log (named in the message) usually says why:
+/// the machine, a port, a permission — the user's environment, not faultline.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A file the server needs (its log, its configuration, its data directory) could not be
+    /// written or opened.
+    #[error("cannot {what} {}: {source}", path.display())]
+    File {
+        /// What was being done (`open`, `write`).
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A directory or file under the run's store could not be made or written.
+    #[error("{}: {source}", path.display())]
+    Path {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file under the run's store could not be given to the server's user.
+    #[error("chown {}: {source}", path.display())]
+    Chown {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The program could not be started.
+    #[error("cannot start {name} ({}): {source}", program.display())]
+    Spawn {
+        /// The node's name.
+        name: String,
+        /// The program.
+        program: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Entering the node's network namespace failed.
+    #[error("netns: {0}")]
+    Netns(std::io::Error),
+    /// The server did not get ready in time, or exited while starting.
+    #[error("{what} {name} is not ready (log {}):\n{tail}", log.display())]
+    NotReady {
+        /// The kind of server (`etcd`).
+        what: String,
+        /// The node's name.
+        name: String,
+        /// Its log.
+        log: PathBuf,
+        /// The end of its log.
+        tail: String,
+    },
+    /// The server is not running (killed and not restarted).
+    #[error("{0} is not running")]
+    NotRunning(String),
+    /// The server exited, is paused or was killed when it should run.
+    #[error("{name} is not running (log {})", log.display())]
+    Down {
+        /// The node's name.
+        name: String,
+        /// Its log.
+        log: PathBuf,
+    },
+    /// A signal could not be sent.
+    #[error("{what} {name}: {source}")]
+    Signal {
+        /// `kill` or `signal`.
+        what: &'static str,
+        /// The node's name.
+        name: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A helper command (initdb, pg_basebackup, rabbitmqctl, …) or a preparing step failed;
+    /// the message quotes its output.
+    #[error("{0}")]
+    Command(String),
+    /// The server did not answer its client as expected while being prepared.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The proxies in front of the server could not be set up.
+    #[error(transparent)]
+    Proxy(#[from] crate::net::proxy::ProxyError),
+    /// A task that held the server's state panicked.
+    #[error("poisoned lock: another task failed inside")]
+    Poisoned,
+}
+
+/// Why a client could not connect to a node, prepare the system or make sense of an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node could not be reached, or refused the session.
+    #[error("{0}")]
+    Connect(String),
+    /// Preparing the system (tables, queues) failed.
+    #[error("{0}")]
+    Setup(String),
+    /// The node answered something the protocol does not allow.
+    #[error("{0}")]
+    Answer(String),
+    /// The operation is not one this client can send.
+    #[error("{0}")]
+    Operation(String),
 }
 
 impl RunError {

@@ -304,7 +304,7 @@ impl Primitives for NoFaults {
     fn aim(&mut self, _fault: Fault, _rng: &mut checkers::gen::Rng) -> Option<crate::nemesis::Aim> {
         None
     }
-    async fn check_healed(&mut self) -> Result<String, String> {
+    async fn check_healed(&mut self) -> Result<String, crate::nemesis::NotHealed> {
         Ok("no faults were injected".into())
     }
 }

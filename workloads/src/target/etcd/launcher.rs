@@ -2,6 +2,7 @@
 //! members, each with its own data directory `dir/n<i>` and log `dir/n<i>.log`, ephemeral
 //! client and peer ports; waits until every member answers `/health`.
 
+use crate::error::ServerError;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,11 +148,11 @@ impl LocalEtcd {
     }
 
     /// Waits until every member reports `{"health":"true"}`.
-    pub async fn wait_healthy(&self, limit: Duration) -> Result<(), String> {
+    pub async fn wait_healthy(&self, limit: Duration) -> Result<(), ServerError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(1))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ServerError::Command(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + limit;
         for (i, url) in self.endpoints.iter().enumerate() {
             let probe = || async {

@@ -17,6 +17,7 @@
 //!   connection (with manual acks a message the broker sent meanwhile is requeued when the
 //!   connection closes; with auto-ack it is gone).
 
+use crate::error::ClientError;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -160,26 +161,26 @@ impl RabbitMq {
         }
     }
 
-    async fn connect(addr: SocketAddr, options: RabbitOptions) -> Result<Session, String> {
+    async fn connect(addr: SocketAddr, options: RabbitOptions) -> Result<Session, ClientError> {
         let args =
             OpenConnectionArguments::new(&addr.ip().to_string(), addr.port(), "guest", "guest");
         let connection = Connection::open(&args)
             .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
+            .map_err(|e| ClientError::Connect(format!("connect {addr}: {e}")))?;
         let channel = connection
             .open_channel(None)
             .await
-            .map_err(|e| format!("open a channel: {e}"))?;
+            .map_err(|e| ClientError::Setup(format!("open a channel: {e}")))?;
         let (tx, confirms) = mpsc::unbounded_channel();
         channel
             .register_callback(Confirms(tx))
             .await
-            .map_err(|e| format!("register the channel callback: {e}"))?;
+            .map_err(|e| ClientError::Setup(format!("register the channel callback: {e}")))?;
         if options.confirms {
             channel
                 .confirm_select(ConfirmSelectArguments::default())
                 .await
-                .map_err(|e| format!("confirm.select: {e}"))?;
+                .map_err(|e| ClientError::Setup(format!("confirm.select: {e}")))?;
         }
         let declare = QueueDeclareArguments::new(QUEUE)
             .durable(options.durable)
@@ -187,7 +188,7 @@ impl RabbitMq {
         channel
             .queue_declare(declare)
             .await
-            .map_err(|e| format!("declare the queue: {e}"))?;
+            .map_err(|e| ClientError::Setup(format!("declare the queue: {e}")))?;
         Ok(Session {
             connection,
             channel,
@@ -286,12 +287,12 @@ async fn bounded<T: Send + 'static>(
 }
 
 impl Client for RabbitMq {
-    async fn open(&mut self, _node: usize) -> Result<(), String> {
+    async fn open(&mut self, _node: usize) -> Result<(), ClientError> {
         self.close().await;
         let connect = RabbitMq::connect(self.addr, self.options);
         let session = bounded(self.timeout.max(Duration::from_secs(2)), connect)
             .await
-            .ok_or_else(|| format!("connect {}: timed out", self.addr))??;
+            .ok_or_else(|| ClientError::Connect(format!("connect {}: timed out", self.addr)))??;
         self.session = Some(session);
         Ok(())
     }
@@ -301,7 +302,7 @@ impl Client for RabbitMq {
             if let Err(e) = self.open(0).await {
                 // Nothing was sent. Back off a little: a broker that is down refuses at once.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                return Outcome::Fail(json!(e));
+                return Outcome::Fail(json!(e.to_string()));
             }
         }
         let outcome = match op.f {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use amqprs::connection::{Connection, OpenConnectionArguments};
 
+use crate::error::ServerError;
 use crate::target::server::{Server, ServerSpec};
 use crate::target::{find_installed, find_program, free_port, RunError};
 
@@ -36,8 +37,11 @@ pub fn server_script() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+fn write(path: &Path, text: &str) -> Result<(), ServerError> {
+    std::fs::write(path, text).map_err(|source| ServerError::Path {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl LocalRabbit {
@@ -140,7 +144,7 @@ impl LocalRabbit {
     }
 
     /// Waits until the broker completes an AMQP handshake (after a start or a restart).
-    pub async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), ServerError> {
         let deadline = tokio::time::Instant::now() + limit;
         self.server
             .wait_until("rabbitmq", deadline, || ready(self.amqp))

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
-use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, Primitives};
+use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Primitives};
 use crate::net::proxy::LinkNet;
 use client::{RabbitMq, RabbitOptions};
 use launcher::LocalRabbit;
@@ -237,21 +237,22 @@ impl Primitives for RabbitFaults {
     async fn cut(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
         self.net
             .block(&grudge.pairs())
-            .map_err(|e| NemesisError::Failed(e.to_string()))
+            .map_err(NemesisError::from)
     }
     async fn heal(&mut self) {
         self.net.heal();
     }
-    async fn check_healed(&mut self) -> Result<String, String> {
+    async fn check_healed(&mut self) -> Result<String, NotHealed> {
         if self.broker.server.is_paused() {
-            return Err("n1 is still paused".into());
+            return Err(NotHealed::Still("n1 is still paused"));
         }
         if !self.net.blocked().is_empty() {
-            return Err("the clients' link to n1 is still blocked".into());
+            return Err(NotHealed::Still("the clients' link to n1 is still blocked"));
         }
         self.broker
             .wait_ready(Duration::from_secs(90))
             .await
             .map(|()| "the broker accepts AMQP connections again".to_string())
+            .map_err(NotHealed::from)
     }
 }

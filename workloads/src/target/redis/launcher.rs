@@ -2,6 +2,7 @@
 //! (`--replicaof` the primary), each with its own directory and log under the run's store
 //! dir, no persistence; waits until every replica's link to the primary is up.
 
+use crate::error::ServerError;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,7 +73,7 @@ impl LocalRedis {
     }
 
     /// Waits until the primary answers PING and every replica's link is up.
-    pub async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), ServerError> {
         let deadline = tokio::time::Instant::now() + limit;
         for (i, url) in self.urls.iter().enumerate() {
             self.servers[i]
