@@ -1,11 +1,14 @@
 //! The run side's typed errors: what went wrong, and whose fault it is.
 //!
-//! [`RunError::is_environment`] separates problems of the user's command line or machine —
-//! a flag the target does not take, a server binary that is not installed, a port in use, no
-//! permission for network namespaces, a store directory that cannot be used — from failures
-//! that point at faultline itself. The binary maps the first kind to exit 254 with the message
-//! (which says what to install or change) and the second to 255, in one place (`src/exit.rs`).
+//! [`RunError`]'s kinds separate problems of the user's command line or machine — a flag the
+//! target does not take, a server binary that is not installed, a port in use, no permission
+//! for network namespaces, a store directory that cannot be used, a server that would not
+//! start ([`ServerError`]) or a client that could not connect ([`ClientError`]) — from
+//! [`RunError::Internal`], failures that point at faultline itself. The binary maps the first
+//! kind to exit 254 with the message (which says what to install or change) and the second to
+//! 255, in one place (`src/exit.rs`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Why a run could not be planned, started or finished.
@@ -38,10 +41,15 @@ pub enum RunError {
         looked: String,
     },
     /// A port faultline needs is taken.
-    #[error("{what}: port in use ({detail}); stop what listens there or try again")]
+    #[error(
+        "{what}: {addr} is already in use ({detail}); stop what listens there, or try again \
+         (faultline picks free loopback ports anew on each run)"
+    )]
     PortInUse {
         /// What needed the port.
         what: String,
+        /// The address that could not be bound.
+        addr: SocketAddr,
         /// The OS error.
         detail: String,
     },
@@ -65,13 +73,39 @@ pub enum RunError {
     Start(String),
     /// A server faultline started failed to start, to get ready or to stay up.
     #[error(transparent)]
-    Server(#[from] ServerError),
+    Server(ServerError),
     /// A client could not connect or prepare the system under test.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// A server's or a client's failure while a target (`what`) was set up.
+    #[error("{what}: {source}")]
+    Within {
+        /// The target's name.
+        what: String,
+        /// The failure.
+        source: Box<RunError>,
+    },
     /// Anything else: a bug in faultline.
     #[error("{0}")]
     Internal(String),
+}
+
+/// A server's failure as a run's: a port that is taken becomes [`RunError::PortInUse`].
+impl From<ServerError> for RunError {
+    fn from(e: ServerError) -> Self {
+        match e {
+            ServerError::Bind { what, addr, source }
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                RunError::PortInUse {
+                    what,
+                    addr,
+                    detail: source.to_string(),
+                }
+            }
+            other => RunError::Server(other),
+        }
+    }
 }
 
 /// Why a server process faultline starts (etcd, Redis, PostgreSQL, RabbitMQ) could not be
@@ -103,6 +137,16 @@ pub enum ServerError {
     Chown {
         /// The path.
         path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A listening socket (a free port, a proxy, a relay into a namespace) could not be made.
+    #[error("{what}: cannot listen on {addr}: {source}")]
+    Bind {
+        /// What needed it.
+        what: String,
+        /// The address.
+        addr: SocketAddr,
         /// The OS error.
         source: std::io::Error,
     },
@@ -185,25 +229,16 @@ pub enum ClientError {
 }
 
 impl RunError {
-    /// Whether the user's command line or machine is to blame (exit 254), not faultline (255).
-    pub fn is_environment(&self) -> bool {
-        !matches!(self, RunError::Internal(_))
-    }
-
     /// Prefixes the message with `what` (a target's name), keeping the kind.
     pub fn context(self, what: &str) -> RunError {
         match self {
             RunError::Start(m) => RunError::Start(format!("{what}: {m}")),
             RunError::Internal(m) => RunError::Internal(format!("{what}: {m}")),
+            e @ (RunError::Server(_) | RunError::Client(_)) => RunError::Within {
+                what: what.to_string(),
+                source: Box::new(e),
+            },
             other => other,
         }
-    }
-}
-
-/// A start-up failure reported as text by a launcher (the server's log tail, a failed
-/// command): the system under test, not faultline, failed.
-impl From<String> for RunError {
-    fn from(message: String) -> Self {
-        RunError::Start(message)
     }
 }

@@ -175,7 +175,7 @@ impl LocalPostgres {
         let dirs = PgDirs::new(dir, user)?;
         let started = async {
             let (data, log) = initdb(&dirs, "n1", user).await?;
-            let port = free_port().map_err(|e| e.to_string())?;
+            let port = free_port()?;
             let server = Server::start(ServerSpec {
                 name: "n1".into(),
                 program: PathBuf::from(format!("{BIN}/postgres")),

@@ -107,7 +107,7 @@ impl LocalPgReplicas {
         let program = PathBuf::from(format!("{BIN}/postgres"));
         let dirs = Arc::new(PgDirs::new(dir, user)?);
         let (data, log) = initdb(&dirs, "n1", user).await?;
-        let port = free_port().map_err(|e| e.to_string())?;
+        let port = free_port()?;
         let primary = Arc::new(
             Server::start(ServerSpec {
                 name: "n1".into(),
@@ -122,7 +122,11 @@ impl LocalPgReplicas {
         let links = Arc::new(
             LinkNet::bind(1 + replicas)
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(|source| ServerError::Bind {
+                    what: "the replication proxies".into(),
+                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    source,
+                })?,
         );
         let mut cluster = LocalPgReplicas {
             servers: vec![primary.clone()],
@@ -163,7 +167,7 @@ impl LocalPgReplicas {
             let name = format!("n{i}");
             let (_, data, log) = node_dirs(dirs, &name, user)?;
             base_backup(port, &data, user).await?;
-            let rport = free_port().map_err(|e| ServerError::Command(e.to_string()))?;
+            let rport = free_port()?;
             let via = self
                 .links
                 .addr(i, 1)

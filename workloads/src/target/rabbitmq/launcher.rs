@@ -55,13 +55,17 @@ impl LocalRabbit {
         )?;
         let env = find_program("env", &["/usr/bin/env"], "coreutils")?;
         let base = dir.join("rabbitmq");
-        std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+        std::fs::create_dir_all(&base).map_err(|source| ServerError::Path {
+                path: base.clone(),
+                source,
+            })?;
         let base = base
             .canonicalize()
-            .map_err(|e| format!("{}: {e}", base.display()))?;
-        let [amqp_port, dist_port, epmd_port] = [free_port(), free_port(), free_port()]
-            .map(|p| p.map_err(|e| format!("no free port: {e}")));
-        let (amqp_port, dist_port, epmd_port) = (amqp_port?, dist_port?, epmd_port?);
+            .map_err(|source| ServerError::Path {
+                path: base.clone(),
+                source,
+            })?;
+        let (amqp_port, dist_port, epmd_port) = (free_port()?, free_port()?, free_port()?);
 
         // Files the broker would otherwise look for under /etc/rabbitmq and $HOME.
         write(&base.join("enabled_plugins"), "[].\n")?;
@@ -71,7 +75,10 @@ impl LocalRabbit {
             write(&cookie, &format!("FAULTLINE{amqp_port}COOKIE"))?;
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&cookie, std::fs::Permissions::from_mode(0o400))
-                .map_err(|e| format!("{}: {e}", cookie.display()))?;
+                .map_err(|source| ServerError::Path {
+                path: cookie.clone(),
+                source,
+            })?;
         }
 
         let epmd = Server::start(ServerSpec {

@@ -28,8 +28,11 @@ impl LocalRedis {
         for i in 0..nodes.max(1) {
             let name = format!("n{}", i + 1);
             let data = dir.join(&name);
-            std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-            let port = free_port().map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(&data).map_err(|source| ServerError::Path {
+                path: data.clone(),
+                source,
+            })?;
+            let port = free_port()?;
             let mut args: Vec<String> = vec![
                 "--port".into(),
                 port.to_string(),
