@@ -113,9 +113,18 @@ impl Target for RabbitTarget {
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<RabbitNodes, RunError> {
         if let Some(addr) = self.node {
+            let clock = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let queue = client::queue_name(true, clock);
+            ctx.progress.note(format!(
+                "rabbitmq: your broker at {addr}; this run's queue is {queue} (run-unique; \
+                 delete it when done: rabbitmqctl delete_queue {queue})"
+            ));
             return Ok(RabbitNodes {
                 target: self.clone(),
                 via: addr,
+                queue: queue.into(),
                 local: None,
             });
         }
@@ -137,12 +146,14 @@ impl Target for RabbitTarget {
             .addr(1, 2)
             .ok_or_else(|| RunError::Internal("no client proxy".into()))?;
         ctx.progress.note(format!(
-            "rabbitmq up: amqp://{} (clients via the proxy at {via})",
-            broker.amqp
+            "rabbitmq up: amqp://{} (clients via the proxy at {via}); queue {}",
+            broker.amqp,
+            client::QUEUE
         ));
         Ok(RabbitNodes {
             target: self.clone(),
             via,
+            queue: client::queue_name(false, Duration::ZERO).into(),
             local: Some((broker, net)),
         })
     }
@@ -153,6 +164,8 @@ pub struct RabbitNodes {
     target: RabbitTarget,
     /// Where the clients connect (the proxy, for a local broker).
     via: SocketAddr,
+    /// The run's queue ([`client::queue_name`]).
+    queue: Arc<str>,
     local: Option<(Arc<LocalRabbit>, Arc<LinkNet>)>,
 }
 
@@ -164,7 +177,12 @@ impl Nodes for RabbitNodes {
         1
     }
     fn client(&self) -> RabbitMq {
-        RabbitMq::new(self.via, self.target.options, self.target.timeout)
+        RabbitMq::new(
+            self.via,
+            self.target.options,
+            self.queue.clone(),
+            self.target.timeout,
+        )
     }
     fn primitives(&self) -> Option<RabbitFaults> {
         let (broker, net) = self.local.clone()?;
