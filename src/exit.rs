@@ -10,7 +10,7 @@
 //! 254 with a message saying what to change; anything else is a bug in faultline, 255.
 
 use checkers::Validity;
-use workloads::RunError;
+use workloads::{ClientError, RunError, ServerError};
 
 /// Every checked history is valid.
 pub const VALID: u8 = 0;
@@ -62,33 +62,86 @@ pub fn combine(codes: impl IntoIterator<Item = u8>) -> u8 {
     codes.into_iter().max_by_key(|&c| rank(c)).unwrap_or(VALID)
 }
 
-/// Prints a run's error and returns its exit code: 254 for usage and environment problems,
-/// 255 for internal errors.
-pub fn run_error(e: &RunError) -> u8 {
-    if e.is_environment() {
-        eprintln!("faultline: {e}");
-        BAD_INPUT
-    } else {
-        eprintln!("faultline: internal error: {e}");
-        INTERNAL
+/// The exit code of a run's error: 254 when the user's command line or machine is to blame,
+/// 255 only for a bug in faultline. Every kind is decided here (no catch-all arm: a new kind
+/// must be placed).
+fn of_run_error(e: &RunError) -> u8 {
+    match e {
+        RunError::Usage(_)
+        | RunError::ForeignFlag { .. }
+        | RunError::MissingProgram { .. }
+        | RunError::PortInUse { .. }
+        | RunError::NamespacePermission(_)
+        | RunError::Store { .. }
+        | RunError::Start(_)
+        | RunError::Server(_)
+        | RunError::Client(_) => BAD_INPUT,
+        RunError::Within { source, .. } => of_run_error(source),
+        RunError::Internal(_) => INTERNAL,
     }
 }
 
-/// Prints any error of a command and returns its exit code: a [`RunError`] inside it as
-/// [`run_error`] says, anything else as an internal error (255).
-pub fn of_error(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<RunError>() {
-        Some(run) => run_error(run),
-        None => {
-            eprintln!("faultline: internal error: {e:#}");
-            INTERNAL
-        }
+/// Prints a run's error and returns its exit code ([`of_run_error`]).
+pub fn run_error(e: &RunError) -> u8 {
+    let code = of_run_error(e);
+    if code == INTERNAL {
+        eprintln!("faultline: internal error: {e}");
+    } else {
+        eprintln!("faultline: {e}");
     }
+    code
+}
+
+/// Prints any error of a command and returns its exit code: a [`RunError`] (or a server's or
+/// client's error that reached here unconverted) as [`run_error`] says, anything else as an
+/// internal error (255).
+pub fn of_error(e: &anyhow::Error) -> u8 {
+    if let Some(run) = e.downcast_ref::<RunError>() {
+        return run_error(run);
+    }
+    if e.downcast_ref::<ServerError>().is_some() || e.downcast_ref::<ClientError>().is_some() {
+        eprintln!("faultline: {e:#}");
+        return BAD_INPUT;
+    }
+    eprintln!("faultline: internal error: {e:#}");
+    INTERNAL
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_problems_are_254_and_only_bugs_255() {
+        let port = RunError::PortInUse {
+            what: "the client proxy".into(),
+            addr: ([127, 0, 0, 1], 5672).into(),
+            detail: "Address already in use (os error 98)".into(),
+        };
+        assert_eq!(of_run_error(&port), BAD_INPUT);
+        let missing = RunError::MissingProgram {
+            program: "etcd".into(),
+            package: "etcd-server",
+            looked: "PATH".into(),
+        };
+        assert_eq!(of_run_error(&missing), BAD_INPUT);
+        let down = RunError::from(ServerError::NotRunning("n1".into())).context("etcd");
+        assert_eq!(of_run_error(&down), BAD_INPUT);
+        assert_eq!(down.to_string(), "etcd: n1 is not running");
+        let bug = RunError::Internal("no client proxy".into());
+        assert_eq!(of_run_error(&bug), INTERNAL);
+        let wrapped = RunError::Within {
+            what: "x".into(),
+            source: Box::new(bug),
+        };
+        assert_eq!(of_run_error(&wrapped), INTERNAL);
+        let bind = ServerError::Bind {
+            what: "a free port".into(),
+            addr: ([127, 0, 0, 1], 0).into(),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        };
+        assert!(matches!(RunError::from(bind), RunError::PortInUse { .. }));
+    }
 
     #[test]
     fn combination_order() {

@@ -16,6 +16,7 @@
 //! store). Here: the trait, and
 //! - [`Noop`]: answers `ok` at once, to measure the generator and recorder alone.
 
+use crate::error::ClientError;
 use serde_json::Value;
 use std::future::Future;
 
@@ -48,10 +49,10 @@ pub enum Outcome {
 /// process id and reopens the client (the old connection may still carry a request).
 pub trait Client: Send + 'static {
     /// Connects to node `node` (index into the target's node list).
-    fn open(&mut self, node: usize) -> impl Future<Output = Result<(), String>> + Send;
+    fn open(&mut self, node: usize) -> impl Future<Output = Result<(), ClientError>> + Send;
     /// Prepares the system once per run before any operation (create tables, …); called on
     /// the first worker's client only. The default does nothing.
-    fn setup(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+    fn setup(&mut self) -> impl Future<Output = Result<(), ClientError>> + Send {
         async { Ok(()) }
     }
     /// Invokes `op`, waiting at most the client's timeout.
@@ -87,7 +88,7 @@ pub fn read_only(op: &Op) -> bool {
 pub struct Noop;
 
 impl Client for Noop {
-    async fn open(&mut self, _node: usize) -> Result<(), String> {
+    async fn open(&mut self, _node: usize) -> Result<(), ClientError> {
         Ok(())
     }
 
@@ -116,13 +117,13 @@ pub enum Either<A, B> {
 }
 
 impl<A: Client, B: Client> Client for Either<A, B> {
-    async fn open(&mut self, node: usize) -> Result<(), String> {
+    async fn open(&mut self, node: usize) -> Result<(), ClientError> {
         match self {
             Either::A(c) => c.open(node).await,
             Either::B(c) => c.open(node).await,
         }
     }
-    async fn setup(&mut self) -> Result<(), String> {
+    async fn setup(&mut self) -> Result<(), ClientError> {
         match self {
             Either::A(c) => c.setup().await,
             Either::B(c) => c.setup().await,

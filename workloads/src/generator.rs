@@ -57,17 +57,20 @@ pub enum WorkloadKind {
     Queue,
 }
 
+/// A `--workload` name that is not one of faultline's workloads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown workload {0:?}; expected register, kv, list-append or queue")]
+pub struct UnknownWorkload(pub String);
+
 impl WorkloadKind {
     /// Parses a `--workload` name.
-    pub fn parse(name: &str) -> Result<WorkloadKind, String> {
+    pub fn parse(name: &str) -> Result<WorkloadKind, UnknownWorkload> {
         match name {
             "register" => Ok(WorkloadKind::Register),
             "kv" => Ok(WorkloadKind::Kv),
             "list-append" => Ok(WorkloadKind::ListAppend),
             "queue" => Ok(WorkloadKind::Queue),
-            other => Err(format!(
-                "unknown workload {other:?}; expected register, kv, list-append or queue"
-            )),
+            other => Err(UnknownWorkload(other.to_string())),
         }
     }
 

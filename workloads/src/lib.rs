@@ -22,4 +22,4 @@ pub mod recorder;
 pub mod runner;
 pub mod target;
 
-pub use error::RunError;
+pub use error::{ClientError, RunError, ServerError};

@@ -12,6 +12,7 @@ use crate::client::{Client, Op, Outcome};
 use crate::generator::{
     offset_keys, Ctx, Gen, KeyOffset, Limit, Next, Stagger, TimeLimit, WorkloadKind,
 };
+use crate::nemesis::{NemesisError, NotHealed};
 use crate::recorder::Recorder;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -63,7 +64,7 @@ pub struct FaultOp {
     pub summary: String,
 }
 
-/// What the runner needs from a nemesis (implemented for [`crate::nemesis::Nemesis`] and by
+/// What the runner needs from a nemesis (implemented for [`crate::nemesis::Schedule`] and by
 /// [`NoNemesis`]).
 pub trait Faults: Send + 'static {
     /// Plans the next fault to start, if this nemesis has any.
@@ -71,11 +72,13 @@ pub trait Faults: Send + 'static {
     /// Plans healing the active fault, if one is active.
     fn plan_stop(&mut self) -> Option<FaultOp>;
     /// Applies a planned operation; returns what happened.
-    fn apply(&mut self, op: &FaultOp) -> impl Future<Output = Result<Value, String>> + Send;
+    fn apply(&mut self, op: &FaultOp) -> impl Future<Output = Result<Value, NemesisError>> + Send;
     /// Heals everything that might be broken; returns the operations performed and results.
-    fn heal_all(&mut self) -> impl Future<Output = Vec<(FaultOp, Result<Value, String>)>> + Send;
+    fn heal_all(
+        &mut self,
+    ) -> impl Future<Output = Vec<(FaultOp, Result<Value, NemesisError>)>> + Send;
     /// Checks that the nodes talk to each other again (after healing).
-    fn verify_healed(&mut self) -> impl Future<Output = Result<String, String>> + Send;
+    fn verify_healed(&mut self) -> impl Future<Output = Result<String, NotHealed>> + Send;
 }
 
 /// No faults at all.
@@ -89,13 +92,13 @@ impl Faults for NoNemesis {
     fn plan_stop(&mut self) -> Option<FaultOp> {
         None
     }
-    async fn apply(&mut self, _op: &FaultOp) -> Result<Value, String> {
+    async fn apply(&mut self, _op: &FaultOp) -> Result<Value, NemesisError> {
         Ok(Value::Null)
     }
-    async fn heal_all(&mut self) -> Vec<(FaultOp, Result<Value, String>)> {
+    async fn heal_all(&mut self) -> Vec<(FaultOp, Result<Value, NemesisError>)> {
         Vec::new()
     }
-    async fn verify_healed(&mut self) -> Result<String, String> {
+    async fn verify_healed(&mut self) -> Result<String, NotHealed> {
         Ok("no faults were injected".into())
     }
 }
@@ -191,7 +194,7 @@ pub struct RunSummary {
     /// short or the final reads were skipped, so the history is not the whole planned run.
     pub interrupted: bool,
     /// The result of verifying that the nodes talk again after healing.
-    pub healed: Result<String, String>,
+    pub healed: Result<String, NotHealed>,
     /// Wall time of the whole run.
     pub elapsed: Duration,
 }
@@ -315,7 +318,7 @@ where
             }
             verdict
         }
-        None => Err("the nemesis task failed; nothing could be healed".into()),
+        None => Err(NotHealed::NemesisFailed),
     };
     *progress.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
 
@@ -430,7 +433,7 @@ fn record_fault(
     recorder: &Recorder,
     progress: &Progress,
     op: &FaultOp,
-    result: Result<Value, String>,
+    result: Result<Value, NemesisError>,
 ) {
     match result {
         Ok(v) => {
@@ -438,7 +441,7 @@ fn record_fault(
             progress.note(format!("nemesis {}: {}", op.f, op.summary));
         }
         Err(e) => {
-            recorder.nemesis(&op.f, &op.value, Some(&json!(e)));
+            recorder.nemesis(&op.f, &op.value, Some(&json!(e.to_string())));
             progress.note(format!("nemesis {} FAILED: {} ({e})", op.f, op.summary));
         }
     }

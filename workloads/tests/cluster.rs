@@ -37,7 +37,8 @@ async fn partition_halves_breaks_wait_connected_until_healed() {
     let err = cluster
         .wait_connected(Duration::from_millis(1500))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("n1 last heard n2"), "{err}");
     assert!(err.contains("n3 last heard n1"), "{err}");
     assert!(!err.contains("n2 last heard n3"), "{err}");
@@ -64,7 +65,8 @@ async fn kill_then_restart_reuses_the_same_ports() {
     let err = cluster
         .wait_connected(Duration::from_millis(300))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("n2 /health refused the connection"), "{err}");
     assert!(err.contains("n1 last heard n2"), "{err}");
 
@@ -88,7 +90,8 @@ async fn paused_node_stops_answering_until_resumed() {
     let err = cluster
         .health(2, Duration::from_millis(500))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("timed out"), "{err}");
     cluster.resume(2).unwrap();
     assert!(!cluster.is_paused(2));

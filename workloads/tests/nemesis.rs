@@ -36,7 +36,9 @@ fn parse_list_accepts_names_none_and_all() {
     );
     assert_eq!(Fault::parse_list("none").unwrap(), vec![]);
     assert_eq!(Fault::parse_list("all").unwrap(), Fault::ALL.to_vec());
-    let err = Fault::parse_list("partition,crash").unwrap_err();
+    let err = Fault::parse_list("partition,crash")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("\"crash\""), "{err}");
     assert!(Fault::parse_list("").is_err());
 }

@@ -64,13 +64,9 @@ impl Fault {
 
     /// Parses a `--nemesis` list: comma-separated names (`partition,kill,pause`), `none` (no
     /// faults) or `all`. Duplicates count once; order is kept.
-    pub fn parse_list(text: &str) -> Result<Vec<Fault>, String> {
+    pub fn parse_list(text: &str) -> Result<Vec<Fault>, FaultListError> {
         if text.trim().is_empty() {
-            return Err(
-                "no faults named; expected none, all, or a list of partition, kill, \
-                        pause"
-                    .into(),
-            );
+            return Err(FaultListError::Empty);
         }
         let mut faults = Vec::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -80,12 +76,7 @@ impl Fault {
                 _ => vec![Fault::ALL
                     .into_iter()
                     .find(|f| f.name() == word)
-                    .ok_or_else(|| {
-                        format!(
-                            "unknown fault {word:?}; expected none, all, or a list of \
-                             partition, kill, pause"
-                        )
-                    })?],
+                    .ok_or_else(|| FaultListError::Unknown(word.to_string()))?],
             };
             for fault in found {
                 if !faults.contains(&fault) {
@@ -171,6 +162,17 @@ pub enum Aim {
     Cut(Box<Cut>),
 }
 
+/// Why a `--nemesis` list could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultListError {
+    /// Nothing but blanks.
+    #[error("no faults named; expected none, all, or a list of partition, kill, pause")]
+    Empty,
+    /// A name that is not a fault.
+    #[error("unknown fault {0:?}; expected none, all, or a list of partition, kill, pause")]
+    Unknown(String),
+}
+
 /// Why a primitive failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NemesisError {
@@ -182,20 +184,59 @@ pub enum NemesisError {
         /// The primitive.
         what: &'static str,
     },
-    /// The primitive was tried and failed.
+    /// A server's process could not be signalled or restarted.
+    #[error(transparent)]
+    Server(#[from] crate::error::ServerError),
+    /// The demo cluster refused the primitive.
+    #[error(transparent)]
+    Cluster(#[from] crate::target::demo::cluster::ClusterError),
+    /// The proxies between clients and nodes refused the cut.
+    #[error(transparent)]
+    Proxy(#[from] crate::net::proxy::ProxyError),
+    /// The runner asked to apply a fault operation the schedule had not planned (a bug).
+    #[error("{0} was not planned")]
+    NotPlanned(String),
+    /// Something the repair after the run could not undo (a node that did not restart).
     #[error("{0}")]
-    Failed(String),
+    NotRepaired(String),
 }
 
-impl From<String> for NemesisError {
-    fn from(s: String) -> Self {
-        NemesisError::Failed(s)
+/// Why the system under test is not healed after the run: what is still broken.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotHealed {
+    /// A server is down or not ready.
+    #[error("{0}")]
+    Server(std::sync::Arc<crate::error::ServerError>),
+    /// A client could not ask the system whether it healed.
+    #[error("{0}")]
+    Client(std::sync::Arc<crate::error::ClientError>),
+    /// The demo's nodes do not all hear each other.
+    #[error(transparent)]
+    Deaf(#[from] crate::target::demo::cluster::NotConnected),
+    /// A node is still down, paused or cut off (which, and how).
+    #[error("{0}")]
+    Still(&'static str),
+    /// The nemesis task failed, so nothing could be healed.
+    #[error("the nemesis task failed; nothing could be healed")]
+    NemesisFailed,
+}
+
+impl From<crate::error::ServerError> for NotHealed {
+    fn from(e: crate::error::ServerError) -> Self {
+        NotHealed::Server(std::sync::Arc::new(e))
     }
 }
 
-impl From<crate::target::demo::cluster::ClusterError> for NemesisError {
-    fn from(e: crate::target::demo::cluster::ClusterError) -> Self {
-        NemesisError::Failed(e.to_string())
+impl From<crate::error::ClientError> for NotHealed {
+    fn from(e: crate::error::ClientError) -> Self {
+        NotHealed::Client(std::sync::Arc::new(e))
+    }
+}
+
+/// The run report (`--json`) carries the message.
+impl serde::Serialize for NotHealed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -252,7 +293,7 @@ pub trait Primitives: Send + Sync + 'static {
         (Vec::new(), Vec::new())
     }
     /// Verifies that everything healed: a message saying so, or what is still broken.
-    async fn check_healed(&mut self) -> Result<String, String>;
+    async fn check_healed(&mut self) -> Result<String, NotHealed>;
 
     /// The refusal of an unsupported primitive.
     fn unsupported(&self, what: &'static str) -> NemesisError {
@@ -487,7 +528,7 @@ impl<P: Primitives> Schedule<P> {
                 action: Action::Restart(0),
                 name: String::new(),
             };
-            out.push((p, Err(NemesisError::Failed(e))));
+            out.push((p, Err(NemesisError::NotRepaired(e))));
         }
         out
     }
@@ -508,22 +549,22 @@ impl<P: Primitives> Faults for Schedule<P> {
         Some(op)
     }
 
-    async fn apply(&mut self, op: &FaultOp) -> Result<Value, String> {
+    async fn apply(&mut self, op: &FaultOp) -> Result<Value, NemesisError> {
         match self.pending.take() {
-            Some(p) => self.perform(&p).await.map_err(|e| e.to_string()),
-            None => Err(format!("{} was not planned", op.f)),
+            Some(p) => self.perform(&p).await,
+            None => Err(NemesisError::NotPlanned(op.f.to_string())),
         }
     }
 
-    async fn heal_all(&mut self) -> Vec<(FaultOp, Result<Value, String>)> {
+    async fn heal_all(&mut self) -> Vec<(FaultOp, Result<Value, NemesisError>)> {
         self.heal_everything()
             .await
             .into_iter()
-            .map(|(p, r)| (p.op(), r.map_err(|e| e.to_string())))
+            .map(|(p, r)| (p.op(), r))
             .collect()
     }
 
-    async fn verify_healed(&mut self) -> Result<String, String> {
+    async fn verify_healed(&mut self) -> Result<String, NotHealed> {
         self.target.check_healed().await
     }
 }
@@ -573,7 +614,7 @@ impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
     async fn repair(&mut self) -> (Vec<Planned>, Vec<String>) {
         either!(self, p => p.repair().await)
     }
-    async fn check_healed(&mut self) -> Result<String, String> {
+    async fn check_healed(&mut self) -> Result<String, NotHealed> {
         either!(self, p => p.check_healed().await)
     }
 }

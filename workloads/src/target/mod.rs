@@ -304,7 +304,7 @@ impl Primitives for NoFaults {
     fn aim(&mut self, _fault: Fault, _rng: &mut checkers::Rng) -> Option<crate::nemesis::Aim> {
         None
     }
-    async fn check_healed(&mut self) -> Result<String, String> {
+    async fn check_healed(&mut self) -> Result<String, crate::nemesis::NotHealed> {
         Ok("no faults were injected".into())
     }
 }
@@ -424,9 +424,15 @@ pub fn refuse_workload(target: &str, workload: WorkloadKind, runs: &str) -> RunE
 }
 
 /// A free loopback port (bound then released; the server binds it a moment later).
-pub fn free_port() -> std::io::Result<u16> {
-    let l = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    Ok(l.local_addr()?.port())
+pub fn free_port() -> Result<u16, crate::error::ServerError> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let failed = |source| crate::error::ServerError::Bind {
+        what: "a free port".into(),
+        addr,
+        source,
+    };
+    let l = TcpListener::bind(addr).map_err(failed)?;
+    Ok(l.local_addr().map_err(failed)?.port())
 }
 
 /// Finds a server program: `name` on `PATH`, else the first existing path in `fallbacks`

@@ -10,7 +10,8 @@ use tokio::process::{Child, Command};
 
 use checkers::Rng;
 
-use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, Primitives};
+use crate::error::ServerError;
+use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Primitives};
 use crate::net::netns::Cuts;
 use crate::target::demo::cluster::process::spawn_tied;
 
@@ -41,7 +42,7 @@ pub struct Server {
 
 impl Server {
     /// Starts the server described by `spec`; it dies with faultline (PR_SET_PDEATHSIG).
-    pub async fn start(spec: ServerSpec) -> Result<Server, String> {
+    pub async fn start(spec: ServerSpec) -> Result<Server, ServerError> {
         let child = spawn(&spec).await?;
         Ok(Server {
             spec,
@@ -83,7 +84,7 @@ impl Server {
         what: &str,
         deadline: tokio::time::Instant,
         mut probe: F,
-    ) -> Result<(), String>
+    ) -> Result<(), ServerError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
@@ -93,47 +94,54 @@ impl Server {
                 return Ok(());
             }
             if self.exited() || tokio::time::Instant::now() > deadline {
-                return Err(format!(
-                    "{what} {} is not ready (log {}):\n{}",
-                    self.name(),
-                    self.log().display(),
-                    log_tail(self.log())
-                ));
+                return Err(ServerError::NotReady {
+                    what: what.to_string(),
+                    name: self.name().to_string(),
+                    log: self.log().to_path_buf(),
+                    tail: log_tail(self.log()),
+                });
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 
     /// SIGKILL; the process is gone until [`Server::restart`].
-    pub async fn kill(&self) -> Result<(), String> {
-        let child = self.child.lock().map_err(|e| e.to_string())?.take();
+    pub async fn kill(&self) -> Result<(), ServerError> {
+        let child = self.child.lock().map_err(|_| ServerError::Poisoned)?.take();
         match child {
             Some(mut c) => {
-                c.kill()
-                    .await
-                    .map_err(|e| format!("kill {}: {e}", self.spec.name))?;
-                *self.paused.lock().map_err(|e| e.to_string())? = false;
+                c.kill().await.map_err(|source| ServerError::Signal {
+                    what: "kill",
+                    name: self.spec.name.clone(),
+                    source,
+                })?;
+                *self.paused.lock().map_err(|_| ServerError::Poisoned)? = false;
                 Ok(())
             }
-            None => Err(format!("{} is not running", self.spec.name)),
+            None => Err(ServerError::NotRunning(self.spec.name.clone())),
         }
     }
 
     /// Starts the server again with the same command line and data directory.
-    pub async fn restart(&self) -> Result<(), String> {
-        if self.child.lock().map_err(|e| e.to_string())?.is_some() {
+    pub async fn restart(&self) -> Result<(), ServerError> {
+        if self
+            .child
+            .lock()
+            .map_err(|_| ServerError::Poisoned)?
+            .is_some()
+        {
             return Ok(());
         }
         let child = spawn(&self.spec).await?;
-        *self.child.lock().map_err(|e| e.to_string())? = Some(child);
+        *self.child.lock().map_err(|_| ServerError::Poisoned)? = Some(child);
         Ok(())
     }
 
     /// SIGSTOP (`true`) or SIGCONT (`false`) to the server and every process it started.
-    pub fn pause(&self, stop: bool) -> Result<(), String> {
+    pub fn pause(&self, stop: bool) -> Result<(), ServerError> {
         let pid = self
             .pid()
-            .ok_or_else(|| format!("{} is not running", self.spec.name))?;
+            .ok_or_else(|| ServerError::NotRunning(self.spec.name.clone()))?;
         let sig = if stop { libc::SIGSTOP } else { libc::SIGCONT };
         // Servers are started in a process group of their own (cluster::process): signal the
         // whole group, so that a server made of several processes (PostgreSQL's postmaster
@@ -148,13 +156,13 @@ impl Server {
         };
         // SAFETY: as above; a negative pid names the child's own process group.
         if unsafe { libc::kill(target, sig) } != 0 {
-            return Err(format!(
-                "signal {}: {}",
-                self.spec.name,
-                std::io::Error::last_os_error()
-            ));
+            return Err(ServerError::Signal {
+                what: "signal",
+                name: self.spec.name.clone(),
+                source: std::io::Error::last_os_error(),
+            });
         }
-        *self.paused.lock().map_err(|e| e.to_string())? = stop;
+        *self.paused.lock().map_err(|_| ServerError::Poisoned)? = stop;
         Ok(())
     }
 
@@ -175,15 +183,18 @@ impl Server {
     }
 }
 
-async fn spawn(spec: &ServerSpec) -> Result<Child, String> {
+async fn spawn(spec: &ServerSpec) -> Result<Child, ServerError> {
+    let open_failed = |source| ServerError::File {
+        what: "open",
+        path: spec.log.clone(),
+        source,
+    };
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&spec.log)
-        .map_err(|e| format!("cannot open {}: {e}", spec.log.display()))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| format!("cannot open {}: {e}", spec.log.display()))?;
+        .map_err(open_failed)?;
+    let log2 = log.try_clone().map_err(open_failed)?;
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .stdin(Stdio::null())
@@ -194,18 +205,16 @@ async fn spawn(spec: &ServerSpec) -> Result<Child, String> {
         cmd.uid(uid).gid(gid);
     }
     if let Some(ns) = &spec.netns {
-        let fd = crate::net::netns::dup(ns).map_err(|e| format!("netns: {e}"))?;
+        let fd = crate::net::netns::dup(ns).map_err(ServerError::Netns)?;
         // SAFETY: the closure only calls setns(2), async-signal-safe, between fork and exec.
         unsafe {
             cmd.pre_exec(move || crate::net::netns::setns(&fd));
         }
     }
-    spawn_tied(cmd).await.map_err(|e| {
-        format!(
-            "cannot start {} ({}): {e}",
-            spec.name,
-            spec.program.display()
-        )
+    spawn_tied(cmd).await.map_err(|source| ServerError::Spawn {
+        name: spec.name.clone(),
+        program: spec.program.clone(),
+        source,
     })
 }
 
@@ -251,16 +260,15 @@ pub fn name_value(server: &Server) -> serde_json::Value {
 }
 
 /// Fails, naming the first server that is not running (exited, paused or killed).
-pub fn check_running(servers: &[Arc<Server>]) -> Result<(), String> {
+pub fn check_running(servers: &[Arc<Server>]) -> Result<(), ServerError> {
     match servers
         .iter()
         .find(|s| s.exited() || s.is_paused() || s.pid().is_none())
     {
-        Some(s) => Err(format!(
-            "{} is not running (log {})",
-            s.name(),
-            s.log().display()
-        )),
+        Some(s) => Err(ServerError::Down {
+            name: s.name().to_string(),
+            log: s.log().to_path_buf(),
+        }),
         None => Ok(()),
     }
 }
@@ -323,9 +331,11 @@ impl Primitives for ServerFaults {
             c.heal();
         }
     }
-    async fn check_healed(&mut self) -> Result<String, String> {
+    async fn check_healed(&mut self) -> Result<String, NotHealed> {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        check_running(&self.servers).map(|()| "every server runs again".into())
+        check_running(&self.servers)
+            .map(|()| "every server runs again".into())
+            .map_err(NotHealed::from)
     }
 }
 

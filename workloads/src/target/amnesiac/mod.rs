@@ -6,6 +6,7 @@
 //! It supports one fault, `kill` (while "down", every operation fails; the restart brings it
 //! back empty), and refuses the others before the run starts.
 
+use crate::error::ClientError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,7 @@ use super::local::Local;
 use super::{NoArgs, Nodes, RunError, Spec, StartCtx, Target};
 use crate::client::{Client, Op, Outcome};
 use crate::generator::WorkloadKind;
-use crate::nemesis::{Aim, Fault, NemesisError, Primitives};
+use crate::nemesis::{Aim, Fault, NemesisError, NotHealed, Primitives};
 
 /// The amnesiac target.
 #[derive(Debug, Clone)]
@@ -97,7 +98,7 @@ impl AmnesiacClient {
 }
 
 impl Client for AmnesiacClient {
-    async fn open(&mut self, _node: usize) -> Result<(), String> {
+    async fn open(&mut self, _node: usize) -> Result<(), ClientError> {
         Ok(())
     }
     async fn invoke(&mut self, op: &Op) -> Outcome {
@@ -138,9 +139,9 @@ impl Primitives for AmnesiacFaults {
         self.down.store(false, Ordering::SeqCst);
         Ok(())
     }
-    async fn check_healed(&mut self) -> Result<String, String> {
+    async fn check_healed(&mut self) -> Result<String, NotHealed> {
         match self.down.load(Ordering::SeqCst) {
-            true => Err("n1 is still down".into()),
+            true => Err(NotHealed::Still("n1 is still down")),
             false => Ok("n1 is up again (and has forgotten everything)".into()),
         }
     }

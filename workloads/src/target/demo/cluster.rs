@@ -11,6 +11,7 @@
 
 mod faults;
 mod health;
+pub use health::HealthError;
 pub(crate) mod process;
 
 use std::net::SocketAddr;
@@ -46,6 +47,11 @@ pub struct ClusterSpec {
     /// Directory for node data (`dir/n1`, …) and logs (`dir/n1.log`, …).
     pub dir: PathBuf,
 }
+
+/// Who cannot hear whom when the nodes should all talk again: one line per problem.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct NotConnected(pub Vec<String>);
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -286,19 +292,21 @@ impl Cluster {
     }
 
     /// Node `id`'s `/health` answer within `timeout`, or why there is none.
-    pub async fn health(&self, id: usize, timeout: Duration) -> Result<Value, String> {
-        let node = self.node(id).map_err(|e| e.to_string())?;
+    pub async fn health(&self, id: usize, timeout: Duration) -> Result<Value, HealthError> {
+        let node = self
+            .node(id)
+            .map_err(|_| HealthError::NoSuchNode(id))?;
         health::get(&self.client, node.http, timeout).await
     }
 
     /// Every node's `/health` answer (asked concurrently), `n1` first.
-    pub async fn health_all(&self, timeout: Duration) -> Vec<Result<Value, String>> {
+    pub async fn health_all(&self, timeout: Duration) -> Vec<Result<Value, HealthError>> {
         let mut asks = JoinSet::new();
         for (k, node) in self.nodes.iter().enumerate() {
             let (client, addr) = (self.client.clone(), node.http);
             asks.spawn(async move { (k, health::get(&client, addr, timeout).await) });
         }
-        let mut answers = vec![Err("no answer".to_string()); self.nodes.len()];
+        let mut answers = vec![Err(HealthError::NoAnswer); self.nodes.len()];
         while let Some(done) = asks.join_next().await {
             if let Ok((k, answer)) = done {
                 answers[k] = answer;
@@ -314,7 +322,7 @@ impl Cluster {
 
     /// Polls every node's `/health` until every node heard from every peer within the last
     /// 500 ms (the nodes really talk again); otherwise, at `timeout`, says who cannot hear whom.
-    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), String> {
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), NotConnected> {
         let deadline = Instant::now() + timeout;
         loop {
             let answers = self.health_all(POLL_REQUEST).await;
@@ -323,7 +331,7 @@ impl Cluster {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(problems.join("; "));
+                return Err(NotConnected(problems));
             }
             tokio::time::sleep(POLL_EVERY).await;
         }

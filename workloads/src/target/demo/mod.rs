@@ -290,10 +290,11 @@ impl Primitives for DemoFaults {
         }
         (ops, healed.errors)
     }
-    async fn check_healed(&mut self) -> Result<String, String> {
+    async fn check_healed(&mut self) -> Result<String, crate::nemesis::NotHealed> {
         self.cluster
             .wait_connected(Duration::from_secs(10))
             .await
             .map(|()| "every node hears every other node again".to_string())
+            .map_err(crate::nemesis::NotHealed::from)
     }
 }

@@ -9,6 +9,7 @@
 //! (cas-mismatch). A write or cas whose connection could not be made is `fail` (nothing was
 //! sent); one that timed out or got any other error is `info`; any failed read is `fail`.
 
+use crate::error::ClientError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,12 +133,11 @@ fn causes(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The JSON value stored under a key (absent: null).
-fn stored_value(answer: &RangeResponse) -> Result<Value, String> {
+fn stored_value(answer: &RangeResponse) -> Result<Value, ClientError> {
     match answer.kvs.first() {
         None => Ok(Value::Null),
-        Some(kv) => {
-            serde_json::from_slice(&kv.value).map_err(|e| format!("value is not JSON: {e}"))
-        }
+        Some(kv) => serde_json::from_slice(&kv.value)
+            .map_err(|e| ClientError::Answer(format!("value is not JSON: {e}"))),
     }
 }
 
@@ -151,13 +151,13 @@ fn unknown_or_failed(e: CallError) -> Outcome {
 }
 
 impl Client for EtcdGrpc {
-    async fn open(&mut self, node: usize) -> Result<(), String> {
+    async fn open(&mut self, node: usize) -> Result<(), ClientError> {
         self.node = node % self.endpoints.len().max(1);
         let url = self.endpoints[self.node].clone();
         // Lazy: connects on the first call, so a dead member costs no time here and its
         // refusal is that call's (`fail`) outcome.
         let channel = Endpoint::from_shared(url.clone())
-            .map_err(|e| format!("{url}: {e}"))?
+            .map_err(|e| ClientError::Connect(format!("{url}: {e}")))?
             .connect_timeout(self.timeout)
             .tcp_nodelay(true)
             .connect_lazy();
@@ -176,7 +176,7 @@ impl Client for EtcdGrpc {
                 match self.call::<_, RangeResponse>(RANGE, request).await {
                     Ok(answer) => match stored_value(&answer) {
                         Ok(v) => Outcome::Ok(v),
-                        Err(e) => Outcome::Fail(json!(e)),
+                        Err(e) => Outcome::Fail(json!(e.to_string())),
                     },
                     Err(e) => Outcome::Fail(json!(e.message)),
                 }

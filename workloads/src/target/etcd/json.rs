@@ -8,6 +8,7 @@
 //! quorum (and may be stale). A timeout or lost connection after sending a write is `info`;
 //! any failed read is `fail` (a read changes nothing).
 
+use crate::error::ClientError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,26 +74,27 @@ fn b64(s: &str) -> String {
 }
 
 /// The value of the first kv of a range answer, parsed as JSON (absent: null).
-fn range_value(body: &Value) -> Result<Value, String> {
+fn range_value(body: &Value) -> Result<Value, ClientError> {
     let Some(kv) = body.get("kvs").and_then(|k| k.get(0)) else {
         return Ok(Value::Null);
     };
     let raw = kv.get("value").and_then(Value::as_str).unwrap_or("");
     let bytes = B64
         .decode(raw)
-        .map_err(|e| format!("bad base64 {raw:?}: {e}"))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("value is not JSON: {e}"))
+        .map_err(|e| ClientError::Answer(format!("bad base64 {raw:?}: {e}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ClientError::Answer(format!("value is not JSON: {e}")))
 }
 
 impl Client for Etcd {
-    async fn open(&mut self, node: usize) -> Result<(), String> {
+    async fn open(&mut self, node: usize) -> Result<(), ClientError> {
         self.node = node % self.endpoints.len().max(1);
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
             .pool_max_idle_per_host(1)
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
         self.http = Some(http);
         Ok(())
     }
@@ -108,7 +110,7 @@ impl Client for Etcd {
                 match self.post("/v3/kv/range", body).await {
                     Ok(b) => match range_value(&b) {
                         Ok(v) => Outcome::Ok(v),
-                        Err(e) => Outcome::Fail(json!(e)),
+                        Err(e) => Outcome::Fail(json!(e.to_string())),
                     },
                     Err((_, e)) => Outcome::Fail(json!(e)),
                 }

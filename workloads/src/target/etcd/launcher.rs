@@ -2,6 +2,7 @@
 //! members, each with its own data directory `dir/n<i>` and log `dir/n<i>.log`, ephemeral
 //! client and peer ports; waits until every member answers `/health`.
 
+use crate::error::ServerError;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,8 +49,8 @@ impl LocalEtcd {
                     Ns::new().map_err(|e| RunError::NamespacePermission(e.to_string()))?,
                 ));
             } else {
-                client.push(free_port().map_err(|e| e.to_string())?);
-                peer.push(free_port().map_err(|e| e.to_string())?);
+                client.push(free_port()?);
+                peer.push(free_port()?);
             }
         }
         let mut host_ports = Vec::new();
@@ -57,20 +58,28 @@ impl LocalEtcd {
             let lo = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
             for i in 0..nodes {
                 // The client path: host loopback -> member i's namespace.
+                let relay_failed = |source| ServerError::Bind {
+                    what: format!("the client relay to n{}", i + 1),
+                    addr: lo(0),
+                    source,
+                };
                 let l = tokio::net::TcpListener::bind(lo(0))
                     .await
-                    .map_err(|e| e.to_string())?;
-                host_ports.push(l.local_addr().map_err(|e| e.to_string())?.port());
+                    .map_err(relay_failed)?;
+                host_ports.push(l.local_addr().map_err(relay_failed)?.port());
                 netns::relay(l, spaces[i].clone(), lo(client[i]), None);
                 // Peer paths: in member i's namespace, 127.0.0.1:peer[j] leads to member j.
                 for j in 0..nodes {
                     if j == i {
                         continue;
                     }
-                    let l = spaces[i]
-                        .listen(lo(peer[j]))
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let l = spaces[i].listen(lo(peer[j])).await.map_err(|source| {
+                        ServerError::Bind {
+                            what: format!("n{}'s link to n{}", i + 1, j + 1),
+                            addr: lo(peer[j]),
+                            source,
+                        }
+                    })?;
                     netns::relay(
                         l,
                         spaces[j].clone(),
@@ -89,7 +98,10 @@ impl LocalEtcd {
         for i in 0..nodes {
             let name = format!("n{}", i + 1);
             let data = dir.join(&name);
-            std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+            std::fs::create_dir_all(&data).map_err(|source| ServerError::Path {
+                path: data.clone(),
+                source,
+            })?;
             let c = format!("http://127.0.0.1:{}", client[i]);
             let p = format!("http://127.0.0.1:{}", peer[i]);
             let args: Vec<String> = [
@@ -147,11 +159,11 @@ impl LocalEtcd {
     }
 
     /// Waits until every member reports `{"health":"true"}`.
-    pub async fn wait_healthy(&self, limit: Duration) -> Result<(), String> {
+    pub async fn wait_healthy(&self, limit: Duration) -> Result<(), ServerError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(1))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ServerError::Command(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + limit;
         for (i, url) in self.endpoints.iter().enumerate() {
             let probe = || async {

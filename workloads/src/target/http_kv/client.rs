@@ -1,6 +1,7 @@
 //! The http-kv client (`docs/http-kv.md`): the demo store's protocol, and any service that
 //! speaks it.
 
+use crate::error::ClientError;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ impl HttpKv {
     }
 
     /// The endpoint and JSON body for an operation.
-    fn request(op: &Op) -> Result<(&'static str, Value), String> {
+    fn request(op: &Op) -> Result<(&'static str, Value), ClientError> {
         let key = op.key.clone().unwrap_or(Value::Null);
         Ok(match op.f {
             "read" | "get" => ("/read", json!({ "key": key })),
@@ -38,10 +39,19 @@ impl HttpKv {
             "append" => ("/append", json!({ "key": key, "value": op.value })),
             "cas" => match op.value.as_array().map(Vec::as_slice) {
                 Some([from, to]) => ("/cas", json!({ "key": key, "from": from, "to": to })),
-                _ => return Err(format!("cas expects [old, new], got {}", op.value)),
+                _ => {
+                    return Err(ClientError::Operation(format!(
+                        "cas expects [old, new], got {}",
+                        op.value
+                    )))
+                }
             },
             "txn" => ("/txn", json!({ "ops": op.value })),
-            other => return Err(format!("http-kv has no operation {other:?}")),
+            other => {
+                return Err(ClientError::Operation(format!(
+                    "http-kv has no operation {other:?}"
+                )))
+            }
         })
     }
 
@@ -107,7 +117,7 @@ fn txn_answer_fits(request: &Value, done: &[Value]) -> bool {
         })
 }
 impl Client for HttpKv {
-    async fn open(&mut self, node: usize) -> Result<(), String> {
+    async fn open(&mut self, node: usize) -> Result<(), ClientError> {
         self.node = node % self.nodes.len().max(1);
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
@@ -115,7 +125,7 @@ impl Client for HttpKv {
             .pool_max_idle_per_host(1)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+            .map_err(|e| ClientError::Connect(format!("cannot build an HTTP client: {e}")))?;
         self.http = Some(http);
         Ok(())
     }
@@ -126,7 +136,7 @@ impl Client for HttpKv {
         };
         let (path, body) = match HttpKv::request(op) {
             Ok(r) => r,
-            Err(e) => return Outcome::Fail(json!(e)),
+            Err(e) => return Outcome::Fail(json!(e.to_string())),
         };
         let url = format!("http://{}{}", self.nodes[self.node], path);
         let response = match http.post(url).json(&body).send().await {

@@ -1,5 +1,6 @@
 //! The in-process store and its client.
 
+use crate::error::ClientError;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -76,7 +77,7 @@ impl Local {
 }
 
 impl Client for Local {
-    async fn open(&mut self, _node: usize) -> Result<(), String> {
+    async fn open(&mut self, _node: usize) -> Result<(), ClientError> {
         Ok(())
     }
 

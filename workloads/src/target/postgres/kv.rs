@@ -20,6 +20,7 @@
 //! (it may have committed — under `synchronous_commit = remote_apply` the primary commits
 //! locally before it waits for the standbys). A read that does not answer is `fail`.
 
+use crate::error::ClientError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use tokio_postgres::{Client as PgClient, NoTls};
 use crate::client::{Client, Op, Outcome};
 
 /// Creates the `registers` and `kv` tables (idempotent) through the server at `conn`.
-pub async fn setup(conn: &str) -> Result<(), String> {
+pub async fn setup(conn: &str) -> Result<(), ClientError> {
     super::txn::create_tables(
         conn,
         "CREATE TABLE IF NOT EXISTS registers (k int PRIMARY KEY, v text NOT NULL);
@@ -70,18 +71,18 @@ impl PgKv {
         }
     }
 
-    async fn connect(&self, conn: &str) -> Result<PgClient, String> {
+    async fn connect(&self, conn: &str) -> Result<PgClient, ClientError> {
         let (client, connection) =
             tokio::time::timeout(self.timeout, tokio_postgres::connect(conn, NoTls))
                 .await
-                .map_err(|_| "connect: timed out".to_string())?
-                .map_err(|e| format!("connect: {e}"))?;
+                .map_err(|_| ClientError::Connect("connect: timed out".to_string()))?
+                .map_err(|e| ClientError::Connect(format!("connect: {e}")))?;
         tokio::spawn(connection);
         Ok(client)
     }
 
     /// The connection for `op`, (re)connecting if the last one was lost.
-    async fn client_for(&mut self, reading: bool) -> Result<&PgClient, String> {
+    async fn client_for(&mut self, reading: bool) -> Result<&PgClient, ClientError> {
         let to_replica = reading && self.read_replica;
         let slot_empty = if to_replica {
             self.read.as_ref().map_or(true, PgClient::is_closed)
@@ -102,7 +103,8 @@ impl PgKv {
             }
         }
         let slot = if to_replica { &self.read } else { &self.write };
-        slot.as_ref().ok_or_else(|| "not open".to_string())
+        slot.as_ref()
+            .ok_or_else(|| ClientError::Connect("not open".to_string()))
     }
 }
 
@@ -149,7 +151,7 @@ impl PgKv {
         let reading = matches!(op.f, "read" | "get");
         let client = match self.client_for(reading).await {
             Ok(c) => c,
-            Err(e) => return Outcome::Fail(json!(e)),
+            Err(e) => return Outcome::Fail(json!(e.to_string())),
         };
         let done = |r: Result<u64, Outcome>, ok: Value| match r {
             Ok(0) => Outcome::Fail(json!("cas-mismatch")),
@@ -226,7 +228,7 @@ impl PgKv {
 }
 
 impl Client for PgKv {
-    async fn open(&mut self, node: usize) -> Result<(), String> {
+    async fn open(&mut self, node: usize) -> Result<(), ClientError> {
         if self.read_replica {
             self.replica = node % self.replicas.len();
         }
@@ -237,7 +239,7 @@ impl Client for PgKv {
         Ok(())
     }
 
-    async fn setup(&mut self) -> Result<(), String> {
+    async fn setup(&mut self) -> Result<(), ClientError> {
         setup(&self.primary).await
     }
 

@@ -7,6 +7,7 @@
 //! The pieces (finding the binaries, the unprivileged user, `initdb`, the server's command
 //! line) are shared with [`super::replicas`], which adds hot-standby replicas.
 
+use crate::error::ServerError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,7 +130,7 @@ fn reachable(dir: &Path, uid: u32, gid: u32) -> bool {
 }
 
 /// The uid/gid to run PostgreSQL as: `None` when faultline is not root.
-pub(crate) fn unprivileged() -> Result<Option<(u32, u32)>, String> {
+pub(crate) fn unprivileged() -> Result<Option<(u32, u32)>, ServerError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(None);
@@ -149,19 +150,21 @@ pub(crate) fn unprivileged() -> Result<Option<(u32, u32)>, String> {
     let status = std::process::Command::new("useradd")
         .args(["--system", "--no-create-home", "postgres"])
         .status()
-        .map_err(|e| format!("useradd postgres: {e}"))?;
+        .map_err(|e| ServerError::Command(format!("useradd postgres: {e}")))?;
     if !status.success() {
-        return Err("useradd postgres failed".into());
+        return Err(ServerError::Command("useradd postgres failed".into()));
     }
     lookup()
         .map(Some)
-        .ok_or_else(|| "user postgres not found after useradd".into())
+        .ok_or_else(|| ServerError::Command("user postgres not found after useradd".into()))
 }
 
 /// Gives `path` to `uid:gid` (the postgres user).
-pub(crate) fn chown_all(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
-    std::os::unix::fs::chown(path, Some(uid), Some(gid))
-        .map_err(|e| format!("chown {}: {e}", path.display()))
+pub(crate) fn chown_all(path: &Path, uid: u32, gid: u32) -> Result<(), ServerError> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|source| ServerError::Chown {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl LocalPostgres {
@@ -172,7 +175,7 @@ impl LocalPostgres {
         let dirs = PgDirs::new(dir, user)?;
         let started = async {
             let (data, log) = initdb(&dirs, "n1", user).await?;
-            let port = free_port().map_err(|e| e.to_string())?;
+            let port = free_port()?;
             let server = Server::start(ServerSpec {
                 name: "n1".into(),
                 program: PathBuf::from(format!("{BIN}/postgres")),
@@ -258,15 +261,15 @@ pub(crate) async fn run_as(
     mut cmd: std::process::Command,
     user: Option<(u32, u32)>,
     what: &str,
-) -> Result<std::process::Output, String> {
+) -> Result<std::process::Output, ServerError> {
     if let Some((uid, gid)) = user {
         use std::os::unix::process::CommandExt;
         cmd.uid(uid).gid(gid);
     }
     tokio::task::spawn_blocking(move || cmd.output())
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("{what}: {e}"))
+        .map_err(|e| ServerError::Command(e.to_string()))?
+        .map_err(|e| ServerError::Command(format!("{what}: {e}")))
 }
 
 /// Creates `ROOT/<name>` (see [`PgDirs`]) and an empty `LOGS/<name>.log`, both owned by
@@ -275,12 +278,18 @@ pub(crate) fn node_dirs(
     dirs: &PgDirs,
     name: &str,
     user: Option<(u32, u32)>,
-) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+) -> Result<(PathBuf, PathBuf, PathBuf), ServerError> {
     let node = dirs.root.join(name);
     let data = node.join("data");
-    std::fs::create_dir_all(&node).map_err(|e| format!("{}: {e}", node.display()))?;
+    std::fs::create_dir_all(&node).map_err(|source| ServerError::Path {
+        path: node.clone(),
+        source,
+    })?;
     let log = dirs.logs.join(format!("{name}.log"));
-    std::fs::write(&log, b"").map_err(|e| format!("{}: {e}", log.display()))?;
+    std::fs::write(&log, b"").map_err(|source| ServerError::Path {
+        path: log.clone(),
+        source,
+    })?;
     if let Some((uid, gid)) = user {
         chown_all(&node, uid, gid)?;
         chown_all(&log, uid, gid)?;

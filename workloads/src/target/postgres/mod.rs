@@ -27,7 +27,7 @@ use super::server::{check_running, name_value, Server, ServerFaults};
 use super::{FlagGroup, Nodes, ReadFrom, RunError, Spec, StartCtx, Target};
 use crate::client::Either;
 use crate::generator::WorkloadKind;
-use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, Primitives};
+use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Primitives};
 use kv::PgKv;
 use launcher::LocalPostgres;
 use replicas::{query, LocalPgReplicas, SyncCommit};
@@ -406,12 +406,12 @@ impl Primitives for PgReplicaFaults {
         self.cluster
             .links
             .block(&grudge.pairs())
-            .map_err(|e| NemesisError::Failed(e.to_string()))
+            .map_err(NemesisError::from)
     }
     async fn heal(&mut self) {
         self.cluster.links.heal();
     }
-    async fn check_healed(&mut self) -> Result<String, String> {
+    async fn check_healed(&mut self) -> Result<String, NotHealed> {
         check_running(&self.cluster.servers)?;
         self.cluster
             .wait_streaming(Instant::now() + Duration::from_secs(30), false)

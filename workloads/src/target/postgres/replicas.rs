@@ -16,6 +16,7 @@
 //! some replica has not applied it, and a read on that replica right after the acknowledgement
 //! would be stale; `FIRST N` of N names would wait for the same set.
 
+use crate::error::{ClientError, ServerError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,12 +75,15 @@ fn conn_string(port: u16) -> String {
 }
 
 /// Runs `sql` through a fresh connection to `conn`, returning the first column of every row.
-pub(crate) async fn query(conn: &str, sql: &str) -> Result<Vec<String>, String> {
+pub(crate) async fn query(conn: &str, sql: &str) -> Result<Vec<String>, ClientError> {
     let (client, connection) = tokio_postgres::connect(conn, NoTls)
         .await
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|e| ClientError::Connect(format!("connect: {e}")))?;
     tokio::spawn(connection);
-    let rows = client.simple_query(sql).await.map_err(|e| e.to_string())?;
+    let rows = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| ClientError::Answer(e.to_string()))?;
     Ok(rows
         .iter()
         .filter_map(|m| match m {
@@ -103,7 +107,7 @@ impl LocalPgReplicas {
         let program = PathBuf::from(format!("{BIN}/postgres"));
         let dirs = Arc::new(PgDirs::new(dir, user)?);
         let (data, log) = initdb(&dirs, "n1", user).await?;
-        let port = free_port().map_err(|e| e.to_string())?;
+        let port = free_port()?;
         let primary = Arc::new(
             Server::start(ServerSpec {
                 name: "n1".into(),
@@ -118,7 +122,11 @@ impl LocalPgReplicas {
         let links = Arc::new(
             LinkNet::bind(1 + replicas)
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(|source| ServerError::Bind {
+                    what: "the replication proxies".into(),
+                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    source,
+                })?,
         );
         let mut cluster = LocalPgReplicas {
             servers: vec![primary.clone()],
@@ -143,7 +151,7 @@ impl LocalPgReplicas {
         sync: SyncCommit,
         user: Option<(u32, u32)>,
         deadline: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), ServerError> {
         let primary = self.conns[0].clone();
         self.servers[0]
             .wait_until("postgres primary", deadline, || async {
@@ -154,13 +162,16 @@ impl LocalPgReplicas {
         let port = port_of(&primary)?;
         self.links
             .set_upstream(1, SocketAddr::from(([127, 0, 0, 1], port)))
-            .map_err(|e| e.to_string())?;
+            ?;
         for i in 2..=replicas + 1 {
             let name = format!("n{i}");
             let (_, data, log) = node_dirs(dirs, &name, user)?;
             base_backup(port, &data, user).await?;
-            let rport = free_port().map_err(|e| e.to_string())?;
-            let via = self.links.addr(i, 1).ok_or("no replication link")?;
+            let rport = free_port()?;
+            let via = self
+                .links
+                .addr(i, 1)
+                .ok_or_else(|| ServerError::Command("no replication link".into()))?;
             let mut args = server_args(&data, rport);
             args.extend([
                 "-c".into(),
@@ -208,12 +219,14 @@ impl LocalPgReplicas {
             ] {
                 query(&primary, &sql)
                     .await
-                    .map_err(|e| format!("{sql}: {e}"))?;
+                    .map_err(|e| ServerError::Command(format!("{sql}: {e}")))?;
             }
             self.wait_streaming(deadline, true).await?;
             let shown = query(&primary, "SHOW synchronous_commit").await?;
             if shown != vec![sync.setting().to_string()] {
-                return Err(format!("synchronous_commit is {shown:?} after reload"));
+                return Err(ServerError::Command(format!(
+                    "synchronous_commit is {shown:?} after reload"
+                )));
             }
         }
         Ok(())
@@ -221,7 +234,11 @@ impl LocalPgReplicas {
 
     /// Waits until the primary reports every replica streaming (and, with `synchronous`,
     /// counted as a synchronous standby), the primary up, or `deadline`.
-    pub async fn wait_streaming(&self, deadline: Instant, synchronous: bool) -> Result<(), String> {
+    pub async fn wait_streaming(
+        &self,
+        deadline: Instant,
+        synchronous: bool,
+    ) -> Result<(), ServerError> {
         let want = self.servers.len() - 1;
         let sql = if synchronous {
             "SELECT count(*) FROM pg_stat_replication \
@@ -249,15 +266,19 @@ impl LocalPgReplicas {
     }
 }
 
-fn port_of(conn: &str) -> Result<u16, String> {
+fn port_of(conn: &str) -> Result<u16, ServerError> {
     conn.split_whitespace()
         .find_map(|w| w.strip_prefix("port="))
         .and_then(|p| p.parse().ok())
-        .ok_or_else(|| format!("no port in {conn:?}"))
+        .ok_or_else(|| ServerError::Command(format!("no port in {conn:?}")))
 }
 
 /// `pg_basebackup -R -X stream` of the primary on `port` into `data` (a new directory).
-async fn base_backup(port: u16, data: &Path, user: Option<(u32, u32)>) -> Result<(), String> {
+async fn base_backup(
+    port: u16,
+    data: &Path,
+    user: Option<(u32, u32)>,
+) -> Result<(), ServerError> {
     let mut cmd = std::process::Command::new(format!("{BIN}/pg_basebackup"));
     cmd.args([
         "-h",
@@ -273,11 +294,11 @@ async fn base_backup(port: u16, data: &Path, user: Option<(u32, u32)>) -> Result
     .env("LC_ALL", "C");
     let out = super::launcher::run_as(cmd, user, "pg_basebackup").await?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(ServerError::Command(format!(
             "pg_basebackup into {} failed:\n{}",
             data.display(),
             String::from_utf8_lossy(&out.stderr)
-        ));
+        )));
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! running: a "paused" replica would go on replaying WAL and answering queries. Hence the
 //! process tree from `/proc`.
 
+use crate::error::ServerError;
 use crate::target::server::Server;
 
 /// The descendants of `pid` (children, grandchildren, …), from `/proc/<pid>/stat`.
@@ -50,10 +51,10 @@ fn signal(pids: &[u32], sig: libc::c_int) {
 }
 
 /// SIGSTOPs (`true`) or SIGCONTs the server's whole process tree.
-pub fn pause_tree(server: &Server, stop: bool) -> Result<(), String> {
+pub fn pause_tree(server: &Server, stop: bool) -> Result<(), ServerError> {
     let pid = server
         .pid()
-        .ok_or_else(|| format!("{} is not running", server.name()))?;
+        .ok_or_else(|| ServerError::NotRunning(server.name().to_string()))?;
     if stop {
         server.pause(true)?;
         signal(&descendants(pid), libc::SIGSTOP);
@@ -65,10 +66,10 @@ pub fn pause_tree(server: &Server, stop: bool) -> Result<(), String> {
 }
 
 /// SIGKILLs the server's whole process tree (resuming it first if paused).
-pub async fn kill_tree(server: &Server) -> Result<(), String> {
+pub async fn kill_tree(server: &Server) -> Result<(), ServerError> {
     let pid = server
         .pid()
-        .ok_or_else(|| format!("{} is not running", server.name()))?;
+        .ok_or_else(|| ServerError::NotRunning(server.name().to_string()))?;
     let children = descendants(pid);
     server.kill().await?;
     signal(&children, libc::SIGKILL);

@@ -9,6 +9,7 @@
 //! `fail` (PostgreSQL rolled the transaction back); an error or lost connection once COMMIT
 //! was sent is `info`.
 
+use crate::error::ClientError;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -39,7 +40,7 @@ impl Isolation {
 }
 
 /// Creates the tables (idempotent) through the server at `conn` (a libpq connection string).
-pub async fn setup(conn: &str) -> Result<(), String> {
+pub async fn setup(conn: &str) -> Result<(), ClientError> {
     create_tables(
         conn,
         "CREATE TABLE IF NOT EXISTS lists (k int PRIMARY KEY, v text NOT NULL);
@@ -49,15 +50,15 @@ pub async fn setup(conn: &str) -> Result<(), String> {
 }
 
 /// Runs the `CREATE TABLE` statements `ddl` on one fresh connection to `conn`.
-pub(crate) async fn create_tables(conn: &str, ddl: &str) -> Result<(), String> {
+pub(crate) async fn create_tables(conn: &str, ddl: &str) -> Result<(), ClientError> {
     let (client, connection) = tokio_postgres::connect(conn, NoTls)
         .await
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|e| ClientError::Connect(format!("connect: {e}")))?;
     tokio::spawn(connection);
     client
         .batch_execute(ddl)
         .await
-        .map_err(|e| format!("create tables: {e}"))
+        .map_err(|e| ClientError::Setup(format!("create tables: {e}")))
 }
 
 /// A PostgreSQL client at one isolation level.
@@ -216,18 +217,18 @@ impl Postgres {
 }
 
 impl Client for Postgres {
-    async fn open(&mut self, _node: usize) -> Result<(), String> {
+    async fn open(&mut self, _node: usize) -> Result<(), ClientError> {
         let connect = tokio_postgres::connect(&self.conn, NoTls);
         let (client, connection) = tokio::time::timeout(self.timeout, connect)
             .await
-            .map_err(|_| "connect: timed out".to_string())?
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(|_| ClientError::Connect("connect: timed out".to_string()))?
+            .map_err(|e| ClientError::Connect(format!("connect: {e}")))?;
         tokio::spawn(connection);
         self.client = Some(client);
         Ok(())
     }
 
-    async fn setup(&mut self) -> Result<(), String> {
+    async fn setup(&mut self) -> Result<(), ClientError> {
         setup(&self.conn).await
     }
 
@@ -235,7 +236,7 @@ impl Client for Postgres {
         if self.client.is_none() {
             // The connection was lost by an earlier operation: reconnect before sending.
             if let Err(e) = self.open(0).await {
-                return Outcome::Fail(json!(e));
+                return Outcome::Fail(json!(e.to_string()));
             }
         }
         let Some(client) = self.client.as_ref() else {

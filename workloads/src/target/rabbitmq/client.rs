@@ -17,7 +17,9 @@
 //!   connection (with manual acks a message the broker sent meanwhile is requeued when the
 //!   connection closes; with auto-ack it is gone).
 
+use crate::error::ClientError;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use amqprs::callbacks::ChannelCallback;
@@ -33,8 +35,21 @@ use tokio::sync::mpsc;
 use crate::client::{Client, Op, Outcome};
 use crate::generator::EMPTY;
 
-/// The queue every client uses.
+/// The queue of a broker faultline starts (fresh each run, so the name can stay fixed).
 pub const QUEUE: &str = "faultline";
+
+/// The queue of a run: [`QUEUE`] on a broker faultline starts; on the user's broker (`run
+/// --nodes`), which may hold an earlier run's leftovers (an interrupted run skips the final
+/// drain), a run-unique name from `clock` (time since the epoch): `faultline-<seconds>-<nanos>`,
+/// as the key-value targets' keys start at a run-unique base
+/// ([`crate::target::Target::key_base`]).
+pub fn queue_name(users_broker: bool, clock: Duration) -> String {
+    if users_broker {
+        format!("{QUEUE}-{}-{:09}", clock.as_secs(), clock.subsec_nanos())
+    } else {
+        QUEUE.to_string()
+    }
+}
 
 /// Which safety mechanisms the client uses (all on by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,49 +160,62 @@ struct Session {
 pub struct RabbitMq {
     addr: SocketAddr,
     options: RabbitOptions,
+    /// The run's queue ([`queue_name`]).
+    queue: Arc<str>,
     timeout: Duration,
     session: Option<Session>,
 }
 
 impl RabbitMq {
-    /// A client of the broker at `addr` (user guest), with a per-operation `timeout`.
-    pub fn new(addr: SocketAddr, options: RabbitOptions, timeout: Duration) -> RabbitMq {
+    /// A client of `queue` on the broker at `addr` (user guest), with a per-operation
+    /// `timeout`.
+    pub fn new(
+        addr: SocketAddr,
+        options: RabbitOptions,
+        queue: Arc<str>,
+        timeout: Duration,
+    ) -> RabbitMq {
         RabbitMq {
             addr,
             options,
+            queue,
             timeout,
             session: None,
         }
     }
 
-    async fn connect(addr: SocketAddr, options: RabbitOptions) -> Result<Session, String> {
+    async fn connect(
+        addr: SocketAddr,
+        options: RabbitOptions,
+        queue: Arc<str>,
+    ) -> Result<Session, ClientError> {
         let args =
             OpenConnectionArguments::new(&addr.ip().to_string(), addr.port(), "guest", "guest");
         let connection = Connection::open(&args)
             .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
+            .map_err(|e| ClientError::Connect(format!("connect {addr}: {e}")))?;
         let channel = connection
             .open_channel(None)
             .await
-            .map_err(|e| format!("open a channel: {e}"))?;
+            .map_err(|e| ClientError::Setup(format!("open a channel: {e}")))?;
         let (tx, confirms) = mpsc::unbounded_channel();
         channel
             .register_callback(Confirms(tx))
             .await
-            .map_err(|e| format!("register the channel callback: {e}"))?;
+            .map_err(|e| ClientError::Setup(format!("register the channel callback: {e}")))?;
         if options.confirms {
             channel
                 .confirm_select(ConfirmSelectArguments::default())
                 .await
-                .map_err(|e| format!("confirm.select: {e}"))?;
+                .map_err(|e| ClientError::Setup(format!("confirm.select: {e}")))?;
         }
-        let declare = QueueDeclareArguments::new(QUEUE)
+        let declare = QueueDeclareArguments::new(&queue)
             .durable(options.durable)
             .finish();
         channel
             .queue_declare(declare)
             .await
-            .map_err(|e| format!("declare the queue: {e}"))?;
+            .map_err(|e| ClientError::Setup(format!("declare the queue: {e}")))?;
         Ok(Session {
             connection,
             channel,
@@ -206,7 +234,7 @@ impl RabbitMq {
         let publish = s.channel.basic_publish(
             props,
             value.to_string().into_bytes(),
-            BasicPublishArguments::new("", QUEUE),
+            BasicPublishArguments::new("", &self.queue),
         );
         match tokio::time::timeout(t, publish).await {
             // The connection's writer is gone: nothing was sent.
@@ -246,9 +274,10 @@ impl RabbitMq {
             return Outcome::Fail(json!("not connected"));
         };
         let channel = s.channel.clone();
+        let queue = self.queue.clone();
         let get = async move {
             channel
-                .basic_get(BasicGetArguments::new(QUEUE).no_ack(auto_ack).finish())
+                .basic_get(BasicGetArguments::new(&queue).no_ack(auto_ack).finish())
                 .await
         };
         match bounded(t, get).await {
@@ -286,12 +315,12 @@ async fn bounded<T: Send + 'static>(
 }
 
 impl Client for RabbitMq {
-    async fn open(&mut self, _node: usize) -> Result<(), String> {
+    async fn open(&mut self, _node: usize) -> Result<(), ClientError> {
         self.close().await;
-        let connect = RabbitMq::connect(self.addr, self.options);
+        let connect = RabbitMq::connect(self.addr, self.options, self.queue.clone());
         let session = bounded(self.timeout.max(Duration::from_secs(2)), connect)
             .await
-            .ok_or_else(|| format!("connect {}: timed out", self.addr))??;
+            .ok_or_else(|| ClientError::Connect(format!("connect {}: timed out", self.addr)))??;
         self.session = Some(session);
         Ok(())
     }
@@ -301,7 +330,7 @@ impl Client for RabbitMq {
             if let Err(e) = self.open(0).await {
                 // Nothing was sent. Back off a little: a broker that is down refuses at once.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                return Outcome::Fail(json!(e));
+                return Outcome::Fail(json!(e.to_string()));
             }
         }
         let outcome = match op.f {
@@ -334,5 +363,21 @@ impl Client for RabbitMq {
 
     fn node_name(&self) -> String {
         "n1".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_users_broker_gets_a_run_unique_queue() {
+        let clock = Duration::new(1_785_000_000, 42);
+        assert_eq!(queue_name(false, clock), "faultline");
+        assert_eq!(queue_name(true, clock), "faultline-1785000000-000000042");
+        assert_ne!(
+            queue_name(true, clock),
+            queue_name(true, clock + Duration::from_nanos(1))
+        );
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use amqprs::connection::{Connection, OpenConnectionArguments};
 
+use crate::error::ServerError;
 use crate::target::server::{Server, ServerSpec};
 use crate::target::{find_installed, find_program, free_port, RunError};
 
@@ -36,8 +37,11 @@ pub fn server_script() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+fn write(path: &Path, text: &str) -> Result<(), ServerError> {
+    std::fs::write(path, text).map_err(|source| ServerError::Path {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl LocalRabbit {
@@ -51,13 +55,17 @@ impl LocalRabbit {
         )?;
         let env = find_program("env", &["/usr/bin/env"], "coreutils")?;
         let base = dir.join("rabbitmq");
-        std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+        std::fs::create_dir_all(&base).map_err(|source| ServerError::Path {
+                path: base.clone(),
+                source,
+            })?;
         let base = base
             .canonicalize()
-            .map_err(|e| format!("{}: {e}", base.display()))?;
-        let [amqp_port, dist_port, epmd_port] = [free_port(), free_port(), free_port()]
-            .map(|p| p.map_err(|e| format!("no free port: {e}")));
-        let (amqp_port, dist_port, epmd_port) = (amqp_port?, dist_port?, epmd_port?);
+            .map_err(|source| ServerError::Path {
+                path: base.clone(),
+                source,
+            })?;
+        let (amqp_port, dist_port, epmd_port) = (free_port()?, free_port()?, free_port()?);
 
         // Files the broker would otherwise look for under /etc/rabbitmq and $HOME.
         write(&base.join("enabled_plugins"), "[].\n")?;
@@ -67,7 +75,10 @@ impl LocalRabbit {
             write(&cookie, &format!("FAULTLINE{amqp_port}COOKIE"))?;
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&cookie, std::fs::Permissions::from_mode(0o400))
-                .map_err(|e| format!("{}: {e}", cookie.display()))?;
+                .map_err(|source| ServerError::Path {
+                path: cookie.clone(),
+                source,
+            })?;
         }
 
         let epmd = Server::start(ServerSpec {
@@ -140,7 +151,7 @@ impl LocalRabbit {
     }
 
     /// Waits until the broker completes an AMQP handshake (after a start or a restart).
-    pub async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), ServerError> {
         let deadline = tokio::time::Instant::now() + limit;
         self.server
             .wait_until("rabbitmq", deadline, || ready(self.amqp))

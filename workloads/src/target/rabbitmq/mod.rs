@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
-use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, Primitives};
+use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Primitives};
 use crate::net::proxy::LinkNet;
 use client::{RabbitMq, RabbitOptions};
 use launcher::LocalRabbit;
@@ -113,9 +113,18 @@ impl Target for RabbitTarget {
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<RabbitNodes, RunError> {
         if let Some(addr) = self.node {
+            let clock = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let queue = client::queue_name(true, clock);
+            ctx.progress.note(format!(
+                "rabbitmq: your broker at {addr}; this run's queue is {queue} (run-unique; \
+                 delete it when done: rabbitmqctl delete_queue {queue})"
+            ));
             return Ok(RabbitNodes {
                 target: self.clone(),
                 via: addr,
+                queue: queue.into(),
                 local: None,
             });
         }
@@ -137,12 +146,14 @@ impl Target for RabbitTarget {
             .addr(1, 2)
             .ok_or_else(|| RunError::Internal("no client proxy".into()))?;
         ctx.progress.note(format!(
-            "rabbitmq up: amqp://{} (clients via the proxy at {via})",
-            broker.amqp
+            "rabbitmq up: amqp://{} (clients via the proxy at {via}); queue {}",
+            broker.amqp,
+            client::QUEUE
         ));
         Ok(RabbitNodes {
             target: self.clone(),
             via,
+            queue: client::queue_name(false, Duration::ZERO).into(),
             local: Some((broker, net)),
         })
     }
@@ -153,6 +164,8 @@ pub struct RabbitNodes {
     target: RabbitTarget,
     /// Where the clients connect (the proxy, for a local broker).
     via: SocketAddr,
+    /// The run's queue ([`client::queue_name`]).
+    queue: Arc<str>,
     local: Option<(Arc<LocalRabbit>, Arc<LinkNet>)>,
 }
 
@@ -164,7 +177,12 @@ impl Nodes for RabbitNodes {
         1
     }
     fn client(&self) -> RabbitMq {
-        RabbitMq::new(self.via, self.target.options, self.target.timeout)
+        RabbitMq::new(
+            self.via,
+            self.target.options,
+            self.queue.clone(),
+            self.target.timeout,
+        )
     }
     fn primitives(&self) -> Option<RabbitFaults> {
         let (broker, net) = self.local.clone()?;
@@ -237,21 +255,22 @@ impl Primitives for RabbitFaults {
     async fn cut(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
         self.net
             .block(&grudge.pairs())
-            .map_err(|e| NemesisError::Failed(e.to_string()))
+            .map_err(NemesisError::from)
     }
     async fn heal(&mut self) {
         self.net.heal();
     }
-    async fn check_healed(&mut self) -> Result<String, String> {
+    async fn check_healed(&mut self) -> Result<String, NotHealed> {
         if self.broker.server.is_paused() {
-            return Err("n1 is still paused".into());
+            return Err(NotHealed::Still("n1 is still paused"));
         }
         if !self.net.blocked().is_empty() {
-            return Err("the clients' link to n1 is still blocked".into());
+            return Err(NotHealed::Still("the clients' link to n1 is still blocked"));
         }
         self.broker
             .wait_ready(Duration::from_secs(90))
             .await
             .map(|()| "the broker accepts AMQP connections again".to_string())
+            .map_err(NotHealed::from)
     }
 }

@@ -6,6 +6,7 @@
 //! `fail`; a timeout or lost connection after a write was sent is `info`; a failed read is
 //! `fail`.
 
+use crate::error::ClientError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,12 +53,12 @@ impl Redis {
         }
     }
 
-    async fn connect(&self, url: &str) -> Result<MultiplexedConnection, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    async fn connect(&self, url: &str) -> Result<MultiplexedConnection, ClientError> {
+        let client = redis::Client::open(url).map_err(|e| ClientError::Connect(e.to_string()))?;
         tokio::time::timeout(self.timeout, client.get_multiplexed_async_connection())
             .await
-            .map_err(|_| format!("connect {url}: timed out"))?
-            .map_err(|e| format!("connect {url}: {e}"))
+            .map_err(|_| ClientError::Connect(format!("connect {url}: timed out")))?
+            .map_err(|e| ClientError::Connect(format!("connect {url}: {e}")))
     }
 }
 
@@ -70,7 +71,7 @@ fn key_of(op: &Op) -> String {
 }
 
 impl Client for Redis {
-    async fn open(&mut self, node: usize) -> Result<(), String> {
+    async fn open(&mut self, node: usize) -> Result<(), ClientError> {
         self.write = Some(self.connect(&self.primary).await?);
         if self.read_replica && !self.replicas.is_empty() {
             let i = node % self.replicas.len();

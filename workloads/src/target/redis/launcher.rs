@@ -2,6 +2,7 @@
 //! (`--replicaof` the primary), each with its own directory and log under the run's store
 //! dir, no persistence; waits until every replica's link to the primary is up.
 
+use crate::error::ServerError;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +28,11 @@ impl LocalRedis {
         for i in 0..nodes.max(1) {
             let name = format!("n{}", i + 1);
             let data = dir.join(&name);
-            std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-            let port = free_port().map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(&data).map_err(|source| ServerError::Path {
+                path: data.clone(),
+                source,
+            })?;
+            let port = free_port()?;
             let mut args: Vec<String> = vec![
                 "--port".into(),
                 port.to_string(),
@@ -72,7 +76,7 @@ impl LocalRedis {
     }
 
     /// Waits until the primary answers PING and every replica's link is up.
-    pub async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), ServerError> {
         let deadline = tokio::time::Instant::now() + limit;
         for (i, url) in self.urls.iter().enumerate() {
             self.servers[i]

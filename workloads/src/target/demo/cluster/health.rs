@@ -9,6 +9,32 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// Why a node gave no `/health` answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HealthError {
+    /// The request timed out.
+    #[error("timed out")]
+    Timeout,
+    /// Nothing listens.
+    #[error("refused the connection")]
+    Refused,
+    /// The body is not JSON.
+    #[error("answered something that is not JSON")]
+    NotJson,
+    /// A status other than success.
+    #[error("answered {0}")]
+    Status(reqwest::StatusCode),
+    /// Any other failure of the request.
+    #[error("{0}")]
+    Request(std::sync::Arc<reqwest::Error>),
+    /// The asking task ended without an answer.
+    #[error("no answer")]
+    NoAnswer,
+    /// No node has this id.
+    #[error("no node n{0}")]
+    NoSuchNode(usize),
+}
+
 /// A peer counts as heard if it sent something within this many milliseconds.
 pub(crate) const HEARD_WITHIN_MS: u64 = 500;
 
@@ -17,35 +43,35 @@ pub(crate) async fn get(
     client: &reqwest::Client,
     addr: SocketAddr,
     timeout: Duration,
-) -> Result<Value, String> {
+) -> Result<Value, HealthError> {
     let response = client
         .get(format!("http://{addr}/health"))
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(describe)?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("answered {status}"));
+        return Err(HealthError::Status(status));
     }
-    response.json().await.map_err(|e| describe(&e))
+    response.json().await.map_err(describe)
 }
 
 /// A short reason for a failed request.
-fn describe(error: &reqwest::Error) -> String {
+fn describe(error: reqwest::Error) -> HealthError {
     if error.is_timeout() {
-        "timed out".to_string()
+        HealthError::Timeout
     } else if error.is_connect() {
-        "refused the connection".to_string()
+        HealthError::Refused
     } else if error.is_decode() {
-        "answered something that is not JSON".to_string()
+        HealthError::NotJson
     } else {
-        error.to_string()
+        HealthError::Request(std::sync::Arc::new(error))
     }
 }
 
 /// The leader most nodes name in their `leader` field (ties: lowest id), if any names one.
-pub(crate) fn leader(answers: &[Result<Value, String>]) -> Option<usize> {
+pub(crate) fn leader(answers: &[Result<Value, HealthError>]) -> Option<usize> {
     let mut votes: BTreeMap<usize, usize> = BTreeMap::new();
     for answer in answers.iter().flatten() {
         if let Some(id) = answer.get("leader").and_then(Value::as_u64) {
@@ -61,7 +87,7 @@ pub(crate) fn leader(answers: &[Result<Value, String>]) -> Option<usize> {
 
 /// Who cannot hear whom: one line per problem, empty if every node (ids `1..=answers.len()`)
 /// answered and heard every other node within [`HEARD_WITHIN_MS`].
-pub(crate) fn deafness(answers: &[Result<Value, String>]) -> Vec<String> {
+pub(crate) fn deafness(answers: &[Result<Value, HealthError>]) -> Vec<String> {
     let mut problems = Vec::new();
     for (k, answer) in answers.iter().enumerate() {
         let me = k + 1;
