@@ -4,7 +4,7 @@
 //! Part of the "check" step's reading: [`read_input`] streams a file (or standard input) into
 //! memory while enforcing [`MAX_LINE_BYTES`], and [`check_json_integers`] rejects JSON integers
 //! that serde_json would otherwise turn into (inexact) floating-point numbers. The nesting
-//! limits live with the parsers: [`super::edn::MAX_DEPTH`] and serde_json's own limit of 128.
+//! limits live with the parsers: `edn::MAX_DEPTH` and serde_json's own limit of 128.
 
 use crate::InputError;
 use std::io::Read;

@@ -46,7 +46,7 @@ pub fn write_event_json(event: &Event) -> Value {
     Value::Object(map)
 }
 
-/// Writes every event of `history` as one JSON line (see [`write_event_json`]).
+/// Writes every event of `history` as one JSON line (one event per line, in history order).
 pub fn write_json_lines(history: &History, out: &mut impl Write) -> std::io::Result<()> {
     for event in &history.events {
         serde_json::to_writer(&mut *out, &write_event_json(event))?;
