@@ -171,6 +171,11 @@ fn workload_options_that_do_not_apply_are_usage_errors() {
             &["--workload", "bank", "--model", "register"][..],
             "cannot be used with",
         ),
+        // Issue 22 item 10: `--initial '[]'` with `--workload set` was silently ignored.
+        (
+            &["--workload", "set", "--initial", "[]"][..],
+            "--initial applies to --model checkers, not to set",
+        ),
     ] {
         faultline()
             .arg("check")

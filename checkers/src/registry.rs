@@ -77,7 +77,11 @@ impl Checker {
             return Ok(());
         }
         let transactional = matches!(name, "list-append" | "rw-register");
-        let misplaced = if !transactional && !opts.consistency.is_empty() {
+        let misplaced = if opts.initial.is_some() {
+            // A workload checker starts from what its history says (Jepsen's do too); an
+            // initial state it would silently ignore is refused instead.
+            Some("--initial applies to --model checkers")
+        } else if !transactional && !opts.consistency.is_empty() {
             Some("--consistency applies to list-append and rw-register")
         } else if name != "long-fork" && opts.group_size.is_some() {
             Some("--group-size applies to long-fork")
