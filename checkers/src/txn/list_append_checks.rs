@@ -91,7 +91,7 @@ pub(super) fn check_reads(
                     let key = tx.keys.show(m.key);
                     (
                         format!(
-                            "future read: {} read key {key} = {}, which holds {}, an element it appended to key {key} only later in the same transaction",
+                            "{} read key {key} = {}, which holds {}, an element it appended to key {key} only later in the same transaction",
                             txn_name(ops, tx, t),
                             show_list(tx, list),
                             tx.values.show(v)
@@ -123,7 +123,7 @@ pub(super) fn check_reads(
                         .collect();
                     (
                         format!(
-                            "reordered appends: {} read key {key} = {}, which shows {} without {}'s earlier appends to key {key} in the order it made them: it appended {}",
+                            "{} read key {key} = {}, which shows {} out of the order in which its writer, {}, appended to key {key}: {}",
                             txn_name(ops, tx, t),
                             show_list(tx, list),
                             tx.values.show(list[at]),
