@@ -144,6 +144,11 @@ fn inject(h: &mut History, workload: Workload, which: &str) {
             ok(h, 902, json!([read(X, &[1, 2])]));
             ok(h, 903, json!([read(X, &[2])]));
         }
+        "future-read" => ok(h, 900, json!([read(X, &[1]), [w, X, 1]])),
+        "reordered-appends" => {
+            ok(h, 900, json!([[w, X, 3], [w, X, 4], [w, X, 5]]));
+            ok(h, 901, json!([read(X, &[3, 5, 4])]));
+        }
         other => panic!("unknown injection {other}"),
     }
 }
@@ -159,8 +164,18 @@ const LIST_APPEND: &[&str] = &[
     "duplicate-elements",
     "garbage-read",
     "incompatible-order",
+    "future-read",
+    "reordered-appends",
 ];
-const RW_REGISTER: &[&str] = &["G1a", "G1b", "internal", "G0", "G-single", "lost-update"];
+const RW_REGISTER: &[&str] = &[
+    "G1a",
+    "G1b",
+    "internal",
+    "G0",
+    "G-single",
+    "lost-update",
+    "future-read",
+];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]

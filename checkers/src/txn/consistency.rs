@@ -88,6 +88,7 @@ const FORBIDS: &[(&str, &[&str])] = &[
             "duplicate-elements",
             "cyclic-versions",
             "garbage-read",
+            "reordered-appends",
         ],
     ),
     ("read-committed", &["G1"]),
@@ -168,6 +169,8 @@ const ANOMALY_IMPLIES: &[(&str, &[&str])] = &[
     ("G2-item-realtime", &["G2-realtime"]),
     ("G2-process", &["G2-realtime"]),
     ("incompatible-order", &["G1a"]),
+    // Elle: a future read is a trivial wr cycle of one transaction with itself, so G1c.
+    ("future-read", &["G1c"]),
     ("dirty-update", &["G1a"]),
     ("lost-update", &["G2-item"]),
 ];
@@ -301,6 +304,16 @@ mod tests {
         assert!(p.contains("G-single"));
         assert!(p.contains("G0"));
         assert!(p.contains("G1a"));
+    }
+
+    #[test]
+    fn future_read_rules_out_read_committed_and_reordered_appends_read_uncommitted() {
+        let (not, _) = boundary(&["future-read".to_string()]);
+        assert!(not.contains(&"read-committed".to_string()), "{not:?}");
+        assert!(prohibited(&["read-committed".to_string()]).contains("future-read"));
+        assert!(!prohibited(&["read-uncommitted".to_string()]).contains("future-read"));
+        let (not, _) = boundary(&["reordered-appends".to_string()]);
+        assert_eq!(not, vec!["read-uncommitted".to_string()]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! List-append inference: version orders from reads, the anomalies visible without a graph
-//! (aborted, intermediate and garbage reads, duplicates, incompatible orders, internal
-//! inconsistency, dirty updates, lost updates), and the ww / wr / rw edges.
+//! (aborted, intermediate and garbage reads, duplicates, incompatible orders, future reads,
+//! reordered appends, internal inconsistency, dirty updates, lost updates), and the ww / wr / rw
+//! edges.
 //!
 //! Every appended value is unique per key, so a read `[1 3 4]` of key k says that 1, 3 and 4
 //! were appended in that order. The longest read of each key gives its version order (every
@@ -27,6 +28,8 @@ pub struct AppendIndex {
     pub(super) kv: Vec<(u32, u32)>,
     /// slot → true when another append to the same key follows in the same transaction.
     pub(super) intermediate: Vec<bool>,
+    /// slot → how many appends to the same key its transaction made before it (0: its first).
+    pub(super) rank: Vec<u32>,
     /// slot → position in its key's version order, or NIL when never read.
     pub(super) pos: Vec<u32>,
     /// key → its version order (element ids).
@@ -134,6 +137,12 @@ pub fn analyze(
                 mops[i + 1..]
                     .iter()
                     .any(|n| n.kind == MopKind::Append && n.key == m.key),
+            );
+            ix.rank.push(
+                mops[..i]
+                    .iter()
+                    .filter(|n| n.kind == MopKind::Append && n.key == m.key)
+                    .count() as u32,
             );
             ix.pos.push(NIL);
             appends_per_key[m.key as usize] += 1;

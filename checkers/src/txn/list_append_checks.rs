@@ -1,6 +1,7 @@
 //! List-append checks that need no graph, run by [`super::list_append::analyze`] once version orders
 //! are known: every committed read against its key's longest read (incompatible orders,
-//! duplicates, garbage and aborted reads, intermediate reads), internal consistency of each
+//! duplicates, garbage and aborted reads, intermediate reads) and against the order of each
+//! transaction's own appends (future reads, reordered appends), internal consistency of each
 //! transaction, dirty updates along each version order, and lost updates.
 
 use super::cases::{show_list, txn_json, txn_name, Cases};
@@ -42,12 +43,26 @@ pub(super) fn check_reads(
             }
         }
     }
+    // Per key: the first position of its longest read that shows an append of some
+    // transaction without that transaction's earlier appends to the key before it.
+    let mut order_check = OwnOrder::new(tx.txns.len());
+    let first_reordered: Vec<usize> = longest
+        .iter()
+        .enumerate()
+        .map(|(k, &(_, best))| {
+            let long = if best == NIL { &[][..] } else { tx.list(best) };
+            order_check
+                .first_reordered(ix, k as u32, long)
+                .map_or(usize::MAX, |(i, _)| i)
+        })
+        .collect();
     for (t, txn) in tx.txns.iter().enumerate() {
         if txn.outcome != Outcome::Ok {
             continue;
         }
         let t = t as u32;
-        for m in tx.mops(t as usize) {
+        let mops = tx.mops(t as usize);
+        for (i, m) in mops.iter().enumerate() {
             if m.kind != MopKind::Read || m.list == NIL {
                 continue;
             }
@@ -56,6 +71,71 @@ pub(super) fn check_reads(
             let (_, best) = longest[k];
             let long = if best == NIL { &[][..] } else { tx.list(best) };
             let prefix = n <= long.len() && long[..n] == *list;
+            // Future read: the read holds an element this transaction appends only later.
+            let future = mops[i + 1..]
+                .iter()
+                .filter(|a| a.kind == MopKind::Append && a.key == m.key)
+                .map(|a| a.value)
+                .find(|&v| {
+                    if prefix && first_dup[k] == usize::MAX {
+                        ix.slot(m.key, v).is_some_and(|s| {
+                            let p = ix.pos[s as usize];
+                            p != NIL && (p as usize) < n
+                        })
+                    } else {
+                        list.contains(&v)
+                    }
+                });
+            if let Some(v) = future {
+                cases.add_with("future-read", || {
+                    let key = tx.keys.show(m.key);
+                    (
+                        format!(
+                            "{} read key {key} = {}, which holds {}, an element it appended to key {key} only later in the same transaction",
+                            txn_name(ops, tx, t),
+                            show_list(tx, list),
+                            tx.values.show(v)
+                        ),
+                        json!({"op": txn_json(ops, tx, t), "key": key, "element": tx.values.show(v),
+                               "read": show_list(tx, list)}),
+                    )
+                });
+            }
+            // Reordered appends: the read shows an append of some transaction without that
+            // transaction's earlier appends to the key right in order before it.
+            let reordered = if !prefix {
+                order_check.first_reordered(ix, m.key, list)
+            } else if n > first_reordered[k] {
+                let i = first_reordered[k];
+                Some((i, long_slots[k][i]))
+            } else {
+                None
+            };
+            if let Some((at, s)) = reordered {
+                let w = ix.writer[s as usize];
+                cases.add_with("reordered-appends", || {
+                    let key = tx.keys.show(m.key);
+                    let own: Vec<u32> = tx
+                        .mops(w as usize)
+                        .iter()
+                        .filter(|a| a.kind == MopKind::Append && a.key == m.key)
+                        .map(|a| a.value)
+                        .collect();
+                    (
+                        format!(
+                            "{} read key {key} = {}, which shows {} out of the order in which its writer, {}, appended to key {key}: {}",
+                            txn_name(ops, tx, t),
+                            show_list(tx, list),
+                            tx.values.show(list[at]),
+                            txn_name(ops, tx, w),
+                            show_list(tx, &own)
+                        ),
+                        json!({"op": txn_json(ops, tx, t), "writer": txn_json(ops, tx, w),
+                               "key": key, "read": show_list(tx, list),
+                               "appended": show_list(tx, &own)}),
+                    )
+                });
+            }
             if !prefix {
                 cases.add_with("incompatible-order", || {
                     let key = tx.keys.show(m.key);
@@ -126,6 +206,49 @@ pub(super) fn check_reads(
         }
     }
     last_slot
+}
+
+/// Scratch space for checking a read against the order of each transaction's own appends.
+struct OwnOrder {
+    /// txn → the rank of its next append the read must show, valid when `stamp` matches.
+    next: Vec<u32>,
+    stamp: Vec<u32>,
+    now: u32,
+}
+
+impl OwnOrder {
+    fn new(txns: usize) -> Self {
+        OwnOrder {
+            next: vec![0; txns],
+            stamp: vec![0; txns],
+            now: 0,
+        }
+    }
+
+    /// The first position of `list` (a read of key `k`) holding an append of some transaction
+    /// whose earlier appends to `k` do not all come before it, in the order that transaction
+    /// made them; with the slot of that element. Elements never appended and repeats (flagged
+    /// elsewhere) are skipped.
+    fn first_reordered(&mut self, ix: &AppendIndex, k: u32, list: &[u32]) -> Option<(usize, u32)> {
+        self.now += 1;
+        for (i, &e) in list.iter().enumerate() {
+            let Some(s) = ix.slot(k, e) else {
+                continue;
+            };
+            let (w, r) = (ix.writer[s as usize] as usize, ix.rank[s as usize]);
+            if self.stamp[w] != self.now {
+                self.stamp[w] = self.now;
+                self.next[w] = 0;
+            }
+            if r > self.next[w] {
+                return Some((i, s));
+            }
+            if r == self.next[w] {
+                self.next[w] = r + 1;
+            }
+        }
+        None
+    }
 }
 
 /// Garbage reads (elements never appended) and aborted reads (appended by a failed txn).

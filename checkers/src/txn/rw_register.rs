@@ -239,6 +239,18 @@ fn read_cases(
                                 json!({"op": txn_json(ops, tx, t), "writer": txn_json(ops, tx, w), "key": key, "value": v}),
                             )
                         });
+                    } else if w == t {
+                        // Its first operation on the key, yet it read its own write: a write
+                        // it makes only later (writes are unique per key).
+                        cases.add_with("future-read", || {
+                            (
+                                format!(
+                                    "{} read key {key} = {v}, which it writes to key {key} only later in the same transaction",
+                                    txn_name(ops, tx, t)
+                                ),
+                                json!({"op": txn_json(ops, tx, t), "key": key, "value": v}),
+                            )
+                        });
                     } else if intermediate && w != t {
                         cases.add_with("G1b", || {
                             (
