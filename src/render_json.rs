@@ -11,6 +11,10 @@
 //! `{"format_version":1,"file":…,"valid":…,"workload":…,"input_format":…,"ops":…,"millis":…,
 //! "unknown_reason":…,"anomalies":[…],"explanation":[…],"details":{…}}`.
 //!
+//! Either shape has `"nothing_succeeded":{"no_ok_at_all":…,"attempts":…,"kinds":[{"f":…,
+//! "attempts":…,"fail":…,"info":…}],"errors":[{"error":…,"count":…}]}` when the verdict is
+//! unknown because no client operation, or none of some kind, ever succeeded.
+//!
 //! A file that could not be read: `{"format_version":1,"file":…,"valid":null,
 //! "error":{"line":…|null,"message":…}}`.
 
@@ -23,6 +27,18 @@ pub const FORMAT_VERSION: u64 = 1;
 
 /// The report of one checked file, in the shape of its checker's kind (see above).
 pub fn report(file: &str, format: Format, report: &Report) -> Value {
+    let mut value = report_value(file, format, report);
+    // Present only when the verdict is unknown because nothing (of some kind) succeeded.
+    if let (Some(why), Some(obj)) = (&report.nothing_succeeded, value.as_object_mut()) {
+        obj.insert(
+            "nothing_succeeded".to_string(),
+            serde_json::to_value(why).unwrap_or(Value::Null),
+        );
+    }
+    value
+}
+
+fn report_value(file: &str, format: Format, report: &Report) -> Value {
     let millis = (report.stats.millis * 1000.0).round() / 1000.0;
     match report.kind {
         CheckerKind::Model => {

@@ -787,3 +787,39 @@ fn issue_22_array_key_is_refused() {
             "malformed-key-array.jsonl:3: expected \"key\" to be a scalar (number, string, keyword, boolean or null), found [\"a\",\"b\"]",
         ));
 }
+
+/// Issue 21: a history in which no operation succeeded (the database was down) is never
+/// `valid` — exit 2, the reason in words and typed in the JSON report.
+#[test]
+fn check_of_a_history_where_nothing_succeeded_is_unknown_not_valid() {
+    let out = faultline()
+        .args([
+            "check",
+            "--model",
+            "register",
+            "register-nothing-succeeded.jsonl",
+        ])
+        .assert()
+        .code(2)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("no client operation succeeded"), "{text}");
+    assert!(text.contains("connection refused ×12"), "{text}");
+    let out = faultline()
+        .args(["check", "--model", "register", "--format", "json"])
+        .arg("register-writes-never-succeeded.jsonl")
+        .assert()
+        .code(2)
+        .get_output()
+        .stdout
+        .clone();
+    let report = &json_lines(&out)[0];
+    assert_eq!(report["valid"], "unknown");
+    let why = &report["nothing_succeeded"];
+    assert_eq!(why["no_ok_at_all"], false, "{report}");
+    assert_eq!(why["kinds"][0]["f"], "write", "{report}");
+    assert_eq!(why["kinds"][0]["fail"], 12, "{report}");
+    assert_eq!(why["errors"][0]["error"], "READONLY replica", "{report}");
+}

@@ -495,3 +495,26 @@ fn kv_and_list_append_workloads_are_valid_on_the_sync_store_and_caught_on_the_as
         }
     }
 }
+
+/// Issue 21: a run pointed at a port where nothing listens records only refused operations;
+/// its verdict is unknown (exit 2) with the reason, never `valid` (exit 0).
+#[test]
+fn run_against_a_port_where_nothing_listens_is_unknown_not_valid() {
+    let port = free_port(); // bound and released: nothing listens there now
+    let store = tempfile::tempdir().unwrap();
+    let out = run_bounded(
+        faultline()
+            .args(["run", "--target", "http-kv", "--nodes"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--workload", "register", "--time-limit", "2", "--seed", "3"])
+            .args(["--format", "json"])
+            .arg("--store")
+            .arg(store.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["valid"], "unknown", "{result}");
+    let reason = result.to_string();
+    assert!(reason.contains("no client operation succeeded"), "{reason}");
+}

@@ -46,6 +46,7 @@ mod options;
 pub mod perf;
 pub mod registry;
 mod rng;
+mod succeeded;
 mod txn;
 mod verdict;
 
@@ -55,6 +56,9 @@ pub use model::Model;
 pub use options::CheckOptions;
 pub use registry::{Checker, CHECKERS};
 pub use rng::Rng;
+pub use succeeded::{
+    nothing_succeeded, ErrorCount, KindTally, NothingSucceeded, ANSWERING_FAIL, MIN_ATTEMPTS,
+};
 pub use txn::parse_consistency;
 pub use verdict::{Artifact, CheckerKind, Counterexample, OpView, Report, Stats, Step, Validity};
 

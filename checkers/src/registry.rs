@@ -15,6 +15,7 @@ use crate::model::{
     CasRegister, Counter, FifoQueue, Kv, MultiRegister, Mutex, Queue, Register, Set,
 };
 use crate::options::CheckOptions;
+use crate::succeeded;
 use crate::txn;
 use crate::verdict::{CheckerKind, Report};
 use crate::InputError;
@@ -45,8 +46,9 @@ impl std::fmt::Debug for Checker {
 
 impl Checker {
     /// Checks paired operations read from `file` in `format`. The verdict is `unknown` (never
-    /// a guess) when `budget` runs out; an `Err` is input the checker cannot judge, naming
-    /// the file and line.
+    /// a guess) when `budget` runs out, and when no client operation — or no operation of
+    /// some kind — ever succeeded ([`crate::NothingSucceeded`]); an `Err` is input the checker
+    /// cannot judge, naming the file and line.
     pub fn check(
         &self,
         file: &str,
@@ -55,7 +57,10 @@ impl Checker {
         opts: &CheckOptions,
         budget: &Budget,
     ) -> Result<Report, InputError> {
-        (self.run)(file, format, ops, opts, budget)
+        let mut report = (self.run)(file, format, ops, opts, budget)?;
+        // Every checker's verdict passes the same rule: nothing succeeded → never `valid`.
+        succeeded::judge(&mut report, ops);
+        Ok(report)
     }
 
     /// [`Checker::check`] within a budget started now from the options' limits.

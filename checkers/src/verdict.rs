@@ -10,6 +10,7 @@
 
 use crate::budget::StopReason;
 use crate::history::Operation;
+use crate::succeeded::NothingSucceeded;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -198,6 +199,9 @@ pub struct Report {
     pub details: Value,
     /// Files to write with `--out DIR`.
     pub artifacts: Vec<Artifact>,
+    /// Set when the verdict is `unknown` because no client operation, or no operation of some
+    /// kind, ever succeeded (the typed reason; `unknown_reason` words it).
+    pub nothing_succeeded: Option<NothingSucceeded>,
 }
 
 impl Report {
@@ -218,6 +222,7 @@ impl Report {
                 CheckerKind::Workload => Value::Object(Default::default()),
             },
             artifacts: Vec::new(),
+            nothing_succeeded: None,
         }
     }
 
