@@ -187,7 +187,9 @@ pub fn check_file(
                     Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
                 return Ok((history.format, report));
             }
-            let report = checker.check(file, history.format, &ops, opts, &opts.budget())?;
+            let mut report = checker.check(file, history.format, &ops, opts, &opts.budget())?;
+            // One rule for check, run and report: nothing succeeded → never `valid`.
+            checkers::judge_vacuous(&mut report, &ops);
             Ok((history.format, report))
         });
     match result {

@@ -57,7 +57,8 @@ pub use options::CheckOptions;
 pub use registry::{Checker, CHECKERS};
 pub use rng::Rng;
 pub use succeeded::{
-    nothing_succeeded, ErrorCount, KindTally, NothingSucceeded, ANSWERING_FAIL, MIN_ATTEMPTS,
+    judge as judge_vacuous, nothing_succeeded, ErrorCount, KindTally, NothingSucceeded,
+    ANSWERING_FAIL, MIN_ATTEMPTS,
 };
 pub use txn::parse_consistency;
 pub use verdict::{Artifact, CheckerKind, Counterexample, OpView, Report, Stats, Step, Validity};

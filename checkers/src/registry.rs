@@ -15,7 +15,6 @@ use crate::model::{
     CasRegister, Counter, FifoQueue, Kv, MultiRegister, Mutex, Queue, Register, Set,
 };
 use crate::options::CheckOptions;
-use crate::succeeded;
 use crate::txn;
 use crate::verdict::{CheckerKind, Report};
 use crate::InputError;
@@ -46,9 +45,10 @@ impl std::fmt::Debug for Checker {
 
 impl Checker {
     /// Checks paired operations read from `file` in `format`. The verdict is `unknown` (never
-    /// a guess) when `budget` runs out, and when no client operation — or no operation of
-    /// some kind — ever succeeded ([`crate::NothingSucceeded`]); an `Err` is input the checker
-    /// cannot judge, naming the file and line.
+    /// a guess) when `budget` runs out; an `Err` is input the checker cannot judge, naming
+    /// the file and line. This is the checker's own verdict: a tool that reports to people
+    /// (faultline's `check`, `run` and `report`) then applies [`crate::judge_vacuous`], so a
+    /// history in which nothing — or no operation of some kind — succeeded is never `valid`.
     pub fn check(
         &self,
         file: &str,
@@ -57,10 +57,7 @@ impl Checker {
         opts: &CheckOptions,
         budget: &Budget,
     ) -> Result<Report, InputError> {
-        let mut report = (self.run)(file, format, ops, opts, budget)?;
-        // Every checker's verdict passes the same rule: nothing succeeded → never `valid`.
-        succeeded::judge(&mut report, ops);
-        Ok(report)
+        (self.run)(file, format, ops, opts, budget)
     }
 
     /// [`Checker::check`] within a budget started now from the options' limits.
