@@ -36,8 +36,12 @@ fn status(p: &Progress) -> String {
         .clone()
         .unwrap_or_else(|| "none".into());
     let phase = *p.phase.lock().unwrap_or_else(|e| e.into_inner());
+    let backing_off = match p.backing_off.load(Ordering::Relaxed) {
+        0 => String::new(),
+        n => format!(" · {n} backing off (unreachable)"),
+    };
     format!(
-        "ok {} · fail {} · info {} · {phase} · fault: {fault}",
+        "ok {} · fail {} · info {} · {phase} · fault: {fault}{backing_off}",
         p.ok.load(Ordering::Relaxed),
         p.fail.load(Ordering::Relaxed),
         p.info.load(Ordering::Relaxed),

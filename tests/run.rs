@@ -507,7 +507,7 @@ fn run_against_a_port_where_nothing_listens_is_unknown_not_valid() {
             .args(["run", "--target", "http-kv", "--nodes"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["--workload", "register", "--time-limit", "2", "--seed", "3"])
-            .args(["--format", "json"])
+            .args(["--concurrency", "10", "--format", "json"])
             .arg("--store")
             .arg(store.path()),
         Duration::from_secs(60),
@@ -517,4 +517,20 @@ fn run_against_a_port_where_nothing_listens_is_unknown_not_valid() {
     assert_eq!(result["valid"], "unknown", "{result}");
     let reason = result.to_string();
     assert!(reason.contains("no client operation succeeded"), "{reason}");
+    // Issue 21 item 1: each worker backs off (10 ms doubling to 1 s, each wait at least half
+    // its step): in 2 s at most 8 attempts in the first 635 ms of minimal waits, then one per
+    // 500 ms — about 11 per worker; 20 per worker, plus the final reads, bounds it. Before the
+    // back-off this command recorded ~135,000 operations.
+    let run = latest(store.path());
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let invoked = history
+        .lines()
+        .filter(|l| l.contains("\"type\":\"invoke\"") && !l.contains("nemesis"))
+        .count();
+    assert!(invoked <= 10 * 20 + 100, "{invoked} operations recorded");
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(
+        log.contains("backing off: connection refused (10 ms → 1 s)"),
+        "{log}"
+    );
 }

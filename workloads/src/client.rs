@@ -42,6 +42,29 @@ pub enum Outcome {
     Info(Value),
 }
 
+/// Why an invocation could not reach the system at all: an answer that came too fast to mean
+/// anything about the system, after which the runner backs off before the worker's next
+/// attempt (see [`Client::unreachable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// The node refused the connection.
+    Refused,
+    /// The connection was reset before an answer.
+    Reset,
+    /// No connection or client could be opened.
+    CannotOpen,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unreachable::Refused => "connection refused",
+            Unreachable::Reset => "connection reset",
+            Unreachable::CannotOpen => "cannot open a connection",
+        })
+    }
+}
+
 /// A client of the system under test, bound to one node.
 ///
 /// The runner calls `open` once per worker process, `setup` once (first worker), `invoke`
@@ -66,6 +89,12 @@ pub trait Client: Send + 'static {
     fn close(&mut self) -> impl Future<Output = ()> + Send;
     /// The node this client talks to, for the history (`n1`, …).
     fn node_name(&self) -> String;
+    /// Whether the last `invoke` could not reach the system at all (refused, reset, no
+    /// connection): the runner then backs off before this worker's next attempt. The outcome
+    /// itself is still recorded as the outcome rules say. The default: never.
+    fn unreachable(&self) -> Option<Unreachable> {
+        None
+    }
 }
 
 /// True for operations that cannot change the store: `read`, `get`, and a `txn` whose
@@ -151,6 +180,12 @@ impl<A: Client, B: Client> Client for Either<A, B> {
         match self {
             Either::A(c) => c.node_name(),
             Either::B(c) => c.node_name(),
+        }
+    }
+    fn unreachable(&self) -> Option<Unreachable> {
+        match self {
+            Either::A(c) => c.unreachable(),
+            Either::B(c) => c.unreachable(),
         }
     }
 }

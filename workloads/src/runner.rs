@@ -8,7 +8,7 @@
 //! logical process at a time; after an `info` outcome it continues as a fresh process (the old
 //! one may still have an operation in flight), as in Jepsen.
 
-use crate::client::{Client, Op, Outcome};
+use crate::client::{Client, Op, Outcome, Unreachable};
 use crate::generator::{
     offset_keys, Ctx, Gen, KeyOffset, Limit, Next, Stagger, TimeLimit, WorkloadKind,
 };
@@ -112,6 +112,10 @@ pub struct Progress {
     pub fail: AtomicU64,
     /// Operations that completed `info`.
     pub info: AtomicU64,
+    /// Workers backing off now (their system could not be reached).
+    pub backing_off: AtomicU64,
+    /// Back-off episodes so far (a worker's run of unreachable answers, over all workers).
+    pub backoffs: AtomicU64,
     /// The active fault, if any.
     pub fault: Mutex<Option<String>>,
     /// The current phase (`main`, `healing`, `quiet`, `final reads`, `done`).
@@ -131,6 +135,8 @@ impl Progress {
             ok: AtomicU64::new(0),
             fail: AtomicU64::new(0),
             info: AtomicU64::new(0),
+            backing_off: AtomicU64::new(0),
+            backoffs: AtomicU64::new(0),
             fault: Mutex::new(None),
             phase: Mutex::new("main"),
             log: Mutex::new(Vec::new()),
@@ -278,6 +284,7 @@ where
             client.close().await;
         }
         let worker = Worker {
+            backoff: Backoff::new(config.seed ^ (w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             id: w,
             process: w as u64,
             workers: workers as u64,
@@ -287,7 +294,8 @@ where
             progress: progress.clone(),
         };
         let stop = stop.clone();
-        tasks.push(tokio::spawn(worker.run_phase(gen, stop)));
+        let limit = Some(config.time_limit);
+        tasks.push(tokio::spawn(worker.run_phase(gen, stop, limit)));
     }
     let mut finished = Vec::new();
     for t in tasks {
@@ -351,7 +359,7 @@ where
                 }
                 // Open-ended final operations (the queue's drain), until its generator is done.
                 if let Some(gen) = drain {
-                    w = w.run_phase(gen, stop).await;
+                    w = w.run_phase(gen, stop, None).await;
                 }
                 w
             }));
@@ -447,8 +455,54 @@ fn record_fault(
     }
 }
 
+/// The shortest back-off after an unreachable answer.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// The longest back-off.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A worker's back-off after answers that came too fast to mean anything (the system could not
+/// be reached): [`BACKOFF_MIN`] doubling to [`BACKOFF_MAX`], each wait jittered to between half
+/// and all of the current step (seeded, so deterministic), reset by the next reachable answer.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    step: Option<Duration>,
+    rng: checkers::Rng,
+}
+
+impl Backoff {
+    /// A fresh back-off with its own seeded jitter.
+    pub fn new(seed: u64) -> Backoff {
+        Backoff {
+            step: None,
+            rng: checkers::Rng::new(seed),
+        }
+    }
+
+    /// The current step (before jitter); `None` when not backing off.
+    pub fn step(&self) -> Option<Duration> {
+        self.step
+    }
+
+    /// After an unreachable answer: the wait before the next attempt (the step grows).
+    pub fn fail(&mut self) -> Duration {
+        let step = match self.step {
+            None => BACKOFF_MIN,
+            Some(s) => (s * 2).min(BACKOFF_MAX),
+        };
+        self.step = Some(step);
+        let half = step.as_micros() as u64 / 2;
+        Duration::from_micros(half + self.rng.below(half + 1))
+    }
+
+    /// After a reachable answer: back to no wait. True when a back-off episode ended.
+    pub fn reset(&mut self) -> bool {
+        self.step.take().is_some()
+    }
+}
+
 /// One client worker: a logical process bound to a node.
 struct Worker<C> {
+    backoff: Backoff,
     id: usize,
     process: u64,
     workers: u64,
@@ -459,9 +513,16 @@ struct Worker<C> {
 }
 
 impl<C: Client> Worker<C> {
-    /// Runs operations from `gen` until it is done or a stop is requested.
-    async fn run_phase(mut self, mut gen: Box<dyn Gen>, mut stop: watch::Receiver<bool>) -> Self {
+    /// Runs operations from `gen` until it is done or a stop is requested (or `limit` after
+    /// the phase's start, which also cuts a back-off short).
+    async fn run_phase(
+        mut self,
+        mut gen: Box<dyn Gen>,
+        mut stop: watch::Receiver<bool>,
+        limit: Option<Duration>,
+    ) -> Self {
         let phase_start = Instant::now();
+        let deadline = limit.map(|l| tokio::time::Instant::now() + l);
         if let Err(e) = self.client.open(self.node).await {
             self.progress
                 .note(format!("worker {}: cannot open a client: {e}", self.id));
@@ -477,6 +538,15 @@ impl<C: Client> Worker<C> {
                 Next::Op(op) => {
                     let outcome = self.invoke(&op).await;
                     gen.observe(&op, &outcome);
+                    match self.client.unreachable() {
+                        Some(why) => {
+                            if !self.back_off(why, &mut stop, deadline).await {
+                                self.end_backoff();
+                                return self;
+                            }
+                        }
+                        None => self.end_backoff(),
+                    }
                     // A client that never waits (in-process stores) must still let timers
                     // and the stop signal run.
                     tokio::task::consume_budget().await;
@@ -489,6 +559,46 @@ impl<C: Client> Worker<C> {
                 }
                 Next::Done => return self,
             }
+        }
+    }
+
+    /// Waits before the next attempt after an unreachable answer (noting the start of an
+    /// episode); false when a stop was requested or the deadline passed meanwhile.
+    async fn back_off(
+        &mut self,
+        why: Unreachable,
+        stop: &mut watch::Receiver<bool>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> bool {
+        let first = self.backoff.step().is_none();
+        let wait = self.backoff.fail();
+        if first {
+            self.progress.backing_off.fetch_add(1, Ordering::Relaxed);
+            self.progress.backoffs.fetch_add(1, Ordering::Relaxed);
+            self.progress.note(format!(
+                "worker {} backing off: {why} ({} ms → {} s)",
+                self.id,
+                BACKOFF_MIN.as_millis(),
+                BACKOFF_MAX.as_secs()
+            ));
+        }
+        let now = tokio::time::Instant::now();
+        let until = match deadline {
+            Some(d) => (now + wait).min(d),
+            None => now + wait,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => deadline.map_or(true, |d| tokio::time::Instant::now() < d),
+            _ = stop.wait_for(|s| *s) => false,
+        }
+    }
+
+    /// Ends a back-off episode, if one is on.
+    fn end_backoff(&mut self) {
+        if self.backoff.reset() {
+            self.progress.backing_off.fetch_sub(1, Ordering::Relaxed);
+            self.progress
+                .note(format!("worker {} reaches its node again", self.id));
         }
     }
 
@@ -507,5 +617,39 @@ impl<C: Client> Worker<C> {
             let _ = self.client.open(self.node).await;
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
+        let mut b = Backoff::new(7);
+        assert_eq!(b.step(), None);
+        let mut expected = BACKOFF_MIN;
+        for _ in 0..12 {
+            let wait = b.fail();
+            assert_eq!(b.step(), Some(expected));
+            assert!(
+                wait >= expected / 2 && wait <= expected,
+                "{wait:?} vs {expected:?}"
+            );
+            expected = (expected * 2).min(BACKOFF_MAX);
+        }
+        assert_eq!(b.step(), Some(BACKOFF_MAX));
+        assert!(b.reset());
+        assert!(!b.reset());
+        assert_eq!(b.step(), None);
+        let wait = b.fail();
+        assert_eq!(b.step(), Some(BACKOFF_MIN));
+        assert!(wait <= BACKOFF_MIN);
+        // Seeded: the same seed waits the same.
+        let waits = |seed| {
+            let mut b = Backoff::new(seed);
+            (0..8).map(|_| b.fail()).collect::<Vec<_>>()
+        };
+        assert_eq!(waits(3), waits(3));
     }
 }

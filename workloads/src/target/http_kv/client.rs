@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::{read_only, Client, Op, Outcome};
+use crate::client::{read_only, Client, Op, Outcome, Unreachable};
 
 /// The http-kv client (`docs/http-kv.md`): one pooled HTTP/1.1 keep-alive connection per
 /// worker, to the node chosen by `open`.
@@ -17,6 +17,8 @@ pub struct HttpKv {
     node: usize,
     timeout: Duration,
     http: Option<reqwest::Client>,
+    /// Why the last invocation could not reach the node, if it could not.
+    unreachable: Option<Unreachable>,
 }
 
 impl HttpKv {
@@ -27,6 +29,7 @@ impl HttpKv {
             node: 0,
             timeout,
             http: None,
+            unreachable: None,
         }
     }
 
@@ -131,7 +134,9 @@ impl Client for HttpKv {
     }
 
     async fn invoke(&mut self, op: &Op) -> Outcome {
+        self.unreachable = None;
         let Some(http) = &self.http else {
+            self.unreachable = Some(Unreachable::CannotOpen);
             return Outcome::Fail(json!("client not open"));
         };
         let (path, body) = match HttpKv::request(op) {
@@ -143,7 +148,8 @@ impl Client for HttpKv {
             Ok(r) => r,
             // Refused before anything was sent: certainly not applied.
             Err(e) if e.is_connect() && !e.is_timeout() => {
-                return Outcome::Fail(json!("connection-refused"))
+                self.unreachable = Some(Unreachable::Refused);
+                return Outcome::Fail(json!("connection-refused"));
             }
             Err(e) if e.is_timeout() => return HttpKv::unanswered(op, "timeout"),
             Err(e) => return HttpKv::unanswered(op, format!("request failed: {e}")),
@@ -175,6 +181,10 @@ impl Client for HttpKv {
 
     fn node_name(&self) -> String {
         format!("n{}", self.node + 1)
+    }
+
+    fn unreachable(&self) -> Option<Unreachable> {
+        self.unreachable
     }
 }
 
