@@ -216,6 +216,18 @@ pub fn push_capped<T>(
     describe: impl Fn(T) -> String,
 ) {
     let total = items.len();
+    push_capped_of(explanation, items, total, field, describe);
+}
+
+/// As [`push_capped`] for a checker that keeps only the first few of `total` items (so that
+/// its memory does not grow with the number of anomalies it counts).
+pub fn push_capped_of<T>(
+    explanation: &mut Vec<String>,
+    items: impl Iterator<Item = T>,
+    total: usize,
+    field: &str,
+    describe: impl Fn(T) -> String,
+) {
     explanation.extend(items.take(EXPLAIN_CAP).map(describe));
     if total > EXPLAIN_CAP {
         explanation.push(format!("… and {} more ({field})", total - EXPLAIN_CAP));
