@@ -157,6 +157,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub keys: u64,
 
+    /// The guard against histories that grow out of hand: once this many client operations
+    /// are recorded, the main phase stops early, faults heal, and results.json says
+    /// `"complete": false` with the reason (docs/cli.md: why this default).
+    #[arg(long, value_name = "OPS", default_value_t = workloads::runner::DEFAULT_MAX_HISTORY, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_history: u64,
+
     /// Per-operation timeout in seconds; a timed-out operation is recorded as info.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "1")]
     pub op_timeout: Duration,

@@ -55,6 +55,36 @@ pub enum Unreachable {
     CannotOpen,
 }
 
+impl Unreachable {
+    /// What an error says about reaching the system, from the first `std::io::Error` in its
+    /// chain of sources: refused (`ECONNREFUSED`), reset (`ECONNRESET`, `ECONNABORTED`,
+    /// `EPIPE`, an unexpected end of stream, not connected), cannot open (no route, address
+    /// unavailable); `None` for anything else (a timeout, a protocol error): those took their
+    /// time or came from the system itself, so they say nothing of an unreachable node.
+    pub fn of_error(e: &(dyn std::error::Error + 'static)) -> Option<Unreachable> {
+        use std::io::ErrorKind as K;
+        let mut cur = Some(e);
+        while let Some(err) = cur {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    K::ConnectionRefused => Some(Unreachable::Refused),
+                    K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::BrokenPipe
+                    | K::UnexpectedEof
+                    | K::NotConnected => Some(Unreachable::Reset),
+                    K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => {
+                        Some(Unreachable::CannotOpen)
+                    }
+                    _ => None,
+                };
+            }
+            cur = err.source();
+        }
+        None
+    }
+}
+
 impl std::fmt::Display for Unreachable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
