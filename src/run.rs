@@ -149,7 +149,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             nodes: 1,
             time_limit: args.time_limit,
             op_limit: args.ops,
-            rate: args.rate,
+            rate: args.rate.0,
             seed,
             nemesis_interval: args.nemesis_interval,
             nemesis_hold: args.nemesis_hold,
