@@ -85,6 +85,9 @@ pub struct Finished {
     /// When the check ran out of its budget: the `faultline check …` command that re-checks
     /// the history later with a bigger one.
     pub recheck: Option<String>,
+    /// When workers backed off (their node could not be reached): how often, and the last
+    /// error (`17 episodes; last: connection refused: …`).
+    pub backoff: Option<String>,
 }
 
 /// A seed from the clock, for runs that were not given one.
@@ -357,6 +360,22 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         code,
     )?;
     mark_results(&dir, &summary, plan.config.key_base, recheck.as_deref())?;
+    let backoff = match progress.backoffs.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        n => {
+            let last = progress
+                .last_unreachable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_default();
+            let last: String = last.chars().take(160).collect();
+            Some(format!(
+                "{n} episode{} (a worker could not reach its node and waited); last: {last}",
+                if n == 1 { "" } else { "s" }
+            ))
+        }
+    };
     let finished = Finished {
         dir,
         outcome,
@@ -364,6 +383,7 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         summary,
         code,
         recheck,
+        backoff,
     };
     write_run_log(&finished, &progress, plan)?;
     Ok(finished)
@@ -612,6 +632,9 @@ pub fn describe(plan: &Plan, f: &Finished) -> String {
             Ok(m) => s.push_str(&format!("; healed: {m}")),
             Err(m) => s.push_str(&format!("; NOT HEALED: {m}")),
         }
+    }
+    if let Some(backoff) = &f.backoff {
+        s.push_str(&format!("\nback-off: {backoff}"));
     }
     if let Some(why) = incomplete_reason(&f.summary) {
         s.push_str(&format!("\nINCOMPLETE: {why}"));

@@ -668,4 +668,6 @@ fn an_http_kv_service_resetting_every_connection_is_attempted_under_the_cap() {
     }
     let log = std::fs::read_to_string(run.join("run.log")).unwrap();
     assert!(log.contains("backing off: connection reset"), "{log}");
+    // The summary counts the episodes and names the last error.
+    assert!(log.contains("back-off: 10 episodes"), "{log}");
 }
