@@ -219,3 +219,42 @@ impl<A: Client, B: Client> Client for Either<A, B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    /// An error whose source is `inner`, as reqwest, tonic and tokio-postgres wrap theirs.
+    #[derive(Debug)]
+    struct Wrapped(Error);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("request failed")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn unreachable_is_read_from_the_io_error_underneath() {
+        let of = |kind| Unreachable::of_error(&Wrapped(Error::from(kind)));
+        assert_eq!(of(ErrorKind::ConnectionRefused), Some(Unreachable::Refused));
+        assert_eq!(of(ErrorKind::ConnectionReset), Some(Unreachable::Reset));
+        assert_eq!(of(ErrorKind::BrokenPipe), Some(Unreachable::Reset));
+        assert_eq!(of(ErrorKind::UnexpectedEof), Some(Unreachable::Reset));
+        assert_eq!(
+            of(ErrorKind::AddrNotAvailable),
+            Some(Unreachable::CannotOpen)
+        );
+        // A timeout took its time: no back-off.
+        assert_eq!(of(ErrorKind::TimedOut), None);
+        assert_eq!(
+            Unreachable::of_error(&Error::from(ErrorKind::ConnectionRefused)),
+            Some(Unreachable::Refused)
+        );
+    }
+}
