@@ -56,6 +56,7 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Result<Plan> {
             nemesis_hold: Duration::from_secs(3),
             quiet: Duration::from_secs(1),
             final_reads: true,
+            max_history: Some(workloads::runner::DEFAULT_MAX_HISTORY),
         },
         consistency: Vec::new(),
         store: args.store.clone(),

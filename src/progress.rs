@@ -38,7 +38,16 @@ fn status(p: &Progress) -> String {
     let phase = *p.phase.lock().unwrap_or_else(|e| e.into_inner());
     let backing_off = match p.backing_off.load(Ordering::Relaxed) {
         0 => String::new(),
-        n => format!(" · {n} backing off (unreachable)"),
+        n => {
+            let last = p
+                .last_unreachable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_else(|| "unreachable".into());
+            let last: String = last.chars().take(80).collect();
+            format!(" · {n} backing off ({last})")
+        }
     };
     format!(
         "ok {} · fail {} · info {} · {phase} · fault: {fault}{backing_off}",

@@ -116,7 +116,7 @@ pub fn run(args: ReportArgs) -> Result<u8> {
 
 /// The run-level fields of a store directory's results.json that `check` does not produce.
 fn run_completeness(root: &Value) -> serde_json::Map<String, Value> {
-    ["complete", "interrupted", "key_base"]
+    ["complete", "incomplete_reason", "interrupted", "key_base"]
         .into_iter()
         .filter_map(|k| Some((k.to_string(), root.get(k)?.clone())))
         .collect()

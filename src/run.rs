@@ -15,7 +15,7 @@ use crate::exit;
 use crate::progress;
 use crate::render_human::{self, Style};
 use crate::render_json;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use checkers::history::{pair, read_history};
 use checkers::perf::{self, Perf};
 use checkers::registry;
@@ -82,6 +82,12 @@ pub struct Finished {
     pub summary: RunSummary,
     /// The verdict's exit code.
     pub code: u8,
+    /// When the check ran out of its budget: the `faultline check …` command that re-checks
+    /// the history later with a bigger one.
+    pub recheck: Option<String>,
+    /// When workers backed off (their node could not be reached): how often, and the last
+    /// error (`17 episodes; last: connection refused: …`).
+    pub backoff: Option<String>,
 }
 
 /// A seed from the clock, for runs that were not given one.
@@ -146,12 +152,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
             nodes: 1,
             time_limit: args.time_limit,
             op_limit: args.ops,
-            rate: args.rate,
+            rate: args.rate.0,
             seed,
             nemesis_interval: args.nemesis_interval,
             nemesis_hold: args.nemesis_hold,
             quiet: Duration::from_secs(1),
             final_reads: true,
+            max_history: Some(args.max_history),
         },
         consistency: args.consistency,
         store: args.store,
@@ -333,36 +340,145 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
     closed.with_context(|| format!("cannot write {}", history_path.display()))?;
 
     let file = history_path.to_string_lossy().to_string();
+    progress.note("checking the history");
     let outcome = check_history(plan, &file);
-    let perf = match read_history(&file, &checkers::history::limits::read_input(&file)?, None)
-        .and_then(|h| pair(&h))
-    {
-        Ok(ops) => perf::summarize(&ops),
-        Err(e) => bail!("the recorded history does not read back: {e}"),
+    // The perf summary is an extra: a history too big to read twice within the memory budget
+    // costs the figures, never the verdict.
+    let perf = match perf_of(&file, plan.check.memory_limit) {
+        Ok(perf) => perf,
+        Err(why) => {
+            progress.note(format!("no availability figures: {why}"));
+            perf::summarize(&[])
+        }
     };
     let code = outcome.exit_code();
+    let recheck = recheck_command(plan, &outcome, &file);
     check::write_results(
         &dir,
         std::slice::from_ref(&file),
         std::slice::from_ref(&outcome),
         code,
     )?;
-    mark_results(&dir, &summary, plan.config.key_base)?;
+    mark_results(&dir, &summary, plan.config.key_base, recheck.as_deref())?;
+    let backoff = match progress.backoffs.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        n => {
+            let last = progress
+                .last_unreachable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_default();
+            let last: String = last.chars().take(160).collect();
+            Some(format!(
+                "{n} episode{} (a worker could not reach its node and waited); last: {last}",
+                if n == 1 { "" } else { "s" }
+            ))
+        }
+    };
     let finished = Finished {
         dir,
         outcome,
         perf,
         summary,
         code,
+        recheck,
+        backoff,
     };
     write_run_log(&finished, &progress, plan)?;
     Ok(finished)
 }
 
 /// Whether the run ran to its end: not cut short by a signal (main phase ended early, or
-/// the final reads skipped).
+/// the final reads skipped) nor by the history guard (`--max-history`).
 pub fn complete(summary: &RunSummary) -> bool {
-    !summary.interrupted
+    !summary.interrupted && summary.history_limit.is_none()
+}
+
+/// Why the run is incomplete, if it is.
+pub fn incomplete_reason(summary: &RunSummary) -> Option<String> {
+    if let Some(signal) = interruption(summary) {
+        return Some(format!(
+            "interrupted by {signal}: the run was cut short (faults healed, nodes stopped); the \
+             verdict covers the history recorded before the interrupt"
+        ));
+    }
+    summary.history_limit.map(|hit| {
+        format!(
+            "{hit}; the verdict covers the history recorded until then (raise --max-history, or \
+             lower --rate or --concurrency, for a longer run)"
+        )
+    })
+}
+
+/// The availability and latency figures of the recorded history; `Err` says why there are
+/// none (it does not read back, or reading it again would pass the memory budget).
+fn perf_of(file: &str, memory_limit: usize) -> std::result::Result<Perf, String> {
+    let bytes = checkers::history::limits::read_input(file).map_err(|e| e.to_string())?;
+    if crate::alloc::in_use() > memory_limit {
+        return Err(format!(
+            "memory limit of {} MiB reached reading the history again",
+            memory_limit >> 20
+        ));
+    }
+    let ops = read_history(file, &bytes, None)
+        .and_then(|h| pair(&h))
+        .map_err(|e| format!("the recorded history does not read back: {e}"))?;
+    Ok(perf::summarize(&ops))
+}
+
+/// When the check stopped for its time or memory budget: the command that re-checks the
+/// history with twice each budget (at least the defaults) (`faultline check --model|--workload NAME … FILE`).
+fn recheck_command(plan: &Plan, outcome: &FileOutcome, file: &str) -> Option<String> {
+    let FileOutcome::Checked { report, .. } = outcome else {
+        return None;
+    };
+    if report.valid != checkers::Validity::Unknown
+        || !matches!(
+            report.stop,
+            Some(checkers::StopReason::Time | checkers::StopReason::Memory)
+        )
+    {
+        return None;
+    }
+    let (kind, name, default_consistency) = plan.config.workload.checker();
+    let mut cmd = match kind {
+        checkers::CheckerKind::Model => format!("faultline check --model {name}"),
+        checkers::CheckerKind::Workload => format!("faultline check --workload {name}"),
+    };
+    let consistency: Vec<String> = if plan.consistency.is_empty() {
+        default_consistency.iter().map(|c| c.to_string()).collect()
+    } else {
+        plan.consistency.clone()
+    };
+    for c in consistency {
+        cmd.push_str(&format!(" --consistency {c}"));
+    }
+    // Twice the budget that did not suffice, and at least the defaults.
+    let default = CheckBudget::default();
+    let secs = (plan.check.time_limit.as_secs_f64() * 2.0)
+        .max(default.time_limit.as_secs_f64())
+        .ceil();
+    let mib = ((plan.check.memory_limit as u64) >> 20)
+        .saturating_mul(2)
+        .max(default.memory_limit as u64 >> 20);
+    cmd.push_str(&format!(
+        " --time-limit {secs} --memory-limit {mib}MiB {}",
+        shell_quote(file)
+    ));
+    Some(cmd)
+}
+
+/// `s` quoted for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The signal that cut the run short, if it was (`"SIGINT"`, `"SIGTERM"`).
@@ -373,10 +489,17 @@ fn interruption(summary: &RunSummary) -> Option<&'static str> {
 }
 
 /// Adds the run's completeness to `DIR/results.json` (written by [`check::write_results`]):
-/// `"complete"` (false when a signal cut the run short) and `"interrupted"` (the signal's
-/// name, or null), and `"key_base"`, the run's first key (0 unless `--nodes`). Written to a
+/// `"complete"` (false when a signal or `--max-history` cut the run short),
+/// `"incomplete_reason"` (why, or null), `"interrupted"` (the signal's name, or null),
+/// `"key_base"`, the run's first key (0 unless `--nodes`), and `"recheck"` (the command that
+/// re-checks with a bigger budget when the check ran out of its own, or null). Written to a
 /// temporary file and renamed, so a crash never leaves half a results.json.
-fn mark_results(dir: &Path, summary: &RunSummary, key_base: u64) -> Result<()> {
+fn mark_results(
+    dir: &Path,
+    summary: &RunSummary,
+    key_base: u64,
+    recheck: Option<&str>,
+) -> Result<()> {
     let path = dir.join("results.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -384,8 +507,13 @@ fn mark_results(dir: &Path, summary: &RunSummary, key_base: u64) -> Result<()> {
         serde_json::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
     if let Some(map) = value.as_object_mut() {
         map.insert("complete".into(), complete(summary).into());
+        map.insert(
+            "incomplete_reason".into(),
+            incomplete_reason(summary).into(),
+        );
         map.insert("interrupted".into(), interruption(summary).into());
         map.insert("key_base".into(), key_base.into());
+        map.insert("recheck".into(), recheck.into());
     }
     let mut text = serde_json::to_string_pretty(&value)?;
     text.push('\n');
@@ -415,7 +543,26 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
         memory_in_use: Some(crate::alloc::in_use),
         ..CheckOptions::default()
     };
-    check::check_file(file, checker, None, &opts)
+    // The check step never takes the run down with it: a panic in a checker (a bug in
+    // faultline, reported on standard error by the panic hook) leaves an unknown verdict, the
+    // results and the report.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check::check_file(file, checker, None, &opts)
+    })) {
+        Ok(outcome) => outcome,
+        Err(_) => FileOutcome::Checked {
+            format: checkers::history::Format::JsonLines,
+            report: Box::new(checkers::Report::stopped(
+                checker.name,
+                checker.kind,
+                0,
+                None,
+                "the checker failed (an internal error in faultline, printed above); the \
+                 history is kept for `faultline check`"
+                    .into(),
+            )),
+        },
+    }
 }
 
 /// Creates `STORE/LABEL/TIMESTAMP/` and points `STORE/latest` at it.
@@ -486,11 +633,11 @@ pub fn describe(plan: &Plan, f: &Finished) -> String {
             Err(m) => s.push_str(&format!("; NOT HEALED: {m}")),
         }
     }
-    if let Some(signal) = interruption(&f.summary) {
-        s.push_str(&format!(
-            "\nINCOMPLETE: interrupted by {signal}: the run was cut short (faults healed, nodes \
-             stopped); the verdict covers the history recorded before the interrupt"
-        ));
+    if let Some(backoff) = &f.backoff {
+        s.push_str(&format!("\nback-off: {backoff}"));
+    }
+    if let Some(why) = incomplete_reason(&f.summary) {
+        s.push_str(&format!("\nINCOMPLETE: {why}"));
     }
     s
 }
@@ -515,10 +662,23 @@ fn injected(faults: &[Fault], windows: &[checkers::perf::Window]) -> String {
 /// The verdict as `check` prints it.
 pub fn verdict_text(f: &Finished, style: Style) -> String {
     let file = f.dir.join("history.jsonl").to_string_lossy().to_string();
-    match &f.outcome {
+    let mut text = match &f.outcome {
         FileOutcome::Checked { report, .. } => render_human::render(&file, report, style),
         FileOutcome::BadInput(e) => format!("{e}\n"),
+    };
+    if let Some(hit) = f.summary.history_limit {
+        text.push_str(&format!(
+            "incomplete run: the history reached --max-history ({} operations) after {:.1} s\n",
+            hit.limit,
+            hit.after.as_secs_f64()
+        ));
     }
+    if let Some(cmd) = &f.recheck {
+        text.push_str(&format!(
+            "the check ran out of its budget; re-check later with a bigger one:\n  {cmd}\n"
+        ));
+    }
+    text
 }
 
 /// The verdict as `check --format json` prints it, plus the run's facts.
@@ -535,7 +695,12 @@ pub fn outcome_json(f: &Finished) -> serde_json::Value {
             serde_json::to_value(&f.perf).unwrap_or_default(),
         );
         map.insert("complete".into(), complete(&f.summary).into());
+        map.insert(
+            "incomplete_reason".into(),
+            incomplete_reason(&f.summary).into(),
+        );
         map.insert("interrupted".into(), interruption(&f.summary).into());
+        map.insert("recheck".into(), f.recheck.clone().into());
         map.insert(
             "healed".into(),
             match &f.summary.healed {

@@ -534,3 +534,140 @@ fn run_against_a_port_where_nothing_listens_is_unknown_not_valid() {
         "{log}"
     );
 }
+
+/// Issue 21 item 5: a history that passes `--max-history` stops the main phase early — never
+/// silently: results.json says `"complete": false` with the reason, and so does the output.
+#[test]
+fn max_history_stops_the_main_phase_early_and_says_so() {
+    let store = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = run_bounded(
+        faultline()
+            .args(["run", "--target", "local", "--workload", "register"])
+            .args(["--time-limit", "60", "--max-history", "3000", "--seed", "4"])
+            .arg("--store")
+            .arg(store.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the main phase did not stop early: {:?}",
+        started.elapsed()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("incomplete run: the history reached --max-history (3000 operations)"),
+        "{stdout}"
+    );
+    let run = latest(store.path());
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["complete"], false, "{results}");
+    let reason = results["incomplete_reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("--max-history (3000 operations)"),
+        "{results}"
+    );
+    // The guard looks every 20 ms: the overshoot is what workers invoke meanwhile, plus the
+    // final reads.
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let invoked = history
+        .lines()
+        .filter(|l| l.contains("\"type\":\"invoke\"") && !l.contains("nemesis"))
+        .count();
+    assert!(
+        (3000..200_000).contains(&invoked),
+        "{invoked} operations recorded"
+    );
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(log.contains("STOPPING EARLY"), "{log}");
+}
+
+/// Issue 21 item 3: a check budget too small for the history gives UNKNOWN with the reason,
+/// results.json and the report, and the exact `faultline check …` command that re-checks it
+/// later with a bigger budget — which then gives the verdict.
+#[test]
+fn a_check_budget_too_small_gives_unknown_and_the_command_to_recheck() {
+    let store = tempfile::tempdir().unwrap();
+    let out = run_bounded(
+        faultline()
+            .args(["run", "--target", "local", "--workload", "register"])
+            .args(["--time-limit", "2", "--rate", "1000", "--seed", "6"])
+            .args(["--memory-limit", "1"])
+            .arg("--store")
+            .arg(store.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("UNKNOWN"), "{stdout}");
+    let run = latest(store.path());
+    assert!(run.join("report.html").exists());
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["valid"], "unknown", "{results}");
+    let reason = results["results"][0]["unknown_reason"]
+        .as_str()
+        .unwrap_or("");
+    assert!(reason.contains("memory limit"), "{results}");
+    let recheck = results["recheck"].as_str().expect("a recheck command");
+    assert!(stdout.contains(recheck), "{stdout}");
+    assert!(
+        recheck.starts_with("faultline check --model cas-register --time-limit "),
+        "{recheck}"
+    );
+    // The command as printed (the binary under test in place of `faultline`).
+    let words: Vec<&str> = recheck.split_whitespace().collect();
+    let again = run_bounded(faultline().args(&words[1..]), Duration::from_secs(120));
+    assert_eq!(again.status.code(), Some(0), "{}", describe(&again));
+}
+
+/// Issue 21 item 1: an http-kv "service" that resets every connection for 5 s. Each worker
+/// backs off (10 ms doubling to 1 s, each wait at least half its step): at most 8 attempts in
+/// the first 635 ms, then one per 500 ms at most — under 20 in 5 s; the cap asserted is 6 per
+/// second per worker. The run ends normally with a verdict (nothing succeeded: unknown).
+#[test]
+fn an_http_kv_service_resetting_every_connection_is_attempted_under_the_cap() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            // Accepted and closed at once, before any answer.
+            drop(conn);
+        }
+    });
+    let store = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = run_bounded(
+        faultline()
+            .args(["run", "--target", "http-kv", "--nodes"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--workload", "register", "--time-limit", "5", "--seed", "8"])
+            .args(["--concurrency", "10", "--format", "json"])
+            .arg("--store")
+            .arg(store.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(started.elapsed() < Duration::from_secs(40));
+    let run = latest(store.path());
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let mut per_worker = [0usize; 10];
+    for line in history.lines() {
+        let event: Value = serde_json::from_str(line).unwrap();
+        if event["type"] == "invoke" {
+            if let Some(p) = event["process"].as_u64() {
+                per_worker[(p % 10) as usize] += 1;
+            }
+        }
+    }
+    // 5 s of main phase at 6 per second, plus the final reads (4 keys).
+    for (w, n) in per_worker.iter().enumerate() {
+        assert!(*n <= 5 * 6 + 4, "worker {w}: {n} attempts in 5 s");
+    }
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(log.contains("backing off: connection reset"), "{log}");
+    // The summary counts the episodes and names the last error.
+    assert!(log.contains("back-off: 10 episodes"), "{log}");
+}

@@ -55,6 +55,7 @@ fn main() {
             nemesis_hold: Duration::from_secs(1),
             quiet: Duration::ZERO,
             final_reads: false,
+            max_history: None,
         };
         let start = Instant::now();
         rt.block_on(run(

@@ -55,6 +55,36 @@ pub enum Unreachable {
     CannotOpen,
 }
 
+impl Unreachable {
+    /// What an error says about reaching the system, from the first `std::io::Error` in its
+    /// chain of sources: refused (`ECONNREFUSED`), reset (`ECONNRESET`, `ECONNABORTED`,
+    /// `EPIPE`, an unexpected end of stream, not connected), cannot open (no route, address
+    /// unavailable); `None` for anything else (a timeout, a protocol error): those took their
+    /// time or came from the system itself, so they say nothing of an unreachable node.
+    pub fn of_error(e: &(dyn std::error::Error + 'static)) -> Option<Unreachable> {
+        use std::io::ErrorKind as K;
+        let mut cur = Some(e);
+        while let Some(err) = cur {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    K::ConnectionRefused => Some(Unreachable::Refused),
+                    K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::BrokenPipe
+                    | K::UnexpectedEof
+                    | K::NotConnected => Some(Unreachable::Reset),
+                    K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => {
+                        Some(Unreachable::CannotOpen)
+                    }
+                    _ => None,
+                };
+            }
+            cur = err.source();
+        }
+        None
+    }
+}
+
 impl std::fmt::Display for Unreachable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -187,5 +217,44 @@ impl<A: Client, B: Client> Client for Either<A, B> {
             Either::A(c) => c.unreachable(),
             Either::B(c) => c.unreachable(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    /// An error whose source is `inner`, as reqwest, tonic and tokio-postgres wrap theirs.
+    #[derive(Debug)]
+    struct Wrapped(Error);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("request failed")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn unreachable_is_read_from_the_io_error_underneath() {
+        let of = |kind| Unreachable::of_error(&Wrapped(Error::from(kind)));
+        assert_eq!(of(ErrorKind::ConnectionRefused), Some(Unreachable::Refused));
+        assert_eq!(of(ErrorKind::ConnectionReset), Some(Unreachable::Reset));
+        assert_eq!(of(ErrorKind::BrokenPipe), Some(Unreachable::Reset));
+        assert_eq!(of(ErrorKind::UnexpectedEof), Some(Unreachable::Reset));
+        assert_eq!(
+            of(ErrorKind::AddrNotAvailable),
+            Some(Unreachable::CannotOpen)
+        );
+        // A timeout took its time: no back-off.
+        assert_eq!(of(ErrorKind::TimedOut), None);
+        assert_eq!(
+            Unreachable::of_error(&Error::from(ErrorKind::ConnectionRefused)),
+            Some(Unreachable::Refused)
+        );
     }
 }

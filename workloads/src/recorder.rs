@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,8 @@ pub struct Recorder {
     inner: Mutex<Inner>,
     start: Instant,
     closed: AtomicBool,
+    /// Client invocations recorded so far.
+    invocations: AtomicU64,
 }
 
 impl Recorder {
@@ -99,6 +101,7 @@ impl Recorder {
             }),
             start: Instant::now(),
             closed: AtomicBool::new(false),
+            invocations: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&recorder);
         std::thread::Builder::new()
@@ -138,6 +141,7 @@ impl Recorder {
 
     /// Records the invocation of `op` by client process `process` on node `node`.
     pub fn invoke(&self, process: u64, op: &Op, node: Option<&str>) {
+        self.invocations.fetch_add(1, Ordering::Relaxed);
         self.append(Line {
             index: 0,
             time: 0,
@@ -203,6 +207,11 @@ impl Recorder {
             Some(e) => Err(e),
             None => flushed,
         }
+    }
+
+    /// Client operations invoked so far (the history guard's measure).
+    pub fn invocations(&self) -> u64 {
+        self.invocations.load(Ordering::Relaxed)
     }
 
     /// Events recorded so far.

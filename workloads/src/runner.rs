@@ -51,7 +51,16 @@ pub struct RunConfig {
     pub quiet: Duration,
     /// Whether to end with a read of every key.
     pub final_reads: bool,
+    /// The guard against histories that grow out of hand: once this many client operations
+    /// have been invoked, the main phase stops early (faults heal, final reads run) and the
+    /// summary says so ([`RunSummary::history_limit`]). `None`: no guard.
+    pub max_history: Option<u64>,
 }
+
+/// The default of `run --max-history`, in client operations: above what a 60-second run at
+/// the default `--rate` (5000 ops/s) records, and checked within the default budgets on a
+/// 2-core machine (docs/cli.md gives the measured sizes and check times behind it).
+pub const DEFAULT_MAX_HISTORY: u64 = 500_000;
 
 /// A fault operation as the nemesis plans it: recorded before it is applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +125,9 @@ pub struct Progress {
     pub backing_off: AtomicU64,
     /// Back-off episodes so far (a worker's run of unreachable answers, over all workers).
     pub backoffs: AtomicU64,
+    /// Why the latest unreachable answer came (`connection refused: …`), for the progress
+    /// line.
+    pub last_unreachable: Mutex<Option<String>>,
     /// The active fault, if any.
     pub fault: Mutex<Option<String>>,
     /// The current phase (`main`, `healing`, `quiet`, `final reads`, `done`).
@@ -137,6 +149,7 @@ impl Progress {
             info: AtomicU64::new(0),
             backing_off: AtomicU64::new(0),
             backoffs: AtomicU64::new(0),
+            last_unreachable: Mutex::new(None),
             fault: Mutex::new(None),
             phase: Mutex::new("main"),
             log: Mutex::new(Vec::new()),
@@ -203,6 +216,30 @@ pub struct RunSummary {
     pub healed: Result<String, NotHealed>,
     /// Wall time of the whole run.
     pub elapsed: Duration,
+    /// Set when the history reached [`RunConfig::max_history`] and the main phase stopped
+    /// early: the history is not the whole planned run.
+    pub history_limit: Option<HistoryLimit>,
+}
+
+/// The main phase stopped early because the history reached `--max-history`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimit {
+    /// The limit, in client operations.
+    pub limit: u64,
+    /// When the limit was reached, since the run began.
+    pub after: Duration,
+}
+
+impl std::fmt::Display for HistoryLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the history reached --max-history ({} operations) after {:.1} s: the main phase \
+             stopped early, faults were healed",
+            self.limit,
+            self.after.as_secs_f64()
+        )
+    }
 }
 
 /// Runs the workload against clients made by `make_client(worker)`, with `faults`, recording
@@ -229,12 +266,45 @@ where
     // nemesis out of its sleeps.
     let (over_tx, over_rx) = watch::channel(false);
     let over_tx = Arc::new(over_tx);
+    // Ends the workers' main phase: a stop request, or the history guard.
+    let (main_stop_tx, main_stop) = watch::channel(false);
+    let main_stop_tx = Arc::new(main_stop_tx);
     {
         let over_tx = over_tx.clone();
+        let main_stop_tx = main_stop_tx.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             if stop.wait_for(|s| *s).await.is_ok() {
+                let _ = main_stop_tx.send(true);
                 let _ = over_tx.send(true);
+            }
+        });
+    }
+    let history_limit: Arc<Mutex<Option<HistoryLimit>>> = Arc::new(Mutex::new(None));
+    if let Some(limit) = config.max_history {
+        let over_tx = over_tx.clone();
+        let main_stop_tx = main_stop_tx.clone();
+        let recorder = recorder.clone();
+        let progress = progress.clone();
+        let history_limit = history_limit.clone();
+        let mut over = over_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = over.wait_for(|o| *o) => return,
+                }
+                if recorder.invocations() >= limit {
+                    let hit = HistoryLimit {
+                        limit,
+                        after: started.elapsed(),
+                    };
+                    progress.note(format!("STOPPING EARLY: {hit}"));
+                    *history_limit.lock().unwrap_or_else(|e| e.into_inner()) = Some(hit);
+                    let _ = main_stop_tx.send(true);
+                    let _ = over_tx.send(true);
+                    return;
+                }
             }
         });
     }
@@ -293,7 +363,7 @@ where
             recorder: recorder.clone(),
             progress: progress.clone(),
         };
-        let stop = stop.clone();
+        let stop = main_stop.clone();
         let limit = Some(config.time_limit);
         tasks.push(tokio::spawn(worker.run_phase(gen, stop, limit)));
     }
@@ -379,10 +449,12 @@ where
     }
     progress.set_phase("done");
     recorder.flush();
+    let history_limit = *history_limit.lock().unwrap_or_else(|e| e.into_inner());
     RunSummary {
         interrupted,
         healed,
         elapsed: started.elapsed(),
+        history_limit,
     }
 }
 
@@ -462,10 +534,15 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A worker's back-off after answers that came too fast to mean anything (the system could not
 /// be reached): [`BACKOFF_MIN`] doubling to [`BACKOFF_MAX`], each wait jittered to between half
-/// and all of the current step (seeded, so deterministic), reset by the next reachable answer.
+/// and all of the current step (seeded, so deterministic), reset by the next reachable answer
+/// to an operation of a kind (`f`) that was unreachable in this episode — so a worker whose
+/// reads reach a replica while its writes are refused by a dead primary still backs off
+/// ever longer on the writes, instead of starting again at 10 ms after every read.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     step: Option<Duration>,
+    /// The operations (`f`) that could not reach the system in this episode.
+    failed: Vec<&'static str>,
     rng: checkers::Rng,
 }
 
@@ -474,6 +551,7 @@ impl Backoff {
     pub fn new(seed: u64) -> Backoff {
         Backoff {
             step: None,
+            failed: Vec::new(),
             rng: checkers::Rng::new(seed),
         }
     }
@@ -483,20 +561,47 @@ impl Backoff {
         self.step
     }
 
-    /// After an unreachable answer: the wait before the next attempt (the step grows).
-    pub fn fail(&mut self) -> Duration {
+    /// After an unreachable answer to an operation `f`: the wait before the next attempt
+    /// (the step grows).
+    pub fn fail(&mut self, f: &'static str) -> Duration {
         let step = match self.step {
             None => BACKOFF_MIN,
             Some(s) => (s * 2).min(BACKOFF_MAX),
         };
         self.step = Some(step);
+        if !self.failed.contains(&f) {
+            self.failed.push(f);
+        }
         let half = step.as_micros() as u64 / 2;
         Duration::from_micros(half + self.rng.below(half + 1))
     }
 
-    /// After a reachable answer: back to no wait. True when a back-off episode ended.
-    pub fn reset(&mut self) -> bool {
+    /// Ends the episode whatever answered (the phase ends). True when one was on.
+    pub fn clear(&mut self) -> bool {
+        self.failed.clear();
         self.step.take().is_some()
+    }
+
+    /// After a reachable answer to an operation `f`: back to no wait if `f` was unreachable
+    /// in this episode. True when a back-off episode ended.
+    pub fn reset(&mut self, f: &'static str) -> bool {
+        if self.step.is_none() || !self.failed.contains(&f) {
+            return false;
+        }
+        self.failed.clear();
+        self.step.take().is_some()
+    }
+}
+
+/// An operation's error as a short text for the run log (at most 160 characters).
+fn short(e: &Value) -> String {
+    let text = match e {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match text.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
     }
 }
 
@@ -540,12 +645,12 @@ impl<C: Client> Worker<C> {
                     gen.observe(&op, &outcome);
                     match self.client.unreachable() {
                         Some(why) => {
-                            if !self.back_off(why, &mut stop, deadline).await {
-                                self.end_backoff();
+                            if !self.back_off(&op, &outcome, why, &mut stop, deadline).await {
+                                self.end_backoff(None);
                                 return self;
                             }
                         }
-                        None => self.end_backoff(),
+                        None => self.end_backoff(Some(op.f)),
                     }
                     // A client that never waits (in-process stores) must still let timers
                     // and the stop signal run.
@@ -566,20 +671,32 @@ impl<C: Client> Worker<C> {
     /// episode); false when a stop was requested or the deadline passed meanwhile.
     async fn back_off(
         &mut self,
+        op: &Op,
+        outcome: &Outcome,
         why: Unreachable,
         stop: &mut watch::Receiver<bool>,
         deadline: Option<tokio::time::Instant>,
     ) -> bool {
         let first = self.backoff.step().is_none();
-        let wait = self.backoff.fail();
+        let wait = self.backoff.fail(op.f);
+        let error = match outcome {
+            Outcome::Fail(e) | Outcome::Info(e) => short(e),
+            Outcome::Ok(_) => String::new(),
+        };
+        *self
+            .progress
+            .last_unreachable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(format!("{why}: {error}"));
         if first {
             self.progress.backing_off.fetch_add(1, Ordering::Relaxed);
             self.progress.backoffs.fetch_add(1, Ordering::Relaxed);
             self.progress.note(format!(
-                "worker {} backing off: {why} ({} ms → {} s)",
+                "worker {} backing off: {why} ({} ms → {} s) on {}: {error}",
                 self.id,
                 BACKOFF_MIN.as_millis(),
-                BACKOFF_MAX.as_secs()
+                BACKOFF_MAX.as_secs(),
+                op.f
             ));
         }
         let now = tokio::time::Instant::now();
@@ -593,9 +710,14 @@ impl<C: Client> Worker<C> {
         }
     }
 
-    /// Ends a back-off episode, if one is on.
-    fn end_backoff(&mut self) {
-        if self.backoff.reset() {
+    /// Ends a back-off episode, if one is on and `f` (an operation that reached its node; `None`:
+    /// the phase ends) was among the unreachable ones.
+    fn end_backoff(&mut self, f: Option<&'static str>) {
+        let ended = match f {
+            Some(f) => self.backoff.reset(f),
+            None => self.backoff.clear(),
+        };
+        if ended {
             self.progress.backing_off.fetch_sub(1, Ordering::Relaxed);
             self.progress
                 .note(format!("worker {} reaches its node again", self.id));
@@ -630,7 +752,7 @@ mod tests {
         assert_eq!(b.step(), None);
         let mut expected = BACKOFF_MIN;
         for _ in 0..12 {
-            let wait = b.fail();
+            let wait = b.fail("write");
             assert_eq!(b.step(), Some(expected));
             assert!(
                 wait >= expected / 2 && wait <= expected,
@@ -639,16 +761,19 @@ mod tests {
             expected = (expected * 2).min(BACKOFF_MAX);
         }
         assert_eq!(b.step(), Some(BACKOFF_MAX));
-        assert!(b.reset());
-        assert!(!b.reset());
+        // A read that reaches its node (a replica) does not end a back-off of writes.
+        assert!(!b.reset("read"));
+        assert_eq!(b.step(), Some(BACKOFF_MAX));
+        assert!(b.reset("write"));
+        assert!(!b.reset("write"));
         assert_eq!(b.step(), None);
-        let wait = b.fail();
+        let wait = b.fail("read");
         assert_eq!(b.step(), Some(BACKOFF_MIN));
         assert!(wait <= BACKOFF_MIN);
         // Seeded: the same seed waits the same.
         let waits = |seed| {
             let mut b = Backoff::new(seed);
-            (0..8).map(|_| b.fail()).collect::<Vec<_>>()
+            (0..8).map(|_| b.fail("write")).collect::<Vec<_>>()
         };
         assert_eq!(waits(3), waits(3));
     }

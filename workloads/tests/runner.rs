@@ -25,6 +25,7 @@ fn config(workload: WorkloadKind, time_limit: Duration) -> RunConfig {
         nemesis_hold: Duration::from_secs(1),
         quiet: Duration::from_millis(10),
         final_reads: true,
+        max_history: None,
     }
 }
 

@@ -111,6 +111,12 @@ impl Client for AmnesiacClient {
     fn node_name(&self) -> String {
         self.current().node_name()
     }
+    /// A killed store refuses at once, as a dead server's port would.
+    fn unreachable(&self) -> Option<crate::client::Unreachable> {
+        self.down
+            .load(Ordering::SeqCst)
+            .then_some(crate::client::Unreachable::Refused)
+    }
 }
 
 /// `kill` forgets everything; `restart` brings the store back, empty.

@@ -24,7 +24,7 @@ use super::grpc_proto::{
     TxnRequest, TxnResponse, COMPARE_EQUAL, TARGET_CREATE, TARGET_VALUE,
 };
 use super::json::key_of;
-use crate::client::{Client, Op, Outcome};
+use crate::client::{Client, Op, Outcome, Unreachable};
 
 /// `etcdserverpb.KV/Range`.
 const RANGE: &str = "/etcdserverpb.KV/Range";
@@ -41,6 +41,8 @@ pub struct EtcdGrpc {
     timeout: Duration,
     serializable: bool,
     grpc: Option<Grpc<Channel>>,
+    /// Why the last invocation could not reach the member, if it could not.
+    unreachable: Option<Unreachable>,
 }
 
 /// Why a call did not answer: `sent` is false only when no connection could be made (so the
@@ -48,6 +50,8 @@ pub struct EtcdGrpc {
 struct CallError {
     sent: bool,
     message: String,
+    /// Whether the member could not be reached at all (for the runner's back-off).
+    unreachable: Option<Unreachable>,
 }
 
 impl EtcdGrpc {
@@ -59,6 +63,7 @@ impl EtcdGrpc {
             timeout,
             serializable,
             grpc: None,
+            unreachable: None,
         }
     }
 
@@ -72,6 +77,7 @@ impl EtcdGrpc {
             return Err(CallError {
                 sent: false,
                 message: "not open".into(),
+                unreachable: Some(Unreachable::CannotOpen),
             });
         };
         let rpc = path.rsplit('/').next().unwrap_or(path);
@@ -79,6 +85,7 @@ impl EtcdGrpc {
             grpc.ready().await.map_err(|e| CallError {
                 sent: connected(&e),
                 message: format!("{rpc}: {}", causes(&e)),
+                unreachable: unreachable(&e),
             })?;
             let codec = ProstCodec::<Q, A>::default();
             grpc.unary(
@@ -91,15 +98,21 @@ impl EtcdGrpc {
             .map_err(|s| CallError {
                 sent: connected(&s),
                 message: format!("{rpc}: {:?}: {}", s.code(), s.message()),
+                unreachable: unreachable(&s),
             })
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
+        let answer = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(answer) => answer,
             Err(_) => Err(CallError {
                 sent: true,
                 message: format!("{rpc}: timed out after {:?}", self.timeout),
+                unreachable: None,
             }),
+        };
+        if let Err(e) = &answer {
+            self.unreachable = e.unreachable;
         }
+        answer
     }
 }
 
@@ -114,6 +127,17 @@ fn connected(e: &(dyn std::error::Error + 'static)) -> bool {
         cur = err.source();
     }
     true
+}
+
+/// Whether an error says the member could not be reached: a failed connection (refused, or
+/// else cannot open), or a reset underneath the call.
+fn unreachable(e: &(dyn std::error::Error + 'static)) -> Option<Unreachable> {
+    let why = Unreachable::of_error(e);
+    if connected(e) {
+        why
+    } else {
+        Some(why.unwrap_or(Unreachable::CannotOpen))
+    }
 }
 
 /// An error and its sources, `: `-separated (tonic's own message is often just "transport
@@ -166,6 +190,26 @@ impl Client for EtcdGrpc {
     }
 
     async fn invoke(&mut self, op: &Op) -> Outcome {
+        self.unreachable = None;
+        self.exchange(op).await
+    }
+
+    async fn close(&mut self) {
+        self.grpc = None;
+    }
+
+    fn node_name(&self) -> String {
+        format!("n{}", self.node + 1)
+    }
+
+    fn unreachable(&self) -> Option<Unreachable> {
+        self.unreachable
+    }
+}
+
+impl EtcdGrpc {
+    /// Sends `op`, noting in `self.unreachable` whether the member could not be reached.
+    async fn exchange(&mut self, op: &Op) -> Outcome {
         let key = key_of(op).into_bytes();
         match op.f {
             "read" => {
@@ -230,13 +274,5 @@ impl Client for EtcdGrpc {
             }
             other => Outcome::Fail(json!(format!("the etcd client has no operation {other:?}"))),
         }
-    }
-
-    async fn close(&mut self) {
-        self.grpc = None;
-    }
-
-    fn node_name(&self) -> String {
-        format!("n{}", self.node + 1)
     }
 }

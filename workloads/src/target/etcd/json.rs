@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::client::{Client, Op, Outcome};
+use crate::client::{Client, Op, Outcome, Unreachable};
 
 /// A client of an etcd cluster at `endpoints` (client URLs `http://host:port`).
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ pub struct Etcd {
     timeout: Duration,
     serializable: bool,
     http: Option<reqwest::Client>,
+    /// Why the last invocation could not reach the member, if it could not.
+    unreachable: Option<Unreachable>,
 }
 
 impl Etcd {
@@ -37,21 +39,38 @@ impl Etcd {
             timeout,
             serializable,
             http: None,
+            unreachable: None,
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<Value, (bool, String)> {
-        let http = self.http.as_ref().ok_or((false, "not open".to_string()))?;
+    /// One request; `Err((sent, message))` where `sent` is false only when no connection
+    /// was made. Notes in `self.unreachable` whether the member could not be reached.
+    async fn post(&mut self, path: &str, body: Value) -> Result<Value, (bool, String)> {
+        let Some(http) = self.http.as_ref() else {
+            self.unreachable = Some(Unreachable::CannotOpen);
+            return Err((false, "not open".to_string()));
+        };
         let url = format!("{}{path}", self.endpoints[self.node]);
-        let resp = http.post(&url).json(&body).send().await.map_err(|e| {
-            // Not connected: nothing was sent.
-            (!e.is_connect(), format!("{path}: {e}"))
-        })?;
+        let resp = match http.post(&url).json(&body).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                // Not connected: nothing was sent.
+                self.unreachable = if e.is_connect() && !e.is_timeout() {
+                    Some(Unreachable::of_error(&e).unwrap_or(Unreachable::CannotOpen))
+                } else {
+                    Unreachable::of_error(&e)
+                };
+                return Err((!e.is_connect(), format!("{path}: {e}")));
+            }
+        };
         let status = resp.status();
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| (true, format!("{path}: unreadable answer: {e}")))?;
+        let body: Value = match resp.json().await {
+            Ok(b) => b,
+            Err(e) => {
+                self.unreachable = Unreachable::of_error(&e);
+                return Err((true, format!("{path}: unreadable answer: {e}")));
+            }
+        };
         if !status.is_success() || body.get("error").is_some() {
             return Err((true, format!("{path}: {status} {body}")));
         }
@@ -100,6 +119,7 @@ impl Client for Etcd {
     }
 
     async fn invoke(&mut self, op: &Op) -> Outcome {
+        self.unreachable = None;
         let key = b64(&key_of(op));
         match op.f {
             "read" => {
@@ -156,5 +176,9 @@ impl Client for Etcd {
 
     fn node_name(&self) -> String {
         format!("n{}", self.node + 1)
+    }
+
+    fn unreachable(&self) -> Option<Unreachable> {
+        self.unreachable
     }
 }

@@ -148,11 +148,26 @@ impl Client for HttpKv {
             Ok(r) => r,
             // Refused before anything was sent: certainly not applied.
             Err(e) if e.is_connect() && !e.is_timeout() => {
-                self.unreachable = Some(Unreachable::Refused);
-                return Outcome::Fail(json!("connection-refused"));
+                let why = Unreachable::of_error(&e).unwrap_or(Unreachable::CannotOpen);
+                self.unreachable = Some(why);
+                return Outcome::Fail(json!(match why {
+                    Unreachable::Refused => "connection-refused".to_string(),
+                    _ => format!("cannot connect: {e}"),
+                }));
             }
             Err(e) if e.is_timeout() => return HttpKv::unanswered(op, "timeout"),
-            Err(e) => return HttpKv::unanswered(op, format!("request failed: {e}")),
+            Err(e) => {
+                // A reset (or a connection closed without an answer) after the request may
+                // have been sent: the outcome rules decide, and the worker backs off.
+                self.unreachable = Unreachable::of_error(&e).or_else(|| {
+                    // hyper reports a connection closed before any answer as an incomplete
+                    // message, without an io::Error underneath.
+                    let text = format!("{e:?}");
+                    (text.contains("IncompleteMessage") || text.contains("connection closed"))
+                        .then_some(Unreachable::Reset)
+                });
+                return HttpKv::unanswered(op, format!("request failed: {e}"));
+            }
         };
         let status = response.status().as_u16();
         // The whole body, within the same timeout; a reset or timeout while reading it leaves
@@ -160,7 +175,10 @@ impl Client for HttpKv {
         let body: Option<Value> = match response.bytes().await {
             Ok(bytes) => serde_json::from_slice(&bytes).ok(),
             Err(e) if e.is_timeout() => return HttpKv::unanswered(op, "timeout"),
-            Err(e) => return HttpKv::unanswered(op, format!("answer cut off: {e}")),
+            Err(e) => {
+                self.unreachable = Unreachable::of_error(&e);
+                return HttpKv::unanswered(op, format!("answer cut off: {e}"));
+            }
         };
         let error = || {
             body.as_ref()

@@ -25,9 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio_postgres::{Client as PgClient, NoTls};
+use tokio_postgres::Client as PgClient;
 
-use crate::client::{Client, Op, Outcome};
+use crate::client::{Client, Op, Outcome, Unreachable};
 
 /// Creates the `registers` and `kv` tables (idempotent) through the server at `conn`.
 pub async fn setup(conn: &str) -> Result<(), ClientError> {
@@ -49,6 +49,8 @@ pub struct PgKv {
     replica: usize,
     write: Option<PgClient>,
     read: Option<PgClient>,
+    /// Why the last invocation could not reach its server, if it could not.
+    unreachable: Option<Unreachable>,
 }
 
 impl PgKv {
@@ -68,17 +70,19 @@ impl PgKv {
             replica: 0,
             write: None,
             read: None,
+            unreachable: None,
         }
     }
 
-    async fn connect(&self, conn: &str) -> Result<PgClient, ClientError> {
-        let (client, connection) =
-            tokio::time::timeout(self.timeout, tokio_postgres::connect(conn, NoTls))
-                .await
-                .map_err(|_| ClientError::Connect("connect: timed out".to_string()))?
-                .map_err(|e| ClientError::Connect(format!("connect: {e}")))?;
-        tokio::spawn(connection);
-        Ok(client)
+    /// A connection to `conn`; a failure notes why in `self.unreachable`.
+    async fn connect(&mut self, conn: &str) -> Result<PgClient, ClientError> {
+        match super::txn::connect(conn, self.timeout).await {
+            Ok(c) => Ok(c),
+            Err((why, e)) => {
+                self.unreachable = Some(why);
+                Err(e)
+            }
+        }
     }
 
     /// The connection for `op`, (re)connecting if the last one was lost.
@@ -244,6 +248,7 @@ impl Client for PgKv {
     }
 
     async fn invoke(&mut self, op: &Op) -> Outcome {
+        self.unreachable = None;
         let reading = matches!(op.f, "read" | "get");
         match tokio::time::timeout(self.timeout, self.run(op)).await {
             Ok(o) => {
@@ -256,6 +261,7 @@ impl Client for PgKv {
                     };
                     if slot.as_ref().is_some_and(PgClient::is_closed) {
                         *slot = None;
+                        self.unreachable.get_or_insert(Unreachable::Reset);
                     }
                 }
                 o
@@ -287,5 +293,9 @@ impl Client for PgKv {
         } else {
             "n1".into()
         }
+    }
+
+    fn unreachable(&self) -> Option<Unreachable> {
+        self.unreachable
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio_postgres::{Client as PgClient, NoTls};
 
-use crate::client::{Client, Op, Outcome};
+use crate::client::{Client, Op, Outcome, Unreachable};
 
 /// Isolation levels of `--isolation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,12 +61,37 @@ pub(crate) async fn create_tables(conn: &str, ddl: &str) -> Result<(), ClientErr
         .map_err(|e| ClientError::Setup(format!("create tables: {e}")))
 }
 
+/// A connection to the server at `conn` (a libpq connection string) within `timeout`, its
+/// connection task spawned; a failure says why the server could not be reached (refused, or
+/// cannot open: a timeout, an authentication or startup error).
+pub(crate) async fn connect(
+    conn: &str,
+    timeout: Duration,
+) -> Result<PgClient, (Unreachable, ClientError)> {
+    match tokio::time::timeout(timeout, tokio_postgres::connect(conn, NoTls)).await {
+        Err(_) => Err((
+            Unreachable::CannotOpen,
+            ClientError::Connect("connect: timed out".to_string()),
+        )),
+        Ok(Err(e)) => Err((
+            Unreachable::of_error(&e).unwrap_or(Unreachable::CannotOpen),
+            ClientError::Connect(format!("connect: {e}")),
+        )),
+        Ok(Ok((client, connection))) => {
+            tokio::spawn(connection);
+            Ok(client)
+        }
+    }
+}
+
 /// A PostgreSQL client at one isolation level.
 pub struct Postgres {
     conn: String,
     isolation: Isolation,
     timeout: Duration,
     client: Option<PgClient>,
+    /// Why the last invocation could not reach the server, if it could not.
+    unreachable: Option<Unreachable>,
 }
 
 impl Postgres {
@@ -77,6 +102,7 @@ impl Postgres {
             isolation,
             timeout,
             client: None,
+            unreachable: None,
         }
     }
 }
@@ -218,12 +244,11 @@ impl Postgres {
 
 impl Client for Postgres {
     async fn open(&mut self, _node: usize) -> Result<(), ClientError> {
-        let connect = tokio_postgres::connect(&self.conn, NoTls);
-        let (client, connection) = tokio::time::timeout(self.timeout, connect)
-            .await
-            .map_err(|_| ClientError::Connect("connect: timed out".to_string()))?
-            .map_err(|e| ClientError::Connect(format!("connect: {e}")))?;
-        tokio::spawn(connection);
+        self.client = None;
+        let client = connect(&self.conn, self.timeout).await.map_err(|(why, e)| {
+            self.unreachable = Some(why);
+            e
+        })?;
         self.client = Some(client);
         Ok(())
     }
@@ -233,6 +258,7 @@ impl Client for Postgres {
     }
 
     async fn invoke(&mut self, op: &Op) -> Outcome {
+        self.unreachable = None;
         if self.client.is_none() {
             // The connection was lost by an earlier operation: reconnect before sending.
             if let Err(e) = self.open(0).await {
@@ -245,6 +271,9 @@ impl Client for Postgres {
         let outcome = match tokio::time::timeout(self.timeout, self.run(client, op)).await {
             Ok(Ok(v)) => Outcome::Ok(v),
             Ok(Err(o)) => {
+                if client.is_closed() {
+                    self.unreachable = Some(Unreachable::Reset);
+                }
                 if matches!(o, Outcome::Info(_)) || client.is_closed() {
                     self.client = None;
                 }
@@ -270,5 +299,9 @@ impl Client for Postgres {
 
     fn node_name(&self) -> String {
         "n1".into()
+    }
+
+    fn unreachable(&self) -> Option<Unreachable> {
+        self.unreachable
     }
 }

@@ -32,7 +32,7 @@ use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, Nack, Return};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::client::{Client, Op, Outcome};
+use crate::client::{Client, Op, Outcome, Unreachable};
 use crate::generator::EMPTY;
 
 /// The queue of a broker faultline starts (fresh each run, so the name can stay fixed).
@@ -164,6 +164,8 @@ pub struct RabbitMq {
     queue: Arc<str>,
     timeout: Duration,
     session: Option<Session>,
+    /// Why the last invocation could not reach the broker, if it could not.
+    unreachable: Option<Unreachable>,
 }
 
 impl RabbitMq {
@@ -181,6 +183,7 @@ impl RabbitMq {
             queue,
             timeout,
             session: None,
+            unreachable: None,
         }
     }
 
@@ -326,10 +329,12 @@ impl Client for RabbitMq {
     }
 
     async fn invoke(&mut self, op: &Op) -> Outcome {
+        self.unreachable = None;
         if self.session.is_none() {
             if let Err(e) = self.open(0).await {
-                // Nothing was sent. Back off a little: a broker that is down refuses at once.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Nothing was sent; a broker that is down refuses at once, so the worker
+                // backs off (the runner's back-off, as for every client).
+                self.unreachable = Some(Unreachable::CannotOpen);
                 return Outcome::Fail(json!(e.to_string()));
             }
         }
@@ -344,6 +349,9 @@ impl Client for RabbitMq {
         if let Some(s) = &self.session {
             if !s.channel.is_open() || !s.connection.is_open() {
                 self.session = None;
+                if !matches!(outcome, Outcome::Ok(_)) {
+                    self.unreachable = Some(Unreachable::Reset);
+                }
             }
         }
         outcome
@@ -363,6 +371,10 @@ impl Client for RabbitMq {
 
     fn node_name(&self) -> String {
         "n1".into()
+    }
+
+    fn unreachable(&self) -> Option<Unreachable> {
+        self.unreachable
     }
 }
 
