@@ -295,13 +295,15 @@ pub fn load(
     path: &Path,
     store: Option<&Path>,
     baseline: Option<&Path>,
-) -> Result<TestPlan, PlanError> {
-    let text = std::fs::read_to_string(path).map_err(|e| PlanError {
-        file: path.to_path_buf(),
-        line: None,
-        case: None,
-        key: None,
-        kind: PlanErrorKind::Unreadable(format!("cannot read the plan: {e}")),
+) -> Result<TestPlan, Box<PlanError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Box::new(PlanError {
+            file: path.to_path_buf(),
+            line: None,
+            case: None,
+            key: None,
+            kind: PlanErrorKind::Unreadable(format!("cannot read the plan: {e}")),
+        })
     })?;
     let file: PlanFile = toml::from_str(&text).map_err(|e| shape_error(path, &text, &e))?;
     let ctx = Ctx {
@@ -317,7 +319,7 @@ pub fn load(
 }
 
 /// A deserializer's error, with the line and the key it points at.
-fn shape_error(path: &Path, text: &str, e: &toml::de::Error) -> PlanError {
+fn shape_error(path: &Path, text: &str, e: &toml::de::Error) -> Box<PlanError> {
     let message = e.message().trim().to_string();
     let start = e.span().map(|s| s.start);
     let line = start.map(|s| line_of(text, s));
@@ -363,13 +365,13 @@ fn shape_error(path: &Path, text: &str, e: &toml::de::Error) -> PlanError {
             (None, None) => None,
         }
     });
-    PlanError {
+    Box::new(PlanError {
         file: path.to_path_buf(),
         line,
         case: None,
         key,
         kind: PlanErrorKind::Shape(message),
-    }
+    })
 }
 
 struct Ctx<'a> {
@@ -385,14 +387,14 @@ impl Ctx<'_> {
         case: Option<&str>,
         key: &str,
         kind: PlanErrorKind,
-    ) -> PlanError {
-        PlanError {
+    ) -> Box<PlanError> {
+        Box::new(PlanError {
             file: self.path.to_path_buf(),
             line: span.map(|s| line_of(self.text, s.start)),
             case: case.map(str::to_string),
             key: (!key.is_empty()).then(|| key.to_string()),
             kind,
-        }
+        })
     }
 
     fn resolve(&self, p: &str) -> PathBuf {
@@ -409,7 +411,7 @@ impl Ctx<'_> {
         file: PlanFile,
         store: Option<&Path>,
         baseline_dir: Option<&Path>,
-    ) -> Result<TestPlan, PlanError> {
+    ) -> Result<TestPlan, Box<PlanError>> {
         let name = file.name.clone().unwrap_or_else(|| {
             self.path
                 .file_stem()
@@ -461,7 +463,7 @@ impl Ctx<'_> {
         &self,
         table: Option<Spanned<BaselineToml>>,
         cli_dir: Option<&Path>,
-    ) -> Result<Option<Baseline>, PlanError> {
+    ) -> Result<Option<Baseline>, Box<PlanError>> {
         let table = table.map(Spanned::into_inner);
         let dir = match (cli_dir, table.as_ref().and_then(|t| t.dir.as_ref())) {
             (Some(d), _) => (d.to_path_buf(), None),
@@ -521,17 +523,11 @@ impl Ctx<'_> {
             ""
         };
         let bad = |m: String| {
-            let mut e = self.err(dir_span.clone(), None, key, PlanErrorKind::Baseline(m));
-            if dir_span.is_none() {
-                e.kind = PlanErrorKind::Baseline(format!(
-                    "--baseline: {}",
-                    match e.kind {
-                        PlanErrorKind::Baseline(m) => m,
-                        _ => String::new(),
-                    }
-                ));
-            }
-            e
+            let m = match dir_span {
+                Some(_) => m,
+                None => format!("--baseline: {m}"),
+            };
+            self.err(dir_span.clone(), None, key, PlanErrorKind::Baseline(m))
         };
         let text = std::fs::read_to_string(&file)
             .map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
@@ -549,7 +545,7 @@ impl Ctx<'_> {
         c: CaseToml,
         span: std::ops::Range<usize>,
         store: &Path,
-    ) -> Result<Case, PlanError> {
+    ) -> Result<Case, Box<PlanError>> {
         let name = c.name.get_ref().clone();
         let case = Some(name.as_str());
         if name.trim().is_empty() {
@@ -591,7 +587,7 @@ impl Ctx<'_> {
         Ok(Case { name, kind, expect })
     }
 
-    fn check_case(&self, c: &CaseToml) -> Result<CaseKind, PlanError> {
+    fn check_case(&self, c: &CaseToml) -> Result<CaseKind, Box<PlanError>> {
         let case = Some(c.name.get_ref().as_str());
         let run_only: [(&str, Option<std::ops::Range<usize>>); 13] = [
             ("nemesis", c.nemesis.as_ref().map(Spanned::span)),
@@ -779,7 +775,7 @@ impl Ctx<'_> {
         v: &Option<Spanned<f64>>,
         case: Option<&str>,
         key: &str,
-    ) -> Result<Option<Duration>, PlanError> {
+    ) -> Result<Option<Duration>, Box<PlanError>> {
         match v {
             None => Ok(None),
             Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 && *s.get_ref() <= 1e9 => {
@@ -797,7 +793,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn memory_limit(&self, c: &CaseToml) -> Result<Option<u64>, PlanError> {
+    fn memory_limit(&self, c: &CaseToml) -> Result<Option<u64>, Box<PlanError>> {
         let Some(m) = &c.memory_limit else {
             return Ok(None);
         };
@@ -817,7 +813,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn run_case(&self, c: &CaseToml, store: &Path) -> Result<CaseKind, PlanError> {
+    fn run_case(&self, c: &CaseToml, store: &Path) -> Result<CaseKind, Box<PlanError>> {
         let case = Some(c.name.get_ref().as_str());
         let target = c.target.as_ref().expect("a run case");
         let Some(kind) = TargetKind::ALL
@@ -1076,7 +1072,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn expectations(&self, c: &CaseToml, kind: &CaseKind) -> Result<Expectations, PlanError> {
+    fn expectations(&self, c: &CaseToml, kind: &CaseKind) -> Result<Expectations, Box<PlanError>> {
         let case = Some(c.name.get_ref().as_str());
         let Some(e) = &c.expect else {
             return Ok(Expectations::default());
@@ -1179,13 +1175,13 @@ impl Ctx<'_> {
     }
 }
 
+/// A plan's key and the byte span of its value.
+type KeySpan = (String, std::ops::Range<usize>);
+
 /// Which key a target's refusal (other than a foreign flag) is about: the faults if the
 /// target plans without them, else the workload if it plans with another one, else the
 /// target itself (its options or nodes).
-fn blame(
-    args: &RunArgs,
-    key_of_flag: &dyn Fn(&str) -> Option<(String, std::ops::Range<usize>)>,
-) -> Option<(String, std::ops::Range<usize>)> {
+fn blame(args: &RunArgs, key_of_flag: &dyn Fn(&str) -> Option<KeySpan>) -> Option<KeySpan> {
     let mut quiet = args.clone();
     quiet.nemesis = "none".into();
     if args.nemesis != "none" && run::plan_of(&quiet, 0).is_ok() {
@@ -1255,7 +1251,7 @@ pub fn baseline_json(plan: &str, figures: &BTreeMap<String, Figures>) -> String 
 mod tests {
     use super::*;
 
-    fn load_text(text: &str) -> Result<TestPlan, PlanError> {
+    fn load_text(text: &str) -> Result<TestPlan, Box<PlanError>> {
         let dir = tempfile_dir();
         let path = dir.join("faultline.toml");
         std::fs::write(&path, text).unwrap();

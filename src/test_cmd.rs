@@ -288,13 +288,15 @@ fn seeds_of(declared: &[u64], args: &TestArgs) -> Vec<u64> {
 
 /// Checks, before anything runs, that the store, JUnit file, summary and baseline directory
 /// can be written.
-fn writable(plan: &TestPlan, junit: Option<&Path>, args: &TestArgs) -> Result<(), PlanError> {
-    let bad = |what: &str, e: String| PlanError {
-        file: plan.file.clone(),
-        line: None,
-        case: None,
-        key: None,
-        kind: PlanErrorKind::Unwritable(format!("{what}: {e}")),
+fn writable(plan: &TestPlan, junit: Option<&Path>, args: &TestArgs) -> Result<(), Box<PlanError>> {
+    let bad = |what: &str, e: String| {
+        Box::new(PlanError {
+            file: plan.file.clone(),
+            line: None,
+            case: None,
+            key: None,
+            kind: PlanErrorKind::Unwritable(format!("{what}: {e}")),
+        })
     };
     runs::check_writable(&plan.store, junit)
         .map_err(|e| bad("store or JUnit file", e.to_string()))?;
