@@ -81,7 +81,8 @@ pub struct TestArgs {
     #[arg(long, value_name = "S", conflicts_with = "seeds")]
     pub seed: Option<u64>,
 
-    /// Run up to N cases at once (cases against the same user nodes still run one at a time).
+    /// Run up to N cases at once (cases against user nodes — `nodes`, `nodes_env`, http-kv —
+    /// still run one at a time).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub jobs: u64,
 

@@ -1,6 +1,6 @@
 //! `faultline test`: a regression gate. Loads a plan ([`crate::plan`], validated before
 //! anything starts), runs each run case through the same path as `faultline run`
-//! ([`crate::runs::plan_of`], [`crate::runs::execute`]) and checks each check case's histories
+//! ([`crate::run::plan_of`], [`crate::run::execute`]) and checks each check case's histories
 //! through the same path as `faultline check` ([`crate::check::check_file`]); judges every
 //! result against the case's expectations and the baseline (`checkers::expect`); prints a
 //! table, the store directory of every run and a reproduce command for every case that did not
