@@ -83,6 +83,9 @@ fn worked_demo_plan_passes_with_one_junit_testcase_per_case_and_a_markdown_summa
             summary.to_str().unwrap(),
             "--save-baseline",
             dir.path().join("base").to_str().unwrap(),
+            // Both cases at once: each demo store on its own free ports and directories.
+            "--jobs",
+            "2",
         ],
         &[],
         Duration::from_secs(120),
