@@ -51,10 +51,63 @@ pub enum Command {
     /// Browse the store directory in a web browser: the runs with their verdicts, and each
     /// run's report, plots and files (binds 127.0.0.1 by default).
     Serve(ServeArgs),
+    /// Run a test plan (faultline.toml): its cases' runs and saved histories, judged against
+    /// their expectations and an optional baseline; a table, JUnit XML, exit 0 only when every
+    /// expectation held (docs/ci.md).
+    Test(TestArgs),
     /// Re-check and re-render a store directory (its history.jsonl, with the checker recorded
     /// in results.json) or a history file (--model/--workload as for check): results.json,
     /// report.html, latency.svg, rate.svg.
     Report(ReportArgs),
+}
+
+/// Arguments of `faultline test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The plan file (docs/ci.md).
+    #[arg(value_name = "PLAN", default_value = "faultline.toml")]
+    pub plan: std::path::PathBuf,
+
+    /// Run only this case (repeatable; default: every case).
+    #[arg(long = "case", value_name = "NAME")]
+    pub cases: Vec<String>,
+
+    /// Run each run case with N seeds: its first seed (or one from the clock) and the N-1
+    /// after it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub seeds: Option<u64>,
+
+    /// Run each run case once, with this seed (what a failing case's reproduce command says).
+    #[arg(long, value_name = "S", conflicts_with = "seeds")]
+    pub seed: Option<u64>,
+
+    /// Run up to N cases at once (cases against user nodes — `nodes`, `nodes_env`, http-kv —
+    /// still run one at a time).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: u64,
+
+    /// Compare each case's figures with the baseline in DIR (DIR/baseline.json, written by
+    /// --save-baseline); overrides the plan's `[baseline] dir`.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+
+    /// Write this run's figures to DIR/baseline.json, for later --baseline comparisons.
+    #[arg(long, value_name = "DIR")]
+    pub save_baseline: Option<PathBuf>,
+
+    /// Directory holding the runs (default: the plan's `store`, else ./store).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// Write the results as JUnit XML to FILE, one testcase per case (default: the plan's
+    /// `junit`, if any).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Append the summary table as Markdown to FILE (in GitHub Actions:
+    /// $GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    pub summary_markdown: Option<PathBuf>,
 }
 
 /// Arguments of `faultline serve`.
@@ -117,7 +170,7 @@ pub struct ReportArgs {
 /// Arguments of `faultline run`. Each target's own flags are its folder's clap `Args` struct
 /// in `workloads/src/target/`, flattened here under the target's help heading; a flag of
 /// another target is refused by the target registry (exit 254).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// What to run against: one of the targets below (the registry in
     /// workloads/src/target/mod.rs); each target's own flags are under its heading further

@@ -107,6 +107,36 @@ pub fn of_error(e: &anyhow::Error) -> u8 {
     INTERNAL
 }
 
+/// Prints a bad plan's error (`FILE:LINE: key …: what`) and returns its exit code: every kind
+/// is bad input, 254 — decided before anything of the plan starts (no catch-all arm).
+pub fn plan_error(e: &crate::plan::PlanError) -> u8 {
+    use crate::plan::PlanErrorKind as K;
+    let code = match e.kind {
+        K::Unreadable(_)
+        | K::Shape(_)
+        | K::UnknownTarget(_)
+        | K::Refused(_)
+        | K::DuplicateCase(_)
+        | K::UnknownCase { .. }
+        | K::NoHistories(_)
+        | K::NotApplicable(_)
+        | K::MissingEnv(_)
+        | K::Baseline(_)
+        | K::Unwritable(_) => BAD_INPUT,
+    };
+    eprintln!("faultline: {e}");
+    code
+}
+
+/// The exit code of one judged expectation: held 0, failed 1, unknown 2.
+pub fn of_held(h: checkers::expect::Held) -> u8 {
+    match h {
+        checkers::expect::Held::Held => VALID,
+        checkers::expect::Held::Failed => INVALID,
+        checkers::expect::Held::Unknown => UNKNOWN,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,6 +110,81 @@ pub fn render(suite: &str, files: &[String], outcomes: &[FileOutcome]) -> String
     xml
 }
 
+/// The JUnit XML of a test plan (`faultline test`): one testsuite named after the plan, one
+/// testcase per case (classname `faultline.test`). A case whose expectation failed has a
+/// `<failure>` whose message names every expectation that did not hold, what was found (the
+/// baseline comparison with both figures too) and the reproduce command; a case that could not
+/// be decided or run has an `<error>`. The case's details and every run's verdict are its
+/// `<system-out>`.
+pub fn render_plan(
+    plan: &crate::plan::TestPlan,
+    results: &std::collections::BTreeMap<usize, crate::test_cmd::CaseResult>,
+) -> String {
+    use crate::test_cmd as t;
+    let mut failures = 0;
+    let mut errors = 0;
+    let mut body = String::new();
+    let mut total = 0.0;
+    for (&i, r) in results {
+        let case = &plan.cases[i];
+        let seconds = t::seconds(r).as_secs_f64();
+        total += seconds;
+        let code = r.code();
+        let _ = write!(
+            body,
+            "    <testcase name=\"{}\" classname=\"faultline.test\" time=\"{seconds:.3}\">",
+            attr(&case.name)
+        );
+        let problem = match code {
+            crate::exit::VALID => None,
+            crate::exit::INVALID => Some(("failure", "expectation")),
+            crate::exit::UNKNOWN => Some(("error", "unknown")),
+            _ => Some(("error", "could-not-run")),
+        };
+        if let Some((tag, kind)) = problem {
+            if tag == "failure" {
+                failures += 1;
+            } else {
+                errors += 1;
+            }
+            let message = t::failure_message(r);
+            let _ = write!(
+                body,
+                "\n      <{tag} type=\"{kind}\" message=\"{}\">{}</{tag}>",
+                attr(&message),
+                text(&message)
+            );
+        }
+        let mut out = t::case_details(plan, i, r);
+        for row in &r.rows {
+            if !row.report.is_empty() {
+                out.push('\n');
+                out.push_str(&row.report);
+            }
+        }
+        let _ = writeln!(
+            body,
+            "\n      <system-out>{}</system-out>\n    </testcase>",
+            text(&out)
+        );
+    }
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"faultline\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{total:.3}\">",
+        results.len()
+    );
+    let _ = writeln!(
+        xml,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{total:.3}\">",
+        attr(&plan.name),
+        results.len()
+    );
+    xml.push_str(&body);
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}
+
 /// Escapes text content, dropping characters XML 1.0 cannot hold (ANSI escapes, NUL).
 fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -12,6 +12,7 @@ mod cli;
 mod demo;
 mod exit;
 mod junit;
+mod plan;
 mod progress;
 mod render_human;
 mod render_json;
@@ -19,6 +20,7 @@ mod report;
 mod report_cmd;
 mod run;
 mod serve;
+mod test_cmd;
 
 use std::panic::{self, AssertUnwindSafe};
 
@@ -57,6 +59,7 @@ fn run() -> u8 {
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Report(args) => report_cmd::run(args),
+        cli::Command::Test(args) => test_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -99,54 +99,69 @@ pub fn clock_seed() -> u64 {
         % 1_000_000
 }
 
-/// Runs `faultline run`.
-pub fn run(args: RunArgs) -> Result<u8> {
-    let workload = match WorkloadKind::parse(&args.workload) {
-        Ok(w) => w,
-        Err(e) => return Ok(usage(&format!("--workload: {e}"))),
-    };
-    let faults = match Fault::parse_list(&args.nemesis) {
-        Ok(f) => f,
-        Err(e) => return Ok(usage(&format!("--nemesis: {e}"))),
-    };
+/// Why a run's arguments cannot be planned: the typed refusal of [`plan_of`], which `run`
+/// prints as a usage error and `test` attributes to the plan's key (both exit 254).
+#[derive(Debug)]
+pub enum Refusal {
+    /// `--workload` is not a run workload.
+    Workload(String),
+    /// `--nemesis` is not a list of faults.
+    Nemesis(String),
+    /// The target registry refused the flags, the workload or the faults.
+    Target(workloads::RunError),
+    /// `--consistency` given for another workload than list-append.
+    ConsistencyNotApplicable,
+    /// `--consistency` names no known model.
+    Consistency(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Workload(e) => write!(f, "--workload: {e}"),
+            Refusal::Nemesis(e) => write!(f, "--nemesis: {e}"),
+            Refusal::Target(e) => write!(f, "{e}"),
+            Refusal::ConsistencyNotApplicable => {
+                write!(f, "--consistency applies to --workload list-append")
+            }
+            Refusal::Consistency(e) => write!(f, "--consistency: {e}"),
+        }
+    }
+}
+
+/// Plans a run from `run`'s arguments, through the target registry (which refuses flags of
+/// other targets, workloads and faults the target cannot do): the one planning path of `run`
+/// and `test`. Nothing is started. `seed` is the run's seed.
+pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
+    let workload =
+        WorkloadKind::parse(&args.workload).map_err(|e| Refusal::Workload(e.to_string()))?;
+    let faults = Fault::parse_list(&args.nemesis).map_err(|e| Refusal::Nemesis(e.to_string()))?;
     let spec = Spec {
         workload,
         faults: &faults,
         args: &args.targets,
         op_timeout: args.op_timeout,
     };
-    let target: Arc<dyn AnyTarget> = match args.target.plan(&spec) {
-        Ok(t) => Arc::from(t),
-        Err(e) => return Ok(exit::run_error(&e)),
-    };
+    let target: Arc<dyn AnyTarget> = Arc::from(args.target.plan(&spec).map_err(Refusal::Target)?);
     if workload != WorkloadKind::ListAppend && !args.consistency.is_empty() {
-        return Ok(usage("--consistency applies to --workload list-append"));
+        return Err(Refusal::ConsistencyNotApplicable);
     }
     for c in &args.consistency {
-        if let Err(e) = checkers::parse_consistency(c) {
-            return Ok(usage(&format!("--consistency: {e}")));
-        }
+        checkers::parse_consistency(c).map_err(|e| Refusal::Consistency(e.to_string()))?;
     }
-    // Where the results go is checked before anything runs, so a run is never thrown away
-    // for an unusable path found at its end.
-    if let Err(e) = check_writable(&args.store, args.junit.as_deref()) {
-        return Ok(exit::run_error(&e));
-    }
-    let seed = args.seed.unwrap_or_else(clock_seed);
     // A service faultline did not start holds earlier runs' data: the target picks fresh keys.
     let key_base = target.key_base(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default(),
     );
-    let plan = Plan {
+    Ok(Plan {
         label: format!("{}-{}", target.label(), workload.name()),
         target,
         faults,
         config: RunConfig {
             workload,
             keys: args.keys,
-            // A service faultline did not start holds earlier runs' data: use fresh keys.
             key_base,
             concurrency: args.concurrency as usize,
             nodes: 1,
@@ -160,13 +175,28 @@ pub fn run(args: RunArgs) -> Result<u8> {
             final_reads: true,
             max_history: Some(args.max_history),
         },
-        consistency: args.consistency,
-        store: args.store,
+        consistency: args.consistency.clone(),
+        store: args.store.clone(),
         check: CheckBudget {
             time_limit: args.check_time_limit,
             memory_limit: check::memory_limit(args.memory_limit),
         },
+    })
+}
+
+/// Runs `faultline run`.
+pub fn run(args: RunArgs) -> Result<u8> {
+    // Where the results go is checked before anything runs, so a run is never thrown away
+    // for an unusable path found at its end (after the arguments: a bad flag is named first).
+    let seed = args.seed.unwrap_or_else(clock_seed);
+    let plan = match plan_of(&args, seed) {
+        Ok(p) => p,
+        Err(Refusal::Target(e)) => return Ok(exit::run_error(&e)),
+        Err(e) => return Ok(usage(&e.to_string())),
     };
+    if let Err(e) = check_writable(&args.store, args.junit.as_deref()) {
+        return Ok(exit::run_error(&e));
+    }
     let runtime = runtime()?;
     let finished = match runtime.block_on(async {
         let stop = interrupt_on_ctrl_c();
@@ -214,7 +244,10 @@ pub fn run(args: RunArgs) -> Result<u8> {
 /// JUnit file (if any) can be written: a file where the store should be, a read-only
 /// directory, a missing directory for `--junit` are usage errors (254), not a run lost at the
 /// end.
-fn check_writable(store: &Path, junit: Option<&Path>) -> Result<(), workloads::RunError> {
+pub(crate) fn check_writable(
+    store: &Path,
+    junit: Option<&Path>,
+) -> Result<(), workloads::RunError> {
     let unusable = |path: &Path, e: std::io::Error| workloads::RunError::Store {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -566,15 +599,25 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
 }
 
 /// Creates `STORE/LABEL/TIMESTAMP/` and points `STORE/latest` at it.
-fn run_dir(store: &Path, label: &str) -> Result<PathBuf> {
+pub(crate) fn run_dir(store: &Path, label: &str) -> Result<PathBuf> {
     let stamp = timestamp();
-    let mut dir = store.join(label).join(&stamp);
+    let parent = store.join(label);
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    // create_dir, not create_dir_all: two runs of one label in the same second (`test --jobs`)
+    // never share a directory — the second finds the first's and takes the next number.
+    let mut dir = parent.join(&stamp);
     let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = store.join(label).join(format!("{stamp}-{n}"));
+    loop {
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                n += 1;
+                dir = parent.join(format!("{stamp}-{n}"));
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+        }
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let latest = store.join("latest");
     let _ = std::fs::remove_file(&latest);
     if let Ok(relative) = dir.strip_prefix(store) {

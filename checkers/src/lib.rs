@@ -38,6 +38,7 @@
 
 mod budget;
 mod error;
+pub mod expect;
 pub mod history;
 mod jepsen;
 mod linear;

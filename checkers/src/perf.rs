@@ -104,6 +104,9 @@ pub struct Perf {
     pub outside_faults: Counts,
     /// Latency of `ok` operations outside every fault window, per `f`.
     pub latency_outside: BTreeMap<String, Latency>,
+    /// Latency of every `ok` operation outside every fault window, whatever its `f` (`None`
+    /// when there was none): what a test plan's `max_p99_outside_faults_ms` bounds.
+    pub latency_outside_all: Option<Latency>,
     /// Client operations per second over the whole history.
     pub throughput: f64,
 }
@@ -195,19 +198,11 @@ pub fn summarize(ops: &[Operation]) -> Perf {
             }
         }
     }
+    let all: Vec<f64> = latencies.values().flatten().copied().collect();
+    let latency_outside_all = latency(all);
     let latency_outside = latencies
         .into_iter()
-        .map(|(f, mut v)| {
-            v.sort_by(f64::total_cmp);
-            let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-            let l = Latency {
-                count: v.len(),
-                p50: at(0.5),
-                p99: at(0.99),
-                max: v[v.len() - 1],
-            };
-            (f, l)
-        })
+        .filter_map(|(f, v)| latency(v).map(|l| (f, l)))
         .collect();
     let total = during_faults.total() + outside_faults.total();
     let span = (last - first).max(1) as f64 / 1e9;
@@ -217,12 +212,28 @@ pub fn summarize(ops: &[Operation]) -> Perf {
         during_faults,
         outside_faults,
         latency_outside,
+        latency_outside_all,
         throughput: if first <= last {
             total as f64 / span
         } else {
             0.0
         },
     }
+}
+
+/// Percentiles of `millis` (`None` when empty).
+fn latency(mut millis: Vec<f64>) -> Option<Latency> {
+    if millis.is_empty() {
+        return None;
+    }
+    millis.sort_by(f64::total_cmp);
+    let at = |q: f64| millis[((millis.len() - 1) as f64 * q).round() as usize];
+    Some(Latency {
+        count: millis.len(),
+        p50: at(0.5),
+        p99: at(0.99),
+        max: millis[millis.len() - 1],
+    })
 }
 
 #[cfg(test)]
@@ -254,5 +265,7 @@ mod tests {
         assert_eq!(perf.outside_faults.ok, 2);
         assert_eq!(perf.latency_outside["read"].count, 2);
         assert_eq!(perf.latency_outside["read"].max, 3.0);
+        let all = perf.latency_outside_all.unwrap();
+        assert_eq!((all.count, all.max), (2, 3.0));
     }
 }
