@@ -91,7 +91,7 @@ fn postgres_runs_with_the_store_under_a_0700_directory() {
         eprintln!("SKIPPED: not root (PostgreSQL then runs as this user, who owns the store)");
         return;
     }
-    let home = tempfile::tempdir().unwrap();
+    let home = db_common::Store::new();
     std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let store = home.path().join("store");
     let r = db_common::run_in(
