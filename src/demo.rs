@@ -58,6 +58,7 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Result<Plan> {
             final_reads: true,
         },
         consistency: Vec::new(),
+        anomalies: Vec::new(),
         store: args.store.clone(),
         check: Default::default(),
     })

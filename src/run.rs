@@ -44,6 +44,8 @@ pub struct Plan {
     pub config: RunConfig,
     /// Consistency models for list-append.
     pub consistency: Vec<String>,
+    /// `--anomalies` for list-append.
+    pub anomalies: Vec<String>,
     /// The store directory root.
     pub store: PathBuf,
     /// Budgets of the check step after the run.
@@ -121,6 +123,21 @@ pub fn run(args: RunArgs) -> Result<u8> {
             return Ok(usage(&format!("--consistency: {e}")));
         }
     }
+    if workload != WorkloadKind::ListAppend && !args.txn.anomalies.is_empty() {
+        return Ok(usage("--anomalies applies to --workload list-append"));
+    }
+    for a in &args.txn.anomalies {
+        if let Err(e) = checkers::parse_anomaly(a) {
+            return Ok(usage(&format!("--anomalies: {e}")));
+        }
+    }
+    if args.txn.inference().any() {
+        return Ok(usage(
+            "--wfr-keys, --sequential-keys and --linearizable-keys apply to rw-register \
+             histories (faultline check/report --workload rw-register); no run workload records \
+             one (list-append reads show the whole version order)",
+        ));
+    }
     // Where the results go is checked before anything runs, so a run is never thrown away
     // for an unusable path found at its end.
     if let Err(e) = check_writable(&args.store, args.junit.as_deref()) {
@@ -154,6 +171,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             final_reads: true,
         },
         consistency: args.consistency,
+        anomalies: args.txn.anomalies,
         store: args.store,
         check: CheckBudget {
             time_limit: args.check_time_limit,
@@ -403,13 +421,14 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
 fn check_history(plan: &Plan, file: &str) -> FileOutcome {
     let (kind, name, default_consistency) = plan.config.workload.checker();
     let checker = registry::find(kind, name).expect("a run workload's checker is registered");
-    let consistency = if plan.consistency.is_empty() {
+    let consistency = if plan.consistency.is_empty() && plan.anomalies.is_empty() {
         default_consistency.iter().map(|c| c.to_string()).collect()
     } else {
         plan.consistency.clone()
     };
     let opts = CheckOptions {
         consistency,
+        anomalies: plan.anomalies.clone(),
         time_limit: Some(plan.check.time_limit),
         memory_limit: plan.check.memory_limit,
         memory_in_use: Some(crate::alloc::in_use),

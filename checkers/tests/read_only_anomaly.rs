@@ -68,9 +68,17 @@ fn history(k12: &[u64], k13: &[u64], t2_sees: bool, t3: &str) -> Vec<String> {
         ));
     }
     // T3 starts, reads key 12 before T1's append.
-    h.push(r#"{"process":3,"type":"invoke","f":"txn","value":[["r",12,null],["append",13,2738]]}"#.into());
+    h.push(
+        r#"{"process":3,"type":"invoke","f":"txn","value":[["r",12,null],["append",13,2738]]}"#
+            .into(),
+    );
     // T1 appends 2766 to key 12 and commits.
-    h.extend(txn(1, r#"[["append",12,2766]]"#, "ok", r#"[["append",12,2766]]"#));
+    h.extend(txn(
+        1,
+        r#"[["append",12,2766]]"#,
+        "ok",
+        r#"[["append",12,2766]]"#,
+    ));
     // T2 (read-only) reads both keys.
     h.extend(txn(
         2,
@@ -106,8 +114,7 @@ fn history(k12: &[u64], k13: &[u64], t2_sees: bool, t3: &str) -> Vec<String> {
 }
 
 #[test]
-fn read_only_transaction_anomaly_is_g2_item_for_serializable_and_allowed_by_snapshot_isolation()
-{
+fn read_only_transaction_anomaly_is_g2_item_for_serializable_and_allowed_by_snapshot_isolation() {
     for (k12, k13) in [
         (&[][..], &[][..]),
         (&[5, 7][..], &[9][..]),
@@ -116,14 +123,21 @@ fn read_only_transaction_anomaly_is_g2_item_for_serializable_and_allowed_by_snap
     ] {
         let h = history(k12, k13, true, "ok");
         let r = check(&h, "serializable");
-        assert_eq!(r.valid, Validity::Invalid, "{k12:?} {k13:?}: {:?}", r.explanation);
+        assert_eq!(
+            r.valid,
+            Validity::Invalid,
+            "{k12:?} {k13:?}: {:?}",
+            r.explanation
+        );
         assert!(
             r.anomalies.iter().any(|a| a == "G2-item"),
             "{k12:?} {k13:?}: {:?}",
             r.anomalies
         );
         assert!(
-            !r.anomalies.iter().any(|a| a == "G-single" || a.starts_with("G1")),
+            !r.anomalies
+                .iter()
+                .any(|a| a.starts_with("G-single") || a.starts_with("G1")),
             "two adjacent anti-dependencies, no G-single: {:?}",
             r.anomalies
         );
