@@ -622,12 +622,18 @@ pub fn why(
             if v1 == NIL {
                 Some((key.clone(), format!(
                     "{na} < {nb} because {na} read key {key} = nil (the initial state) and {nb} wrote {} to it", show(v2))))
-            } else if let Some(source) = ix.versions.get(&(k, v1, v2)) {
-                Some((key.clone(), format!(
-                    "{na} < {nb} because {na} read key {key} = {} and {nb} wrote {}, {}",
-                    show(v1), show(v2), source.reason(&show(v1), &show(v2)))))
             } else {
-                None
+                ix.versions.get(&(k, v1, v2)).map(|source| {
+                    (
+                        key.clone(),
+                        format!(
+                            "{na} < {nb} because {na} read key {key} = {} and {nb} wrote {}, {}",
+                            show(v1),
+                            show(v2),
+                            source.reason(&show(v1), &show(v2))
+                        ),
+                    )
+                })
             }
         }),
     }
