@@ -61,6 +61,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     } else {
         let workload_only = [
             ("--consistency", !args.consistency.is_empty()),
+            (args.txn.given().unwrap_or(""), args.txn.given().is_some()),
             ("--group-size", args.group_size.is_some()),
             ("--negative-balances", args.negative_balances),
         ];
@@ -86,6 +87,8 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         shrink: !args.no_shrink,
         shrink_time: args.shrink_time,
         consistency: args.consistency.clone(),
+        anomalies: args.txn.anomalies.clone(),
+        inference: args.txn.inference(),
         group_size: args.group_size,
         negative_balances: args.negative_balances,
         time_limit: Some(args.time_limit),

@@ -127,6 +127,59 @@ pub struct ServeArgs {
     pub bind: std::net::IpAddr,
 }
 
+/// The transactional checkers' search flags, shared by `check`, `run` and `report`: which
+/// anomalies to look for (list-append, rw-register) and which version-order assumptions the
+/// rw-register inference may make (docs/transactions.md).
+#[derive(Debug, Clone, Default, Args)]
+pub struct TxnFlags {
+    /// Anomalies to look for (Elle's :anomalies), comma-separated or repeated: each one and
+    /// every anomaly that implies it is forbidden, on top of what --consistency forbids;
+    /// without --consistency, only these are searched for (list-append, rw-register).
+    #[arg(long, value_name = "ANOMALY,...", value_delimiter = ',')]
+    pub anomalies: Vec<String>,
+
+    /// rw-register: assume writes follow reads within a committed transaction (read x = 1,
+    /// then write x = 2: 1 < 2). Holds for any database that is read committed or stronger.
+    #[arg(long)]
+    pub wfr_keys: bool,
+
+    /// rw-register: assume each key is sequentially consistent (a process sees a key's
+    /// versions in order across its transactions).
+    #[arg(long)]
+    pub sequential_keys: bool,
+
+    /// rw-register: assume each key is linearizable (a transaction that began after another
+    /// completed sees that one's version of the key or a later one).
+    #[arg(long)]
+    pub linearizable_keys: bool,
+}
+
+impl TxnFlags {
+    /// The inference switches asked for.
+    pub fn inference(&self) -> checkers::Inference {
+        checkers::Inference {
+            wfr_keys: self.wfr_keys,
+            sequential_keys: self.sequential_keys,
+            linearizable_keys: self.linearizable_keys,
+        }
+    }
+
+    /// The flags given, by name (for refusing them where they do not apply).
+    pub fn given(&self) -> Option<&'static str> {
+        if !self.anomalies.is_empty() {
+            Some("--anomalies")
+        } else if self.wfr_keys {
+            Some("--wfr-keys")
+        } else if self.sequential_keys {
+            Some("--sequential-keys")
+        } else if self.linearizable_keys {
+            Some("--linearizable-keys")
+        } else {
+            None
+        }
+    }
+}
+
 /// Arguments of `faultline report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -147,6 +200,11 @@ pub struct ReportArgs {
     /// store directory: the ones recorded in results.json).
     #[arg(long, value_name = "MODEL")]
     pub consistency: Vec<String>,
+
+    /// --anomalies and the rw-register inference switches (default for a store directory:
+    /// the ones recorded in results.json).
+    #[command(flatten)]
+    pub txn: TxnFlags,
 
     /// Where to write (default: the store directory itself, or FILE.report/ for a file).
     #[arg(long, value_name = "DIR")]
@@ -233,6 +291,11 @@ pub struct RunArgs {
     /// Consistency model checked for list-append (repeatable).
     #[arg(long, value_name = "MODEL")]
     pub consistency: Vec<String>,
+
+    /// --anomalies for the list-append check (the inference switches apply to rw-register
+    /// histories, which no run workload records: they are refused here).
+    #[command(flatten)]
+    pub txn: TxnFlags,
 
     /// Seed for every generator and the nemesis (default: from the clock; printed).
     #[arg(long, value_name = "N")]
@@ -362,9 +425,13 @@ pub struct CheckArgs {
     pub workload: Option<Workload>,
 
     /// Consistency model for --workload list-append/rw-register; repeat the flag for several
-    /// (default: serializable).
+    /// (default: serializable, unless --anomalies is given).
     #[arg(long, value_name = "MODEL")]
     pub consistency: Vec<String>,
+
+    /// --anomalies and the rw-register inference switches.
+    #[command(flatten)]
+    pub txn: TxnFlags,
 
     /// Group size for --workload long-fork (at least 1).
     #[arg(long, value_name = "N", value_parser = parse_group_size)]

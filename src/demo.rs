@@ -59,6 +59,7 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Result<Plan> {
             max_history: Some(workloads::runner::DEFAULT_MAX_HISTORY),
         },
         consistency: Vec::new(),
+        anomalies: Vec::new(),
         store: args.store.clone(),
         check: Default::default(),
     })

@@ -1029,6 +1029,8 @@ impl Ctx<'_> {
             let (key, span) = match &refusal {
                 Refusal::Workload(_) => key_of_flag("--workload"),
                 Refusal::Nemesis(_) => key_of_flag("--nemesis"),
+                Refusal::AnomaliesNotApplicable | Refusal::Anomaly(_) => key_of_flag("--anomalies"),
+                Refusal::InferenceNotApplicable => key_of_flag("--wfr-keys"),
                 Refusal::ConsistencyNotApplicable | Refusal::Consistency(_) => {
                     key_of_flag("--consistency")
                 }

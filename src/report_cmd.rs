@@ -89,10 +89,32 @@ pub fn run(args: ReportArgs) -> Result<u8> {
                 .collect();
         }
     }
+    let mut txn = args.txn.clone();
+    if txn.given().is_none() && workload.is_some() && args.workload.is_none() {
+        // The anomalies and inference switches the recorded check used.
+        let details = recorded.as_ref().and_then(|r| r.pointer("/details"));
+        let strings = |key: &str| -> Vec<String> {
+            details
+                .and_then(|d| d.get(key))
+                .and_then(Value::as_array)
+                .map(|xs| {
+                    xs.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        txn.anomalies = strings("anomalies_requested");
+        let inference = strings("inference");
+        txn.wfr_keys = inference.iter().any(|i| i == "wfr-keys");
+        txn.sequential_keys = inference.iter().any(|i| i == "sequential-keys");
+        txn.linearizable_keys = inference.iter().any(|i| i == "linearizable-keys");
+    }
     let check_args = CheckArgs {
         model,
         workload,
         consistency,
+        txn,
         group_size: None,
         negative_balances: false,
         format: OutputFormat::Human,

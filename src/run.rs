@@ -44,6 +44,8 @@ pub struct Plan {
     pub config: RunConfig,
     /// Consistency models for list-append.
     pub consistency: Vec<String>,
+    /// `--anomalies` for list-append.
+    pub anomalies: Vec<String>,
     /// The store directory root.
     pub store: PathBuf,
     /// Budgets of the check step after the run.
@@ -113,6 +115,13 @@ pub enum Refusal {
     ConsistencyNotApplicable,
     /// `--consistency` names no known model.
     Consistency(String),
+    /// `--anomalies` given for another workload than list-append.
+    AnomaliesNotApplicable,
+    /// `--anomalies` names no known anomaly.
+    Anomaly(String),
+    /// `--wfr-keys`, `--sequential-keys` or `--linearizable-keys`: they apply to rw-register
+    /// histories, which no run workload records.
+    InferenceNotApplicable,
 }
 
 impl std::fmt::Display for Refusal {
@@ -125,6 +134,16 @@ impl std::fmt::Display for Refusal {
                 write!(f, "--consistency applies to --workload list-append")
             }
             Refusal::Consistency(e) => write!(f, "--consistency: {e}"),
+            Refusal::AnomaliesNotApplicable => {
+                write!(f, "--anomalies applies to --workload list-append")
+            }
+            Refusal::Anomaly(e) => write!(f, "--anomalies: {e}"),
+            Refusal::InferenceNotApplicable => write!(
+                f,
+                "--wfr-keys, --sequential-keys and --linearizable-keys apply to rw-register \
+                 histories (faultline check/report --workload rw-register); no run workload \
+                 records one (list-append reads show the whole version order)"
+            ),
         }
     }
 }
@@ -148,6 +167,15 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
     }
     for c in &args.consistency {
         checkers::parse_consistency(c).map_err(|e| Refusal::Consistency(e.to_string()))?;
+    }
+    if workload != WorkloadKind::ListAppend && !args.txn.anomalies.is_empty() {
+        return Err(Refusal::AnomaliesNotApplicable);
+    }
+    for a in &args.txn.anomalies {
+        checkers::parse_anomaly(a).map_err(|e| Refusal::Anomaly(e.to_string()))?;
+    }
+    if args.txn.inference().any() {
+        return Err(Refusal::InferenceNotApplicable);
     }
     // A service faultline did not start holds earlier runs' data: the target picks fresh keys.
     let key_base = target.key_base(
@@ -176,6 +204,7 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
             max_history: Some(args.max_history),
         },
         consistency: args.consistency.clone(),
+        anomalies: args.txn.anomalies.clone(),
         store: args.store.clone(),
         check: CheckBudget {
             time_limit: args.check_time_limit,
@@ -564,13 +593,14 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
 fn check_history(plan: &Plan, file: &str) -> FileOutcome {
     let (kind, name, default_consistency) = plan.config.workload.checker();
     let checker = registry::find(kind, name).expect("a run workload's checker is registered");
-    let consistency = if plan.consistency.is_empty() {
+    let consistency = if plan.consistency.is_empty() && plan.anomalies.is_empty() {
         default_consistency.iter().map(|c| c.to_string()).collect()
     } else {
         plan.consistency.clone()
     };
     let opts = CheckOptions {
         consistency,
+        anomalies: plan.anomalies.clone(),
         time_limit: Some(plan.check.time_limit),
         memory_limit: plan.check.memory_limit,
         memory_in_use: Some(crate::alloc::in_use),

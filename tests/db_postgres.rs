@@ -45,6 +45,9 @@ fn postgres_read_committed_anomalies_are_named() {
     );
 }
 
+/// Once (seed 12, in a full test run) this reported a G2-item that did not recur in 140 later
+/// runs (docs/targets.md says what was checked on faultline's side). A failure keeps its
+/// store (path printed): inspect `history.jsonl` and the cycle before blaming either side.
 #[test]
 fn postgres_serializable_stays_valid_over_seeds() {
     if !db_common::installed(INITDB) {
@@ -91,7 +94,7 @@ fn postgres_runs_with_the_store_under_a_0700_directory() {
         eprintln!("SKIPPED: not root (PostgreSQL then runs as this user, who owns the store)");
         return;
     }
-    let home = tempfile::tempdir().unwrap();
+    let home = db_common::Store::new();
     std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let store = home.path().join("store");
     let r = db_common::run_in(

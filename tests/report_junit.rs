@@ -188,3 +188,53 @@ fn report_reuses_the_recorded_consistency_models() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(dir.path().join("report.html").is_file());
 }
+
+/// `report DIR` re-checks with the `--anomalies` and rw-register inference switches the
+/// recorded check used (results.json's details), not with the defaults.
+#[test]
+fn report_reuses_the_recorded_anomalies_and_inference_switches() {
+    let cases: [(&str, &str, &[&str], i32); 3] = [
+        // Invalid only under writes-follow-reads: a report without the switch would say valid.
+        (
+            "txn-rw-register-wfr.jsonl",
+            "rw-register",
+            &["--consistency", "serializable", "--wfr-keys"],
+            1,
+        ),
+        // Valid without it: a report that turned the switch on would say invalid.
+        (
+            "txn-rw-register-wfr.jsonl",
+            "rw-register",
+            &["--consistency", "serializable"],
+            0,
+        ),
+        // G-single-item is not among --anomalies G1: the default (serializable) would flag it.
+        (
+            "txn-list-append-g-single.jsonl",
+            "list-append",
+            &["--anomalies", "G1"],
+            0,
+        ),
+    ];
+    for (file, workload, flags, code) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let history = dir.path().join("history.jsonl");
+        std::fs::copy(fixture(file), &history).unwrap();
+        let status = faultline()
+            .args(["check", "--workload", workload])
+            .args(flags)
+            .arg("--out")
+            .arg(dir.path())
+            .arg(&history)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{file} {flags:?}");
+        let output = faultline().arg("report").arg(dir.path()).output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{file} {flags:?}: {output:?}"
+        );
+    }
+}

@@ -54,14 +54,14 @@ mod verdict;
 pub use budget::{default_memory_limit, Budget, MemoryProbe, StopReason};
 pub use error::{InputError, ShapeError, UsageError};
 pub use model::Model;
-pub use options::CheckOptions;
+pub use options::{CheckOptions, Inference};
 pub use registry::{Checker, CHECKERS};
 pub use rng::Rng;
 pub use succeeded::{
     judge as judge_vacuous, nothing_succeeded, ErrorCount, KindTally, NothingSucceeded,
     ANSWERING_FAIL, MIN_ATTEMPTS,
 };
-pub use txn::parse_consistency;
+pub use txn::{parse_anomaly, parse_consistency};
 pub use verdict::{Artifact, CheckerKind, Counterexample, OpView, Report, Stats, Step, Validity};
 
 /// Internals the crate's own tests, benchmarks and property tests reach into; not part of the

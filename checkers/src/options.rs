@@ -18,6 +18,14 @@ pub struct CheckOptions {
     /// list-append, rw-register: consistency models to check, as given on the command line;
     /// empty means the default (`serializable`). Validated by [`crate::Checker::validate`].
     pub consistency: Vec<String>,
+    /// list-append, rw-register: anomalies to look for (`--anomalies`, Elle's `:anomalies`):
+    /// each named anomaly and every anomaly that implies it is forbidden, on top of what the
+    /// `consistency` models forbid. Given without `consistency`, only these are searched for
+    /// (no default model). Validated by [`crate::Checker::validate`].
+    pub anomalies: Vec<String>,
+    /// rw-register: which version-order assumptions the inference may make beyond "`nil`
+    /// comes first" (Elle's `:wfr-keys?`, `:sequential-keys?`, `:linearizable-keys?`).
+    pub inference: Inference,
     /// long-fork: how many keys each read group covers (default: inferred from the reads).
     pub group_size: Option<usize>,
     /// bank: whether negative balances are allowed.
@@ -39,12 +47,57 @@ impl Default for CheckOptions {
             shrink: true,
             shrink_time: Duration::from_secs(5),
             consistency: Vec::new(),
+            anomalies: Vec::new(),
+            inference: Inference::default(),
             group_size: None,
             negative_balances: false,
             time_limit: Some(Duration::from_secs(600)),
             memory_limit: default_memory_limit(),
             memory_in_use: None,
         }
+    }
+}
+
+/// Version-order assumptions of the rw-register inference, each off unless asked for: a
+/// register read shows one version, not its history, so beyond "the initial `nil` precedes
+/// every value" the order of a key's versions can only be inferred from what the database
+/// promises. Asking for a promise the database does not keep can report anomalies it does not
+/// have; not asking finds fewer. See docs/transactions.md.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inference {
+    /// `--wfr-keys`: within a committed transaction, writes follow reads: a transaction that
+    /// read key k = v and then wrote k = v' installed v' after v.
+    pub wfr_keys: bool,
+    /// `--sequential-keys`: each key is sequentially consistent: a process observes a key's
+    /// versions in version order, so the last value of k one committed transaction of a
+    /// process read or wrote precedes the first value of k its next transaction on k read or
+    /// wrote.
+    pub sequential_keys: bool,
+    /// `--linearizable-keys`: each key is linearizable: if a committed transaction completed
+    /// before another began, the last value of k the first read or wrote precedes the first
+    /// value of k the second read or wrote.
+    pub linearizable_keys: bool,
+}
+
+impl Inference {
+    /// The flags asked for, as on the command line (`wfr-keys`, …).
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.wfr_keys {
+            out.push("wfr-keys");
+        }
+        if self.sequential_keys {
+            out.push("sequential-keys");
+        }
+        if self.linearizable_keys {
+            out.push("linearizable-keys");
+        }
+        out
+    }
+
+    /// Whether any assumption is asked for.
+    pub fn any(&self) -> bool {
+        self.wfr_keys || self.sequential_keys || self.linearizable_keys
     }
 }
 

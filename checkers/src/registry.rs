@@ -85,6 +85,13 @@ impl Checker {
             Some("--initial applies to --model checkers")
         } else if !transactional && !opts.consistency.is_empty() {
             Some("--consistency applies to list-append and rw-register")
+        } else if !transactional && !opts.anomalies.is_empty() {
+            Some("--anomalies applies to list-append and rw-register")
+        } else if name != "rw-register" && opts.inference.any() {
+            Some(
+                "--wfr-keys, --sequential-keys and --linearizable-keys apply to rw-register \
+                 (a list read shows its key's whole version order already)",
+            )
         } else if name != "long-fork" && opts.group_size.is_some() {
             Some("--group-size applies to long-fork")
         } else if name != "bank" && opts.negative_balances {
@@ -98,6 +105,9 @@ impl Checker {
         if transactional {
             for model in &opts.consistency {
                 txn::parse_consistency(model)?;
+            }
+            for anomaly in &opts.anomalies {
+                txn::parse_anomaly(anomaly)?;
             }
         }
         Ok(())

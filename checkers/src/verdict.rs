@@ -188,7 +188,7 @@ pub struct Report {
     pub stats: Stats,
     /// Linearizability: the evidence for an invalid verdict.
     pub counterexample: Option<Counterexample>,
-    /// Workload checkers: names of the anomalies found (`G-single`, `lost-append`,
+    /// Workload checkers: names of the anomalies found (`G-single-item`, `lost-append`,
     /// `negative-balance`, …), sorted and without repeats; empty when valid.
     pub anomalies: Vec<String>,
     /// Workload checkers: the explanation for a person, one line per entry, already worded

@@ -1,13 +1,15 @@
 //! Property tests of the transactional checkers: histories serializable (indeed strict
-//! serializable) by construction are never flagged; the same histories with one injected
-//! anomaly are flagged with that anomaly's class.
+//! serializable) by construction are never flagged, with every combination of the rw-register
+//! inference switches; the same histories with one injected anomaly are flagged with that
+//! anomaly's class, given the switch that makes it visible (and not without it, where a
+//! switch is needed).
 
 use checkers::history::{pair, Event, EventType, History, Process};
 use checkers::testing::TxnKind as Workload;
 use checkers::testing::{check_list_append, check_rw_register};
 use checkers::testing::{txn_history as history, TxnSpec};
 use checkers::Validity;
-use checkers::{CheckOptions, Report};
+use checkers::{CheckOptions, Inference, Report};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -26,9 +28,14 @@ fn spec(workload: Workload, txns: usize, processes: usize, keys: usize, seed: u6
 }
 
 fn check(h: &History, workload: Workload, model: &str) -> Report {
+    check_with(h, workload, model, Inference::default())
+}
+
+fn check_with(h: &History, workload: Workload, model: &str, inference: Inference) -> Report {
     let ops = pair(h).expect("pairs");
     let opts = CheckOptions {
         consistency: vec![model.to_string()],
+        inference,
         ..Default::default()
     };
     match workload {
@@ -42,24 +49,30 @@ fn check(h: &History, workload: Workload, model: &str) -> Report {
 /// own process.
 fn push(h: &mut History, process: i64, invoke: Value, done: EventType, result: Value) {
     for (kind, value) in [(EventType::Invoke, invoke), (done, result)] {
-        let line = h.events.len() + 1;
-        h.events.push(Event {
-            line,
-            index: Some(line as i64),
-            time: None,
-            process: Some(Process::Client(process)),
-            kind,
-            f: Some("txn".into()),
-            key: None,
-            value,
-            error: None,
-            extra: Map::new(),
-        });
+        event(h, process, kind, value);
     }
 }
 
-fn ok(h: &mut History, process: i64, txn: Value) {
-    let invoke = Value::Array(
+/// Appends one event of `process`.
+fn event(h: &mut History, process: i64, kind: EventType, value: Value) {
+    let line = h.events.len() + 1;
+    h.events.push(Event {
+        line,
+        index: Some(line as i64),
+        time: None,
+        process: Some(Process::Client(process)),
+        kind,
+        f: Some("txn".into()),
+        key: None,
+        value,
+        error: None,
+        extra: Map::new(),
+    });
+}
+
+/// The invocation of `txn` (reads of `null`).
+fn invocation(txn: &Value) -> Value {
+    Value::Array(
         txn.as_array()
             .expect("txn")
             .iter()
@@ -71,8 +84,22 @@ fn ok(h: &mut History, process: i64, txn: Value) {
                 }
             })
             .collect(),
-    );
-    push(h, process, invoke, EventType::Ok, txn);
+    )
+}
+
+fn ok(h: &mut History, process: i64, txn: Value) {
+    push(h, process, invocation(&txn), EventType::Ok, txn);
+}
+
+/// Runs the committed transactions `txns` (process, value) concurrently: every invocation,
+/// then every completion.
+fn concurrent(h: &mut History, txns: &[(i64, Value)]) {
+    for (p, t) in txns {
+        event(h, *p, EventType::Invoke, invocation(t));
+    }
+    for (p, t) in txns {
+        event(h, *p, EventType::Ok, t.clone());
+    }
 }
 
 const X: i64 = 1_000_001;
@@ -121,10 +148,40 @@ fn inject(h: &mut History, workload: Workload, which: &str) {
                 ok(h, 901, json!([read(X, &[1]), [w, X, 3], [w, Y, 4]]));
             }
         }
-        "G-single" => {
+        "G-single-item" => {
             ok(h, 900, json!([[w, X, 1]]));
             ok(h, 901, json!([read(X, &[1]), [w, Y, 1]]));
             ok(h, 902, json!([read(Y, &[1]), ["r", X, nil]]));
+        }
+        // rw-register, visible only with --wfr-keys: T1 read X = 1 and wrote X = 2 (so 1 <
+        // 2), and T3 saw T1's Y but X = 1. All concurrent, on different processes.
+        "wfr" => concurrent(
+            h,
+            &[
+                (900, json!([[w, X, 1]])),
+                (901, json!([read(X, &[1]), [w, X, 2], [w, Y, 5]])),
+                (902, json!([read(Y, &[5]), read(X, &[1])])),
+            ],
+        ),
+        // rw-register, visible with --sequential-keys: process 900 wrote X = 1, then X = 2
+        // and Y = 1 (so 1 < 2); T3 saw that Y but X = 1.
+        "sequential" => {
+            ok(h, 900, json!([[w, X, 1]]));
+            ok(h, 900, json!([[w, X, 2], [w, Y, 1]]));
+            ok(h, 901, json!([read(Y, &[1]), read(X, &[1])]));
+        }
+        // rw-register, visible only with --linearizable-keys: T1 wrote X = 1 and completed
+        // before T2 (writing X = 2 and Y = 1) began, so 1 < 2; T3, concurrent with T2, saw
+        // T2's Y but X = 1. Different processes, no transaction reads and writes one key.
+        "linearizable" => {
+            ok(h, 900, json!([[w, X, 1]]));
+            concurrent(
+                h,
+                &[
+                    (901, json!([[w, X, 2], [w, Y, 1]])),
+                    (902, json!([read(Y, &[1]), read(X, &[1])])),
+                ],
+            );
         }
         "lost-update" => {
             ok(h, 900, json!([["r", X, nil], [w, X, 1]]));
@@ -159,7 +216,7 @@ const LIST_APPEND: &[&str] = &[
     "G1b",
     "internal",
     "G0",
-    "G-single",
+    "G-single-item",
     "lost-update",
     "duplicate-elements",
     "garbage-read",
@@ -172,10 +229,55 @@ const RW_REGISTER: &[&str] = &[
     "G1b",
     "internal",
     "G0",
-    "G-single",
+    "G-single-item",
     "lost-update",
     "future-read",
+    "wfr",
+    "sequential",
+    "linearizable",
 ];
+
+/// For an rw-register injection: the anomaly it must be flagged with, and the inference
+/// switch that makes it visible (`None`: visible without any).
+fn register_expectation(which: &str) -> (&str, Option<Inference>) {
+    let wfr = Inference {
+        wfr_keys: true,
+        ..Inference::default()
+    };
+    match which {
+        // Registers: each read the other's write before overwriting it; only writes follow
+        // reads orders X: 1 < 3 and Y: 4 < 2, making the G1c (each read the other's write)
+        // a G0.
+        "G0" => ("G0", Some(wfr)),
+        "wfr" => ("G-single-item", Some(wfr)),
+        "sequential" => (
+            "G-single-item",
+            Some(Inference {
+                sequential_keys: true,
+                ..Inference::default()
+            }),
+        ),
+        "linearizable" => (
+            "G-single-item",
+            Some(Inference {
+                linearizable_keys: true,
+                ..Inference::default()
+            }),
+        ),
+        other => (other, None),
+    }
+}
+
+/// Every combination of the three switches.
+fn every_inference() -> Vec<Inference> {
+    (0..8u8)
+        .map(|b| Inference {
+            wfr_keys: b & 1 != 0,
+            sequential_keys: b & 2 != 0,
+            linearizable_keys: b & 4 != 0,
+        })
+        .collect()
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
@@ -186,9 +288,12 @@ proptest! {
     ) {
         let workload = if la { Workload::ListAppend } else { Workload::RwRegister };
         let h = history(&spec(workload, txns, processes, keys, seed));
-        for model in ["serializable", "strict-serializable", "snapshot-isolation", "strong-session-serializable"] {
-            let r = check(&h, workload, model);
-            prop_assert_eq!(r.valid, Validity::Valid, "{} {:?}: {:?}", model, r.anomalies, r.explanation);
+        let inferences = if la { vec![Inference::default()] } else { every_inference() };
+        for inference in inferences {
+            for model in ["serializable", "strict-serializable", "snapshot-isolation", "strong-session-serializable"] {
+                let r = check_with(&h, workload, model, inference);
+                prop_assert_eq!(r.valid, Validity::Valid, "{} {:?} {:?}: {:?}", model, inference, r.anomalies, r.explanation);
+            }
         }
     }
 
@@ -201,16 +306,47 @@ proptest! {
         let which = names[pick.index(names.len())];
         let mut h = history(&spec(workload, txns, processes, 4, seed));
         inject(&mut h, workload, which);
-        let r = check(&h, workload, "serializable");
+        let (name, switch) = if la { (which, None) } else { register_expectation(which) };
+        let r = check_with(&h, workload, "serializable", switch.unwrap_or_default());
         prop_assert_eq!(r.valid, Validity::Invalid, "{} not flagged: {:?}", which, r.explanation);
-        prop_assert!(r.anomalies.iter().any(|a| a == which), "{} expected, found {:?}", which, r.anomalies);
+        prop_assert!(r.anomalies.iter().any(|a| a == name), "{} expected, found {:?}", name, r.anomalies);
+        if matches!(which, "wfr" | "sequential" | "linearizable") {
+            // Without the switch the inference cannot see it. (The register G0 is still a G1c
+            // without --wfr-keys: each transaction read the other's write.)
+            let r = check(&h, workload, "serializable");
+            prop_assert_eq!(r.valid, Validity::Valid, "{} flagged without its switch: {:?}", which, r.explanation);
+        }
+    }
+}
+
+#[test]
+fn each_switch_only_injection_needs_its_own_switch() {
+    // The wfr and linearizable injections run on different processes, so no other switch
+    // sees them; the sequential one also shows under linearizable keys (its transactions are
+    // also in real-time order).
+    for (which, visible_under) in [("wfr", 1u8), ("linearizable", 4), ("sequential", 2 | 4)] {
+        let mut h = history(&spec(Workload::RwRegister, 40, 3, 3, 5));
+        inject(&mut h, Workload::RwRegister, which);
+        for (b, inference) in every_inference().into_iter().enumerate() {
+            let r = check_with(&h, Workload::RwRegister, "serializable", inference);
+            let expected = if b as u8 & visible_under != 0 {
+                Validity::Invalid
+            } else {
+                Validity::Valid
+            };
+            assert_eq!(
+                r.valid, expected,
+                "{which} {inference:?}: {:?}",
+                r.explanation
+            );
+        }
     }
 }
 
 #[test]
 fn g_single_is_allowed_by_read_committed_but_not_snapshot_isolation() {
     let mut h = history(&spec(Workload::ListAppend, 50, 4, 3, 7));
-    inject(&mut h, Workload::ListAppend, "G-single");
+    inject(&mut h, Workload::ListAppend, "G-single-item");
     assert_eq!(
         check(&h, Workload::ListAppend, "read-committed").valid,
         Validity::Valid

@@ -16,6 +16,43 @@ pub struct DbRun {
     pub code: i32,
     /// stdout then stderr.
     pub text: String,
+    /// The temporary store of [`run`] (kept if the test fails while the run is alive).
+    pub store: Option<Store>,
+}
+
+/// A temporary `--store` directory that is removed when dropped, except while the test is
+/// failing (unwinding from a panic): then it is kept, and its path printed, so that the
+/// run's history, run.log and server logs can be inspected (a database anomaly that shows
+/// once in many runs cannot be rerun).
+pub struct Store {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Store {
+    /// A fresh temporary directory.
+    pub fn new() -> Store {
+        Store {
+            dir: Some(tempfile::tempdir().expect("a temp dir")),
+        }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().expect("present until dropped").path()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!(
+                    "the test failed: kept the run's store for inspection at {}",
+                    dir.keep().display()
+                );
+            }
+        }
+    }
 }
 
 /// Whether `path` exists; prints a skip note otherwise. Under the test command
@@ -40,10 +77,14 @@ pub fn assert_stale_read(r: &DbRun) {
     assert!(r.text.contains("not linearizable"), "{}", head(&r.text));
 }
 
-/// Runs `faultline run ARGS --store <tmp>` and kills it (failing the test) after `limit`.
+/// Runs `faultline run ARGS --store <tmp>` and kills it (failing the test) after `limit`. The
+/// temporary store lives as long as the returned run and is kept if the test fails meanwhile.
 pub fn run(args: &[&str], limit: Duration) -> DbRun {
-    let store = tempfile::tempdir().expect("a temp dir");
-    run_in(store.path(), args, limit)
+    let store = Store::new();
+    let mut r = run_in(store.path(), args, limit);
+    r.text = format!("(store: {})\n{}", store.path().display(), r.text);
+    r.store = Some(store);
+    r
 }
 
 /// Runs `faultline run ARGS --store STORE` and kills it (failing the test) after `limit`.
@@ -95,6 +136,7 @@ pub fn run_in(store: &Path, args: &[&str], limit: Duration) -> DbRun {
     DbRun {
         code: status.code().unwrap_or(-1),
         text,
+        store: None,
     }
 }
 

@@ -63,8 +63,8 @@ pub(super) struct Spec {
 const BASE: &[(&str, u8, RwMode, bool)] = &[
     ("G0", WW, RwMode::None, false),
     ("G1c", WW | WR, RwMode::None, true),
-    ("G-single", WW | WR, RwMode::Single, false),
-    ("G-nonadjacent", WW | WR, RwMode::Nonadjacent, false),
+    ("G-single-item", WW | WR, RwMode::Single, false),
+    ("G-nonadjacent-item", WW | WR, RwMode::Nonadjacent, false),
     ("G2-item", WW | WR, RwMode::Multiple, false),
 ];
 
@@ -88,20 +88,21 @@ fn specs() -> Vec<Spec> {
     out
 }
 
-/// The class of a cycle, from the kinds of its edges (Elle's rules): one rw → G-single, several
-/// with none adjacent → G-nonadjacent, several with two adjacent → G2-item, else wr → G1c,
-/// else G0; `-realtime` if a realtime edge is used, else `-process` if a process edge is.
+/// The class of a cycle, from the kinds of its edges, named as Elle names cycles whose
+/// anti-dependencies are all on items (keys): one rw → G-single-item, several with none
+/// adjacent → G-nonadjacent-item, several with two adjacent → G2-item, else wr → G1c, else
+/// G0; `-realtime` if a realtime edge is used, else `-process` if a process edge is.
 pub fn classify(kinds: &[u8]) -> String {
     let rw = kinds.iter().filter(|&&k| k == RW).count();
     let n = kinds.len();
     let adjacent = (0..n).any(|i| kinds[i] == RW && kinds[(i + 1) % n] == RW);
     let base = if rw == 1 {
-        "G-single"
+        "G-single-item"
     } else if rw > 1 {
         if adjacent {
             "G2-item"
         } else {
-            "G-nonadjacent"
+            "G-nonadjacent-item"
         }
     } else if kinds.contains(&WR) {
         "G1c"
@@ -121,7 +122,7 @@ pub fn classify(kinds: &[u8]) -> String {
 /// A cycle found: its class and its edges in order (each edge's target is the next's source).
 #[derive(Debug, Clone)]
 pub struct Cycle {
-    /// The anomaly class (`G-single`, `G0-realtime`, …).
+    /// The anomaly class (`G-single-item`, `G0-realtime`, …).
     pub name: String,
     /// The edges, in order.
     pub edges: Vec<Edge>,
@@ -341,10 +342,10 @@ mod tests {
     fn classify_follows_elle() {
         assert_eq!(classify(&[WW, WW]), "G0");
         assert_eq!(classify(&[WW, WR]), "G1c");
-        assert_eq!(classify(&[RW, WR]), "G-single");
-        assert_eq!(classify(&[RW, WR, RW, WW]), "G-nonadjacent");
+        assert_eq!(classify(&[RW, WR]), "G-single-item");
+        assert_eq!(classify(&[RW, WR, RW, WW]), "G-nonadjacent-item");
         assert_eq!(classify(&[RW, RW]), "G2-item");
-        assert_eq!(classify(&[RW, REALTIME]), "G-single-realtime");
+        assert_eq!(classify(&[RW, REALTIME]), "G-single-item-realtime");
         assert_eq!(classify(&[WW, PROCESS]), "G0-process");
     }
 
@@ -352,7 +353,7 @@ mod tests {
     fn finds_the_most_severe_class_per_component() {
         let f = search(2, &[(0, 1, RW), (1, 0, WR)], &wanted(), limits());
         assert_eq!(f.cycles.len(), 1);
-        assert_eq!(f.cycles[0].name, "G-single");
+        assert_eq!(f.cycles[0].name, "G-single-item");
         let f = search(
             3,
             &[(0, 1, RW), (1, 2, RW), (2, 0, WR)],
@@ -366,14 +367,17 @@ mod tests {
     fn nonadjacent_needs_a_separating_edge() {
         let e = [(0, 1, RW), (1, 2, WR), (2, 3, RW), (3, 0, WW)];
         let f = search(4, &e, &wanted(), limits());
-        assert_eq!(f.cycles[0].name, "G-nonadjacent");
+        assert_eq!(f.cycles[0].name, "G-nonadjacent-item");
     }
 
     #[test]
     fn walks_through_a_node_twice_are_split_into_simple_cycles() {
         // 0 -rw-> 1 -ww-> 2 -ww-> 1 -ww-> 0: the simple cycle 0 -rw-> 1 -ww-> 0 is kept.
         let walk = vec![(0, 1, RW), (1, 2, WW), (2, 1, WW), (1, 0, WW)];
-        assert_eq!(simple_part(walk, "G-single"), vec![(0, 1, RW), (1, 0, WW)]);
+        assert_eq!(
+            simple_part(walk, "G-single-item"),
+            vec![(0, 1, RW), (1, 0, WW)]
+        );
     }
 
     #[test]

@@ -36,7 +36,13 @@ use std::collections::BTreeSet;
 use txns::TxnKind;
 
 /// The cycle classes the graph search knows.
-const CYCLE_CLASSES: &[&str] = &["G0", "G1c", "G-single", "G-nonadjacent", "G2-item"];
+const CYCLE_CLASSES: &[&str] = &[
+    "G0",
+    "G1c",
+    "G-single-item",
+    "G-nonadjacent-item",
+    "G2-item",
+];
 
 /// How many cycles of one class are reported at most.
 pub const CYCLES_PER_CLASS: usize = 3;
@@ -69,6 +75,11 @@ pub fn parse_consistency(name: &str) -> Result<(), UsageError> {
     consistency::parse(name)
 }
 
+/// Validates an `--anomalies` name; the error lists the names accepted.
+pub fn parse_anomaly(name: &str) -> Result<(), UsageError> {
+    consistency::parse_anomaly(name)
+}
+
 fn check(
     file: &str,
     ops: &[Operation],
@@ -76,7 +87,8 @@ fn check(
     limits: &Budget,
     workload: TxnKind,
 ) -> Result<Report, InputError> {
-    let requested: Vec<String> = if opts.consistency.is_empty() {
+    // `--anomalies` alone searches only for those; with neither, serializable is checked.
+    let requested: Vec<String> = if opts.consistency.is_empty() && opts.anomalies.is_empty() {
         vec!["serializable".to_string()]
     } else {
         opts.consistency.clone()
@@ -84,7 +96,10 @@ fn check(
     for m in &requested {
         parse_consistency(m).map_err(|e| InputError::new(file, 0, e.message))?;
     }
-    let prohibited = consistency::prohibited(&requested);
+    for a in &opts.anomalies {
+        parse_anomaly(a).map_err(|e| InputError::new(file, 0, e.message))?;
+    }
+    let prohibited = consistency::prohibited(&requested, &opts.anomalies);
     let tx = txns::extract(file, ops, workload)?;
     if let Some(e) = limits.exceeded() {
         let why = format!("{} while reading the transactions", limits.describe(e));
@@ -97,7 +112,7 @@ fn check(
             (explain::Index::Append(Box::new(ix)), e)
         }
         TxnKind::RwRegister => {
-            let (ix, e) = rw_register::analyze(file, ops, &tx, &mut cases)?;
+            let (ix, e) = rw_register::analyze(file, ops, &tx, opts.inference, &mut cases)?;
             (explain::Index::Register(ix), e)
         }
     };
@@ -160,6 +175,8 @@ fn check(
         found,
         Judged {
             requested: &requested,
+            anomalies: &opts.anomalies,
+            inference: opts.inference,
             prohibited: &prohibited,
             stop,
         },
@@ -201,6 +218,10 @@ fn stopped_early(
 /// What was asked and whether a budget cut the check short.
 struct Judged<'a> {
     requested: &'a [String],
+    /// `--anomalies`, as given.
+    anomalies: &'a [String],
+    /// The rw-register inference switches used.
+    inference: crate::options::Inference,
     prohibited: &'a BTreeSet<&'static str>,
     /// Why the check stopped before it was complete (a limit ran out), if it did.
     stop: Option<(StopReason, String)>,
@@ -220,6 +241,8 @@ fn report(
 ) -> Report {
     let Judged {
         requested,
+        anomalies,
+        inference,
         prohibited,
         stop,
     } = judged;
@@ -306,9 +329,19 @@ fn report(
             .filter(|a| !prohibited.contains(a.as_str()))
             .collect();
         if !allowed.is_empty() {
+            let asked = if requested.is_empty() {
+                format!("--anomalies {}", anomalies.join(","))
+            } else if anomalies.is_empty() {
+                requested.join(" and ")
+            } else {
+                format!(
+                    "{} with --anomalies {}",
+                    requested.join(" and "),
+                    anomalies.join(",")
+                )
+            };
             explanation.push(format!(
-                "allowed by {}: {}",
-                requested.join(" and "),
+                "allowed by {asked}: {}",
                 allowed
                     .iter()
                     .map(|s| s.as_str())
@@ -337,6 +370,8 @@ fn report(
     }
     let details = json!({
         "consistency": requested,
+        "anomalies_requested": anomalies,
+        "inference": inference.names(),
         "found": all,
         "not": not,
         "also_not": also_not,
