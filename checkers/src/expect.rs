@@ -227,7 +227,7 @@ pub fn evaluate(expect: &Expectations, report: &Report, figures: &Figures) -> Ve
         ));
     }
     if let Some(model) = &expect.anomalies_allowed_by {
-        let prohibited = crate::txn::consistency::prohibited(std::slice::from_ref(model));
+        let prohibited = crate::txn::consistency::prohibited(std::slice::from_ref(model), &[]);
         let outside: Vec<&String> = report
             .anomalies
             .iter()
