@@ -55,6 +55,18 @@ pub enum Command {
     /// in results.json) or a history file (--model/--workload as for check): results.json,
     /// report.html, latency.svg, rate.svg.
     Report(ReportArgs),
+    /// Undo on SSH hosts everything faultline may have left there (after a run that was
+    /// killed): its iptables chain and paused processes; then check that every host reaches
+    /// every other.
+    Heal(HealArgs),
+}
+
+/// Arguments of `faultline heal`.
+#[derive(Debug, Args)]
+pub struct HealArgs {
+    /// The hosts and how to reach them.
+    #[command(flatten)]
+    pub ssh: workloads::remote::SshArgs,
 }
 
 /// Arguments of `faultline serve`.

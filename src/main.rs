@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod demo;
 mod exit;
+mod heal;
 mod junit;
 mod progress;
 mod render_human;
@@ -57,6 +58,7 @@ fn run() -> u8 {
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Report(args) => report_cmd::run(args),
+        cli::Command::Heal(args) => heal::run(args),
     };
     match result {
         Ok(code) => code,

@@ -153,6 +153,11 @@ pub struct ServerArgs {
     /// Redis, and PostgreSQL with --replicas: where reads go (default primary).
     #[arg(long, value_enum, value_name = "WHERE")]
     pub read_from: Option<ReadFrom>,
+
+    /// The machines the nodes run on, reached over SSH (http-kv: the user's service there;
+    /// etcd: faultline starts the members there).
+    #[command(flatten)]
+    pub ssh: crate::remote::SshArgs,
 }
 
 impl FlagGroup for ServerArgs {
@@ -167,6 +172,7 @@ impl FlagGroup for ServerArgs {
         if self.read_from.is_some() {
             out.push("--read-from");
         }
+        out.extend(self.ssh.given());
         out
     }
 }
@@ -230,7 +236,7 @@ pub struct StartCtx<'a> {
     /// The faults the nemesis will inject (etcd starts in namespaces for partitions).
     pub faults: &'a [Fault],
     /// Where to say what is happening (run.log).
-    pub progress: &'a Progress,
+    pub progress: &'a Arc<Progress>,
 }
 
 /// A system under test.
