@@ -95,8 +95,10 @@ fn etcd_on_ssh_hosts_linearizable_reads_stay_valid_under_partition_kill_and_paus
         "--time-limit",
         "15",
         "--seed",
-        "1",
+        "5",
         "--nemesis-interval",
+        "1",
+        "--nemesis-hold",
         "1",
         "--store",
     ]);
@@ -106,11 +108,31 @@ fn etcd_on_ssh_hosts_linearizable_reads_stay_valid_under_partition_kill_and_paus
     assert_eq!(code, 0, "expected valid:\n{}", head(&text));
     let dir = run_dir(store.path());
     let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
-    for f in ["\"start-partition\"", "\"kill\"", "\"pause\"", "\"restart\"", "\"resume\""] {
-        assert!(history.contains(f), "the history records {f}");
+    for f in [
+        "\"start-partition\"",
+        "\"kill\"",
+        "\"pause\"",
+        "\"restart\"",
+        "\"resume\"",
+    ] {
+        let nemesis: Vec<&str> = history
+            .lines()
+            .filter(|l| l.contains("\"nemesis\""))
+            .collect();
+        assert!(
+            history.contains(f),
+            "the history records {f}:\n{}\n{}",
+            nemesis.join("\n"),
+            std::fs::read_to_string(dir.join("run.log")).unwrap_or_default()
+        );
     }
     let log = std::fs::read_to_string(dir.join("run.log")).unwrap();
-    for what in ["kill: exit 0", "restart: exit 0", "pause: exit 0", "resume: exit 0"] {
+    for what in [
+        "kill: exit 0",
+        "restart: exit 0",
+        "pause: exit 0",
+        "resume: exit 0",
+    ] {
         assert!(log.contains(what), "run.log has `{what}`:\n{log}");
     }
     assert!(log.contains("verify healed: exit 0"), "{log}");
@@ -187,7 +209,9 @@ fn heal_after_faultline_is_killed_mid_partition_leaves_no_rule_and_no_stopped_pr
     for i in 1..=3 {
         assert!(!has_chain(&lab, i), "host {i} still has faultline's chain");
         assert!(
-            !lab.on(i, "iptables -w -S INPUT | grep -q FAULTLINE").status.success(),
+            !lab.on(i, "iptables -w -S INPUT | grep -q FAULTLINE")
+                .status
+                .success(),
             "host {i} still jumps to FAULTLINE"
         );
         for j in 1..=3 {
@@ -251,18 +275,30 @@ fn bad_hosts_and_keys_are_refused_with_exit_254_naming_the_host() {
     // Unreachable: no host at .99.
     let (code, text) = run(
         &[],
-        with(&format!("root@{}", lab.addr(2)), &format!("root@10.77.{}.99", lab.subnet)),
+        with(
+            &format!("root@{}", lab.addr(2)),
+            &format!("root@10.77.{}.99", lab.subnet),
+        ),
     );
     assert_eq!(code, 254, "{text}");
     assert!(
-        text.contains(&format!("root@10.77.{}.99: cannot reach the host", lab.subnet)),
+        text.contains(&format!(
+            "root@10.77.{}.99: cannot reach the host",
+            lab.subnet
+        )),
         "{text}"
     );
     // Unknown host key: an empty known_hosts.
     std::fs::write(lab.path("empty_known_hosts"), "").unwrap();
-    let (code, text) = run(&[], with(&lab.path("known_hosts"), &lab.path("empty_known_hosts")));
+    let (code, text) = run(
+        &[],
+        with(&lab.path("known_hosts"), &lab.path("empty_known_hosts")),
+    );
     assert_eq!(code, 254, "{text}");
-    assert!(text.contains("the host key is not in known_hosts"), "{text}");
+    assert!(
+        text.contains("the host key is not in known_hosts"),
+        "{text}"
+    );
     assert!(text.contains("--ssh-accept-new-host-keys"), "{text}");
     // Changed host key: host 1's entry carries host 2's key.
     let known = std::fs::read_to_string(lab.path("known_hosts")).unwrap();
@@ -273,7 +309,10 @@ fn bad_hosts_and_keys_are_refused_with_exit_254_naming_the_host() {
         format!("{} {key2}\n{}\n", lab.addr(1), lines[1]),
     )
     .unwrap();
-    let (code, text) = run(&[], with(&lab.path("known_hosts"), &lab.path("wrong_known_hosts")));
+    let (code, text) = run(
+        &[],
+        with(&lab.path("known_hosts"), &lab.path("wrong_known_hosts")),
+    );
     assert_eq!(code, 254, "{text}");
     assert!(
         text.contains(&format!("root@{}: the host key differs", lab.addr(1))),

@@ -180,7 +180,10 @@ impl RemoteFaults {
                 });
             }
         }
-        let healed = self.remote.run_all("look for leftovers", |_| HEAL_SCRIPT.into()).await;
+        let healed = self
+            .remote
+            .run_all("look for leftovers", |_| HEAL_SCRIPT.into())
+            .await;
         for (h, r) in self.remote.hosts.iter().zip(healed) {
             let found = r?.stdout.trim().replace('\n', "; ");
             if !found.is_empty() {
@@ -314,7 +317,9 @@ impl Primitives for RemoteFaults {
             "while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done\n\
              iptables -w -F {CHAIN} 2>/dev/null; iptables -w -X {CHAIN} 2>/dev/null; true"
         );
-        let _ = self.on_all("heal partition (iptables)", |_| script.clone()).await;
+        let _ = self
+            .on_all("heal partition (iptables)", |_| script.clone())
+            .await;
         self.remote.progress().note(format!(
             "partition healed on every node in {:.1} ms",
             started.elapsed().as_secs_f64() * 1000.0
@@ -330,10 +335,9 @@ impl Primitives for RemoteFaults {
         for node in 0..self.remote.len() {
             if self.down[node] {
                 match self.restart(node).await {
-                    Ok(()) => ops.push(Planned::new(
-                        crate::nemesis::Action::Restart(node),
-                        |i| format!("n{}", i + 1),
-                    )),
+                    Ok(()) => ops.push(Planned::new(crate::nemesis::Action::Restart(node), |i| {
+                        format!("n{}", i + 1)
+                    })),
                     Err(e) => errors.push(e.to_string()),
                 }
             }

@@ -676,6 +676,16 @@ async fn exec(
                 secs: timeout.as_secs(),
             });
         }
+        Ok(Err(openssh::Error::Remote(e))) => {
+            // ssh reports exit 127 so: the shell did not find the command.
+            progress.note(format!("ssh {label}: {what}: exit 127 (command not found)"));
+            return Err(SshError::Failed {
+                host: label.clone(),
+                what: what.to_string(),
+                code: "127".into(),
+                output: format!("command not found ({e})"),
+            });
+        }
         Ok(Err(e)) => {
             progress.note(format!("ssh {label}: {what}: {e}"));
             return Err(SshError::Ssh {
@@ -748,7 +758,15 @@ mod tests {
         assert_eq!((h.user, h.port), (None, None));
         let h = HostSpec::parse("root@[fd00::1]:22").unwrap();
         assert_eq!(h.host, "fd00::1");
-        for bad in ["", "@h", "h:0", "h:x", "fd00::1", "-oProxyCommand=x", "[::1"] {
+        for bad in [
+            "",
+            "@h",
+            "h:0",
+            "h:x",
+            "fd00::1",
+            "-oProxyCommand=x",
+            "[::1",
+        ] {
             let e = HostSpec::parse(bad).unwrap_err();
             assert!(matches!(e, SshError::BadHost { .. }), "{bad}: {e}");
         }
