@@ -347,3 +347,162 @@ fn bad_hosts_and_keys_are_refused_with_exit_254_naming_the_host() {
     assert_eq!(code, 254, "{text}");
     assert!(text.contains("--ssh-sudo: `sudo -n true` failed"), "{text}");
 }
+
+#[test]
+fn users_service_on_ssh_hosts_is_killed_paused_and_partitioned_through_a_node_profile() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new(15, 3);
+    let bin = env!("CARGO_BIN_EXE_faultline");
+    let dir = lab.dir.path().display().to_string();
+    // The user's service: the demo store's node binary (sync mode), started on each host by a
+    // script the node profile reuses to restart it.
+    for i in 1..=3 {
+        let label = format!("root_{}", lab.addr(i));
+        let peers: String = (1..=3)
+            .filter(|&j| j != i)
+            .map(|j| format!(" --peer {j}={}:8001", lab.addr(j)))
+            .collect();
+        let script = format!(
+            "nohup setsid {bin} serve-demo-node --id {i} --mode sync --http {a}:8000 \
+             --peer-listen {a}:8001{peers} --data-dir {dir}/{label}.data \
+             >> {dir}/{label}.log 2>&1 < /dev/null &\necho $! > {dir}/{label}.pid\n",
+            a = lab.addr(i)
+        );
+        std::fs::write(format!("{dir}/{label}.start.sh"), script).unwrap();
+        let o = lab.on(i, &format!("sh {dir}/{label}.start.sh"));
+        assert!(o.status.success(), "{o:?}");
+    }
+    for i in 1..=3 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !remote_support::sh_any(&format!(
+            "ip netns exec {} timeout 1 bash -c '</dev/tcp/{}/8000'",
+            lab.ctl(),
+            lab.addr(i)
+        ))
+        .status
+        .success()
+        {
+            assert!(Instant::now() < deadline, "demo node {i} did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let store = tempfile::tempdir().unwrap();
+    let nodes = (1..=3)
+        .map(|i| format!("{}:8000", lab.addr(i)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut a = args(&[
+        "run",
+        "--target",
+        "http-kv",
+        "--workload",
+        "register",
+        "--nemesis",
+        "partition,kill,pause",
+        "--time-limit",
+        "20",
+        "--seed",
+        "5",
+        "--nemesis-interval",
+        "0.5",
+        "--nemesis-hold",
+        "1",
+        "--node-pid",
+        &format!("cat {dir}/{{host}}.pid"),
+        "--node-start",
+        &format!("sh {dir}/{{host}}.start.sh"),
+        "--store",
+    ]);
+    a.push(store.path().display().to_string());
+    a.push("--nodes".into());
+    a.push(nodes);
+    a.extend(lab.ssh_flags());
+    let (code, text) = lab.faultline(&a, Duration::from_secs(90));
+    let run = run_dir(store.path());
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    for f in [
+        "\"start-partition\"",
+        "\"kill\"",
+        "\"restart\"",
+        "\"pause\"",
+        "\"resume\"",
+    ] {
+        assert!(history.contains(f), "the history records {f}:\n{log}");
+    }
+    for what in [
+        "partition (iptables): exit 0",
+        "kill: exit 0",
+        "restart: exit 0",
+        "pause: exit 0",
+        "resume: exit 0",
+        "verify healed: exit 0",
+    ] {
+        assert!(log.contains(what), "run.log has `{what}`:\n{log}");
+    }
+    assert_eq!(code, 0, "the sync store stays valid:\n{}", head(&text));
+    for i in 1..=3 {
+        assert!(!has_chain(&lab, i));
+    }
+}
+
+/// Not a check: measures how long applying and healing a partition takes on 5 SSH hosts
+/// (all rules active on every host it changes), p50/p99 over one run. Run with
+/// `cargo test --release --test remote_ssh -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_partition_apply_and_heal_on_five_hosts() {
+    if !available() || !remote_support::which_etcd() {
+        return;
+    }
+    let lab = Lab::new(16, 5);
+    let store = tempfile::tempdir().unwrap();
+    let mut a = args(&[
+        "run",
+        "--target",
+        "etcd",
+        "--workload",
+        "register",
+        "--nemesis",
+        "partition",
+        "--time-limit",
+        "60",
+        "--rate",
+        "50",
+        "--nemesis-interval",
+        "0.5",
+        "--nemesis-hold",
+        "0.5",
+        "--store",
+    ]);
+    a.push(store.path().display().to_string());
+    a.extend(lab.ssh_flags());
+    let (code, text) = lab.faultline(&a, Duration::from_secs(180));
+    assert!(code == 0 || code == 1, "{text}");
+    let log = std::fs::read_to_string(run_dir(store.path()).join("run.log")).unwrap();
+    let times = |what: &str| {
+        let mut v: Vec<f64> = log
+            .lines()
+            .filter_map(|l| l.split_once(what))
+            .filter_map(|(_, rest)| rest.trim().strip_suffix(" ms")?.parse().ok())
+            .collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v
+    };
+    for (name, v) in [
+        ("apply", times("partition applied on every node in")),
+        ("heal", times("partition healed on every node in")),
+    ] {
+        assert!(!v.is_empty(), "no {name} times in run.log");
+        let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "{name}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
+            v.len(),
+            p(0.5),
+            p(0.99),
+            v[v.len() - 1]
+        );
+    }
+}
