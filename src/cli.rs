@@ -41,7 +41,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Run a workload against a store while a nemesis injects faults, record the history,
     /// check it, and write a store directory.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The embedded demo: a 3-replica store in async then sync mode under partitions, checked
     /// and compared side by side (about 30 s).
     Demo(DemoArgs),

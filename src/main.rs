@@ -54,7 +54,7 @@ fn run() -> u8 {
     let result = match cli.command {
         cli::Command::Check(args) => check::run(args),
         cli::Command::ServeDemoNode(args) => serve_demo_node(args),
-        cli::Command::Run(args) => run::run(args),
+        cli::Command::Run(args) => run::run(*args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Report(args) => report_cmd::run(args),

@@ -32,9 +32,9 @@ use crate::runner::Progress;
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Remote nodes over SSH (docs/remote.md)")]
 pub struct SshArgs {
-    /// The machines the nodes run on, [USER@]HOST[:PORT],... (node i on host i): faultline
-    /// reaches each over SSH to start the database there or break the user's service
-    /// (iptables, signals).
+    /// The machines the nodes run on, HOST or USER@HOST:PORT (user and port optional),
+    /// comma-separated, node i on host i: faultline reaches each over SSH to start the
+    /// database there or break the user's service (iptables, signals).
     #[arg(long, value_name = "[USER@]HOST[:PORT],...", value_delimiter = ',')]
     pub ssh_nodes: Vec<String>,
 
