@@ -465,6 +465,15 @@ impl Remote {
             }
         }
         let hosts: Vec<Arc<RemoteHost>> = slots.iter().flatten().cloned().collect();
+        if first_error.is_none() && hosts.len() != args.ssh_nodes.len() {
+            first_error = Some((
+                0,
+                SshError::Ssh {
+                    host: args.ssh_nodes.join(","),
+                    detail: "a connection task failed".into(),
+                },
+            ));
+        }
         let remote = Arc::new(Remote {
             hosts,
             sudo: args.ssh_sudo,

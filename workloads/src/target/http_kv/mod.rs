@@ -163,7 +163,8 @@ impl Target for HttpKvTarget {
         let remote = if self.ssh.ssh_nodes.is_empty() {
             None
         } else {
-            let root = ctx.faults.contains(&Fault::Partition);
+            // iptables, and the record of paused pids under /var/lib/faultline, need root.
+            let root = !ctx.faults.is_empty();
             ctx.progress.note(format!(
                 "connecting to {} SSH hosts",
                 self.ssh.ssh_nodes.len()
