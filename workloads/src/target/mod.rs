@@ -95,11 +95,13 @@ macro_rules! registry {
 registry! {
     /// The embedded demo store, started by faultline as 3 processes on loopback (every fault).
     Demo = "demo" => demo::Demo,
-    /// Any service speaking the http-kv protocol (docs/http-kv.md), at --nodes (no faults).
+    /// Any service speaking the http-kv protocol (docs/http-kv.md), at --nodes (faults with
+    /// --ssh-nodes and a node profile: docs/remote.md).
     HttpKv = "http-kv" => http_kv::HttpKvTarget,
     /// An in-process linearizable map (sanity baseline; no faults).
     Local = "local" => local::LocalTarget,
-    /// etcd v3: a local cluster faultline starts (kill, pause, partition), or yours at --nodes.
+    /// etcd v3: a cluster faultline starts locally or on --ssh-nodes (kill, pause, partition),
+    /// or yours at --nodes.
     Etcd = "etcd" => etcd::EtcdTarget,
     /// Redis: a local primary + replicas faultline starts (kill, pause), or yours at --nodes.
     Redis = "redis" => redis::RedisTarget,
@@ -415,7 +417,7 @@ pub fn refuse_faults(target: &str, faults: &[Fault]) -> Result<(), RunError> {
         Some(f) => Err(RunError::Usage(format!(
             "--nemesis {}: {target} has no faults (faultline controls neither its processes nor \
              its links); faults need --target demo, or etcd, redis, postgres or rabbitmq \
-             started by faultline (no --nodes)",
+             started by faultline (no --nodes), or --ssh-nodes (docs/remote.md)",
             f.name()
         ))),
     }
