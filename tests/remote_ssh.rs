@@ -1,6 +1,7 @@
 //! Remote clusters over SSH (issue 15), against real sshd on hosts made of network
 //! namespaces ([`remote_support::Lab`]): etcd started by faultline on 3 SSH hosts and broken
-//! with iptables partitions, kills and pauses; `faultline heal` after faultline was killed with
+//! with iptables partitions, kills and pauses; the demo store's nodes run as the user's service
+//! (`--target http-kv` with a node profile: async caught stale, sync valid under every fault); `faultline heal` after faultline was killed with
 //! SIGKILL mid-partition; and the bad-input errors (unreachable host, changed or unknown host
 //! key, a pid command that prints nothing) — exit 254 naming the host. Needs root.
 
@@ -348,16 +349,12 @@ fn bad_hosts_and_keys_are_refused_with_exit_254_naming_the_host() {
     assert!(text.contains("--ssh-sudo: `sudo -n true` failed"), "{text}");
 }
 
-#[test]
-fn users_service_on_ssh_hosts_is_killed_paused_and_partitioned_through_a_node_profile() {
-    if !available() {
-        return;
-    }
-    let lab = Lab::new(15, 3);
+/// Starts the demo store's node binary in `mode` on each of the lab's 3 hosts (as the user's
+/// service would run: by a script the node profile reuses to restart it, pid in a file), waits
+/// until each listens; returns the directory of the scripts and pid files.
+fn start_demo_nodes(lab: &Lab, mode: &str) -> String {
     let bin = env!("CARGO_BIN_EXE_faultline");
     let dir = lab.dir.path().display().to_string();
-    // The user's service: the demo store's node binary (sync mode), started on each host by a
-    // script the node profile reuses to restart it.
     for i in 1..=3 {
         let label = format!("root_{}", lab.addr(i));
         let peers: String = (1..=3)
@@ -365,7 +362,7 @@ fn users_service_on_ssh_hosts_is_killed_paused_and_partitioned_through_a_node_pr
             .map(|j| format!(" --peer {j}={}:8001", lab.addr(j)))
             .collect();
         let script = format!(
-            "nohup setsid {bin} serve-demo-node --id {i} --mode sync --http {a}:8000 \
+            "nohup setsid {bin} serve-demo-node --id {i} --mode {mode} --http {a}:8000 \
              --peer-listen {a}:8001{peers} --data-dir {dir}/{label}.data \
              >> {dir}/{label}.log 2>&1 < /dev/null &\necho $! > {dir}/{label}.pid\n",
             a = lab.addr(i)
@@ -388,6 +385,16 @@ fn users_service_on_ssh_hosts_is_killed_paused_and_partitioned_through_a_node_pr
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+    dir
+}
+
+#[test]
+fn users_service_on_ssh_hosts_is_killed_paused_and_partitioned_through_a_node_profile() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new(15, 3);
+    let dir = start_demo_nodes(&lab, "sync");
     let store = tempfile::tempdir().unwrap();
     let nodes = (1..=3)
         .map(|i| format!("{}:8000", lab.addr(i)))
@@ -505,4 +512,47 @@ fn measure_partition_apply_and_heal_on_five_hosts() {
             v[v.len() - 1]
         );
     }
+}
+
+#[test]
+fn async_demo_store_on_ssh_hosts_partitioned_by_iptables_is_caught_with_a_stale_read() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new(17, 3);
+    start_demo_nodes(&lab, "async");
+    let store = tempfile::tempdir().unwrap();
+    let nodes = (1..=3)
+        .map(|i| format!("{}:8000", lab.addr(i)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut a = args(&[
+        "run",
+        "--target",
+        "http-kv",
+        "--workload",
+        "register",
+        "--nemesis",
+        "partition",
+        "--keys",
+        "2",
+        "--time-limit",
+        "10",
+        "--seed",
+        "3",
+        "--nemesis-interval",
+        "1",
+        "--nemesis-hold",
+        "2",
+        "--store",
+    ]);
+    a.push(store.path().display().to_string());
+    a.push("--nodes".into());
+    a.push(nodes);
+    a.extend(lab.ssh_flags());
+    let (code, text) = lab.faultline(&a, Duration::from_secs(90));
+    assert_eq!(code, 1, "expected a stale read:\n{}", head(&text));
+    assert!(text.contains("not linearizable"), "{}", head(&text));
+    let log = std::fs::read_to_string(run_dir(store.path()).join("run.log")).unwrap();
+    assert!(log.contains("partition (iptables): exit 0"), "{log}");
 }
