@@ -169,6 +169,34 @@ mod tests {
     }
 
     #[test]
+    fn remote_host_failures_are_254_and_name_the_host() {
+        let unreachable = RunError::from(SshError::Unreachable {
+            host: "root@10.0.0.9".into(),
+            detail: "connect to host 10.0.0.9 port 22: No route to host".into(),
+        });
+        assert_eq!(of_run_error(&unreachable), BAD_INPUT);
+        assert!(unreachable.to_string().starts_with("root@10.0.0.9: cannot reach"));
+        let no_pid = SshError::NoPid {
+            host: "db2".into(),
+            command: "cat /run/db.pid".into(),
+        };
+        assert_eq!(of_ssh_error(&no_pid), BAD_INPUT);
+        assert!(no_pid.to_string().starts_with("db2: the pid command"));
+        let in_target = RunError::from(SshError::HostKeyChanged {
+            host: "db1".into(),
+            detail: "Host key verification failed.".into(),
+        })
+        .context("etcd");
+        assert_eq!(of_run_error(&in_target), BAD_INPUT);
+        let anyhow = anyhow::Error::new(SshError::TimedOut {
+            host: "db3".into(),
+            what: "partition (iptables)".into(),
+            secs: 20,
+        });
+        assert_eq!(of_error(&anyhow), BAD_INPUT);
+    }
+
+    #[test]
     fn combination_order() {
         assert_eq!(combine([]), VALID);
         assert_eq!(combine([VALID, UNKNOWN]), UNKNOWN);
