@@ -175,7 +175,9 @@ mod tests {
             detail: "connect to host 10.0.0.9 port 22: No route to host".into(),
         });
         assert_eq!(of_run_error(&unreachable), BAD_INPUT);
-        assert!(unreachable.to_string().starts_with("root@10.0.0.9: cannot reach"));
+        assert!(unreachable
+            .to_string()
+            .starts_with("root@10.0.0.9: cannot reach"));
         let no_pid = SshError::NoPid {
             host: "db2".into(),
             command: "cat /run/db.pid".into(),
