@@ -19,6 +19,15 @@ fn head(text: &str) -> String {
     text.lines().take(60).collect::<Vec<_>>().join("\n")
 }
 
+/// Waits until some host has faultline's chain.
+fn wait_for_chain(lab: &Lab, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !(1..=3).any(|i| has_chain(lab, i)) {
+        assert!(Instant::now() < deadline, "no partition within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Whether host `i` has faultline's iptables chain.
 fn has_chain(lab: &Lab, i: usize) -> bool {
     lab.on(i, "iptables -w -S FAULTLINE").status.success()
@@ -167,6 +176,25 @@ fn heal_after_faultline_is_killed_mid_partition_leaves_no_rule_and_no_stopped_pr
     ]);
     a.push(store.path().display().to_string());
     a.extend(lab.ssh_flags());
+    // Ctrl-C (SIGINT) while a partition is in force: faultline heals the hosts itself.
+    let child = lab.spawn_faultline(&a);
+    let pid = child.id();
+    wait_for_chain(&lab, Duration::from_secs(40));
+    remote_support::sh(&format!("kill -INT {pid}"));
+    let (code, text) = remote_support::finish(child, Duration::from_secs(60));
+    assert!(code == 0 || code == 1 || code == 2, "{text}");
+    assert!(text.contains("interrupted by SIGINT"), "{}", head(&text));
+    for i in 1..=3 {
+        assert!(
+            !has_chain(&lab, i),
+            "SIGINT: host {i} still has faultline's chain"
+        );
+    }
+
+    // SIGKILL while a partition is in force: the hosts stay cut off until `faultline heal`.
+    let store = tempfile::tempdir().unwrap();
+    let at = a.iter().position(|x| x == "--store").unwrap();
+    a[at + 1] = store.path().display().to_string();
     let mut child = lab.spawn_faultline(&a);
     // Wait until a partition is in force on some host, then SIGKILL faultline.
     let deadline = Instant::now() + Duration::from_secs(40);
