@@ -41,7 +41,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Run a workload against a store while a nemesis injects faults, record the history,
     /// check it, and write a store directory.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The embedded demo: a 3-replica store in async then sync mode under partitions, checked
     /// and compared side by side (about 30 s).
     Demo(DemoArgs),
@@ -59,6 +59,18 @@ pub enum Command {
     /// in results.json) or a history file (--model/--workload as for check): results.json,
     /// report.html, latency.svg, rate.svg.
     Report(ReportArgs),
+    /// Undo on SSH hosts everything faultline may have left there (after a run that was
+    /// killed): its iptables chain and paused processes; then check that every host reaches
+    /// every other.
+    Heal(HealArgs),
+}
+
+/// Arguments of `faultline heal`.
+#[derive(Debug, Args)]
+pub struct HealArgs {
+    /// The hosts and how to reach them.
+    #[command(flatten)]
+    pub ssh: workloads::remote::SshArgs,
 }
 
 /// Arguments of `faultline test`.

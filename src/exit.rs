@@ -10,6 +10,7 @@
 //! 254 with a message saying what to change; anything else is a bug in faultline, 255.
 
 use checkers::Validity;
+use workloads::remote::SshError;
 use workloads::{ClientError, RunError, ServerError};
 
 /// Every checked history is valid.
@@ -76,8 +77,28 @@ fn of_run_error(e: &RunError) -> u8 {
         | RunError::Start(_)
         | RunError::Server(_)
         | RunError::Client(_) => BAD_INPUT,
+        RunError::Ssh(e) => of_ssh_error(e),
         RunError::Within { source, .. } => of_run_error(source),
         RunError::Internal(_) => INTERNAL,
+    }
+}
+
+/// The exit code of a remote node's failure: every kind is the user's hosts, keys or flags
+/// (254, the message names the host and what to fix). Exhaustive, so a new kind is placed.
+fn of_ssh_error(e: &SshError) -> u8 {
+    match e {
+        SshError::BadHost { .. }
+        | SshError::Unreachable { .. }
+        | SshError::Auth { .. }
+        | SshError::HostKeyChanged { .. }
+        | SshError::UnknownHostKey { .. }
+        | SshError::Ssh { .. }
+        | SshError::NotRoot { .. }
+        | SshError::NoSudo { .. }
+        | SshError::Missing { .. }
+        | SshError::NoPid { .. }
+        | SshError::Failed { .. }
+        | SshError::TimedOut { .. } => BAD_INPUT,
     }
 }
 
@@ -98,6 +119,10 @@ pub fn run_error(e: &RunError) -> u8 {
 pub fn of_error(e: &anyhow::Error) -> u8 {
     if let Some(run) = e.downcast_ref::<RunError>() {
         return run_error(run);
+    }
+    if let Some(ssh) = e.downcast_ref::<SshError>() {
+        eprintln!("faultline: {ssh}");
+        return of_ssh_error(ssh);
     }
     if e.downcast_ref::<ServerError>().is_some() || e.downcast_ref::<ClientError>().is_some() {
         eprintln!("faultline: {e:#}");
@@ -171,6 +196,36 @@ mod tests {
             source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
         };
         assert!(matches!(RunError::from(bind), RunError::PortInUse { .. }));
+    }
+
+    #[test]
+    fn remote_host_failures_are_254_and_name_the_host() {
+        let unreachable = RunError::from(SshError::Unreachable {
+            host: "root@10.0.0.9".into(),
+            detail: "connect to host 10.0.0.9 port 22: No route to host".into(),
+        });
+        assert_eq!(of_run_error(&unreachable), BAD_INPUT);
+        assert!(unreachable
+            .to_string()
+            .starts_with("root@10.0.0.9: cannot reach"));
+        let no_pid = SshError::NoPid {
+            host: "db2".into(),
+            command: "cat /run/db.pid".into(),
+        };
+        assert_eq!(of_ssh_error(&no_pid), BAD_INPUT);
+        assert!(no_pid.to_string().starts_with("db2: the pid command"));
+        let in_target = RunError::from(SshError::HostKeyChanged {
+            host: "db1".into(),
+            detail: "Host key verification failed.".into(),
+        })
+        .context("etcd");
+        assert_eq!(of_run_error(&in_target), BAD_INPUT);
+        let anyhow = anyhow::Error::new(SshError::TimedOut {
+            host: "db3".into(),
+            what: "partition (iptables)".into(),
+            secs: 20,
+        });
+        assert_eq!(of_error(&anyhow), BAD_INPUT);
     }
 
     #[test]

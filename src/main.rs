@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod demo;
 mod exit;
+mod heal;
 mod junit;
 mod plan;
 mod progress;
@@ -55,11 +56,12 @@ fn run() -> u8 {
     let result = match cli.command {
         cli::Command::Check(args) => check::run(args),
         cli::Command::ServeDemoNode(args) => serve_demo_node(args),
-        cli::Command::Run(args) => run::run(args),
+        cli::Command::Run(args) => run::run(*args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Report(args) => report_cmd::run(args),
         cli::Command::Test(args) => test_cmd::run(args),
+        cli::Command::Heal(args) => heal::run(args),
     };
     match result {
         Ok(code) => code,

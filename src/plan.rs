@@ -1067,7 +1067,7 @@ impl Ctx<'_> {
             (None, None) => Vec::new(),
         };
         Ok(CaseKind::Run {
-            args: Box::new(args),
+            args,
             argv,
             seeds,
             user_nodes: user_nodes || kind == TargetKind::HttpKv,

@@ -77,6 +77,10 @@ pub enum RunError {
     /// A client could not connect or prepare the system under test.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// A remote node could not be reached over SSH, or a command there failed (names the
+    /// host and what to fix).
+    #[error(transparent)]
+    Ssh(#[from] crate::remote::SshError),
     /// A server's or a client's failure while a target (`what`) was set up.
     #[error("{what}: {source}")]
     Within {

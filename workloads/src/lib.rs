@@ -7,6 +7,8 @@
 //!   over a target's fault primitives.
 //! - [`net`]: TCP link proxies ([`net::proxy`]) and network namespaces ([`net::netns`]),
 //!   which partitions cut.
+//! - [`remote`]: nodes on other machines over SSH (connections, iptables and signal faults,
+//!   `faultline heal`).
 //! - [`client`]: the client trait (clients live with their targets).
 //! - [`generator`]: seeded schedules of operations per workload.
 //! - [`recorder`]: appends every invocation and completion to `history.jsonl` as it happens.
@@ -19,6 +21,7 @@ pub mod generator;
 pub mod nemesis;
 pub mod net;
 pub mod recorder;
+pub mod remote;
 pub mod runner;
 pub mod target;
 

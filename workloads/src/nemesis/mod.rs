@@ -193,6 +193,9 @@ pub enum NemesisError {
     /// The proxies between clients and nodes refused the cut.
     #[error(transparent)]
     Proxy(#[from] crate::net::proxy::ProxyError),
+    /// A command on a remote node failed (names the host).
+    #[error(transparent)]
+    Ssh(#[from] crate::remote::SshError),
     /// The runner asked to apply a fault operation the schedule had not planned (a bug).
     #[error("{0} was not planned")]
     NotPlanned(String),
@@ -216,6 +219,9 @@ pub enum NotHealed {
     /// A node is still down, paused or cut off (which, and how).
     #[error("{0}")]
     Still(&'static str),
+    /// A remote node is still cut off, paused or down, or could not be asked (names the host).
+    #[error("{0}")]
+    Remote(std::sync::Arc<crate::remote::SshError>),
     /// The nemesis task failed, so nothing could be healed.
     #[error("the nemesis task failed; nothing could be healed")]
     NemesisFailed,

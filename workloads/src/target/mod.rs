@@ -95,11 +95,13 @@ macro_rules! registry {
 registry! {
     /// The embedded demo store, started by faultline as 3 processes on loopback (every fault).
     Demo = "demo" => demo::Demo,
-    /// Any service speaking the http-kv protocol (docs/http-kv.md), at --nodes (no faults).
+    /// Any service speaking the http-kv protocol (docs/http-kv.md), at --nodes (faults with
+    /// --ssh-nodes and a node profile: docs/remote.md).
     HttpKv = "http-kv" => http_kv::HttpKvTarget,
     /// An in-process linearizable map (sanity baseline; no faults).
     Local = "local" => local::LocalTarget,
-    /// etcd v3: a local cluster faultline starts (kill, pause, partition), or yours at --nodes.
+    /// etcd v3: a cluster faultline starts locally or on --ssh-nodes (kill, pause, partition),
+    /// or yours at --nodes.
     Etcd = "etcd" => etcd::EtcdTarget,
     /// Redis: a local primary + replicas faultline starts (kill, pause), or yours at --nodes.
     Redis = "redis" => redis::RedisTarget,
@@ -153,6 +155,11 @@ pub struct ServerArgs {
     /// Redis, and PostgreSQL with --replicas: where reads go (default primary).
     #[arg(long, value_enum, value_name = "WHERE")]
     pub read_from: Option<ReadFrom>,
+
+    /// The machines the nodes run on, reached over SSH (http-kv: the user's service there;
+    /// etcd: faultline starts the members there).
+    #[command(flatten)]
+    pub ssh: crate::remote::SshArgs,
 }
 
 impl FlagGroup for ServerArgs {
@@ -167,6 +174,7 @@ impl FlagGroup for ServerArgs {
         if self.read_from.is_some() {
             out.push("--read-from");
         }
+        out.extend(self.ssh.given());
         out
     }
 }
@@ -230,7 +238,7 @@ pub struct StartCtx<'a> {
     /// The faults the nemesis will inject (etcd starts in namespaces for partitions).
     pub faults: &'a [Fault],
     /// Where to say what is happening (run.log).
-    pub progress: &'a Progress,
+    pub progress: &'a Arc<Progress>,
 }
 
 /// A system under test.
@@ -409,7 +417,7 @@ pub fn refuse_faults(target: &str, faults: &[Fault]) -> Result<(), RunError> {
         Some(f) => Err(RunError::Usage(format!(
             "--nemesis {}: {target} has no faults (faultline controls neither its processes nor \
              its links); faults need --target demo, or etcd, redis, postgres or rabbitmq \
-             started by faultline (no --nodes)",
+             started by faultline (no --nodes), or --ssh-nodes (docs/remote.md)",
             f.name()
         ))),
     }

@@ -5,18 +5,22 @@
 //!   ([`grpc_proto`]: its messages), chosen with `--etcd-api`.
 //! - [`launcher`]: starts the members on loopback, or each in its own network namespace with
 //!   every peer link relayed through faultline when partitions are asked for.
-//! - Fault primitives: [`crate::target::server::ServerFaults`] with the namespaces' cuts.
+//! - [`remote`]: starts the members on SSH hosts (`--ssh-nodes`).
+//! - Fault primitives: [`crate::target::server::ServerFaults`] with the namespaces' cuts; on
+//!   SSH hosts [`crate::remote::faults::RemoteFaults`] (iptables, signals).
 
 pub mod grpc;
 pub mod grpc_proto;
 pub mod json;
 pub mod launcher;
+pub mod remote;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::server::ServerFaults;
+use crate::remote::faults::RemoteFaults;
 use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
 use crate::client::Either;
 use crate::generator::WorkloadKind;
@@ -67,6 +71,7 @@ pub struct EtcdTarget {
     serializable: bool,
     api: EtcdApi,
     timeout: Duration,
+    ssh: crate::remote::SshArgs,
 }
 
 /// The etcd client of either API.
@@ -77,12 +82,40 @@ impl Target for EtcdTarget {
     type Args = EtcdArgs;
     type Client = EtcdClient;
     type Nodes = EtcdNodes;
-    const SHARED_FLAGS: &'static [&'static str] = &["--nodes", "--local-nodes"];
+    const SHARED_FLAGS: &'static [&'static str] = &[
+        "--nodes",
+        "--local-nodes",
+        "--ssh-nodes",
+        "--ssh-user",
+        "--ssh-key",
+        "--ssh-port",
+        "--ssh-sudo",
+        "--ssh-known-hosts",
+        "--ssh-accept-new-host-keys",
+        "--ssh-timeout",
+    ];
 
     fn plan(spec: &Spec<'_>) -> Result<Self, RunError> {
         let s = &spec.args.servers;
         super::refuse_local_nodes_with_nodes(s)?;
+        if s.ssh.ssh_nodes.is_empty() {
+            if let Some(flag) = s.ssh.given().first() {
+                return Err(RunError::Usage(format!(
+                    "{flag} needs --ssh-nodes (the hosts to start etcd on)"
+                )));
+            }
+        } else {
+            s.ssh.hosts()?;
+            if !s.nodes.is_empty() || s.local_nodes.is_some() {
+                return Err(RunError::Usage(
+                    "--ssh-nodes starts one etcd member on each host: leave out --nodes and \
+                     --local-nodes"
+                        .into(),
+                ));
+            }
+        }
         Ok(EtcdTarget {
+            ssh: s.ssh.clone(),
             nodes: s.nodes.clone(),
             local_nodes: s.local_nodes.unwrap_or(3) as usize,
             serializable: spec.args.etcd.etcd_serializable_reads,
@@ -101,7 +134,11 @@ impl Target for EtcdTarget {
             } else {
                 ""
             },
-            super::place(&self.nodes, self.local_nodes),
+            if self.ssh.ssh_nodes.is_empty() {
+                super::place(&self.nodes, self.local_nodes)
+            } else {
+                format!("on SSH hosts {}", self.ssh.ssh_nodes.join(","))
+            },
             if self.serializable {
                 "serializable"
             } else {
@@ -118,6 +155,15 @@ impl Target for EtcdTarget {
         }
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<EtcdNodes, RunError> {
+        if !self.ssh.ssh_nodes.is_empty() {
+            let c = remote::RemoteEtcd::start(&self.ssh, ctx.dir, ctx.progress, ctx.faults).await?;
+            return Ok(EtcdNodes {
+                target: self.clone(),
+                endpoints: Arc::new(c.endpoints.clone()),
+                local: None,
+                remote: Some(c),
+            });
+        }
         let (endpoints, local) = if self.nodes.is_empty() {
             let n = self.local_nodes;
             let c = if ctx.faults.contains(&Fault::Partition) {
@@ -141,6 +187,7 @@ impl Target for EtcdTarget {
             target: self.clone(),
             endpoints: Arc::new(endpoints),
             local,
+            remote: None,
         })
     }
 
@@ -159,12 +206,13 @@ pub struct EtcdNodes {
     target: EtcdTarget,
     endpoints: Arc<Vec<String>>,
     local: Option<LocalEtcd>,
+    remote: Option<remote::RemoteEtcd>,
 }
 
 #[async_trait::async_trait]
 impl Nodes for EtcdNodes {
     type Client = EtcdClient;
-    type Faults = ServerFaults;
+    type Faults = Either<ServerFaults, RemoteFaults>;
     fn count(&self) -> usize {
         self.endpoints.len()
     }
@@ -179,21 +227,35 @@ impl Nodes for EtcdNodes {
             EtcdApi::Grpc => Either::B(grpc::EtcdGrpc::new(e, t, s)),
         }
     }
-    fn primitives(&self) -> Option<ServerFaults> {
+    fn primitives(&self) -> Option<Either<ServerFaults, RemoteFaults>> {
+        if let Some(r) = &self.remote {
+            return Some(Either::B(RemoteFaults::new(
+                "etcd",
+                r.remote.clone(),
+                r.service.clone(),
+            )));
+        }
         let c = self.local.as_ref()?;
         let faults = ServerFaults::new("etcd", c.servers.clone(), super::server::SERVER_SALT);
-        Some(match &c.cuts {
+        Some(Either::A(match &c.cuts {
             Some(cuts) => faults.with_cuts(cuts.clone()),
             None => faults,
-        })
+        }))
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
+        if let Some(r) = &self.remote {
+            // Copied from the hosts when they stop (shutdown).
+            return r.log_paths();
+        }
         super::server::logs(self.local.iter().flat_map(|c| &c.servers))
     }
     fn started(&self) -> Option<&'static str> {
-        self.local.as_ref().map(|_| "etcd")
+        (self.local.is_some() || self.remote.is_some()).then_some("etcd")
     }
     async fn shutdown(&self) {
+        if let Some(r) = &self.remote {
+            r.shutdown().await;
+        }
         if let Some(c) = &self.local {
             c.shutdown().await;
         }

@@ -1,0 +1,56 @@
+//! `faultline heal --ssh-nodes …`: undoes on remote hosts whatever faultline may have left
+//! there when a run could not heal itself (faultline killed with SIGKILL, the control node
+//! lost): faultline's iptables chain and the processes it paused
+//! ([`workloads::remote::faults::HEAL_SCRIPT`]). Then verifies that every host reaches every
+//! other host's SSH port. Prints, per host, what it found.
+//!
+//! Exit 0 when every host is clean afterwards; 254 when a host cannot be reached or healed
+//! (the message names it).
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::cli::HealArgs;
+use workloads::remote::faults::{self, RemoteFaults, Service};
+use workloads::remote::Remote;
+use workloads::runner::Progress;
+
+/// Runs `faultline heal`.
+pub fn run(args: HealArgs) -> Result<u8> {
+    if args.ssh.ssh_nodes.is_empty() {
+        eprintln!("faultline heal: --ssh-nodes is required (the hosts to heal)");
+        return Ok(crate::exit::BAD_INPUT);
+    }
+    let runtime = crate::run::runtime()?;
+    runtime.block_on(async move {
+        let progress = Progress::new();
+        let remote = match Remote::connect(&args.ssh, true, progress.clone()).await {
+            Ok(r) => r,
+            Err(e) => return Ok(crate::exit::of_error(&anyhow::Error::new(e))),
+        };
+        let mut code = crate::exit::VALID;
+        for (host, r) in faults::heal_all(&remote).await {
+            match r {
+                Ok(what) => println!("{host}: {what}"),
+                Err(e) => {
+                    eprintln!("faultline heal: {e}");
+                    code = crate::exit::BAD_INPUT;
+                }
+            }
+        }
+        if code == crate::exit::VALID {
+            use workloads::nemesis::Primitives;
+            let mut check = RemoteFaults::new("heal", remote.clone(), Arc::new(Service::default()));
+            match check.check_healed().await {
+                Ok(msg) => println!("healed: {msg}"),
+                Err(e) => {
+                    eprintln!("faultline heal: not healed: {e}");
+                    code = crate::exit::BAD_INPUT;
+                }
+            }
+        }
+        remote.close().await;
+        Ok(code)
+    })
+}
