@@ -12,6 +12,7 @@ mod cli;
 mod demo;
 mod exit;
 mod junit;
+mod maelstrom;
 mod progress;
 mod render_human;
 mod render_json;
@@ -57,6 +58,7 @@ fn run() -> u8 {
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Report(args) => report_cmd::run(args),
+        cli::Command::Maelstrom(args) => maelstrom::run(args),
     };
     match result {
         Ok(code) => code,

@@ -207,7 +207,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
 /// JUnit file (if any) can be written: a file where the store should be, a read-only
 /// directory, a missing directory for `--junit` are usage errors (254), not a run lost at the
 /// end.
-fn check_writable(store: &Path, junit: Option<&Path>) -> Result<(), workloads::RunError> {
+pub(crate) fn check_writable(store: &Path, junit: Option<&Path>) -> Result<(), workloads::RunError> {
     let unusable = |path: &Path, e: std::io::Error| workloads::RunError::Store {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -419,7 +419,7 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
 }
 
 /// Creates `STORE/LABEL/TIMESTAMP/` and points `STORE/latest` at it.
-fn run_dir(store: &Path, label: &str) -> Result<PathBuf> {
+pub(crate) fn run_dir(store: &Path, label: &str) -> Result<PathBuf> {
     let stamp = timestamp();
     let mut dir = store.join(label).join(&stamp);
     let mut n = 1;
