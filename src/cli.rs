@@ -91,7 +91,7 @@ pub struct MaelstromTestArgs {
     pub bin: PathBuf,
 
     /// Arguments for the node program.
-    #[arg(value_name = "ARGS", trailing_var_arg = true)]
+    #[arg(value_name = "ARGS")]
     pub node_args: Vec<String>,
 
     /// Number of node programs.

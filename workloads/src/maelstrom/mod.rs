@@ -205,13 +205,18 @@ impl ClientBox {
     }
 
     /// Sends `body` to `dest` with a fresh msg_id; the reply's body, or `None` on timeout.
-    async fn rpc(
+    async fn rpc(&self, router: &Router, dest: Addr, body: Value, timeout: Duration) -> Option<Value> {
+        self.rpc_id(router, dest, body, timeout).await.1
+    }
+
+    /// [`ClientBox::rpc`], also returning the msg_id used.
+    async fn rpc_id(
         &self,
         router: &Router,
         dest: Addr,
         mut body: Value,
         timeout: Duration,
-    ) -> Option<Value> {
+    ) -> (u64, Option<Value>) {
         let id = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
         body["msg_id"] = json!(id);
         let (tx, rx) = oneshot::channel();
@@ -232,7 +237,7 @@ impl ClientBox {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
         }
-        r.ok().and_then(Result::ok)
+        (id, r.ok().and_then(Result::ok))
     }
 }
 
@@ -252,10 +257,9 @@ impl Cluster {
         let node = &self.nodes[i];
         let ids: Vec<String> = (1..=self.cfg.node_count).map(|k| format!("n{k}")).collect();
         let body = json!({"type": "init", "node_id": node.name, "node_ids": ids});
-        let msg_id = self.c0.sent.load(Ordering::SeqCst) + 1;
-        let reply = self
+        let (msg_id, reply) = self
             .c0
-            .rpc(&self.router, node.addr, body, self.cfg.init_timeout)
+            .rpc_id(&self.router, node.addr, body, self.cfg.init_timeout)
             .await;
         let ok = reply
             .as_ref()

@@ -151,7 +151,7 @@ pub enum ProtocolError {
         line: String,
     },
     /// A message to a client that answers nothing that client sent.
-    #[error("{node} sent {dest} a reply to unknown msg_id {in_reply_to:?} ({dest} sent msg_ids 1..={sent} so far; a client only receives replies, with in_reply_to set to the msg_id of its request)\n  line: {line}")]
+    #[error("{node} sent {dest} a reply to unknown msg_id {} ({dest} sent msg_ids 1..={sent} so far; a client only receives replies, with in_reply_to set to the msg_id of its request)\n  line: {line}", show_id(.in_reply_to))]
     UnknownReply {
         /// The node.
         node: String,
@@ -220,4 +220,9 @@ mod tests {
         assert!(parse_head("hello").unwrap_err().starts_with("not JSON"));
         assert!(parse_head(r#"{"src":"n1"}"#).unwrap_err().contains("expected"));
     }
+}
+
+/// An `in_reply_to` for messages: the number, or that it is missing.
+fn show_id(id: &Option<u64>) -> String {
+    id.map_or("(in_reply_to missing)".to_string(), |i| i.to_string())
 }

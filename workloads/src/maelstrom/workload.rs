@@ -234,15 +234,9 @@ fn by_type(op: &Op, body: &Value, kind: &str, f: &str) -> Outcome {
         "echo" => Outcome::Ok(field("echo")),
         "generate" => Outcome::Ok(field("id")),
         "broadcast" | "add" | "write" | "cas" => Outcome::Ok(op.value.clone()),
-        "read" | "final-read" => {
-            if op.key.is_some() {
-                Outcome::Ok(field("value"))
-            } else if body.get("messages").is_some() {
-                Outcome::Ok(field("messages"))
-            } else {
-                Outcome::Ok(field("value"))
-            }
-        }
+        // broadcast answers `messages`, the others `value`.
+        "read" | "final-read" if body.get("messages").is_some() => Outcome::Ok(field("messages")),
+        "read" | "final-read" => Outcome::Ok(field("value")),
         _ => Outcome::Info(json!("unexpected operation")),
     }
 }
