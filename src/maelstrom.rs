@@ -56,7 +56,9 @@ fn workload(name: &str) -> Result<Workload, String> {
 /// `--concurrency`: `N` or `Kn` (K × node count).
 pub fn concurrency(text: &str, nodes: u64) -> Result<usize, String> {
     let t = text.trim();
-    let bad = || format!("--concurrency: expected a number or Kn (K times --node-count, e.g. 2n), found {text:?}");
+    let bad = || {
+        format!("--concurrency: expected a number or Kn (K times --node-count, e.g. 2n), found {text:?}")
+    };
     let n = match t.strip_suffix('n') {
         Some("") => nodes,
         Some(k) => k.parse::<u64>().map_err(|_| bad())? * nodes,
@@ -235,7 +237,12 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
     }
     let latency = latency_ms(&ops);
     let code = outcome.exit_code();
-    check::write_results(&dir, std::slice::from_ref(&file), std::slice::from_ref(&outcome), code)?;
+    check::write_results(
+        &dir,
+        std::slice::from_ref(&file),
+        std::slice::from_ref(&outcome),
+        code,
+    )?;
     let results = dir.join("results.json");
     let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&results)?)?;
     if let Some(map) = value.as_object_mut() {
@@ -254,9 +261,13 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         FileOutcome::BadInput(e) => format!("{e}\n"),
     };
     {
-        let mut log = std::fs::OpenOptions::new().append(true).open(dir.join("run.log"))?;
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("run.log"))?;
         let plain = match &outcome {
-            FileOutcome::Checked { report, .. } => render_human::render(&file, report, Style { color: false }),
+            FileOutcome::Checked { report, .. } => {
+                render_human::render(&file, report, Style { color: false })
+            }
             FileOutcome::BadInput(e) => format!("{e}\n"),
         };
         let _ = writeln!(log, "\n{text}\n{plain}");
@@ -266,7 +277,9 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         OutputFormat::Human => write!(out, "{text}\n{verdict}"),
         OutputFormat::Json => {
             let mut v = match &outcome {
-                FileOutcome::Checked { format, report } => render_json::report(&file, *format, report),
+                FileOutcome::Checked { format, report } => {
+                    render_json::report(&file, *format, report)
+                }
                 FileOutcome::BadInput(e) => render_json::input_error(&file, e),
             };
             if let Some(map) = v.as_object_mut() {

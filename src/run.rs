@@ -207,7 +207,10 @@ pub fn run(args: RunArgs) -> Result<u8> {
 /// JUnit file (if any) can be written: a file where the store should be, a read-only
 /// directory, a missing directory for `--junit` are usage errors (254), not a run lost at the
 /// end.
-pub(crate) fn check_writable(store: &Path, junit: Option<&Path>) -> Result<(), workloads::RunError> {
+pub(crate) fn check_writable(
+    store: &Path,
+    junit: Option<&Path>,
+) -> Result<(), workloads::RunError> {
     let unusable = |path: &Path, e: std::io::Error| workloads::RunError::Store {
         path: path.to_path_buf(),
         reason: e.to_string(),

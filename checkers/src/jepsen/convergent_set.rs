@@ -135,7 +135,15 @@ pub fn check(
             .as_ref()
             .map(|p| format!(" to process {p}"))
             .unwrap_or_default();
-        explanation_line(&mut report.explanation, node, f, lost.len(), first, &at, &to);
+        explanation_line(
+            &mut report.explanation,
+            node,
+            f,
+            lost.len(),
+            first,
+            &at,
+            &to,
+        );
     }
     Ok(report)
 }

@@ -103,7 +103,11 @@ pub fn run<S>(
                     id: m["body"]["node_id"].as_str().unwrap_or("").to_string(),
                     ids: m["body"]["node_ids"]
                         .as_array()
-                        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(String::from))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 };
                 out.inner.lock().unwrap().id = init.id.clone();

@@ -205,7 +205,13 @@ impl ClientBox {
     }
 
     /// Sends `body` to `dest` with a fresh msg_id; the reply's body, or `None` on timeout.
-    async fn rpc(&self, router: &Router, dest: Addr, body: Value, timeout: Duration) -> Option<Value> {
+    async fn rpc(
+        &self,
+        router: &Router,
+        dest: Addr,
+        body: Value,
+        timeout: Duration,
+    ) -> Option<Value> {
         self.rpc_id(router, dest, body, timeout).await.1
     }
 
@@ -445,13 +451,15 @@ pub async fn run(
     let k = cfg.concurrency.max(1);
     let mut names: Vec<(String, Kind)> = (1..=n).map(|i| (format!("n{i}"), Kind::Node)).collect();
     names.extend((1..=k).map(|i| (format!("c{i}"), Kind::Client)));
-    names.extend(Service::ALL.iter().map(|s| (s.name().to_string(), Kind::Service)));
+    names.extend(
+        Service::ALL
+            .iter()
+            .map(|s| (s.name().to_string(), Kind::Service)),
+    );
     names.push(("c0".to_string(), Kind::Internal));
     let net_log = if cfg.log_net {
         let path = dir.join("net.log");
-        Some(
-            std::fs::File::create(&path).map_err(|source| MaelstromError::File { path, source })?,
-        )
+        Some(std::fs::File::create(&path).map_err(|source| MaelstromError::File { path, source })?)
     } else {
         None
     };
@@ -551,7 +559,9 @@ async fn drive(
     let cfg = &c.cfg;
     // Nodes up, then init every node (the timeouts overlap).
     for p in &c.nodes {
-        p.start(c.router.clone(), c.fatal.clone()).await.map_err(Some)?;
+        p.start(c.router.clone(), c.fatal.clone())
+            .await
+            .map_err(Some)?;
     }
     let mut inits = Vec::new();
     for i in 0..c.nodes.len() {
@@ -640,7 +650,7 @@ async fn drive(
                 if tokio::time::Instant::now() >= deadline || *stop.borrow() {
                     break;
                 }
-                let (op, body) = gen.next();
+                let (op, body) = gen.next_op();
                 ops.fetch_add(1, Ordering::Relaxed);
                 invoke(&c, w, node, &mut process, &op, body, &recorder, &progress).await;
                 let u = (rng.below(1 << 30) as f64 + 1.0) / (1u64 << 30) as f64;
@@ -696,8 +706,17 @@ async fn drive(
             finals.push(tokio::spawn(async move {
                 for node in (w..c.nodes.len()).step_by(k) {
                     ops.fetch_add(1, Ordering::Relaxed);
-                    invoke(&c, w, node, &mut process, &op, body.clone(), &recorder, &progress)
-                        .await;
+                    invoke(
+                        &c,
+                        w,
+                        node,
+                        &mut process,
+                        &op,
+                        body.clone(),
+                        &recorder,
+                        &progress,
+                    )
+                    .await;
                 }
             }));
         }

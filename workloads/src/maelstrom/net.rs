@@ -389,7 +389,11 @@ impl Router {
     }
 
     fn unit(&self) -> f64 {
-        let r = self.rng.lock().unwrap_or_else(|e| e.into_inner()).next_u64();
+        let r = self
+            .rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_u64();
         (r >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -433,7 +437,10 @@ impl Inbox {
                 }
             }
             let now = Instant::now();
-            while heap.peek().is_some_and(|d| d.at.is_some_and(|at| at <= now)) {
+            while heap
+                .peek()
+                .is_some_and(|d| d.at.is_some_and(|at| at <= now))
+            {
                 if let Some(d) = heap.pop() {
                     batch.push(d.msg);
                 }

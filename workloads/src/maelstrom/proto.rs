@@ -34,15 +34,13 @@ pub struct HeadBody {
 
 /// Why a line is not a Maelstrom message: what was expected.
 pub fn parse_head(line: &str) -> Result<Head, String> {
-    serde_json::from_str::<Head>(line).map_err(|e| {
-        match serde_json::from_str::<Value>(line) {
-            Err(_) => format!("not JSON ({e})"),
-            Ok(v) if !v.is_object() => "a JSON value that is not an object".to_string(),
-            Ok(_) => format!(
-                "expected {{\"src\": ID, \"dest\": ID, \"body\": {{\"type\": STRING, \"msg_id\"?: \
+    serde_json::from_str::<Head>(line).map_err(|e| match serde_json::from_str::<Value>(line) {
+        Err(_) => format!("not JSON ({e})"),
+        Ok(v) if !v.is_object() => "a JSON value that is not an object".to_string(),
+        Ok(_) => format!(
+            "expected {{\"src\": ID, \"dest\": ID, \"body\": {{\"type\": STRING, \"msg_id\"?: \
                  INTEGER, \"in_reply_to\"?: INTEGER, …}}}} ({e})"
-            ),
-        }
+        ),
     })
 }
 
@@ -139,7 +137,9 @@ pub enum ProtocolError {
         line: String,
     },
     /// A message to a destination that does not exist.
-    #[error("{node} sent a message to an unknown node {dest:?} (nodes are {known})\n  line: {line}")]
+    #[error(
+        "{node} sent a message to an unknown node {dest:?} (nodes are {known})\n  line: {line}"
+    )]
     UnknownDest {
         /// The node.
         node: String,
@@ -198,6 +198,11 @@ pub fn shorten(line: &str) -> String {
     }
 }
 
+/// An `in_reply_to` for messages: the number, or that it is missing.
+fn show_id(id: &Option<u64>) -> String {
+    id.map_or("(in_reply_to missing)".to_string(), |i| i.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,14 +220,14 @@ mod tests {
 
     #[test]
     fn heads_parse_and_non_messages_say_why() {
-        let h = parse_head(r#"{"src":"n1","dest":"c1","body":{"type":"echo_ok","in_reply_to":3,"echo":"x"}}"#).unwrap();
+        let h = parse_head(
+            r#"{"src":"n1","dest":"c1","body":{"type":"echo_ok","in_reply_to":3,"echo":"x"}}"#,
+        )
+        .unwrap();
         assert_eq!((h.src.as_str(), h.body.in_reply_to), ("n1", Some(3)));
         assert!(parse_head("hello").unwrap_err().starts_with("not JSON"));
-        assert!(parse_head(r#"{"src":"n1"}"#).unwrap_err().contains("expected"));
+        assert!(parse_head(r#"{"src":"n1"}"#)
+            .unwrap_err()
+            .contains("expected"));
     }
-}
-
-/// An `in_reply_to` for messages: the number, or that it is missing.
-fn show_id(id: &Option<u64>) -> String {
-    id.map_or("(in_reply_to missing)".to_string(), |i| i.to_string())
 }

@@ -136,12 +136,7 @@ impl State {
         kind: &str,
         body: &Map<String, Value>,
     ) -> Result<Value, (ErrorCode, String)> {
-        let malformed = |what: &str| {
-            (
-                ErrorCode::MALFORMED_REQUEST,
-                format!("{kind} needs {what}"),
-            )
-        };
+        let malformed = |what: &str| (ErrorCode::MALFORMED_REQUEST, format!("{kind} needs {what}"));
         if self.service == Service::LinTso {
             return match kind {
                 "ts" => {
@@ -157,7 +152,11 @@ impl State {
         let key = key_of(body).ok_or_else(|| malformed("a key"))?;
         // seq-kv: reads may be stale; updates apply to the newest state (one total order).
         let current = match (self.service, kind) {
-            (Service::SeqKv, "cas") => self.versions.get(&key).and_then(|v| v.last()).map(|(_, v)| v.clone()),
+            (Service::SeqKv, "cas") => self
+                .versions
+                .get(&key)
+                .and_then(|v| v.last())
+                .map(|(_, v)| v.clone()),
             (_, "write") => None,
             _ => self.get(from, &key),
         };
@@ -196,7 +195,10 @@ impl State {
             }
             other => Err((
                 ErrorCode::NOT_SUPPORTED,
-                format!("{} answers read, write and cas, not {other:?}", self.service.name()),
+                format!(
+                    "{} answers read, write and cas, not {other:?}",
+                    self.service.name()
+                ),
             )),
         }
     }
@@ -249,7 +251,9 @@ impl State {
                 self.clock += 1;
                 let skew = self.rng.below(4);
                 let ts = self.clock.saturating_sub(skew);
-                let e = self.replicas[r].entry(key.to_string()).or_insert((0, Value::Null));
+                let e = self.replicas[r]
+                    .entry(key.to_string())
+                    .or_insert((0, Value::Null));
                 if ts >= e.0 {
                     *e = (ts, value);
                 }

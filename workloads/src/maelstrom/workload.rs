@@ -121,7 +121,7 @@ impl Gen {
     }
 
     /// The next operation: what the history records, and the request body.
-    pub fn next(&mut self) -> (Op, Value) {
+    pub fn next_op(&mut self) -> (Op, Value) {
         let op = |f, key, value| Op { f, key, value };
         match self.workload {
             Workload::Echo => {

@@ -12,7 +12,9 @@ fn main() {
         let me = m["dest"].as_str().unwrap_or("n1").to_string();
         let from = m["src"].as_str().unwrap_or("c0").to_string();
         let id = m["body"]["msg_id"].clone();
-        let init_ok = format!(r#"{{"src":"{me}","dest":"{from}","body":{{"type":"init_ok","in_reply_to":{id}}}}}"#);
+        let init_ok = format!(
+            r#"{{"src":"{me}","dest":"{from}","body":{{"type":"init_ok","in_reply_to":{id}}}}}"#
+        );
         let reply = match (m["body"]["type"].as_str(), how.as_str()) {
             (Some("init"), "no-init-ok") => continue,
             (Some("init"), "not-json") => "Hello from my node! (a log line on stdout)".to_string(),

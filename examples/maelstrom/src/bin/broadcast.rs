@@ -48,7 +48,10 @@ fn main() {
             Event::Msg(m) => match kind(&m) {
                 "topology" => {
                     let me = out.id();
-                    let ns = m["body"]["topology"][&me].as_array().cloned().unwrap_or_default();
+                    let ns = m["body"]["topology"][&me]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
                     for n in ns.iter().filter_map(Value::as_str) {
                         let all = node.seen.clone();
                         node.unacked.insert(n.to_string(), all);

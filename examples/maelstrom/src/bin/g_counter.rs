@@ -18,13 +18,21 @@ fn main() {
         Some(Duration::from_millis(100)),
         |init, _| Node {
             me: init.id.clone(),
-            peers: init.ids.iter().filter(|i| **i != init.id).cloned().collect(),
+            peers: init
+                .ids
+                .iter()
+                .filter(|i| **i != init.id)
+                .cloned()
+                .collect(),
             totals: BTreeMap::new(),
         },
         |node, out, ev| match ev {
             Event::Tick => {
-                let state: BTreeMap<&String, Value> =
-                    node.totals.iter().map(|(k, (v, t))| (k, json!([v, t]))).collect();
+                let state: BTreeMap<&String, Value> = node
+                    .totals
+                    .iter()
+                    .map(|(k, (v, t))| (k, json!([v, t])))
+                    .collect();
                 for p in &node.peers {
                     out.send(p, json!({"type": "state", "totals": state}));
                 }

@@ -11,52 +11,57 @@ struct Node {
 }
 
 fn main() {
-    run(None, |_, _| Node::default(), |n, out, ev| {
-        let Event::Msg(m) = ev else { return };
-        if m["src"] == "lin-kv" {
-            let id = m["body"]["in_reply_to"].as_u64().unwrap_or(0);
-            if let Some(client) = n.pending.remove(&id) {
-                let key = client["body"]["key"].to_string();
-                match kind(&m) {
-                    "write_ok" => {
-                        n.cache.insert(key, client["body"]["value"].clone());
+    run(
+        None,
+        |_, _| Node::default(),
+        |n, out, ev| {
+            let Event::Msg(m) = ev else { return };
+            if m["src"] == "lin-kv" {
+                let id = m["body"]["in_reply_to"].as_u64().unwrap_or(0);
+                if let Some(client) = n.pending.remove(&id) {
+                    let key = client["body"]["key"].to_string();
+                    match kind(&m) {
+                        "write_ok" => {
+                            n.cache.insert(key, client["body"]["value"].clone());
+                        }
+                        "cas_ok" => {
+                            n.cache.insert(key, client["body"]["to"].clone());
+                        }
+                        "read_ok" => {
+                            n.cache.insert(key, m["body"]["value"].clone());
+                        }
+                        _ => {}
                     }
-                    "cas_ok" => {
-                        n.cache.insert(key, client["body"]["to"].clone());
+                    let mut body = m["body"].clone();
+                    if let Some(o) = body.as_object_mut() {
+                        o.remove("msg_id");
                     }
-                    "read_ok" => {
-                        n.cache.insert(key, m["body"]["value"].clone());
-                    }
-                    _ => {}
+                    out.reply(&client, body);
                 }
-                let mut body = m["body"].clone();
-                if let Some(o) = body.as_object_mut() {
-                    o.remove("msg_id");
-                }
-                out.reply(&client, body);
+                return;
             }
-            return;
-        }
-        match kind(&m) {
-            "read" => {
-                let key = m["body"]["key"].to_string();
-                match n.cache.get(&key) {
-                    Some(v) => out.reply(&m, json!({"type": "read_ok", "value": v})),
-                    None => {
-                        let id = out.send("lin-kv", json!({"type": "read", "key": m["body"]["key"]}));
-                        n.pending.insert(id, m);
+            match kind(&m) {
+                "read" => {
+                    let key = m["body"]["key"].to_string();
+                    match n.cache.get(&key) {
+                        Some(v) => out.reply(&m, json!({"type": "read_ok", "value": v})),
+                        None => {
+                            let id = out
+                                .send("lin-kv", json!({"type": "read", "key": m["body"]["key"]}));
+                            n.pending.insert(id, m);
+                        }
                     }
                 }
-            }
-            "write" | "cas" => {
-                let mut body = m["body"].clone();
-                if let Some(o) = body.as_object_mut() {
-                    o.remove("msg_id");
+                "write" | "cas" => {
+                    let mut body = m["body"].clone();
+                    if let Some(o) = body.as_object_mut() {
+                        o.remove("msg_id");
+                    }
+                    let id = out.send("lin-kv", body);
+                    n.pending.insert(id, m);
                 }
-                let id = out.send("lin-kv", body);
-                n.pending.insert(id, m);
+                _ => {}
             }
-            _ => {}
-        }
-    });
+        },
+    );
 }
