@@ -11,8 +11,9 @@ struct Node {
     seen: BTreeSet<i64>,
     /// Per neighbour: messages it has not acknowledged.
     unacked: BTreeMap<String, BTreeSet<i64>>,
-    /// Gossip msg_id → (neighbour, messages sent).
-    inflight: BTreeMap<u64, (String, Vec<i64>)>,
+    /// Gossip msg_id → (tick it was sent, neighbour, messages sent).
+    inflight: BTreeMap<u64, (u64, String, Vec<i64>)>,
+    tick: u64,
 }
 
 impl Node {
@@ -33,16 +34,20 @@ fn main() {
         |_, _| Node::default(),
         |node, out, ev| match ev {
             Event::Tick => {
-                node.inflight.clear();
+                // Acknowledgements may take several ticks (latency): keep what was sent for
+                // a while, and resend whatever is still unacknowledged.
+                node.tick += 1;
+                let now = node.tick;
+                node.inflight.retain(|_, (t, _, _)| now - *t < 50);
                 let sends: Vec<(String, Vec<i64>)> = node
                     .unacked
                     .iter()
                     .filter(|(_, s)| !s.is_empty())
-                    .map(|(n, s)| (n.clone(), s.iter().copied().take(500).collect()))
+                    .map(|(n, s)| (n.clone(), s.iter().copied().collect()))
                     .collect();
                 for (n, msgs) in sends {
                     let id = out.send(&n, json!({"type": "gossip", "messages": msgs}));
-                    node.inflight.insert(id, (n, msgs));
+                    node.inflight.insert(id, (now, n, msgs));
                 }
             }
             Event::Msg(m) => match kind(&m) {
@@ -79,7 +84,7 @@ fn main() {
                 }
                 "gossip_ok" => {
                     let id = m["body"]["in_reply_to"].as_u64().unwrap_or(0);
-                    if let Some((n, msgs)) = node.inflight.remove(&id) {
+                    if let Some((_, n, msgs)) = node.inflight.remove(&id) {
                         if let Some(set) = node.unacked.get_mut(&n) {
                             for v in msgs {
                                 set.remove(&v);
