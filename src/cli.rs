@@ -80,8 +80,8 @@ pub enum MaelstromCommand {
 /// faultline's own (seed, store, timeouts, output format).
 #[derive(Debug, Args)]
 pub struct MaelstromTestArgs {
-    /// The workload: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv
-    /// (kafka, txn-list-append, txn-rw-register: not yet).
+    /// The workload: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv,
+    /// txn-list-append, txn-rw-register (kafka: not yet).
     #[arg(short = 'w', long, value_name = "NAME", default_value = "lin-kv")]
     pub workload: String,
 
@@ -136,19 +136,21 @@ pub struct MaelstromTestArgs {
     #[arg(long, value_name = "X")]
     pub availability: Option<String>,
 
-    /// Consistency models (txn workloads, not yet supported).
+    /// Consistency models the txn workloads are checked for, comma-separated (default
+    /// strict-serializable).
     #[arg(long, value_name = "M,...")]
     pub consistency_models: Option<String>,
 
-    /// Keys of the lin-kv workload.
+    /// Keys of the lin-kv workload, and keys at a time of the txn workloads.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub key_count: u64,
 
-    /// Micro-operations per transaction (txn workloads, not yet supported).
+    /// At most this many micro-operations per transaction (txn workloads; default 4).
     #[arg(long, value_name = "N")]
     pub max_txn_length: Option<u64>,
 
-    /// Writes per key (txn workloads, not yet supported).
+    /// Accepted for the txn workloads; faultline rotates keys every 100 transactions per
+    /// client instead.
     #[arg(long, value_name = "N")]
     pub max_writes_per_key: Option<u64>,
 

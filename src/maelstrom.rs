@@ -42,13 +42,14 @@ fn workload(name: &str) -> Result<Workload, String> {
         return Ok(w);
     }
     match name {
-        "kafka" | "txn-list-append" | "txn-rw-register" => Err(format!(
+        "kafka" => Err(format!(
             "-w {name} is not supported yet (docs/maelstrom.md, \"Not yet\"); faultline runs \
-             echo, unique-ids, broadcast, g-set, g-counter, pn-counter and lin-kv"
+             echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv, \
+             txn-list-append and txn-rw-register"
         )),
         other => Err(format!(
             "unknown workload {other:?}; expected echo, unique-ids, broadcast, g-set, \
-             g-counter, pn-counter or lin-kv"
+             g-counter, pn-counter, lin-kv, txn-list-append or txn-rw-register"
         )),
     }
 }
@@ -133,10 +134,25 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         (a.max_txn_length.is_some(), "--max-txn-length"),
         (a.max_writes_per_key.is_some(), "--max-writes-per-key"),
     ] {
-        if given {
+        if given && !w.transactional() {
             return Ok(usage(&format!(
-                "{flag} applies to txn-list-append and txn-rw-register, which are not supported yet"
+                "{flag} applies to txn-list-append and txn-rw-register, not {}",
+                w.name()
             )));
+        }
+    }
+    let consistency: Vec<String> = match &a.consistency_models {
+        Some(list) => list
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect(),
+        None if w.transactional() => vec!["strict-serializable".to_string()],
+        None => Vec::new(),
+    };
+    for c in &consistency {
+        if let Err(e) = checkers::parse_consistency(c) {
+            return Ok(usage(&format!("--consistency-models: {e}")));
         }
     }
     if !a.bin.is_file() {
@@ -167,6 +183,7 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         nemesis_interval: a.nemesis_interval,
         topology: a.topology,
         key_count: a.key_count,
+        max_txn_length: a.max_txn_length.unwrap_or(4),
         seed,
         rpc_timeout: a.rpc_timeout,
         init_timeout: a.init_timeout,
@@ -215,6 +232,7 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
     let (kind, name) = w.checker();
     let checker = registry::find(kind, name).expect("a Maelstrom workload's checker is registered");
     let opts = CheckOptions {
+        consistency,
         memory_in_use: Some(crate::alloc::in_use),
         ..CheckOptions::default()
     };

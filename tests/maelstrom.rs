@@ -220,6 +220,49 @@ fn lin_kv_proxy_is_linearizable_and_local_reads_are_not() {
 }
 
 #[test]
+fn txn_nodes_are_read_committed_under_partitions_and_aborts_that_keep_writes_are_g1a() {
+    let common = [
+        "-w",
+        "txn-rw-register",
+        "--node-count",
+        "2",
+        "--concurrency",
+        "2n",
+        "--time-limit",
+        "3",
+        "--rate",
+        "500",
+        "--consistency-models",
+        "read-committed",
+        "--availability",
+        "total",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "1",
+        "--seed",
+        "2",
+    ];
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("txn")]].concat());
+    expect(&o, 0, &["valid (rw-register"]);
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("txn_wrong")]].concat());
+    expect(&o, 1, &["G1a"]);
+    let (o, _s) = maelstrom(&[
+        "-w",
+        "txn-list-append",
+        "--bin",
+        &node("txn_wrong"),
+        "--time-limit",
+        "2",
+        "--rate",
+        "200",
+        "--concurrency",
+        "2",
+    ]);
+    expect(&o, 1, &["G1a"]);
+}
+
+#[test]
 fn kill_restarts_the_node_with_init_again_and_pause_resumes_it() {
     let (o, store) = maelstrom(&[
         "-w",
@@ -341,6 +384,19 @@ fn protocol_errors_name_the_node_and_the_line_and_exit_254() {
 fn unsupported_workloads_and_bad_flags_are_usage_errors() {
     let (o, _s) = maelstrom(&["-w", "kafka", "--bin", &node("echo")]);
     expect(&o, 254, &["-w kafka is not supported yet"]);
+    let (o, _s) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("echo"),
+        "--consistency-models",
+        "serializable",
+    ]);
+    expect(
+        &o,
+        254,
+        &["--consistency-models applies to txn-list-append and txn-rw-register, not echo"],
+    );
     let (o, _s) = maelstrom(&["-w", "echo", "--bin", &node("echo"), "--concurrency", "xn"]);
     expect(&o, 254, &["--concurrency: expected a number or Kn"]);
     let (o, _s) = maelstrom(&["-w", "echo", "--bin", "/nonexistent/node"]);

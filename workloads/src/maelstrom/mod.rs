@@ -75,6 +75,8 @@ pub struct Config {
     pub topology: Topology,
     /// `--key-count`.
     pub key_count: u64,
+    /// `--max-txn-length`.
+    pub max_txn_length: u64,
     /// The seed of the generators, latency and nemesis.
     pub seed: u64,
     /// A client's RPC timeout (an unanswered request is `info`).
@@ -630,7 +632,14 @@ async fn drive(
         let mut stop = stop.clone();
         let (tx, rx) = oneshot::channel();
         let h = tokio::spawn(async move {
-            let mut gen = workload::Gen::new(c.cfg.workload, c.cfg.seed, w, k, c.cfg.key_count);
+            let mut gen = workload::Gen::new(
+                c.cfg.workload,
+                c.cfg.seed,
+                w,
+                k,
+                c.cfg.key_count,
+                c.cfg.max_txn_length,
+            );
             let mut rng = Rng::new(c.cfg.seed ^ 0xc11e_u64 ^ (w as u64) << 20);
             let node = w % c.nodes.len();
             let mut process = w as u64;

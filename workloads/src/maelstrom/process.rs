@@ -118,7 +118,9 @@ impl NodeProc {
         *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
         self.expected_exit.store(false, Ordering::SeqCst);
 
-        // stderr → the node's log (appended across incarnations).
+        // stderr → the node's log (appended across incarnations); `logged` fires when it is
+        // all written, so an exit report quotes the node's last words.
+        let (logged_tx, logged) = tokio::sync::oneshot::channel::<()>();
         if let Some(mut err) = stderr {
             let path = self.log.clone();
             let echo = self.program.log_stderr;
@@ -150,6 +152,7 @@ impl NodeProc {
                 if let Some(f) = file.as_mut() {
                     let _ = f.flush().await;
                 }
+                drop(logged_tx);
             });
         }
         // stdout → the router.
@@ -187,6 +190,7 @@ impl NodeProc {
                     return;
                 }
                 let status = me.wait_exit().await;
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), logged).await;
                 if me.expected_exit.load(Ordering::SeqCst)
                     || incarnation.load(Ordering::SeqCst) != inc
                 {

@@ -10,6 +10,7 @@
 //! | g-set | `add`, `read`, `final-read` | `convergent-set` |
 //! | g-counter, pn-counter | `add`, final `read` | `counter` |
 //! | lin-kv | `read`, `write`, `cas` per key | model `cas-register` |
+//! | txn-list-append, txn-rw-register | `txn` | `list-append`, `rw-register` (Elle) |
 //!
 //! Counters are eventually consistent, so reads during the run may lag: only final reads
 //! (after healing and a quiet period) are issued, and checked against the acknowledged and
@@ -37,6 +38,10 @@ pub enum Workload {
     PnCounter,
     /// A linearizable key-value store.
     LinKv,
+    /// Transactions of list appends and reads (Elle list-append).
+    TxnListAppend,
+    /// Transactions of register writes and reads (Elle rw-register).
+    TxnRwRegister,
 }
 
 impl Workload {
@@ -50,6 +55,8 @@ impl Workload {
             Workload::GCounter => "g-counter",
             Workload::PnCounter => "pn-counter",
             Workload::LinKv => "lin-kv",
+            Workload::TxnListAppend => "txn-list-append",
+            Workload::TxnRwRegister => "txn-rw-register",
         }
     }
 
@@ -61,7 +68,14 @@ impl Workload {
             Workload::Broadcast | Workload::GSet => (CheckerKind::Workload, "convergent-set"),
             Workload::GCounter | Workload::PnCounter => (CheckerKind::Workload, "counter"),
             Workload::LinKv => (CheckerKind::Model, "cas-register"),
+            Workload::TxnListAppend => (CheckerKind::Workload, "list-append"),
+            Workload::TxnRwRegister => (CheckerKind::Workload, "rw-register"),
         }
+    }
+
+    /// Whether the workload is transactional (`--consistency-models`, `--max-txn-length`).
+    pub fn transactional(self) -> bool {
+        matches!(self, Workload::TxnListAppend | Workload::TxnRwRegister)
     }
 
     /// Whether the run ends with a read on every node (after healing and a quiet period).
@@ -98,11 +112,23 @@ pub struct Gen {
     client: u64,
     clients: u64,
     keys: u64,
+    max_txn: u64,
+    done: u64,
 }
+
+/// Transactions per client after which its keys rotate to fresh ones (keeps lists short).
+const ROTATE_EVERY: u64 = 100;
 
 impl Gen {
     /// Client `client` (0-based) of `clients`, over `keys` keys (lin-kv).
-    pub fn new(workload: Workload, seed: u64, client: usize, clients: usize, keys: u64) -> Gen {
+    pub fn new(
+        workload: Workload,
+        seed: u64,
+        client: usize,
+        clients: usize,
+        keys: u64,
+        max_txn: u64,
+    ) -> Gen {
         Gen {
             workload,
             rng: Rng::new(seed ^ (client as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -110,6 +136,8 @@ impl Gen {
             client: client as u64,
             clients: clients.max(1) as u64,
             keys: keys.max(1),
+            max_txn: max_txn.max(1),
+            done: 0,
         }
     }
 
@@ -162,6 +190,30 @@ impl Gen {
                 (
                     op("add", None, json!(delta)),
                     json!({"type": "add", "delta": delta}),
+                )
+            }
+            Workload::TxnListAppend | Workload::TxnRwRegister => {
+                let n = 1 + self.rng.below(self.max_txn);
+                let base = self.done / ROTATE_EVERY * self.keys;
+                self.done += 1;
+                let write = if self.workload == Workload::TxnListAppend {
+                    "append"
+                } else {
+                    "w"
+                };
+                let micro: Vec<Value> = (0..n)
+                    .map(|_| {
+                        let k = base + self.rng.below(self.keys);
+                        if self.rng.below(2) == 0 {
+                            json!([write, k, self.unique() + 1])
+                        } else {
+                            json!(["r", k, null])
+                        }
+                    })
+                    .collect();
+                (
+                    op("txn", None, json!(micro)),
+                    json!({"type": "txn", "txn": micro}),
                 )
             }
             Workload::LinKv => {
@@ -234,6 +286,7 @@ fn by_type(op: &Op, body: &Value, kind: &str, f: &str) -> Outcome {
         "echo" => Outcome::Ok(field("echo")),
         "generate" => Outcome::Ok(field("id")),
         "broadcast" | "add" | "write" | "cas" => Outcome::Ok(op.value.clone()),
+        "txn" => Outcome::Ok(field("txn")),
         // broadcast answers `messages`, the others `value`.
         "read" | "final-read" if body.get("messages").is_some() => Outcome::Ok(field("messages")),
         "read" | "final-read" => Outcome::Ok(field("value")),
