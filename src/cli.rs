@@ -551,6 +551,10 @@ pub enum Workload {
     UniqueIds,
     /// Jepsen total-queue.
     TotalQueue,
+    /// Maelstrom echo (every ok echo returns its payload).
+    Echo,
+    /// Maelstrom broadcast / g-set: set-full, and every final read holds every ok add.
+    ConvergentSet,
 }
 
 impl Workload {

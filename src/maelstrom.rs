@@ -5,7 +5,8 @@
 //!
 //! The store directory is `STORE/maelstrom-WORKLOAD/TIMESTAMP/` (and `STORE/latest`):
 //! `history.jsonl`, `results.json` (the verdict as `check --format json` prints it, plus
-//! `net`, `availability`, `latency` and `complete`), `run.log`, `nN.log` (each node's
+//! `net`, `availability`, `latency_ms`, `maelstrom_workload`, `seed` and `complete`), `net.json`
+//! (the network statistics, latency and availability again, which `faultline report` keeps), `run.log`, `nN.log` (each node's
 //! stderr), and `net.log` with `--log-net-send`.
 
 use crate::check::{self, FileOutcome};
@@ -268,10 +269,16 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         map.insert("availability".into(), json!({"ok": avail.ok, "total": avail.total, "fraction": avail.fraction(), "required": threshold}));
         map.insert("latency_ms".into(), latency.clone());
         map.insert("complete".into(), json!(!summary.interrupted));
-        map.insert("workload".into(), json!(w.name()));
+        map.insert("maelstrom_workload".into(), json!(w.name()));
         map.insert("seed".into(), json!(seed));
     }
     crate::run::write_atomically(&results, &(serde_json::to_string_pretty(&value)? + "\n"))?;
+    // Also on their own: `faultline report DIR` rewrites results.json from the history alone.
+    let net = json!({"net": summary.net, "latency_ms": latency, "availability": value.get("availability")});
+    crate::run::write_atomically(
+        &dir.join("net.json"),
+        &(serde_json::to_string_pretty(&net)? + "\n"),
+    )?;
 
     let text = describe(&a, w, &summary, &avail, &latency, &dir, seed);
     let verdict = match &outcome {
