@@ -63,6 +63,136 @@ pub enum Command {
     /// killed): its iptables chain and paused processes; then check that every host reaches
     /// every other.
     Heal(HealArgs),
+    /// Maelstrom compatibility: `faultline maelstrom test` runs Maelstrom node programs
+    /// unchanged, with Maelstrom's flags (docs/maelstrom.md).
+    Maelstrom(MaelstromArgs),
+}
+
+/// Arguments of `faultline maelstrom`.
+#[derive(Debug, Args)]
+pub struct MaelstromArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: MaelstromCommand,
+}
+
+/// Subcommands of `faultline maelstrom`.
+#[derive(Debug, Subcommand)]
+pub enum MaelstromCommand {
+    /// Run a Maelstrom workload against node programs (--bin), with Maelstrom's flags; record,
+    /// check and write a store directory like `faultline run`.
+    Test(MaelstromTestArgs),
+}
+
+/// Arguments of `faultline maelstrom test`: Maelstrom's flag names and meanings, plus a few of
+/// faultline's own (seed, store, timeouts, output format).
+#[derive(Debug, Args)]
+pub struct MaelstromTestArgs {
+    /// The workload: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv,
+    /// txn-list-append, txn-rw-register (kafka: not yet).
+    #[arg(short = 'w', long, value_name = "NAME", default_value = "lin-kv")]
+    pub workload: String,
+
+    /// The node program, started once per node (n1, n2, …); words after the flags that are not
+    /// flags themselves (or everything after `--`) are its arguments.
+    #[arg(long, value_name = "FILE")]
+    pub bin: PathBuf,
+
+    /// Arguments for the node program.
+    #[arg(value_name = "ARGS")]
+    pub node_args: Vec<String>,
+
+    /// Number of node programs.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub node_count: u64,
+
+    /// Seconds of the main phase (requests and faults).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "60")]
+    pub time_limit: Duration,
+
+    /// Requests per second over all clients.
+    #[arg(long, value_name = "R", value_parser = parse_rate, default_value = "5")]
+    pub rate: f64,
+
+    /// Clients: a number, or `Kn` for K times the node count.
+    #[arg(long, value_name = "C", default_value = "1n")]
+    pub concurrency: String,
+
+    /// Mean network latency of every message, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency: u64,
+
+    /// Shape of the latency distribution.
+    #[arg(long, value_enum, value_name = "DIST", default_value = "constant")]
+    pub latency_dist: workloads::maelstrom::LatencyDist,
+
+    /// Faults: partition (Maelstrom's), and faultline's partition-one-way, kill (SIGKILL and
+    /// restart with init again), pause (SIGSTOP/SIGCONT); comma-separated or repeated.
+    #[arg(long, value_name = "FAULT", value_delimiter = ',')]
+    pub nemesis: Vec<String>,
+
+    /// Seconds between fault changes (a fault holds this long, then as long healed).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "10")]
+    pub nemesis_interval: Duration,
+
+    /// The broadcast topology sent to every node after init.
+    #[arg(long, value_enum, value_name = "SHAPE", default_value = "grid")]
+    pub topology: workloads::maelstrom::Topology,
+
+    /// Fraction of client requests that must succeed (0..1, or `total` for 1); below it the
+    /// verdict is invalid.
+    #[arg(long, value_name = "X")]
+    pub availability: Option<String>,
+
+    /// Consistency models the txn workloads are checked for, comma-separated (default
+    /// strict-serializable).
+    #[arg(long, value_name = "M,...")]
+    pub consistency_models: Option<String>,
+
+    /// Keys of the lin-kv workload, and keys at a time of the txn workloads.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub key_count: u64,
+
+    /// At most this many micro-operations per transaction (txn workloads; default 4).
+    #[arg(long, value_name = "N")]
+    pub max_txn_length: Option<u64>,
+
+    /// Accepted for the txn workloads; faultline rotates keys every 100 transactions per
+    /// client instead.
+    #[arg(long, value_name = "N")]
+    pub max_writes_per_key: Option<u64>,
+
+    /// Echo the nodes' stderr on faultline's stderr (it always goes to STORE/…/nN.log).
+    #[arg(long)]
+    pub log_stderr: bool,
+
+    /// Write every message the router carries to STORE/…/net.log.
+    #[arg(long)]
+    pub log_net_send: bool,
+
+    /// Same as --log-net-send (every message is logged once, when sent).
+    #[arg(long)]
+    pub log_net_recv: bool,
+
+    /// Seed of the generators, the latency and the nemesis (default: from the clock).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Where the run's directory goes (STORE/maelstrom-WORKLOAD/TIMESTAMP/).
+    #[arg(long, value_name = "DIR", default_value = "store")]
+    pub store: PathBuf,
+
+    /// A client's RPC timeout in seconds (an unanswered request is indefinite: info).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "5")]
+    pub rpc_timeout: Duration,
+
+    /// Seconds a node has to answer init with init_ok.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "10")]
+    pub init_timeout: Duration,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
 }
 
 /// Arguments of `faultline heal`.
@@ -561,6 +691,10 @@ pub enum Workload {
     UniqueIds,
     /// Jepsen total-queue.
     TotalQueue,
+    /// Maelstrom echo (every ok echo returns its payload).
+    Echo,
+    /// Maelstrom broadcast / g-set: set-full, and every final read holds every ok add.
+    ConvergentSet,
 }
 
 impl Workload {

@@ -13,6 +13,7 @@ mod demo;
 mod exit;
 mod heal;
 mod junit;
+mod maelstrom;
 mod plan;
 mod progress;
 mod render_human;
@@ -62,6 +63,7 @@ fn run() -> u8 {
         cli::Command::Report(args) => report_cmd::run(args),
         cli::Command::Test(args) => test_cmd::run(args),
         cli::Command::Heal(args) => heal::run(args),
+        cli::Command::Maelstrom(args) => maelstrom::run(args),
     };
     match result {
         Ok(code) => code,

@@ -202,6 +202,16 @@ pub static CHECKERS: &[Checker] = &[
         jepsen::long_fork::check
     ),
     workload!(
+        "echo",
+        "Maelstrom echo: every acknowledged echo returns its payload",
+        jepsen::echo::check
+    ),
+    workload!(
+        "convergent-set",
+        "Maelstrom broadcast/g-set: set-full, and every final read holds every acknowledged add",
+        jepsen::convergent_set::check
+    ),
+    workload!(
         "unique-ids",
         "Jepsen unique-ids: every acknowledged generated id is distinct",
         jepsen::unique_ids::check

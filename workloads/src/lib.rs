@@ -18,6 +18,7 @@
 pub mod client;
 pub mod error;
 pub mod generator;
+pub mod maelstrom;
 pub mod nemesis;
 pub mod net;
 pub mod recorder;

@@ -9,7 +9,9 @@
 
 pub(crate) mod bank;
 pub(crate) mod common;
+pub(crate) mod convergent_set;
 pub(crate) mod counter;
+pub(crate) mod echo;
 pub(crate) mod long_fork;
 pub(crate) mod set;
 pub(crate) mod set_full;

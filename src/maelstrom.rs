@@ -1,0 +1,416 @@
+//! `faultline maelstrom test`: Maelstrom's command line over faultline's run → check →
+//! report. The run side is `workloads::maelstrom` (node programs, router, services,
+//! workloads); here: the flags resolved, the store directory, the check through the registered
+//! checker of the workload, `--availability`, the network statistics and the exit code.
+//!
+//! The store directory is `STORE/maelstrom-WORKLOAD/TIMESTAMP/` (and `STORE/latest`):
+//! `history.jsonl`, `results.json` (the verdict as `check --format json` prints it, plus
+//! `net`, `availability`, `latency_ms`, `maelstrom_workload`, `seed` and `complete`), `net.json`
+//! (the network statistics, latency and availability again, which `faultline report` keeps), `run.log`, `nN.log` (each node's
+//! stderr), and `net.log` with `--log-net-send`.
+
+use crate::check::{self, FileOutcome};
+use crate::cli::{MaelstromArgs, MaelstromCommand, MaelstromTestArgs, OutputFormat};
+use crate::exit;
+use crate::render_human::{self, Style};
+use crate::render_json;
+use anyhow::{Context, Result};
+use checkers::history::{pair, read_history, Operation, Outcome};
+use checkers::{registry, CheckOptions, Validity};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::time::Duration;
+use workloads::maelstrom::{self as m, Config, MaelstromError, Program, Workload};
+use workloads::nemesis::Fault;
+use workloads::runner::Progress;
+
+/// Runs `faultline maelstrom …`.
+pub fn run(args: MaelstromArgs) -> Result<u8> {
+    match args.command {
+        MaelstromCommand::Test(t) => test(t),
+    }
+}
+
+fn usage(message: &str) -> u8 {
+    eprintln!("faultline maelstrom test: {message}");
+    exit::BAD_INPUT
+}
+
+/// `-w NAME`: a workload faultline runs, or a clear refusal.
+fn workload(name: &str) -> Result<Workload, String> {
+    use clap::ValueEnum;
+    if let Ok(w) = Workload::from_str(name, false) {
+        return Ok(w);
+    }
+    match name {
+        "kafka" => Err(format!(
+            "-w {name} is not supported yet (docs/maelstrom.md, \"Not yet\"); faultline runs \
+             echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv, \
+             txn-list-append and txn-rw-register"
+        )),
+        other => Err(format!(
+            "unknown workload {other:?}; expected echo, unique-ids, broadcast, g-set, \
+             g-counter, pn-counter, lin-kv, txn-list-append or txn-rw-register"
+        )),
+    }
+}
+
+/// `--concurrency`: `N` or `Kn` (K × node count).
+pub fn concurrency(text: &str, nodes: u64) -> Result<usize, String> {
+    let t = text.trim();
+    let bad = || {
+        format!("--concurrency: expected a number or Kn (K times --node-count, e.g. 2n), found {text:?}")
+    };
+    let n = match t.strip_suffix('n') {
+        Some("") => nodes,
+        Some(k) => k.parse::<u64>().map_err(|_| bad())? * nodes,
+        None => t.parse::<u64>().map_err(|_| bad())?,
+    };
+    if n == 0 || n > 10_000 {
+        return Err(format!("--concurrency: {n} clients; expected 1 to 10000"));
+    }
+    Ok(n as usize)
+}
+
+/// `--availability`: `total` (1) or a fraction in 0..=1.
+pub fn availability(text: &str) -> Result<f64, String> {
+    if text == "total" {
+        return Ok(1.0);
+    }
+    match text.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "--availability: expected total or a fraction from 0 to 1, found {text:?}"
+        )),
+    }
+}
+
+/// `--nemesis` values: faults, and whether partitions are one-way.
+fn faults(names: &[String]) -> Result<(Vec<Fault>, bool), String> {
+    let mut out = Vec::new();
+    let mut one_way = false;
+    for n in names.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let f = match n {
+            "none" => continue,
+            "partition" => Fault::Partition,
+            "partition-one-way" => {
+                one_way = true;
+                Fault::Partition
+            }
+            "kill" => Fault::Kill,
+            "pause" => Fault::Pause,
+            other => {
+                return Err(format!(
+                    "--nemesis: unknown fault {other:?}; expected partition, partition-one-way, \
+                     kill or pause"
+                ))
+            }
+        };
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    Ok((out, one_way))
+}
+
+fn test(a: MaelstromTestArgs) -> Result<u8> {
+    let w = match workload(&a.workload) {
+        Ok(w) => w,
+        Err(e) => return Ok(usage(&e)),
+    };
+    let clients = match concurrency(&a.concurrency, a.node_count) {
+        Ok(c) => c,
+        Err(e) => return Ok(usage(&e)),
+    };
+    let threshold = match a.availability.as_deref().map(availability).transpose() {
+        Ok(t) => t,
+        Err(e) => return Ok(usage(&e)),
+    };
+    let (fault_list, one_way) = match faults(&a.nemesis) {
+        Ok(f) => f,
+        Err(e) => return Ok(usage(&e)),
+    };
+    for (given, flag) in [
+        (a.consistency_models.is_some(), "--consistency-models"),
+        (a.max_txn_length.is_some(), "--max-txn-length"),
+        (a.max_writes_per_key.is_some(), "--max-writes-per-key"),
+    ] {
+        if given && !w.transactional() {
+            return Ok(usage(&format!(
+                "{flag} applies to txn-list-append and txn-rw-register, not {}",
+                w.name()
+            )));
+        }
+    }
+    let consistency: Vec<String> = match &a.consistency_models {
+        Some(list) => list
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect(),
+        None if w.transactional() => vec!["strict-serializable".to_string()],
+        None => Vec::new(),
+    };
+    for c in &consistency {
+        if let Err(e) = checkers::parse_consistency(c) {
+            return Ok(usage(&format!("--consistency-models: {e}")));
+        }
+    }
+    if !a.bin.is_file() {
+        return Ok(usage(&format!(
+            "--bin {}: no such file (the node program to start once per node)",
+            a.bin.display()
+        )));
+    }
+    if let Err(e) = crate::run::check_writable(&a.store, None) {
+        return Ok(exit::run_error(&e));
+    }
+    let seed = a.seed.unwrap_or_else(crate::run::clock_seed);
+    let cfg = Config {
+        workload: w,
+        program: Program {
+            bin: a.bin.clone(),
+            args: a.node_args.clone(),
+            log_stderr: a.log_stderr,
+        },
+        node_count: a.node_count as usize,
+        time_limit: a.time_limit,
+        rate: a.rate,
+        concurrency: clients,
+        latency: Duration::from_millis(a.latency),
+        latency_dist: a.latency_dist,
+        faults: fault_list,
+        one_way,
+        nemesis_interval: a.nemesis_interval,
+        topology: a.topology,
+        key_count: a.key_count,
+        max_txn_length: a.max_txn_length.unwrap_or(4),
+        seed,
+        rpc_timeout: a.rpc_timeout,
+        init_timeout: a.init_timeout,
+        log_net: a.log_net_send || a.log_net_recv,
+    };
+    let label = format!("maelstrom-{}", w.name());
+    let dir = crate::run::run_dir(&a.store, &label)?;
+    let history = dir.join("history.jsonl");
+    let recorder = workloads::recorder::Recorder::create(&history)
+        .with_context(|| format!("cannot create {}", history.display()))?;
+    let progress = Progress::new();
+    let _ = progress.log_to(&dir.join("run.log"));
+    progress.note(format!(
+        "maelstrom test -w {} · {} node(s) of {} · {clients} client(s) · rate {} · latency {} ms ({:?}) · nemesis {} · seed {seed}",
+        w.name(),
+        cfg.node_count,
+        a.bin.display(),
+        a.rate,
+        a.latency,
+        a.latency_dist,
+        if cfg.faults.is_empty() { "none".to_string() } else { Fault::list(&cfg.faults) },
+    ));
+    let runtime = crate::run::runtime()?;
+    let result = runtime.block_on(async {
+        let stop = crate::run::interrupt_on_ctrl_c();
+        m::run(cfg.clone(), &dir, recorder.clone(), progress.clone(), stop).await
+    });
+    let _ = recorder.close();
+    drop(runtime);
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            progress.note(format!("stopped: {e}"));
+            let code = match e {
+                MaelstromError::Protocol(_) => exit::BAD_INPUT,
+                MaelstromError::File { .. } => exit::BAD_INPUT,
+            };
+            eprintln!("faultline maelstrom test: {e}");
+            eprintln!("store: {}", dir.display());
+            return Ok(code);
+        }
+    };
+
+    // Check.
+    let file = history.to_string_lossy().to_string();
+    let (kind, name) = w.checker();
+    let checker = registry::find(kind, name).expect("a Maelstrom workload's checker is registered");
+    let opts = CheckOptions {
+        consistency,
+        memory_in_use: Some(crate::alloc::in_use),
+        ..CheckOptions::default()
+    };
+    let mut outcome = check::check_file(&file, checker, None, &opts);
+    let ops = read_history(&file, &checkers::history::limits::read_input(&file)?, None)
+        .and_then(|h| pair(&h))
+        .map_err(|e| anyhow::anyhow!("the recorded history does not read back: {e}"))?;
+    let avail = Availability::of(&ops);
+    if let (Some(t), FileOutcome::Checked { report, .. }) = (threshold, &mut outcome) {
+        if avail.fraction() < t && report.valid != Validity::Invalid {
+            report.valid = Validity::Invalid;
+            report.anomalies.push("availability".into());
+            report.explanation.push(format!(
+                "availability {:.4} ({} of {} requests ok) is below --availability {t}",
+                avail.fraction(),
+                avail.ok,
+                avail.total
+            ));
+        }
+    }
+    let latency = latency_ms(&ops);
+    let code = outcome.exit_code();
+    check::write_results(
+        &dir,
+        std::slice::from_ref(&file),
+        std::slice::from_ref(&outcome),
+        code,
+    )?;
+    let results = dir.join("results.json");
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&results)?)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("net".into(), summary.net.clone());
+        map.insert("availability".into(), json!({"ok": avail.ok, "total": avail.total, "fraction": avail.fraction(), "required": threshold}));
+        map.insert("latency_ms".into(), latency.clone());
+        map.insert("complete".into(), json!(!summary.interrupted));
+        map.insert("maelstrom_workload".into(), json!(w.name()));
+        map.insert("seed".into(), json!(seed));
+    }
+    crate::run::write_atomically(&results, &(serde_json::to_string_pretty(&value)? + "\n"))?;
+    // Also on their own: `faultline report DIR` rewrites results.json from the history alone.
+    let net = json!({"net": summary.net, "latency_ms": latency, "availability": value.get("availability")});
+    crate::run::write_atomically(
+        &dir.join("net.json"),
+        &(serde_json::to_string_pretty(&net)? + "\n"),
+    )?;
+
+    let text = describe(&a, w, &summary, &avail, &latency, &dir, seed);
+    let verdict = match &outcome {
+        FileOutcome::Checked { report, .. } => render_human::render(&file, report, Style::detect()),
+        FileOutcome::BadInput(e) => format!("{e}\n"),
+    };
+    {
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("run.log"))?;
+        let plain = match &outcome {
+            FileOutcome::Checked { report, .. } => {
+                render_human::render(&file, report, Style { color: false })
+            }
+            FileOutcome::BadInput(e) => format!("{e}\n"),
+        };
+        let _ = writeln!(log, "\n{text}\n{plain}");
+    }
+    let mut out = std::io::stdout().lock();
+    let printed = match a.format {
+        OutputFormat::Human => write!(out, "{text}\n{verdict}"),
+        OutputFormat::Json => {
+            let mut v = match &outcome {
+                FileOutcome::Checked { format, report } => {
+                    render_json::report(&file, *format, report)
+                }
+                FileOutcome::BadInput(e) => render_json::input_error(&file, e),
+            };
+            if let Some(map) = v.as_object_mut() {
+                map.insert("store".into(), json!(dir.to_string_lossy()));
+                map.insert("net".into(), summary.net.clone());
+                map.insert("latency_ms".into(), latency);
+            }
+            writeln!(out, "{v}")
+        }
+    };
+    if let Err(e) = printed.and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e).context("cannot write the report to standard output");
+        }
+    }
+    Ok(code)
+}
+
+/// Client requests that succeeded.
+struct Availability {
+    ok: u64,
+    total: u64,
+}
+
+impl Availability {
+    fn of(ops: &[Operation]) -> Availability {
+        let client: Vec<&Operation> = ops.iter().filter(|o| o.client).collect();
+        Availability {
+            ok: client.iter().filter(|o| o.outcome == Outcome::Ok).count() as u64,
+            total: client.len() as u64,
+        }
+    }
+    fn fraction(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            self.ok as f64 / self.total as f64
+        }
+    }
+}
+
+/// Latency of ok client operations in milliseconds: median, 95th percentile, max.
+fn latency_ms(ops: &[Operation]) -> Value {
+    let mut l: Vec<f64> = ops
+        .iter()
+        .filter(|o| o.client && o.outcome == Outcome::Ok)
+        .filter_map(|o| Some((o.complete_time? - o.invoke_time?) as f64 / 1e6))
+        .collect();
+    if l.is_empty() {
+        return Value::Null;
+    }
+    l.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| l[((l.len() - 1) as f64 * p).round() as usize];
+    json!({"median": (q(0.5) * 100.0).round() / 100.0, "p95": (q(0.95) * 100.0).round() / 100.0, "max": (q(1.0) * 100.0).round() / 100.0})
+}
+
+fn describe(
+    a: &MaelstromTestArgs,
+    w: Workload,
+    s: &m::Summary,
+    avail: &Availability,
+    latency: &Value,
+    dir: &std::path::Path,
+    seed: u64,
+) -> String {
+    let per = |class: &str| {
+        let c = &s.net[class];
+        format!(
+            "{} msgs ({} per op)",
+            c["send-count"],
+            match &c["msgs-per-op"] {
+                Value::Null => "-".to_string(),
+                v => v.to_string(),
+            }
+        )
+    };
+    let mut t = format!(
+        "maelstrom test -w {} · {} node(s) · seed {seed}\nstore: {}\nops: {} ({} ok, {:.2}% available) in {:.1} s",
+        w.name(),
+        a.node_count,
+        dir.display(),
+        avail.total,
+        avail.ok,
+        avail.fraction() * 100.0,
+        s.elapsed.as_secs_f64()
+    );
+    if let Value::Object(l) = latency {
+        t.push_str(&format!(
+            "\nlatency (ok ops): median {} ms, p95 {} ms, max {} ms",
+            l["median"], l["p95"], l["max"]
+        ));
+    }
+    t.push_str(&format!(
+        "\nnet: all {} · clients {} · servers {}",
+        per("all"),
+        per("clients"),
+        per("servers")
+    ));
+    if !a.nemesis.is_empty() {
+        match &s.healed {
+            Ok(m) => t.push_str(&format!("\nhealed: {m}")),
+            Err(m) => t.push_str(&format!("\nNOT HEALED: {m}")),
+        }
+    }
+    if s.interrupted {
+        t.push_str("\nINCOMPLETE: interrupted; the verdict covers what was recorded");
+    }
+    t
+}

@@ -1,0 +1,404 @@
+//! `faultline maelstrom test` end to end (issue 19): the example node programs of
+//! `examples/maelstrom/` (built here, once) run under faultline's router; every correct node
+//! passes, every deliberately wrong one fails with its anomaly named, and every protocol error
+//! is a clear message naming the node and the line (exit 254), never a hang.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Builds the example nodes once (release, their own small crate) and returns their directory.
+fn examples() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = root.join("target").join("maelstrom-examples");
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet", "--manifest-path"])
+            .arg(root.join("examples/maelstrom/Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the example nodes build");
+        target.join("release")
+    })
+}
+
+fn node(name: &str) -> String {
+    examples().join(name).to_string_lossy().to_string()
+}
+
+/// Runs `faultline maelstrom test ARGS --store (temp)`; output and the store.
+fn maelstrom(args: &[&str]) -> (Output, tempfile::TempDir) {
+    let store = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["maelstrom", "test"])
+        .args(args)
+        .arg("--store")
+        .arg(store.path())
+        .timeout(Duration::from_secs(90))
+        .output()
+        .unwrap();
+    (out, store)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn expect(o: &Output, code: i32, needles: &[&str]) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(code), "{t}");
+    for n in needles {
+        assert!(t.contains(n), "expected {n:?} in:\n{t}");
+    }
+}
+
+fn results(store: &tempfile::TempDir) -> serde_json::Value {
+    let path = store.path().join("latest").join("results.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn echo_nodes_in_rust_and_python_pass_and_a_wrong_echo_fails() {
+    let (o, store) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("echo"),
+        "--node-count",
+        "1",
+        "--time-limit",
+        "2",
+        "--rate",
+        "50",
+    ]);
+    expect(&o, 0, &["valid (echo", "net: all", "per op"]);
+    let r = results(&store);
+    assert_eq!(r["net"]["clients"]["msgs-per-op"], 2.0, "{r}");
+    assert!(store.path().join("latest/n1.log").exists());
+
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/maelstrom/echo.py");
+    let (o, _s) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        py.to_str().unwrap(),
+        "--node-count",
+        "2",
+        "--time-limit",
+        "2",
+        "--rate",
+        "50",
+    ]);
+    expect(&o, 0, &["valid (echo"]);
+
+    let (o, _s) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("echo_wrong"),
+        "--time-limit",
+        "2",
+        "--rate",
+        "50",
+    ]);
+    expect(
+        &o,
+        1,
+        &["wrong-echo", "returned something else than was sent"],
+    );
+}
+
+#[test]
+fn unique_ids_pass_under_partitions_with_total_availability_and_a_local_counter_duplicates() {
+    let common = [
+        "-w",
+        "unique-ids",
+        "--time-limit",
+        "3",
+        "--rate",
+        "300",
+        "--node-count",
+        "3",
+        "--availability",
+        "total",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "1",
+        "--seed",
+        "7",
+    ];
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("unique_ids")]].concat());
+    expect(&o, 0, &["valid (unique-ids", "100.00% available"]);
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("unique_ids_wrong")]].concat());
+    expect(&o, 1, &["duplicated"]);
+}
+
+#[test]
+fn broadcast_that_retries_survives_partitions_and_one_that_never_retries_loses_messages() {
+    let common = [
+        "-w",
+        "broadcast",
+        "--node-count",
+        "5",
+        "--time-limit",
+        "5",
+        "--rate",
+        "60",
+        "--latency",
+        "10",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "1",
+        "--seed",
+        "3",
+    ];
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("broadcast")]].concat());
+    expect(
+        &o,
+        0,
+        &["valid (convergent-set", "final reads hold every one"],
+    );
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("broadcast_wrong")]].concat());
+    expect(&o, 1, &["lost", "never returned it in its final read"]);
+}
+
+#[test]
+fn g_counter_crdt_passes_and_read_modify_write_on_seq_kv_loses_adds() {
+    let common = [
+        "-w",
+        "g-counter",
+        "--node-count",
+        "3",
+        "--time-limit",
+        "3",
+        "--rate",
+        "100",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "1",
+        "--seed",
+        "5",
+    ];
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("g_counter")]].concat());
+    expect(&o, 0, &["valid (counter"]);
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("g_counter_wrong")]].concat());
+    expect(&o, 1, &["out-of-bounds-read"]);
+}
+
+#[test]
+fn lin_kv_proxy_is_linearizable_and_local_reads_are_not() {
+    let common = [
+        "-w",
+        "lin-kv",
+        "--node-count",
+        "3",
+        "--time-limit",
+        "3",
+        "--rate",
+        "200",
+        "--concurrency",
+        "2n",
+        "--key-count",
+        "2",
+        "--seed",
+        "11",
+    ];
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("lin_kv")]].concat());
+    expect(&o, 0, &["valid (cas-register"]);
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("lin_kv_wrong")]].concat());
+    expect(&o, 1, &["not linearizable"]);
+}
+
+#[test]
+fn txn_nodes_are_read_committed_under_partitions_and_aborts_that_keep_writes_are_g1a() {
+    let common = [
+        "-w",
+        "txn-rw-register",
+        "--node-count",
+        "2",
+        "--concurrency",
+        "2n",
+        "--time-limit",
+        "3",
+        "--rate",
+        "500",
+        "--consistency-models",
+        "read-committed",
+        "--availability",
+        "total",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "1",
+        "--seed",
+        "2",
+    ];
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("txn")]].concat());
+    expect(&o, 0, &["valid (rw-register"]);
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("txn_wrong")]].concat());
+    expect(&o, 1, &["G1a"]);
+    let (o, _s) = maelstrom(&[
+        "-w",
+        "txn-list-append",
+        "--bin",
+        &node("txn_wrong"),
+        "--time-limit",
+        "2",
+        "--rate",
+        "200",
+        "--concurrency",
+        "2",
+    ]);
+    expect(&o, 1, &["G1a"]);
+}
+
+#[test]
+fn kill_restarts_the_node_with_init_again_and_pause_resumes_it() {
+    let (o, store) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("echo"),
+        "--node-count",
+        "2",
+        "--time-limit",
+        "3",
+        "--rate",
+        "50",
+        "--nemesis",
+        "kill,pause",
+        "--nemesis-interval",
+        "0.5",
+        "--seed",
+        "1",
+    ]);
+    expect(
+        &o,
+        0,
+        &["valid (echo", "healed: every link up, every node running"],
+    );
+    let history = std::fs::read_to_string(store.path().join("latest/history.jsonl")).unwrap();
+    let logs: String = ["n1.log", "n2.log"]
+        .iter()
+        .map(|f| std::fs::read_to_string(store.path().join("latest").join(f)).unwrap_or_default())
+        .collect();
+    if history.contains("\"f\":\"kill\"") {
+        assert!(history.contains("\"f\":\"restart\""), "{history}");
+        // Each start answers init: more inits than nodes after a kill.
+        assert!(logs.matches("initialized").count() > 2, "{logs}");
+    } else {
+        assert!(
+            history.contains("\"f\":\"pause\"") && history.contains("\"f\":\"resume\""),
+            "{history}"
+        );
+    }
+}
+
+#[test]
+fn latency_delays_every_message_by_the_mean() {
+    let (o, store) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("echo"),
+        "--time-limit",
+        "2",
+        "--rate",
+        "20",
+        "--latency",
+        "40",
+    ]);
+    expect(&o, 0, &["valid (echo"]);
+    let median = results(&store)["latency_ms"]["median"].as_f64().unwrap();
+    assert!(
+        (80.0..200.0).contains(&median),
+        "two hops of 40 ms: {median}"
+    );
+}
+
+#[test]
+fn protocol_errors_name_the_node_and_the_line_and_exit_254() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "no-init-ok",
+            &[
+                "n1 did not answer init with init_ok within 1.0 s",
+                "\"in_reply_to\": 1",
+            ],
+        ),
+        (
+            "not-json",
+            &[
+                "n1 wrote a line that is not a Maelstrom message: not JSON",
+                "line: Hello from my node!",
+            ],
+        ),
+        (
+            "unknown-reply",
+            &[
+                "sent c1 a reply to unknown msg_id 9999",
+                "line: {\"src\":\"n1\"",
+            ],
+        ),
+        (
+            "unknown-dest",
+            &[
+                "n1 sent a message to an unknown node \"n42\"",
+                "line: {\"src\":\"n1\",\"dest\":\"n42\"",
+            ],
+        ),
+        (
+            "exit",
+            &["n1 exited on its own (exit status: 3)", "giving up"],
+        ),
+    ];
+    for (how, needles) in cases {
+        let (o, _s) = maelstrom(&[
+            "-w",
+            "echo",
+            "--bin",
+            &node("bad_protocol"),
+            how,
+            "--node-count",
+            "1",
+            "--time-limit",
+            "2",
+            "--init-timeout",
+            "1",
+        ]);
+        expect(&o, 254, needles);
+    }
+}
+
+#[test]
+fn unsupported_workloads_and_bad_flags_are_usage_errors() {
+    let (o, _s) = maelstrom(&["-w", "kafka", "--bin", &node("echo")]);
+    expect(&o, 254, &["-w kafka is not supported yet"]);
+    let (o, _s) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("echo"),
+        "--consistency-models",
+        "serializable",
+    ]);
+    expect(
+        &o,
+        254,
+        &["--consistency-models applies to txn-list-append and txn-rw-register, not echo"],
+    );
+    let (o, _s) = maelstrom(&["-w", "echo", "--bin", &node("echo"), "--concurrency", "xn"]);
+    expect(&o, 254, &["--concurrency: expected a number or Kn"]);
+    let (o, _s) = maelstrom(&["-w", "echo", "--bin", "/nonexistent/node"]);
+    expect(&o, 254, &["--bin /nonexistent/node: no such file"]);
+}

@@ -1,0 +1,807 @@
+//! `faultline maelstrom test`: run Maelstrom node programs unchanged ("run" step of run →
+//! check → report; the binary's `src/maelstrom.rs` checks and reports).
+//!
+//! A sibling of [`crate::target`] rather than one more `Target`: a target hands the shared
+//! runner one request/response client per worker against node indices, and the runner's
+//! workloads are faultline's closed [`crate::generator::WorkloadKind`]. A Maelstrom cluster
+//! instead is a message network in which clients, node programs and services all talk
+//! through one router, with Maelstrom's own workloads, a topology message after `init`, and
+//! final reads on every node. What is shared is reused: the history [`Recorder`], the run log
+//! ([`Progress`]), the typed nemesis ([`Schedule`] over this module's [`Primitives`]) and the
+//! checkers registry (each [`Workload`] names its checker).
+//!
+//! - [`proto`]: the envelope, error codes, protocol errors naming node and line.
+//! - [`net`]: the router (latency, partitions incl. one-way, statistics).
+//! - [`process`]: node programs (stdin/stdout/stderr, kill, pause).
+//! - [`services`]: lin-kv, seq-kv, lww-kv, lin-tso.
+//! - [`workload`]: the workloads' RPCs, outcomes and checkers; `--topology`.
+
+pub mod net;
+pub mod process;
+pub mod proto;
+pub mod services;
+pub mod workload;
+
+pub use net::LatencyDist;
+pub use process::Program;
+pub use proto::{ErrorCode, ProtocolError};
+pub use workload::{Topology, Workload};
+
+use crate::client::{Op, Outcome};
+use crate::nemesis::{
+    Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Partition, PartitionKind, Primitives,
+    Schedule,
+};
+use crate::recorder::Recorder;
+use crate::runner::{Faults, Progress};
+use checkers::Rng;
+use net::{Addr, Kind, Msg, ReplyCheck, Router};
+use process::NodeProc;
+use serde_json::{json, Value};
+use services::Service;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
+
+/// What to run (Maelstrom's flags, resolved).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `-w`.
+    pub workload: Workload,
+    /// `--bin` and its arguments.
+    pub program: Program,
+    /// `--node-count`.
+    pub node_count: usize,
+    /// `--time-limit`.
+    pub time_limit: Duration,
+    /// `--rate`: requests per second over all clients.
+    pub rate: f64,
+    /// Clients (`--concurrency`, resolved).
+    pub concurrency: usize,
+    /// `--latency`.
+    pub latency: Duration,
+    /// `--latency-dist`.
+    pub latency_dist: LatencyDist,
+    /// `--nemesis`.
+    pub faults: Vec<Fault>,
+    /// One-way partitions (`--nemesis partition-one-way`): only one direction is cut.
+    pub one_way: bool,
+    /// `--nemesis-interval`.
+    pub nemesis_interval: Duration,
+    /// `--topology`.
+    pub topology: Topology,
+    /// `--key-count`.
+    pub key_count: u64,
+    /// `--max-txn-length`.
+    pub max_txn_length: u64,
+    /// The seed of the generators, latency and nemesis.
+    pub seed: u64,
+    /// A client's RPC timeout (an unanswered request is `info`).
+    pub rpc_timeout: Duration,
+    /// How long a node has to answer `init`.
+    pub init_timeout: Duration,
+    /// `--log-net-send`: every message to `net.log`.
+    pub log_net: bool,
+}
+
+/// Why a Maelstrom run could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum MaelstromError {
+    /// A node program broke the protocol (or exited on its own).
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// A file in the store directory could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    File {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The first protocol error of a run; raising it stops the run.
+pub struct Fatal {
+    err: Mutex<Option<ProtocolError>>,
+    tx: watch::Sender<bool>,
+}
+
+impl Fatal {
+    fn new() -> Arc<Fatal> {
+        Arc::new(Fatal {
+            err: Mutex::new(None),
+            tx: watch::channel(false).0,
+        })
+    }
+
+    /// Records `e` (the first one wins) and stops the run.
+    pub fn raise(&self, e: ProtocolError) {
+        let mut g = self.err.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = Some(e);
+        }
+        let _ = self.tx.send(true);
+    }
+
+    fn take(&self) -> Option<ProtocolError> {
+        self.err.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn raised(&self) -> bool {
+        *self.tx.borrow()
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Summary {
+    /// Network statistics (Maelstrom's `net` results: all, clients, servers).
+    pub net: Value,
+    /// Client operations invoked.
+    pub ops: u64,
+    /// Whether everything healed after the run.
+    pub healed: Result<String, NotHealed>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// True when Ctrl-C cut it short.
+    pub interrupted: bool,
+    /// The nodes' log files.
+    pub logs: Vec<PathBuf>,
+}
+
+/// A client endpoint (`c1`…, and the internal `c0`): its msg_ids and the requests waiting
+/// for replies.
+pub struct ClientBox {
+    addr: Addr,
+    name: String,
+    sent: AtomicU64,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+}
+
+impl ReplyCheck for ClientBox {
+    fn known(&self, in_reply_to: Option<u64>) -> Result<(), u64> {
+        let sent = self.sent.load(Ordering::SeqCst);
+        match in_reply_to {
+            Some(i) if i >= 1 && i <= sent => Ok(()),
+            _ => Err(sent),
+        }
+    }
+}
+
+impl ClientBox {
+    fn new(addr: Addr, name: String) -> Arc<ClientBox> {
+        Arc::new(ClientBox {
+            addr,
+            name,
+            sent: AtomicU64::new(0),
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn listen(self: &Arc<Self>, inbox: net::Inbox, router: Arc<Router>) {
+        let me = self.clone();
+        tokio::spawn(inbox.pump(router, move |batch| {
+            for m in batch {
+                let Ok(v) = serde_json::from_str::<Value>(&m.line) else {
+                    continue;
+                };
+                let Some(body) = v.get("body") else { continue };
+                let Some(id) = body.get("in_reply_to").and_then(Value::as_u64) else {
+                    continue;
+                };
+                let waiter = me
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                // No waiter: a reply after the request timed out (already `info`).
+                if let Some(w) = waiter {
+                    let _ = w.send(body.clone());
+                }
+            }
+            std::future::ready(())
+        }));
+    }
+
+    /// Sends `body` to `dest` with a fresh msg_id; the reply's body, or `None` on timeout.
+    async fn rpc(
+        &self,
+        router: &Router,
+        dest: Addr,
+        body: Value,
+        timeout: Duration,
+    ) -> Option<Value> {
+        self.rpc_id(router, dest, body, timeout).await.1
+    }
+
+    /// [`ClientBox::rpc`], also returning the msg_id used.
+    async fn rpc_id(
+        &self,
+        router: &Router,
+        dest: Addr,
+        mut body: Value,
+        timeout: Duration,
+    ) -> (u64, Option<Value>) {
+        let id = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
+        body["msg_id"] = json!(id);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        let line = json!({"src": self.name, "dest": router.name(dest), "body": body}).to_string();
+        router.send(Msg {
+            src: self.addr,
+            dest,
+            line: Arc::from(line),
+        });
+        let r = tokio::time::timeout(timeout, rx).await;
+        if r.is_err() {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+        }
+        (id, r.ok().and_then(Result::ok))
+    }
+}
+
+/// Everything the run, its clients and its nemesis share.
+struct Cluster {
+    router: Arc<Router>,
+    nodes: Vec<Arc<NodeProc>>,
+    clients: Vec<Arc<ClientBox>>,
+    c0: Arc<ClientBox>,
+    fatal: Arc<Fatal>,
+    cfg: Config,
+}
+
+impl Cluster {
+    /// Sends `init` to node `i` and waits for `init_ok` (then `topology`, for broadcast).
+    async fn init(&self, i: usize) -> Result<(), ProtocolError> {
+        let node = &self.nodes[i];
+        let ids: Vec<String> = (1..=self.cfg.node_count).map(|k| format!("n{k}")).collect();
+        let body = json!({"type": "init", "node_id": node.name, "node_ids": ids});
+        let (msg_id, reply) = self
+            .c0
+            .rpc_id(&self.router, node.addr, body, self.cfg.init_timeout)
+            .await;
+        let ok = reply
+            .as_ref()
+            .and_then(|b| b.get("type"))
+            .and_then(Value::as_str)
+            == Some("init_ok");
+        if !ok {
+            let hint = match reply {
+                Some(b) => format!("; it answered {b}"),
+                None => format!(
+                    "; its log {}{}",
+                    node.log.display(),
+                    process::tail(&node.log)
+                ),
+            };
+            return Err(ProtocolError::NoInitOk {
+                node: node.name.clone(),
+                secs: self.cfg.init_timeout.as_secs_f64(),
+                msg_id,
+                hint,
+            });
+        }
+        if self.cfg.workload == Workload::Broadcast {
+            let topology = self.cfg.topology.build(self.cfg.node_count);
+            let body = json!({"type": "topology", "topology": topology});
+            let _ = self
+                .c0
+                .rpc(&self.router, node.addr, body, self.cfg.rpc_timeout)
+                .await;
+        }
+        Ok(())
+    }
+}
+
+/// The fault primitives over the node programs: partitions in the router (one-way too),
+/// SIGKILL and a fresh start with `init` again, SIGSTOP/SIGCONT.
+struct MaelstromFaults {
+    cluster: Arc<Cluster>,
+}
+
+#[async_trait::async_trait]
+impl Primitives for MaelstromFaults {
+    fn target(&self) -> &'static str {
+        "maelstrom"
+    }
+    fn nodes(&self) -> usize {
+        self.cluster.nodes.len()
+    }
+    fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim> {
+        let n = self.cluster.nodes.len();
+        match fault {
+            Fault::Partition => {
+                if n < 2 {
+                    return None;
+                }
+                let kind = PartitionKind::ALL[rng.below(PartitionKind::ALL.len() as u64) as usize];
+                let p = Partition::plan(kind, n, rng);
+                let mut grudge = Grudge::from_pairs(&p.blocked);
+                let mut value = p.value();
+                let mut summary = p.summary();
+                if self.cluster.cfg.one_way {
+                    // Only the lower-numbered side of each cut pair stops hearing the other.
+                    grudge = Grudge::default();
+                    for &(a, b) in &p.blocked {
+                        grudge.0.entry(a).or_default().insert(b);
+                    }
+                    value["one-way"] = json!(true);
+                    summary.push_str(" (one-way)");
+                }
+                Some(Aim::Cut(Box::new(Cut {
+                    grudge,
+                    value,
+                    stop_value: Value::Null,
+                    summary,
+                    stop_summary: "heal partition".into(),
+                })))
+            }
+            Fault::Kill | Fault::Pause => Some(Aim::Node(rng.below(n as u64) as usize)),
+        }
+    }
+    async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
+        let p = &self.cluster.nodes[node];
+        p.kill().await.map_err(|e| signal_error("kill", &p.name, e))
+    }
+    async fn restart(&mut self, node: usize) -> Result<(), NemesisError> {
+        let c = &self.cluster;
+        let p = &c.nodes[node];
+        let started = match p.start(c.router.clone(), c.fatal.clone()).await {
+            Ok(()) => c.init(node).await,
+            Err(e) => Err(e),
+        };
+        started.map_err(|e| {
+            let m = e.to_string();
+            c.fatal.raise(e);
+            NemesisError::NotRepaired(m)
+        })
+    }
+    async fn pause(&mut self, node: usize) -> Result<(), NemesisError> {
+        let p = &self.cluster.nodes[node];
+        p.pause().map_err(|e| signal_error("pause", &p.name, e))
+    }
+    async fn resume(&mut self, node: usize) -> Result<(), NemesisError> {
+        let p = &self.cluster.nodes[node];
+        p.resume().map_err(|e| signal_error("resume", &p.name, e))
+    }
+    async fn cut(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
+        // Node numbers are 1-based; `a` no longer hears from each of `bs`.
+        let mut pairs = Vec::new();
+        for (&a, bs) in &grudge.0 {
+            for &b in bs {
+                pairs.push((b - 1, a - 1));
+            }
+        }
+        self.cluster.router.cut(&pairs);
+        Ok(())
+    }
+    async fn heal(&mut self) {
+        self.cluster.router.heal();
+    }
+    async fn repair(&mut self) -> (Vec<crate::nemesis::Planned>, Vec<String>) {
+        self.cluster.router.heal();
+        let mut errors = Vec::new();
+        for i in 0..self.cluster.nodes.len() {
+            let p = self.cluster.nodes[i].clone();
+            if p.paused.load(Ordering::SeqCst) {
+                let _ = p.resume();
+            }
+            if !p.running() {
+                if let Err(e) = self.restart(i).await {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        (Vec::new(), errors)
+    }
+    async fn check_healed(&mut self) -> Result<String, NotHealed> {
+        let c = &self.cluster;
+        if c.router.cut_links() > 0 {
+            return Err(NotHealed::Still("links are still cut"));
+        }
+        if c.nodes.iter().any(|p| !p.running()) {
+            return Err(NotHealed::Still("a node is still down"));
+        }
+        if c.nodes.iter().any(|p| p.paused.load(Ordering::SeqCst)) {
+            return Err(NotHealed::Still("a node is still paused"));
+        }
+        Ok("every link up, every node running".into())
+    }
+}
+
+fn signal_error(what: &'static str, name: &str, e: std::io::Error) -> NemesisError {
+    NemesisError::Server(crate::error::ServerError::Signal {
+        what,
+        name: name.to_string(),
+        source: e,
+    })
+}
+
+/// How long to let the nodes converge after healing, before the final reads.
+pub fn quiet(cfg: &Config) -> Duration {
+    if !cfg.workload.final_reads() {
+        return Duration::ZERO;
+    }
+    let base = if cfg.faults.is_empty() {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(5)
+    };
+    base + cfg.latency * 10
+}
+
+/// Runs the test: nodes up (init), clients and nemesis for `time_limit`, heal, quiet, final
+/// reads, nodes down. Writes node logs under `dir`; records into `recorder`.
+pub async fn run(
+    cfg: Config,
+    dir: &Path,
+    recorder: Arc<Recorder>,
+    progress: Arc<Progress>,
+    stop: watch::Receiver<bool>,
+) -> Result<Summary, MaelstromError> {
+    let started = Instant::now();
+    let n = cfg.node_count.max(1);
+    let k = cfg.concurrency.max(1);
+    let mut names: Vec<(String, Kind)> = (1..=n).map(|i| (format!("n{i}"), Kind::Node)).collect();
+    names.extend((1..=k).map(|i| (format!("c{i}"), Kind::Client)));
+    names.extend(
+        Service::ALL
+            .iter()
+            .map(|s| (s.name().to_string(), Kind::Service)),
+    );
+    names.push(("c0".to_string(), Kind::Internal));
+    let net_log = if cfg.log_net {
+        let path = dir.join("net.log");
+        Some(std::fs::File::create(&path).map_err(|source| MaelstromError::File { path, source })?)
+    } else {
+        None
+    };
+    let (router, inboxes) = Router::new(names, n, cfg.latency, cfg.latency_dist, cfg.seed, net_log);
+    let fatal = Fatal::new();
+    let mut inboxes = inboxes.into_iter();
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let log = dir.join(format!("n{}.log", i + 1));
+        let p = NodeProc::new(i, format!("n{}", i + 1), log, cfg.program.clone());
+        if let Some(inbox) = inboxes.next() {
+            p.feed(inbox, router.clone());
+        }
+        nodes.push(p);
+    }
+    let mut clients = Vec::new();
+    for c in 0..k {
+        let b = ClientBox::new(n + c, format!("c{}", c + 1));
+        if let Some(inbox) = inboxes.next() {
+            b.listen(inbox, router.clone());
+        }
+        router.set_check(b.addr, b.clone());
+        clients.push(b);
+    }
+    for (j, s) in Service::ALL.iter().enumerate() {
+        if let Some(inbox) = inboxes.next() {
+            s.spawn(n + k + j, inbox, router.clone(), cfg.seed);
+        }
+    }
+    let c0 = ClientBox::new(n + k + Service::ALL.len(), "c0".into());
+    if let Some(inbox) = inboxes.next() {
+        c0.listen(inbox, router.clone());
+    }
+    router.set_check(c0.addr, c0.clone());
+    let cluster = Arc::new(Cluster {
+        router: router.clone(),
+        nodes: nodes.clone(),
+        clients,
+        c0,
+        fatal: fatal.clone(),
+        cfg: cfg.clone(),
+    });
+    let logs: Vec<PathBuf> = nodes.iter().map(|p| p.log.clone()).collect();
+    let ops = Arc::new(AtomicU64::new(0));
+    let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+
+    let body = drive(
+        cluster.clone(),
+        recorder.clone(),
+        progress.clone(),
+        stop.clone(),
+        ops.clone(),
+        tasks.clone(),
+    );
+    let mut fatal_rx = fatal.tx.subscribe();
+    let result = tokio::select! {
+        r = body => r,
+        _ = fatal_rx.wait_for(|f| *f) => Err(None),
+    };
+    for t in tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        t.abort();
+    }
+    for p in &nodes {
+        p.expected_exit.store(true, Ordering::SeqCst);
+        let _ = p.kill().await;
+    }
+    router.flush_log();
+    if let Some(e) = fatal.take() {
+        return Err(e.into());
+    }
+    let (healed, interrupted) = match result {
+        Ok(r) => r,
+        Err(Some(e)) => return Err(e.into()),
+        Err(None) => (Err(NotHealed::NemesisFailed), false),
+    };
+    let total = ops.load(Ordering::SeqCst);
+    Ok(Summary {
+        net: router.stats.json(total),
+        ops: total,
+        healed,
+        elapsed: started.elapsed(),
+        interrupted,
+        logs,
+    })
+}
+
+type Drive = Result<(Result<String, NotHealed>, bool), Option<ProtocolError>>;
+
+async fn drive(
+    c: Arc<Cluster>,
+    recorder: Arc<Recorder>,
+    progress: Arc<Progress>,
+    stop: watch::Receiver<bool>,
+    ops: Arc<AtomicU64>,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+) -> Drive {
+    let cfg = &c.cfg;
+    // Nodes up, then init every node (the timeouts overlap).
+    for p in &c.nodes {
+        p.start(c.router.clone(), c.fatal.clone())
+            .await
+            .map_err(Some)?;
+    }
+    let mut inits = Vec::new();
+    for i in 0..c.nodes.len() {
+        let c = c.clone();
+        inits.push(tokio::spawn(async move { c.init(i).await }));
+    }
+    for h in inits {
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                // A protocol error raised meanwhile (a garbage line) explains a missing init_ok.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Err(Some(c.fatal.take().unwrap_or(e)));
+            }
+            Err(_) => return Err(None),
+        }
+    }
+    progress.note(format!("{} node(s) initialized", c.nodes.len()));
+
+    // The nemesis.
+    let main_over = Arc::new(AtomicBool::new(false));
+    let (over_tx, over_rx) = watch::channel(false);
+    let schedule = Schedule::new(
+        MaelstromFaults { cluster: c.clone() },
+        cfg.faults.clone(),
+        cfg.seed,
+    );
+    let nemesis = {
+        let recorder = recorder.clone();
+        let progress = progress.clone();
+        let interval = cfg.nemesis_interval;
+        let mut over = over_rx.clone();
+        tokio::spawn(async move {
+            let mut s = schedule;
+            loop {
+                if !sleep_or(interval, &mut over).await {
+                    break;
+                }
+                let Some(op) = s.plan_start() else { break };
+                recorder.nemesis(&op.f, &op.value, None);
+                let r = s.apply(&op).await;
+                record_fault(&recorder, &progress, &op, r);
+                let held = sleep_or(interval, &mut over).await;
+                if let Some(op) = s.plan_stop() {
+                    recorder.nemesis(&op.f, &op.value, None);
+                    let r = s.apply(&op).await;
+                    record_fault(&recorder, &progress, &op, r);
+                }
+                if !held {
+                    break;
+                }
+            }
+            s
+        })
+    };
+
+    // The clients.
+    let deadline = tokio::time::Instant::now() + cfg.time_limit;
+    let k = c.clients.len();
+    let mut handles = Vec::new();
+    for w in 0..k {
+        let c = c.clone();
+        let recorder = recorder.clone();
+        let progress = progress.clone();
+        let ops = ops.clone();
+        let mut stop = stop.clone();
+        let (tx, rx) = oneshot::channel();
+        let h = tokio::spawn(async move {
+            let mut gen = workload::Gen::new(
+                c.cfg.workload,
+                c.cfg.seed,
+                w,
+                k,
+                c.cfg.key_count,
+                c.cfg.max_txn_length,
+            );
+            let mut rng = Rng::new(c.cfg.seed ^ 0xc11e_u64 ^ (w as u64) << 20);
+            let node = w % c.nodes.len();
+            let mut process = w as u64;
+            let mean = if c.cfg.rate > 0.0 {
+                k as f64 / c.cfg.rate
+            } else {
+                0.0
+            };
+            // Spread the clients' first requests over one interval.
+            let mut next = tokio::time::Instant::now()
+                + Duration::from_secs_f64(mean * (rng.below(1000) as f64 / 1000.0));
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next.min(deadline)) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+                if tokio::time::Instant::now() >= deadline || *stop.borrow() {
+                    break;
+                }
+                let (op, body) = gen.next_op();
+                ops.fetch_add(1, Ordering::Relaxed);
+                invoke(&c, w, node, &mut process, &op, body, &recorder, &progress).await;
+                let u = (rng.below(1 << 30) as f64 + 1.0) / (1u64 << 30) as f64;
+                next += Duration::from_secs_f64(-mean * u.ln());
+                let now = tokio::time::Instant::now();
+                if next < now {
+                    next = now;
+                }
+                tokio::task::consume_budget().await;
+            }
+            let _ = tx.send(process);
+        });
+        tasks.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+        handles.push(rx);
+    }
+    let mut processes = Vec::new();
+    for h in handles {
+        processes.push(h.await.unwrap_or(0));
+    }
+    main_over.store(true, Ordering::SeqCst);
+    let _ = over_tx.send(true);
+    progress.note("phase: healing");
+    let healed = match nemesis.await {
+        Ok(mut s) => {
+            for (op, r) in s.heal_all().await {
+                record_fault(&recorder, &progress, &op, r);
+            }
+            let v = s.verify_healed().await;
+            match &v {
+                Ok(m) => progress.note(format!("healed: {m}")),
+                Err(m) => progress.note(format!("NOT healed: {m}")),
+            }
+            v
+        }
+        Err(_) => Err(NotHealed::NemesisFailed),
+    };
+    if c.fatal.raised() {
+        return Err(None);
+    }
+    let interrupted = *stop.borrow();
+    if let (Some((op, body)), false) = (cfg.workload.final_read(), interrupted) {
+        let q = quiet(cfg);
+        progress.note(format!("phase: quiet {:.1} s", q.as_secs_f64()));
+        tokio::time::sleep(q).await;
+        progress.note("phase: final reads");
+        let mut finals = Vec::new();
+        for (w, mut process) in processes.into_iter().enumerate() {
+            let c = c.clone();
+            let recorder = recorder.clone();
+            let progress = progress.clone();
+            let ops = ops.clone();
+            let (op, body) = (op.clone(), body.clone());
+            finals.push(tokio::spawn(async move {
+                for node in (w..c.nodes.len()).step_by(k) {
+                    ops.fetch_add(1, Ordering::Relaxed);
+                    invoke(
+                        &c,
+                        w,
+                        node,
+                        &mut process,
+                        &op,
+                        body.clone(),
+                        &recorder,
+                        &progress,
+                    )
+                    .await;
+                }
+            }));
+        }
+        for f in finals {
+            let _ = f.await;
+        }
+    }
+    Ok((healed, interrupted))
+}
+
+/// One client operation: recorded, sent, answered (or timed out), recorded.
+#[allow(clippy::too_many_arguments)]
+async fn invoke(
+    c: &Cluster,
+    w: usize,
+    node: usize,
+    process: &mut u64,
+    op: &Op,
+    body: Value,
+    recorder: &Recorder,
+    progress: &Progress,
+) {
+    let name = &c.nodes[node].name;
+    // Final reads name the node they read, so the checker can say whose read missed what.
+    let op = if op.f == "final-read" {
+        Op {
+            key: Some(json!(name)),
+            ..op.clone()
+        }
+    } else {
+        op.clone()
+    };
+    recorder.invoke(*process, &op, Some(name));
+    let reply = c.clients[w]
+        .rpc(&c.router, c.nodes[node].addr, body, c.cfg.rpc_timeout)
+        .await;
+    let outcome = match reply {
+        Some(b) => workload::outcome(&op, &b),
+        None => Outcome::Info(json!({"code": 0, "name": "timeout"})),
+    };
+    recorder.complete(*process, &op, &outcome, Some(name));
+    let counter = match outcome {
+        Outcome::Ok(_) => &progress.ok,
+        Outcome::Fail(_) => &progress.fail,
+        Outcome::Info(_) => &progress.info,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    if matches!(outcome, Outcome::Info(_)) {
+        *process += c.clients.len() as u64;
+    }
+}
+
+async fn sleep_or(d: Duration, over: &mut watch::Receiver<bool>) -> bool {
+    let slept = tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = over.wait_for(|o| *o) => false,
+    };
+    slept && !*over.borrow()
+}
+
+fn record_fault(
+    recorder: &Recorder,
+    progress: &Progress,
+    op: &crate::runner::FaultOp,
+    result: Result<Value, NemesisError>,
+) {
+    match result {
+        Ok(v) => {
+            recorder.nemesis(&op.f, &v, None);
+            progress.note(format!("nemesis {}: {}", op.f, op.summary));
+            *progress.fault.lock().unwrap_or_else(|e| e.into_inner()) =
+                op.f.starts_with("start").then(|| op.summary.clone());
+        }
+        Err(e) => {
+            recorder.nemesis(&op.f, &op.value, Some(&json!(e.to_string())));
+            progress.note(format!("nemesis {} FAILED: {} ({e})", op.f, op.summary));
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! The simulated network inside faultline ("run" step): every message between nodes,
+//! clients and services passes through one [`Router`], which counts it, drops it when a
+//! partition cuts its link (one-way cuts too), and delays it by the seeded latency
+//! (`--latency`, `--latency-dist`) before the receiver's inbox task hands it on.
+//!
+//! Addresses are indices ([`Addr`]): nodes `n1..nN` first, then clients, services and the
+//! internal `c0` that sends `init`. Lines are forwarded as the sender wrote them; the router
+//! reads only the envelope ([`super::proto::Head`]).
+
+use super::proto::ProtocolError;
+use checkers::Rng;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// An endpoint's index in the router.
+pub type Addr = usize;
+
+/// What an endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A node program (`n1`…).
+    Node,
+    /// A Maelstrom client (`c1`…).
+    Client,
+    /// A service (`lin-kv`, …).
+    Service,
+    /// faultline's own `c0`, which sends `init` (not counted in the statistics).
+    Internal,
+}
+
+/// The shape of the latency distribution (`--latency-dist`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LatencyDist {
+    /// Every message takes exactly the mean.
+    Constant,
+    /// Uniform between 0 and twice the mean.
+    Uniform,
+    /// Exponential with the given mean.
+    Exponential,
+}
+
+/// A message in flight.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    /// Sender.
+    pub src: Addr,
+    /// Receiver.
+    pub dest: Addr,
+    /// The JSON line (without newline).
+    pub line: Arc<str>,
+}
+
+struct Delivery {
+    at: Option<Instant>,
+    seq: u64,
+    msg: Msg,
+}
+
+impl PartialEq for Delivery {
+    fn eq(&self, o: &Self) -> bool {
+        self.seq == o.seq
+    }
+}
+impl Eq for Delivery {}
+impl PartialOrd for Delivery {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Delivery {
+    /// Reversed: the heap pops the earliest delivery first.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// Message counts of one class (all, clients, servers).
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Messages sent into the network.
+    pub sent: AtomicU64,
+    /// Messages delivered to their receiver.
+    pub delivered: AtomicU64,
+    /// Messages dropped by a partition (or sent to a node that was down).
+    pub dropped: AtomicU64,
+}
+
+impl Counts {
+    fn json(&self, ops: u64) -> serde_json::Value {
+        let sent = self.sent.load(Ordering::Relaxed);
+        serde_json::json!({
+            "send-count": sent,
+            "recv-count": self.delivered.load(Ordering::Relaxed),
+            "dropped": self.dropped.load(Ordering::Relaxed),
+            "msgs-per-op": if ops == 0 { serde_json::Value::Null } else { serde_json::json!((sent as f64 / ops as f64 * 1000.0).round() / 1000.0) },
+        })
+    }
+}
+
+/// Network statistics, as Maelstrom reports them: `clients` are messages to or from a
+/// client, `servers` those between nodes and services, `all` both.
+#[derive(Debug, Default)]
+pub struct NetStats {
+    /// Every message.
+    pub all: Counts,
+    /// Messages to or from a client.
+    pub clients: Counts,
+    /// Messages between servers (nodes and services).
+    pub servers: Counts,
+}
+
+impl NetStats {
+    /// `{"all": {...}, "clients": {...}, "servers": {...}}`, messages per client operation
+    /// over `ops` operations.
+    pub fn json(&self, ops: u64) -> serde_json::Value {
+        serde_json::json!({
+            "all": self.all.json(ops),
+            "clients": self.clients.json(ops),
+            "servers": self.servers.json(ops),
+            "ops": ops,
+        })
+    }
+}
+
+/// Checks a client endpoint makes of replies sent to it (known msg_ids).
+pub trait ReplyCheck: Send + Sync {
+    /// Whether `in_reply_to` answers something this client sent; `Err(highest sent)` if not.
+    fn known(&self, in_reply_to: Option<u64>) -> Result<(), u64>;
+}
+
+/// The router: names, links, latency, statistics, and one inbox per endpoint.
+pub struct Router {
+    names: Vec<String>,
+    kinds: Vec<Kind>,
+    index: HashMap<String, Addr>,
+    nodes: usize,
+    inboxes: Vec<mpsc::UnboundedSender<Delivery>>,
+    blocked: RwLock<HashSet<(Addr, Addr)>>,
+    any_blocked: AtomicBool,
+    latency: Duration,
+    dist: LatencyDist,
+    rng: Mutex<Rng>,
+    seq: AtomicU64,
+    checks: RwLock<HashMap<Addr, Arc<dyn ReplyCheck>>>,
+    /// The statistics.
+    pub stats: NetStats,
+    net_log: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
+}
+
+/// The receiving end of one endpoint's inbox: run it with [`Inbox::pump`].
+pub struct Inbox(mpsc::UnboundedReceiver<Delivery>);
+
+impl Router {
+    /// A router over `names` (nodes first: the first `nodes` are `n1..nN`), with `latency`
+    /// drawn from `dist`, seeded by `seed`. Returns the inboxes in the same order.
+    pub fn new(
+        names: Vec<(String, Kind)>,
+        nodes: usize,
+        latency: Duration,
+        dist: LatencyDist,
+        seed: u64,
+        net_log: Option<std::fs::File>,
+    ) -> (Arc<Router>, Vec<Inbox>) {
+        let mut inboxes = Vec::new();
+        let mut rxs = Vec::new();
+        for _ in &names {
+            let (tx, rx) = mpsc::unbounded_channel();
+            inboxes.push(tx);
+            rxs.push(Inbox(rx));
+        }
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.clone(), i))
+            .collect();
+        let router = Router {
+            kinds: names.iter().map(|(_, k)| *k).collect(),
+            names: names.into_iter().map(|(n, _)| n).collect(),
+            index,
+            nodes,
+            inboxes,
+            blocked: RwLock::new(HashSet::new()),
+            any_blocked: AtomicBool::new(false),
+            latency,
+            dist,
+            rng: Mutex::new(Rng::new(seed ^ 0x6d61_656c)),
+            seq: AtomicU64::new(0),
+            checks: RwLock::new(HashMap::new()),
+            stats: NetStats::default(),
+            net_log: net_log.map(|f| Mutex::new(std::io::BufWriter::new(f))),
+        };
+        (Arc::new(router), rxs)
+    }
+
+    /// An endpoint's name.
+    pub fn name(&self, a: Addr) -> &str {
+        &self.names[a]
+    }
+
+    /// An endpoint's address by name.
+    pub fn addr(&self, name: &str) -> Option<Addr> {
+        self.index.get(name).copied()
+    }
+
+    /// Number of node programs.
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
+    /// Registers the reply check of a client endpoint.
+    pub fn set_check(&self, a: Addr, check: Arc<dyn ReplyCheck>) {
+        self.checks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(a, check);
+    }
+
+    /// Cuts the links `from → to` (the receiver no longer hears the sender).
+    pub fn cut(&self, pairs: &[(Addr, Addr)]) {
+        let mut b = self.blocked.write().unwrap_or_else(|e| e.into_inner());
+        b.extend(pairs.iter().copied());
+        self.any_blocked.store(!b.is_empty(), Ordering::SeqCst);
+    }
+
+    /// Heals every cut.
+    pub fn heal(&self) {
+        self.blocked
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.any_blocked.store(false, Ordering::SeqCst);
+    }
+
+    /// Number of cut links.
+    pub fn cut_links(&self) -> usize {
+        self.blocked.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn known_names(&self) -> String {
+        let n = self.nodes;
+        let mut s = if n == 1 {
+            "n1".to_string()
+        } else {
+            format!("n1..n{n}")
+        };
+        for (i, name) in self.names.iter().enumerate() {
+            if self.kinds[i] == Kind::Service {
+                s.push_str(", ");
+                s.push_str(name);
+            }
+        }
+        s.push_str(", and the clients c1…");
+        s
+    }
+
+    /// A line a node program wrote on its stdout: checked and sent.
+    pub fn from_node(&self, node: Addr, line: &str) -> Result<(), ProtocolError> {
+        let me = &self.names[node];
+        let head = super::proto::parse_head(line).map_err(|why| ProtocolError::NotAMessage {
+            node: me.clone(),
+            why,
+            line: super::proto::shorten(line),
+        })?;
+        if head.src != *me {
+            return Err(ProtocolError::WrongSrc {
+                node: me.clone(),
+                src: head.src,
+                line: super::proto::shorten(line),
+            });
+        }
+        let Some(dest) = self.addr(&head.dest) else {
+            return Err(ProtocolError::UnknownDest {
+                node: me.clone(),
+                dest: head.dest,
+                known: self.known_names(),
+                line: super::proto::shorten(line),
+            });
+        };
+        if matches!(self.kinds[dest], Kind::Client | Kind::Internal) {
+            let check = self
+                .checks
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&dest)
+                .cloned();
+            if let Some(check) = check {
+                if let Err(sent) = check.known(head.body.in_reply_to) {
+                    return Err(ProtocolError::UnknownReply {
+                        node: me.clone(),
+                        dest: head.dest,
+                        in_reply_to: head.body.in_reply_to,
+                        sent,
+                        line: super::proto::shorten(line),
+                    });
+                }
+            }
+        }
+        self.send(Msg {
+            src: node,
+            dest,
+            line: Arc::from(line),
+        });
+        Ok(())
+    }
+
+    fn class(&self, m: &Msg) -> Option<&Counts> {
+        let (a, b) = (self.kinds[m.src], self.kinds[m.dest]);
+        if a == Kind::Internal || b == Kind::Internal {
+            None
+        } else if a == Kind::Client || b == Kind::Client {
+            Some(&self.stats.clients)
+        } else {
+            Some(&self.stats.servers)
+        }
+    }
+
+    /// Sends a message: counted, dropped if its link is cut, delayed by the latency.
+    pub fn send(&self, msg: Msg) {
+        let class = self.class(&msg);
+        if let Some(c) = class {
+            c.sent.fetch_add(1, Ordering::Relaxed);
+            self.stats.all.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(log) = &self.net_log {
+            use std::io::Write;
+            let mut w = log.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(w, "{}", msg.line);
+        }
+        if self.any_blocked.load(Ordering::Relaxed)
+            && self
+                .blocked
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&(msg.src, msg.dest))
+        {
+            self.dropped(&msg);
+            return;
+        }
+        let at = self.delay().map(|d| Instant::now() + d);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let dest = msg.dest;
+        let _ = self.inboxes[dest].send(Delivery { at, seq, msg });
+    }
+
+    /// Counts a message that never arrived (cut link, or its receiver was down).
+    pub fn dropped(&self, msg: &Msg) {
+        if let Some(c) = self.class(msg) {
+            c.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.all.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn delivered(&self, msg: &Msg) {
+        if let Some(c) = self.class(msg) {
+            c.delivered.fetch_add(1, Ordering::Relaxed);
+            self.stats.all.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Flushes the network log.
+    pub fn flush_log(&self) {
+        if let Some(log) = &self.net_log {
+            use std::io::Write;
+            let _ = log.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        }
+    }
+
+    fn delay(&self) -> Option<Duration> {
+        if self.latency.is_zero() {
+            return None;
+        }
+        let mean = self.latency.as_secs_f64();
+        let secs = match self.dist {
+            LatencyDist::Constant => mean,
+            LatencyDist::Uniform => {
+                let u = self.unit();
+                2.0 * mean * u
+            }
+            LatencyDist::Exponential => {
+                let u = self.unit().max(1e-12);
+                -mean * u.ln()
+            }
+        };
+        Some(Duration::from_secs_f64(secs))
+    }
+
+    fn unit(&self) -> f64 {
+        let r = self
+            .rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_u64();
+        (r >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl Inbox {
+    /// Delivers this endpoint's messages, each at its time, in batches: `deliver` gets every
+    /// message due now (at least one), and is awaited before the next batch.
+    pub async fn pump<F, Fut>(mut self, router: Arc<Router>, mut deliver: F)
+    where
+        F: FnMut(Vec<Msg>) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut heap: BinaryHeap<Delivery> = BinaryHeap::new();
+        let mut batch: Vec<Msg> = Vec::new();
+        loop {
+            let next_at = heap.peek().and_then(|d| d.at);
+            let got = match next_at {
+                None => Some(self.0.recv().await),
+                Some(at) => tokio::select! {
+                    d = self.0.recv() => Some(d),
+                    // The earliest delayed message is due: release it below.
+                    _ = tokio::time::sleep_until(at) => None,
+                },
+            };
+            match got {
+                Some(None) => return,
+                Some(Some(d)) => match d.at {
+                    None => batch.push(d.msg),
+                    Some(_) => heap.push(d),
+                },
+                None => {}
+            }
+            // Everything else already waiting.
+            while batch.len() < 1024 {
+                match self.0.try_recv() {
+                    Ok(d) => match d.at {
+                        None => batch.push(d.msg),
+                        Some(_) => heap.push(d),
+                    },
+                    Err(_) => break,
+                }
+            }
+            let now = Instant::now();
+            while heap
+                .peek()
+                .is_some_and(|d| d.at.is_some_and(|at| at <= now))
+            {
+                if let Some(d) = heap.pop() {
+                    batch.push(d.msg);
+                }
+            }
+            if !batch.is_empty() {
+                for m in &batch {
+                    router.delivered(m);
+                }
+                deliver(std::mem::take(&mut batch)).await;
+            }
+        }
+    }
+}

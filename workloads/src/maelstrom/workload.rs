@@ -1,0 +1,435 @@
+//! Maelstrom's workloads ("run" step): for each, the client RPCs a generator sends, how an
+//! answer becomes `ok`/`fail`/`info` in the history, the final reads, and the registered
+//! checker the history goes to (`checkers::registry`).
+//!
+//! | workload | history ops | checker |
+//! |---|---|---|
+//! | echo | `echo` | `echo` |
+//! | unique-ids | `generate` | `unique-ids` |
+//! | broadcast | `broadcast`, `read`, `final-read` | `convergent-set` |
+//! | g-set | `add`, `read`, `final-read` | `convergent-set` |
+//! | g-counter, pn-counter | `add`, final `read` | `counter` |
+//! | lin-kv | `read`, `write`, `cas` per key | model `cas-register` |
+//! | txn-list-append, txn-rw-register | `txn` | `list-append`, `rw-register` (Elle) |
+//!
+//! Counters are eventually consistent, so reads during the run may lag: only final reads
+//! (after healing and a quiet period) are issued, and checked against the acknowledged and
+//! indeterminate deltas, as Maelstrom does.
+
+use super::proto::ErrorCode;
+use crate::client::{Op, Outcome};
+use checkers::{CheckerKind, Rng};
+use serde_json::{json, Value};
+
+/// A Maelstrom workload (`-w`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Echo: the payload comes back.
+    Echo,
+    /// Globally unique ids.
+    UniqueIds,
+    /// Broadcast with topology: every acknowledged message in every final read.
+    Broadcast,
+    /// A grow-only set.
+    GSet,
+    /// A grow-only counter.
+    GCounter,
+    /// A counter that also decrements.
+    PnCounter,
+    /// A linearizable key-value store.
+    LinKv,
+    /// Transactions of list appends and reads (Elle list-append).
+    TxnListAppend,
+    /// Transactions of register writes and reads (Elle rw-register).
+    TxnRwRegister,
+}
+
+impl Workload {
+    /// Its name (`unique-ids`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Echo => "echo",
+            Workload::UniqueIds => "unique-ids",
+            Workload::Broadcast => "broadcast",
+            Workload::GSet => "g-set",
+            Workload::GCounter => "g-counter",
+            Workload::PnCounter => "pn-counter",
+            Workload::LinKv => "lin-kv",
+            Workload::TxnListAppend => "txn-list-append",
+            Workload::TxnRwRegister => "txn-rw-register",
+        }
+    }
+
+    /// The registered checker its histories go to.
+    pub fn checker(self) -> (CheckerKind, &'static str) {
+        match self {
+            Workload::Echo => (CheckerKind::Workload, "echo"),
+            Workload::UniqueIds => (CheckerKind::Workload, "unique-ids"),
+            Workload::Broadcast | Workload::GSet => (CheckerKind::Workload, "convergent-set"),
+            Workload::GCounter | Workload::PnCounter => (CheckerKind::Workload, "counter"),
+            Workload::LinKv => (CheckerKind::Model, "cas-register"),
+            Workload::TxnListAppend => (CheckerKind::Workload, "list-append"),
+            Workload::TxnRwRegister => (CheckerKind::Workload, "rw-register"),
+        }
+    }
+
+    /// Whether the workload is transactional (`--consistency-models`, `--max-txn-length`).
+    pub fn transactional(self) -> bool {
+        matches!(self, Workload::TxnListAppend | Workload::TxnRwRegister)
+    }
+
+    /// Whether the run ends with a read on every node (after healing and a quiet period).
+    pub fn final_reads(self) -> bool {
+        matches!(
+            self,
+            Workload::Broadcast | Workload::GSet | Workload::GCounter | Workload::PnCounter
+        )
+    }
+
+    /// The final read on one node: the history op and the request body.
+    pub fn final_read(self) -> Option<(Op, Value)> {
+        let f = match self {
+            Workload::Broadcast | Workload::GSet => "final-read",
+            Workload::GCounter | Workload::PnCounter => "read",
+            _ => return None,
+        };
+        Some((
+            Op {
+                f,
+                key: None,
+                value: Value::Null,
+            },
+            json!({"type": "read"}),
+        ))
+    }
+}
+
+/// One client's generator.
+pub struct Gen {
+    workload: Workload,
+    rng: Rng,
+    next: u64,
+    client: u64,
+    clients: u64,
+    keys: u64,
+    max_txn: u64,
+    done: u64,
+}
+
+/// Transactions per client after which its keys rotate to fresh ones (keeps lists short).
+const ROTATE_EVERY: u64 = 100;
+
+impl Gen {
+    /// Client `client` (0-based) of `clients`, over `keys` keys (lin-kv).
+    pub fn new(
+        workload: Workload,
+        seed: u64,
+        client: usize,
+        clients: usize,
+        keys: u64,
+        max_txn: u64,
+    ) -> Gen {
+        Gen {
+            workload,
+            rng: Rng::new(seed ^ (client as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            next: 0,
+            client: client as u64,
+            clients: clients.max(1) as u64,
+            keys: keys.max(1),
+            max_txn: max_txn.max(1),
+            done: 0,
+        }
+    }
+
+    /// A value no other client produces.
+    fn unique(&mut self) -> u64 {
+        let v = self.next * self.clients + self.client;
+        self.next += 1;
+        v
+    }
+
+    /// The next operation: what the history records, and the request body.
+    pub fn next_op(&mut self) -> (Op, Value) {
+        let op = |f, key, value| Op { f, key, value };
+        match self.workload {
+            Workload::Echo => {
+                let s = format!("Please echo {}", self.unique());
+                (
+                    op("echo", None, json!(s)),
+                    json!({"type": "echo", "echo": s}),
+                )
+            }
+            Workload::UniqueIds => (
+                op("generate", None, Value::Null),
+                json!({"type": "generate"}),
+            ),
+            Workload::Broadcast | Workload::GSet => {
+                if self.rng.below(2) == 0 {
+                    let f = if self.workload == Workload::Broadcast {
+                        "broadcast"
+                    } else {
+                        "add"
+                    };
+                    let v = self.unique();
+                    let body = if f == "broadcast" {
+                        json!({"type": "broadcast", "message": v})
+                    } else {
+                        json!({"type": "add", "element": v})
+                    };
+                    (op(f, None, json!(v)), body)
+                } else {
+                    (op("read", None, Value::Null), json!({"type": "read"}))
+                }
+            }
+            Workload::GCounter | Workload::PnCounter => {
+                let delta = if self.workload == Workload::GCounter {
+                    self.rng.below(5) as i64 + 1
+                } else {
+                    self.rng.below(11) as i64 - 5
+                };
+                (
+                    op("add", None, json!(delta)),
+                    json!({"type": "add", "delta": delta}),
+                )
+            }
+            Workload::TxnListAppend | Workload::TxnRwRegister => {
+                let n = 1 + self.rng.below(self.max_txn);
+                let base = self.done / ROTATE_EVERY * self.keys;
+                self.done += 1;
+                let write = if self.workload == Workload::TxnListAppend {
+                    "append"
+                } else {
+                    "w"
+                };
+                let micro: Vec<Value> = (0..n)
+                    .map(|_| {
+                        let k = base + self.rng.below(self.keys);
+                        if self.rng.below(2) == 0 {
+                            json!([write, k, self.unique() + 1])
+                        } else {
+                            json!(["r", k, null])
+                        }
+                    })
+                    .collect();
+                (
+                    op("txn", None, json!(micro)),
+                    json!({"type": "txn", "txn": micro}),
+                )
+            }
+            Workload::LinKv => {
+                let key = self.rng.below(self.keys);
+                match self.rng.below(4) {
+                    0 | 1 => (
+                        op("read", Some(json!(key)), Value::Null),
+                        json!({"type": "read", "key": key}),
+                    ),
+                    2 => {
+                        let v = self.rng.below(5);
+                        (
+                            op("write", Some(json!(key)), json!(v)),
+                            json!({"type": "write", "key": key, "value": v}),
+                        )
+                    }
+                    _ => {
+                        let (from, to) = (self.rng.below(5), self.rng.below(5));
+                        (
+                            op("cas", Some(json!(key)), json!([from, to])),
+                            json!({"type": "cas", "key": key, "from": from, "to": to}),
+                        )
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The error of an error reply, as the history records it: `{"code", "name", "text"}`.
+fn error_value(body: &Value) -> (ErrorCode, Value) {
+    let code = ErrorCode(body.get("code").and_then(Value::as_i64).unwrap_or(-1));
+    let mut v = json!({"code": code.0});
+    if let Some(n) = code.name() {
+        v["name"] = json!(n);
+    }
+    if let Some(t) = body.get("text") {
+        v["text"] = t.clone();
+    }
+    (code, v)
+}
+
+/// How a reply `body` to `op` ends it. An error with a definite code is `fail`, any other
+/// error `info`; a reply of an unexpected type is `info` (never invented into a result).
+pub fn outcome(op: &Op, body: &Value) -> Outcome {
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or("");
+    if kind == "error" {
+        let (code, v) = error_value(body);
+        // lin-kv: a missing key reads as null (the register's initial value).
+        if op.f == "read" && op.key.is_some() && code == ErrorCode::KEY_DOES_NOT_EXIST {
+            return Outcome::Ok(Value::Null);
+        }
+        return if code.definite() {
+            Outcome::Fail(v)
+        } else {
+            Outcome::Info(v)
+        };
+    }
+    let base = if op.f == "final-read" { "read" } else { op.f };
+    by_type(op, body, kind, base)
+}
+
+fn by_type(op: &Op, body: &Value, kind: &str, f: &str) -> Outcome {
+    let want = format!("{f}_ok");
+    if kind != want {
+        return Outcome::Info(json!(format!("expected {want}, got {kind:?}")));
+    }
+    let field = |name: &str| body.get(name).cloned().unwrap_or(Value::Null);
+    match op.f {
+        "echo" => Outcome::Ok(field("echo")),
+        "generate" => Outcome::Ok(field("id")),
+        "broadcast" | "add" | "write" | "cas" => Outcome::Ok(op.value.clone()),
+        "txn" => Outcome::Ok(field("txn")),
+        // broadcast answers `messages`, the others `value`.
+        "read" | "final-read" if body.get("messages").is_some() => Outcome::Ok(field("messages")),
+        "read" | "final-read" => Outcome::Ok(field("value")),
+        _ => Outcome::Info(json!("unexpected operation")),
+    }
+}
+
+/// `--topology`: who each node's neighbours are, for the broadcast workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Topology {
+    /// Nodes on a line.
+    Line,
+    /// A square-ish grid (each node linked to its up/down/left/right neighbours).
+    Grid,
+    /// A binary tree.
+    Tree,
+    /// A tree with 2 children per node.
+    Tree2,
+    /// A tree with 3 children per node.
+    Tree3,
+    /// A tree with 4 children per node.
+    Tree4,
+    /// Every node linked to every other.
+    Total,
+}
+
+impl Topology {
+    /// The topology map: node name → neighbour names.
+    pub fn build(self, n: usize) -> serde_json::Map<String, Value> {
+        let name = |i: usize| format!("n{}", i + 1);
+        let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let link = |a: usize, b: usize, adj: &mut Vec<Vec<usize>>| {
+            if a != b && !adj[a].contains(&b) {
+                adj[a].push(b);
+                adj[b].push(a);
+            }
+        };
+        match self {
+            Topology::Line => {
+                for i in 1..n {
+                    link(i - 1, i, &mut adj);
+                }
+            }
+            Topology::Total => {
+                for a in 0..n {
+                    for b in a + 1..n {
+                        link(a, b, &mut adj);
+                    }
+                }
+            }
+            Topology::Grid => {
+                let w = (n as f64).sqrt().ceil().max(1.0) as usize;
+                for i in 0..n {
+                    if (i + 1) % w != 0 && i + 1 < n {
+                        link(i, i + 1, &mut adj);
+                    }
+                    if i + w < n {
+                        link(i, i + w, &mut adj);
+                    }
+                }
+            }
+            Topology::Tree | Topology::Tree2 | Topology::Tree3 | Topology::Tree4 => {
+                let k = match self {
+                    Topology::Tree3 => 3,
+                    Topology::Tree4 => 4,
+                    _ => 2,
+                };
+                for i in 1..n {
+                    link((i - 1) / k, i, &mut adj);
+                }
+            }
+        }
+        adj.into_iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                let mut ns: Vec<usize> = ns;
+                ns.sort_unstable();
+                (name(i), json!(ns.into_iter().map(name).collect::<Vec<_>>()))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topologies_are_connected_and_symmetric() {
+        for t in [
+            Topology::Line,
+            Topology::Grid,
+            Topology::Tree2,
+            Topology::Tree4,
+            Topology::Total,
+        ] {
+            for n in [1, 2, 5, 25] {
+                let m = t.build(n);
+                assert_eq!(m.len(), n);
+                // Symmetric.
+                for (a, ns) in &m {
+                    for b in ns.as_array().unwrap() {
+                        let back = m[b.as_str().unwrap()].as_array().unwrap();
+                        assert!(back.contains(&json!(a)), "{t:?} {n}");
+                    }
+                }
+                // Connected: a walk from n1 reaches everyone.
+                let mut seen = vec!["n1".to_string()];
+                let mut i = 0;
+                while i < seen.len() {
+                    for b in m[&seen[i]].as_array().unwrap() {
+                        let b = b.as_str().unwrap().to_string();
+                        if !seen.contains(&b) {
+                            seen.push(b);
+                        }
+                    }
+                    i += 1;
+                }
+                assert_eq!(seen.len(), n, "{t:?} {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn definite_errors_fail_and_indefinite_ones_are_info() {
+        let w = Op {
+            f: "write",
+            key: Some(json!(1)),
+            value: json!(3),
+        };
+        let e = |c: i64| json!({"type": "error", "code": c, "in_reply_to": 1});
+        assert!(matches!(outcome(&w, &e(22)), Outcome::Fail(_)));
+        assert!(matches!(outcome(&w, &e(13)), Outcome::Info(_)));
+        assert!(matches!(outcome(&w, &e(1000)), Outcome::Info(_)));
+        let r = Op {
+            f: "read",
+            key: Some(json!(1)),
+            value: Value::Null,
+        };
+        assert_eq!(outcome(&r, &e(20)), Outcome::Ok(Value::Null));
+        assert!(matches!(
+            outcome(&w, &json!({"type": "read_ok"})),
+            Outcome::Info(_)
+        ));
+    }
+}
