@@ -111,7 +111,7 @@ pub struct MaelstromTestArgs {
     pub time_limit: Duration,
 
     /// Requests per second over all clients.
-    #[arg(long, value_name = "R", value_parser = parse_rate, default_value = "5")]
+    #[arg(long, value_name = "R", value_parser = parse_requests_per_second, default_value = "5")]
     pub rate: f64,
 
     /// Clients: a number, or `Kn` for K times the node count.
@@ -756,6 +756,17 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
     }
 }
 
+/// Parses `maelstrom test --rate`: a positive number of requests per second (Maelstrom has no
+/// unlimited rate).
+fn parse_requests_per_second(s: &str) -> Result<f64, String> {
+    match parse_rate(s)? {
+        Rate(Some(r)) => Ok(r),
+        Rate(None) => Err(format!(
+            "expected a positive number of requests per second, found {s:?}"
+        )),
+    }
+}
+
 /// The smallest memory budget `--memory-limit` takes: 1 MiB.
 const MIN_SIZE: u64 = 1 << 20;
 
@@ -833,6 +844,39 @@ mod tests {
     #[test]
     fn command_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Every subcommand's defaults go through its value parsers into its fields: a parser whose
+    /// type differs from its field's (as `maelstrom test --rate` had after `parse_rate` began
+    /// returning `Rate`) panics here, not in a user's run.
+    #[test]
+    fn defaults_parse_into_their_fields_for_every_subcommand() {
+        for argv in [
+            &["faultline", "maelstrom", "test", "-w", "echo", "--bin", "n"][..],
+            &["faultline", "run", "--target", "demo"],
+            &["faultline", "demo"],
+            &["faultline", "test"],
+            &["faultline", "check", "--model", "register", "h.jsonl"],
+        ] {
+            let parsed = parse(argv.iter().copied());
+            assert!(parsed.is_ok(), "{argv:?}: {:?}", parsed.err());
+        }
+        let Ok(Cli {
+            command: Command::Maelstrom(m),
+        }) = parse([
+            "faultline",
+            "maelstrom",
+            "test",
+            "--bin",
+            "n",
+            "--rate",
+            "100",
+        ])
+        else {
+            panic!("maelstrom test parses")
+        };
+        let MaelstromCommand::Test(t) = m.command;
+        assert_eq!(t.rate, 100.0);
     }
 
     #[test]
