@@ -583,6 +583,11 @@ pub struct CheckArgs {
     #[arg(long)]
     pub negative_balances: bool,
 
+    /// The total every ok read's balances must add up to, for --workload bank (default: the
+    /// first ok read's total).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub total_amount: Option<i64>,
+
     /// Output format: a readable report, or one JSON object per file per line.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,

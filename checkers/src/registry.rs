@@ -96,6 +96,8 @@ impl Checker {
             Some("--group-size applies to long-fork")
         } else if name != "bank" && opts.negative_balances {
             Some("--negative-balances applies to bank")
+        } else if name != "bank" && opts.total_amount.is_some() {
+            Some("--total-amount applies to bank")
         } else {
             None
         };

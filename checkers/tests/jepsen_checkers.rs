@@ -449,6 +449,61 @@ fn bank_negative_balances_are_allowed_on_request() {
 }
 
 #[test]
+fn bank_total_amount_judges_every_read_including_the_first() {
+    // Every read agrees on 9: valid against the first read's total, invalid against 10, and
+    // the first read is named.
+    let lines = bank(&[json!({"0": 9, "1": 0}), json!({"0": 4, "1": 5})]);
+    assert_eq!(check("bank", &lines).valid, Validity::Valid);
+    let opts = CheckOptions {
+        total_amount: Some(10),
+        ..CheckOptions::default()
+    };
+    let r = check_with("bank", &lines, &opts).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["wrong-total"]);
+    assert_eq!(r.details["total"], 10);
+    assert_eq!(r.details["total_given"], true);
+    assert_eq!(r.details["error_count"], 2);
+    assert_eq!(r.details["first_error"]["complete_line"], 5);
+    assert!(
+        r.explanation
+            .iter()
+            .any(|l| l.contains("lines 4–5 (process 1)") && l.contains("add up to 9, not 10")),
+        "{:?}",
+        r.explanation
+    );
+    // The right total: valid, and a first read with a null balance no longer leaves the
+    // check without a total.
+    let opts = CheckOptions {
+        total_amount: Some(9),
+        ..CheckOptions::default()
+    };
+    assert_eq!(
+        check_with("bank", &lines, &opts).unwrap().valid,
+        Validity::Valid
+    );
+    let nil_first = bank(&[json!({"0": 9, "1": null}), json!({"0": 4, "1": 5})]);
+    assert_eq!(check("bank", &nil_first).valid, Validity::Unknown);
+    let r = check_with("bank", &nil_first, &opts).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["nil-balance"]);
+}
+
+#[test]
+fn bank_total_amount_with_negative_balances_still_checks_the_sum() {
+    let lines = bank(&[json!({"0": 12, "1": -2}), json!({"0": 11, "1": -2})]);
+    let opts = CheckOptions {
+        total_amount: Some(10),
+        negative_balances: true,
+        ..CheckOptions::default()
+    };
+    let r = check_with("bank", &lines, &opts).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["wrong-total"]);
+    assert_eq!(r.details["error_count"], 1);
+}
+
+#[test]
 fn bank_malformed_reads_and_transfers_are_input_errors() {
     let e = error("bank", &bank(&[json!([10, 0])]));
     assert_eq!(e.line, 5);
