@@ -562,7 +562,8 @@ pub struct CheckArgs {
     pub model: Option<String>,
 
     /// Check with a workload checker instead of a model (Elle list-append/rw-register, Jepsen
-    /// counter, set, set-full, bank, long-fork, unique-ids, total-queue).
+    /// counter, set, set-full, bank, long-fork, unique-ids, total-queue, and elle-cli's
+    /// sequential).
     #[arg(long, value_enum, value_name = "WORKLOAD")]
     pub workload: Option<Workload>,
 
@@ -696,6 +697,8 @@ pub enum Workload {
     UniqueIds,
     /// Jepsen total-queue.
     TotalQueue,
+    /// elle-cli sequential (subkeys read newest-first: no null after a value).
+    Sequential,
     /// Maelstrom echo (every ok echo returns its payload).
     Echo,
     /// Maelstrom broadcast / g-set: set-full, and every final read holds every ok add.

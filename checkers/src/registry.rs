@@ -223,6 +223,11 @@ pub static CHECKERS: &[Checker] = &[
         "Jepsen total-queue: every acknowledged enqueue is dequeued; lost, duplicated, unexpected",
         jepsen::total_queue::check
     ),
+    workload!(
+        "sequential",
+        "elle-cli sequential: a read of subkeys newest-first never misses one after seeing one",
+        jepsen::sequential::check
+    ),
 ];
 
 /// The checker of `kind` named `name`.

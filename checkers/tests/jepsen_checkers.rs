@@ -693,3 +693,126 @@ fn bank_failed_transfer_completion_may_carry_an_error_value() {
     let r = check("bank", &lines);
     assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
 }
+
+// ---------------------------------------------------------------- sequential (elle-cli)
+
+/// A writer inserting subkeys 0, 1, 2 in order, then one ok read per entry of `reads` (each
+/// the values seen reading subkeys 2, 1, 0 in turn).
+fn sequential_history(reads: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for k in 0..3 {
+        out.push(ev(0, "invoke", "write", json!(k)));
+        out.push(ev(0, "ok", "write", json!(k)));
+    }
+    for r in reads {
+        out.push(ev(1, "invoke", "read", Value::Null));
+        out.push(ev(1, "ok", "read", r.clone()));
+    }
+    out
+}
+
+#[test]
+fn sequential_reads_that_never_miss_an_older_subkey_are_valid() {
+    let r = check(
+        "sequential",
+        &sequential_history(&[
+            json!([null, null, null]),
+            json!([null, 1, 0]),
+            json!([2, 1, 0]),
+        ]),
+    );
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
+    assert_eq!(r.details["none_count"], 1);
+    assert_eq!(r.details["some_count"], 1);
+    assert_eq!(r.details["all_count"], 1);
+    assert_eq!(r.details["bad_count"], 0);
+}
+
+#[test]
+fn sequential_null_after_a_seen_subkey_is_a_trailing_nil() {
+    let r = check(
+        "sequential",
+        &sequential_history(&[json!([null, 1, 0]), json!([2, null, 0])]),
+    );
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["trailing-nil"]);
+    assert_eq!(r.details["bad_count"], 1);
+    assert_eq!(r.details["bad"][0]["complete_line"], 10);
+    assert_eq!(r.details["bad"][0]["seen_index"], 0);
+    assert_eq!(r.details["bad"][0]["null_index"], 1);
+    assert!(
+        r.explanation
+            .iter()
+            .any(|l| l.contains("lines 9–10 (process 1)") && l.contains("position 1")),
+        "{:?}",
+        r.explanation
+    );
+}
+
+#[test]
+fn sequential_reads_as_independent_tuples_or_keyed_and_malformed_reads() {
+    let r = check(
+        "sequential",
+        &[
+            ev(1, "invoke", "read", Value::Null),
+            ev(1, "ok", "read", json!(["a", [1, null]])),
+        ],
+    );
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.details["bad"][0]["key"], "a");
+    assert!(r.explanation.iter().any(|l| l.contains("of key \"a\"")));
+    let e = error(
+        "sequential",
+        &[
+            ev(1, "invoke", "read", Value::Null),
+            ev(1, "ok", "read", json!({"k": 1})),
+        ],
+    );
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("list of scalars"), "{e}");
+    let e = error("sequential", &[ev(1, "invoke", "add", json!(1))]);
+    assert!(e.message.contains(":read or :write"), "{e}");
+}
+
+/// Brute force: one writer inserts subkeys 0..n in order, one reader reads n-1 down to 0; the
+/// reader's j-th read happens after some number c_j of inserts, c_j never decreasing. A
+/// pattern of seen/null is possible exactly when some such c_0 ≤ … ≤ c_{n-1} produces it; the
+/// checker must call every pattern of up to 6 subkeys valid exactly then.
+#[test]
+fn sequential_verdicts_match_brute_force_over_every_insert_interleaving() {
+    fn possible(n: usize, seen: &[bool], j: usize, lowest: usize) -> bool {
+        if j == n {
+            return true;
+        }
+        (lowest..=n).any(|c| {
+            let subkey = n - 1 - j;
+            (subkey < c) == seen[j] && possible(n, seen, j + 1, c)
+        })
+    }
+    let mut checked = 0;
+    for n in 1..=6usize {
+        for mask in 0..(1u32 << n) {
+            let seen: Vec<bool> = (0..n).map(|j| mask & (1 << j) != 0).collect();
+            let read: Vec<Value> = seen
+                .iter()
+                .enumerate()
+                .map(|(j, s)| if *s { json!(n - 1 - j) } else { Value::Null })
+                .collect();
+            let mut lines = Vec::new();
+            for k in 0..n {
+                lines.push(ev(0, "invoke", "write", json!(k)));
+                lines.push(ev(0, "ok", "write", json!(k)));
+            }
+            lines.push(ev(1, "invoke", "read", Value::Null));
+            lines.push(ev(1, "ok", "read", json!(read)));
+            let expected = if possible(n, &seen, 0, 0) {
+                Validity::Valid
+            } else {
+                Validity::Invalid
+            };
+            assert_eq!(check("sequential", &lines).valid, expected, "{read:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 126);
+}
