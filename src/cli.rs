@@ -562,8 +562,8 @@ pub struct CheckArgs {
     pub model: Option<String>,
 
     /// Check with a workload checker instead of a model (Elle list-append/rw-register, Jepsen
-    /// counter, set, set-full, bank, long-fork, unique-ids, total-queue, and elle-cli's
-    /// sequential).
+    /// counter, set, set-full, bank, long-fork, unique-ids, total-queue, causal-reverse, and
+    /// elle-cli's sequential).
     #[arg(long, value_enum, value_name = "WORKLOAD")]
     pub workload: Option<Workload>,
 
@@ -699,6 +699,8 @@ pub enum Workload {
     TotalQueue,
     /// elle-cli sequential (subkeys read newest-first: no null after a value).
     Sequential,
+    /// Jepsen causal-reverse (a read seeing a write sees the writes completed before it).
+    CausalReverse,
     /// Maelstrom echo (every ok echo returns its payload).
     Echo,
     /// Maelstrom broadcast / g-set: set-full, and every final read holds every ok add.

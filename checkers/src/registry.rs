@@ -228,6 +228,11 @@ pub static CHECKERS: &[Checker] = &[
         "elle-cli sequential: a read of subkeys newest-first never misses one after seeing one",
         jepsen::sequential::check
     ),
+    workload!(
+        "causal-reverse",
+        "Jepsen causal-reverse: a read seeing a write sees every write completed before it began",
+        jepsen::causal_reverse::check
+    ),
 ];
 
 /// The checker of `kind` named `name`.

@@ -816,3 +816,196 @@ fn sequential_verdicts_match_brute_force_over_every_insert_interleaving() {
     }
     assert_eq!(checked, 126);
 }
+
+// ---------------------------------------------------------------- causal-reverse
+
+fn cr_history(steps: &[(&str, &str, Value)]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|(t, f, v)| ev(0, t, f, v.clone()))
+        .collect()
+}
+
+fn sequential_writes_then_read(read: Value) -> Vec<String> {
+    cr_history(&[
+        ("invoke", "write", json!(1)),
+        ("ok", "write", json!(1)),
+        ("invoke", "write", json!(2)),
+        ("ok", "write", json!(2)),
+        ("invoke", "read", Value::Null),
+        ("ok", "read", read),
+    ])
+}
+
+#[test]
+fn causal_reverse_sequential_writes_seen_in_prefix_or_whole_are_valid() {
+    for read in [json!([1, 2]), json!([1]), json!([]), json!([2, 1])] {
+        let r = check("causal-reverse", &sequential_writes_then_read(read.clone()));
+        assert_eq!(r.valid, Validity::Valid, "{read}: {:?}", r.explanation);
+    }
+}
+
+#[test]
+fn causal_reverse_later_write_seen_without_the_earlier_is_invalid() {
+    let r = check("causal-reverse", &sequential_writes_then_read(json!([2])));
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["causal-reverse"]);
+    assert_eq!(r.details["errors"][0]["saw"], 2);
+    assert_eq!(r.details["errors"][0]["missing"], json!([1]));
+    assert_eq!(r.details["errors"][0]["complete_line"], 6);
+    assert!(
+        r.explanation
+            .iter()
+            .any(|l| l.contains("sees 2 (written on lines 3–4") && l.contains("but not 1")),
+        "{:?}",
+        r.explanation
+    );
+}
+
+#[test]
+fn causal_reverse_concurrent_info_and_failed_writes_imply_nothing() {
+    // 2 was invoked before 1 completed: no order between them.
+    let concurrent = [
+        ev(0, "invoke", "write", json!(2)),
+        ev(1, "invoke", "write", json!(1)),
+        ev(1, "ok", "write", json!(1)),
+        ev(2, "invoke", "read", Value::Null),
+        ev(0, "ok", "write", json!(2)),
+        ev(2, "ok", "read", json!([2])),
+    ];
+    assert_eq!(check("causal-reverse", &concurrent).valid, Validity::Valid);
+    // An info write of 1 may or may not have happened; a failed one did not.
+    for t in ["info", "fail"] {
+        let lines = cr_history(&[
+            ("invoke", "write", json!(1)),
+            (t, "write", json!(1)),
+            ("invoke", "write", json!(2)),
+            ("ok", "write", json!(2)),
+            ("invoke", "read", Value::Null),
+            ("ok", "read", json!([2])),
+        ]);
+        assert_eq!(
+            check("causal-reverse", &lines).valid,
+            Validity::Valid,
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn causal_reverse_keys_are_separate_and_repeated_values_are_unknown() {
+    let keyed = |k: &str, t: &str, f: &str, v: Value| {
+        json!({"process": 0, "type": t, "f": f, "key": k, "value": v}).to_string()
+    };
+    // 1 to key a, then 2 to key b: a read of b seeing only 2 misses nothing of b.
+    let lines = vec![
+        keyed("a", "invoke", "write", json!(1)),
+        keyed("a", "ok", "write", json!(1)),
+        keyed("b", "invoke", "write", json!(2)),
+        keyed("b", "ok", "write", json!(2)),
+        keyed("b", "invoke", "read", Value::Null),
+        keyed("b", "ok", "read", json!([2])),
+    ];
+    assert_eq!(check("causal-reverse", &lines).valid, Validity::Valid);
+    // The same as Jepsen's independent tuples, now on one key: invalid.
+    let tuples = cr_history(&[
+        ("invoke", "write", json!(["a", 1])),
+        ("ok", "write", json!(["a", 1])),
+        ("invoke", "write", json!(["a", 2])),
+        ("ok", "write", json!(["a", 2])),
+        ("invoke", "read", json!(["a", null])),
+        ("ok", "read", json!(["a", [2]])),
+    ]);
+    let r = check("causal-reverse", &tuples);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.details["errors"][0]["key"], "a");
+    let twice = cr_history(&[
+        ("invoke", "write", json!(1)),
+        ("ok", "write", json!(1)),
+        ("invoke", "write", json!(1)),
+        ("ok", "write", json!(1)),
+    ]);
+    let r = check("causal-reverse", &twice);
+    assert_eq!(r.valid, Validity::Unknown);
+    assert!(r.unknown_reason.unwrap().contains("written twice"));
+    let e = error(
+        "causal-reverse",
+        &cr_history(&[("invoke", "read", Value::Null), ("ok", "read", json!(3))]),
+    );
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("list of the values seen"), "{e}");
+}
+
+/// Brute force against the definition, on random concurrent histories: a read is bad when it
+/// sees v and misses some u whose ok write completed before v's write was invoked.
+#[test]
+fn causal_reverse_verdicts_match_the_definition_on_random_histories() {
+    let mut seed: u64 = 0x5eed_cafe;
+    let mut rand = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let (mut valid, mut invalid) = (0, 0);
+    for _ in 0..400 {
+        // Per process: None idle, Some(Some(v)) writing v, Some(None) reading.
+        let mut busy: Vec<Option<Option<u64>>> = vec![None; 3];
+        let mut lines = Vec::new();
+        let mut next = 1u64;
+        let mut invoked_at: Vec<(u64, usize)> = Vec::new();
+        let mut ok_at: Vec<(u64, usize)> = Vec::new();
+        let mut reads: Vec<Vec<u64>> = Vec::new();
+        for _ in 0..14 {
+            let p = rand(3) as usize;
+            let pos = lines.len();
+            match busy[p] {
+                None if rand(2) == 0 => {
+                    lines.push(ev(p as i64, "invoke", "write", json!(next)));
+                    invoked_at.push((next, pos));
+                    busy[p] = Some(Some(next));
+                    next += 1;
+                }
+                None => {
+                    lines.push(ev(p as i64, "invoke", "read", Value::Null));
+                    busy[p] = Some(None);
+                }
+                Some(Some(v)) => {
+                    let t = ["ok", "ok", "info", "fail"][rand(4) as usize];
+                    lines.push(ev(p as i64, t, "write", json!(v)));
+                    if t == "ok" {
+                        ok_at.push((v, pos));
+                    }
+                    busy[p] = None;
+                }
+                Some(None) => {
+                    let seen: Vec<u64> = (1..next).filter(|_| rand(2) == 0).collect();
+                    lines.push(ev(p as i64, "ok", "read", json!(seen)));
+                    reads.push(seen);
+                    busy[p] = None;
+                }
+            }
+        }
+        let bad = reads.iter().any(|seen| {
+            seen.iter().any(|v| {
+                let inv = invoked_at.iter().find(|(w, _)| w == v).unwrap().1;
+                ok_at
+                    .iter()
+                    .any(|(u, done)| *done < inv && !seen.contains(u))
+            })
+        });
+        let expected = if bad {
+            invalid += 1;
+            Validity::Invalid
+        } else {
+            valid += 1;
+            Validity::Valid
+        };
+        let r = check("causal-reverse", &lines);
+        assert_eq!(r.valid, expected, "{lines:#?}\n{:?}", r.explanation);
+    }
+    assert!(
+        valid > 50 && invalid > 50,
+        "{valid} valid, {invalid} invalid"
+    );
+}
