@@ -64,6 +64,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             (args.txn.given().unwrap_or(""), args.txn.given().is_some()),
             ("--group-size", args.group_size.is_some()),
             ("--negative-balances", args.negative_balances),
+            ("--total-amount", args.total_amount.is_some()),
         ];
         if let Some((flag, _)) = workload_only.iter().find(|(_, given)| *given) {
             return Ok(usage(&format!(
@@ -91,6 +92,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         inference: args.txn.inference(),
         group_size: args.group_size,
         negative_balances: args.negative_balances,
+        total_amount: args.total_amount,
         time_limit: Some(args.time_limit),
         memory_limit: memory_limit(args.memory_limit),
         memory_in_use: Some(crate::alloc::in_use),

@@ -562,7 +562,8 @@ pub struct CheckArgs {
     pub model: Option<String>,
 
     /// Check with a workload checker instead of a model (Elle list-append/rw-register, Jepsen
-    /// counter, set, set-full, bank, long-fork, unique-ids, total-queue).
+    /// counter, set, set-full, bank, long-fork, unique-ids, total-queue, causal-reverse, and
+    /// elle-cli's sequential).
     #[arg(long, value_enum, value_name = "WORKLOAD")]
     pub workload: Option<Workload>,
 
@@ -582,6 +583,11 @@ pub struct CheckArgs {
     /// Allow negative balances for --workload bank.
     #[arg(long)]
     pub negative_balances: bool,
+
+    /// The total every ok read's balances must add up to, for --workload bank (default: the
+    /// first ok read's total).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub total_amount: Option<i64>,
 
     /// Output format: a readable report, or one JSON object per file per line.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Human)]
@@ -691,6 +697,10 @@ pub enum Workload {
     UniqueIds,
     /// Jepsen total-queue.
     TotalQueue,
+    /// elle-cli sequential (subkeys read newest-first: no null after a value).
+    Sequential,
+    /// Jepsen causal-reverse (a read seeing a write sees the writes completed before it).
+    CausalReverse,
     /// Maelstrom echo (every ok echo returns its payload).
     Echo,
     /// Maelstrom broadcast / g-set: set-full, and every final read holds every ok add.

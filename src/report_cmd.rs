@@ -117,6 +117,7 @@ pub fn run(args: ReportArgs) -> Result<u8> {
         txn,
         group_size: None,
         negative_balances: false,
+        total_amount: None,
         format: OutputFormat::Human,
         format_in: None,
         time_limit: args.time_limit,

@@ -30,6 +30,9 @@ pub struct CheckOptions {
     pub group_size: Option<usize>,
     /// bank: whether negative balances are allowed.
     pub negative_balances: bool,
+    /// bank: `--total-amount`, the total every ok read's balances must add up to; `None`
+    /// takes the first ok read's total (elle-cli's default).
+    pub total_amount: Option<i64>,
     /// Wall-clock limit; a checker that runs out reports `unknown`.
     pub time_limit: Option<Duration>,
     /// Memory limit in bytes; a checker that runs out reports `unknown`. With
@@ -51,6 +54,7 @@ impl Default for CheckOptions {
             inference: Inference::default(),
             group_size: None,
             negative_balances: false,
+            total_amount: None,
             time_limit: Some(Duration::from_secs(600)),
             memory_limit: default_memory_limit(),
             memory_in_use: None,

@@ -96,6 +96,8 @@ impl Checker {
             Some("--group-size applies to long-fork")
         } else if name != "bank" && opts.negative_balances {
             Some("--negative-balances applies to bank")
+        } else if name != "bank" && opts.total_amount.is_some() {
+            Some("--total-amount applies to bank")
         } else {
             None
         };
@@ -220,6 +222,16 @@ pub static CHECKERS: &[Checker] = &[
         "total-queue",
         "Jepsen total-queue: every acknowledged enqueue is dequeued; lost, duplicated, unexpected",
         jepsen::total_queue::check
+    ),
+    workload!(
+        "sequential",
+        "elle-cli sequential: a read of subkeys newest-first never misses one after seeing one",
+        jepsen::sequential::check
+    ),
+    workload!(
+        "causal-reverse",
+        "Jepsen causal-reverse: a read seeing a write sees every write completed before it began",
+        jepsen::causal_reverse::check
     ),
 ];
 

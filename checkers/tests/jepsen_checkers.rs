@@ -449,6 +449,61 @@ fn bank_negative_balances_are_allowed_on_request() {
 }
 
 #[test]
+fn bank_total_amount_judges_every_read_including_the_first() {
+    // Every read agrees on 9: valid against the first read's total, invalid against 10, and
+    // the first read is named.
+    let lines = bank(&[json!({"0": 9, "1": 0}), json!({"0": 4, "1": 5})]);
+    assert_eq!(check("bank", &lines).valid, Validity::Valid);
+    let opts = CheckOptions {
+        total_amount: Some(10),
+        ..CheckOptions::default()
+    };
+    let r = check_with("bank", &lines, &opts).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["wrong-total"]);
+    assert_eq!(r.details["total"], 10);
+    assert_eq!(r.details["total_given"], true);
+    assert_eq!(r.details["error_count"], 2);
+    assert_eq!(r.details["first_error"]["complete_line"], 5);
+    assert!(
+        r.explanation
+            .iter()
+            .any(|l| l.contains("lines 4–5 (process 1)") && l.contains("add up to 9, not 10")),
+        "{:?}",
+        r.explanation
+    );
+    // The right total: valid, and a first read with a null balance no longer leaves the
+    // check without a total.
+    let opts = CheckOptions {
+        total_amount: Some(9),
+        ..CheckOptions::default()
+    };
+    assert_eq!(
+        check_with("bank", &lines, &opts).unwrap().valid,
+        Validity::Valid
+    );
+    let nil_first = bank(&[json!({"0": 9, "1": null}), json!({"0": 4, "1": 5})]);
+    assert_eq!(check("bank", &nil_first).valid, Validity::Unknown);
+    let r = check_with("bank", &nil_first, &opts).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["nil-balance"]);
+}
+
+#[test]
+fn bank_total_amount_with_negative_balances_still_checks_the_sum() {
+    let lines = bank(&[json!({"0": 12, "1": -2}), json!({"0": 11, "1": -2})]);
+    let opts = CheckOptions {
+        total_amount: Some(10),
+        negative_balances: true,
+        ..CheckOptions::default()
+    };
+    let r = check_with("bank", &lines, &opts).unwrap();
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["wrong-total"]);
+    assert_eq!(r.details["error_count"], 1);
+}
+
+#[test]
 fn bank_malformed_reads_and_transfers_are_input_errors() {
     let e = error("bank", &bank(&[json!([10, 0])]));
     assert_eq!(e.line, 5);
@@ -637,4 +692,320 @@ fn bank_failed_transfer_completion_may_carry_an_error_value() {
     lines.extend(bank(&[json!({"0": 10, "1": 0})]));
     let r = check("bank", &lines);
     assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
+}
+
+// ---------------------------------------------------------------- sequential (elle-cli)
+
+/// A writer inserting subkeys 0, 1, 2 in order, then one ok read per entry of `reads` (each
+/// the values seen reading subkeys 2, 1, 0 in turn).
+fn sequential_history(reads: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for k in 0..3 {
+        out.push(ev(0, "invoke", "write", json!(k)));
+        out.push(ev(0, "ok", "write", json!(k)));
+    }
+    for r in reads {
+        out.push(ev(1, "invoke", "read", Value::Null));
+        out.push(ev(1, "ok", "read", r.clone()));
+    }
+    out
+}
+
+#[test]
+fn sequential_reads_that_never_miss_an_older_subkey_are_valid() {
+    let r = check(
+        "sequential",
+        &sequential_history(&[
+            json!([null, null, null]),
+            json!([null, 1, 0]),
+            json!([2, 1, 0]),
+        ]),
+    );
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
+    assert_eq!(r.details["none_count"], 1);
+    assert_eq!(r.details["some_count"], 1);
+    assert_eq!(r.details["all_count"], 1);
+    assert_eq!(r.details["bad_count"], 0);
+}
+
+#[test]
+fn sequential_null_after_a_seen_subkey_is_a_trailing_nil() {
+    let r = check(
+        "sequential",
+        &sequential_history(&[json!([null, 1, 0]), json!([2, null, 0])]),
+    );
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["trailing-nil"]);
+    assert_eq!(r.details["bad_count"], 1);
+    assert_eq!(r.details["bad"][0]["complete_line"], 10);
+    assert_eq!(r.details["bad"][0]["seen_index"], 0);
+    assert_eq!(r.details["bad"][0]["null_index"], 1);
+    assert!(
+        r.explanation
+            .iter()
+            .any(|l| l.contains("lines 9–10 (process 1)") && l.contains("position 1")),
+        "{:?}",
+        r.explanation
+    );
+}
+
+#[test]
+fn sequential_reads_as_independent_tuples_or_keyed_and_malformed_reads() {
+    let r = check(
+        "sequential",
+        &[
+            ev(1, "invoke", "read", Value::Null),
+            ev(1, "ok", "read", json!(["a", [1, null]])),
+        ],
+    );
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.details["bad"][0]["key"], "a");
+    assert!(r.explanation.iter().any(|l| l.contains("of key \"a\"")));
+    let e = error(
+        "sequential",
+        &[
+            ev(1, "invoke", "read", Value::Null),
+            ev(1, "ok", "read", json!({"k": 1})),
+        ],
+    );
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("list of scalars"), "{e}");
+    let e = error("sequential", &[ev(1, "invoke", "add", json!(1))]);
+    assert!(e.message.contains(":read or :write"), "{e}");
+}
+
+/// Brute force: one writer inserts subkeys 0..n in order, one reader reads n-1 down to 0; the
+/// reader's j-th read happens after some number c_j of inserts, c_j never decreasing. A
+/// pattern of seen/null is possible exactly when some such c_0 ≤ … ≤ c_{n-1} produces it; the
+/// checker must call every pattern of up to 6 subkeys valid exactly then.
+#[test]
+fn sequential_verdicts_match_brute_force_over_every_insert_interleaving() {
+    fn possible(n: usize, seen: &[bool], j: usize, lowest: usize) -> bool {
+        if j == n {
+            return true;
+        }
+        (lowest..=n).any(|c| {
+            let subkey = n - 1 - j;
+            (subkey < c) == seen[j] && possible(n, seen, j + 1, c)
+        })
+    }
+    let mut checked = 0;
+    for n in 1..=6usize {
+        for mask in 0..(1u32 << n) {
+            let seen: Vec<bool> = (0..n).map(|j| mask & (1 << j) != 0).collect();
+            let read: Vec<Value> = seen
+                .iter()
+                .enumerate()
+                .map(|(j, s)| if *s { json!(n - 1 - j) } else { Value::Null })
+                .collect();
+            let mut lines = Vec::new();
+            for k in 0..n {
+                lines.push(ev(0, "invoke", "write", json!(k)));
+                lines.push(ev(0, "ok", "write", json!(k)));
+            }
+            lines.push(ev(1, "invoke", "read", Value::Null));
+            lines.push(ev(1, "ok", "read", json!(read)));
+            let expected = if possible(n, &seen, 0, 0) {
+                Validity::Valid
+            } else {
+                Validity::Invalid
+            };
+            assert_eq!(check("sequential", &lines).valid, expected, "{read:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 126);
+}
+
+// ---------------------------------------------------------------- causal-reverse
+
+fn cr_history(steps: &[(&str, &str, Value)]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|(t, f, v)| ev(0, t, f, v.clone()))
+        .collect()
+}
+
+fn sequential_writes_then_read(read: Value) -> Vec<String> {
+    cr_history(&[
+        ("invoke", "write", json!(1)),
+        ("ok", "write", json!(1)),
+        ("invoke", "write", json!(2)),
+        ("ok", "write", json!(2)),
+        ("invoke", "read", Value::Null),
+        ("ok", "read", read),
+    ])
+}
+
+#[test]
+fn causal_reverse_sequential_writes_seen_in_prefix_or_whole_are_valid() {
+    for read in [json!([1, 2]), json!([1]), json!([]), json!([2, 1])] {
+        let r = check("causal-reverse", &sequential_writes_then_read(read.clone()));
+        assert_eq!(r.valid, Validity::Valid, "{read}: {:?}", r.explanation);
+    }
+}
+
+#[test]
+fn causal_reverse_later_write_seen_without_the_earlier_is_invalid() {
+    let r = check("causal-reverse", &sequential_writes_then_read(json!([2])));
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.anomalies, ["causal-reverse"]);
+    assert_eq!(r.details["errors"][0]["saw"], 2);
+    assert_eq!(r.details["errors"][0]["missing"], json!([1]));
+    assert_eq!(r.details["errors"][0]["complete_line"], 6);
+    assert!(
+        r.explanation
+            .iter()
+            .any(|l| l.contains("sees 2 (written on lines 3–4") && l.contains("but not 1")),
+        "{:?}",
+        r.explanation
+    );
+}
+
+#[test]
+fn causal_reverse_concurrent_info_and_failed_writes_imply_nothing() {
+    // 2 was invoked before 1 completed: no order between them.
+    let concurrent = [
+        ev(0, "invoke", "write", json!(2)),
+        ev(1, "invoke", "write", json!(1)),
+        ev(1, "ok", "write", json!(1)),
+        ev(2, "invoke", "read", Value::Null),
+        ev(0, "ok", "write", json!(2)),
+        ev(2, "ok", "read", json!([2])),
+    ];
+    assert_eq!(check("causal-reverse", &concurrent).valid, Validity::Valid);
+    // An info write of 1 may or may not have happened; a failed one did not.
+    for t in ["info", "fail"] {
+        let lines = cr_history(&[
+            ("invoke", "write", json!(1)),
+            (t, "write", json!(1)),
+            ("invoke", "write", json!(2)),
+            ("ok", "write", json!(2)),
+            ("invoke", "read", Value::Null),
+            ("ok", "read", json!([2])),
+        ]);
+        assert_eq!(
+            check("causal-reverse", &lines).valid,
+            Validity::Valid,
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn causal_reverse_keys_are_separate_and_repeated_values_are_unknown() {
+    let keyed = |k: &str, t: &str, f: &str, v: Value| {
+        json!({"process": 0, "type": t, "f": f, "key": k, "value": v}).to_string()
+    };
+    // 1 to key a, then 2 to key b: a read of b seeing only 2 misses nothing of b.
+    let lines = vec![
+        keyed("a", "invoke", "write", json!(1)),
+        keyed("a", "ok", "write", json!(1)),
+        keyed("b", "invoke", "write", json!(2)),
+        keyed("b", "ok", "write", json!(2)),
+        keyed("b", "invoke", "read", Value::Null),
+        keyed("b", "ok", "read", json!([2])),
+    ];
+    assert_eq!(check("causal-reverse", &lines).valid, Validity::Valid);
+    // The same as Jepsen's independent tuples, now on one key: invalid.
+    let tuples = cr_history(&[
+        ("invoke", "write", json!(["a", 1])),
+        ("ok", "write", json!(["a", 1])),
+        ("invoke", "write", json!(["a", 2])),
+        ("ok", "write", json!(["a", 2])),
+        ("invoke", "read", json!(["a", null])),
+        ("ok", "read", json!(["a", [2]])),
+    ]);
+    let r = check("causal-reverse", &tuples);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.details["errors"][0]["key"], "a");
+    let twice = cr_history(&[
+        ("invoke", "write", json!(1)),
+        ("ok", "write", json!(1)),
+        ("invoke", "write", json!(1)),
+        ("ok", "write", json!(1)),
+    ]);
+    let r = check("causal-reverse", &twice);
+    assert_eq!(r.valid, Validity::Unknown);
+    assert!(r.unknown_reason.unwrap().contains("written twice"));
+    let e = error(
+        "causal-reverse",
+        &cr_history(&[("invoke", "read", Value::Null), ("ok", "read", json!(3))]),
+    );
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("list of the values seen"), "{e}");
+}
+
+/// Brute force against the definition, on random concurrent histories: a read is bad when it
+/// sees v and misses some u whose ok write completed before v's write was invoked.
+#[test]
+fn causal_reverse_verdicts_match_the_definition_on_random_histories() {
+    let mut seed: u64 = 0x5eed_cafe;
+    let mut rand = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let (mut valid, mut invalid) = (0, 0);
+    for _ in 0..400 {
+        // Per process: None idle, Some(Some(v)) writing v, Some(None) reading.
+        let mut busy: Vec<Option<Option<u64>>> = vec![None; 3];
+        let mut lines = Vec::new();
+        let mut next = 1u64;
+        let mut invoked_at: Vec<(u64, usize)> = Vec::new();
+        let mut ok_at: Vec<(u64, usize)> = Vec::new();
+        let mut reads: Vec<Vec<u64>> = Vec::new();
+        for _ in 0..14 {
+            let p = rand(3) as usize;
+            let pos = lines.len();
+            match busy[p] {
+                None if rand(2) == 0 => {
+                    lines.push(ev(p as i64, "invoke", "write", json!(next)));
+                    invoked_at.push((next, pos));
+                    busy[p] = Some(Some(next));
+                    next += 1;
+                }
+                None => {
+                    lines.push(ev(p as i64, "invoke", "read", Value::Null));
+                    busy[p] = Some(None);
+                }
+                Some(Some(v)) => {
+                    let t = ["ok", "ok", "info", "fail"][rand(4) as usize];
+                    lines.push(ev(p as i64, t, "write", json!(v)));
+                    if t == "ok" {
+                        ok_at.push((v, pos));
+                    }
+                    busy[p] = None;
+                }
+                Some(None) => {
+                    let seen: Vec<u64> = (1..next).filter(|_| rand(2) == 0).collect();
+                    lines.push(ev(p as i64, "ok", "read", json!(seen)));
+                    reads.push(seen);
+                    busy[p] = None;
+                }
+            }
+        }
+        let bad = reads.iter().any(|seen| {
+            seen.iter().any(|v| {
+                let inv = invoked_at.iter().find(|(w, _)| w == v).unwrap().1;
+                ok_at
+                    .iter()
+                    .any(|(u, done)| *done < inv && !seen.contains(u))
+            })
+        });
+        let expected = if bad {
+            invalid += 1;
+            Validity::Invalid
+        } else {
+            valid += 1;
+            Validity::Valid
+        };
+        let r = check("causal-reverse", &lines);
+        assert_eq!(r.valid, expected, "{lines:#?}\n{:?}", r.explanation);
+    }
+    assert!(
+        valid > 50 && invalid > 50,
+        "{valid} valid, {invalid} invalid"
+    );
 }

@@ -1,8 +1,9 @@
 //! Jepsen's bank checker (`--workload bank`), as elle-cli runs it: clients `transfer`
 //! `{from, to, amount}` between accounts and `read` every balance (a map account → balance).
-//! Transfers move money, so every ok read must show the same total. The accounts and the total
-//! are those of the first ok read (elle-cli's default when no total is given). Each ok read is
-//! judged by the first rule it breaks, in Jepsen's order:
+//! Transfers move money, so every ok read must show the same total. The accounts are those of
+//! the first ok read; the total is `--total-amount N` when given (Jepsen's `:total-amount`, so
+//! the first read is judged too), else the first ok read's (elle-cli's default). Each ok read
+//! is judged by the first rule it breaks, in Jepsen's order:
 //!
 //! 1. `unexpected-key`: an account the first read did not have;
 //! 2. `nil-balance`: an account whose balance is null;
@@ -74,13 +75,16 @@ pub fn check(
         ));
     };
     let accounts: BTreeSet<&str> = first.balances.iter().map(|(a, _)| a.as_str()).collect();
-    let Some(total) = first.balances.iter().map(|(_, b)| *b).sum::<Option<i128>>() else {
+    let given = opts.total_amount.map(i128::from);
+    let first_total = first.balances.iter().map(|(_, b)| *b).sum::<Option<i128>>();
+    let Some(total) = given.or(first_total) else {
         return Ok(common::unknown(
             "bank",
             ops,
             budget,
             format!(
-                "the first ok read (on {}), which gives the expected total, has a null balance",
+                "the first ok read (on {}), which gives the expected total, has a null balance \
+                 (give --total-amount to check against a known total)",
                 common::whereabouts(first.op)
             ),
             json!({ "read_count": reads.len(), "transfer_count": transfers }),
@@ -120,6 +124,7 @@ pub fn check(
         "transfer_count": transfers,
         "accounts": accounts.iter().collect::<Vec<_>>(),
         "total": num(total),
+        "total_given": given.is_some(),
         "negative_balances_allowed": opts.negative_balances,
         "error_count": bad.len(),
         "first_error": bad.first().map(bad_json),
@@ -127,8 +132,13 @@ pub fn check(
         "bad_reads": bad.iter().take(common::LIST_CAP).map(bad_json).collect::<Vec<_>>(),
     });
 
+    let source = if given.is_some() {
+        "given by --total-amount"
+    } else {
+        "the first ok read's"
+    };
     let mut explanation = vec![format!(
-        "expected total {total} over {}, as in the first ok read on {}; {} checked",
+        "expected total {total} ({source}) over the {} of the first ok read on {}; {} checked",
         common::count(accounts.len(), "account"),
         common::whereabouts(first.op),
         common::count(reads.len(), "ok read")

@@ -1,5 +1,5 @@
-//! Jepsen's workload checkers — counter, set, set-full, bank, long-fork, unique-ids and
-//! total-queue: the "check" step for histories of those workloads, one file each.
+//! Jepsen's workload checkers — counter, set, set-full, bank, long-fork, unique-ids,
+//! total-queue, causal-reverse, and elle-cli's sequential: the "check" step for histories of those workloads, one file each.
 //!
 //! Every checker has the same shape: paired operations, the [`crate::CheckOptions`] and the
 //! check's [`crate::Budget`] in, a [`crate::Report`] out, with a verdict (never a guess:
@@ -8,11 +8,13 @@
 //! one file here plus one line in [`crate::registry`].
 
 pub(crate) mod bank;
+pub(crate) mod causal_reverse;
 pub(crate) mod common;
 pub(crate) mod convergent_set;
 pub(crate) mod counter;
 pub(crate) mod echo;
 pub(crate) mod long_fork;
+pub(crate) mod sequential;
 pub(crate) mod set;
 pub(crate) mod set_full;
 pub(crate) mod set_full_timeline;
