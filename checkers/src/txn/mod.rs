@@ -283,7 +283,22 @@ fn report(
         .collect();
     let secs = cycle_search_timeout.as_secs_f64();
     let component_line = |u: &graph::Unsearched, classes: &[&String]| {
-        let at: Vec<String> = u.sample.iter().map(|&t| cases::lines(ops, tx, t)).collect();
+        // `lines 1–2, 3–4, …`: the word once.
+        let at: Vec<String> = u
+            .sample
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let l = cases::lines(ops, tx, t);
+                match i {
+                    0 => l,
+                    _ => l
+                        .trim_start_matches("lines ")
+                        .trim_start_matches("line ")
+                        .to_string(),
+                }
+            })
+            .collect();
         format!(
             "cycle search ran past --cycle-search-timeout {secs} s in a strongly connected component of {} transactions ({}{}): {} not searched there, so {} neither found nor ruled out",
             u.scc_size,
