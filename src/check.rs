@@ -62,6 +62,10 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         let workload_only = [
             ("--consistency", !args.consistency.is_empty()),
             (args.txn.given().unwrap_or(""), args.txn.given().is_some()),
+            (
+                "--cycle-search-timeout",
+                args.txn.cycle_search_timeout.is_some(),
+            ),
             ("--group-size", args.group_size.is_some()),
             ("--negative-balances", args.negative_balances),
             ("--total-amount", args.total_amount.is_some()),
@@ -90,6 +94,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         consistency: args.consistency.clone(),
         anomalies: args.txn.anomalies.clone(),
         inference: args.txn.inference(),
+        cycle_search_timeout: args.txn.cycle_search_timeout(),
         group_size: args.group_size,
         negative_balances: args.negative_balances,
         total_amount: args.total_amount,

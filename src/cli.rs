@@ -294,6 +294,14 @@ pub struct TxnFlags {
     /// completed sees that one's version of the key or a later one).
     #[arg(long)]
     pub linearizable_keys: bool,
+
+    /// The cycle-search budget of one strongly connected component, in seconds (decimals
+    /// allowed; Elle's :cycle-search-timeout): when it runs out, the anomaly classes not yet
+    /// searched there are unknown and the search goes on with the next component. Found
+    /// anomalies still make the history invalid; otherwise the verdict is unknown (exit 2).
+    /// Default: 10.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub cycle_search_timeout: Option<Duration>,
 }
 
 impl TxnFlags {
@@ -306,7 +314,14 @@ impl TxnFlags {
         }
     }
 
-    /// The flags given, by name (for refusing them where they do not apply).
+    /// `--cycle-search-timeout`, or the default.
+    pub fn cycle_search_timeout(&self) -> Duration {
+        self.cycle_search_timeout
+            .unwrap_or(checkers::DEFAULT_CYCLE_SEARCH_TIMEOUT)
+    }
+
+    /// The flags given that choose what to search for and how to infer, by name (for refusing
+    /// them where they do not apply; `--cycle-search-timeout` is a budget, not among them).
     pub fn given(&self) -> Option<&'static str> {
         if !self.anomalies.is_empty() {
             Some("--anomalies")

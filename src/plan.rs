@@ -1031,6 +1031,7 @@ impl Ctx<'_> {
                 Refusal::Nemesis(_) => key_of_flag("--nemesis"),
                 Refusal::AnomaliesNotApplicable | Refusal::Anomaly(_) => key_of_flag("--anomalies"),
                 Refusal::InferenceNotApplicable => key_of_flag("--wfr-keys"),
+                Refusal::CycleSearchTimeoutNotApplicable => key_of_flag("--cycle-search-timeout"),
                 Refusal::ConsistencyNotApplicable | Refusal::Consistency(_) => {
                     key_of_flag("--consistency")
                 }

@@ -59,14 +59,18 @@ pub struct CheckBudget {
     pub time_limit: Duration,
     /// Memory budget of the check, in bytes (the whole process's heap).
     pub memory_limit: usize,
+    /// list-append: the cycle-search budget of one strongly connected component
+    /// (`--cycle-search-timeout`).
+    pub cycle_search_timeout: Duration,
 }
 
 impl Default for CheckBudget {
-    /// 300 s and the default memory budget.
+    /// 300 s, the default memory budget and the default cycle-search budget.
     fn default() -> Self {
         CheckBudget {
             time_limit: Duration::from_secs(300),
             memory_limit: checkers::default_memory_limit(),
+            cycle_search_timeout: checkers::DEFAULT_CYCLE_SEARCH_TIMEOUT,
         }
     }
 }
@@ -119,6 +123,8 @@ pub enum Refusal {
     AnomaliesNotApplicable,
     /// `--anomalies` names no known anomaly.
     Anomaly(String),
+    /// `--cycle-search-timeout` given for another workload than list-append.
+    CycleSearchTimeoutNotApplicable,
     /// `--wfr-keys`, `--sequential-keys` or `--linearizable-keys`: they apply to rw-register
     /// histories, which no run workload records.
     InferenceNotApplicable,
@@ -138,6 +144,12 @@ impl std::fmt::Display for Refusal {
                 write!(f, "--anomalies applies to --workload list-append")
             }
             Refusal::Anomaly(e) => write!(f, "--anomalies: {e}"),
+            Refusal::CycleSearchTimeoutNotApplicable => {
+                write!(
+                    f,
+                    "--cycle-search-timeout applies to --workload list-append"
+                )
+            }
             Refusal::InferenceNotApplicable => write!(
                 f,
                 "--wfr-keys, --sequential-keys and --linearizable-keys apply to rw-register \
@@ -177,6 +189,9 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
     if args.txn.inference().any() {
         return Err(Refusal::InferenceNotApplicable);
     }
+    if workload != WorkloadKind::ListAppend && args.txn.cycle_search_timeout.is_some() {
+        return Err(Refusal::CycleSearchTimeoutNotApplicable);
+    }
     // A service faultline did not start holds earlier runs' data: the target picks fresh keys.
     let key_base = target.key_base(
         SystemTime::now()
@@ -209,6 +224,7 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
         check: CheckBudget {
             time_limit: args.check_time_limit,
             memory_limit: check::memory_limit(args.memory_limit),
+            cycle_search_timeout: args.txn.cycle_search_timeout(),
         },
     })
 }
@@ -498,7 +514,11 @@ fn recheck_command(plan: &Plan, outcome: &FileOutcome, file: &str) -> Option<Str
     if report.valid != checkers::Validity::Unknown
         || !matches!(
             report.stop,
-            Some(checkers::StopReason::Time | checkers::StopReason::Memory)
+            Some(
+                checkers::StopReason::Time
+                    | checkers::StopReason::Memory
+                    | checkers::StopReason::CycleSearchTimeout
+            )
         )
     {
         return None;
@@ -524,6 +544,12 @@ fn recheck_command(plan: &Plan, outcome: &FileOutcome, file: &str) -> Option<Str
     let mib = ((plan.check.memory_limit as u64) >> 20)
         .saturating_mul(2)
         .max(default.memory_limit as u64 >> 20);
+    if report.stop == Some(checkers::StopReason::CycleSearchTimeout) {
+        let per = (plan.check.cycle_search_timeout.as_secs_f64() * 2.0)
+            .max(default.cycle_search_timeout.as_secs_f64())
+            .ceil();
+        cmd.push_str(&format!(" --cycle-search-timeout {per}"));
+    }
     cmd.push_str(&format!(
         " --time-limit {secs} --memory-limit {mib}MiB {}",
         shell_quote(file)
@@ -603,6 +629,7 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
         anomalies: plan.anomalies.clone(),
         time_limit: Some(plan.check.time_limit),
         memory_limit: plan.check.memory_limit,
+        cycle_search_timeout: plan.check.cycle_search_timeout,
         memory_in_use: Some(crate::alloc::in_use),
         ..CheckOptions::default()
     };

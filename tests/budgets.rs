@@ -414,3 +414,185 @@ fn budgets_run_passes_its_check_limits_to_the_check_step() {
     let reason = o.json.to_string();
     assert!(reason.contains("memory limit of 1 MiB"), "{reason}");
 }
+
+/// A list-append history whose `n` + 1 committed transactions form one strongly connected
+/// component that is expensive to search: a ww chain T0 → T1 → … (each appends its index to
+/// key `w`), closed only by two adjacent anti-dependencies (T(n-1) read `b` empty before the
+/// bridge appended to it; the bridge read `h` empty before T0 appended to it). Its only cycles
+/// are G2-item, so the searches for the classes before G2-item explore the whole chain from
+/// each of its anchors and find nothing (quadratic in `n`). With `g1c`, a separate G1c cycle
+/// of two transactions (each read the other's append) forms a second component.
+fn huge_scc_history(dir: &Path, n: usize, g1c: bool) -> PathBuf {
+    let mut lines = Vec::new();
+    let mut txn = |p: usize, invoke: String, ok: String| {
+        lines.push(format!(
+            r#"{{"process":{p},"type":"invoke","f":"txn","value":[{invoke}]}}"#
+        ));
+        lines.push(format!(
+            r#"{{"process":{p},"type":"ok","f":"txn","value":[{ok}]}}"#
+        ));
+    };
+    for j in 0..n {
+        let mut invoke = format!(r#"["append","w",{j}]"#);
+        if j == 0 {
+            invoke.push_str(r#",["append","h",1]"#);
+        }
+        let mut ok = invoke.clone();
+        if j == n - 1 {
+            invoke.push_str(r#",["r","b",null]"#);
+            ok.push_str(r#",["r","b",[]]"#);
+        }
+        txn(j % 10, invoke, ok);
+    }
+    txn(
+        11,
+        r#"["r","h",null],["append","b",1]"#.into(),
+        r#"["r","h",[]],["append","b",1]"#.into(),
+    );
+    if g1c {
+        txn(
+            12,
+            r#"["append","x",1],["r","y",null]"#.into(),
+            r#"["append","x",1],["r","y",[1]]"#.into(),
+        );
+        txn(
+            13,
+            r#"["append","y",1],["r","x",null]"#.into(),
+            r#"["append","y",1],["r","x",[1]]"#.into(),
+        );
+    }
+    let all: Vec<String> = (0..n).map(|j| j.to_string()).collect();
+    txn(
+        14,
+        r#"["r","w",null],["r","h",null],["r","b",null]"#.into(),
+        format!(
+            r#"["r","w",[{}]],["r","h",[1]],["r","b",[1]]"#,
+            all.join(",")
+        ),
+    );
+    write(
+        dir,
+        if g1c {
+            "huge-scc-g1c.jsonl"
+        } else {
+            "huge-scc.jsonl"
+        },
+        lines.into_iter(),
+    )
+}
+
+/// Checks that the JSON names the huge component: its size, its first transaction's line and
+/// G2-item among the classes not searched.
+fn assert_names_the_huge_component(o: &Outcome, n: usize) {
+    let timeouts = o.json["details"]["cycle_search_timeout"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no cycle_search_timeout: {}", o.json));
+    assert_eq!(timeouts.len(), 1, "{}", o.json);
+    let t = &timeouts[0];
+    assert_eq!(t["scc_size"], n + 1, "{t}");
+    assert_eq!(t["txns"][0]["invoke_line"], 1, "{t}");
+    assert_eq!(t["timeout_secs"], 0.25, "{t}");
+    let not_searched: Vec<&str> = t["not_searched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(not_searched.contains(&"G2-item"), "{t}");
+    assert_eq!(not_searched[0], t["anomaly_spec_type"], "{t}");
+}
+
+/// Transactions in the huge component: its full search takes seconds (5.9 s measured), far
+/// past the 0.25 s budget the tests give it.
+const HUGE_SCC: usize = 20_000;
+
+#[test]
+fn cycle_search_timeout_leaves_a_huge_component_unknown_but_reports_a_g1c_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = huge_scc_history(dir.path(), HUGE_SCC, true);
+    let o = faultline(&[
+        "check",
+        "--format",
+        "json",
+        "--workload",
+        "list-append",
+        "--cycle-search-timeout",
+        "0.25",
+        h.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 1, "expected exit 1 (invalid): {}", o.json);
+    assert_eq!(
+        o.json["anomalies"],
+        serde_json::json!(["G1c"]),
+        "{}",
+        o.json
+    );
+    assert_names_the_huge_component(&o, HUGE_SCC);
+    let explanation = o.json["explanation"].to_string();
+    assert!(
+        explanation.contains(
+            "--cycle-search-timeout 0.25 s in a strongly connected component of 20001 transactions"
+        ),
+        "{explanation}"
+    );
+    eprintln!("wall {:?}", o.wall);
+}
+
+#[test]
+fn cycle_search_timeout_makes_a_huge_component_alone_unknown_never_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = huge_scc_history(dir.path(), HUGE_SCC, false);
+    let o = faultline(&[
+        "check",
+        "--format",
+        "json",
+        "--workload",
+        "list-append",
+        "--cycle-search-timeout",
+        "0.25",
+        h.to_str().unwrap(),
+    ]);
+    assert_unknown(&o, "--cycle-search-timeout 0.25 s");
+    assert!(
+        o.json["unknown_reason"]
+            .as_str()
+            .unwrap()
+            .contains("component of 20001 transactions (lines 1–2,"),
+        "{}",
+        o.json
+    );
+    assert_names_the_huge_component(&o, HUGE_SCC);
+    // The human output says it in one line.
+    let human = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "check",
+            "--workload",
+            "list-append",
+            "--cycle-search-timeout",
+            "0.25",
+            h.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(human.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("not searched there"),
+        "the human report does not say which classes were not searched:\n{text}"
+    );
+}
+
+#[test]
+fn cycle_search_timeout_is_refused_for_a_model_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = register_history(dir.path(), 3);
+    let o = faultline(&[
+        "check",
+        "--model",
+        "register",
+        "--cycle-search-timeout",
+        "1",
+        h.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 254);
+}

@@ -34,6 +34,11 @@ pub enum StopReason {
     Cancelled,
     /// The caller asked every search to stop ([`Budget::interrupt`]).
     Interrupted,
+    /// The transactional checker's per-component cycle-search budget
+    /// (`--cycle-search-timeout`, Elle's `:cycle-search-timeout`) ran out in a strongly
+    /// connected component: the classes not yet searched there are unknown, the rest of the
+    /// check went on.
+    CycleSearchTimeout,
 }
 
 #[derive(Debug)]
@@ -233,6 +238,7 @@ impl Budget {
             StopReason::StateLimit => "state limit".to_string(),
             StopReason::Cancelled => "cancelled".to_string(),
             StopReason::Interrupted => "interrupted".to_string(),
+            StopReason::CycleSearchTimeout => "cycle-search timeout".to_string(),
         }
     }
 }

@@ -54,7 +54,7 @@ mod verdict;
 pub use budget::{default_memory_limit, Budget, MemoryProbe, StopReason};
 pub use error::{InputError, ShapeError, UsageError};
 pub use model::Model;
-pub use options::{CheckOptions, Inference};
+pub use options::{CheckOptions, Inference, DEFAULT_CYCLE_SEARCH_TIMEOUT};
 pub use registry::{Checker, CHECKERS};
 pub use rng::Rng;
 pub use succeeded::{

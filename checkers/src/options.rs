@@ -26,6 +26,12 @@ pub struct CheckOptions {
     /// rw-register: which version-order assumptions the inference may make beyond "`nil`
     /// comes first" (Elle's `:wfr-keys?`, `:sequential-keys?`, `:linearizable-keys?`).
     pub inference: Inference,
+    /// list-append, rw-register: the cycle-search budget of one strongly connected component
+    /// (`--cycle-search-timeout`, Elle's `:cycle-search-timeout`): the wall-clock time the
+    /// searches for every anomaly class in one component may take together. When it runs out,
+    /// the classes not yet searched there are unknown (reported, never called absent) and the
+    /// search goes on with the next component.
+    pub cycle_search_timeout: Duration,
     /// long-fork: how many keys each read group covers (default: inferred from the reads).
     pub group_size: Option<usize>,
     /// bank: whether negative balances are allowed.
@@ -43,6 +49,10 @@ pub struct CheckOptions {
     pub memory_in_use: Option<MemoryProbe>,
 }
 
+/// The default of [`CheckOptions::cycle_search_timeout`]: 10 s per strongly connected
+/// component (Elle's default is 1 s per component and class).
+pub const DEFAULT_CYCLE_SEARCH_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
@@ -52,6 +62,7 @@ impl Default for CheckOptions {
             consistency: Vec::new(),
             anomalies: Vec::new(),
             inference: Inference::default(),
+            cycle_search_timeout: DEFAULT_CYCLE_SEARCH_TIMEOUT,
             group_size: None,
             negative_balances: false,
             total_amount: None,

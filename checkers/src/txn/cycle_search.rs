@@ -1,13 +1,15 @@
 //! The breadth-first search for a shortest cycle of one anomaly class inside one strongly
 //! connected component, over (transaction, path state): how many rw edges so far (0, 1, 2+),
 //! whether the last edge was rw, whether a wr and a process/realtime edge were used. Starts
-//! from anchor edges of the kind the class needs; bounded by a step budget, a deadline
-//! and the memory budget.
+//! from anchor edges of the kind the class needs; bounded by a step budget (a backstop), the
+//! component's own deadline (`--cycle-search-timeout`), the check's deadline and the memory
+//! budget.
 
 use super::graph::{Caps, Edge, Outcome, RwMode, Spec, RW, WR};
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{EdgeFiltered, EdgeRef};
+use std::time::Instant;
 
 /// Visited search states with their parent (state, edge kind): flat arrays with generation
 /// stamps for components up to a few hundred thousand states, a hash map beyond (memory then
@@ -111,7 +113,9 @@ impl Local {
         Local { g: l }
     }
 
-    pub(super) fn find(&self, spec: &Spec, limits: &Caps) -> Outcome {
+    /// Searches this component for a shortest cycle of class `spec`; `deadline` is the
+    /// component's own cycle-search deadline.
+    pub(super) fn find(&self, spec: &Spec, limits: &Caps, deadline: Option<Instant>) -> Outcome {
         let usable = spec.allowed | if spec.rw == RwMode::None { 0 } else { RW };
         // Components of the subgraph of usable edges: an anchor edge must stay inside one.
         let filtered = EdgeFiltered::from_fn(&self.g, |e| e.weight() & usable != 0);
@@ -169,6 +173,9 @@ impl Local {
                         }
                         if limits.budget.memory_exceeded() {
                             return Outcome::OutOfMemory;
+                        }
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            return Outcome::OutOfComponentTime;
                         }
                     }
                     let k2 = *e2.weight();

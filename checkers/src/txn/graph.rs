@@ -7,8 +7,11 @@
 //! breadth-first search over (transaction, small path state) — allowed edge kinds, how many rw
 //! edges so far, whether the last edge was rw, whether the required kinds were used — from
 //! "anchor" edges of the kind the class needs, so the first cycle found through an anchor is a
-//! shortest one of that class. Work is bounded by a step budget and the wall-clock limit; a
-//! class whose search ran out is reported as incomplete, never as absent.
+//! shortest one of that class. Each component has its own time budget (`--cycle-search-timeout`,
+//! Elle's `:cycle-search-timeout`): when it runs out, the classes not yet searched there are
+//! recorded as [`Unsearched`] and the search goes on with the next component. Work is also
+//! bounded by a step budget (a backstop) and the check's wall-clock and memory limits; a class
+//! whose search ran out is reported as incomplete, never as absent.
 
 use super::consistency;
 use super::cycle_search::Local;
@@ -16,6 +19,7 @@ use crate::budget::Budget;
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 /// Write-write dependency: the second transaction overwrote (appended after) the first.
 pub const WW: u8 = 1;
@@ -128,13 +132,37 @@ pub struct Cycle {
     pub edges: Vec<Edge>,
 }
 
+/// A strongly connected component whose own cycle-search budget ran out (Elle's
+/// `:cycle-search-timeout` anomaly): the classes in `not_searched` are neither found nor ruled
+/// out there.
+#[derive(Debug, Clone)]
+pub struct Unsearched {
+    /// How many transactions the component holds.
+    pub scc_size: usize,
+    /// Its first few transactions (lowest indices), to find it in the history.
+    pub sample: Vec<u32>,
+    /// The class whose search the budget stopped (Elle's `:anomaly-spec-type`).
+    pub searching: String,
+    /// Every class left unsearched in this component, in search order (`searching` first).
+    pub not_searched: Vec<String>,
+    /// Classes searched to the end in this component without a cycle (Elle's
+    /// `:does-not-contain`).
+    pub does_not_contain: Vec<String>,
+}
+
+/// How many transactions of a timed-out component are named in the report.
+const SAMPLE: usize = 5;
+
 /// What the cycle search found.
 #[derive(Debug, Default)]
 pub struct Found {
     /// Cycles, at most a few per class.
     pub cycles: Vec<Cycle>,
-    /// Classes whose search ran out of budget in some component (with that component's size).
+    /// Classes whose search ran out of the step budget or the check's limits in some component
+    /// (with that component's size).
     pub incomplete: Vec<(String, usize)>,
+    /// Components whose own cycle-search budget ran out.
+    pub unsearched: Vec<Unsearched>,
     /// Number of non-trivial strongly connected components.
     pub sccs: usize,
     /// Size of the largest one.
@@ -152,6 +180,8 @@ pub struct Caps {
     pub per_class: usize,
     /// Search steps (edges examined) allowed per class and component.
     pub steps: u64,
+    /// The time the searches of one component may take together (none: no limit of its own).
+    pub per_component: Option<Duration>,
     /// The check's time and memory limits.
     pub budget: Budget,
 }
@@ -190,9 +220,11 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Caps) -
     found.largest_scc = sccs.iter().map(Vec::len).max().unwrap_or(0);
     let mut local = vec![u32::MAX; g.node_count()];
     for scc in &sccs {
+        let deadline = limits.per_component.map(|d| Instant::now() + d);
         let sub = Local::new(&g, scc, &mut local);
         let mut implied: BTreeSet<String> = BTreeSet::new();
-        for spec in &specs {
+        let mut absent: Vec<String> = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
             if implied.contains(spec.name)
                 || per_class.get(spec.name).copied().unwrap_or(0) >= limits.per_class
             {
@@ -207,7 +239,12 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Caps) -
                 }
                 break;
             }
-            match sub.find(spec, &limits) {
+            let outcome = if deadline.is_some_and(|d| Instant::now() >= d) {
+                Outcome::OutOfComponentTime
+            } else {
+                sub.find(spec, &limits, deadline)
+            };
+            match outcome {
                 Outcome::Found(c) => {
                     let mut c = simple_part(c, spec.name);
                     let first = (0..c.len()).min_by_key(|&i| c[i].0).unwrap_or(0);
@@ -219,7 +256,28 @@ pub fn search(n: usize, edges: &[Edge], wanted: &BTreeSet<&str>, limits: Caps) -
                     }
                     found.cycles.push(Cycle { name, edges: c });
                 }
-                Outcome::Absent => {}
+                Outcome::Absent => absent.push(spec.name.to_string()),
+                Outcome::OutOfComponentTime => {
+                    let not_searched: Vec<String> = specs[i..]
+                        .iter()
+                        .filter(|s| {
+                            !implied.contains(s.name)
+                                && per_class.get(s.name).copied().unwrap_or(0) < limits.per_class
+                        })
+                        .map(|s| s.name.to_string())
+                        .collect();
+                    let mut sample: Vec<u32> = scc.iter().map(|&x| g[x]).collect();
+                    sample.sort_unstable();
+                    sample.truncate(SAMPLE);
+                    found.unsearched.push(Unsearched {
+                        scc_size: scc.len(),
+                        sample,
+                        searching: spec.name.to_string(),
+                        not_searched,
+                        does_not_contain: std::mem::take(&mut absent),
+                    });
+                    break;
+                }
                 Outcome::OutOfBudget => {
                     found.incomplete.push((spec.name.to_string(), scc.len()));
                 }
@@ -274,6 +332,8 @@ fn simple_part(walk: Vec<Edge>, name: &str) -> Vec<Edge> {
 pub(super) enum Outcome {
     Found(Vec<Edge>),
     Absent,
+    /// The component's own cycle-search budget ran out.
+    OutOfComponentTime,
     OutOfBudget,
     OutOfTime,
     OutOfMemory,
@@ -334,6 +394,7 @@ mod tests {
         Caps {
             per_class: 3,
             steps: 1_000_000,
+            per_component: None,
             budget: Budget::unlimited(),
         }
     }
@@ -390,6 +451,26 @@ mod tests {
         let f = search(2, &[(0, 1, RW), (1, 0, WR)], &wanted(), past);
         assert!(f.cycles.is_empty() && f.timed_out);
         assert_eq!(f.incomplete[0].0, "G0");
+    }
+
+    #[test]
+    fn a_spent_component_budget_leaves_its_classes_unsearched_and_moves_on() {
+        let spent = Caps {
+            per_component: Some(std::time::Duration::ZERO),
+            ..limits()
+        };
+        // Two components, each a G1c cycle: neither is searched, both are named.
+        let e = [(0, 1, WR), (1, 0, WR), (2, 3, WR), (3, 2, WW)];
+        let f = search(4, &e, &wanted(), spent);
+        assert!(f.cycles.is_empty() && !f.timed_out && f.incomplete.is_empty());
+        assert_eq!(f.unsearched.len(), 2);
+        assert_eq!(f.unsearched[1].sample, vec![2, 3]);
+        assert_eq!(f.unsearched[0].searching, "G0");
+        assert!(f.unsearched[0].not_searched.contains(&"G1c".to_string()));
+        // With time to spare, the same search finds both cycles and names nothing.
+        let f = search(4, &e, &wanted(), limits());
+        assert_eq!(f.cycles.len(), 2);
+        assert!(f.unsearched.is_empty());
     }
 
     #[test]

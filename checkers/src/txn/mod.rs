@@ -47,8 +47,10 @@ const CYCLE_CLASSES: &[&str] = &[
 /// How many cycles of one class are reported at most.
 pub const CYCLES_PER_CLASS: usize = 3;
 
-/// Search steps allowed per class and component before the search gives up (→ unknown).
-pub const STEP_BUDGET: u64 = 20_000_000;
+/// Search steps (edges examined) allowed per class and component before the search gives up
+/// (→ unknown): a backstop that only a `--cycle-search-timeout` of minutes would reach; the
+/// per-component time budget normally ends a long search first.
+pub const STEP_BUDGET: u64 = 10_000_000_000;
 
 /// Checks a list-append history.
 pub fn check_list_append(
@@ -152,6 +154,7 @@ fn check(
     let graph_limits = graph::Caps {
         per_class: CYCLES_PER_CLASS,
         steps: STEP_BUDGET,
+        per_component: Some(opts.cycle_search_timeout),
         budget: limits.clone(),
     };
     let found = if stop.is_none() {
@@ -177,6 +180,7 @@ fn check(
             requested: &requested,
             anomalies: &opts.anomalies,
             inference: opts.inference,
+            cycle_search_timeout: opts.cycle_search_timeout,
             prohibited: &prohibited,
             stop,
         },
@@ -222,6 +226,8 @@ struct Judged<'a> {
     anomalies: &'a [String],
     /// The rw-register inference switches used.
     inference: crate::options::Inference,
+    /// The per-component cycle-search budget used.
+    cycle_search_timeout: std::time::Duration,
     prohibited: &'a BTreeSet<&'static str>,
     /// Why the check stopped before it was complete (a limit ran out), if it did.
     stop: Option<(StopReason, String)>,
@@ -243,6 +249,7 @@ fn report(
         requested,
         anomalies,
         inference,
+        cycle_search_timeout,
         prohibited,
         stop,
     } = judged;
@@ -259,6 +266,48 @@ fn report(
         .iter()
         .filter(|(c, _)| prohibited.contains(c.as_str()))
         .collect();
+    // Components whose own cycle-search budget ran out, with the prohibited classes left
+    // unsearched there.
+    let unsearched: Vec<(&graph::Unsearched, Vec<&String>)> = found
+        .unsearched
+        .iter()
+        .map(|u| {
+            let classes: Vec<&String> = u
+                .not_searched
+                .iter()
+                .filter(|c| prohibited.contains(c.as_str()))
+                .collect();
+            (u, classes)
+        })
+        .filter(|(_, classes)| !classes.is_empty())
+        .collect();
+    let secs = cycle_search_timeout.as_secs_f64();
+    let component_line = |u: &graph::Unsearched, classes: &[&String]| {
+        // `lines 1–2, 3–4, …`: the word once.
+        let at: Vec<String> = u
+            .sample
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let l = cases::lines(ops, tx, t);
+                match i {
+                    0 => l,
+                    _ => l
+                        .trim_start_matches("lines ")
+                        .trim_start_matches("line ")
+                        .to_string(),
+                }
+            })
+            .collect();
+        format!(
+            "cycle search ran past --cycle-search-timeout {secs} s in a strongly connected component of {} transactions ({}{}): {} not searched there, so {} neither found nor ruled out",
+            u.scc_size,
+            at.join(", "),
+            if u.scc_size > u.sample.len() { ", …" } else { "" },
+            classes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+            if classes.len() == 1 { "it is" } else { "they are" },
+        )
+    };
     let committed = tx
         .txns
         .iter()
@@ -272,6 +321,8 @@ fn report(
             Validity::Unknown,
             Some("no transaction committed (completed ok), so there is nothing to check".into()),
         )
+    } else if let (None, Some((u, classes))) = (&stop, unsearched.first()) {
+        (Validity::Unknown, Some(component_line(u, classes)))
     } else if let Some((class, size)) = incomplete.first() {
         let why = stop
             .as_ref()
@@ -368,6 +419,34 @@ fn report(
             "cycle search for {class} stopped early in a component of {size} transactions: its absence is not proven"
         ));
     }
+    for (u, classes) in &unsearched {
+        explanation.push(component_line(u, classes));
+    }
+    // Elle's `:cycle-search-timeout` anomaly, one per component, with where to find it.
+    let timeouts: Vec<Value> = unsearched
+        .iter()
+        .map(|(u, classes)| {
+            json!({
+                "scc_size": u.scc_size,
+                "txns": u.sample.iter().map(|&t| cases::txn_json(ops, tx, t)).collect::<Vec<_>>(),
+                "anomaly_spec_type": u.searching,
+                "not_searched": classes,
+                "does_not_contain": u.does_not_contain,
+                "timeout_secs": secs,
+            })
+        })
+        .collect();
+    let mut incomplete_json: Vec<Value> = found
+        .incomplete
+        .iter()
+        .map(|(c, s)| json!({"class": c, "scc_size": s}))
+        .collect();
+    for (u, classes) in &unsearched {
+        for c in classes {
+            incomplete_json
+                .push(json!({"class": c, "scc_size": u.scc_size, "cycle_search_timeout": true}));
+        }
+    }
     let details = json!({
         "consistency": requested,
         "anomalies_requested": anomalies,
@@ -381,7 +460,9 @@ fn report(
         "edges": nedges,
         "sccs": found.sccs,
         "largest_scc": found.largest_scc,
-        "incomplete": found.incomplete.iter().map(|(c, s)| json!({"class": c, "scc_size": s})).collect::<Vec<_>>(),
+        "incomplete": incomplete_json,
+        "cycle_search_timeout_secs": secs,
+        "cycle_search_timeout": timeouts,
     });
     Report {
         valid,
@@ -389,6 +470,7 @@ fn report(
         stop: (valid == Validity::Unknown)
             .then(|| {
                 stop.map(|s| s.0)
+                    .or(unsearched.first().map(|_| StopReason::CycleSearchTimeout))
                     .or(incomplete.first().map(|_| StopReason::StateLimit))
             })
             .flatten(),
