@@ -88,8 +88,8 @@ pub enum MaelstromCommand {
 /// faultline's own (seed, store, timeouts, output format).
 #[derive(Debug, Args)]
 pub struct MaelstromTestArgs {
-    /// The workload: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv,
-    /// txn-list-append, txn-rw-register (kafka: not yet).
+    /// The workload: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, kafka, lin-kv,
+    /// txn-list-append, txn-rw-register.
     #[arg(short = 'w', long, value_name = "NAME", default_value = "lin-kv")]
     pub workload: String,
 
@@ -111,7 +111,7 @@ pub struct MaelstromTestArgs {
     pub time_limit: Duration,
 
     /// Requests per second over all clients.
-    #[arg(long, value_name = "R", value_parser = parse_rate, default_value = "5")]
+    #[arg(long, value_name = "R", value_parser = parse_maelstrom_rate, default_value = "5")]
     pub rate: f64,
 
     /// Clients: a number, or `Kn` for K times the node count.
@@ -149,7 +149,7 @@ pub struct MaelstromTestArgs {
     #[arg(long, value_name = "M,...")]
     pub consistency_models: Option<String>,
 
-    /// Keys of the lin-kv workload, and keys at a time of the txn workloads.
+    /// Keys of the lin-kv and kafka workloads, and keys at a time of the txn workloads.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub key_count: u64,
 
@@ -752,6 +752,17 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(Rate(Some(r))),
         _ => Err(format!(
             "expected a positive number of operations per second or `unlimited`, found {s:?}"
+        )),
+    }
+}
+
+/// Parses `maelstrom test --rate`: a positive, finite number of requests per second (as in
+/// Maelstrom; a number, not faultline's [`Rate`], which the Maelstrom clients do not take).
+fn parse_maelstrom_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "expected a positive number of requests per second, found {s:?}"
         )),
     }
 }

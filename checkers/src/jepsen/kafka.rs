@@ -279,7 +279,7 @@ pub fn check(
                 let all: Vec<String> = here
                     .iter()
                     .take(4)
-                    .map(|(m, s)| format!("{} ({})", common::show(&m.0), s.describe()))
+                    .map(|(m, s)| format!("{} {}", common::show(&m.0), s.describe()))
                     .collect();
                 add(
                     "inconsistent-offsets",
@@ -296,7 +296,7 @@ pub fn check(
                 let all: Vec<String> = at
                     .iter()
                     .take(4)
-                    .map(|(o, s)| format!("offset {o} ({})", s.describe()))
+                    .map(|(o, s)| format!("offset {o} {}", s.describe()))
                     .collect();
                 add(
                     "duplicate",
@@ -350,8 +350,8 @@ pub fn check(
         add(
             "lost-write",
             format!(
-                "send of {} to key {k} was acknowledged at offset {o} ({}) but no poll ever \
-                 returned it at offset {o}{instead}, {bound}",
+                "send of {} to key {k} was acknowledged at offset {o} (the send at {}) but no poll \
+                 ever returned it at offset {o}{instead}, {bound}",
                 common::show(msg),
                 common::whereabouts(op)
             ),
@@ -398,7 +398,7 @@ pub fn check(
                                 format!(
                                     "{who}'s polls of key {k} jumped from offset {prev} to \
                                      offset {o}, {place}, skipping offset {s}{more}, which \
-                                     exists: {} is there ({})",
+                                     exists: {} is there, {}",
                                     common::show(&here[0].0 .0),
                                     here[0].1.describe()
                                 ),
@@ -474,12 +474,11 @@ pub fn check(
     let (l, lok) = count_of("list_committed_offsets");
     let mut explanation = vec![
         format!(
-            "{} ({sok} acknowledged) to {}, {} ({pok} ok), {} ({cok} ok), {} ({lok} ok)",
+            "{} ({sok} acknowledged) to {}, {} ({pok} ok), {} ({cok} ok), {l} list_committed_offsets ({lok} ok)",
             common::count(s, "send"),
             common::count(logs.len(), "key"),
             common::count(p, "poll"),
             common::count(c, "commit"),
-            common::count(l, "list_committed_offsets")
         ),
         format!(
             "{unseen} acknowledged send(s) above every polled and committed offset were never \
