@@ -89,6 +89,9 @@ impl<'a> KeyLog<'a> {
     }
 }
 
+/// One ok poll's entries: per key, `(offset, msg)` in the order returned.
+type PollEntries<'v> = Vec<(String, Vec<(i64, &'v Value)>)>;
+
 fn key_name(k: &Value) -> String {
     match k {
         Value::String(s) => s.clone(),
@@ -126,11 +129,7 @@ fn offset_map(
 }
 
 /// `{key: [[offset, msg], …]}` of an ok poll, or an error naming the line.
-fn poll_msgs<'v>(
-    file: &str,
-    op: &Operation,
-    v: &'v Value,
-) -> Result<Vec<(String, Vec<(i64, &'v Value)>)>, InputError> {
+fn poll_msgs<'v>(file: &str, op: &Operation, v: &'v Value) -> Result<PollEntries<'v>, InputError> {
     let bad = || {
         InputError::new(
             file,
@@ -182,7 +181,7 @@ pub fn check(
     // Acknowledged sends: key, offset, message, op.
     let mut sends: Vec<(String, i64, &Value, &Operation)> = Vec::new();
     // Polls in invocation order: op and its entries.
-    let mut polls: Vec<(&Operation, Vec<(String, Vec<(i64, &Value)>)>)> = Vec::new();
+    let mut polls: Vec<(&Operation, PollEntries)> = Vec::new();
     // Per key: commits (offset, op; not failed) and observations of committed offsets
     // (offset, op: ok commits and ok lists), and the lists (offset, op).
     let mut commits: BTreeMap<String, Vec<(i64, &Operation)>> = BTreeMap::new();
@@ -231,7 +230,7 @@ pub fn check(
                     for &(o, msg) in list {
                         log.saw(o, msg, Seen { op, by_send: false });
                         log.polled.insert((o, Elem(msg.clone())));
-                        if log.max_polled.is_none_or(|(m, _)| o > m) {
+                        if log.max_polled.map_or(true, |(m, _)| o > m) {
                             log.max_polled = Some((o, op));
                         }
                     }
@@ -244,7 +243,7 @@ pub fn check(
                     if op.outcome == Outcome::Ok {
                         observed.entry(k.clone()).or_default().push((o, op));
                         let log = logs.entry(k).or_default();
-                        if log.max_committed.is_none_or(|(m, _)| o > m) {
+                        if log.max_committed.map_or(true, |(m, _)| o > m) {
                             log.max_committed = Some((o, op));
                         }
                     }
@@ -260,7 +259,7 @@ pub fn check(
                     observed.entry(k.clone()).or_default().push((o, op));
                     lists.push((k.clone(), o, op));
                     let log = logs.entry(k).or_default();
-                    if log.max_committed.is_none_or(|(m, _)| o > m) {
+                    if log.max_committed.map_or(true, |(m, _)| o > m) {
                         log.max_committed = Some((o, op));
                     }
                 }
@@ -444,8 +443,8 @@ pub fn check(
         let explained = commits.get(k).is_some_and(|cs| {
             cs.iter().any(|(o, cm)| {
                 *o == *c
-                    && cm.complete.is_none_or(|d| d > ob.invoke)
-                    && list.complete.is_none_or(|d| cm.invoke < d)
+                    && cm.complete.map_or(true, |d| d > ob.invoke)
+                    && list.complete.map_or(true, |d| cm.invoke < d)
             })
         });
         if !explained {

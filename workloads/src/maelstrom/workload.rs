@@ -218,7 +218,7 @@ impl Gen {
                         json!({"type": "commit_offsets", "offsets": offsets}),
                     );
                 }
-                let keys: Vec<String> = (0..self.keys).map(|i| kafka_key(i)).collect();
+                let keys: Vec<String> = (0..self.keys).map(kafka_key).collect();
                 (
                     op("list_committed_offsets", None, json!(keys)),
                     json!({"type": "list_committed_offsets", "keys": keys}),
