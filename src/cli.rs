@@ -88,8 +88,8 @@ pub enum MaelstromCommand {
 /// faultline's own (seed, store, timeouts, output format).
 #[derive(Debug, Args)]
 pub struct MaelstromTestArgs {
-    /// The workload: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv,
-    /// txn-list-append, txn-rw-register (kafka: not yet).
+    /// The workload: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, kafka, lin-kv,
+    /// txn-list-append, txn-rw-register.
     #[arg(short = 'w', long, value_name = "NAME", default_value = "lin-kv")]
     pub workload: String,
 
@@ -149,7 +149,7 @@ pub struct MaelstromTestArgs {
     #[arg(long, value_name = "M,...")]
     pub consistency_models: Option<String>,
 
-    /// Keys of the lin-kv workload, and keys at a time of the txn workloads.
+    /// Keys of the lin-kv and kafka workloads, and keys at a time of the txn workloads.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub key_count: u64,
 

@@ -42,17 +42,10 @@ fn workload(name: &str) -> Result<Workload, String> {
     if let Ok(w) = Workload::from_str(name, false) {
         return Ok(w);
     }
-    match name {
-        "kafka" => Err(format!(
-            "-w {name} is not supported yet (docs/maelstrom.md, \"Not yet\"); faultline runs \
-             echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv, \
-             txn-list-append and txn-rw-register"
-        )),
-        other => Err(format!(
-            "unknown workload {other:?}; expected echo, unique-ids, broadcast, g-set, \
-             g-counter, pn-counter, lin-kv, txn-list-append or txn-rw-register"
-        )),
-    }
+    Err(format!(
+        "unknown workload {name:?}; expected echo, unique-ids, broadcast, g-set, g-counter, \
+         pn-counter, kafka, lin-kv, txn-list-append or txn-rw-register"
+    ))
 }
 
 /// `--concurrency`: `N` or `Kn` (K × node count).

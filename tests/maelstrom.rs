@@ -263,6 +263,33 @@ fn txn_nodes_are_read_committed_under_partitions_and_aborts_that_keep_writes_are
 }
 
 #[test]
+fn kafka_leader_node_passes_and_per_node_logs_give_inconsistent_offsets() {
+    let common = [
+        "-w",
+        "kafka",
+        "--node-count",
+        "2",
+        "--concurrency",
+        "2n",
+        "--time-limit",
+        "3",
+        "--rate",
+        "300",
+        "--seed",
+        "7",
+    ];
+    let (o, store) = maelstrom(&[&common[..], &["--bin", &node("kafka")]].concat());
+    expect(&o, 0, &["valid (kafka", "no lost write"]);
+    assert_eq!(results(&store)["maelstrom_workload"], "kafka");
+    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("kafka_wrong")]].concat());
+    expect(
+        &o,
+        1,
+        &["inconsistent-offsets", "holds 2 different messages"],
+    );
+}
+
+#[test]
 fn kill_restarts_the_node_with_init_again_and_pause_resumes_it() {
     let (o, store) = maelstrom(&[
         "-w",
@@ -382,8 +409,8 @@ fn protocol_errors_name_the_node_and_the_line_and_exit_254() {
 
 #[test]
 fn unsupported_workloads_and_bad_flags_are_usage_errors() {
-    let (o, _s) = maelstrom(&["-w", "kafka", "--bin", &node("echo")]);
-    expect(&o, 254, &["-w kafka is not supported yet"]);
+    let (o, _s) = maelstrom(&["-w", "kafka2", "--bin", &node("echo")]);
+    expect(&o, 254, &["unknown workload \"kafka2\""]);
     let (o, _s) = maelstrom(&[
         "-w",
         "echo",

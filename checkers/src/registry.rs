@@ -214,6 +214,11 @@ pub static CHECKERS: &[Checker] = &[
         jepsen::convergent_set::check
     ),
     workload!(
+        "kafka",
+        "Maelstrom kafka: lost writes, duplicates, two messages at one offset, skipped or backward polls",
+        jepsen::kafka::check
+    ),
+    workload!(
         "unique-ids",
         "Jepsen unique-ids: every acknowledged generated id is distinct",
         jepsen::unique_ids::check

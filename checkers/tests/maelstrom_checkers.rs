@@ -72,3 +72,221 @@ fn convergent_set_needs_every_final_read_to_hold_every_acknowledged_element() {
         r.explanation
     );
 }
+
+// ---------------------------------------------------------------- kafka
+
+/// An ok send of `msg` to `key` acknowledged at `offset`, by process `p`.
+fn send(p: i64, key: &str, msg: i64, offset: i64) -> [String; 2] {
+    [
+        ev(p, "invoke", "send", Some(key), json!(msg)),
+        ev(p, "ok", "send", Some(key), json!([offset, msg])),
+    ]
+}
+
+/// An ok poll by `p` from `from` returning `msgs` (one key).
+fn poll(p: i64, key: &str, from: i64, msgs: Value) -> [String; 2] {
+    [
+        ev(p, "invoke", "poll", None, json!({ key: from })),
+        ev(p, "ok", "poll", None, json!({ key: msgs })),
+    ]
+}
+
+fn commit(p: i64, key: &str, offset: i64) -> [String; 2] {
+    [
+        ev(p, "invoke", "commit_offsets", None, json!({ key: offset })),
+        ev(p, "ok", "commit_offsets", None, json!({ key: offset })),
+    ]
+}
+
+fn list(p: i64, key: &str, offset: i64) -> [String; 2] {
+    [
+        ev(p, "invoke", "list_committed_offsets", None, json!([key])),
+        ev(
+            p,
+            "ok",
+            "list_committed_offsets",
+            None,
+            json!({ key: offset }),
+        ),
+    ]
+}
+
+fn kafka(parts: &[[String; 2]]) -> Report {
+    let lines: Vec<String> = parts.iter().flat_map(|p| p.iter().cloned()).collect();
+    check("kafka", &lines)
+}
+
+/// Asserts `r` is invalid with exactly `anomaly` and an explanation line containing `needle`.
+fn kafka_fails(r: &Report, anomaly: &str, needle: &str) {
+    assert_eq!(r.valid, Validity::Invalid, "{:?}", r.explanation);
+    assert_eq!(
+        r.anomalies,
+        vec![anomaly.to_string()],
+        "{:?}",
+        r.explanation
+    );
+    assert!(
+        r.explanation.iter().any(|l| l.contains(needle)),
+        "expected {needle:?} in {:?}",
+        r.explanation
+    );
+}
+
+#[test]
+fn kafka_valid_history_with_gaps_in_offsets_and_an_unseen_send() {
+    let r = kafka(&[
+        send(0, "k1", 10, 0),
+        send(1, "k1", 11, 2), // offsets may have gaps
+        poll(0, "k1", 0, json!([[0, 10], [2, 11]])),
+        commit(0, "k1", 2),
+        list(1, "k1", 2),
+        send(1, "k1", 12, 3), // never polled, above every polled offset: allowed
+        poll(0, "k1", 3, json!([])),
+        commit(1, "k1", 0), // another consumer commits less: not a regression
+        list(1, "k1", 0),
+    ]);
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
+    assert_eq!(r.details["unseen"], json!(1));
+}
+
+#[test]
+fn kafka_lost_write_names_the_send_and_the_higher_polled_offset() {
+    let r = kafka(&[
+        send(0, "k3", 17, 5),
+        send(1, "k3", 18, 9),
+        poll(2, "k3", 9, json!([[9, 18]])),
+    ]);
+    kafka_fails(
+        &r,
+        "lost-write",
+        "send of 17 to key k3 was acknowledged at offset 5",
+    );
+    assert!(r
+        .explanation
+        .iter()
+        .any(|l| l.contains("no poll ever returned it at offset 5")
+            && l.contains("polls returned offsets up to 9")));
+}
+
+#[test]
+fn kafka_lost_write_below_a_committed_offset() {
+    let r = kafka(&[send(0, "k1", 17, 5), list(1, "k1", 7)]);
+    kafka_fails(&r, "lost-write", "though offset 7 was committed");
+}
+
+#[test]
+fn kafka_two_messages_at_one_offset_are_inconsistent_offsets() {
+    let r = kafka(&[
+        send(0, "k1", 1, 0),
+        send(1, "k1", 2, 0),
+        poll(0, "k1", 0, json!([[0, 1]])),
+        poll(1, "k1", 0, json!([[0, 2]])),
+    ]);
+    kafka_fails(
+        &r,
+        "inconsistent-offsets",
+        "offset 0 of key k1 holds 2 different messages",
+    );
+}
+
+#[test]
+fn kafka_one_message_at_two_offsets_is_a_duplicate() {
+    let r = kafka(&[
+        send(0, "k1", 1, 0),
+        poll(0, "k1", 0, json!([[0, 1], [1, 1]])),
+    ]);
+    kafka_fails(&r, "duplicate", "message 1 of key k1 is at 2 offsets");
+}
+
+#[test]
+fn kafka_poll_that_jumps_over_an_existing_offset_is_a_skip() {
+    let r = kafka(&[
+        send(0, "k1", 1, 0),
+        send(0, "k1", 2, 1),
+        send(0, "k1", 3, 2),
+        poll(1, "k1", 0, json!([[0, 1]])),
+        poll(1, "k1", 1, json!([[2, 3]])),
+        poll(2, "k1", 0, json!([[0, 1], [1, 2], [2, 3]])),
+    ]);
+    kafka_fails(
+        &r,
+        "poll-skip",
+        "process 1's polls of key k1 jumped from offset 0 to offset 2",
+    );
+}
+
+#[test]
+fn kafka_poll_that_goes_back_is_nonmonotonic() {
+    let r = kafka(&[
+        send(0, "k1", 1, 0),
+        send(0, "k1", 2, 1),
+        poll(1, "k1", 0, json!([[0, 1], [1, 2]])),
+        poll(1, "k1", 2, json!([[0, 1]])),
+    ]);
+    kafka_fails(
+        &r,
+        "nonmonotonic-poll",
+        "process 1's polls of key k1 went from offset 1 back to offset 0",
+    );
+    // A new process (after an indeterminate op) starts its own sequence.
+    let r = kafka(&[
+        send(0, "k1", 1, 0),
+        send(0, "k1", 2, 1),
+        poll(1, "k1", 0, json!([[0, 1], [1, 2]])),
+        poll(3, "k1", 0, json!([[0, 1]])),
+    ]);
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
+}
+
+#[test]
+fn kafka_later_send_at_a_lower_offset_is_nonmonotonic() {
+    let r = kafka(&[
+        send(0, "k1", 1, 4),
+        send(0, "k1", 2, 3),
+        poll(1, "k1", 3, json!([[3, 2], [4, 1]])),
+    ]);
+    kafka_fails(
+        &r,
+        "nonmonotonic-send",
+        "process 0's sends to key k1 got offset 4",
+    );
+}
+
+#[test]
+fn kafka_committed_offset_that_goes_back_without_a_commit_of_it() {
+    let base = [
+        send(0, "k1", 1, 0),
+        send(0, "k1", 2, 1),
+        poll(0, "k1", 0, json!([[0, 1], [1, 2]])),
+        commit(0, "k1", 1),
+    ];
+    let r = kafka(&[&base[..], &[list(1, "k1", 0)]].concat());
+    kafka_fails(
+        &r,
+        "committed-offset-backwards",
+        "returned offset 0 for key k1, but offset 1 was committed",
+    );
+    // A commit of 0 that came after explains it.
+    let r = kafka(&[&base[..], &[commit(2, "k1", 0), list(1, "k1", 0)]].concat());
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.explanation);
+}
+
+#[test]
+fn kafka_malformed_poll_is_an_input_error_naming_the_line() {
+    let lines = [
+        ev(0, "invoke", "poll", None, json!({"k1": 0})),
+        ev(0, "ok", "poll", None, json!({"k1": [[0]]})),
+    ];
+    let text = lines.join("\n");
+    let history = read_history("h.jsonl", text.as_bytes(), None).expect("readable");
+    let ops = pair_anonymous(&history).expect("pairable");
+    let e = registry::find(CheckerKind::Workload, "kafka")
+        .expect("registered")
+        .check_within_options("h.jsonl", Format::JsonLines, &ops, &CheckOptions::default())
+        .expect_err("malformed");
+    let t = e.to_string();
+    assert!(
+        t.contains("h.jsonl:2") && t.contains("[[offset, msg]"),
+        "{t}"
+    );
+}

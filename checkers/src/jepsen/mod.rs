@@ -1,5 +1,6 @@
 //! Jepsen's workload checkers — counter, set, set-full, bank, long-fork, unique-ids,
-//! total-queue, causal-reverse, and elle-cli's sequential: the "check" step for histories of those workloads, one file each.
+//! total-queue, causal-reverse, and elle-cli's sequential — and Maelstrom's (echo,
+//! convergent-set, kafka): the "check" step for histories of those workloads, one file each.
 //!
 //! Every checker has the same shape: paired operations, the [`crate::CheckOptions`] and the
 //! check's [`crate::Budget`] in, a [`crate::Report`] out, with a verdict (never a guess:
@@ -13,6 +14,7 @@ pub(crate) mod common;
 pub(crate) mod convergent_set;
 pub(crate) mod counter;
 pub(crate) mod echo;
+pub(crate) mod kafka;
 pub(crate) mod long_fork;
 pub(crate) mod sequential;
 pub(crate) mod set;

@@ -661,7 +661,9 @@ async fn drive(
                 }
                 let (op, body) = gen.next_op();
                 ops.fetch_add(1, Ordering::Relaxed);
-                invoke(&c, w, node, &mut process, &op, body, &recorder, &progress).await;
+                let outcome =
+                    invoke(&c, w, node, &mut process, &op, body, &recorder, &progress).await;
+                gen.observe(&op, &outcome);
                 let u = (rng.below(1 << 30) as f64 + 1.0) / (1u64 << 30) as f64;
                 next += Duration::from_secs_f64(-mean * u.ln());
                 let now = tokio::time::Instant::now();
@@ -747,7 +749,7 @@ async fn invoke(
     body: Value,
     recorder: &Recorder,
     progress: &Progress,
-) {
+) -> Outcome {
     let name = &c.nodes[node].name;
     // Final reads name the node they read, so the checker can say whose read missed what.
     let op = if op.f == "final-read" {
@@ -776,6 +778,7 @@ async fn invoke(
     if matches!(outcome, Outcome::Info(_)) {
         *process += c.clients.len() as u64;
     }
+    outcome
 }
 
 async fn sleep_or(d: Duration, over: &mut watch::Receiver<bool>) -> bool {

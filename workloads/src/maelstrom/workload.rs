@@ -11,6 +11,7 @@
 //! | g-counter, pn-counter | `add`, final `read` | `counter` |
 //! | lin-kv | `read`, `write`, `cas` per key | model `cas-register` |
 //! | txn-list-append, txn-rw-register | `txn` | `list-append`, `rw-register` (Elle) |
+//! | kafka | `send`, `poll`, `commit_offsets`, `list_committed_offsets` | `kafka` |
 //!
 //! Counters are eventually consistent, so reads during the run may lag: only final reads
 //! (after healing and a quiet period) are issued, and checked against the acknowledged and
@@ -42,6 +43,8 @@ pub enum Workload {
     TxnListAppend,
     /// Transactions of register writes and reads (Elle rw-register).
     TxnRwRegister,
+    /// Keyed append-only logs: send, poll, commit_offsets, list_committed_offsets.
+    Kafka,
 }
 
 impl Workload {
@@ -57,6 +60,7 @@ impl Workload {
             Workload::LinKv => "lin-kv",
             Workload::TxnListAppend => "txn-list-append",
             Workload::TxnRwRegister => "txn-rw-register",
+            Workload::Kafka => "kafka",
         }
     }
 
@@ -70,6 +74,7 @@ impl Workload {
             Workload::LinKv => (CheckerKind::Model, "cas-register"),
             Workload::TxnListAppend => (CheckerKind::Workload, "list-append"),
             Workload::TxnRwRegister => (CheckerKind::Workload, "rw-register"),
+            Workload::Kafka => (CheckerKind::Workload, "kafka"),
         }
     }
 
@@ -114,6 +119,8 @@ pub struct Gen {
     keys: u64,
     max_txn: u64,
     done: u64,
+    /// kafka: per key, the highest offset this client's polls returned.
+    seen: std::collections::BTreeMap<String, i64>,
 }
 
 /// Transactions per client after which its keys rotate to fresh ones (keeps lists short).
@@ -138,6 +145,7 @@ impl Gen {
             keys: keys.max(1),
             max_txn: max_txn.max(1),
             done: 0,
+            seen: std::collections::BTreeMap::new(),
         }
     }
 
@@ -148,10 +156,74 @@ impl Gen {
         v
     }
 
+    /// Learns from how an operation ended: kafka clients poll on from the offsets their own
+    /// polls returned.
+    pub fn observe(&mut self, op: &Op, outcome: &Outcome) {
+        if op.f != "poll" {
+            return;
+        }
+        let Outcome::Ok(Value::Object(msgs)) = outcome else {
+            return;
+        };
+        for (k, list) in msgs {
+            let top = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.get(0).and_then(Value::as_i64))
+                .max();
+            if let Some(o) = top {
+                let s = self.seen.entry(k.clone()).or_insert(o);
+                *s = (*s).max(o);
+            }
+        }
+    }
+
     /// The next operation: what the history records, and the request body.
     pub fn next_op(&mut self) -> (Op, Value) {
         let op = |f, key, value| Op { f, key, value };
         match self.workload {
+            Workload::Kafka => {
+                let r = self.rng.below(10);
+                if r < 5 {
+                    let k = kafka_key(self.rng.below(self.keys));
+                    let v = self.unique();
+                    return (
+                        op("send", Some(json!(k)), json!(v)),
+                        json!({"type": "send", "key": k, "msg": v}),
+                    );
+                }
+                if r < 8 || (r == 8 && self.seen.is_empty()) {
+                    // From one past what this client's polls returned, on every key.
+                    let offsets: serde_json::Map<String, Value> = (0..self.keys)
+                        .map(|i| {
+                            let k = kafka_key(i);
+                            let from = self.seen.get(&k).map_or(0, |o| o + 1);
+                            (k, json!(from))
+                        })
+                        .collect();
+                    return (
+                        op("poll", None, Value::Object(offsets.clone())),
+                        json!({"type": "poll", "offsets": offsets}),
+                    );
+                }
+                if r == 8 {
+                    let offsets: serde_json::Map<String, Value> = self
+                        .seen
+                        .iter()
+                        .map(|(k, o)| (k.clone(), json!(o)))
+                        .collect();
+                    return (
+                        op("commit_offsets", None, Value::Object(offsets.clone())),
+                        json!({"type": "commit_offsets", "offsets": offsets}),
+                    );
+                }
+                let keys: Vec<String> = (0..self.keys).map(kafka_key).collect();
+                (
+                    op("list_committed_offsets", None, json!(keys)),
+                    json!({"type": "list_committed_offsets", "keys": keys}),
+                )
+            }
             Workload::Echo => {
                 let s = format!("Please echo {}", self.unique());
                 (
@@ -243,6 +315,11 @@ impl Gen {
     }
 }
 
+/// kafka's keys: `k0`, `k1`, … (`--key-count` of them).
+fn kafka_key(i: u64) -> String {
+    format!("k{i}")
+}
+
 /// The error of an error reply, as the history records it: `{"code", "name", "text"}`.
 fn error_value(body: &Value) -> (ErrorCode, Value) {
     let code = ErrorCode(body.get("code").and_then(Value::as_i64).unwrap_or(-1));
@@ -287,6 +364,11 @@ fn by_type(op: &Op, body: &Value, kind: &str, f: &str) -> Outcome {
         "generate" => Outcome::Ok(field("id")),
         "broadcast" | "add" | "write" | "cas" => Outcome::Ok(op.value.clone()),
         "txn" => Outcome::Ok(field("txn")),
+        // kafka: recorded as answered; the checker names a malformed answer's line.
+        "send" => Outcome::Ok(json!([field("offset"), op.value])),
+        "poll" => Outcome::Ok(field("msgs")),
+        "commit_offsets" => Outcome::Ok(op.value.clone()),
+        "list_committed_offsets" => Outcome::Ok(field("offsets")),
         // broadcast answers `messages`, the others `value`.
         "read" | "final-read" if body.get("messages").is_some() => Outcome::Ok(field("messages")),
         "read" | "final-read" => Outcome::Ok(field("value")),
