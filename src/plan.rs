@@ -1030,7 +1030,11 @@ impl Ctx<'_> {
                 Refusal::Workload(_) => key_of_flag("--workload"),
                 Refusal::Nemesis(_) => key_of_flag("--nemesis"),
                 Refusal::AnomaliesNotApplicable | Refusal::Anomaly(_) => key_of_flag("--anomalies"),
-                Refusal::InferenceNotApplicable => key_of_flag("--wfr-keys"),
+                Refusal::InferenceNotApplicable => {
+                    ["--wfr-keys", "--sequential-keys", "--linearizable-keys"]
+                        .into_iter()
+                        .find_map(&key_of_flag)
+                }
                 Refusal::CycleSearchTimeoutNotApplicable => key_of_flag("--cycle-search-timeout"),
                 Refusal::ConsistencyNotApplicable | Refusal::Consistency(_) => {
                     key_of_flag("--consistency")
