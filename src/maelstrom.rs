@@ -127,6 +127,7 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         (a.consistency_models.is_some(), "--consistency-models"),
         (a.max_txn_length.is_some(), "--max-txn-length"),
         (a.max_writes_per_key.is_some(), "--max-writes-per-key"),
+        (a.cycle_search_timeout.is_some(), "--cycle-search-timeout"),
     ] {
         if given && !w.transactional() {
             return Ok(usage(&format!(
@@ -227,6 +228,9 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
     let checker = registry::find(kind, name).expect("a Maelstrom workload's checker is registered");
     let opts = CheckOptions {
         consistency,
+        cycle_search_timeout: a
+            .cycle_search_timeout
+            .unwrap_or(checkers::DEFAULT_CYCLE_SEARCH_TIMEOUT),
         memory_in_use: Some(crate::alloc::in_use),
         ..CheckOptions::default()
     };

@@ -150,6 +150,9 @@ struct Frame<S> {
     id: u32,
     prev: S,
     forced: bool,
+    /// For a non-deterministic step: the index of the next state of `entry`'s
+    /// [`Model::step_all`] to try when this frame is popped (0 when there is none left).
+    alt: u32,
 }
 
 enum Run {
@@ -295,6 +298,10 @@ impl<'a, M: Model> Search<'a, M> {
         let mut first_ret = usize::MAX;
         let mut ticks: u32 = 0;
         let mut charged = 0usize;
+        // The next states of the candidate (one for a deterministic model), and a popped
+        // frame's entry whose remaining next states are tried before the scan goes on.
+        let mut succ: Vec<M::State> = Vec::new();
+        let mut retry: Option<(usize, u32)> = None;
 
         let result = loop {
             if remaining == 0 {
@@ -312,8 +319,12 @@ impl<'a, M: Model> Search<'a, M> {
                     break Run::Aborted(why);
                 }
             }
-            // Pick the next candidate from the cursor.
-            let candidate = match cur {
+            // Pick the next candidate: a popped frame's entry with next states left to try,
+            // else from the cursor.
+            let (candidate, from) = if let Some((e, k)) = retry.take() {
+                (Some(e), k as usize)
+            } else {
+                let c = match cur {
                 Cursor::Urgent => {
                     urgent = self.urgent();
                     cur = Cursor::Main(self.nodes[HEAD as usize].next);
@@ -356,9 +367,12 @@ impl<'a, M: Model> Search<'a, M> {
                         max_depth,
                         &mut recorded,
                     ) {
-                        Some(e) => {
+                        Some((e, alt)) => {
                             if recorded.len() >= 3 {
                                 break Run::Recorded(recorded);
+                            }
+                            if alt > 0 {
+                                retry = Some((e, alt));
                             }
                             // Resume the restored configuration's scan just after `e`.
                             urgent = self.urgent();
@@ -380,34 +394,46 @@ impl<'a, M: Model> Search<'a, M> {
                         }
                     }
                 }
+                };
+                (c, 0)
             };
             let Some(e) = candidate else { continue };
-            let Some(next) = self.model.step(&state, &self.entries[e].op) else {
+            succ.clear();
+            self.model.step_all(&state, &self.entries[e].op, &mut succ);
+            let total = succ.len();
+            if total <= from {
                 continue;
-            };
+            }
             let forced = self.read_only[e];
-            bits.set(e);
-            if let Visit::New(id) = cache.insert(&mut bits, &next) {
-                let prev = std::mem::replace(&mut state, next);
-                stack.push(Frame {
-                    entry: e as u32,
-                    id,
-                    prev,
-                    forced,
-                });
-                max_depth = max_depth.max(stack.len());
-                self.lift(e);
-                if self.entries[e].ret.is_some() {
-                    remaining -= 1;
+            let mut moved = false;
+            // Each next state is its own configuration (linearized set, state): the first
+            // one not seen yet is explored now, the others when this frame is popped.
+            for (j, next) in succ.drain(..).enumerate().skip(from) {
+                bits.set(e);
+                if let Visit::New(id) = cache.insert(&mut bits, &next) {
+                    let prev = std::mem::replace(&mut state, next);
+                    stack.push(Frame {
+                        entry: e as u32,
+                        id,
+                        prev,
+                        forced,
+                        alt: if j + 1 < total { (j + 1) as u32 } else { 0 },
+                    });
+                    max_depth = max_depth.max(stack.len());
+                    self.lift(e);
+                    if self.entries[e].ret.is_some() {
+                        remaining -= 1;
+                    }
+                    cur = Cursor::Urgent;
+                    moved = true;
+                    break;
                 }
-                cur = Cursor::Urgent;
-            } else {
                 bits.clear(e);
-                if forced {
-                    // The read fits, so the configuration after it is the only one worth
-                    // exploring from here; it is known to fail, so this one fails too.
-                    cur = Cursor::Info(self.classes.len() as u32);
-                }
+            }
+            if !moved && forced {
+                // The read fits, so the configuration after it is the only one worth
+                // exploring from here; it is known to fail, so this one fails too.
+                cur = Cursor::Info(self.classes.len() as u32);
             }
         };
         self.states = cache.len() as u64;
@@ -416,7 +442,8 @@ impl<'a, M: Model> Search<'a, M> {
     }
 
     /// Pops frames until one leaves alternatives to try; returns its entry (the scan resumes
-    /// after it), or `None` when the whole search space is exhausted.
+    /// after it, once the entry's untried next states, from the index returned with it (0:
+    /// none), are tried), or `None` when the whole search space is exhausted.
     #[allow(clippy::too_many_arguments)]
     fn backtrack(
         &mut self,
@@ -428,7 +455,7 @@ impl<'a, M: Model> Search<'a, M> {
         record: Option<usize>,
         max_depth: usize,
         recorded: &mut Vec<Vec<usize>>,
-    ) -> Option<usize> {
+    ) -> Option<(usize, u32)> {
         if record == Some(stack.len()) && max_depth == stack.len() && recorded.len() < 3 {
             recorded.push(stack.iter().map(|f| f.entry as usize).collect());
         }
@@ -443,7 +470,7 @@ impl<'a, M: Model> Search<'a, M> {
                 *remaining += 1;
             }
             if !frame.forced {
-                return Some(e);
+                return Some((e, frame.alt));
             }
         }
     }
