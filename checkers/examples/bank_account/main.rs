@@ -53,11 +53,12 @@ fn main() -> ExitCode {
     if let Some(cx) = &report.counterexample {
         let account = cx.key.as_ref().map(|k| k.to_string()).unwrap_or_default();
         println!(
-            "account {account}: no order explains {} {} (line {}); the balance could only be {}",
+            "account {account}: no order explains {} {} (line {}); the balance before it, in the \
+             longest order found: {}",
             cx.stuck.f, cx.stuck.value, cx.stuck.invoke_line, cx.state_before_stuck
         );
         println!(
-            "a minimal failing sub-history ({} more operations kept as indeterminate):",
+            "a minimal failing sub-history (with {} other operation(s) kept as indeterminate):",
             cx.minimal_weakened
         );
         for op in &cx.minimal {
