@@ -429,9 +429,10 @@ mod tests {
         argv.extend_from_slice(&["--bin", "/bin/true"]);
         match cli::parse(argv) {
             Ok(Cli {
-                command: Command::Maelstrom(MaelstromArgs {
-                    command: MaelstromCommand::Test(a),
-                }),
+                command:
+                    Command::Maelstrom(MaelstromArgs {
+                        command: MaelstromCommand::Test(a),
+                    }),
             }) => a,
             other => panic!("not a maelstrom test command line: {other:?}"),
         }

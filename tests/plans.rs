@@ -757,7 +757,9 @@ fn cycle_search_timeout_is_a_key_of_check_and_run_cases() {
         })
         .unwrap();
     assert!(
-        results.contains("--cycle-search-timeout 0.25 s in a strongly connected component of 20001 transactions"),
+        results.contains(
+            "--cycle-search-timeout 0.25 s in a strongly connected component of 20001 transactions"
+        ),
         "{results}"
     );
     // Refused, naming the line and the key, where it does not apply: a model check case…

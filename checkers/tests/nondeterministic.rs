@@ -69,7 +69,11 @@ impl Model for Lossy {
             Some("add") => LossyOp::Add,
             Some("read") if op.outcome == Outcome::Ok => LossyOp::Read(int(&op.output)?),
             Some("read") => return Ok(Compiled::Skip),
-            other => return Err(ShapeError(format!("expected write, add or read, found {other:?}"))),
+            other => {
+                return Err(ShapeError(format!(
+                    "expected write, add or read, found {other:?}"
+                )))
+            }
         };
         Ok(Compiled::Op { key: None, op: lop })
     }
@@ -128,7 +132,11 @@ fn history(ops: &[GenOp], procs: usize, schedule: &[usize]) -> String {
             None if next_op < ops.len() => {
                 let op = &ops[next_op];
                 next_op += 1;
-                let value = if op.f == "read" { Value::Null } else { json!(op.value) };
+                let value = if op.f == "read" {
+                    Value::Null
+                } else {
+                    json!(op.value)
+                };
                 lines.push(json!({"process": pid[p], "type": "invoke", "f": op.f, "value": value}));
                 pending[p] = Some(op);
             }
@@ -213,9 +221,9 @@ fn orders(
         if done.contains(&i) {
             continue;
         }
-        let blocked = chosen.iter().any(|&j| {
-            j != i && !done.contains(&j) && items[j].2.is_some_and(|r| r < items[i].1)
-        });
+        let blocked = chosen
+            .iter()
+            .any(|&j| j != i && !done.contains(&j) && items[j].2.is_some_and(|r| r < items[i].1));
         if blocked {
             continue;
         }
@@ -282,7 +290,11 @@ fn nondeterministic_verdict_equals_exhaustive_search() {
             let expected = oracle(&paired);
             prop_assert_eq!(
                 report.valid,
-                if expected { Validity::Valid } else { Validity::Invalid },
+                if expected {
+                    Validity::Valid
+                } else {
+                    Validity::Invalid
+                },
                 "history:\n{}",
                 text
             );
@@ -316,7 +328,10 @@ fn nondeterministic_verdict_equals_exhaustive_search() {
         .unwrap();
     // The generator reaches both verdicts often.
     let (valid, invalid) = (valid.get(), invalid.get());
-    assert!(valid > 300 && invalid > 300, "valid {valid}, invalid {invalid}");
+    assert!(
+        valid > 300 && invalid > 300,
+        "valid {valid}, invalid {invalid}"
+    );
 }
 
 /// Only the second next state of the write (the write was lost) explains the read of 0: a
@@ -358,8 +373,14 @@ fn memo_keeps_next_states_apart() {
 {"process": 0, "type": "ok", "f": "read", "value": 0}
 {"process": 0, "type": "invoke", "f": "read", "value": null}
 "#;
-    let valid = format!("{base}{}\n", r#"{"process": 0, "type": "ok", "f": "read", "value": 0}"#);
-    let invalid = format!("{base}{}\n", r#"{"process": 0, "type": "ok", "f": "read", "value": 1}"#);
+    let valid = format!(
+        "{base}{}\n",
+        r#"{"process": 0, "type": "ok", "f": "read", "value": 0}"#
+    );
+    let invalid = format!(
+        "{base}{}\n",
+        r#"{"process": 0, "type": "ok", "f": "read", "value": 1}"#
+    );
     assert_eq!(check(&valid).0.valid, Validity::Valid);
     assert_eq!(check(&invalid).0.valid, Validity::Invalid);
 }

@@ -96,7 +96,10 @@ fn bank_account_example_program_prints_the_verdicts() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains(": valid (7 operations, 2 accounts"), "{stdout}");
+    assert!(
+        stdout.contains(": valid (7 operations, 2 accounts"),
+        "{stdout}"
+    );
 
     let out = Command::new(&bin)
         .arg(fixture("bank-account-overdraft.jsonl"))
@@ -107,6 +110,9 @@ fn bank_account_example_program_prints_the_verdicts() {
     assert!(stdout.contains(": invalid"), "{stdout}");
     assert!(stdout.contains("account \"alice\""), "{stdout}");
 
-    let out = Command::new(&bin).arg("/nonexistent/history.jsonl").output().unwrap();
+    let out = Command::new(&bin)
+        .arg("/nonexistent/history.jsonl")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(254));
 }

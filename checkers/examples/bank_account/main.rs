@@ -44,11 +44,7 @@ fn main() -> ExitCode {
     };
     println!(
         "{}: {} ({} operations, {} accounts, {} states explored)",
-        path,
-        verdict,
-        report.stats.ops,
-        report.stats.partitions,
-        report.stats.states
+        path, verdict, report.stats.ops, report.stats.partitions, report.stats.states
     );
     if let Some(cx) = &report.counterexample {
         let account = cx.key.as_ref().map(|k| k.to_string()).unwrap_or_default();
@@ -62,7 +58,11 @@ fn main() -> ExitCode {
             cx.minimal_weakened
         );
         for op in &cx.minimal {
-            let result = op.result.as_ref().map(|r| format!(" -> {r}")).unwrap_or_default();
+            let result = op
+                .result
+                .as_ref()
+                .map(|r| format!(" -> {r}"))
+                .unwrap_or_default();
             println!(
                 "  line {:>3}  process {:<3} {} {}{} ({})",
                 op.invoke_line, op.process, op.f, op.value, result, op.outcome

@@ -135,12 +135,22 @@ impl Model for BankAccount {
 
 /// Reads, pairs and checks a history file against [`BankAccount`], with the default options
 /// and budget (`initial` as the initial balance when given).
-pub fn check_file(path: &str, initial: Option<i64>) -> Result<checkers::Report, checkers::InputError> {
+pub fn check_file(
+    path: &str,
+    initial: Option<i64>,
+) -> Result<checkers::Report, checkers::InputError> {
     let history = checkers::history::read_history_file(path)?;
     let ops = checkers::history::pair(&history)?;
     let opts = checkers::CheckOptions {
         initial: initial.map(|n| json!(n)),
         ..Default::default()
     };
-    checkers::check_operations(&BankAccount, path, history.format, &ops, &opts, &opts.budget())
+    checkers::check_operations(
+        &BankAccount,
+        path,
+        history.format,
+        &ops,
+        &opts,
+        &opts.budget(),
+    )
 }

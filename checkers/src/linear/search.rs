@@ -325,75 +325,77 @@ impl<'a, M: Model> Search<'a, M> {
                 (Some(e), k as usize)
             } else {
                 let c = match cur {
-                Cursor::Urgent => {
-                    urgent = self.urgent();
-                    cur = Cursor::Main(self.nodes[HEAD as usize].next);
-                    (urgent != NIL).then_some(urgent as usize)
-                }
-                Cursor::Main(id) if id != NIL => {
-                    let node = self.nodes[id as usize];
-                    if node.is_call {
-                        cur = Cursor::Main(node.next);
-                        (node.entry != urgent).then_some(node.entry as usize)
-                    } else {
-                        first_ret = self.return_position(node.entry);
+                    Cursor::Urgent => {
+                        urgent = self.urgent();
+                        cur = Cursor::Main(self.nodes[HEAD as usize].next);
+                        (urgent != NIL).then_some(urgent as usize)
+                    }
+                    Cursor::Main(id) if id != NIL => {
+                        let node = self.nodes[id as usize];
+                        if node.is_call {
+                            cur = Cursor::Main(node.next);
+                            (node.entry != urgent).then_some(node.entry as usize)
+                        } else {
+                            first_ret = self.return_position(node.entry);
+                            cur = Cursor::Info(0);
+                            None
+                        }
+                    }
+                    Cursor::Main(_) => {
+                        first_ret = usize::MAX;
                         cur = Cursor::Info(0);
                         None
                     }
-                }
-                Cursor::Main(_) => {
-                    first_ret = usize::MAX;
-                    cur = Cursor::Info(0);
-                    None
-                }
-                Cursor::Info(c) if (c as usize) < self.classes.len() => {
-                    cur = Cursor::Info(c + 1);
-                    let members = &self.classes[c as usize];
-                    let done = bits.done(c) as usize;
-                    match members.get(done) {
-                        Some(&e) if self.entries[e as usize].call < first_ret => Some(e as usize),
-                        _ => None,
-                    }
-                }
-                Cursor::Info(_) => {
-                    // Nothing left to try here: backtrack.
-                    match self.backtrack(
-                        &mut cache,
-                        &mut stack,
-                        &mut state,
-                        &mut bits,
-                        &mut remaining,
-                        record,
-                        max_depth,
-                        &mut recorded,
-                    ) {
-                        Some((e, alt)) => {
-                            if recorded.len() >= 3 {
-                                break Run::Recorded(recorded);
+                    Cursor::Info(c) if (c as usize) < self.classes.len() => {
+                        cur = Cursor::Info(c + 1);
+                        let members = &self.classes[c as usize];
+                        let done = bits.done(c) as usize;
+                        match members.get(done) {
+                            Some(&e) if self.entries[e as usize].call < first_ret => {
+                                Some(e as usize)
                             }
-                            if alt > 0 {
-                                retry = Some((e, alt));
-                            }
-                            // Resume the restored configuration's scan just after `e`.
-                            urgent = self.urgent();
-                            cur = if self.entries[e].ret.is_none() {
-                                first_ret = self.return_position(urgent);
-                                Cursor::Info(self.class_of[e] + 1)
-                            } else if urgent == e as u32 {
-                                Cursor::Main(self.nodes[HEAD as usize].next)
-                            } else {
-                                Cursor::Main(self.nodes[self.call_node[e] as usize].next)
-                            };
-                            continue;
+                            _ => None,
                         }
-                        None => {
-                            break match record {
-                                Some(_) => Run::Recorded(recorded),
-                                None => Run::Failed(max_depth),
+                    }
+                    Cursor::Info(_) => {
+                        // Nothing left to try here: backtrack.
+                        match self.backtrack(
+                            &mut cache,
+                            &mut stack,
+                            &mut state,
+                            &mut bits,
+                            &mut remaining,
+                            record,
+                            max_depth,
+                            &mut recorded,
+                        ) {
+                            Some((e, alt)) => {
+                                if recorded.len() >= 3 {
+                                    break Run::Recorded(recorded);
+                                }
+                                if alt > 0 {
+                                    retry = Some((e, alt));
+                                }
+                                // Resume the restored configuration's scan just after `e`.
+                                urgent = self.urgent();
+                                cur = if self.entries[e].ret.is_none() {
+                                    first_ret = self.return_position(urgent);
+                                    Cursor::Info(self.class_of[e] + 1)
+                                } else if urgent == e as u32 {
+                                    Cursor::Main(self.nodes[HEAD as usize].next)
+                                } else {
+                                    Cursor::Main(self.nodes[self.call_node[e] as usize].next)
+                                };
+                                continue;
+                            }
+                            None => {
+                                break match record {
+                                    Some(_) => Run::Recorded(recorded),
+                                    None => Run::Failed(max_depth),
+                                }
                             }
                         }
                     }
-                }
                 };
                 (c, 0)
             };

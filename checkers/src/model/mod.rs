@@ -193,7 +193,11 @@ pub fn first_successor<M: Model + ?Sized>(
 /// Replays `ops` in order from `init`, choosing among a non-deterministic model's next states
 /// so that every step succeeds: the states after each op, or `None` when no choice works.
 /// Used to show a counterexample's partial linearizations.
-pub(crate) fn replay<M: Model>(model: &M, init: &M::State, ops: &[&M::Op]) -> Option<Vec<M::State>> {
+pub(crate) fn replay<M: Model>(
+    model: &M,
+    init: &M::State,
+    ops: &[&M::Op],
+) -> Option<Vec<M::State>> {
     // Depth-first over (position, state), each pair tried once.
     let mut seen: std::collections::HashSet<(usize, M::State)> = std::collections::HashSet::new();
     let mut path: Vec<M::State> = Vec::with_capacity(ops.len());
