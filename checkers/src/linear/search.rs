@@ -6,6 +6,13 @@
 //! ("lifts") it and goes on; when no candidate is left it backtracks. A configuration
 //! (linearized set, state) already seen is skipped ([`super::cache`]).
 //!
+//! The step is [`Model::step_all`]: for a non-deterministic model an operation may lead to
+//! several states, and each is its own configuration. The first one not yet seen is explored
+//! at once; the frame remembers the index of the next one (`Frame::alt`), and when the frame is
+//! popped its remaining states are tried before the scan moves past the operation. So the
+//! search explores every (linearized set, state) reachable, exactly as for a deterministic
+//! model, where there is one state per step and nothing to retry.
+//!
 //! Indeterminate operations have no return entry: they never block, and the search succeeds
 //! as soon as every determinate operation is linearized (the rest may never have happened, or
 //! happened after everything else). They are kept apart from the list and tried only after
