@@ -157,6 +157,12 @@ pub struct MaelstromTestArgs {
     #[arg(long, value_name = "N")]
     pub max_txn_length: Option<u64>,
 
+    /// txn workloads: the cycle-search budget of one strongly connected component, in seconds
+    /// (as `check --cycle-search-timeout`; Elle's :cycle-search-timeout): when it runs out,
+    /// the anomaly classes not yet searched there are unknown. Default: 10.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub cycle_search_timeout: Option<Duration>,
+
     /// Accepted for the txn workloads; faultline rotates keys every 100 transactions per
     /// client instead.
     #[arg(long, value_name = "N")]

@@ -127,6 +127,7 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         (a.consistency_models.is_some(), "--consistency-models"),
         (a.max_txn_length.is_some(), "--max-txn-length"),
         (a.max_writes_per_key.is_some(), "--max-writes-per-key"),
+        (a.cycle_search_timeout.is_some(), "--cycle-search-timeout"),
     ] {
         if given && !w.transactional() {
             return Ok(usage(&format!(
@@ -225,11 +226,7 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
     let file = history.to_string_lossy().to_string();
     let (kind, name) = w.checker();
     let checker = registry::find(kind, name).expect("a Maelstrom workload's checker is registered");
-    let opts = CheckOptions {
-        consistency,
-        memory_in_use: Some(crate::alloc::in_use),
-        ..CheckOptions::default()
-    };
+    let opts = check_options(&a, consistency);
     let mut outcome = check::check_file(&file, checker, None, &opts);
     let ops = read_history(&file, &checkers::history::limits::read_input(&file)?, None)
         .and_then(|h| pair(&h))
@@ -314,6 +311,19 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// The options of the check after the run: the txn workloads' `--consistency-models` (as
+/// resolved) and `--cycle-search-timeout`; the process's heap bounds the memory budget.
+fn check_options(a: &MaelstromTestArgs, consistency: Vec<String>) -> CheckOptions {
+    CheckOptions {
+        consistency,
+        cycle_search_timeout: a
+            .cycle_search_timeout
+            .unwrap_or(checkers::DEFAULT_CYCLE_SEARCH_TIMEOUT),
+        memory_in_use: Some(crate::alloc::in_use),
+        ..CheckOptions::default()
+    }
 }
 
 /// Client requests that succeeded.
@@ -406,4 +416,37 @@ fn describe(
         t.push_str("\nINCOMPLETE: interrupted; the verdict covers what was recorded");
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{self, Cli, Command};
+
+    fn test_args(extra: &[&str]) -> MaelstromTestArgs {
+        let mut argv = vec!["faultline", "maelstrom", "test", "-w", "txn-list-append"];
+        argv.extend_from_slice(extra);
+        argv.extend_from_slice(&["--bin", "/bin/true"]);
+        match cli::parse(argv) {
+            Ok(Cli {
+                command:
+                    Command::Maelstrom(MaelstromArgs {
+                        command: MaelstromCommand::Test(a),
+                    }),
+            }) => a,
+            other => panic!("not a maelstrom test command line: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cycle_search_timeout_flag_reaches_the_txn_check() {
+        let a = test_args(&["--cycle-search-timeout", "0.5"]);
+        let opts = check_options(&a, vec!["serializable".into()]);
+        assert_eq!(opts.cycle_search_timeout, Duration::from_millis(500));
+        let a = test_args(&[]);
+        assert_eq!(
+            check_options(&a, Vec::new()).cycle_search_timeout,
+            checkers::DEFAULT_CYCLE_SEARCH_TIMEOUT
+        );
+    }
 }

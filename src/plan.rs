@@ -190,6 +190,7 @@ struct CaseToml {
     // Both.
     consistency: Option<Spanned<Names>>,
     check_time_limit: Option<Spanned<f64>>,
+    cycle_search_timeout: Option<Spanned<f64>>,
     memory_limit: Option<Spanned<String>>,
     expect: Option<ExpectToml>,
 }
@@ -275,6 +276,8 @@ pub enum CaseKind {
         consistency: Vec<String>,
         /// Its time budget.
         time_limit: Duration,
+        /// `--cycle-search-timeout` of the check (list-append, rw-register), if given.
+        cycle_search_timeout: Option<Duration>,
         /// Its memory budget (bytes), if given.
         memory_limit: Option<u64>,
     },
@@ -760,11 +763,34 @@ impl Ctx<'_> {
             files.extend(found);
         }
         let time_limit = self.seconds(&c.check_time_limit, case, "check_time_limit")?;
+        let cycle_search_timeout =
+            self.seconds(&c.cycle_search_timeout, case, "cycle_search_timeout")?;
+        if let (Some(_), Some(s)) = (cycle_search_timeout, &c.cycle_search_timeout) {
+            if !matches!(checker.name, "list-append" | "rw-register")
+                || checker.kind != CheckerKind::Workload
+            {
+                return Err(self.err(
+                    Some(s.span()),
+                    case,
+                    "cycle_search_timeout",
+                    PlanErrorKind::NotApplicable(format!(
+                        "`cycle_search_timeout` applies to workload list-append and \
+                         rw-register, not to {} {}",
+                        match checker.kind {
+                            CheckerKind::Model => "model",
+                            CheckerKind::Workload => "workload",
+                        },
+                        checker.name
+                    )),
+                ));
+            }
+        }
         let memory_limit = self.memory_limit(c)?;
         Ok(CaseKind::Check {
             files,
             checker,
             consistency,
+            cycle_search_timeout,
             time_limit: time_limit.unwrap_or(Duration::from_secs(600)),
             memory_limit,
         })
@@ -875,6 +901,11 @@ impl Ctx<'_> {
                 "--check-time-limit",
                 "check_time_limit",
                 &c.check_time_limit,
+            ),
+            (
+                "--cycle-search-timeout",
+                "cycle_search_timeout",
+                &c.cycle_search_timeout,
             ),
         ] {
             if let Some(v) = v {

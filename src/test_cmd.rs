@@ -422,12 +422,15 @@ fn check_case(plan: &TestPlan, case: &Case, index: usize) -> Vec<Row> {
         consistency,
         time_limit,
         memory_limit,
+        cycle_search_timeout,
     } = &case.kind
     else {
         unreachable!("check_case checks check cases")
     };
     let opts = checkers::CheckOptions {
         consistency: consistency.clone(),
+        cycle_search_timeout: cycle_search_timeout
+            .unwrap_or(checkers::DEFAULT_CYCLE_SEARCH_TIMEOUT),
         time_limit: Some(*time_limit),
         memory_limit: check::memory_limit(*memory_limit),
         memory_in_use: Some(crate::alloc::in_use),
@@ -566,6 +569,7 @@ fn reproduce(plan: &TestPlan, case: &Case, r: &CaseResult, args: &TestArgs) -> V
                 checker,
                 consistency,
                 files,
+                cycle_search_timeout,
                 ..
             },
             _,
@@ -583,6 +587,10 @@ fn reproduce(plan: &TestPlan, case: &Case, r: &CaseResult, args: &TestArgs) -> V
             for c in consistency {
                 check.push("--consistency".into());
                 check.push(c.clone());
+            }
+            if let Some(t) = cycle_search_timeout {
+                check.push("--cycle-search-timeout".into());
+                check.push(t.as_secs_f64().to_string());
             }
             match failing.and_then(|row| row.file.clone()) {
                 Some(f) => check.push(f),

@@ -20,7 +20,9 @@ fn every_fixture_file_has_a_row() {
     let mut missing = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
-        if name != "expected.tsv" && !rows.iter().any(|r| r.file == name) {
+        // user-models/: histories for the worked user-written model, which `faultline check`
+        // has no model for; checked by checkers/tests/user_model.rs.
+        if name != "expected.tsv" && name != "user-models" && !rows.iter().any(|r| r.file == name) {
             missing.push(name);
         }
     }

@@ -260,6 +260,23 @@ fn txn_nodes_are_read_committed_under_partitions_and_aborts_that_keep_writes_are
         "2",
     ]);
     expect(&o, 1, &["G1a"]);
+    // --cycle-search-timeout is taken by the txn workloads (its effect on the check:
+    // src/maelstrom.rs's unit test; on a huge component: tests/budgets.rs).
+    let (o, _s) = maelstrom(&[
+        "-w",
+        "txn-list-append",
+        "--bin",
+        &node("txn"),
+        "--time-limit",
+        "2",
+        "--rate",
+        "200",
+        "--concurrency",
+        "2",
+        "--cycle-search-timeout",
+        "5",
+    ]);
+    expect(&o, 0, &["valid (list-append"]);
 }
 
 #[test]
@@ -423,6 +440,19 @@ fn unsupported_workloads_and_bad_flags_are_usage_errors() {
         &o,
         254,
         &["--consistency-models applies to txn-list-append and txn-rw-register, not echo"],
+    );
+    let (o, _s) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("echo"),
+        "--cycle-search-timeout",
+        "1",
+    ]);
+    expect(
+        &o,
+        254,
+        &["--cycle-search-timeout applies to txn-list-append and txn-rw-register, not echo"],
     );
     let (o, _s) = maelstrom(&["-w", "echo", "--bin", &node("echo"), "--concurrency", "xn"]);
     expect(&o, 254, &["--concurrency: expected a number or Kn"]);

@@ -681,3 +681,131 @@ fn the_action_and_its_workflow_reference_only_inputs_and_steps_that_exist() {
     assert!(used_the_action, "the workflow does not use ./ (action.yml)");
     assert!(inputs_referenced(&flow_text).is_empty());
 }
+
+/// A list-append history whose one strongly connected component (20 001 transactions) takes
+/// seconds to search in full (as in tests/budgets.rs): the writers of `w` append 0…n-1 in
+/// order, and two more keys close a cycle through all of them.
+fn huge_scc_history(path: &Path, n: usize) {
+    let mut lines = Vec::new();
+    let mut txn = |p: usize, invoke: String, ok: String| {
+        lines.push(format!(
+            r#"{{"process":{p},"type":"invoke","f":"txn","value":[{invoke}]}}"#
+        ));
+        lines.push(format!(
+            r#"{{"process":{p},"type":"ok","f":"txn","value":[{ok}]}}"#
+        ));
+    };
+    for j in 0..n {
+        let mut invoke = format!(r#"["append","w",{j}]"#);
+        if j == 0 {
+            invoke.push_str(r#",["append","h",1]"#);
+        }
+        let mut ok = invoke.clone();
+        if j == n - 1 {
+            invoke.push_str(r#",["r","b",null]"#);
+            ok.push_str(r#",["r","b",[]]"#);
+        }
+        txn(j % 10, invoke, ok);
+    }
+    txn(
+        11,
+        r#"["r","h",null],["append","b",1]"#.into(),
+        r#"["r","h",[]],["append","b",1]"#.into(),
+    );
+    let all: Vec<String> = (0..n).map(|j| j.to_string()).collect();
+    txn(
+        14,
+        r#"["r","w",null],["r","h",null],["r","b",null]"#.into(),
+        format!(
+            r#"["r","w",[{}]],["r","h",[1]],["r","b",[1]]"#,
+            all.join(",")
+        ),
+    );
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn cycle_search_timeout_is_a_key_of_check_and_run_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let history = d.join("huge-scc.jsonl");
+    huge_scc_history(&history, 20_000);
+    // A check case: the key reaches the check — the huge component is left unknown within
+    // 0.25 s (the case cannot hold: exit 2), and the commands that reproduce it carry the flag.
+    let plan = d.join("scc.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "[[case]]\nname = \"scc\"\ncheck = [{:?}]\nworkload = \"list-append\"\n\
+             cycle_search_timeout = 0.25\n[case.expect]\nverdict = \"valid\"\n",
+            history.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = test_plan(d, &[plan.to_str().unwrap()], &[], Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("faultline check --workload list-append --cycle-search-timeout 0.25"),
+        "{stdout}"
+    );
+    let results = std::fs::read_to_string(d.join("store/check-scc/latest/results.json"))
+        .or_else(|_| {
+            // The case's store directory layout: find its results.json.
+            let found = glob_results(&d.join("store"));
+            std::fs::read_to_string(found)
+        })
+        .unwrap();
+    assert!(
+        results.contains(
+            "--cycle-search-timeout 0.25 s in a strongly connected component of 20001 transactions"
+        ),
+        "{results}"
+    );
+    // Refused, naming the line and the key, where it does not apply: a model check case…
+    refused(
+        d,
+        "cycle-search-timeout-for-a-model",
+        &format!(
+            "[[case]]\nname = \"c\"\ncheck = [{:?}]\nmodel = \"cas-register\"\ncycle_search_timeout = 1\n",
+            history.to_str().unwrap()
+        ),
+        &[],
+        5,
+        "cycle_search_timeout",
+    );
+    // …a run case whose workload is not transactional…
+    refused(
+        d,
+        "cycle-search-timeout-for-a-register-run",
+        "[[case]]\nname = \"c\"\ntarget = \"demo\"\nworkload = \"register\"\ncycle_search_timeout = 1\n",
+        &[],
+        5,
+        "cycle_search_timeout",
+    );
+    // …and a value that is not a number of seconds.
+    refused(
+        d,
+        "cycle-search-timeout-zero",
+        "[[case]]\nname = \"c\"\ntarget = \"demo\"\nworkload = \"list-append\"\ncycle_search_timeout = 0\n",
+        &[],
+        5,
+        "cycle_search_timeout",
+    );
+}
+
+/// The first results.json under `dir`.
+fn glob_results(dir: &Path) -> PathBuf {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "results.json") {
+                return p;
+            }
+        }
+    }
+    panic!("no results.json under {}", dir.display())
+}

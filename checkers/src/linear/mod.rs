@@ -16,7 +16,7 @@ pub(crate) use search::{search, Entry, Found, SearchResult};
 use crate::budget::{Budget, StopReason};
 use crate::history::{Format, Operation, Outcome};
 use crate::model::canonical;
-use crate::model::{CompileCtx, Compiled, Model};
+use crate::model::{replay, CompileCtx, Compiled, Model};
 use crate::options::CheckOptions;
 use crate::verdict::{CheckerKind, Counterexample, OpView, Report, Stats, Step, Validity};
 use crate::InputError;
@@ -31,8 +31,24 @@ struct Partition<M: Model> {
     entries: Vec<Entry<M::Op>>,
 }
 
-/// Checks paired operations against `model` within `budget`. `file` names the input in error
-/// messages.
+/// Checks whether paired operations (from [`crate::pair`]) are linearizable with respect to
+/// `model` (Porcupine's `CheckOperations`), within `budget`.
+///
+/// - `file` names the input in error messages; `format` is the history's
+///   ([`crate::History::format`]: in a Jepsen text log a failed `cas` is an observation, which
+///   [`CompileCtx::fail_cas_observed`] tells the model).
+/// - `opts`: [`CheckOptions::initial`] is passed to [`Model::init`]; [`CheckOptions::shrink`]
+///   and `shrink_time` govern the minimal failing sub-history. Other options are for other
+///   checkers and ignored here.
+/// - `budget` (usually `opts.budget()`: `time_limit`, `memory_limit`): running out makes the
+///   verdict [`Validity::Unknown`] with [`Report::stop`] and [`Report::unknown_reason`] saying
+///   which limit and which key — never a guess.
+///
+/// The [`Report`]: [`Report::valid`]; for an invalid history, [`Report::counterexample`] — the
+/// key, the operation no order could place, the longest partial linearizations with the state
+/// after each step, and a minimal failing sub-history; [`Report::stats`]. An `Err` is input
+/// the model refused ([`Model::compile`] or [`Model::init`] returned a [`crate::ShapeError`]),
+/// naming the file and line. Client operations only: a history's nemesis records are ignored.
 pub fn check_operations<M: Model>(
     model: &M,
     file: &str,
@@ -232,19 +248,22 @@ fn counterexample<M: Model>(
     let mut paths = Vec::new();
     let mut state_before_stuck = model.show_state(&part.init, ctx);
     for (k, path) in longest.iter().enumerate() {
-        let mut state = part.init.clone();
-        let mut steps = Vec::with_capacity(path.len());
-        for &e in path {
-            state = model
-                .step(&state, &part.entries[e].op)
-                .expect("a recorded path replays");
-            steps.push(Step {
+        // The search linearized this path, so some choice of next states replays it (the
+        // only choice for a deterministic model).
+        let path_ops: Vec<&M::Op> = path.iter().map(|&e| &part.entries[e].op).collect();
+        let states = replay(model, &part.init, &path_ops).expect("a recorded path replays");
+        let steps: Vec<Step> = path
+            .iter()
+            .zip(&states)
+            .map(|(&e, state)| Step {
                 op: view(e),
-                state: model.show_state(&state, ctx),
-            });
-        }
+                state: model.show_state(state, ctx),
+            })
+            .collect();
         if k == 0 {
-            state_before_stuck = model.show_state(&state, ctx);
+            if let Some(last) = states.last() {
+                state_before_stuck = model.show_state(last, ctx);
+            }
         }
         paths.push(steps);
     }

@@ -6,6 +6,13 @@
 //! ("lifts") it and goes on; when no candidate is left it backtracks. A configuration
 //! (linearized set, state) already seen is skipped ([`super::cache`]).
 //!
+//! The step is [`Model::step_all`]: for a non-deterministic model an operation may lead to
+//! several states, and each is its own configuration. The first one not yet seen is explored
+//! at once; the frame remembers the index of the next one (`Frame::alt`), and when the frame is
+//! popped its remaining states are tried before the scan moves past the operation. So the
+//! search explores every (linearized set, state) reachable, exactly as for a deterministic
+//! model, where there is one state per step and nothing to retry.
+//!
 //! Indeterminate operations have no return entry: they never block, and the search succeeds
 //! as soon as every determinate operation is linearized (the rest may never have happened, or
 //! happened after everything else). They are kept apart from the list and tried only after
@@ -150,6 +157,9 @@ struct Frame<S> {
     id: u32,
     prev: S,
     forced: bool,
+    /// For a non-deterministic step: the index of the next state of `entry`'s
+    /// [`Model::step_all`] to try when this frame is popped (0 when there is none left).
+    alt: u32,
 }
 
 enum Run {
@@ -295,6 +305,10 @@ impl<'a, M: Model> Search<'a, M> {
         let mut first_ret = usize::MAX;
         let mut ticks: u32 = 0;
         let mut charged = 0usize;
+        // The next states of the candidate (one for a deterministic model), and a popped
+        // frame's entry whose remaining next states are tried before the scan goes on.
+        let mut succ: Vec<M::State> = Vec::new();
+        let mut retry: Option<(usize, u32)> = None;
 
         let result = loop {
             if remaining == 0 {
@@ -312,102 +326,123 @@ impl<'a, M: Model> Search<'a, M> {
                     break Run::Aborted(why);
                 }
             }
-            // Pick the next candidate from the cursor.
-            let candidate = match cur {
-                Cursor::Urgent => {
-                    urgent = self.urgent();
-                    cur = Cursor::Main(self.nodes[HEAD as usize].next);
-                    (urgent != NIL).then_some(urgent as usize)
-                }
-                Cursor::Main(id) if id != NIL => {
-                    let node = self.nodes[id as usize];
-                    if node.is_call {
-                        cur = Cursor::Main(node.next);
-                        (node.entry != urgent).then_some(node.entry as usize)
-                    } else {
-                        first_ret = self.return_position(node.entry);
+            // Pick the next candidate: a popped frame's entry with next states left to try,
+            // else from the cursor.
+            let (candidate, from) = if let Some((e, k)) = retry.take() {
+                (Some(e), k as usize)
+            } else {
+                let c = match cur {
+                    Cursor::Urgent => {
+                        urgent = self.urgent();
+                        cur = Cursor::Main(self.nodes[HEAD as usize].next);
+                        (urgent != NIL).then_some(urgent as usize)
+                    }
+                    Cursor::Main(id) if id != NIL => {
+                        let node = self.nodes[id as usize];
+                        if node.is_call {
+                            cur = Cursor::Main(node.next);
+                            (node.entry != urgent).then_some(node.entry as usize)
+                        } else {
+                            first_ret = self.return_position(node.entry);
+                            cur = Cursor::Info(0);
+                            None
+                        }
+                    }
+                    Cursor::Main(_) => {
+                        first_ret = usize::MAX;
                         cur = Cursor::Info(0);
                         None
                     }
-                }
-                Cursor::Main(_) => {
-                    first_ret = usize::MAX;
-                    cur = Cursor::Info(0);
-                    None
-                }
-                Cursor::Info(c) if (c as usize) < self.classes.len() => {
-                    cur = Cursor::Info(c + 1);
-                    let members = &self.classes[c as usize];
-                    let done = bits.done(c) as usize;
-                    match members.get(done) {
-                        Some(&e) if self.entries[e as usize].call < first_ret => Some(e as usize),
-                        _ => None,
-                    }
-                }
-                Cursor::Info(_) => {
-                    // Nothing left to try here: backtrack.
-                    match self.backtrack(
-                        &mut cache,
-                        &mut stack,
-                        &mut state,
-                        &mut bits,
-                        &mut remaining,
-                        record,
-                        max_depth,
-                        &mut recorded,
-                    ) {
-                        Some(e) => {
-                            if recorded.len() >= 3 {
-                                break Run::Recorded(recorded);
+                    Cursor::Info(c) if (c as usize) < self.classes.len() => {
+                        cur = Cursor::Info(c + 1);
+                        let members = &self.classes[c as usize];
+                        let done = bits.done(c) as usize;
+                        match members.get(done) {
+                            Some(&e) if self.entries[e as usize].call < first_ret => {
+                                Some(e as usize)
                             }
-                            // Resume the restored configuration's scan just after `e`.
-                            urgent = self.urgent();
-                            cur = if self.entries[e].ret.is_none() {
-                                first_ret = self.return_position(urgent);
-                                Cursor::Info(self.class_of[e] + 1)
-                            } else if urgent == e as u32 {
-                                Cursor::Main(self.nodes[HEAD as usize].next)
-                            } else {
-                                Cursor::Main(self.nodes[self.call_node[e] as usize].next)
-                            };
-                            continue;
-                        }
-                        None => {
-                            break match record {
-                                Some(_) => Run::Recorded(recorded),
-                                None => Run::Failed(max_depth),
-                            }
+                            _ => None,
                         }
                     }
-                }
+                    Cursor::Info(_) => {
+                        // Nothing left to try here: backtrack.
+                        match self.backtrack(
+                            &mut cache,
+                            &mut stack,
+                            &mut state,
+                            &mut bits,
+                            &mut remaining,
+                            record,
+                            max_depth,
+                            &mut recorded,
+                        ) {
+                            Some((e, alt)) => {
+                                if recorded.len() >= 3 {
+                                    break Run::Recorded(recorded);
+                                }
+                                if alt > 0 {
+                                    retry = Some((e, alt));
+                                }
+                                // Resume the restored configuration's scan just after `e`.
+                                urgent = self.urgent();
+                                cur = if self.entries[e].ret.is_none() {
+                                    first_ret = self.return_position(urgent);
+                                    Cursor::Info(self.class_of[e] + 1)
+                                } else if urgent == e as u32 {
+                                    Cursor::Main(self.nodes[HEAD as usize].next)
+                                } else {
+                                    Cursor::Main(self.nodes[self.call_node[e] as usize].next)
+                                };
+                                continue;
+                            }
+                            None => {
+                                break match record {
+                                    Some(_) => Run::Recorded(recorded),
+                                    None => Run::Failed(max_depth),
+                                }
+                            }
+                        }
+                    }
+                };
+                (c, 0)
             };
             let Some(e) = candidate else { continue };
-            let Some(next) = self.model.step(&state, &self.entries[e].op) else {
+            succ.clear();
+            self.model.step_all(&state, &self.entries[e].op, &mut succ);
+            let total = succ.len();
+            if total <= from {
                 continue;
-            };
+            }
             let forced = self.read_only[e];
-            bits.set(e);
-            if let Visit::New(id) = cache.insert(&mut bits, &next) {
-                let prev = std::mem::replace(&mut state, next);
-                stack.push(Frame {
-                    entry: e as u32,
-                    id,
-                    prev,
-                    forced,
-                });
-                max_depth = max_depth.max(stack.len());
-                self.lift(e);
-                if self.entries[e].ret.is_some() {
-                    remaining -= 1;
+            let mut moved = false;
+            // Each next state is its own configuration (linearized set, state): the first
+            // one not seen yet is explored now, the others when this frame is popped.
+            for (j, next) in succ.drain(..).enumerate().skip(from) {
+                bits.set(e);
+                if let Visit::New(id) = cache.insert(&mut bits, &next) {
+                    let prev = std::mem::replace(&mut state, next);
+                    stack.push(Frame {
+                        entry: e as u32,
+                        id,
+                        prev,
+                        forced,
+                        alt: if j + 1 < total { (j + 1) as u32 } else { 0 },
+                    });
+                    max_depth = max_depth.max(stack.len());
+                    self.lift(e);
+                    if self.entries[e].ret.is_some() {
+                        remaining -= 1;
+                    }
+                    cur = Cursor::Urgent;
+                    moved = true;
+                    break;
                 }
-                cur = Cursor::Urgent;
-            } else {
                 bits.clear(e);
-                if forced {
-                    // The read fits, so the configuration after it is the only one worth
-                    // exploring from here; it is known to fail, so this one fails too.
-                    cur = Cursor::Info(self.classes.len() as u32);
-                }
+            }
+            if !moved && forced {
+                // The read fits, so the configuration after it is the only one worth
+                // exploring from here; it is known to fail, so this one fails too.
+                cur = Cursor::Info(self.classes.len() as u32);
             }
         };
         self.states = cache.len() as u64;
@@ -416,7 +451,8 @@ impl<'a, M: Model> Search<'a, M> {
     }
 
     /// Pops frames until one leaves alternatives to try; returns its entry (the scan resumes
-    /// after it), or `None` when the whole search space is exhausted.
+    /// after it, once the entry's untried next states, from the index returned with it (0:
+    /// none), are tried), or `None` when the whole search space is exhausted.
     #[allow(clippy::too_many_arguments)]
     fn backtrack(
         &mut self,
@@ -428,7 +464,7 @@ impl<'a, M: Model> Search<'a, M> {
         record: Option<usize>,
         max_depth: usize,
         recorded: &mut Vec<Vec<usize>>,
-    ) -> Option<usize> {
+    ) -> Option<(usize, u32)> {
         if record == Some(stack.len()) && max_depth == stack.len() && recorded.len() < 3 {
             recorded.push(stack.iter().map(|f| f.entry as usize).collect());
         }
@@ -443,7 +479,7 @@ impl<'a, M: Model> Search<'a, M> {
                 *remaining += 1;
             }
             if !frame.forced {
-                return Some(e);
+                return Some((e, frame.alt));
             }
         }
     }
