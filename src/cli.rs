@@ -524,7 +524,8 @@ pub struct ServeDemoNodeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub id: u64,
 
-    /// Replication mode: async (primary/backup) or sync (majority, linearizable).
+    /// Replication mode: async (primary/backup), sync (majority, linearizable) or lease (sync
+    /// with leader reads under a wall-clock lease).
     #[arg(long, value_enum, default_value_t = StoreMode::Sync)]
     pub mode: StoreMode,
 
@@ -552,6 +553,8 @@ pub enum StoreMode {
     Async,
     /// Majority-acknowledged writes, reads confirmed by a majority.
     Sync,
+    /// As sync, but the leader answers reads alone under a wall-clock lease.
+    Lease,
 }
 
 /// Parses `ID=ADDR`.

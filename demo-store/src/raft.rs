@@ -37,15 +37,22 @@ pub struct Raft {
 
 impl Raft {
     /// Recovers node `me`'s durable state from `dir`; nothing runs until [`Raft::start`].
-    pub fn new(me: usize, dir: &Path, links: Arc<Links>) -> Result<Arc<Raft>, String> {
+    /// With `lease`, the leader answers reads alone while its lease holds (lease mode).
+    pub fn new(
+        me: usize,
+        dir: &Path,
+        links: Arc<Links>,
+        lease: bool,
+    ) -> Result<Arc<Raft>, String> {
         let (storage, recovered) = Storage::open(dir)?;
         eprintln!(
-            "n{me}: sync mode, recovered term {} vote {:?} and {} log entries",
+            "n{me}: {} mode, recovered term {} vote {:?} and {} log entries",
+            if lease { "lease" } else { "sync" },
             recovered.term,
             recovered.vote,
             recovered.entries.len()
         );
-        let core = Core::new(me, links.clone(), storage, recovered);
+        let core = Core::new(me, links.clone(), storage, recovered, lease);
         Ok(Arc::new(Raft {
             core: Mutex::new(core),
             links,
@@ -125,6 +132,9 @@ impl Raft {
                 return Reply::unavailable("not the leader");
             }
             if let Cmd::Read { key } = cmd {
+                if let Some(reply) = core.lease_read(&key) {
+                    return reply;
+                }
                 let read = PendingRead {
                     read_index: core.commit.max(core.noop_index),
                     need_seq: core.seq + 1,
@@ -162,7 +172,8 @@ impl Raft {
         };
         json!({
             "node": core.me,
-            "mode": "sync",
+            "mode": if core.lease.is_some() { "lease" } else { "sync" },
+            "lease": core.lease.as_ref().map(|l| l.holds()),
             "role": role,
             "term": core.term,
             "leader": core.leader,
