@@ -174,6 +174,7 @@ impl Raft {
             "node": core.me,
             "mode": if core.lease.is_some() { "lease" } else { "sync" },
             "lease": core.lease.as_ref().map(|l| l.holds()),
+            "wall_clock_ms": wall_clock_ms(),
             "role": role,
             "term": core.term,
             "leader": core.leader,
@@ -183,4 +184,13 @@ impl Raft {
             "peers": peers,
         })
     }
+}
+
+/// This node's wall clock (`SystemTime`) in ms since the epoch, as `/health` reports it: the
+/// clock lease mode trusts, so a test can see a clock fault reach the process.
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

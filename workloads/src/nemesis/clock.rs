@@ -333,11 +333,12 @@ impl ClockSchedule {
         }
     }
 
-    /// How far into `hold` the first clock fault is staggered after the first interval: a
-    /// seeded fraction (a quarter to three quarters), so clock changes fall inside the other
-    /// faults rather than exactly at their edges.
+    /// How far the clock schedule lags the other faults' (both keep `--nemesis-interval` and
+    /// `--nemesis-hold`): a seeded 10–30 % of `hold`, so each clock fault begins early inside
+    /// another fault — a jump shortly after a partition began is what stretches an old
+    /// leader's lease — rather than exactly at its edge.
     pub fn stagger(&mut self, hold: Duration) -> Duration {
-        hold.mul_f64(0.25 + self.rng.below(1000) as f64 / 2000.0)
+        hold.mul_f64(0.1 + self.rng.below(1001) as f64 / 5000.0)
     }
 
     fn draw(&mut self) -> ClockPlan {
@@ -347,7 +348,7 @@ impl ClockSchedule {
         for node in 0..nodes {
             // Magnitudes 2–10 s, sign drawn: a bump back stretches a lease at once, a bump
             // forward when it is reset.
-            let magnitude = 2.0 + self.rng.below(8001) as f64 / 1000.0;
+            let magnitude = (2000 + self.rng.below(8001)) as f64 / 1000.0;
             let signed = if self.rng.below(2) == 0 {
                 -magnitude
             } else {
