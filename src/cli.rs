@@ -398,9 +398,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "WORKLOAD", default_value = "register")]
     pub workload: String,
 
-    /// Faults to inject: none, or a comma-separated list of partition, kill, pause (or all).
-    /// Faults need a target whose nodes faultline starts: demo, or etcd, redis, postgres,
-    /// rabbitmq without --nodes (which faults each takes: docs/targets.md).
+    /// Faults to inject: none, or a comma-separated list of partition, kill, pause (or all),
+    /// and the clock faults clock-bump, clock-strobe, clock-skew (or clock; --target demo only,
+    /// through libfaketime; they run alongside the other faults: docs/clocks.md). Faults need a
+    /// target whose nodes faultline starts: demo, or etcd, redis, postgres, rabbitmq without
+    /// --nodes (which faults each takes: docs/targets.md).
     #[arg(long, value_name = "FAULT,...", default_value = "none")]
     pub nemesis: String,
 

@@ -116,7 +116,10 @@ fn assert_clock_ops(r: &DbRun, start_f: &str) {
         "no {start_f} in the history"
     );
     assert!(history.contains("\"f\":\"reset-clock\""), "no reset-clock");
-    assert!(history.contains("\"f\":\"start-partition\""), "no partition");
+    assert!(
+        history.contains("\"f\":\"start-partition\""),
+        "no partition"
+    );
 }
 
 /// The stale read is named: a read the checker could not linearize.
@@ -234,14 +237,19 @@ fn clock_faults_on_targets_that_cannot_fake_clocks_are_refused_before_the_run() 
             &[
                 "run",
                 "--target",
-                "redis",
+                "etcd",
                 "--ssh-nodes",
                 "a,b,c",
                 "--nemesis",
                 "clock",
             ],
-            "redis",
+            "--ssh-nodes hosts",
             "clock-bump",
+        ),
+        (
+            &["run", "--target", "redis", "--nemesis", "kill,clock-skew"],
+            "redis",
+            "clock-skew",
         ),
     ];
     for (args, target, fault) in cases {
@@ -265,7 +273,10 @@ fn clock_faults_on_targets_that_cannot_fake_clocks_are_refused_before_the_run() 
         "clock-skew",
     ]);
     assert_eq!(code, 254, "{err}");
-    assert!(err.contains("clock-skew") && err.contains("Maelstrom"), "{err}");
+    assert!(
+        err.contains("clock-skew") && err.contains("Maelstrom"),
+        "{err}"
+    );
     let left: Vec<_> = std::fs::read_dir(store.path()).unwrap().flatten().collect();
     assert!(left.is_empty(), "a refused run left {left:?} in its store");
 }

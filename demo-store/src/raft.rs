@@ -38,12 +38,7 @@ pub struct Raft {
 impl Raft {
     /// Recovers node `me`'s durable state from `dir`; nothing runs until [`Raft::start`].
     /// With `lease`, the leader answers reads alone while its lease holds (lease mode).
-    pub fn new(
-        me: usize,
-        dir: &Path,
-        links: Arc<Links>,
-        lease: bool,
-    ) -> Result<Arc<Raft>, String> {
+    pub fn new(me: usize, dir: &Path, links: Arc<Links>, lease: bool) -> Result<Arc<Raft>, String> {
         let (storage, recovered) = Storage::open(dir)?;
         eprintln!(
             "n{me}: {} mode, recovered term {} vote {:?} and {} log entries",

@@ -327,12 +327,7 @@ where
             let deadline = tokio::time::Instant::now() + config.time_limit;
             if sleep_unless_stopped(stagger, deadline, &mut over).await {
                 nemesis_loop(
-                    &mut clock,
-                    &config,
-                    &recorder,
-                    &progress,
-                    &main_done,
-                    &mut over,
+                    &mut clock, &config, &recorder, &progress, &main_done, &mut over,
                 )
                 .await;
             }

@@ -493,10 +493,7 @@ mod tests {
         assert!(files.verify_reset().unwrap_err().contains("n2"));
         files.reset_all().unwrap();
         files.verify_reset().unwrap();
-        assert_eq!(
-            std::fs::read_to_string(files.file(0)).unwrap().trim(),
-            "+0"
-        );
+        assert_eq!(std::fs::read_to_string(files.file(0)).unwrap().trim(), "+0");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
