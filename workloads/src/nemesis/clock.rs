@@ -470,7 +470,7 @@ impl Faults for ClockSchedule {
             .files()
             .verify_reset()
             .map(|()| "every clock file reads +0 again".to_string())
-            .map_err(|e| NotHealed::Clock(e))
+            .map_err(NotHealed::Clock)
     }
 }
 
