@@ -280,3 +280,84 @@ fn clock_faults_on_targets_that_cannot_fake_clocks_are_refused_before_the_run() 
     let left: Vec<_> = std::fs::read_dir(store.path()).unwrap().flatten().collect();
     assert!(left.is_empty(), "a refused run left {left:?} in its store");
 }
+
+/// The clock fault reaches the node process (its `/health` reports its faked wall clock) and
+/// the reset brings it back, on a real demo cluster; only the wall clock moves.
+#[test]
+fn clock_bump_moves_the_node_wall_clock_and_reset_restores_it() {
+    use std::sync::Arc;
+    use workloads::nemesis::clock::{ClockFiles, ClockSchedule, ClockTarget};
+    use workloads::nemesis::Fault;
+    use workloads::runner::Faults;
+    use workloads::target::demo::cluster::{Cluster, ClusterSpec};
+
+    if !db_common::installed(LIBFAKETIME) {
+        return;
+    }
+    struct Files(Arc<ClockFiles>);
+    impl ClockTarget for Files {
+        fn target(&self) -> &'static str {
+            "test"
+        }
+        fn files(&self) -> &Arc<ClockFiles> {
+            &self.0
+        }
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let files =
+            ClockFiles::create(PathBuf::from(LIBFAKETIME), &dir.path().join("clock"), 3).unwrap();
+        let cluster = Cluster::start(ClusterSpec {
+            nodes: 3,
+            program: PathBuf::from(env!("CARGO_BIN_EXE_faultline")),
+            args: vec!["serve-demo-node".into(), "--mode".into(), "lease".into()],
+            dir: dir.path().join("cluster"),
+            clock: Some(files.clone()),
+        })
+        .await
+        .unwrap();
+        let skew_ms = |cluster: Arc<Cluster>, id: usize| async move {
+            let h = cluster.health(id, Duration::from_secs(2)).await.unwrap();
+            let node = h["wall_clock_ms"].as_i64().expect("wall_clock_ms");
+            let ours = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            node - ours
+        };
+        for id in 1..=3 {
+            assert!(
+                skew_ms(cluster.clone(), id).await.abs() < 500,
+                "n{id} before"
+            );
+        }
+        let mut clock =
+            ClockSchedule::new(Box::new(Files(files.clone())), vec![Fault::ClockBump], 7);
+        let start = clock.plan_start().expect("a bump");
+        assert_eq!(start.f, "bump-clock");
+        clock.apply(&start).await.unwrap();
+        for id in 1..=3 {
+            let want = (start.value[format!("n{id}")].as_f64().unwrap() * 1000.0) as i64;
+            let got = skew_ms(cluster.clone(), id).await;
+            assert!(
+                (got - want).abs() < 500,
+                "n{id}: bumped {want} ms, node says {got} ms"
+            );
+            assert!(want.abs() >= 2000, "a bump of {want} ms");
+        }
+        for (op, result) in clock.heal_all().await {
+            assert_eq!(op.f, "reset-clock");
+            result.unwrap();
+        }
+        clock.verify_healed().await.unwrap();
+        for id in 1..=3 {
+            assert!(
+                skew_ms(cluster.clone(), id).await.abs() < 500,
+                "n{id} after reset"
+            );
+        }
+        cluster.shutdown().await;
+    });
+}

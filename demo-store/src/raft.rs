@@ -165,10 +165,9 @@ impl Raft {
             Role::Follower => "follower",
             Role::Candidate => "candidate",
         };
-        json!({
+        let mut health = json!({
             "node": core.me,
             "mode": if core.lease.is_some() { "lease" } else { "sync" },
-            "lease": core.lease.as_ref().map(|l| l.holds()),
             "wall_clock_ms": wall_clock_ms(),
             "role": role,
             "term": core.term,
@@ -177,7 +176,11 @@ impl Raft {
             "last_index": core.last_index(),
             "applied": core.applied,
             "peers": peers,
-        })
+        });
+        if let Some(lease) = &core.lease {
+            health["lease"] = json!(lease.holds());
+        }
+        health
     }
 }
 

@@ -25,7 +25,7 @@ pub(super) const MAX_BATCH: u64 = 4096;
 pub(super) const QUORUM_TIMEOUT: Duration = Duration::from_millis(1000);
 /// The shortest election timeout: a follower waits at least this long (a random 300–600 ms)
 /// after the last valid append before it stands for election.
-pub(super) const ELECTION_MIN: Duration = Duration::from_millis(300);
+pub const ELECTION_MIN: Duration = Duration::from_millis(300);
 /// Lease mode: how long a round acknowledged by a majority lets the leader answer reads alone,
 /// counted on its wall clock from the moment it sent the round. Shorter than [`ELECTION_MIN`]
 /// (with 100 ms of margin for scheduling delays): while clocks behave, every lease has expired
