@@ -171,7 +171,7 @@ fn lease_mode_serves_a_stale_read_under_partitions_and_clock_strobe() {
         "--nemesis",
         "partition,clock-strobe",
         "--time-limit",
-        "6",
+        "9",
         "--seed",
         "1",
     ]);
@@ -189,7 +189,7 @@ fn lease_mode_serves_a_stale_read_under_partitions_and_clock_bump() {
         "--nemesis",
         "partition,clock-bump",
         "--time-limit",
-        "6",
+        "9",
         "--seed",
         "1",
     ]);
