@@ -404,9 +404,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "WORKLOAD", default_value = "register")]
     pub workload: String,
 
-    /// Faults to inject: none, or a comma-separated list of partition, kill, pause (or all).
-    /// Faults need a target whose nodes faultline starts: demo, or etcd, redis, postgres,
-    /// rabbitmq without --nodes (which faults each takes: docs/targets.md).
+    /// Faults to inject: none, or a comma-separated list of partition, kill, pause (or all),
+    /// and the clock faults clock-bump, clock-strobe, clock-skew (or clock; --target demo only,
+    /// through libfaketime; they run alongside the other faults: docs/clocks.md). Faults need a
+    /// target whose nodes faultline starts: demo, or etcd, redis, postgres, rabbitmq without
+    /// --nodes (which faults each takes: docs/targets.md).
     #[arg(long, value_name = "FAULT,...", default_value = "none")]
     pub nemesis: String,
 
@@ -530,7 +532,8 @@ pub struct ServeDemoNodeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub id: u64,
 
-    /// Replication mode: async (primary/backup) or sync (majority, linearizable).
+    /// Replication mode: async (primary/backup), sync (majority, linearizable) or lease (sync
+    /// with leader reads under a wall-clock lease).
     #[arg(long, value_enum, default_value_t = StoreMode::Sync)]
     pub mode: StoreMode,
 
@@ -558,6 +561,8 @@ pub enum StoreMode {
     Async,
     /// Majority-acknowledged writes, reads confirmed by a majority.
     Sync,
+    /// As sync, but the leader answers reads alone under a wall-clock lease.
+    Lease,
 }
 
 /// Parses `ID=ADDR`.

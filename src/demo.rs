@@ -28,6 +28,7 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Result<Plan> {
     targets.demo.mode = Some(match mode {
         StoreMode::Async => Mode::Async,
         StoreMode::Sync => Mode::Sync,
+        StoreMode::Lease => Mode::Lease,
     });
     let faults = vec![Fault::Partition];
     let op_timeout = Duration::from_millis(500);
@@ -141,6 +142,7 @@ fn table(results: &[(StoreMode, Finished)]) -> String {
         .map(|(m, _)| match m {
             StoreMode::Async => "async (primary/backup)".to_string(),
             StoreMode::Sync => "sync (majority quorum)".to_string(),
+            StoreMode::Lease => "lease (leader lease)".to_string(),
         })
         .collect();
     rows.push((String::new(), header));

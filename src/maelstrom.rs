@@ -92,6 +92,13 @@ fn faults(names: &[String]) -> Result<(Vec<Fault>, bool), String> {
             }
             "kill" => Fault::Kill,
             "pause" => Fault::Pause,
+            "clock" | "clock-bump" | "clock-strobe" | "clock-skew" => {
+                return Err(format!(
+                    "--nemesis {n}: the Maelstrom router cannot take clock faults (faultline \
+                     does not start the node programs under libfaketime); clock faults need \
+                     faultline run --target demo (docs/clocks.md)"
+                ))
+            }
             other => {
                 return Err(format!(
                     "--nemesis: unknown fault {other:?}; expected partition, partition-one-way, \

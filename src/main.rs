@@ -81,6 +81,7 @@ fn serve_demo_node(args: cli::ServeDemoNodeArgs) -> anyhow::Result<u8> {
         mode: match args.mode {
             cli::StoreMode::Async => demo_store::Mode::Async,
             cli::StoreMode::Sync => demo_store::Mode::Sync,
+            cli::StoreMode::Lease => demo_store::Mode::Lease,
         },
         http: args.http,
         peer_listen: args.peer_listen,

@@ -9,7 +9,8 @@
 //! - [`msg`] and [`link`]: peer messages and the TCP links that carry them;
 //! - [`forward`]: followers passing client commands to the leader;
 //! - [`raft`], [`raft_core`], [`raft_leader`] and [`storage`]: sync mode (Raft-style,
-//!   linearizable, durable);
+//!   linearizable, durable) and lease mode (the same, with leader reads under a wall-clock
+//!   lease);
 //! - [`primary`]: async mode (primary/backup, acknowledges before replicating);
 //! - [`http`]: the http-kv server.
 
@@ -45,6 +46,10 @@ pub enum Mode {
     Async,
     /// Majority replication with leader election; reads confirmed by a majority. Linearizable.
     Sync,
+    /// Sync mode's replication, but the leader answers reads alone under a time-based lease
+    /// (no majority round): linearizable while clocks behave, not when the leader's wall clock
+    /// jumps back or runs slow (`docs/demo-store.md`, "Lease mode").
+    Lease,
 }
 
 /// Everything one node needs to start.
@@ -100,8 +105,9 @@ async fn run(config: NodeConfig) -> Result<(), String> {
     let peer_addr = peer.local_addr().map_err(|e| e.to_string())?;
     let (links, queues) = Links::new(config.id, &config.peers);
     let (node, handler): (Node, Handler) = match config.mode {
-        Mode::Sync => {
-            let raft = Raft::new(config.id, &config.data_dir, links.clone())?;
+        Mode::Sync | Mode::Lease => {
+            let lease = config.mode == Mode::Lease;
+            let raft = Raft::new(config.id, &config.data_dir, links.clone(), lease)?;
             raft.start();
             let r = raft.clone();
             (

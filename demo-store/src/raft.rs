@@ -37,15 +37,17 @@ pub struct Raft {
 
 impl Raft {
     /// Recovers node `me`'s durable state from `dir`; nothing runs until [`Raft::start`].
-    pub fn new(me: usize, dir: &Path, links: Arc<Links>) -> Result<Arc<Raft>, String> {
+    /// With `lease`, the leader answers reads alone while its lease holds (lease mode).
+    pub fn new(me: usize, dir: &Path, links: Arc<Links>, lease: bool) -> Result<Arc<Raft>, String> {
         let (storage, recovered) = Storage::open(dir)?;
         eprintln!(
-            "n{me}: sync mode, recovered term {} vote {:?} and {} log entries",
+            "n{me}: {} mode, recovered term {} vote {:?} and {} log entries",
+            if lease { "lease" } else { "sync" },
             recovered.term,
             recovered.vote,
             recovered.entries.len()
         );
-        let core = Core::new(me, links.clone(), storage, recovered);
+        let core = Core::new(me, links.clone(), storage, recovered, lease);
         Ok(Arc::new(Raft {
             core: Mutex::new(core),
             links,
@@ -125,6 +127,9 @@ impl Raft {
                 return Reply::unavailable("not the leader");
             }
             if let Cmd::Read { key } = cmd {
+                if let Some(reply) = core.lease_read(&key) {
+                    return reply;
+                }
                 let read = PendingRead {
                     read_index: core.commit.max(core.noop_index),
                     need_seq: core.seq + 1,
@@ -160,9 +165,10 @@ impl Raft {
             Role::Follower => "follower",
             Role::Candidate => "candidate",
         };
-        json!({
+        let mut health = json!({
             "node": core.me,
-            "mode": "sync",
+            "mode": if core.lease.is_some() { "lease" } else { "sync" },
+            "wall_clock_ms": wall_clock_ms(),
             "role": role,
             "term": core.term,
             "leader": core.leader,
@@ -170,6 +176,19 @@ impl Raft {
             "last_index": core.last_index(),
             "applied": core.applied,
             "peers": peers,
-        })
+        });
+        if let Some(lease) = &core.lease {
+            health["lease"] = json!(lease.holds());
+        }
+        health
     }
+}
+
+/// This node's wall clock (`SystemTime`) in ms since the epoch, as `/health` reports it: the
+/// clock lease mode trusts, so a test can see a clock fault reach the process.
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

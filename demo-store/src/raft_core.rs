@@ -7,9 +7,9 @@
 //! commit only current-term entries stored on a majority; apply in order. Every message may be
 //! stale: terms decide, match indexes only grow, read rounds are numbered.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -23,6 +23,76 @@ use super::storage::{Recovered, Storage};
 pub(super) const MAX_BATCH: u64 = 4096;
 /// A leader that has not heard from a majority for this long steps down.
 pub(super) const QUORUM_TIMEOUT: Duration = Duration::from_millis(1000);
+/// The shortest election timeout: a follower waits at least this long (a random 300–600 ms)
+/// after the last valid append before it stands for election.
+pub const ELECTION_MIN: Duration = Duration::from_millis(300);
+/// Lease mode: how long a round acknowledged by a majority lets the leader answer reads alone,
+/// counted on its wall clock from the moment it sent the round. Shorter than [`ELECTION_MIN`]
+/// (with 100 ms of margin for scheduling delays): while clocks behave, every lease has expired
+/// before any other node can be elected.
+pub const LEASE: Duration = Duration::from_millis(200);
+/// Lease mode: how many sent rounds the leader remembers (rounds go out every 50 ms or faster).
+const LEASE_ROUNDS: usize = 256;
+
+/// Lease mode's state on one replica (`docs/demo-store.md`, "Lease mode").
+///
+/// The leader holds a lease until `sent + LEASE` by its **wall clock** (`SystemTime`, the
+/// clock that `clock_gettime(CLOCK_REALTIME)` reads, which libfaketime moves), where `sent`
+/// is when it sent the latest round a majority acknowledged. Followers refuse to vote for
+/// [`ELECTION_MIN`] after hearing from a leader, measured on the **monotonic** clock
+/// (`Instant`). While the leader's wall clock runs true, its lease ends before any follower
+/// that acknowledged the round can vote; a wall clock that jumps back (or runs slow) stretches
+/// the lease past a new leader's election — the stale reads the clock nemesis provokes.
+#[derive(Debug, Default)]
+pub struct Lease {
+    /// Wall-clock send time of the latest rounds, oldest first.
+    pub(super) rounds: VecDeque<(u64, SystemTime)>,
+    /// The lease's end on the leader's wall clock (`None`: no lease).
+    pub until: Option<SystemTime>,
+    /// When this node last accepted an append from a leader (monotonic).
+    pub(super) heard_leader: Option<Instant>,
+}
+
+impl Lease {
+    /// Forgets the lease (stepping down, or a new term).
+    pub(super) fn drop_lease(&mut self) {
+        self.rounds.clear();
+        self.until = None;
+    }
+
+    /// Remembers that round `seq` went out now.
+    pub(super) fn sent(&mut self, seq: u64) {
+        self.rounds.push_back((seq, SystemTime::now()));
+        while self.rounds.len() > LEASE_ROUNDS {
+            self.rounds.pop_front();
+        }
+    }
+
+    /// A majority acknowledged every round up to `confirmed`: extends the lease from the send
+    /// time of the latest such round.
+    pub(super) fn confirmed(&mut self, confirmed: u64) {
+        while self.rounds.len() > 1 && self.rounds[1].0 <= confirmed {
+            self.rounds.pop_front();
+        }
+        if let Some(&(seq, sent)) = self.rounds.front() {
+            if seq <= confirmed {
+                let until = sent + LEASE;
+                self.until = Some(self.until.map_or(until, |u| u.max(until)));
+            }
+        }
+    }
+
+    /// Whether the lease holds now, by this node's wall clock.
+    pub fn holds(&self) -> bool {
+        self.until.is_some_and(|u| SystemTime::now() < u)
+    }
+
+    /// Whether a leader was heard from within [`ELECTION_MIN`] (monotonic clock).
+    pub(super) fn leader_alive(&self, now: Instant) -> bool {
+        self.heard_leader
+            .is_some_and(|t| now.saturating_duration_since(t) < ELECTION_MIN)
+    }
+}
 
 /// A replica's role in its current term.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +155,8 @@ pub struct Core {
     pub(super) waiters: HashMap<u64, (u64, oneshot::Sender<Reply>)>,
     /// Reads waiting for confirmation.
     pub reads: Vec<PendingRead>,
+    /// Lease mode's state (`None`: sync mode, every read confirmed by a majority round).
+    pub lease: Option<Lease>,
 }
 
 /// Stops the process: a replica that cannot persist must not answer anything.
@@ -95,7 +167,13 @@ pub(super) fn die(message: String) -> ! {
 
 impl Core {
     /// A follower with the recovered durable state and an empty, not yet applied, state machine.
-    pub fn new(me: usize, links: Arc<Links>, storage: Storage, rec: Recovered) -> Core {
+    pub fn new(
+        me: usize,
+        links: Arc<Links>,
+        storage: Storage,
+        rec: Recovered,
+        lease: bool,
+    ) -> Core {
         let peers = links.peers();
         let nodes = peers.len() + 1;
         let majority = nodes / 2 + 1;
@@ -137,6 +215,7 @@ impl Core {
             noop_index: 0,
             waiters: HashMap::new(),
             reads: Vec::new(),
+            lease: lease.then(Lease::default),
         };
         core.reset_deadline();
         core
@@ -155,7 +234,7 @@ impl Core {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let ms = 300 + self.rng % 300;
+        let ms = ELECTION_MIN.as_millis() as u64 + self.rng % 300;
         self.deadline = Instant::now() + Duration::from_millis(ms);
     }
 
@@ -177,6 +256,9 @@ impl Core {
             eprintln!("n{}: follower in term {}", self.me, self.term);
         }
         self.role = Role::Follower;
+        if let Some(lease) = self.lease.as_mut() {
+            lease.drop_lease();
+        }
         for read in self.reads.drain(..) {
             let _ = read
                 .tx
@@ -213,6 +295,16 @@ impl Core {
         }
     }
 
+    /// Lease mode: whether this node disregards vote requests now (it leads, or it heard from
+    /// a leader within [`ELECTION_MIN`]).
+    fn ignores_votes(&self) -> bool {
+        match &self.lease {
+            None => false,
+            Some(_) if self.role == Role::Leader => true,
+            Some(lease) => self.role == Role::Follower && lease.leader_alive(Instant::now()),
+        }
+    }
+
     pub(super) fn append_local(&mut self, cmd: Cmd) -> u64 {
         let entry = Entry {
             term: self.term,
@@ -233,6 +325,17 @@ impl Core {
                 last_index,
                 last_term,
             } => {
+                if self.ignores_votes() {
+                    // Lease mode (Raft thesis §4.2.3): a node that heard from a leader within
+                    // the shortest election timeout neither adopts the term nor votes, so no
+                    // leader is elected while an acknowledged lease may still hold.
+                    let reply = Msg::VoteReply {
+                        term: self.term,
+                        granted: false,
+                    };
+                    self.links.send(from, &reply);
+                    return false;
+                }
                 if term > self.term {
                     self.become_follower(term);
                 }
@@ -313,6 +416,9 @@ impl Core {
         }
         self.leader = Some(from);
         self.reset_deadline();
+        if let Some(lease) = self.lease.as_mut() {
+            lease.heard_leader = Some(Instant::now());
+        }
         if prev > self.last_index() {
             return (false, self.last_index() + 1);
         }

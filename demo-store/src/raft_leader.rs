@@ -41,6 +41,9 @@ impl Core {
         eprintln!("n{}: leader in term {}", self.me, self.term);
         self.role = Role::Leader;
         self.leader = Some(self.me);
+        if let Some(lease) = self.lease.as_mut() {
+            lease.drop_lease();
+        }
         let now = Instant::now();
         self.leader_since = now;
         let next = self.last_index() + 1;
@@ -69,6 +72,10 @@ impl Core {
             return;
         }
         self.seq += 1;
+        let seq = self.seq;
+        if let Some(lease) = self.lease.as_mut() {
+            lease.sent(seq);
+        }
         let last = self.last_index();
         for &p in &self.peers {
             let next = self
@@ -149,8 +156,37 @@ impl Core {
         }
     }
 
+    /// The latest broadcast round a majority (this leader included) acknowledged.
+    fn confirmed_round(&self) -> u64 {
+        let mut acked: Vec<u64> = self
+            .peers
+            .iter()
+            .map(|p| self.acked_seq.get(p).copied().unwrap_or(0))
+            .collect();
+        acked.push(u64::MAX);
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        acked[self.majority - 1]
+    }
+
+    /// Lease mode: answers a read from the local state if the lease holds by the wall clock
+    /// and this leader's no-op is applied (so every entry committed before its term is too);
+    /// `None`: the read must go through a confirmation round like sync mode's.
+    pub fn lease_read(&self, key: &serde_json::Value) -> Option<Reply> {
+        let lease = self.lease.as_ref()?;
+        if self.role != Role::Leader || self.applied < self.noop_index || !lease.holds() {
+            return None;
+        }
+        Some(self.kv.read(key))
+    }
+
     /// Answers the reads whose round a majority confirmed and whose index is applied.
     pub fn serve_reads(&mut self) {
+        if self.role == Role::Leader && self.lease.is_some() {
+            let confirmed = self.confirmed_round();
+            if let Some(lease) = self.lease.as_mut() {
+                lease.confirmed(confirmed);
+            }
+        }
         if self.role != Role::Leader || self.reads.is_empty() {
             return;
         }

@@ -88,6 +88,11 @@ pub trait Faults: Send + 'static {
     ) -> impl Future<Output = Vec<(FaultOp, Result<Value, NemesisError>)>> + Send;
     /// Checks that the nodes talk to each other again (after healing).
     fn verify_healed(&mut self) -> impl Future<Output = Result<String, NotHealed>> + Send;
+    /// The clock faults' own schedule, if any: the runner runs it next to this one, so a
+    /// clock can be wrong while another fault is in effect (`docs/clocks.md`).
+    fn take_clock(&mut self) -> Option<crate::nemesis::clock::ClockSchedule> {
+        None
+    }
 }
 
 /// No faults at all.
@@ -310,6 +315,25 @@ where
     }
     let remaining = Arc::new(AtomicU64::new(config.op_limit.unwrap_or(u64::MAX)));
 
+    // The clock nemesis, if any, runs on a task of its own, staggered into the first fault.
+    let clock_nemesis = faults.take_clock().map(|mut clock| {
+        let recorder = recorder.clone();
+        let progress = progress.clone();
+        let main_done = main_done.clone();
+        let config = config.clone();
+        let mut over = over_rx.clone();
+        tokio::spawn(async move {
+            let stagger = clock.stagger(config.nemesis_hold);
+            let deadline = tokio::time::Instant::now() + config.time_limit;
+            if sleep_unless_stopped(stagger, deadline, &mut over).await {
+                nemesis_loop(
+                    &mut clock, &config, &recorder, &progress, &main_done, &mut over,
+                )
+                .await;
+            }
+            clock
+        })
+    });
     // The nemesis runs on its own task until the main phase ends, then heals.
     let nemesis = {
         let recorder = recorder.clone();
@@ -384,12 +408,31 @@ where
             None
         }
     };
+    let mut clock_healed = Ok(String::new());
+    if let Some(task) = clock_nemesis {
+        clock_healed = match task.await {
+            Ok(mut clock) => {
+                for (op, result) in clock.heal_all().await {
+                    record_fault(&recorder, &progress, &op, result);
+                }
+                clock.verify_healed().await
+            }
+            Err(e) => {
+                progress.note(format!("clock nemesis task failed: {e}"));
+                Err(NotHealed::NemesisFailed)
+            }
+        };
+    }
     let healed = match faults.as_mut() {
         Some(f) => {
             for (op, result) in f.heal_all().await {
                 record_fault(&recorder, &progress, &op, result);
             }
-            let verdict = f.verify_healed().await;
+            let verdict = match (f.verify_healed().await, clock_healed) {
+                (Ok(m), Ok(c)) if c.is_empty() => Ok(m),
+                (Ok(m), Ok(c)) => Ok(format!("{m}; {c}")),
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            };
             match &verdict {
                 Ok(m) => progress.note(format!("healed: {m}")),
                 Err(m) => progress.note(format!("NOT healed: {m}")),

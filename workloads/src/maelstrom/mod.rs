@@ -346,6 +346,8 @@ impl Primitives for MaelstromFaults {
                 })))
             }
             Fault::Kill | Fault::Pause => Some(Aim::Node(rng.below(n as u64) as usize)),
+            // Refused when the command line is read (src/maelstrom.rs): never aimed.
+            Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => None,
         }
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -16,6 +16,7 @@
 //! Adding a fault kind: one [`Fault`] variant (and its name), its start/stop [`Action`]s, and
 //! the primitive on each target that supports it.
 
+pub mod clock;
 mod partition;
 
 /// Runs the same expression on whichever side of an [`crate::client::Either`].
@@ -47,23 +48,38 @@ pub enum Fault {
     Kill,
     /// SIGSTOP a node, SIGCONT it later.
     Pause,
+    /// Jump node clocks by a few seconds, back or forward; reset later ([`clock`]).
+    ClockBump,
+    /// Flip node clocks between true time and an offset every 10 ms; reset later.
+    ClockStrobe,
+    /// Run node clocks fast or slow (×0.1 … ×10); reset later.
+    ClockSkew,
 }
 
 impl Fault {
-    /// Every fault, in `all` order.
+    /// Every fault `all` names (clock faults are asked for by name or as `clock`: few targets
+    /// take them).
     pub const ALL: [Fault; 3] = [Fault::Partition, Fault::Kill, Fault::Pause];
 
-    /// The fault's name: `partition`, `kill`, `pause`.
+    /// The clock faults, which `clock` names.
+    pub const CLOCK: [Fault; 3] = [Fault::ClockBump, Fault::ClockStrobe, Fault::ClockSkew];
+
+    /// The fault's name: `partition`, `kill`, `pause`, `clock-bump`, `clock-strobe`,
+    /// `clock-skew`.
     pub fn name(self) -> &'static str {
         match self {
             Fault::Partition => "partition",
             Fault::Kill => "kill",
             Fault::Pause => "pause",
+            Fault::ClockBump => "clock-bump",
+            Fault::ClockStrobe => "clock-strobe",
+            Fault::ClockSkew => "clock-skew",
         }
     }
 
     /// Parses a `--nemesis` list: comma-separated names (`partition,kill,pause`), `none` (no
-    /// faults) or `all`. Duplicates count once; order is kept.
+    /// faults), `all` (partition, kill, pause) or `clock` (the three clock faults). Duplicates
+    /// count once; order is kept.
     pub fn parse_list(text: &str) -> Result<Vec<Fault>, FaultListError> {
         if text.trim().is_empty() {
             return Err(FaultListError::Empty);
@@ -73,8 +89,10 @@ impl Fault {
             let found: Vec<Fault> = match word {
                 "none" => Vec::new(),
                 "all" => Fault::ALL.to_vec(),
+                "clock" => Fault::CLOCK.to_vec(),
                 _ => vec![Fault::ALL
                     .into_iter()
+                    .chain(Fault::CLOCK)
                     .find(|f| f.name() == word)
                     .ok_or_else(|| FaultListError::Unknown(word.to_string()))?],
             };
@@ -166,10 +184,16 @@ pub enum Aim {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FaultListError {
     /// Nothing but blanks.
-    #[error("no faults named; expected none, all, or a list of partition, kill, pause")]
+    #[error(
+        "no faults named; expected none, all, or a list of partition, kill, pause, clock, \
+         clock-bump, clock-strobe, clock-skew"
+    )]
     Empty,
     /// A name that is not a fault.
-    #[error("unknown fault {0:?}; expected none, all, or a list of partition, kill, pause")]
+    #[error(
+        "unknown fault {0:?}; expected none, all, or a list of partition, kill, pause, clock, \
+         clock-bump, clock-strobe, clock-skew"
+    )]
     Unknown(String),
 }
 
@@ -225,6 +249,9 @@ pub enum NotHealed {
     /// The nemesis task failed, so nothing could be healed.
     #[error("the nemesis task failed; nothing could be healed")]
     NemesisFailed,
+    /// A node's clock is still off (which file holds what), or could not be read back.
+    #[error("{0}")]
+    Clock(String),
 }
 
 impl From<crate::error::ServerError> for NotHealed {
@@ -267,7 +294,13 @@ pub trait Primitives: Send + Sync + 'static {
         format!("n{}", node + 1)
     }
     /// Where `fault` lands this time, drawn from `rng` (`None`: nowhere, so the nemesis ends).
+    /// Clock faults are never aimed here: they run on the [`clock::ClockSchedule`].
     fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim>;
+    /// The node clocks faultline can move (`None`: none; the target's `supports` refuses
+    /// clock faults then).
+    fn clocks(&self) -> Option<Box<dyn clock::ClockTarget>> {
+        None
+    }
     /// SIGKILLs a node.
     async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {
         Err(self.unsupported("kill a node"))
@@ -443,19 +476,30 @@ pub struct Schedule<P: Primitives> {
     active: Option<Action>,
     /// The planned op awaiting `apply`.
     pending: Option<Planned>,
+    /// The clock faults' own schedule, run alongside this one (taken by the runner).
+    clock: Option<clock::ClockSchedule>,
 }
 
 impl<P: Primitives> Schedule<P> {
     /// A nemesis injecting `faults` (none: nothing, or noops where the target wants them) into
     /// `target`, its choices determined by `seed`.
+    /// Clock faults go to a [`clock::ClockSchedule`] of their own (over the target's
+    /// [`Primitives::clocks`]), which the runner runs next to this one.
     pub fn new(target: P, faults: Vec<Fault>, seed: u64) -> Schedule<P> {
         let rng = Rng::new(seed ^ target.salt());
+        let (clocks, faults): (Vec<Fault>, Vec<Fault>) =
+            faults.into_iter().partition(|&f| clock::is_clock(f));
+        let clock = match target.clocks() {
+            Some(t) if !clocks.is_empty() => Some(clock::ClockSchedule::new(t, clocks, seed)),
+            _ => None,
+        };
         Schedule {
             target,
             faults,
             rng,
             active: None,
             pending: None,
+            clock,
         }
     }
 
@@ -573,6 +617,10 @@ impl<P: Primitives> Faults for Schedule<P> {
     async fn verify_healed(&mut self) -> Result<String, NotHealed> {
         self.target.check_healed().await
     }
+
+    fn take_clock(&mut self) -> Option<clock::ClockSchedule> {
+        self.clock.take()
+    }
 }
 
 /// The primitives of one of two shapes of a target (PostgreSQL alone or with replicas).
@@ -595,6 +643,9 @@ impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
     }
     fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim> {
         either!(self, p => p.aim(fault, rng))
+    }
+    fn clocks(&self) -> Option<Box<dyn clock::ClockTarget>> {
+        either!(self, p => p.clocks())
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
         either!(self, p => p.kill(node).await)

@@ -197,9 +197,30 @@ impl TargetKind {
     /// its flags, and refuses workloads and faults it does not support.
     pub fn plan(self, spec: &Spec<'_>) -> Result<Box<dyn AnyTarget>, RunError> {
         self.refuse_foreign_flags(spec.args)?;
+        if self != TargetKind::Demo {
+            crate::nemesis::clock::refuse_clock(self.name(), spec.faults, self.no_clock_reason())?;
+        }
         let target = self.build(spec)?;
         target.supports(spec.workload, spec.faults)?;
         Ok(target)
+    }
+
+    /// Why this target cannot take clock faults (every target but the demo).
+    fn no_clock_reason(self) -> &'static str {
+        match self.name() {
+            "etcd" => {
+                "etcd is a Go program, which reads the clock without libc, so libfaketime cannot \
+                 move it; faultline does not set the clocks of --ssh-nodes hosts"
+            }
+            "http-kv" => {
+                "the service is the user's (--nodes, or --ssh-nodes hosts whose clocks faultline \
+                 does not set)"
+            }
+            _ => {
+                "faultline does not start it under libfaketime, does not set the clocks of \
+                 --ssh-nodes hosts, and cannot reach the clocks of --nodes servers"
+            }
+        }
     }
 
     fn refuse_foreign_flags(self, args: &TargetArgs) -> Result<(), RunError> {

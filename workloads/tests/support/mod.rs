@@ -41,6 +41,7 @@ pub fn fake_spec(dir: &TestDir, nodes: usize, extra: &[&str]) -> ClusterSpec {
         program: PathBuf::from("python3"),
         args,
         dir: dir.0.join("cluster"),
+        clock: None,
     }
 }
 

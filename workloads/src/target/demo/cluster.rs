@@ -46,6 +46,9 @@ pub struct ClusterSpec {
     pub args: Vec<String>,
     /// Directory for node data (`dir/n1`, …) and logs (`dir/n1.log`, …).
     pub dir: PathBuf,
+    /// Node clocks under libfaketime, each with its own timestamp file (clock faults); `None`:
+    /// the nodes run on the true clock.
+    pub clock: Option<Arc<crate::nemesis::clock::ClockFiles>>,
 }
 
 /// Who cannot hear whom when the nodes should all talk again: one line per problem.
@@ -389,8 +392,9 @@ impl Cluster {
     }
 }
 
-/// Whether the node arguments select sync mode (`--mode sync`, or the demo store without
-/// `--mode`, whose default is sync): then a started cluster must have elected a leader.
+/// Whether the node arguments select sync mode (`--mode sync` or `--mode lease`, or the demo
+/// store without `--mode`, whose default is sync): then a started cluster must have elected a
+/// leader.
 fn sync_mode(args: &[String]) -> bool {
     let mut mode = None;
     for (k, arg) in args.iter().enumerate() {
@@ -401,7 +405,7 @@ fn sync_mode(args: &[String]) -> bool {
         }
     }
     match mode {
-        Some(mode) => mode == "sync",
+        Some(mode) => mode == "sync" || mode == "lease",
         None => args.iter().any(|a| a == "serve-demo-node"),
     }
 }

@@ -21,6 +21,7 @@ use serde_json::Value;
 use super::http_kv::HttpKv;
 use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
+use crate::nemesis::clock::{self, ClockFiles};
 use crate::nemesis::{
     Action, Aim, Cut, Fault, Grudge, NemesisError, Partition, PartitionKind, Planned, Primitives,
 };
@@ -36,6 +37,9 @@ pub enum Mode {
     Async,
     /// Majority quorum, synchronous replication (linearizable).
     Sync,
+    /// As sync, but the leader answers reads alone under a wall-clock lease (linearizable
+    /// while clocks behave; clock faults break it).
+    Lease,
 }
 
 impl Mode {
@@ -44,6 +48,7 @@ impl Mode {
         match self {
             Mode::Async => "async",
             Mode::Sync => "sync",
+            Mode::Lease => "lease",
         }
     }
 }
@@ -87,13 +92,18 @@ impl Target for Demo {
         match self.mode {
             Mode::Async => "demo-async",
             Mode::Sync => "demo-sync",
+            Mode::Lease => "demo-lease",
         }
     }
     fn describe(&self) -> String {
         format!("demo store ({}, 3 nodes)", self.mode.name())
     }
-    fn supports(&self, workload: WorkloadKind, _faults: &[Fault]) -> Result<(), RunError> {
-        super::refuse_queue(workload)
+    fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
+        super::refuse_queue(workload)?;
+        if faults.iter().any(|&f| clock::is_clock(f)) {
+            clock::find_libfaketime()?;
+        }
+        Ok(())
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<DemoNodes, RunError> {
         let mode = self.mode.name();
@@ -103,11 +113,27 @@ impl Target for Demo {
         progress.note(format!(
             "starting the demo store ({mode}, 3 nodes) on loopback"
         ));
+        let clocks = if ctx.faults.iter().any(|&f| clock::is_clock(f)) {
+            let lib = clock::find_libfaketime()?;
+            let files = ClockFiles::create(lib, &ctx.dir.join("clock"), 3)
+                .map_err(|e| RunError::Start(format!("cannot set up the node clocks: {e}")))?;
+            progress.note(format!(
+                "node clocks under libfaketime: {}",
+                (0..3)
+                    .map(|i| files.file(i).display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+            Some(files)
+        } else {
+            None
+        };
         let cluster = Cluster::start(ClusterSpec {
             nodes: 3,
             program,
             args: vec!["serve-demo-node".into(), "--mode".into(), mode.into()],
             dir: ctx.dir.to_path_buf(),
+            clock: clocks.clone(),
         })
         .await
         .map_err(|e| RunError::Start(format!("cannot start the demo store: {e}")))?;
@@ -142,6 +168,7 @@ impl Target for Demo {
             http: Arc::new(cluster.http_addrs()),
             cluster,
             timeout: self.timeout,
+            clocks,
         })
     }
 }
@@ -151,6 +178,7 @@ pub struct DemoNodes {
     cluster: Arc<Cluster>,
     http: Arc<Vec<SocketAddr>>,
     timeout: Duration,
+    clocks: Option<Arc<ClockFiles>>,
 }
 
 #[async_trait::async_trait]
@@ -164,7 +192,9 @@ impl Nodes for DemoNodes {
         HttpKv::new(self.http.clone(), self.timeout)
     }
     fn primitives(&self) -> Option<DemoFaults> {
-        Some(DemoFaults::new(self.cluster.clone()))
+        let mut faults = DemoFaults::new(self.cluster.clone());
+        faults.clocks = self.clocks.clone();
+        Some(faults)
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
         (1..=self.cluster.nodes())
@@ -184,6 +214,9 @@ pub struct DemoFaults {
     cluster: Arc<Cluster>,
     /// The leader last seen in `/health`, to aim kills and pauses at it half of the time.
     leader: Option<usize>,
+    /// The node clocks, when the run has clock faults (partitions then isolate the leader
+    /// half of the time: that is where a wrong clock does harm).
+    clocks: Option<Arc<ClockFiles>>,
 }
 
 impl DemoFaults {
@@ -192,6 +225,7 @@ impl DemoFaults {
         DemoFaults {
             cluster,
             leader: None,
+            clocks: None,
         }
     }
 
@@ -212,6 +246,33 @@ impl DemoFaults {
             Some(leader) if leader <= n && rng.below(2) == 0 => leader,
             _ => 1 + rng.below(n as u64) as usize,
         }
+    }
+}
+
+/// The demo's node clocks, for the clock nemesis.
+struct DemoClocks(Arc<ClockFiles>);
+
+impl clock::ClockTarget for DemoClocks {
+    fn target(&self) -> &'static str {
+        "the demo store"
+    }
+    fn files(&self) -> &Arc<ClockFiles> {
+        &self.0
+    }
+}
+
+/// Node `leader` (from 1) cut off from the other nodes of `1..=n`.
+fn isolate(leader: usize, n: usize) -> Partition {
+    let others: Vec<usize> = (1..=n).filter(|&o| o != leader).collect();
+    let blocked = others
+        .iter()
+        .map(|&o| (o.min(leader), o.max(leader)))
+        .collect();
+    Partition {
+        kind: PartitionKind::Isolate,
+        groups: vec![vec![leader], others],
+        bridge: None,
+        blocked,
     }
 }
 
@@ -240,6 +301,23 @@ impl Primitives for DemoFaults {
     fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim> {
         let n = self.cluster.nodes();
         Some(match fault {
+            Fault::Partition if self.clocks.is_some() && self.leader.is_some_and(|l| l <= n) => {
+                // With clock faults, half of the partitions isolate the leader last seen (a
+                // wrong clock matters on a leader cut off from its followers).
+                let leader = self.leader.unwrap_or(1);
+                let p = if rng.below(2) == 0 {
+                    isolate(leader, n)
+                } else {
+                    let kinds = PartitionKind::ALL;
+                    let kind = kinds[rng.below(kinds.len() as u64) as usize];
+                    Partition::plan(kind, n, rng)
+                };
+                Aim::Cut(Box::new(demo_cut(
+                    Grudge::from_pairs(&p.blocked),
+                    p.value(),
+                    p.summary(),
+                )))
+            }
             Fault::Partition => {
                 let kinds = PartitionKind::ALL;
                 let kind = kinds[rng.below(kinds.len() as u64) as usize];
@@ -251,7 +329,12 @@ impl Primitives for DemoFaults {
                 )))
             }
             Fault::Kill | Fault::Pause => Aim::Node(self.target(n, rng) - 1),
+            Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
         })
+    }
+    fn clocks(&self) -> Option<Box<dyn clock::ClockTarget>> {
+        let files = self.clocks.clone()?;
+        Some(Box::new(DemoClocks(files)))
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
         Ok(self.cluster.kill(node + 1).await?)

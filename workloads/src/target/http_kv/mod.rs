@@ -143,6 +143,8 @@ impl Target for HttpKvTarget {
                 Fault::Kill if self.service.pid.is_none() => Some("--node-pid"),
                 Fault::Kill if self.service.start.is_none() => Some("--node-start"),
                 Fault::Kill | Fault::Pause => None,
+                // Refused for every target but the demo by `TargetKind::plan`.
+                Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => None,
             };
             if let Some(flag) = missing {
                 return Err(RunError::Usage(format!(

@@ -22,7 +22,7 @@ impl Cluster {
         self.check_open()?;
         let node = self.node(id)?;
         let _op = node.op.lock().await;
-        kill_locked(node).await;
+        self.kill_locked(node).await;
         Ok(())
     }
 
@@ -112,7 +112,7 @@ impl Cluster {
         for node in &self.nodes {
             let _op = node.op.lock().await;
             self.resume_quietly(node);
-            kill_locked(node).await;
+            self.kill_locked(node).await;
         }
         self.net.shutdown();
     }
@@ -140,9 +140,11 @@ impl Cluster {
         {
             let mut proc = node.proc();
             if let Some(child) = proc.child.as_mut() {
+                let pid = child.id();
                 if matches!(child.try_wait(), Ok(None)) {
                     return Ok(false);
                 }
+                self.forget_pid(pid);
                 // It died on its own: reaped by try_wait, restart it.
                 proc.child = None;
             }
@@ -181,25 +183,41 @@ impl Drop for Cluster {
             if let Some(pid) = child.id() {
                 let _ = signal(node.id, pid, libc::SIGCONT);
             }
+            let pid = child.id();
             let _ = child.start_kill();
             let give_up = std::time::Instant::now() + Duration::from_secs(2);
             while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < give_up {
                 std::thread::sleep(Duration::from_millis(2));
             }
+            if let (Some(pid), Some(_)) = (pid, &self.spec.clock) {
+                crate::nemesis::clock::ClockFiles::remove_shm(pid);
+            }
         }
     }
 }
 
-/// SIGKILLs and reaps a node's process (holding its `op` lock), if it has one.
-async fn kill_locked(node: &Node) {
-    let child = {
-        let mut proc = node.proc();
-        proc.paused = false;
-        proc.child.take()
-    };
-    if let Some(mut child) = child {
-        // kill() sends SIGKILL (which also ends a stopped process) and waits for the exit.
-        let _ = child.kill().await;
+impl Cluster {
+    /// SIGKILLs and reaps a node's process (holding its `op` lock), if it has one.
+    async fn kill_locked(&self, node: &Node) {
+        let child = {
+            let mut proc = node.proc();
+            proc.paused = false;
+            proc.child.take()
+        };
+        if let Some(mut child) = child {
+            let pid = child.id();
+            // kill() sends SIGKILL (which also ends a stopped process) and waits for the exit.
+            let _ = child.kill().await;
+            self.forget_pid(pid);
+        }
+    }
+
+    /// After reaping a node under libfaketime: removes what libfaketime leaves in /dev/shm
+    /// for a killed process.
+    fn forget_pid(&self, pid: Option<u32>) {
+        if let (Some(pid), Some(_)) = (pid, &self.spec.clock) {
+            crate::nemesis::clock::ClockFiles::remove_shm(pid);
+        }
     }
 }
 

@@ -76,6 +76,9 @@ pub(crate) async fn spawn_node(
         cmd.arg("--peer").arg(format!("{other}={addr}"));
     }
     cmd.arg("--data-dir").arg(&data);
+    if let Some(clock) = &spec.clock {
+        cmd.envs(clock.env(id - 1));
+    }
     writeln!(
         log_file,
         "--- faultline: starting n{id}: {:?}",
