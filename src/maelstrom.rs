@@ -178,6 +178,8 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         topology: a.topology,
         key_count: a.key_count,
         max_txn_length: a.max_txn_length.unwrap_or(4),
+        max_writes_per_key: a.max_writes_per_key.unwrap_or(16),
+        message_loss: a.message_loss,
         seed,
         rpc_timeout: a.rpc_timeout,
         init_timeout: a.init_timeout,

@@ -1,6 +1,6 @@
 //! The simulated network inside faultline ("run" step): every message between nodes,
 //! clients and services passes through one [`Router`], which counts it, drops it when a
-//! partition cuts its link (one-way cuts too), and delays it by the seeded latency
+//! partition cuts its link (one-way cuts too) or `--message-loss` loses it, and delays it by the seeded latency
 //! (`--latency`, `--latency-dist`) before the receiver's inbox task hands it on.
 //!
 //! Addresses are indices ([`Addr`]): nodes `n1..nN` first, then clients, services and the
@@ -146,6 +146,9 @@ pub struct Router {
     rng: Mutex<Rng>,
     seq: AtomicU64,
     checks: RwLock<HashMap<Addr, Arc<dyn ReplyCheck>>>,
+    /// `--message-loss`: the probability (as f64 bits) that a message between two nodes is
+    /// lost; zero once the run heals ([`Router::stop_loss`]).
+    loss: AtomicU64,
     /// The statistics.
     pub stats: NetStats,
     net_log: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
@@ -190,6 +193,7 @@ impl Router {
             rng: Mutex::new(Rng::new(seed ^ 0x6d61_656c)),
             seq: AtomicU64::new(0),
             checks: RwLock::new(HashMap::new()),
+            loss: AtomicU64::new(0),
             stats: NetStats::default(),
             net_log: net_log.map(|f| Mutex::new(std::io::BufWriter::new(f))),
         };
@@ -233,6 +237,23 @@ impl Router {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         self.any_blocked.store(false, Ordering::SeqCst);
+    }
+
+    /// Loses each message between two nodes with probability `p` (seeded draws), until
+    /// [`Router::stop_loss`].
+    pub fn set_loss(&self, p: f64) {
+        self.loss
+            .store(p.clamp(0.0, 1.0).to_bits(), Ordering::SeqCst);
+    }
+
+    /// Stops losing messages (the run heals).
+    pub fn stop_loss(&self) {
+        self.loss.store(0, Ordering::SeqCst);
+    }
+
+    /// Whether messages are still being lost.
+    pub fn losing(&self) -> bool {
+        self.loss.load(Ordering::SeqCst) != 0
     }
 
     /// Number of cut links.
@@ -336,6 +357,15 @@ impl Router {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .contains(&(msg.src, msg.dest))
+        {
+            self.dropped(&msg);
+            return;
+        }
+        let loss = self.loss.load(Ordering::Relaxed);
+        if loss != 0
+            && self.kinds[msg.src] == Kind::Node
+            && self.kinds[msg.dest] == Kind::Node
+            && self.unit() < f64::from_bits(loss)
         {
             self.dropped(&msg);
             return;
