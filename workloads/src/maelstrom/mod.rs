@@ -238,11 +238,7 @@ impl ClientBox {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, tx);
         let line = json!({"src": self.name, "dest": router.name(dest), "body": body}).to_string();
-        router.send(Msg {
-            src: self.addr,
-            dest,
-            line: Arc::from(line),
-        });
+        router.send(Msg::new(self.addr, dest, Arc::from(line)));
         let r = tokio::time::timeout(timeout, rx).await;
         if r.is_err() {
             self.pending
@@ -558,6 +554,20 @@ pub async fn run(
         let _ = p.kill().await;
     }
     router.flush_log();
+    let journal = dir.join("messages.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&journal).map_err(|source| {
+        MaelstromError::File {
+            path: journal.clone(),
+            source,
+        }
+    })?);
+    let messages = router
+        .write_journal(&mut f)
+        .and_then(|n| std::io::Write::flush(&mut f).map(|()| n))
+        .map_err(|source| MaelstromError::File {
+            path: journal.clone(),
+            source,
+        })?;
     if let Some(e) = fatal.take() {
         return Err(e.into());
     }
@@ -567,8 +577,10 @@ pub async fn run(
         Err(None) => (Err(NotHealed::NemesisFailed), false),
     };
     let total = ops.load(Ordering::SeqCst);
+    let mut net = router.stats.json(total);
+    net["journaled"] = json!({"messages": messages.min(net::JOURNAL_CAP as u64), "of": messages});
     Ok(Summary {
-        net: router.stats.json(total),
+        net,
         ops: total,
         healed,
         elapsed: started.elapsed(),

@@ -52,6 +52,36 @@ pub struct Msg {
     pub dest: Addr,
     /// The JSON line (without newline).
     pub line: Arc<str>,
+    /// Its entry in the router's journal ([`NOT_JOURNALED`] past the first
+    /// [`JOURNAL_CAP`] messages); set by [`Router::send`].
+    pub jid: u32,
+}
+
+/// A message that has no entry in the journal.
+pub const NOT_JOURNALED: u32 = u32::MAX;
+
+/// How many messages (the first of a run) the router journals for the Lamport diagram.
+pub const JOURNAL_CAP: usize = 2000;
+
+impl Msg {
+    /// A message from `src` to `dest`.
+    pub fn new(src: Addr, dest: Addr, line: Arc<str>) -> Msg {
+        Msg {
+            src,
+            dest,
+            line,
+            jid: NOT_JOURNALED,
+        }
+    }
+}
+
+/// One journaled message: when it was sent and delivered (microseconds since the router
+/// started), or that it was dropped.
+struct Journaled {
+    sent: u64,
+    recv: Option<u64>,
+    dropped: bool,
+    line: Arc<str>,
 }
 
 struct Delivery {
@@ -149,6 +179,12 @@ pub struct Router {
     /// `--message-loss`: the probability (as f64 bits) that a message between two nodes is
     /// lost; zero once the run heals ([`Router::stop_loss`]).
     loss: AtomicU64,
+    /// The first [`JOURNAL_CAP`] messages, and whether it is full.
+    journal: Mutex<Vec<Journaled>>,
+    journal_full: AtomicBool,
+    /// Messages sent in all (journaled or not), internal ones included.
+    total: AtomicU64,
+    t0: std::time::Instant,
     /// The statistics.
     pub stats: NetStats,
     net_log: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
@@ -194,6 +230,10 @@ impl Router {
             seq: AtomicU64::new(0),
             checks: RwLock::new(HashMap::new()),
             loss: AtomicU64::new(0),
+            journal: Mutex::new(Vec::new()),
+            journal_full: AtomicBool::new(false),
+            total: AtomicU64::new(0),
+            t0: std::time::Instant::now(),
             stats: NetStats::default(),
             net_log: net_log.map(|f| Mutex::new(std::io::BufWriter::new(f))),
         };
@@ -320,11 +360,7 @@ impl Router {
                 }
             }
         }
-        self.send(Msg {
-            src: node,
-            dest,
-            line: Arc::from(line),
-        });
+        self.send(Msg::new(node, dest, Arc::from(line)));
         Ok(())
     }
 
@@ -339,8 +375,66 @@ impl Router {
         }
     }
 
+    fn micros(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64
+    }
+
+    /// Gives `msg` an entry in the journal while it has room.
+    fn journal(&self, msg: &mut Msg) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if self.journal_full.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        if j.len() >= JOURNAL_CAP {
+            self.journal_full.store(true, Ordering::Relaxed);
+            return;
+        }
+        msg.jid = j.len() as u32;
+        j.push(Journaled {
+            sent: self.micros(),
+            recv: None,
+            dropped: false,
+            line: msg.line.clone(),
+        });
+    }
+
+    fn journal_end(&self, msg: &Msg, dropped: bool) {
+        if msg.jid == NOT_JOURNALED {
+            return;
+        }
+        let t = self.micros();
+        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = j.get_mut(msg.jid as usize) {
+            if dropped {
+                e.dropped = true;
+            } else {
+                e.recv = Some(t);
+            }
+        }
+    }
+
+    /// Writes the journal as JSON lines — `{"sent": µs, "recv": µs|null, "dropped": bool,
+    /// "msg": MESSAGE}` — the first [`JOURNAL_CAP`] messages of the run, for the Lamport
+    /// diagram; returns how many messages were sent in all.
+    pub fn write_journal(&self, w: &mut impl std::io::Write) -> std::io::Result<u64> {
+        let j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        for e in j.iter() {
+            writeln!(
+                w,
+                "{{\"sent\":{},\"recv\":{},\"dropped\":{},\"msg\":{}}}",
+                e.sent,
+                e.recv.map_or("null".to_string(), |r| r.to_string()),
+                e.dropped,
+                e.line
+            )?;
+        }
+        Ok(self.total.load(Ordering::Relaxed))
+    }
+
     /// Sends a message: counted, dropped if its link is cut, delayed by the latency.
-    pub fn send(&self, msg: Msg) {
+    pub fn send(&self, mut msg: Msg) {
+        self.journal(&mut msg);
         let class = self.class(&msg);
         if let Some(c) = class {
             c.sent.fetch_add(1, Ordering::Relaxed);
@@ -378,6 +472,7 @@ impl Router {
 
     /// Counts a message that never arrived (cut link, or its receiver was down).
     pub fn dropped(&self, msg: &Msg) {
+        self.journal_end(msg, true);
         if let Some(c) = self.class(msg) {
             c.dropped.fetch_add(1, Ordering::Relaxed);
             self.stats.all.dropped.fetch_add(1, Ordering::Relaxed);
@@ -385,6 +480,7 @@ impl Router {
     }
 
     fn delivered(&self, msg: &Msg) {
+        self.journal_end(msg, false);
         if let Some(c) = self.class(msg) {
             c.delivered.fetch_add(1, Ordering::Relaxed);
             self.stats.all.delivered.fetch_add(1, Ordering::Relaxed);
