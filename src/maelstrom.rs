@@ -450,7 +450,7 @@ fn write_extras(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
     let Ok(html) = std::fs::read_to_string(&page) else {
         return Ok(());
     };
-    if html.contains("<section id=\"maelstrom\">") {
+    if html.contains("<section id=\"maelstrom\"") {
         return Ok(());
     }
     let link = |name: &str| {

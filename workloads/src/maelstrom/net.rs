@@ -132,11 +132,10 @@ impl Counts {
 }
 
 /// Network statistics, as Maelstrom reports them: `clients` are messages to or from a
-/// client, `servers` those between nodes and services, `all` both.
+/// client, `servers` those between nodes and services, `all` both (summed when reported, so
+/// each message touches one counter).
 #[derive(Debug, Default)]
 pub struct NetStats {
-    /// Every message.
-    pub all: Counts,
     /// Messages to or from a client.
     pub clients: Counts,
     /// Messages between servers (nodes and services).
@@ -147,8 +146,23 @@ impl NetStats {
     /// `{"all": {...}, "clients": {...}, "servers": {...}}`, messages per client operation
     /// over `ops` operations.
     pub fn json(&self, ops: u64) -> serde_json::Value {
+        let all = Counts::default();
+        for (total, a, b) in [
+            (&all.sent, &self.clients.sent, &self.servers.sent),
+            (
+                &all.delivered,
+                &self.clients.delivered,
+                &self.servers.delivered,
+            ),
+            (&all.dropped, &self.clients.dropped, &self.servers.dropped),
+        ] {
+            total.store(
+                a.load(Ordering::Relaxed) + b.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        }
         serde_json::json!({
-            "all": self.all.json(ops),
+            "all": all.json(ops),
             "clients": self.clients.json(ops),
             "servers": self.servers.json(ops),
             "ops": ops,
@@ -175,15 +189,15 @@ pub struct Router {
     dist: LatencyDist,
     rng: Mutex<Rng>,
     seq: AtomicU64,
-    checks: RwLock<HashMap<Addr, Arc<dyn ReplyCheck>>>,
+    checks: Vec<std::sync::OnceLock<Arc<dyn ReplyCheck>>>,
     /// `--message-loss`: the probability (as f64 bits) that a message between two nodes is
     /// lost; zero once the run heals ([`Router::stop_loss`]).
     loss: AtomicU64,
     /// The first [`JOURNAL_CAP`] messages, and whether it is full.
     journal: Mutex<Vec<Journaled>>,
     journal_full: AtomicBool,
-    /// Messages sent in all (journaled or not), internal ones included.
-    total: AtomicU64,
+    /// Messages `c0` sent or received (not in the statistics).
+    internal: AtomicU64,
     t0: std::time::Instant,
     /// The statistics.
     pub stats: NetStats,
@@ -204,6 +218,7 @@ impl Router {
         seed: u64,
         net_log: Option<std::fs::File>,
     ) -> (Arc<Router>, Vec<Inbox>) {
+        let count = names.len();
         let mut inboxes = Vec::new();
         let mut rxs = Vec::new();
         for _ in &names {
@@ -228,11 +243,11 @@ impl Router {
             dist,
             rng: Mutex::new(Rng::new(seed ^ 0x6d61_656c)),
             seq: AtomicU64::new(0),
-            checks: RwLock::new(HashMap::new()),
+            checks: (0..count).map(|_| std::sync::OnceLock::new()).collect(),
             loss: AtomicU64::new(0),
             journal: Mutex::new(Vec::new()),
             journal_full: AtomicBool::new(false),
-            total: AtomicU64::new(0),
+            internal: AtomicU64::new(0),
             t0: std::time::Instant::now(),
             stats: NetStats::default(),
             net_log: net_log.map(|f| Mutex::new(std::io::BufWriter::new(f))),
@@ -247,6 +262,24 @@ impl Router {
 
     /// An endpoint's address by name.
     pub fn addr(&self, name: &str) -> Option<Addr> {
+        // Fast path for nodes and clients (`nK` is K-1, `cK` is nodes+K-1), checked by name.
+        let guess = match name.as_bytes().first() {
+            Some(b'n') => name[1..]
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| k.checked_sub(1)),
+            Some(b'c') => name[1..]
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| k.checked_sub(1))
+                .map(|k| k + self.nodes),
+            _ => None,
+        };
+        if let Some(a) = guess {
+            if self.names.get(a).is_some_and(|n| n == name) {
+                return Some(a);
+            }
+        }
         self.index.get(name).copied()
     }
 
@@ -257,10 +290,7 @@ impl Router {
 
     /// Registers the reply check of a client endpoint.
     pub fn set_check(&self, a: Addr, check: Arc<dyn ReplyCheck>) {
-        self.checks
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(a, check);
+        let _ = self.checks[a].set(check);
     }
 
     /// Cuts the links `from → to` (the receiver no longer hears the sender).
@@ -329,30 +359,24 @@ impl Router {
         if head.src != *me {
             return Err(ProtocolError::WrongSrc {
                 node: me.clone(),
-                src: head.src,
+                src: head.src.into_owned(),
                 line: super::proto::shorten(line),
             });
         }
         let Some(dest) = self.addr(&head.dest) else {
             return Err(ProtocolError::UnknownDest {
                 node: me.clone(),
-                dest: head.dest,
+                dest: head.dest.into_owned(),
                 known: self.known_names(),
                 line: super::proto::shorten(line),
             });
         };
         if matches!(self.kinds[dest], Kind::Client | Kind::Internal) {
-            let check = self
-                .checks
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&dest)
-                .cloned();
-            if let Some(check) = check {
+            if let Some(check) = self.checks[dest].get() {
                 if let Err(sent) = check.known(head.body.in_reply_to) {
                     return Err(ProtocolError::UnknownReply {
                         node: me.clone(),
-                        dest: head.dest,
+                        dest: head.dest.into_owned(),
                         in_reply_to: head.body.in_reply_to,
                         sent,
                         line: super::proto::shorten(line),
@@ -381,7 +405,6 @@ impl Router {
 
     /// Gives `msg` an entry in the journal while it has room.
     fn journal(&self, msg: &mut Msg) {
-        self.total.fetch_add(1, Ordering::Relaxed);
         if self.journal_full.load(Ordering::Relaxed) {
             return;
         }
@@ -429,7 +452,10 @@ impl Router {
                 e.line
             )?;
         }
-        Ok(self.total.load(Ordering::Relaxed))
+        let s = &self.stats;
+        Ok(self.internal.load(Ordering::Relaxed)
+            + s.clients.sent.load(Ordering::Relaxed)
+            + s.servers.sent.load(Ordering::Relaxed))
     }
 
     /// Sends a message: counted, dropped if its link is cut, delayed by the latency.
@@ -438,7 +464,8 @@ impl Router {
         let class = self.class(&msg);
         if let Some(c) = class {
             c.sent.fetch_add(1, Ordering::Relaxed);
-            self.stats.all.sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.internal.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(log) = &self.net_log {
             use std::io::Write;
@@ -465,7 +492,12 @@ impl Router {
             return;
         }
         let at = self.delay().map(|d| Instant::now() + d);
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        // The sequence number orders delayed messages due at the same instant.
+        let seq = if at.is_some() {
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        } else {
+            0
+        };
         let dest = msg.dest;
         let _ = self.inboxes[dest].send(Delivery { at, seq, msg });
     }
@@ -475,7 +507,6 @@ impl Router {
         self.journal_end(msg, true);
         if let Some(c) = self.class(msg) {
             c.dropped.fetch_add(1, Ordering::Relaxed);
-            self.stats.all.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -483,7 +514,6 @@ impl Router {
         self.journal_end(msg, false);
         if let Some(c) = self.class(msg) {
             c.delivered.fetch_add(1, Ordering::Relaxed);
-            self.stats.all.delivered.fetch_add(1, Ordering::Relaxed);
         }
     }
 
