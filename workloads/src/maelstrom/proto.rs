@@ -229,7 +229,7 @@ mod tests {
             r#"{"src":"n1","dest":"c1","body":{"type":"echo_ok","in_reply_to":3,"echo":"x"}}"#,
         )
         .unwrap();
-        assert_eq!((h.src.as_str(), h.body.in_reply_to), ("n1", Some(3)));
+        assert_eq!((h.src.as_ref(), h.body.in_reply_to), ("n1", Some(3)));
         assert!(parse_head("hello").unwrap_err().starts_with("not JSON"));
         assert!(parse_head(r#"{"src":"n1"}"#)
             .unwrap_err()
