@@ -163,10 +163,14 @@ pub struct MaelstromTestArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub cycle_search_timeout: Option<Duration>,
 
-    /// Accepted for the txn workloads; faultline rotates keys every 100 transactions per
-    /// client instead.
-    #[arg(long, value_name = "N")]
+    /// Txn workloads: a key is retired for a fresh one after this many writes (default 16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_writes_per_key: Option<u64>,
+
+    /// Probability (0..1) that a message between two nodes is lost, during the main phase
+    /// (faultline's; healing at the end stops it).
+    #[arg(long, value_name = "P", value_parser = parse_probability, default_value = "0")]
+    pub message_loss: f64,
 
     /// Echo the nodes' stderr on faultline's stderr (it always goes to STORE/…/nN.log).
     #[arg(long)]
@@ -199,6 +203,16 @@ pub struct MaelstromTestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
+}
+
+/// A probability from 0 to 1 (`--message-loss`).
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "expected a probability from 0 to 1, found {text:?}"
+        )),
+    }
 }
 
 /// Arguments of `faultline heal`.

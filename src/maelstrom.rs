@@ -6,8 +6,12 @@
 //! The store directory is `STORE/maelstrom-WORKLOAD/TIMESTAMP/` (and `STORE/latest`):
 //! `history.jsonl`, `results.json` (the verdict as `check --format json` prints it, plus
 //! `net`, `availability`, `latency_ms`, `maelstrom_workload`, `seed` and `complete`), `net.json`
-//! (the network statistics, latency and availability again, which `faultline report` keeps), `run.log`, `nN.log` (each node's
-//! stderr), and `net.log` with `--log-net-send`.
+//! (the network statistics, latency and availability again), `messages.jsonl` (the router's
+//! journal of the run's first messages) and `messages.svg` (their Lamport diagram),
+//! report.html (the timeline, with a Maelstrom section: network statistics, node logs, the
+//! diagram), latency.svg and rate.svg, `run.log`, `nN.log` (each node's stderr), and `net.log`
+//! with `--log-net-send`. `faultline report DIR` re-checks such a directory and keeps all of
+//! this ([`extras`]; report_cmd.rs keeps the run-level fields of results.json).
 
 use crate::check::{self, FileOutcome};
 use crate::cli::{MaelstromArgs, MaelstromCommand, MaelstromTestArgs, OutputFormat};
@@ -186,6 +190,8 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         topology: a.topology,
         key_count: a.key_count,
         max_txn_length: a.max_txn_length.unwrap_or(4),
+        max_writes_per_key: a.max_writes_per_key.unwrap_or(16),
+        message_loss: a.message_loss,
         seed,
         rpc_timeout: a.rpc_timeout,
         init_timeout: a.init_timeout,
@@ -233,7 +239,10 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
     let file = history.to_string_lossy().to_string();
     let (kind, name) = w.checker();
     let checker = registry::find(kind, name).expect("a Maelstrom workload's checker is registered");
-    let opts = check_options(&a, consistency);
+    let mut opts = check_options(&a, consistency);
+    // Maelstrom infers txn-rw-register version orders from writes-follow-reads within a
+    // transaction (its spec); faultline's switch for that is off unless asked for elsewhere.
+    opts.inference.wfr_keys = w == Workload::TxnRwRegister;
     let mut outcome = check::check_file(&file, checker, None, &opts);
     let ops = read_history(&file, &checkers::history::limits::read_input(&file)?, None)
         .and_then(|h| pair(&h))
@@ -276,6 +285,8 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         &dir.join("net.json"),
         &(serde_json::to_string_pretty(&net)? + "\n"),
     )?;
+
+    extras(&dir, &dir);
 
     let text = describe(&a, w, &summary, &avail, &latency, &dir, seed);
     let verdict = match &outcome {
@@ -423,6 +434,113 @@ fn describe(
         t.push_str("\nINCOMPLETE: interrupted; the verdict covers what was recorded");
     }
     t
+}
+
+/// The Maelstrom parts of a run's report, from its store directory `run` into `out` (the
+/// same directory after a run; `faultline report DIR --out OUT` may differ): messages.svg (the
+/// Lamport diagram of the journaled messages) and, in report.html, a section with the network
+/// statistics, latency, availability, the nodes' logs and the diagram. Like the other
+/// pictures, an extra: a failure only warns.
+pub fn extras(run: &std::path::Path, out: &std::path::Path) {
+    if let Err(e) = write_extras(run, out) {
+        eprintln!(
+            "faultline: warning: no Maelstrom section in {}: {e:#}",
+            out.join("report.html").display()
+        );
+    }
+}
+
+fn write_extras(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    use crate::report::html::escape;
+    let net: Value = match std::fs::read_to_string(run.join("net.json")) {
+        Ok(t) => serde_json::from_str(&t).context("net.json")?,
+        Err(_) => return Ok(()),
+    };
+    let journal = std::fs::read_to_string(run.join("messages.jsonl")).unwrap_or_default();
+    let total = net
+        .pointer("/net/journaled/of")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let svg = crate::report::lamport::render(&journal, total);
+    if let Some(svg) = &svg {
+        let path = out.join("messages.svg");
+        std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let page = out.join("report.html");
+    let Ok(html) = std::fs::read_to_string(&page) else {
+        return Ok(());
+    };
+    if html.contains("<section id=\"maelstrom\"") {
+        return Ok(());
+    }
+    let link = |name: &str| {
+        let href = if run == out {
+            name.to_string()
+        } else {
+            run.join(name).to_string_lossy().to_string()
+        };
+        format!("<a href=\"{}\">{}</a>", escape(&href), escape(name))
+    };
+    let mut s = String::from(
+        "<section id=\"maelstrom\" style=\"background:#fff;border:1px solid #ddd;border-radius:6px;\
+         padding:8px 12px;margin-top:8px\"><h2 style=\"font-size:15px\">Maelstrom network</h2>\
+         <table class=\"ops\"><tr><th></th><th>sent</th><th>received</th><th>dropped</th>\
+         <th>per op</th></tr>",
+    );
+    for class in ["all", "clients", "servers"] {
+        let c = &net["net"][class];
+        s.push_str(&format!(
+            "<tr><th>{class}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            c["send-count"], c["recv-count"], c["dropped"], c["msgs-per-op"]
+        ));
+    }
+    s.push_str("</table>");
+    if let Value::Object(l) = &net["latency_ms"] {
+        s.push_str(&format!(
+            "<p>latency of ok operations: median {} ms, p95 {} ms, max {} ms</p>",
+            l["median"], l["p95"], l["max"]
+        ));
+    }
+    if let Some(a) = net["availability"].as_object() {
+        s.push_str(&format!(
+            "<p>availability: {} of {} requests ok</p>",
+            a.get("ok").unwrap_or(&Value::Null),
+            a.get("total").unwrap_or(&Value::Null)
+        ));
+    }
+    let mut logs: Vec<String> = std::fs::read_dir(run)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with('n') && n.ends_with(".log") && n != "net.log")
+                .collect()
+        })
+        .unwrap_or_default();
+    logs.sort_by_key(|n| {
+        n.trim_start_matches('n')
+            .trim_end_matches(".log")
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+    });
+    s.push_str("<p>node logs: ");
+    s.push_str(&logs.iter().map(|l| link(l)).collect::<Vec<_>>().join(" · "));
+    s.push_str(&format!(" · run log: {}</p>", link("run.log")));
+    if svg.is_some() {
+        s.push_str(&format!(
+            "<h2 style=\"font-size:15px\">Lamport diagram ({})</h2>\
+             <div style=\"max-height:640px;overflow:auto;border:1px solid #eee\">\
+             <object data=\"messages.svg\" type=\"image/svg+xml\"></object></div>",
+            link("messages.svg")
+        ));
+    }
+    s.push_str("</section>\n");
+    let at = html.rfind("</body>").unwrap_or(html.len());
+    let mut patched = String::with_capacity(html.len() + s.len());
+    patched.push_str(&html[..at]);
+    patched.push_str(&s);
+    patched.push_str(&html[at..]);
+    crate::run::write_atomically(&page, &patched)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -130,27 +130,90 @@ pub fn run(args: ReportArgs) -> Result<u8> {
         files: vec![history.to_string_lossy().to_string()],
     };
     let out_dir = check_args.out.clone();
-    let code = check::run(check_args)?;
-    if let (false, Some(dir)) = (run_state.is_empty(), out_dir) {
-        keep_run_state(&dir.join("results.json"), run_state)?;
+    let mut code = check::run(check_args)?;
+    if let (false, Some(dir)) = (run_state.is_empty(), &out_dir) {
+        // A Maelstrom run's --availability: below it the run is invalid, re-checked or not.
+        if let Some(why) = availability_short(&run_state) {
+            if code == exit::VALID || code == exit::UNKNOWN {
+                println!("INVALID — availability: {why}");
+                code = exit::INVALID;
+                run_state.insert("availability_failed".into(), Value::String(why));
+            }
+        }
+        keep_run_state(&dir.join("results.json"), run_state, code)?;
+    }
+    if let (true, Some(dir)) = (args.path.is_dir(), &out_dir) {
+        if args.path.join("net.json").is_file() {
+            crate::maelstrom::extras(&args.path, dir);
+        }
     }
     Ok(code)
 }
 
 /// The run-level fields of a store directory's results.json that `check` does not produce.
 fn run_completeness(root: &Value) -> serde_json::Map<String, Value> {
-    ["complete", "incomplete_reason", "interrupted", "key_base"]
-        .into_iter()
-        .filter_map(|k| Some((k.to_string(), root.get(k)?.clone())))
-        .collect()
+    [
+        "complete",
+        "incomplete_reason",
+        "interrupted",
+        "key_base",
+        // `faultline maelstrom test`'s network statistics and run facts.
+        "net",
+        "availability",
+        "latency_ms",
+        "maelstrom_workload",
+        "seed",
+    ]
+    .into_iter()
+    .filter_map(|k| Some((k.to_string(), root.get(k)?.clone())))
+    .collect()
 }
 
-/// Puts the recorded run-level fields back into the rewritten results.json (if it was written).
-fn keep_run_state(path: &std::path::Path, state: serde_json::Map<String, Value>) -> Result<()> {
+/// Why a Maelstrom run's recorded availability is below its `--availability`, if it is.
+fn availability_short(state: &serde_json::Map<String, Value>) -> Option<String> {
+    let a = state.get("availability")?;
+    let required = a.get("required")?.as_f64()?;
+    let fraction = a.get("fraction")?.as_f64()?;
+    (fraction < required).then(|| {
+        format!(
+            "availability {fraction:.4} ({} of {} requests ok) is below --availability {required}",
+            a["ok"], a["total"]
+        )
+    })
+}
+
+/// Puts the recorded run-level fields back into the rewritten results.json (if it was
+/// written); a failed `--availability` (`availability_failed`) makes the verdict invalid.
+fn keep_run_state(
+    path: &std::path::Path,
+    mut state: serde_json::Map<String, Value>,
+    code: u8,
+) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
     let mut value: Value = serde_json::from_str(&text)?;
+    if let Some(Value::String(why)) = state.remove("availability_failed") {
+        value["valid"] = Value::Bool(false);
+        value["exit_code"] = Value::from(code);
+        if let Some(r) = value
+            .pointer_mut("/results/0")
+            .and_then(Value::as_object_mut)
+        {
+            r.insert("valid".into(), Value::Bool(false));
+            for (key, item) in [
+                ("anomalies", "availability".to_string()),
+                ("explanation", why),
+            ] {
+                match r.get_mut(key).and_then(Value::as_array_mut) {
+                    Some(list) => list.push(Value::String(item)),
+                    None => {
+                        r.insert(key.into(), Value::Array(vec![Value::String(item)]));
+                    }
+                }
+            }
+        }
+    }
     if let Some(map) = value.as_object_mut() {
         map.extend(state);
     }

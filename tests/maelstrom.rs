@@ -161,14 +161,224 @@ fn broadcast_that_retries_survives_partitions_and_one_that_never_retries_loses_m
         "--seed",
         "3",
     ];
-    let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("broadcast")]].concat());
+    let (o, store) = maelstrom(&[&common[..], &["--bin", &node("broadcast")]].concat());
     expect(
         &o,
         0,
         &["valid (convergent-set", "final reads hold every one"],
     );
+    let run = store.path().join("latest");
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(log.contains("converged after"), "{log}");
     let (o, _s) = maelstrom(&[&common[..], &["--bin", &node("broadcast_wrong")]].concat());
     expect(&o, 1, &["lost", "never returned it in its final read"]);
+}
+
+/// Issue 19 asks that a run end within about a second of --time-limit: the final reads come
+/// as soon as the nodes have converged, not after a fixed quiet period (5 s with faults).
+#[test]
+fn a_converging_run_ends_moments_after_the_time_limit() {
+    let (o, store) = maelstrom(&[
+        "-w",
+        "g-counter",
+        "--bin",
+        &node("g_counter"),
+        "--node-count",
+        "3",
+        "--time-limit",
+        "3",
+        "--rate",
+        "100",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "1",
+        "--seed",
+        "5",
+    ]);
+    expect(&o, 0, &["valid (counter"]);
+    let log = std::fs::read_to_string(store.path().join("latest/run.log")).unwrap();
+    // "ops: N (…) in S s": init, 3 s of requests, convergence, final reads.
+    let secs: f64 = text(&o)
+        .split(" in ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{}", text(&o)));
+    assert!(secs < 5.5, "the run took {secs} s for a 3 s limit:\n{log}");
+}
+
+/// Maelstrom's results: report.html with the timeline and a Maelstrom section, the Lamport
+/// diagram (messages.svg), and `faultline report DIR` keeping the network statistics.
+#[test]
+fn the_store_has_a_lamport_diagram_and_report_keeps_the_network_statistics() {
+    let (o, store) = maelstrom(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("broadcast"),
+        "--node-count",
+        "3",
+        "--time-limit",
+        "1",
+        "--rate",
+        "20",
+        "--latency",
+        "5",
+        "--seed",
+        "1",
+    ]);
+    expect(&o, 0, &["valid (convergent-set"]);
+    let run = store.path().join("latest");
+    let svg = std::fs::read_to_string(run.join("messages.svg")).unwrap();
+    assert!(svg.contains("Lamport diagram: all") && svg.contains(">topology</text>"));
+    assert!(svg.contains(">broadcast_ok</text>") && svg.contains(">n3</text>"));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<section id=\"maelstrom\"") && html.contains("messages.svg"));
+    assert!(html.contains("href=\"n2.log\"") && html.contains("id=\"timeline\""));
+    let before = results(&store);
+    std::fs::remove_file(run.join("messages.svg")).unwrap();
+    let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("report")
+        .arg(&run)
+        .output()
+        .unwrap();
+    expect(&out, 0, &["valid (convergent-set"]);
+    let after = results(&store);
+    for k in [
+        "net",
+        "latency_ms",
+        "availability",
+        "maelstrom_workload",
+        "seed",
+    ] {
+        assert_eq!(before[k], after[k], "{k}: {after}");
+    }
+    assert!(after["net"]["all"]["send-count"].as_u64().unwrap() > 0);
+    assert!(run.join("messages.svg").exists());
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert_eq!(html.matches("<section id=\"maelstrom\"").count(), 1);
+}
+
+/// `--availability` holds for `faultline report DIR` too: a re-check cannot turn a run that
+/// missed it valid.
+#[test]
+fn report_keeps_a_failed_availability_invalid() {
+    let (o, store) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("echo"),
+        "--node-count",
+        "2",
+        "--time-limit",
+        "2",
+        "--rate",
+        "100",
+        "--nemesis",
+        "kill",
+        "--nemesis-interval",
+        "0.5",
+        "--rpc-timeout",
+        "0.3",
+        "--availability",
+        "total",
+        "--seed",
+        "1",
+    ]);
+    expect(&o, 1, &["availability"]);
+    let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("report")
+        .arg(store.path().join("latest"))
+        .output()
+        .unwrap();
+    expect(&out, 1, &["INVALID — availability"]);
+    let r = results(&store);
+    assert_eq!(r["valid"], false, "{r}");
+    assert!(r["results"][0]["anomalies"]
+        .to_string()
+        .contains("availability"));
+}
+
+/// Maelstrom's --max-writes-per-key: each key takes at most N writes (values 1..=N), then a
+/// fresh key replaces it.
+#[test]
+fn max_writes_per_key_retires_keys_after_n_appends() {
+    let (o, store) = maelstrom(&[
+        "-w",
+        "txn-list-append",
+        "--bin",
+        &node("txn"),
+        "--time-limit",
+        "1",
+        "--rate",
+        "300",
+        "--concurrency",
+        "3",
+        "--key-count",
+        "2",
+        "--max-writes-per-key",
+        "3",
+    ]);
+    expect(&o, 0, &["valid (list-append"]);
+    let history = std::fs::read_to_string(store.path().join("latest/history.jsonl")).unwrap();
+    let mut writes: std::collections::HashMap<u64, Vec<u64>> = Default::default();
+    for line in history.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["type"] != "invoke" {
+            continue;
+        }
+        for m in v["value"].as_array().unwrap() {
+            if m[0] == "append" {
+                writes
+                    .entry(m[1].as_u64().unwrap())
+                    .or_default()
+                    .push(m[2].as_u64().unwrap());
+            }
+        }
+    }
+    assert!(writes.len() > 4, "keys rotate: {writes:?}");
+    for (k, vs) in &writes {
+        assert!(
+            vs.len() <= 3 && vs.iter().all(|v| (1..=3).contains(v)),
+            "{k}: {vs:?}"
+        );
+    }
+}
+
+/// --message-loss: messages between nodes are lost during the main phase (counted as
+/// dropped); a broadcast that retries still converges once the run heals.
+#[test]
+fn message_loss_drops_node_messages_and_a_retrying_broadcast_survives_it() {
+    let (o, store) = maelstrom(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("broadcast"),
+        "--node-count",
+        "3",
+        "--time-limit",
+        "2",
+        "--rate",
+        "50",
+        "--message-loss",
+        "0.3",
+        "--seed",
+        "9",
+    ]);
+    expect(&o, 0, &["valid (convergent-set"]);
+    let r = results(&store);
+    assert!(r["net"]["servers"]["dropped"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["net"]["clients"]["dropped"], 0, "{r}");
+    let (o, _s) = maelstrom(&[
+        "-w",
+        "echo",
+        "--bin",
+        &node("echo"),
+        "--message-loss",
+        "1.5",
+    ]);
+    expect(&o, 254, &["expected a probability from 0 to 1"]);
 }
 
 #[test]
@@ -304,6 +514,42 @@ fn kafka_leader_node_passes_and_per_node_logs_give_inconsistent_offsets() {
         1,
         &["inconsistent-offsets", "holds 2 different messages"],
     );
+}
+
+/// The kafka leader node under faults: partitions only delay it (requests time out as
+/// indefinite), so it passes; killing n1 wipes its in-memory logs and the checker says so.
+#[test]
+fn kafka_leader_survives_partitions_and_a_killed_leader_reuses_offsets() {
+    let common = [
+        "-w",
+        "kafka",
+        "--bin",
+        &node("kafka"),
+        "--node-count",
+        "2",
+        "--concurrency",
+        "2n",
+        "--time-limit",
+        "3",
+        "--rate",
+        "300",
+        "--nemesis-interval",
+        "1",
+        "--seed",
+        "4",
+    ];
+    let (o, _s) = maelstrom(&[&common[..], &["--nemesis", "partition"]].concat());
+    expect(&o, 0, &["valid (kafka", "healed: every link up"]);
+    // A short RPC timeout, so clients stuck on the dead leader move on and reach the new one.
+    let (o, store) =
+        maelstrom(&[&common[..], &["--nemesis", "kill", "--rpc-timeout", "0.5"]].concat());
+    let history = std::fs::read_to_string(store.path().join("latest/history.jsonl")).unwrap();
+    if history.contains("\"f\":\"kill\",\"value\":\"n1\"") || history.contains("\"value\":[\"n1\"]")
+    {
+        expect(&o, 1, &["inconsistent-offsets"]);
+    } else {
+        expect(&o, 0, &["valid (kafka"]);
+    }
 }
 
 #[test]

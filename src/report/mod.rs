@@ -10,6 +10,7 @@
 
 pub mod evidence;
 pub mod html;
+pub mod lamport;
 pub mod plots;
 pub mod timeline;
 

@@ -41,7 +41,7 @@ use serde_json::{json, Value};
 use services::Service;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
@@ -77,6 +77,11 @@ pub struct Config {
     pub key_count: u64,
     /// `--max-txn-length`.
     pub max_txn_length: u64,
+    /// `--max-writes-per-key` (txn workloads): a key is retired after this many writes.
+    pub max_writes_per_key: u64,
+    /// `--message-loss`: the probability that a message between two nodes is lost, during
+    /// the main phase (healing stops it).
+    pub message_loss: f64,
     /// The seed of the generators, latency and nemesis.
     pub seed: u64,
     /// A client's RPC timeout (an unanswered request is `info`).
@@ -233,11 +238,7 @@ impl ClientBox {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, tx);
         let line = json!({"src": self.name, "dest": router.name(dest), "body": body}).to_string();
-        router.send(Msg {
-            src: self.addr,
-            dest,
-            line: Arc::from(line),
-        });
+        router.send(Msg::new(self.addr, dest, Arc::from(line)));
         let r = tokio::time::timeout(timeout, rx).await;
         if r.is_err() {
             self.pending
@@ -257,6 +258,8 @@ struct Cluster {
     c0: Arc<ClientBox>,
     fatal: Arc<Fatal>,
     cfg: Config,
+    /// The txn workloads' keys, shared by the clients' generators.
+    keys: Arc<Mutex<workload::KeyPool>>,
 }
 
 impl Cluster {
@@ -391,6 +394,7 @@ impl Primitives for MaelstromFaults {
     }
     async fn repair(&mut self) -> (Vec<crate::nemesis::Planned>, Vec<String>) {
         self.cluster.router.heal();
+        self.cluster.router.stop_loss();
         let mut errors = Vec::new();
         for i in 0..self.cluster.nodes.len() {
             let p = self.cluster.nodes[i].clone();
@@ -413,6 +417,9 @@ impl Primitives for MaelstromFaults {
         if c.nodes.iter().any(|p| !p.running()) {
             return Err(NotHealed::Still("a node is still down"));
         }
+        if c.router.losing() {
+            return Err(NotHealed::Still("messages are still being lost"));
+        }
         if c.nodes.iter().any(|p| p.paused.load(Ordering::SeqCst)) {
             return Err(NotHealed::Still("a node is still paused"));
         }
@@ -428,17 +435,31 @@ fn signal_error(what: &'static str, name: &str, e: std::io::Error) -> NemesisErr
     })
 }
 
-/// How long to let the nodes converge after healing, before the final reads.
+/// The most to wait, after healing, for the nodes to converge before the final reads: 2 s
+/// (5 s with faults) plus 10 × `--latency` — Maelstrom always waits 10 s. faultline polls
+/// instead (unrecorded reads from `c0` every [`PROBE_EVERY`]) and takes the final reads as
+/// soon as every node returns the same state holding everything acknowledged, so a correct
+/// solution's run ends moments after `--time-limit`; a wrong one waits this long.
 pub fn quiet(cfg: &Config) -> Duration {
     if !cfg.workload.final_reads() {
         return Duration::ZERO;
     }
-    let base = if cfg.faults.is_empty() {
+    let base = if cfg.faults.is_empty() && cfg.message_loss == 0.0 {
         Duration::from_secs(2)
     } else {
         Duration::from_secs(5)
     };
     base + cfg.latency * 10
+}
+
+/// How often the nodes are probed for convergence after healing.
+pub const PROBE_EVERY: Duration = Duration::from_millis(50);
+
+/// How long a request still in flight at `--time-limit` may take to be answered: 1 s plus two
+/// latencies (a round trip), at most `--rpc-timeout`. A request not answered by then is
+/// recorded `info` (indefinite: it may or may not take effect), exactly like a timeout.
+pub fn end_grace(cfg: &Config) -> Duration {
+    (Duration::from_secs(1) + cfg.latency * 2).min(cfg.rpc_timeout)
 }
 
 /// Runs the test: nodes up (init), clients and nemesis for `time_limit`, heal, quiet, final
@@ -505,6 +526,10 @@ pub async fn run(
         c0,
         fatal: fatal.clone(),
         cfg: cfg.clone(),
+        keys: Arc::new(Mutex::new(workload::KeyPool::new(
+            cfg.key_count,
+            cfg.max_writes_per_key,
+        ))),
     });
     let logs: Vec<PathBuf> = nodes.iter().map(|p| p.log.clone()).collect();
     let ops = Arc::new(AtomicU64::new(0));
@@ -531,6 +556,20 @@ pub async fn run(
         let _ = p.kill().await;
     }
     router.flush_log();
+    let journal = dir.join("messages.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&journal).map_err(|source| {
+        MaelstromError::File {
+            path: journal.clone(),
+            source,
+        }
+    })?);
+    let messages = router
+        .write_journal(&mut f)
+        .and_then(|n| std::io::Write::flush(&mut f).map(|()| n))
+        .map_err(|source| MaelstromError::File {
+            path: journal.clone(),
+            source,
+        })?;
     if let Some(e) = fatal.take() {
         return Err(e.into());
     }
@@ -540,8 +579,10 @@ pub async fn run(
         Err(None) => (Err(NotHealed::NemesisFailed), false),
     };
     let total = ops.load(Ordering::SeqCst);
+    let mut net = router.stats.json(total);
+    net["journaled"] = json!({"messages": messages.min(net::JOURNAL_CAP as u64), "of": messages});
     Ok(Summary {
-        net: router.stats.json(total),
+        net,
         ops: total,
         healed,
         elapsed: started.elapsed(),
@@ -584,10 +625,24 @@ async fn drive(
         }
     }
     progress.note(format!("{} node(s) initialized", c.nodes.len()));
+    if cfg.message_loss > 0.0 {
+        c.router.set_loss(cfg.message_loss);
+    }
 
-    // The nemesis.
-    let main_over = Arc::new(AtomicBool::new(false));
+    // The nemesis: it stops at --time-limit (or Ctrl-C), without waiting for the clients.
+    let deadline = tokio::time::Instant::now() + cfg.time_limit;
     let (over_tx, over_rx) = watch::channel(false);
+    {
+        let mut stop = stop.clone();
+        let h = tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            let _ = over_tx.send(true);
+        });
+        tasks.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+    }
     let schedule = Schedule::new(
         MaelstromFaults { cluster: c.clone() },
         cfg.faults.clone(),
@@ -622,8 +677,10 @@ async fn drive(
         })
     };
 
-    // The clients.
-    let deadline = tokio::time::Instant::now() + cfg.time_limit;
+    // The clients. A request still in flight at the deadline has `end_grace` more to be
+    // answered; after that it is `info`, like any timeout.
+    let end = deadline + end_grace(cfg);
+    let acked = Arc::new(Mutex::new(workload::Acked::default()));
     let k = c.clients.len();
     let mut handles = Vec::new();
     for w in 0..k {
@@ -631,6 +688,7 @@ async fn drive(
         let recorder = recorder.clone();
         let progress = progress.clone();
         let ops = ops.clone();
+        let acked = acked.clone();
         let mut stop = stop.clone();
         let (tx, rx) = oneshot::channel();
         let h = tokio::spawn(async move {
@@ -641,7 +699,9 @@ async fn drive(
                 k,
                 c.cfg.key_count,
                 c.cfg.max_txn_length,
+                c.keys.clone(),
             );
+            let final_reads = c.cfg.workload.final_reads();
             let mut rng = Rng::new(c.cfg.seed ^ 0xc11e_u64 ^ (w as u64) << 20);
             let node = w % c.nodes.len();
             let mut process = w as u64;
@@ -658,14 +718,33 @@ async fn drive(
                     _ = tokio::time::sleep_until(next.min(deadline)) => {}
                     _ = stop.wait_for(|s| *s) => break,
                 }
-                if tokio::time::Instant::now() >= deadline || *stop.borrow() {
+                let now = tokio::time::Instant::now();
+                if now >= deadline || *stop.borrow() {
                     break;
                 }
                 let (op, body) = gen.next_op();
                 ops.fetch_add(1, Ordering::Relaxed);
-                let outcome =
-                    invoke(&c, w, node, &mut process, &op, body, &recorder, &progress).await;
+                let timeout = c.cfg.rpc_timeout.min(end - now);
+                let outcome = invoke(
+                    &c,
+                    w,
+                    node,
+                    &mut process,
+                    &op,
+                    body,
+                    timeout,
+                    &recorder,
+                    &progress,
+                )
+                .await;
                 gen.observe(&op, &outcome);
+                if final_reads {
+                    acked.lock().unwrap_or_else(|e| e.into_inner()).observe(
+                        c.cfg.workload,
+                        &op,
+                        &outcome,
+                    );
+                }
                 let u = (rng.below(1 << 30) as f64 + 1.0) / (1u64 << 30) as f64;
                 next += Duration::from_secs_f64(-mean * u.ln());
                 let now = tokio::time::Instant::now();
@@ -679,15 +758,11 @@ async fn drive(
         tasks.lock().unwrap_or_else(|e| e.into_inner()).push(h);
         handles.push(rx);
     }
-    let mut processes = Vec::new();
-    for h in handles {
-        processes.push(h.await.unwrap_or(0));
-    }
-    main_over.store(true, Ordering::SeqCst);
-    let _ = over_tx.send(true);
-    progress.note("phase: healing");
+    // Heal as soon as the nemesis stops (the clients' last requests may need it), then let
+    // the clients finish.
     let healed = match nemesis.await {
         Ok(mut s) => {
+            progress.note("phase: healing");
             for (op, r) in s.heal_all().await {
                 record_fault(&recorder, &progress, &op, r);
             }
@@ -700,15 +775,32 @@ async fn drive(
         }
         Err(_) => Err(NotHealed::NemesisFailed),
     };
+    let mut processes = Vec::new();
+    for h in handles {
+        processes.push(h.await.unwrap_or(0));
+    }
     if c.fatal.raised() {
         return Err(None);
     }
     let interrupted = *stop.borrow();
     if let (Some((op, body)), false) = (cfg.workload.final_read(), interrupted) {
-        let q = quiet(cfg);
-        progress.note(format!("phase: quiet {:.1} s", q.as_secs_f64()));
-        tokio::time::sleep(q).await;
-        progress.note("phase: final reads");
+        let cap = quiet(cfg);
+        progress.note(format!(
+            "phase: waiting for convergence (at most {:.1} s)",
+            cap.as_secs_f64()
+        ));
+        let waited = Instant::now();
+        let acked = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let converged = converge(&c, &body, &acked, cap).await;
+        progress.note(format!(
+            "{} after {:.2} s; phase: final reads",
+            if converged {
+                "converged"
+            } else {
+                "NOT converged"
+            },
+            waited.elapsed().as_secs_f64()
+        ));
         let mut finals = Vec::new();
         for (w, mut process) in processes.into_iter().enumerate() {
             let c = c.clone();
@@ -726,6 +818,7 @@ async fn drive(
                         &mut process,
                         &op,
                         body.clone(),
+                        c.cfg.rpc_timeout,
                         &recorder,
                         &progress,
                     )
@@ -740,7 +833,37 @@ async fn drive(
     Ok((healed, interrupted))
 }
 
-/// One client operation: recorded, sent, answered (or timed out), recorded.
+/// Probes every node with `body` (a read, from `c0`: not recorded, not counted) every
+/// [`PROBE_EVERY`] until their answers agree and hold everything acknowledged, or `cap` has
+/// passed. Returns whether they converged.
+async fn converge(c: &Arc<Cluster>, body: &Value, acked: &workload::Acked, cap: Duration) -> bool {
+    let until = tokio::time::Instant::now() + cap;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let mut probes = Vec::new();
+        for p in &c.nodes {
+            let (c, body, addr) = (c.clone(), body.clone(), p.addr);
+            let timeout = c.cfg.rpc_timeout.min(left.max(PROBE_EVERY));
+            probes.push(tokio::spawn(async move {
+                c.c0.rpc(&c.router, addr, body, timeout).await
+            }));
+        }
+        let mut reads = Vec::new();
+        for p in probes {
+            reads.push(p.await.ok().flatten());
+        }
+        if acked.converged(c.cfg.workload, &reads) {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return false;
+        }
+        tokio::time::sleep_until((now + PROBE_EVERY).min(until)).await;
+    }
+}
+
+/// One client operation: recorded, sent, answered (or not within `timeout`), recorded.
 #[allow(clippy::too_many_arguments)]
 async fn invoke(
     c: &Cluster,
@@ -749,6 +872,7 @@ async fn invoke(
     process: &mut u64,
     op: &Op,
     body: Value,
+    timeout: Duration,
     recorder: &Recorder,
     progress: &Progress,
 ) -> Outcome {
@@ -764,7 +888,7 @@ async fn invoke(
     };
     recorder.invoke(*process, &op, Some(name));
     let reply = c.clients[w]
-        .rpc(&c.router, c.nodes[node].addr, body, c.cfg.rpc_timeout)
+        .rpc(&c.router, c.nodes[node].addr, body, timeout)
         .await;
     let outcome = match reply {
         Some(b) => workload::outcome(&op, &b),

@@ -1,6 +1,6 @@
 //! The simulated network inside faultline ("run" step): every message between nodes,
 //! clients and services passes through one [`Router`], which counts it, drops it when a
-//! partition cuts its link (one-way cuts too), and delays it by the seeded latency
+//! partition cuts its link (one-way cuts too) or `--message-loss` loses it, and delays it by the seeded latency
 //! (`--latency`, `--latency-dist`) before the receiver's inbox task hands it on.
 //!
 //! Addresses are indices ([`Addr`]): nodes `n1..nN` first, then clients, services and the
@@ -52,6 +52,36 @@ pub struct Msg {
     pub dest: Addr,
     /// The JSON line (without newline).
     pub line: Arc<str>,
+    /// Its entry in the router's journal ([`NOT_JOURNALED`] past the first
+    /// [`JOURNAL_CAP`] messages); set by [`Router::send`].
+    pub jid: u32,
+}
+
+/// A message that has no entry in the journal.
+pub const NOT_JOURNALED: u32 = u32::MAX;
+
+/// How many messages (the first of a run) the router journals for the Lamport diagram.
+pub const JOURNAL_CAP: usize = 2000;
+
+impl Msg {
+    /// A message from `src` to `dest`.
+    pub fn new(src: Addr, dest: Addr, line: Arc<str>) -> Msg {
+        Msg {
+            src,
+            dest,
+            line,
+            jid: NOT_JOURNALED,
+        }
+    }
+}
+
+/// One journaled message: when it was sent and delivered (microseconds since the router
+/// started), or that it was dropped.
+struct Journaled {
+    sent: u64,
+    recv: Option<u64>,
+    dropped: bool,
+    line: Arc<str>,
 }
 
 struct Delivery {
@@ -102,11 +132,10 @@ impl Counts {
 }
 
 /// Network statistics, as Maelstrom reports them: `clients` are messages to or from a
-/// client, `servers` those between nodes and services, `all` both.
+/// client, `servers` those between nodes and services, `all` both (summed when reported, so
+/// each message touches one counter).
 #[derive(Debug, Default)]
 pub struct NetStats {
-    /// Every message.
-    pub all: Counts,
     /// Messages to or from a client.
     pub clients: Counts,
     /// Messages between servers (nodes and services).
@@ -117,8 +146,23 @@ impl NetStats {
     /// `{"all": {...}, "clients": {...}, "servers": {...}}`, messages per client operation
     /// over `ops` operations.
     pub fn json(&self, ops: u64) -> serde_json::Value {
+        let all = Counts::default();
+        for (total, a, b) in [
+            (&all.sent, &self.clients.sent, &self.servers.sent),
+            (
+                &all.delivered,
+                &self.clients.delivered,
+                &self.servers.delivered,
+            ),
+            (&all.dropped, &self.clients.dropped, &self.servers.dropped),
+        ] {
+            total.store(
+                a.load(Ordering::Relaxed) + b.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        }
         serde_json::json!({
-            "all": self.all.json(ops),
+            "all": all.json(ops),
             "clients": self.clients.json(ops),
             "servers": self.servers.json(ops),
             "ops": ops,
@@ -145,7 +189,16 @@ pub struct Router {
     dist: LatencyDist,
     rng: Mutex<Rng>,
     seq: AtomicU64,
-    checks: RwLock<HashMap<Addr, Arc<dyn ReplyCheck>>>,
+    checks: Vec<std::sync::OnceLock<Arc<dyn ReplyCheck>>>,
+    /// `--message-loss`: the probability (as f64 bits) that a message between two nodes is
+    /// lost; zero once the run heals ([`Router::stop_loss`]).
+    loss: AtomicU64,
+    /// The first [`JOURNAL_CAP`] messages, and whether it is full.
+    journal: Mutex<Vec<Journaled>>,
+    journal_full: AtomicBool,
+    /// Messages `c0` sent or received (not in the statistics).
+    internal: AtomicU64,
+    t0: std::time::Instant,
     /// The statistics.
     pub stats: NetStats,
     net_log: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
@@ -165,6 +218,7 @@ impl Router {
         seed: u64,
         net_log: Option<std::fs::File>,
     ) -> (Arc<Router>, Vec<Inbox>) {
+        let count = names.len();
         let mut inboxes = Vec::new();
         let mut rxs = Vec::new();
         for _ in &names {
@@ -189,7 +243,12 @@ impl Router {
             dist,
             rng: Mutex::new(Rng::new(seed ^ 0x6d61_656c)),
             seq: AtomicU64::new(0),
-            checks: RwLock::new(HashMap::new()),
+            checks: (0..count).map(|_| std::sync::OnceLock::new()).collect(),
+            loss: AtomicU64::new(0),
+            journal: Mutex::new(Vec::new()),
+            journal_full: AtomicBool::new(false),
+            internal: AtomicU64::new(0),
+            t0: std::time::Instant::now(),
             stats: NetStats::default(),
             net_log: net_log.map(|f| Mutex::new(std::io::BufWriter::new(f))),
         };
@@ -203,6 +262,24 @@ impl Router {
 
     /// An endpoint's address by name.
     pub fn addr(&self, name: &str) -> Option<Addr> {
+        // Fast path for nodes and clients (`nK` is K-1, `cK` is nodes+K-1), checked by name.
+        let guess = match name.as_bytes().first() {
+            Some(b'n') => name[1..]
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| k.checked_sub(1)),
+            Some(b'c') => name[1..]
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| k.checked_sub(1))
+                .map(|k| k + self.nodes),
+            _ => None,
+        };
+        if let Some(a) = guess {
+            if self.names.get(a).is_some_and(|n| n == name) {
+                return Some(a);
+            }
+        }
         self.index.get(name).copied()
     }
 
@@ -213,10 +290,7 @@ impl Router {
 
     /// Registers the reply check of a client endpoint.
     pub fn set_check(&self, a: Addr, check: Arc<dyn ReplyCheck>) {
-        self.checks
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(a, check);
+        let _ = self.checks[a].set(check);
     }
 
     /// Cuts the links `from → to` (the receiver no longer hears the sender).
@@ -233,6 +307,23 @@ impl Router {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         self.any_blocked.store(false, Ordering::SeqCst);
+    }
+
+    /// Loses each message between two nodes with probability `p` (seeded draws), until
+    /// [`Router::stop_loss`].
+    pub fn set_loss(&self, p: f64) {
+        self.loss
+            .store(p.clamp(0.0, 1.0).to_bits(), Ordering::SeqCst);
+    }
+
+    /// Stops losing messages (the run heals).
+    pub fn stop_loss(&self) {
+        self.loss.store(0, Ordering::SeqCst);
+    }
+
+    /// Whether messages are still being lost.
+    pub fn losing(&self) -> bool {
+        self.loss.load(Ordering::SeqCst) != 0
     }
 
     /// Number of cut links.
@@ -268,30 +359,24 @@ impl Router {
         if head.src != *me {
             return Err(ProtocolError::WrongSrc {
                 node: me.clone(),
-                src: head.src,
+                src: head.src.into_owned(),
                 line: super::proto::shorten(line),
             });
         }
         let Some(dest) = self.addr(&head.dest) else {
             return Err(ProtocolError::UnknownDest {
                 node: me.clone(),
-                dest: head.dest,
+                dest: head.dest.into_owned(),
                 known: self.known_names(),
                 line: super::proto::shorten(line),
             });
         };
         if matches!(self.kinds[dest], Kind::Client | Kind::Internal) {
-            let check = self
-                .checks
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&dest)
-                .cloned();
-            if let Some(check) = check {
+            if let Some(check) = self.checks[dest].get() {
                 if let Err(sent) = check.known(head.body.in_reply_to) {
                     return Err(ProtocolError::UnknownReply {
                         node: me.clone(),
-                        dest: head.dest,
+                        dest: head.dest.into_owned(),
                         in_reply_to: head.body.in_reply_to,
                         sent,
                         line: super::proto::shorten(line),
@@ -299,11 +384,7 @@ impl Router {
                 }
             }
         }
-        self.send(Msg {
-            src: node,
-            dest,
-            line: Arc::from(line),
-        });
+        self.send(Msg::new(node, dest, Arc::from(line)));
         Ok(())
     }
 
@@ -318,12 +399,73 @@ impl Router {
         }
     }
 
+    fn micros(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64
+    }
+
+    /// Gives `msg` an entry in the journal while it has room.
+    fn journal(&self, msg: &mut Msg) {
+        if self.journal_full.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        if j.len() >= JOURNAL_CAP {
+            self.journal_full.store(true, Ordering::Relaxed);
+            return;
+        }
+        msg.jid = j.len() as u32;
+        j.push(Journaled {
+            sent: self.micros(),
+            recv: None,
+            dropped: false,
+            line: msg.line.clone(),
+        });
+    }
+
+    fn journal_end(&self, msg: &Msg, dropped: bool) {
+        if msg.jid == NOT_JOURNALED {
+            return;
+        }
+        let t = self.micros();
+        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = j.get_mut(msg.jid as usize) {
+            if dropped {
+                e.dropped = true;
+            } else {
+                e.recv = Some(t);
+            }
+        }
+    }
+
+    /// Writes the journal as JSON lines — `{"sent": µs, "recv": µs|null, "dropped": bool,
+    /// "msg": MESSAGE}` — the first [`JOURNAL_CAP`] messages of the run, for the Lamport
+    /// diagram; returns how many messages were sent in all.
+    pub fn write_journal(&self, w: &mut impl std::io::Write) -> std::io::Result<u64> {
+        let j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        for e in j.iter() {
+            writeln!(
+                w,
+                "{{\"sent\":{},\"recv\":{},\"dropped\":{},\"msg\":{}}}",
+                e.sent,
+                e.recv.map_or("null".to_string(), |r| r.to_string()),
+                e.dropped,
+                e.line
+            )?;
+        }
+        let s = &self.stats;
+        Ok(self.internal.load(Ordering::Relaxed)
+            + s.clients.sent.load(Ordering::Relaxed)
+            + s.servers.sent.load(Ordering::Relaxed))
+    }
+
     /// Sends a message: counted, dropped if its link is cut, delayed by the latency.
-    pub fn send(&self, msg: Msg) {
+    pub fn send(&self, mut msg: Msg) {
+        self.journal(&mut msg);
         let class = self.class(&msg);
         if let Some(c) = class {
             c.sent.fetch_add(1, Ordering::Relaxed);
-            self.stats.all.sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.internal.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(log) = &self.net_log {
             use std::io::Write;
@@ -340,24 +482,38 @@ impl Router {
             self.dropped(&msg);
             return;
         }
+        let loss = self.loss.load(Ordering::Relaxed);
+        if loss != 0
+            && self.kinds[msg.src] == Kind::Node
+            && self.kinds[msg.dest] == Kind::Node
+            && self.unit() < f64::from_bits(loss)
+        {
+            self.dropped(&msg);
+            return;
+        }
         let at = self.delay().map(|d| Instant::now() + d);
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        // The sequence number orders delayed messages due at the same instant.
+        let seq = if at.is_some() {
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        } else {
+            0
+        };
         let dest = msg.dest;
         let _ = self.inboxes[dest].send(Delivery { at, seq, msg });
     }
 
     /// Counts a message that never arrived (cut link, or its receiver was down).
     pub fn dropped(&self, msg: &Msg) {
+        self.journal_end(msg, true);
         if let Some(c) = self.class(msg) {
             c.dropped.fetch_add(1, Ordering::Relaxed);
-            self.stats.all.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn delivered(&self, msg: &Msg) {
+        self.journal_end(msg, false);
         if let Some(c) = self.class(msg) {
             c.delivered.fetch_add(1, Ordering::Relaxed);
-            self.stats.all.delivered.fetch_add(1, Ordering::Relaxed);
         }
     }
 

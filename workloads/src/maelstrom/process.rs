@@ -160,19 +160,31 @@ impl NodeProc {
             let me = self.clone();
             let incarnation = self.incarnation.clone();
             tokio::spawn(async move {
-                let mut lines = BufReader::with_capacity(64 * 1024, out).lines();
+                // One reused buffer: the only copy of a line is the router's Arc<str>.
+                let mut reader = BufReader::with_capacity(64 * 1024, out);
+                let mut buf = Vec::with_capacity(4096);
                 loop {
-                    match lines.next_line().await {
-                        Ok(Some(line)) => {
+                    buf.clear();
+                    match reader.read_until(b'\n', &mut buf).await {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            let Ok(text) = std::str::from_utf8(&buf) else {
+                                fatal.raise(ProtocolError::NotAMessage {
+                                    node: me.name.clone(),
+                                    why: "a line that is not UTF-8; expected UTF-8 lines".into(),
+                                    line: super::proto::shorten(&String::from_utf8_lossy(&buf)),
+                                });
+                                return;
+                            };
+                            let line = text.trim_end_matches(['\n', '\r']);
                             if line.trim().is_empty() {
                                 continue;
                             }
-                            if let Err(e) = router.from_node(me.addr, &line) {
+                            if let Err(e) = router.from_node(me.addr, line) {
                                 fatal.raise(e);
                                 return;
                             }
                         }
-                        Ok(None) => break,
                         Err(e) => {
                             fatal.raise(ProtocolError::NotAMessage {
                                 node: me.name.clone(),

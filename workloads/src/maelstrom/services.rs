@@ -55,11 +55,7 @@ impl Service {
         tokio::spawn(inbox.pump(router, move |batch| {
             for m in batch {
                 if let Some(reply) = state.handle(&m, &r) {
-                    r.send(Msg {
-                        src: me,
-                        dest: m.src,
-                        line: Arc::from(reply),
-                    });
+                    r.send(Msg::new(me, m.src, Arc::from(reply)));
                 }
             }
             std::future::ready(())

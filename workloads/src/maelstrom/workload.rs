@@ -21,6 +21,7 @@ use super::proto::ErrorCode;
 use crate::client::{Op, Outcome};
 use checkers::{CheckerKind, Rng};
 use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 
 /// A Maelstrom workload (`-w`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -118,13 +119,147 @@ pub struct Gen {
     clients: u64,
     keys: u64,
     max_txn: u64,
-    done: u64,
     /// kafka: per key, the highest offset this client's polls returned.
     seen: std::collections::BTreeMap<String, i64>,
+    /// txn workloads: the keys shared by every client.
+    pool: Arc<Mutex<KeyPool>>,
 }
 
-/// Transactions per client after which its keys rotate to fresh ones (keeps lists short).
-const ROTATE_EVERY: u64 = 100;
+/// The txn workloads' keys, shared by every client (Maelstrom's `--key-count` and
+/// `--max-writes-per-key`, as in Elle's generators): `key_count` keys are active at a time;
+/// each write to a key takes the key's next value (1, 2, …, so values are unique per key), and
+/// a key that has had `max_writes` writes is retired for a fresh one. Lists and version chains
+/// therefore stay short, whatever the length of the run.
+#[derive(Debug)]
+pub struct KeyPool {
+    active: Vec<(u64, u64)>,
+    next_key: u64,
+    max_writes: u64,
+}
+
+impl KeyPool {
+    /// `key_count` active keys, each retired after `max_writes` writes.
+    pub fn new(key_count: u64, max_writes: u64) -> KeyPool {
+        let n = key_count.max(1);
+        KeyPool {
+            active: (0..n).map(|k| (k, 0)).collect(),
+            next_key: n,
+            max_writes: max_writes.max(1),
+        }
+    }
+
+    /// The key of active slot `slot` (any number; taken modulo the slots).
+    fn read(&self, slot: u64) -> u64 {
+        self.active[(slot % self.active.len() as u64) as usize].0
+    }
+
+    /// A write to the key of active slot `slot`: the key and its value; the key is retired
+    /// when it has had its `max_writes` writes.
+    fn write(&mut self, slot: u64) -> (u64, u64) {
+        let i = (slot % self.active.len() as u64) as usize;
+        let (key, writes) = &mut self.active[i];
+        *writes += 1;
+        let out = (*key, *writes);
+        if *writes >= self.max_writes {
+            self.active[i] = (self.next_key, 0);
+            self.next_key += 1;
+        }
+        out
+    }
+}
+
+/// What the clients had acknowledged by the end of the main phase (workloads with final
+/// reads): the run takes its final reads as soon as the nodes' answers show this.
+#[derive(Debug, Default, Clone)]
+pub struct Acked {
+    /// broadcast, g-set: elements added ok.
+    elements: std::collections::BTreeSet<u64>,
+    /// Counters: the sum of ok deltas, and of the positive and negative deltas of
+    /// indeterminate adds.
+    ok_sum: i64,
+    info_up: i64,
+    info_down: i64,
+}
+
+impl Acked {
+    /// Learns from one completed client operation of `workload`.
+    pub fn observe(&mut self, workload: Workload, op: &Op, outcome: &Outcome) {
+        let counter = matches!(workload, Workload::GCounter | Workload::PnCounter);
+        match (op.f, outcome) {
+            ("broadcast" | "add", Outcome::Ok(_)) if !counter => {
+                if let Some(e) = op.value.as_u64() {
+                    self.elements.insert(e);
+                }
+            }
+            ("add", Outcome::Ok(_)) => self.ok_sum += op.value.as_i64().unwrap_or(0),
+            ("add", Outcome::Info(_)) => {
+                let d = op.value.as_i64().unwrap_or(0);
+                if d > 0 {
+                    self.info_up += d;
+                } else {
+                    self.info_down += d;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the nodes' answers to a read (`None`: no answer) agree and hold everything
+    /// acknowledged: every set holds every acknowledged element, or every counter lies within
+    /// the acknowledged sum and the indeterminate adds. Only decides when to take the final
+    /// reads; the checker judges those.
+    pub fn converged(&self, workload: Workload, reads: &[Option<Value>]) -> bool {
+        let mut values = Vec::new();
+        for r in reads {
+            let Some(body) = r else { return false };
+            if body.get("type").and_then(Value::as_str) != Some("read_ok") {
+                return false;
+            }
+            values.push(match workload {
+                Workload::Broadcast => body.get("messages"),
+                _ => body.get("value"),
+            });
+        }
+        match workload {
+            Workload::Broadcast | Workload::GSet => {
+                let mut first: Option<std::collections::BTreeSet<u64>> = None;
+                for v in values {
+                    let Some(list) = v.and_then(Value::as_array) else {
+                        return false;
+                    };
+                    let set: Option<std::collections::BTreeSet<u64>> =
+                        list.iter().map(Value::as_u64).collect();
+                    let Some(set) = set else { return false };
+                    if !self.elements.is_subset(&set) {
+                        return false;
+                    }
+                    match &first {
+                        None => first = Some(set),
+                        Some(f) if *f != set => return false,
+                        Some(_) => {}
+                    }
+                }
+                true
+            }
+            Workload::GCounter | Workload::PnCounter => {
+                let lo = self.ok_sum + self.info_down;
+                let hi = self.ok_sum + self.info_up;
+                let mut first = None;
+                for v in values {
+                    let Some(x) = v.and_then(Value::as_i64) else {
+                        return false;
+                    };
+                    if x < lo || x > hi || first.is_some_and(|f| f != x) {
+                        return false;
+                    }
+                    first = Some(x);
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+}
 
 impl Gen {
     /// Client `client` (0-based) of `clients`, over `keys` keys (lin-kv).
@@ -135,6 +270,7 @@ impl Gen {
         clients: usize,
         keys: u64,
         max_txn: u64,
+        pool: Arc<Mutex<KeyPool>>,
     ) -> Gen {
         Gen {
             workload,
@@ -144,8 +280,8 @@ impl Gen {
             clients: clients.max(1) as u64,
             keys: keys.max(1),
             max_txn: max_txn.max(1),
-            done: 0,
             seen: std::collections::BTreeMap::new(),
+            pool,
         }
     }
 
@@ -266,23 +402,24 @@ impl Gen {
             }
             Workload::TxnListAppend | Workload::TxnRwRegister => {
                 let n = 1 + self.rng.below(self.max_txn);
-                let base = self.done / ROTATE_EVERY * self.keys;
-                self.done += 1;
                 let write = if self.workload == Workload::TxnListAppend {
                     "append"
                 } else {
                     "w"
                 };
+                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
                 let micro: Vec<Value> = (0..n)
                     .map(|_| {
-                        let k = base + self.rng.below(self.keys);
+                        let slot = self.rng.below(self.keys);
                         if self.rng.below(2) == 0 {
-                            json!([write, k, self.unique() + 1])
+                            let (k, v) = pool.write(slot);
+                            json!([write, k, v])
                         } else {
-                            json!(["r", k, null])
+                            json!(["r", pool.read(slot), null])
                         }
                     })
                     .collect();
+                drop(pool);
                 (
                     op("txn", None, json!(micro)),
                     json!({"type": "txn", "txn": micro}),
