@@ -25,7 +25,8 @@ pub struct Members {
     pub base: String,
     /// The log file's name in each member's directory (and in the store's `nodes/HOST/`).
     pub log_name: &'static str,
-    store: PathBuf,
+    /// The run's store directory.
+    pub store: PathBuf,
 }
 
 /// The shell function `tree PID` printing a process and all its descendants.

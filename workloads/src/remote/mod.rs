@@ -556,7 +556,7 @@ impl Remote {
             })
             .connect_timeout(timeout.min(Duration::from_secs(60)))
             .server_alive_interval(Duration::from_secs(5))
-            .control_directory(std::env::temp_dir())
+            .control_directory(control_dir())
             .control_persist(openssh::ControlPersist::Forever);
         if let Some(u) = &args.ssh_user {
             builder.user(u.clone());
@@ -570,6 +570,7 @@ impl Remote {
         if let Some(k) = &args.ssh_known_hosts {
             builder.user_known_hosts_file(k);
         }
+        let _ = std::fs::create_dir_all(control_dir());
         let builder = Arc::new(builder);
         let mut set = tokio::task::JoinSet::new();
         for (i, spec) in specs.into_iter().enumerate() {
@@ -662,6 +663,16 @@ impl Remote {
             }
         }
         Ok(())
+    }
+
+    /// The nodes `which` (indices) of these, sharing their connections and shells.
+    pub fn subset(&self, which: &[usize]) -> Remote {
+        Remote {
+            hosts: which.iter().map(|&i| self.hosts[i].clone()).collect(),
+            sudo: self.sudo,
+            timeout: self.timeout,
+            progress: self.progress.clone(),
+        }
     }
 
     /// The number of nodes.
@@ -769,7 +780,90 @@ impl Remote {
                 }
             }
         }
+        let _ = std::fs::remove_dir(control_dir());
     }
+}
+
+/// The directory of this process's ssh control sockets, `TMP/faultline-ssh-PID`: a master
+/// whose directory names a faultline that no longer runs is stale ([`stale_masters`]).
+pub fn control_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("faultline-ssh-{}", std::process::id()))
+}
+
+/// The `ssh -M` master processes and control directories left on this machine by faultline
+/// runs that no longer exist (killed with SIGKILL: their masters persist). With `remove`,
+/// ends those processes (SIGTERM) and removes the directories. Returns one line per thing
+/// found.
+pub fn stale_masters(remove: bool) -> Vec<String> {
+    let tmp = std::env::temp_dir();
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&tmp) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix("faultline-ssh-") else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() || alive_faultline(pid) {
+            continue;
+        }
+        let dir = e.path();
+        let needle = dir.display().to_string();
+        for master in processes_mentioning(&needle) {
+            if remove {
+                kill_term(master);
+                out.push(format!("ended stale ssh master pid {master} ({needle})"));
+            } else {
+                out.push(format!("stale ssh master pid {master} ({needle})"));
+            }
+        }
+        if remove {
+            let _ = std::fs::remove_dir_all(&dir);
+            out.push(format!("removed {needle}"));
+        } else {
+            out.push(format!("stale ssh control directory {needle}"));
+        }
+    }
+    out
+}
+
+/// Whether `pid` runs and is a faultline.
+fn alive_faultline(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim().starts_with("faultline"))
+        .unwrap_or(false)
+}
+
+/// The pids of processes whose command line contains `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Sends SIGTERM to `pid` (through `kill`, no libc dependency).
+fn kill_term(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .output();
 }
 
 /// Awaits every future concurrently (on this task), results in order.
