@@ -402,6 +402,25 @@ fn bad_hosts_and_keys_are_refused_with_exit_254_naming_the_host() {
         text.contains("printed no pid") && text.contains(&format!("root@{}", lab.addr(1))),
         "{text}"
     );
+    // The same profile as a TOML file: read and used (its pid command prints nothing).
+    std::fs::write(lab.path("profile.toml"), "pid = \"true\"\nstart = \"true\"\n").unwrap();
+    let (code, text) = run(
+        &args(&["--nemesis", "pause", "--node-profile", &lab.path("profile.toml")]),
+        lab.ssh_flags(),
+    );
+    assert_eq!(code, 254, "{text}");
+    assert!(text.contains("printed no pid"), "{text}");
+    // A profile file with a misspelt key: FILE:LINE and the key, before any connection.
+    std::fs::write(lab.path("bad.toml"), "pid = \"true\"\npdi = \"x\"\n").unwrap();
+    let (code, text) = run(
+        &args(&["--nemesis", "pause", "--node-profile", &lab.path("bad.toml")]),
+        lab.ssh_flags(),
+    );
+    assert_eq!(code, 254, "{text}");
+    assert!(
+        text.contains(&format!("{}:2:", lab.path("bad.toml"))) && text.contains("pdi"),
+        "{text}"
+    );
     // Without --node-pid, pause is refused at planning.
     let (code, text) = run(&args(&["--nemesis", "pause"]), lab.ssh_flags());
     assert_eq!(code, 254, "{text}");
