@@ -403,9 +403,18 @@ fn bad_hosts_and_keys_are_refused_with_exit_254_naming_the_host() {
         "{text}"
     );
     // The same profile as a TOML file: read and used (its pid command prints nothing).
-    std::fs::write(lab.path("profile.toml"), "pid = \"true\"\nstart = \"true\"\n").unwrap();
+    std::fs::write(
+        lab.path("profile.toml"),
+        "pid = \"true\"\nstart = \"true\"\n",
+    )
+    .unwrap();
     let (code, text) = run(
-        &args(&["--nemesis", "pause", "--node-profile", &lab.path("profile.toml")]),
+        &args(&[
+            "--nemesis",
+            "pause",
+            "--node-profile",
+            &lab.path("profile.toml"),
+        ]),
         lab.ssh_flags(),
     );
     assert_eq!(code, 254, "{text}");
@@ -413,7 +422,12 @@ fn bad_hosts_and_keys_are_refused_with_exit_254_naming_the_host() {
     // A profile file with a misspelt key: FILE:LINE and the key, before any connection.
     std::fs::write(lab.path("bad.toml"), "pid = \"true\"\npdi = \"x\"\n").unwrap();
     let (code, text) = run(
-        &args(&["--nemesis", "pause", "--node-profile", &lab.path("bad.toml")]),
+        &args(&[
+            "--nemesis",
+            "pause",
+            "--node-profile",
+            &lab.path("bad.toml"),
+        ]),
         lab.ssh_flags(),
     );
     assert_eq!(code, 254, "{text}");

@@ -158,6 +158,14 @@ impl RemoteFaults {
     /// pid command prints a pid. Leftovers of an earlier run (faultline's chain, paused pids)
     /// are reported in run.log and healed first.
     pub async fn prepare(&self, faults: &[Fault]) -> Result<(), SshError> {
+        if faults.contains(&Fault::Partition) {
+            if let Some(h) = self.remote.hosts.iter().find(|h| h.addr.is_ipv6()) {
+                return Err(SshError::Ipv6Partition {
+                    host: h.spec.label.clone(),
+                    addr: h.addr,
+                });
+            }
+        }
         let mut tools = vec!["pgrep", "kill"];
         if faults.contains(&Fault::Partition) {
             tools.push("iptables");

@@ -9,7 +9,7 @@
 //!   `known_hosts` apply as for the user), commands run on every node in parallel
 //!   ([`Remote::run_all`]), each with a timeout, its exit status and output logged to
 //!   `run.log`. Commands go to one long-lived `/bin/sh` per node reading them on its stdin
-//!   ([`Shell`]: each framed by a unique end marker carrying the exit status), so a command
+//!   (`Shell`: each framed by a unique end marker carrying the exit status), so a command
 //!   costs no new SSH session and no login shell (the login user's `~/.bashrc` is read once
 //!   per node, not once per command). Nothing secret is logged: the commands are faultline's own scripts, the key is
 //!   named by its path only.
@@ -337,6 +337,18 @@ pub enum SshError {
         code: String,
         /// Its standard error and output, trimmed.
         output: String,
+    },
+    /// A partition between hosts reached over IPv6: faultline's rules are IPv4 (`iptables`)
+    /// only.
+    #[error(
+        "{host}: its address {addr} is IPv6, but faultline writes partitions with iptables \
+         (IPv4) only; name the hosts by IPv4 addresses, or leave partition out of --nemesis"
+    )]
+    Ipv6Partition {
+        /// The host as given.
+        host: String,
+        /// Its address.
+        addr: IpAddr,
     },
     /// A command did not finish within the timeout.
     #[error("{host}: {what} did not finish within {secs} s (--ssh-timeout)")]
@@ -698,7 +710,7 @@ impl Remote {
     /// Runs `script` (a POSIX shell script) on host `i` (as root through `sudo -n` with
     /// `--ssh-sudo`), within the timeout; logs what, the exit status and the time taken.
     ///
-    /// The script goes to the node's long-lived shell ([`Shell`]), opened at the first
+    /// The script goes to the node's long-lived shell (`Shell`), opened at the first
     /// command: no new SSH session per command.
     pub async fn run(&self, i: usize, what: &str, script: &str) -> Result<Output, SshError> {
         shell_exec(
