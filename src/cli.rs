@@ -221,6 +221,13 @@ pub struct HealArgs {
     /// The hosts and how to reach them.
     #[command(flatten)]
     pub ssh: workloads::remote::SshArgs,
+
+    /// Also stop the database members an earlier run started on the hosts and left running
+    /// (under /var/lib/faultline/runs/), remove their directories, and end stale `ssh -M`
+    /// master processes of dead faultline runs on this machine. Without it, heal only says
+    /// what it found.
+    #[arg(long)]
+    pub remove_leftovers: bool,
 }
 
 /// Arguments of `faultline test`.

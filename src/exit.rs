@@ -98,7 +98,8 @@ fn of_ssh_error(e: &SshError) -> u8 {
         | SshError::Missing { .. }
         | SshError::NoPid { .. }
         | SshError::Failed { .. }
-        | SshError::TimedOut { .. } => BAD_INPUT,
+        | SshError::TimedOut { .. }
+        | SshError::Ipv6Partition { .. } => BAD_INPUT,
     }
 }
 

@@ -2,7 +2,9 @@
 //! there when a run could not heal itself (faultline killed with SIGKILL, the control node
 //! lost): faultline's iptables chain and the processes it paused
 //! ([`workloads::remote::faults::HEAL_SCRIPT`]). Then verifies that every host reaches every
-//! other host's SSH port. Prints, per host, what it found.
+//! other host's SSH port. Prints, per host, what it found — also the database members earlier
+//! runs left running under `/var/lib/faultline/runs/` and, on this machine, the `ssh -M`
+//! masters of dead faultline runs; `--remove-leftovers` stops and removes those.
 //!
 //! Exit 0 when every host is clean afterwards; 254 when a host cannot be reached or healed
 //! (the message names it).
@@ -30,7 +32,7 @@ pub fn run(args: HealArgs) -> Result<u8> {
             Err(e) => return Ok(crate::exit::of_error(&anyhow::Error::new(e))),
         };
         let mut code = crate::exit::VALID;
-        for (host, r) in faults::heal_all(&remote).await {
+        for (host, r) in faults::heal_all(&remote, args.remove_leftovers).await {
             match r {
                 Ok(what) => println!("{host}: {what}"),
                 Err(e) => {
@@ -51,6 +53,9 @@ pub fn run(args: HealArgs) -> Result<u8> {
             }
         }
         remote.close().await;
+        for line in workloads::remote::stale_masters(args.remove_leftovers) {
+            println!("this machine: {line}");
+        }
         Ok(code)
     })
 }

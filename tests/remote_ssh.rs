@@ -209,6 +209,7 @@ fn heal_after_faultline_is_killed_mid_partition_leaves_no_rule_and_no_stopped_pr
         assert!(Instant::now() < deadline, "no partition within 40 s");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let child_pid = child.id();
     child.kill().unwrap();
     let _ = child.wait();
     assert!(
@@ -228,6 +229,7 @@ fn heal_after_faultline_is_killed_mid_partition_leaves_no_rule_and_no_stopped_pr
         lab.paused_file(2)
     ));
 
+    let killed = child_pid;
     let mut h = vec!["heal".to_string()];
     h.extend(lab.ssh_flags());
     let (code, text) = lab.faultline(&h, Duration::from_secs(60));
@@ -235,6 +237,15 @@ fn heal_after_faultline_is_killed_mid_partition_leaves_no_rule_and_no_stopped_pr
     assert!(text.contains("removed chain"), "{text}");
     assert!(text.contains(&format!("resumed {pid}")), "{text}");
     assert!(text.contains("healed: "), "{text}");
+    // The members the killed run started still run; heal names them and says how to remove
+    // them, and names the killed run's ssh masters on this machine.
+    assert!(text.contains("member still running: pid"), "{text}");
+    assert!(text.contains("--remove-leftovers"), "{text}");
+    let control = format!("faultline-ssh-{killed}");
+    assert!(
+        text.contains("stale ssh master pid") && text.contains(&control),
+        "{text}"
+    );
     for i in 1..=3 {
         assert!(!has_chain(&lab, i), "host {i} still has faultline's chain");
         assert!(
@@ -263,10 +274,36 @@ fn heal_after_faultline_is_killed_mid_partition_leaves_no_rule_and_no_stopped_pr
     }
     let state = remote_support::sh(&format!("ps -o stat= -p {pid} || true"));
     assert!(!state.trim().starts_with('T'), "pid {pid} resumed: {state}");
-    // A second heal finds nothing.
+    // --remove-leftovers: the members are stopped, their directories removed, the masters
+    // ended.
+    let mut r = h.clone();
+    r.push("--remove-leftovers".into());
+    let (code, text) = lab.faultline(&r, Duration::from_secs(60));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("stopped member pid"), "{text}");
+    assert!(text.contains("ended stale ssh master pid"), "{text}");
+    for i in 1..=3 {
+        let etcd = remote_support::sh(&format!(
+            "for p in $(ip netns pids {}); do cat /proc/$p/comm 2>/dev/null; done",
+            lab.ns(i)
+        ));
+        assert!(
+            !etcd.lines().any(|c| c.trim() == "etcd"),
+            "an etcd member still runs on host {i}"
+        );
+    }
+    // `[f]…`: the pattern does not match the shell running pgrep.
+    let masters = remote_support::sh_any(&format!("pgrep -f '[f]{}'", &control[1..]));
+    assert!(
+        !masters.status.success(),
+        "an ssh master of the killed run remains: {}",
+        String::from_utf8_lossy(&masters.stdout)
+    );
+    // A third heal finds nothing.
     let (code, text) = lab.faultline(&h, Duration::from_secs(60));
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("nothing of faultline's found"), "{text}");
+    assert!(!text.contains(&control), "{text}");
     // The run's directory on the hosts (faultline was killed before removing it).
     let run = run_dir(store.path());
     let name = run.file_name().unwrap().to_string_lossy().to_string();
@@ -363,6 +400,39 @@ fn bad_hosts_and_keys_are_refused_with_exit_254_naming_the_host() {
     assert_eq!(code, 254, "{text}");
     assert!(
         text.contains("printed no pid") && text.contains(&format!("root@{}", lab.addr(1))),
+        "{text}"
+    );
+    // The same profile as a TOML file: read and used (its pid command prints nothing).
+    std::fs::write(
+        lab.path("profile.toml"),
+        "pid = \"true\"\nstart = \"true\"\n",
+    )
+    .unwrap();
+    let (code, text) = run(
+        &args(&[
+            "--nemesis",
+            "pause",
+            "--node-profile",
+            &lab.path("profile.toml"),
+        ]),
+        lab.ssh_flags(),
+    );
+    assert_eq!(code, 254, "{text}");
+    assert!(text.contains("printed no pid"), "{text}");
+    // A profile file with a misspelt key: FILE:LINE and the key, before any connection.
+    std::fs::write(lab.path("bad.toml"), "pid = \"true\"\npdi = \"x\"\n").unwrap();
+    let (code, text) = run(
+        &args(&[
+            "--nemesis",
+            "pause",
+            "--node-profile",
+            &lab.path("bad.toml"),
+        ]),
+        lab.ssh_flags(),
+    );
+    assert_eq!(code, 254, "{text}");
+    assert!(
+        text.contains(&format!("{}:2:", lab.path("bad.toml"))) && text.contains("pdi"),
         "{text}"
     );
     // Without --node-pid, pause is refused at planning.
@@ -583,4 +653,105 @@ fn async_demo_store_on_ssh_hosts_partitioned_by_iptables_is_caught_with_a_stale_
     assert!(text.contains("not linearizable"), "{}", head(&text));
     let log = std::fs::read_to_string(run_dir(store.path()).join("run.log")).unwrap();
     assert!(log.contains("partition (iptables): exit 0"), "{log}");
+}
+
+#[test]
+fn redis_on_ssh_hosts_replica_reads_under_iptables_partition_are_caught_stale() {
+    if !available() || !std::path::Path::new("/usr/bin/redis-server").exists() {
+        return;
+    }
+    let lab = Lab::new(18, 3);
+    let store = tempfile::tempdir().unwrap();
+    let mut a = args(&[
+        "run",
+        "--target",
+        "redis",
+        "--workload",
+        "register",
+        "--read-from",
+        "replica",
+        "--nemesis",
+        "partition",
+        "--keys",
+        "1",
+        "--rate",
+        "100",
+        "--time-limit",
+        "8",
+        "--seed",
+        "2",
+        "--nemesis-interval",
+        "1",
+        "--nemesis-hold",
+        "2",
+        "--store",
+    ]);
+    a.push(store.path().display().to_string());
+    a.extend(lab.ssh_flags());
+    let (code, text) = lab.faultline(&a, Duration::from_secs(90));
+    assert_eq!(code, 1, "expected a stale read:\n{}", head(&text));
+    assert!(text.contains("not linearizable"), "{}", head(&text));
+    let dir = run_dir(store.path());
+    let log = std::fs::read_to_string(dir.join("run.log")).unwrap();
+    assert!(log.contains("partition (iptables): exit 0"), "{log}");
+    for i in 1..=3 {
+        assert!(!has_chain(&lab, i), "host {i} still has faultline's chain");
+        let node_log = dir
+            .join("nodes")
+            .join(format!("root_{}", lab.addr(i)))
+            .join("redis.log");
+        let text = std::fs::read_to_string(&node_log)
+            .unwrap_or_else(|e| panic!("{}: {e}", node_log.display()));
+        assert!(!text.is_empty(), "{} is empty", node_log.display());
+    }
+    assert!(
+        !std::path::Path::new(&format!(
+            "/var/lib/faultline/runs/redis-{}",
+            dir.file_name().unwrap().to_string_lossy()
+        ))
+        .exists(),
+        "the members' directory is removed"
+    );
+}
+
+#[test]
+fn postgres_on_ssh_hosts_primary_and_streaming_replicas_stay_valid_under_kill() {
+    if !available() || !std::path::Path::new("/usr/lib/postgresql/15/bin/postgres").exists() {
+        return;
+    }
+    let lab = Lab::new(19, 3);
+    let store = tempfile::tempdir().unwrap();
+    let mut a = args(&[
+        "run",
+        "--target",
+        "postgres",
+        "--workload",
+        "register",
+        "--nemesis",
+        "kill",
+        "--time-limit",
+        "10",
+        "--seed",
+        "4",
+        "--nemesis-interval",
+        "2",
+        "--store",
+    ]);
+    a.push(store.path().display().to_string());
+    a.extend(lab.ssh_flags());
+    let (code, text) = lab.faultline(&a, Duration::from_secs(120));
+    let dir = run_dir(store.path());
+    let log = std::fs::read_to_string(dir.join("run.log")).unwrap_or_default();
+    assert_eq!(code, 0, "expected valid:\n{}\n{log}", head(&text));
+    assert!(log.contains("kill: exit 0"), "{log}");
+    assert!(log.contains("restart: exit 0"), "{log}");
+    for i in 1..=3 {
+        let node_log = dir
+            .join("nodes")
+            .join(format!("root_{}", lab.addr(i)))
+            .join("postgres.log");
+        let text = std::fs::read_to_string(&node_log)
+            .unwrap_or_else(|e| panic!("{}: {e}", node_log.display()));
+        assert!(!text.is_empty(), "{} is empty", node_log.display());
+    }
 }

@@ -158,6 +158,14 @@ impl RemoteFaults {
     /// pid command prints a pid. Leftovers of an earlier run (faultline's chain, paused pids)
     /// are reported in run.log and healed first.
     pub async fn prepare(&self, faults: &[Fault]) -> Result<(), SshError> {
+        if faults.contains(&Fault::Partition) {
+            if let Some(h) = self.remote.hosts.iter().find(|h| h.addr.is_ipv6()) {
+                return Err(SshError::Ipv6Partition {
+                    host: h.spec.label.clone(),
+                    addr: h.addr,
+                });
+            }
+        }
         let mut tools = vec!["pgrep", "kill"];
         if faults.contains(&Fault::Partition) {
             tools.push("iptables");
@@ -388,21 +396,81 @@ impl Primitives for RemoteFaults {
     }
 }
 
-/// What `faultline heal` found and did on each node.
-pub async fn heal_all(remote: &Remote) -> Vec<(String, Result<String, SshError>)> {
+/// The script finding the members an earlier run started on the host labelled `label`
+/// (directories `/var/lib/faultline/runs/*/LABEL/`, the member's pid in `pid` there, checked
+/// to still be the member: its working directory is that directory or below it). With
+/// `remove`, stops each (SIGCONT, SIGKILL of its tree) and removes its directory; otherwise
+/// only names them.
+pub fn leftovers_script(label: &str, remove: bool) -> String {
+    const SCRIPT: &str = r#"
+for d in /var/lib/faultline/runs/*/LABEL; do
+  [ -d "$d" ] || continue
+  p=$(cat "$d/pid" 2>/dev/null | tr -cd 0-9)
+  case "$(readlink /proc/${p:-0}/cwd 2>/dev/null)" in "$d"|"$d"/*) ok=1;; *) ok=0;; esac
+  if [ -n "$p" ] && [ $ok = 1 ]; then
+    if [ $remove = 1 ]; then
+      pids=$(tree $p); kill -CONT $pids 2>/dev/null; kill -KILL $pids 2>/dev/null
+      echo "stopped member pid $p ($d)"
+    else
+      echo "member still running: pid $p ($d)"
+    fi
+  fi
+  if [ $remove = 1 ]; then
+    rm -rf "$d"; rmdir "$(dirname "$d")" 2>/dev/null; echo "removed $d"
+  else
+    echo "leftover directory $d"
+  fi
+done
+true
+"#;
+    format!(
+        "{}remove={}\n{}",
+        super::members::TREE_FN,
+        if remove { 1 } else { 0 },
+        SCRIPT.replace("LABEL", &file_label(label))
+    )
+}
+
+/// What `faultline heal` found and did on each node: faultline's chain and paused pids
+/// ([`HEAL_SCRIPT`]), then the members earlier runs left (stopped and removed with
+/// `remove_leftovers`, else only named).
+pub async fn heal_all(
+    remote: &Remote,
+    remove_leftovers: bool,
+) -> Vec<(String, Result<String, SshError>)> {
     let results = remote.run_all("heal", |_| HEAL_SCRIPT.into()).await;
+    let left = remote
+        .run_all("look for leftover members", |i| {
+            leftovers_script(&remote.hosts[i].spec.label, remove_leftovers)
+        })
+        .await;
     remote
         .hosts
         .iter()
-        .zip(results)
-        .map(|(h, r)| {
-            let r = r.map(|o| {
+        .zip(results.into_iter().zip(left))
+        .map(|(h, (r, l))| {
+            let r = r.and_then(|o| {
                 let found = o.stdout.trim().replace('\n', "; ");
-                if found.is_empty() {
+                let left = l?.stdout.trim().replace('\n', "; ");
+                let mut parts = Vec::new();
+                if !found.is_empty() {
+                    parts.push(format!("removed {found}"));
+                }
+                if !left.is_empty() {
+                    parts.push(left);
+                    if !remove_leftovers {
+                        parts.push(
+                            "(faultline heal --remove-leftovers stops them and removes the \
+                             directories)"
+                                .into(),
+                        );
+                    }
+                }
+                Ok(if parts.is_empty() {
                     "nothing of faultline's found".to_string()
                 } else {
-                    format!("removed {found}")
-                }
+                    parts.join("; ")
+                })
             });
             (h.spec.label.clone(), r)
         })

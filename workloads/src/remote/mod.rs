@@ -8,7 +8,10 @@
 //!   `ssh` client with a ControlMaster, so `~/.ssh/config`, agents, jump hosts and
 //!   `known_hosts` apply as for the user), commands run on every node in parallel
 //!   ([`Remote::run_all`]), each with a timeout, its exit status and output logged to
-//!   `run.log`. Nothing secret is logged: the commands are faultline's own scripts, the key is
+//!   `run.log`. Commands go to one long-lived `/bin/sh` per node reading them on its stdin
+//!   (`Shell`: each framed by a unique end marker carrying the exit status), so a command
+//!   costs no new SSH session and no login shell (the login user's `~/.bashrc` is read once
+//!   per node, not once per command). Nothing secret is logged: the commands are faultline's own scripts, the key is
 //!   named by its path only.
 //! - [`faults`]: the fault primitives on such nodes (iptables in faultline's own chain,
 //!   SIGKILL/SIGSTOP of a service's process tree, restart), and the heal script that undoes
@@ -18,13 +21,15 @@
 //! See `docs/remote.md`.
 
 pub mod faults;
+pub mod members;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openssh::{KnownHosts, Session, SessionBuilder};
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::runner::Progress;
 
@@ -70,6 +75,12 @@ pub struct SshArgs {
     /// Seconds each remote command (and each connection) may take (default 20).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ssh_timeout: Option<u64>,
+
+    /// Databases faultline starts on --ssh-nodes (etcd, redis, postgres): install the Debian
+    /// package on a host that lacks it (apt-get, one host at a time, waiting for the dpkg
+    /// lock). Without it a missing program is an error naming the host and the package.
+    #[arg(long)]
+    pub install: bool,
 }
 
 impl SshArgs {
@@ -100,6 +111,9 @@ impl SshArgs {
         if self.ssh_timeout.is_some() {
             out.push("--ssh-timeout");
         }
+        if self.install {
+            out.push("--install");
+        }
         out
     }
 
@@ -113,6 +127,7 @@ impl SshArgs {
         "--ssh-known-hosts",
         "--ssh-accept-new-host-keys",
         "--ssh-timeout",
+        "--install",
     ];
 
     /// The per-command timeout.
@@ -323,6 +338,18 @@ pub enum SshError {
         /// Its standard error and output, trimmed.
         output: String,
     },
+    /// A partition between hosts reached over IPv6: faultline's rules are IPv4 (`iptables`)
+    /// only.
+    #[error(
+        "{host}: its address {addr} is IPv6, but faultline writes partitions with iptables \
+         (IPv4) only; name the hosts by IPv4 addresses, or leave partition out of --nemesis"
+    )]
+    Ipv6Partition {
+        /// The host as given.
+        host: String,
+        /// Its address.
+        addr: IpAddr,
+    },
     /// A command did not finish within the timeout.
     #[error("{host}: {what} did not finish within {secs} s (--ssh-timeout)")]
     TimedOut {
@@ -386,7 +413,131 @@ pub struct RemoteHost {
     pub spec: HostSpec,
     /// Its IP address as the control node resolved it (what its peers' iptables rules name).
     pub addr: IpAddr,
-    session: tokio::sync::Mutex<Option<Session>>,
+    session: tokio::sync::Mutex<Option<Arc<Session>>>,
+    /// The node's long-lived shell (opened at the first command, reopened after a timeout).
+    shell: tokio::sync::Mutex<Option<Shell>>,
+}
+
+/// A long-lived remote `/bin/sh` (as root through `sudo -n` with `--ssh-sudo`) reading
+/// faultline's commands on its standard input, one at a time. Each command runs as
+/// `/bin/sh -c SCRIPT </dev/null` (so its `exit` ends only itself and it cannot read the
+/// shell's input), then the shell prints a marker unique to the command and the command's
+/// exit status on stdout, and the marker on stderr; faultline reads both streams up to their
+/// markers. A command that times out leaves the shell in an unknown state: it is dropped and
+/// the next command opens a new one.
+struct Shell {
+    child: openssh::Child<Arc<Session>>,
+    stdin: openssh::ChildStdin,
+    stdout: openssh::ChildStdout,
+    stderr: openssh::ChildStderr,
+}
+
+impl Shell {
+    async fn open(session: &Arc<Session>, sudo: bool) -> Result<Shell, openssh::Error> {
+        let mut child = session
+            .clone()
+            .arc_raw_command(if sudo {
+                "exec sudo -n /bin/sh"
+            } else {
+                "exec /bin/sh"
+            })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await?;
+        let pipe =
+            |what: &str| openssh::Error::ChildIo(std::io::Error::other(format!("no {what} pipe")));
+        let stdin = child.stdin().take().ok_or_else(|| pipe("stdin"))?;
+        let stdout = child.stdout().take().ok_or_else(|| pipe("stdout"))?;
+        let stderr = child.stderr().take().ok_or_else(|| pipe("stderr"))?;
+        Ok(Shell {
+            child,
+            stdin,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Runs `script`; (exit status, stdout, stderr). An I/O error means the shell is gone.
+    async fn run(&mut self, script: &str) -> std::io::Result<(i32, Vec<u8>, Vec<u8>)> {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let marker = format!("__faultline_end_{}_{n}_{nanos:08x}", std::process::id());
+        let line = format!(
+            "/bin/sh -c {} </dev/null; printf '\\n%s %d\\n' {marker} $?; printf '\\n%s\\n' \
+             {marker} >&2\n",
+            quote(script)
+        );
+        let Shell {
+            stdin,
+            stdout,
+            stderr,
+            ..
+        } = self;
+        stdin.write_all(line.as_bytes()).await?;
+        stdin.flush().await?;
+        let out_end = format!("\n{marker} ");
+        let err_end = format!("\n{marker}\n");
+        let read_out = async {
+            let mut buf = Vec::new();
+            loop {
+                if let Some(at) = find(&buf, out_end.as_bytes()) {
+                    let rest = &buf[at + out_end.len()..];
+                    if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                        let code = String::from_utf8_lossy(&rest[..nl])
+                            .trim()
+                            .parse::<i32>()
+                            .unwrap_or(-1);
+                        buf.truncate(at);
+                        return Ok::<_, std::io::Error>((code, buf));
+                    }
+                }
+                let mut chunk = [0u8; 8192];
+                let k = stdout.read(&mut chunk).await?;
+                if k == 0 {
+                    return Err(std::io::Error::other("the remote shell ended"));
+                }
+                buf.extend_from_slice(&chunk[..k]);
+            }
+        };
+        let read_err = async {
+            let mut buf = Vec::new();
+            loop {
+                if let Some(at) = find(&buf, err_end.as_bytes()) {
+                    buf.truncate(at);
+                    return Ok::<_, std::io::Error>(buf);
+                }
+                let mut chunk = [0u8; 8192];
+                let k = stderr.read(&mut chunk).await?;
+                if k == 0 {
+                    return Err(std::io::Error::other("the remote shell ended"));
+                }
+                buf.extend_from_slice(&chunk[..k]);
+            }
+        };
+        let ((code, out), err) = tokio::try_join!(read_out, read_err)?;
+        Ok((code, out, err))
+    }
+
+    /// Ends the shell (end of its input), waiting briefly for it.
+    async fn close(self) {
+        let Shell {
+            child, mut stdin, ..
+        } = self;
+        let _ = stdin.shutdown().await;
+        drop(stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+    }
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Connected nodes: one multiplexed SSH connection each.
@@ -417,7 +568,7 @@ impl Remote {
             })
             .connect_timeout(timeout.min(Duration::from_secs(60)))
             .server_alive_interval(Duration::from_secs(5))
-            .control_directory(std::env::temp_dir())
+            .control_directory(control_dir())
             .control_persist(openssh::ControlPersist::Forever);
         if let Some(u) = &args.ssh_user {
             builder.user(u.clone());
@@ -431,6 +582,7 @@ impl Remote {
         if let Some(k) = &args.ssh_known_hosts {
             builder.user_known_hosts_file(k);
         }
+        let _ = std::fs::create_dir_all(control_dir());
         let builder = Arc::new(builder);
         let mut set = tokio::task::JoinSet::new();
         for (i, spec) in specs.into_iter().enumerate() {
@@ -453,7 +605,8 @@ impl Remote {
                     slots[i] = Some(Arc::new(RemoteHost {
                         spec,
                         addr,
-                        session: tokio::sync::Mutex::new(Some(session)),
+                        session: tokio::sync::Mutex::new(Some(Arc::new(session))),
+                        shell: tokio::sync::Mutex::new(None),
                     }));
                 }
                 Err(e) => {
@@ -524,6 +677,16 @@ impl Remote {
         Ok(())
     }
 
+    /// The nodes `which` (indices) of these, sharing their connections and shells.
+    pub fn subset(&self, which: &[usize]) -> Remote {
+        Remote {
+            hosts: which.iter().map(|&i| self.hosts[i].clone()).collect(),
+            sudo: self.sudo,
+            timeout: self.timeout,
+            progress: self.progress.clone(),
+        }
+    }
+
     /// The number of nodes.
     pub fn len(&self) -> usize {
         self.hosts.len()
@@ -546,13 +709,39 @@ impl Remote {
 
     /// Runs `script` (a POSIX shell script) on host `i` (as root through `sudo -n` with
     /// `--ssh-sudo`), within the timeout; logs what, the exit status and the time taken.
+    ///
+    /// The script goes to the node's long-lived shell (`Shell`), opened at the first
+    /// command: no new SSH session per command.
     pub async fn run(&self, i: usize, what: &str, script: &str) -> Result<Output, SshError> {
-        let cmd = if self.sudo {
-            format!("sudo -n sh -c {}", quote(script))
-        } else {
-            format!("sh -c {}", quote(script))
-        };
-        exec(&self.hosts[i], &self.progress, self.timeout, what, &cmd).await
+        shell_exec(
+            &self.hosts[i],
+            self.sudo,
+            &self.progress,
+            self.timeout,
+            what,
+            script,
+        )
+        .await
+    }
+
+    /// As [`Remote::run`] with its own timeout (installing a package takes longer than a
+    /// command).
+    pub async fn run_for(
+        &self,
+        i: usize,
+        what: &str,
+        script: &str,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
+        shell_exec(
+            &self.hosts[i],
+            self.sudo,
+            &self.progress,
+            timeout,
+            what,
+            script,
+        )
+        .await
     }
 
     /// As [`Remote::run`], without `sh -c` or sudo (the command as the login user's shell
@@ -586,14 +775,107 @@ impl Remote {
         join_all(futures).await
     }
 
-    /// Closes every connection (ends the ssh master processes).
+    /// Closes every connection (ends the shells and the ssh master processes).
     pub async fn close(&self) {
         for h in &self.hosts {
+            if let Some(shell) = h.shell.lock().await.take() {
+                shell.close().await;
+            }
             if let Some(s) = h.session.lock().await.take() {
-                let _ = s.close().await;
+                match Arc::try_unwrap(s) {
+                    Ok(s) => {
+                        let _ = s.close().await;
+                    }
+                    // Still shared (cannot happen once the shell is closed): dropping the
+                    // last reference ends the master all the same.
+                    Err(s) => drop(s),
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(control_dir());
+    }
+}
+
+/// The directory of this process's ssh control sockets, `TMP/faultline-ssh-PID`: a master
+/// whose directory names a faultline that no longer runs is stale ([`stale_masters`]).
+pub fn control_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("faultline-ssh-{}", std::process::id()))
+}
+
+/// The `ssh -M` master processes and control directories left on this machine by faultline
+/// runs that no longer exist (killed with SIGKILL: their masters persist). With `remove`,
+/// ends those processes (SIGTERM) and removes the directories. Returns one line per thing
+/// found.
+pub fn stale_masters(remove: bool) -> Vec<String> {
+    let tmp = std::env::temp_dir();
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&tmp) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix("faultline-ssh-") else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() || alive_faultline(pid) {
+            continue;
+        }
+        let dir = e.path();
+        let needle = dir.display().to_string();
+        for master in processes_mentioning(&needle) {
+            if remove {
+                kill_term(master);
+                out.push(format!("ended stale ssh master pid {master} ({needle})"));
+            } else {
+                out.push(format!("stale ssh master pid {master} ({needle})"));
+            }
+        }
+        if remove {
+            let _ = std::fs::remove_dir_all(&dir);
+            out.push(format!("removed {needle}"));
+        } else {
+            out.push(format!("stale ssh control directory {needle}"));
+        }
+    }
+    out
+}
+
+/// Whether `pid` runs and is a faultline.
+fn alive_faultline(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim().starts_with("faultline"))
+        .unwrap_or(false)
+}
+
+/// The pids of processes whose command line contains `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                out.push(pid);
             }
         }
     }
+    out
+}
+
+/// Sends SIGTERM to `pid` (through `kill`, no libc dependency).
+fn kill_term(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .output();
 }
 
 /// Awaits every future concurrently (on this task), results in order.
@@ -656,6 +938,123 @@ async fn connect_one(
     }
 }
 
+/// Runs `script` in `host`'s long-lived shell (opening it if needed), within `timeout`;
+/// logs and classifies the result as [`exec`] does.
+async fn shell_exec(
+    host: &RemoteHost,
+    sudo: bool,
+    progress: &Progress,
+    timeout: Duration,
+    what: &str,
+    script: &str,
+) -> Result<Output, SshError> {
+    let label = &host.spec.label;
+    let started = Instant::now();
+    let mut slot = host.shell.lock().await;
+    let attempt = async {
+        if slot.is_none() {
+            let session = host
+                .session
+                .lock()
+                .await
+                .clone()
+                .ok_or_else(|| SshError::Ssh {
+                    host: label.clone(),
+                    detail: "the connection is closed".into(),
+                })?;
+            let shell = Shell::open(&session, sudo)
+                .await
+                .map_err(|e| SshError::Ssh {
+                    host: label.clone(),
+                    detail: format!("cannot open a shell: {e}"),
+                })?;
+            *slot = Some(shell);
+        }
+        let shell = slot.as_mut().expect("opened above");
+        shell.run(script).await.map_err(|e| SshError::Ssh {
+            host: label.clone(),
+            detail: format!("{what}: {e}"),
+        })
+    };
+    let result = tokio::time::timeout(timeout, attempt).await;
+    let ms = started.elapsed().as_millis();
+    let (code, stdout, stderr) = match result {
+        Err(_) => {
+            // The shell may still be running the command: drop it; the next command opens
+            // a new one.
+            slot.take();
+            progress.note(format!(
+                "ssh {label}: {what}: timed out after {} s",
+                timeout.as_secs()
+            ));
+            return Err(SshError::TimedOut {
+                host: label.clone(),
+                what: what.to_string(),
+                secs: timeout.as_secs(),
+            });
+        }
+        Ok(Err(e)) => {
+            slot.take();
+            progress.note(format!("ssh {label}: {what}: {e}"));
+            return Err(e);
+        }
+        Ok(Ok(r)) => r,
+    };
+    drop(slot);
+    let stdout = String::from_utf8_lossy(&stdout).to_string();
+    let stderr = String::from_utf8_lossy(&stderr).to_string();
+    finish(
+        label,
+        progress,
+        what,
+        code.to_string(),
+        code,
+        ms,
+        stdout,
+        stderr,
+    )
+}
+
+/// Logs a finished command and turns its status into a result.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    label: &str,
+    progress: &Progress,
+    what: &str,
+    code: String,
+    status: i32,
+    ms: u128,
+    stdout: String,
+    stderr: String,
+) -> Result<Output, SshError> {
+    let shown = short(&format!("{} {}", stderr.trim(), stdout.trim()));
+    progress.note(format!(
+        "ssh {label}: {what}: exit {code} in {ms} ms{}",
+        if shown.is_empty() {
+            String::new()
+        } else {
+            format!(": {shown}")
+        }
+    ));
+    if status == NO_PID {
+        return Err(SshError::NoPid {
+            host: label.to_string(),
+            command: stderr.trim().to_string(),
+        });
+    }
+    if status != 0 {
+        return Err(SshError::Failed {
+            host: label.to_string(),
+            what: what.to_string(),
+            code,
+            output: short(stderr.trim()).to_string() + &short_suffix(stdout.trim()),
+        });
+    }
+    Ok(Output { stdout, stderr })
+}
+
+/// Runs `cmd` as the login user's shell reads it, in a new session of the multiplexed
+/// connection (the preflight checks, before the long-lived shell exists).
 async fn exec(
     host: &RemoteHost,
     progress: &Progress,
@@ -710,30 +1109,16 @@ async fn exec(
         Some(c) => c.to_string(),
         None => "signal".to_string(),
     };
-    let shown = short(&format!("{} {}", stderr.trim(), stdout.trim()));
-    progress.note(format!(
-        "ssh {label}: {what}: exit {code} in {ms} ms{}",
-        if shown.is_empty() {
-            String::new()
-        } else {
-            format!(": {shown}")
-        }
-    ));
-    if out.status.code() == Some(NO_PID) {
-        return Err(SshError::NoPid {
-            host: label.clone(),
-            command: stderr.trim().to_string(),
-        });
-    }
-    if !out.status.success() {
-        return Err(SshError::Failed {
-            host: label.clone(),
-            what: what.to_string(),
-            code,
-            output: short(stderr.trim()).to_string() + &short_suffix(stdout.trim()),
-        });
-    }
-    Ok(Output { stdout, stderr })
+    finish(
+        label,
+        progress,
+        what,
+        code,
+        out.status.code().unwrap_or(-1),
+        ms,
+        stdout,
+        stderr,
+    )
 }
 
 /// The first 300 characters of one line of `s`.

@@ -93,6 +93,7 @@ impl Target for EtcdTarget {
         "--ssh-known-hosts",
         "--ssh-accept-new-host-keys",
         "--ssh-timeout",
+        "--install",
     ];
 
     fn plan(spec: &Spec<'_>) -> Result<Self, RunError> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::remote::faults::{file_label, Service};
-use crate::remote::{quote, Remote, SshArgs, SshError};
+use crate::remote::{quote, Remote, SshArgs};
 use crate::runner::Progress;
 use crate::target::RunError;
 
@@ -32,6 +32,8 @@ pub struct RemoteEtcd {
     base: String,
     /// The run's store directory (logs are copied under `nodes/`).
     store: PathBuf,
+    /// `--install`: install etcd-server where it is missing.
+    install: bool,
 }
 
 impl RemoteEtcd {
@@ -64,6 +66,7 @@ impl RemoteEtcd {
             service,
             base,
             store: store.to_path_buf(),
+            install: ssh.install,
         };
         if let Err(e) = cluster.launch(faults, progress).await {
             cluster.shutdown().await;
@@ -78,19 +81,10 @@ impl RemoteEtcd {
         progress: &Arc<Progress>,
     ) -> Result<(), RunError> {
         let remote = &self.remote;
-        let found = remote
-            .run_all("find etcd", |_| "command -v etcd || true".into())
-            .await;
-        for (h, r) in remote.hosts.iter().zip(found) {
-            if r?.stdout.trim().is_empty() {
-                return Err(SshError::Missing {
-                    host: h.spec.label.clone(),
-                    program: "etcd".into(),
-                    hint: "apt-get install etcd-server".into(),
-                }
-                .into());
-            }
-        }
+        let probe = crate::remote::members::Members::new(remote.clone(), "etcd", &self.store, "");
+        probe
+            .ensure_program("etcd", "etcd-server", self.install)
+            .await?;
         // Tools and leftovers (before the members exist: no pid to look for yet).
         let tools_only = crate::remote::faults::RemoteFaults::new(
             "etcd",

@@ -1,11 +1,13 @@
 //! `--target http-kv`: a service the user runs that speaks the http-kv protocol
 //! (`docs/http-kv.md`), at `--nodes`. Without `--ssh-nodes` faultline controls neither its
 //! processes nor its links, so no faults. With `--ssh-nodes` (node `i` of `--nodes` runs on
-//! SSH host `i`) and a node profile (`--node-pid`, `--node-start`, …: how to find and start
+//! SSH host `i`) and a node profile (`--node-pid`, `--node-start`, … or `--node-profile FILE`,
+//! [`profile`]: how to find and start
 //! the service there), faultline partitions the hosts with iptables and kills, restarts,
 //! pauses and resumes the service ([`crate::remote::faults`]).
 
 mod client;
+pub mod profile;
 
 pub use client::HttpKv;
 
@@ -37,6 +39,11 @@ pub struct HttpKvArgs {
     /// every packet between the hosts).
     #[arg(long, value_name = "PORT,...", value_delimiter = ',')]
     pub node_peer_ports: Vec<u16>,
+
+    /// The node profile as a TOML file instead of the --node-* flags: keys `pid`, `start`,
+    /// `stop` (read, not run), `peer-ports` (docs/remote.md).
+    #[arg(long, value_name = "FILE")]
+    pub node_profile: Option<std::path::PathBuf>,
 }
 
 impl FlagGroup for HttpKvArgs {
@@ -50,6 +57,9 @@ impl FlagGroup for HttpKvArgs {
         }
         if !self.node_peer_ports.is_empty() {
             out.push("--node-peer-ports");
+        }
+        if self.node_profile.is_some() {
+            out.push("--node-profile");
         }
         out
     }
@@ -106,15 +116,33 @@ impl Target for HttpKvTarget {
                 )));
             }
         }
+        let service = match &own.node_profile {
+            Some(file) => {
+                if let Some(flag) = own.given().into_iter().find(|f| *f != "--node-profile") {
+                    return Err(RunError::Usage(format!(
+                        "{flag} and --node-profile: give the node profile either as flags or \
+                         as a file"
+                    )));
+                }
+                let p = profile::NodeProfile::load(file)
+                    .map_err(|e| RunError::Usage(e.to_string()))?;
+                Service {
+                    pid: p.pid,
+                    start: p.start,
+                    peer_ports: p.peer_ports,
+                }
+            }
+            None => Service {
+                pid: own.node_pid.clone(),
+                start: own.node_start.clone(),
+                peer_ports: own.node_peer_ports.clone(),
+            },
+        };
         Ok(HttpKvTarget {
             nodes: Arc::new(s.nodes.clone()),
             timeout: spec.op_timeout,
             ssh: s.ssh.clone(),
-            service: Arc::new(Service {
-                pid: own.node_pid.clone(),
-                start: own.node_start.clone(),
-                peer_ports: own.node_peer_ports.clone(),
-            }),
+            service: Arc::new(service),
         })
     }
     fn label(&self) -> &'static str {

@@ -8,10 +8,14 @@
 //! - a primary and N replicas with `--replicas`, `--read-from replica`, `--synchronous-commit`
 //!   or `--workload kv`: autocommit statements ([`kv`]; register and kv), started by
 //!   [`replicas`]; faults kill and pause whole process trees ([`tree`]) and partition a
-//!   replica's replication link at faultline's proxy ([`PgReplicaFaults`]).
+//!   replica's replication link at faultline's proxy ([`PgReplicaFaults`]);
+//! - the same shape on SSH hosts (`--ssh-nodes`: primary on the first, a replica on each
+//!   other), started by [`remote`]; faults by [`crate::remote::faults::RemoteFaults`]
+//!   (iptables partitions, kill, pause).
 
 pub mod kv;
 pub mod launcher;
+pub mod remote;
 pub mod replicas;
 pub mod tree;
 pub mod txn;
@@ -30,6 +34,7 @@ use crate::generator::WorkloadKind;
 use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Primitives};
 use kv::PgKv;
 use launcher::LocalPostgres;
+use crate::remote::faults::RemoteFaults;
 use replicas::{query, LocalPgReplicas, SyncCommit};
 use txn::{Isolation, Postgres};
 
@@ -87,6 +92,7 @@ pub struct PostgresTarget {
     nodes: Vec<SocketAddr>,
     shape: Shape,
     timeout: Duration,
+    ssh: crate::remote::SshArgs,
 }
 
 /// The client of either shape.
@@ -105,7 +111,19 @@ impl Target for PostgresTarget {
     type Args = PostgresArgs;
     type Client = PgClient;
     type Nodes = PgNodes;
-    const SHARED_FLAGS: &'static [&'static str] = &["--nodes", "--read-from"];
+    const SHARED_FLAGS: &'static [&'static str] = &[
+        "--nodes",
+        "--read-from",
+        "--ssh-nodes",
+        "--ssh-user",
+        "--ssh-key",
+        "--ssh-port",
+        "--ssh-sudo",
+        "--ssh-known-hosts",
+        "--ssh-accept-new-host-keys",
+        "--ssh-timeout",
+        "--install",
+    ];
 
     fn plan(spec: &Spec<'_>) -> Result<Self, RunError> {
         let a = &spec.args.postgres;
@@ -113,6 +131,45 @@ impl Target for PostgresTarget {
         let sync = a.synchronous_commit.unwrap_or(SyncCommit::Local);
         let read_replica = spec.args.servers.read_from == Some(ReadFrom::Replica);
         let kv = spec.workload == WorkloadKind::Kv;
+        let ssh = &spec.args.servers.ssh;
+        if ssh.ssh_nodes.is_empty() {
+            if let Some(flag) = ssh.given().first() {
+                return Err(RunError::Usage(format!(
+                    "{flag} needs --ssh-nodes (the hosts to start postgres on)"
+                )));
+            }
+        } else {
+            ssh.hosts()?;
+            if !nodes.is_empty() || a.replicas.is_some() || sync != SyncCommit::Local {
+                return Err(RunError::Usage(
+                    "--ssh-nodes starts the postgres primary on the first host and an \
+                     asynchronous replica on each other: leave out --nodes, --replicas and \
+                     --synchronous-commit"
+                        .into(),
+                ));
+            }
+            if spec.workload == WorkloadKind::ListAppend {
+                return Err(RunError::Usage(
+                    "--target postgres on --ssh-nodes runs --workload register or kv".into(),
+                ));
+            }
+            let replicas = ssh.ssh_nodes.len() - 1;
+            if read_replica && replicas == 0 {
+                return Err(RunError::Usage(
+                    "--read-from replica needs a replica: at least 2 --ssh-nodes".into(),
+                ));
+            }
+            return Ok(PostgresTarget {
+                nodes,
+                shape: Shape::Replicas {
+                    replicas,
+                    sync,
+                    read_replica,
+                },
+                timeout: spec.op_timeout,
+                ssh: ssh.clone(),
+            });
+        }
         let shape = if a.replicas.is_none() && sync == SyncCommit::Local && !read_replica && !kv {
             if nodes.len() > 1 {
                 return Err(RunError::Usage("--target postgres runs one server".into()));
@@ -152,6 +209,7 @@ impl Target for PostgresTarget {
             nodes,
             shape,
             timeout: spec.op_timeout,
+            ssh: ssh.clone(),
         })
     }
     fn label(&self) -> &'static str {
@@ -170,7 +228,11 @@ impl Target for PostgresTarget {
                 read_replica,
             } => format!(
                 "postgres ({}; synchronous_commit {}; reads on the {})",
-                super::place(&self.nodes, 1 + *replicas),
+                if self.ssh.ssh_nodes.is_empty() {
+                    super::place(&self.nodes, 1 + *replicas)
+                } else {
+                    format!("on SSH hosts {}", self.ssh.ssh_nodes.join(","))
+                },
                 sync.setting(),
                 if *read_replica { "replicas" } else { "primary" }
             ),
@@ -190,7 +252,7 @@ impl Target for PostgresTarget {
                 }
             }
             Shape::Replicas { replicas, .. } => {
-                if *replicas == 0 {
+                if *replicas == 0 && self.ssh.ssh_nodes.is_empty() {
                     super::refuse_partition("postgres", faults)?;
                 }
                 match workload {
@@ -206,6 +268,13 @@ impl Target for PostgresTarget {
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<PgNodes, RunError> {
         let p = ctx.progress;
+        if !self.ssh.ssh_nodes.is_empty() {
+            let pg = remote::RemotePg::start(&self.ssh, ctx.dir, p, ctx.faults).await?;
+            return Ok(PgNodes {
+                target: self.clone(),
+                running: Running::Remote(pg),
+            });
+        }
         let running = match (&self.shape, self.nodes.is_empty()) {
             (Shape::Single { .. }, true) => {
                 p.note("starting postgres on loopback");
@@ -251,6 +320,8 @@ enum Running {
     Single(LocalPostgres),
     /// A local primary and replicas.
     Replicas(Arc<LocalPgReplicas>),
+    /// A primary and replicas on SSH hosts.
+    Remote(remote::RemotePg),
 }
 
 /// The running (or the user's) servers.
@@ -265,12 +336,13 @@ impl PgNodes {
             Running::Yours(c) => c.clone(),
             Running::Single(pg) => vec![pg.conn.clone()],
             Running::Replicas(pg) => pg.conns.clone(),
+            Running::Remote(pg) => pg.conns.clone(),
         }
     }
 }
 
 /// The primitives of either shape.
-pub type PgFaults = Either<ServerFaults, PgReplicaFaults>;
+pub type PgFaults = Either<ServerFaults, Either<PgReplicaFaults, RemoteFaults>>;
 
 #[async_trait::async_trait]
 impl Nodes for PgNodes {
@@ -303,9 +375,14 @@ impl Nodes for PgNodes {
                 vec![pg.server.clone()],
                 super::server::SERVER_SALT,
             ))),
-            Running::Replicas(pg) => Some(Either::B(PgReplicaFaults {
+            Running::Replicas(pg) => Some(Either::B(Either::A(PgReplicaFaults {
                 cluster: pg.clone(),
-            })),
+            }))),
+            Running::Remote(pg) => Some(Either::B(Either::B(RemoteFaults::new(
+                "postgres",
+                pg.members.remote.clone(),
+                pg.service.clone(),
+            )))),
         }
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
@@ -313,12 +390,14 @@ impl Nodes for PgNodes {
             Running::Yours(_) => Vec::new(),
             Running::Single(pg) => vec![pg.server.log().to_path_buf()],
             Running::Replicas(pg) => super::server::logs(pg.servers.iter()),
+            // Copied from the hosts when they stop (shutdown).
+            Running::Remote(pg) => pg.members.log_paths(),
         }
     }
     fn started(&self) -> Option<&'static str> {
         match self.running {
             Running::Yours(_) => None,
-            Running::Single(_) | Running::Replicas(_) => Some("postgres"),
+            Running::Single(_) | Running::Replicas(_) | Running::Remote(_) => Some("postgres"),
         }
     }
     async fn shutdown(&self) {
@@ -326,6 +405,7 @@ impl Nodes for PgNodes {
             Running::Yours(_) => {}
             Running::Single(pg) => pg.shutdown().await,
             Running::Replicas(pg) => pg.shutdown().await,
+            Running::Remote(pg) => pg.members.shutdown().await,
         }
     }
 }

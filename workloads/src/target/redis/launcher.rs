@@ -94,7 +94,8 @@ impl LocalRedis {
     }
 }
 
-async fn ready(url: &str, replica: bool) -> bool {
+/// Whether the server at `url` answers (and, a replica, its link to the primary is up).
+pub(crate) async fn ready(url: &str, replica: bool) -> bool {
     let Ok(client) = redis::Client::open(url) else {
         return false;
     };

@@ -1,23 +1,29 @@
 //! `--target redis`: Redis 7, a local primary and replicas faultline starts from Debian's
-//! `redis-server` (kill, pause), or the user's at `--nodes` (primary first).
+//! `redis-server` (kill, pause), on SSH hosts (`--ssh-nodes`: kill, pause, partition by
+//! iptables), or the user's at `--nodes` (primary first).
 //!
 //! - [`client`]: the register client on the primary, reads optionally on a replica
 //!   (`--read-from replica`).
 //! - [`launcher`]: starts one primary and `--local-nodes`−1 replicas on loopback.
-//! - Fault primitives: [`crate::target::server::ServerFaults`] (no partition).
+//! - [`remote`]: starts the primary on the first SSH host, a replica on each other.
+//! - Fault primitives: [`crate::target::server::ServerFaults`] (local: no partition),
+//!   [`crate::remote::faults::RemoteFaults`] on SSH hosts.
 
 pub mod client;
 pub mod launcher;
+pub mod remote;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::server::ServerFaults;
+use crate::client::Either;
 use super::{NoArgs, Nodes, ReadFrom, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
 use crate::nemesis::Fault;
 use client::Redis;
+use crate::remote::faults::RemoteFaults;
 use launcher::LocalRedis;
 
 /// The Redis target.
@@ -27,6 +33,7 @@ pub struct RedisTarget {
     local_nodes: usize,
     read_replica: bool,
     timeout: Duration,
+    ssh: crate::remote::SshArgs,
 }
 
 #[async_trait::async_trait]
@@ -34,11 +41,44 @@ impl Target for RedisTarget {
     type Args = NoArgs;
     type Client = Redis;
     type Nodes = RedisNodes;
-    const SHARED_FLAGS: &'static [&'static str] = &["--nodes", "--local-nodes", "--read-from"];
+    const SHARED_FLAGS: &'static [&'static str] = &[
+        "--nodes",
+        "--local-nodes",
+        "--read-from",
+        "--ssh-nodes",
+        "--ssh-user",
+        "--ssh-key",
+        "--ssh-port",
+        "--ssh-sudo",
+        "--ssh-known-hosts",
+        "--ssh-accept-new-host-keys",
+        "--ssh-timeout",
+        "--install",
+    ];
 
     fn plan(spec: &Spec<'_>) -> Result<Self, RunError> {
         let s = &spec.args.servers;
-        let local_nodes = s.local_nodes.unwrap_or(3) as usize;
+        if s.ssh.ssh_nodes.is_empty() {
+            if let Some(flag) = s.ssh.given().first() {
+                return Err(RunError::Usage(format!(
+                    "{flag} needs --ssh-nodes (the hosts to start redis on)"
+                )));
+            }
+        } else {
+            s.ssh.hosts()?;
+            if !s.nodes.is_empty() || s.local_nodes.is_some() {
+                return Err(RunError::Usage(
+                    "--ssh-nodes starts the redis primary on the first host and a replica on \
+                     each other: leave out --nodes and --local-nodes"
+                        .into(),
+                ));
+            }
+        }
+        let local_nodes = if s.ssh.ssh_nodes.is_empty() {
+            s.local_nodes.unwrap_or(3) as usize
+        } else {
+            s.ssh.ssh_nodes.len()
+        };
         let read_replica = s.read_from == Some(ReadFrom::Replica);
         if read_replica && (local_nodes < 2 && s.nodes.is_empty() || s.nodes.len() == 1) {
             return Err(RunError::Usage(
@@ -51,6 +91,7 @@ impl Target for RedisTarget {
             local_nodes,
             read_replica,
             timeout: spec.op_timeout,
+            ssh: s.ssh.clone(),
         })
     }
     fn label(&self) -> &'static str {
@@ -59,7 +100,11 @@ impl Target for RedisTarget {
     fn describe(&self) -> String {
         format!(
             "redis ({}; reads on the {})",
-            super::place(&self.nodes, self.local_nodes),
+            if self.ssh.ssh_nodes.is_empty() {
+                super::place(&self.nodes, self.local_nodes)
+            } else {
+                format!("on SSH hosts {}", self.ssh.ssh_nodes.join(","))
+            },
             if self.read_replica {
                 "replicas"
             } else {
@@ -69,7 +114,9 @@ impl Target for RedisTarget {
     }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_faults_on_user_nodes(&self.nodes, faults)?;
-        super::refuse_partition("redis", faults)?;
+        if self.ssh.ssh_nodes.is_empty() {
+            super::refuse_partition("redis", faults)?;
+        }
         match workload {
             WorkloadKind::Register => Ok(()),
             WorkloadKind::Queue => super::refuse_queue(workload),
@@ -77,6 +124,17 @@ impl Target for RedisTarget {
         }
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<RedisNodes, RunError> {
+        if !self.ssh.ssh_nodes.is_empty() {
+            let r = remote::RemoteRedis::start(&self.ssh, ctx.dir, ctx.progress, ctx.faults)
+                .await?;
+            return Ok(RedisNodes {
+                target: self.clone(),
+                primary: r.urls[0].clone(),
+                replicas: Arc::new(r.urls[1..].to_vec()),
+                local: None,
+                remote: Some(r),
+            });
+        }
         let local = if self.nodes.is_empty() {
             ctx.progress.note(format!(
                 "starting redis on loopback (1 primary, {} replicas)",
@@ -97,6 +155,7 @@ impl Target for RedisTarget {
             primary: urls[0].clone(),
             replicas: Arc::new(urls[1..].to_vec()),
             local,
+            remote: None,
         })
     }
 
@@ -116,12 +175,13 @@ pub struct RedisNodes {
     primary: String,
     replicas: Arc<Vec<String>>,
     local: Option<LocalRedis>,
+    remote: Option<remote::RemoteRedis>,
 }
 
 #[async_trait::async_trait]
 impl Nodes for RedisNodes {
     type Client = Redis;
-    type Faults = ServerFaults;
+    type Faults = Either<ServerFaults, RemoteFaults>;
     fn count(&self) -> usize {
         1 + self.replicas.len()
     }
@@ -133,21 +193,35 @@ impl Nodes for RedisNodes {
             self.target.timeout,
         )
     }
-    fn primitives(&self) -> Option<ServerFaults> {
+    fn primitives(&self) -> Option<Either<ServerFaults, RemoteFaults>> {
+        if let Some(r) = &self.remote {
+            return Some(Either::B(RemoteFaults::new(
+                "redis",
+                r.members.remote.clone(),
+                r.service.clone(),
+            )));
+        }
         let r = self.local.as_ref()?;
-        Some(ServerFaults::new(
+        Some(Either::A(ServerFaults::new(
             "redis",
             r.servers.clone(),
             super::server::SERVER_SALT,
-        ))
+        )))
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
+        if let Some(r) = &self.remote {
+            // Copied from the hosts when they stop (shutdown).
+            return r.members.log_paths();
+        }
         super::server::logs(self.local.iter().flat_map(|r| &r.servers))
     }
     fn started(&self) -> Option<&'static str> {
-        self.local.as_ref().map(|_| "redis")
+        (self.local.is_some() || self.remote.is_some()).then_some("redis")
     }
     async fn shutdown(&self) {
+        if let Some(r) = &self.remote {
+            r.members.shutdown().await;
+        }
         if let Some(r) = &self.local {
             r.shutdown().await;
         }
