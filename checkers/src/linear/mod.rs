@@ -24,6 +24,11 @@ use rayon::prelude::*;
 use serde_json::Value;
 use std::time::Instant;
 
+/// Shrinking may take this many times what the check took before it…
+const SHRINK_FACTOR: u32 = 400;
+/// …but never less than this (a check of a few operations takes microseconds).
+const SHRINK_FLOOR: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// One independent sub-history.
 struct Partition<M: Model> {
     key: Option<Value>,
@@ -264,9 +269,18 @@ fn counterexample<M: Model>(
     let mut weakened = 0;
     let mut complete = false;
     let mut cut_line = None;
+    let mut minimal_path = Vec::new();
+    let mut minimal_stuck = None;
     if opts.shrink {
+        // Shrinking costs at most a few times what the check itself took (never less than
+        // SHRINK_FLOOR), within --shrink-time and what is left of --time-limit: a sub-history
+        // found when that runs out still fails, and is labelled "not proven minimal".
+        let now = Instant::now();
+        let spent = now.saturating_duration_since(check_budget.started());
+        let proportional = now + (spent * SHRINK_FACTOR).max(SHRINK_FLOOR);
         let deadline = [
-            Some(Instant::now() + opts.shrink_time),
+            Some(proportional),
+            Some(now + opts.shrink_time),
             check_budget.deadline(),
         ]
         .into_iter()
@@ -282,10 +296,43 @@ fn counterexample<M: Model>(
         // Each trial may explore a few times what the whole check needed: a trial that needs
         // more counts as "not failing", which keeps the result sound (only maybe not minimal).
         budget.set_state_limit(states.saturating_mul(8).max(1 << 18));
-        let s = shrink::shrink(model, &part.init, &part.entries, &budget);
+        // The explanation (one more search, of the shrunk history) is bounded by the check's
+        // own limits only.
+        let explain = Budget::until(
+            check_budget.started(),
+            check_budget.time_limit(),
+            check_budget.deadline(),
+            check_budget.memory_limit(),
+            check_budget.memory_probe(),
+        );
+        explain.set_state_limit(states.saturating_mul(8).max(1 << 18));
+        let s = shrink::shrink(
+            model,
+            &part.init,
+            &part.entries,
+            Some(stuck),
+            &budget,
+            &explain,
+        );
         minimal = s.core.iter().map(|&e| view(e)).collect();
         weakened = s.weakened;
         complete = s.complete;
+        let mut state = part.init.clone();
+        for &e in &s.path {
+            match model.step(&state, &part.entries[e].op) {
+                Some(next) => state = next,
+                None => break,
+            }
+            minimal_path.push(Step {
+                op: view(e),
+                state: model.show_state(&state, ctx),
+            });
+        }
+        if minimal_path.len() == s.path.len() {
+            minimal_stuck = s.stuck.map(view);
+        } else {
+            minimal_path.clear();
+        }
         cut_line = s.cut.and_then(|pos| {
             ops.iter().find_map(|o| {
                 if o.complete == Some(pos) {
@@ -305,5 +352,7 @@ fn counterexample<M: Model>(
         minimal_weakened: weakened,
         minimal_complete: complete,
         minimal_cut_line: cut_line,
+        minimal_path,
+        minimal_stuck,
     }
 }
