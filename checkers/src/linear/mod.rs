@@ -25,9 +25,11 @@ use serde_json::Value;
 use std::time::Instant;
 
 /// Shrinking may take this many times what the check took before it…
-const SHRINK_FACTOR: u32 = 400;
+const SHRINK_FACTOR: u32 = 10;
 /// …but never less than this (a check of a few operations takes microseconds).
-const SHRINK_FLOOR: std::time::Duration = std::time::Duration::from_millis(20);
+const SHRINK_FLOOR: std::time::Duration = std::time::Duration::from_millis(1);
+/// …nor more than this.
+const SHRINK_CEILING: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One independent sub-history.
 struct Partition<M: Model> {
@@ -272,17 +274,16 @@ fn counterexample<M: Model>(
     let mut minimal_path = Vec::new();
     let mut minimal_stuck = None;
     if opts.shrink {
-        // Shrinking costs at most a few times what the check itself took (never less than
-        // SHRINK_FLOOR), within --shrink-time and what is left of --time-limit: a sub-history
-        // found when that runs out still fails, and is labelled "not proven minimal".
+        // Shrinking costs at most SHRINK_FACTOR times what the check took (within
+        // SHRINK_FLOOR..SHRINK_CEILING), or --shrink-time when given, within what is left of
+        // --time-limit: a sub-history found when that runs out still fails, and is labelled
+        // "not proven minimal".
         let now = Instant::now();
         let spent = now.saturating_duration_since(check_budget.started());
-        let proportional = now + (spent * SHRINK_FACTOR).max(SHRINK_FLOOR);
-        let deadline = [
-            Some(proportional),
-            Some(now + opts.shrink_time),
-            check_budget.deadline(),
-        ]
+        let allowed = opts
+            .shrink_time
+            .unwrap_or_else(|| (spent * SHRINK_FACTOR).clamp(SHRINK_FLOOR, SHRINK_CEILING));
+        let deadline = [Some(now + allowed), check_budget.deadline()]
         .into_iter()
         .flatten()
         .min();
