@@ -851,21 +851,34 @@ fn postgres_replica_counterexample_names_the_few_operations_first() {
     // The "why" block comes right after the key, says up front that the sub-history is
     // minimal, and names its operations and the one that cannot be linearized within 10 lines
     // of the verdict line, before any summary.
-    let why = lines.iter().position(|l| l.trim_start().starts_with("why:")).expect("a why: line");
+    let why = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("why:"))
+        .expect("a why: line");
     assert!(why <= 3, "why: comes first: {lines:#?}");
-    assert!(lines[why].contains("minimal: weakening any one of its"), "{}", lines[why]);
+    assert!(
+        lines[why].contains("minimal: weakening any one of its"),
+        "{}",
+        lines[why]
+    );
     let end = lines[why..]
         .iter()
         .position(|l| l.trim().is_empty() || l.contains("was reached from"))
         .map(|k| why + k)
         .unwrap();
-    assert!(end <= 10, "more than 10 lines before the first summary: {lines:#?}");
+    assert!(
+        end <= 10,
+        "more than 10 lines before the first summary: {lines:#?}"
+    );
     let block = lines[why + 1..end].join("\n");
     assert!(
         lines[end - 1].contains("read → 101") && lines[end - 1].contains("cannot be linearized"),
         "the last line is the read that cannot be linearized: {block}"
     );
-    assert!(block.contains("read → 88"), "the read of 88 is named: {block}");
+    assert!(
+        block.contains("read → 88"),
+        "the read of 88 is named: {block}"
+    );
     assert!(block.contains("line 119–120"), "{block}");
 }
 
@@ -882,7 +895,10 @@ fn postgres_replica_counterexample_labels_minimality_honestly_by_default() {
     // The human run is a second check: its shrinking may end differently, so the label is
     // compared with the core it shows.
     let lines = postgres_replica_report(&[]);
-    let why = lines.iter().position(|l| l.trim_start().starts_with("why:")).expect("a why: line");
+    let why = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("why:"))
+        .expect("a why: line");
     assert!(why <= 3, "why: comes first: {lines:#?}");
     let proven = lines[why].contains("minimal: weakening any one of its");
     let unproven = lines[why].contains("NOT PROVEN MINIMAL");
@@ -895,15 +911,24 @@ fn postgres_replica_counterexample_labels_minimality_honestly_by_default() {
         .position(|l| l.trim().is_empty() || l.contains("was reached from"))
         .map(|k| why + k)
         .unwrap();
-    assert!(end <= 10, "more than 10 lines before the first summary: {lines:#?}");
-    assert!(lines[end - 1].contains("cannot be linearized"), "{lines:#?}");
+    assert!(
+        end <= 10,
+        "more than 10 lines before the first summary: {lines:#?}"
+    );
+    assert!(
+        lines[end - 1].contains("cannot be linearized"),
+        "{lines:#?}"
+    );
 }
 
 #[test]
 fn postgres_replica_counterexample_says_not_proven_minimal_up_front() {
     // No time for shrinking at all: the sub-history shown is the whole failing prefix.
     let lines = postgres_replica_report(&["--shrink-time", "0"]);
-    let why = lines.iter().position(|l| l.trim_start().starts_with("why:")).expect("a why: line");
+    let why = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("why:"))
+        .expect("a why: line");
     assert!(why <= 3, "why: comes first: {lines:#?}");
     assert!(lines[why].contains("NOT PROVEN MINIMAL"), "{}", lines[why]);
     let end = lines[why..]
@@ -911,7 +936,10 @@ fn postgres_replica_counterexample_says_not_proven_minimal_up_front() {
         .position(|l| l.trim().is_empty() || l.contains("was reached from"))
         .map(|k| why + k)
         .unwrap();
-    assert!(end <= 10, "more than 10 lines before the first summary: {lines:#?}");
+    assert!(
+        end <= 10,
+        "more than 10 lines before the first summary: {lines:#?}"
+    );
 }
 
 /// Rebuilds, as a history file, the sub-history a counterexample claims fails: its core
@@ -920,7 +948,10 @@ fn postgres_replica_counterexample_says_not_proven_minimal_up_front() {
 /// after the cut left out.
 fn sub_history(file: &str, cex: &Value) -> String {
     let text = std::fs::read_to_string(fixtures().join(file)).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let core: Vec<u64> = cex["minimal"]
         .as_array()
         .unwrap()
@@ -948,7 +979,10 @@ fn sub_history(file: &str, cex: &Value) -> String {
             keep[i] = Some(info);
         }
     }
-    keep.into_iter().flatten().map(|v| v.to_string() + "\n").collect()
+    keep.into_iter()
+        .flatten()
+        .map(|v| v.to_string() + "\n")
+        .collect()
 }
 
 #[test]

@@ -284,9 +284,9 @@ fn counterexample<M: Model>(
             .shrink_time
             .unwrap_or_else(|| (spent * SHRINK_FACTOR).clamp(SHRINK_FLOOR, SHRINK_CEILING));
         let deadline = [Some(now + allowed), check_budget.deadline()]
-        .into_iter()
-        .flatten()
-        .min();
+            .into_iter()
+            .flatten()
+            .min();
         let budget = Budget::until(
             check_budget.started(),
             check_budget.time_limit(),
@@ -297,12 +297,15 @@ fn counterexample<M: Model>(
         // Each trial may explore a few times what the whole check needed: a trial that needs
         // more counts as "not failing", which keeps the result sound (only maybe not minimal).
         budget.set_state_limit(states.saturating_mul(8).max(1 << 18));
-        // The explanation (one more search, of the shrunk history) is bounded by the check's
-        // own limits only.
+        // The explanation (one more search, of the shrunk history) gets the same allowance
+        // again past shrinking's deadline; when that runs out there is none.
         let explain = Budget::until(
             check_budget.started(),
             check_budget.time_limit(),
-            check_budget.deadline(),
+            [deadline.map(|d| d + allowed), check_budget.deadline()]
+                .into_iter()
+                .flatten()
+                .min(),
             check_budget.memory_limit(),
             check_budget.memory_probe(),
         );

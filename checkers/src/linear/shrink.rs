@@ -112,7 +112,11 @@ pub fn shrink<M: Model>(
     // same question more than once.
     let mut memo: HashMap<(usize, Vec<usize>), bool> = HashMap::new();
     let mut fails = |cut: usize, core: Option<&[usize]>, complete: &mut bool| -> bool {
-        let key = (cut, core.map(<[usize]>::to_vec).unwrap_or_else(|| vec![usize::MAX]));
+        let key = (
+            cut,
+            core.map(<[usize]>::to_vec)
+                .unwrap_or_else(|| vec![usize::MAX]),
+        );
         if let Some(&known) = memo.get(&key) {
             return known;
         }
@@ -124,12 +128,7 @@ pub fn shrink<M: Model>(
             Some(core) => weaken(model, entries, cut, &|k| core.binary_search(&k).is_ok()),
             None => weaken(model, entries, cut, &|_| true),
         };
-        let t0 = std::time::Instant::now();
-        let r = decide(model, init, &es, budget);
-        if std::env::var_os("FL_SHRINK_DEBUG").is_some() {
-            eprintln!("trial cut={cut} core={:?} n={} -> {:?} states={} {:?}", core.map(|c| c.len()), es.len(), std::mem::discriminant(&r.found), r.states, t0.elapsed());
-        }
-        let failed = match r.found {
+        let failed = match decide(model, init, &es, budget).found {
             Found::NotLinearizable(_) => true,
             Found::Linearizable(_) => false,
             Found::Aborted(_) => {
