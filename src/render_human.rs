@@ -170,9 +170,9 @@ fn counterexample(out: &mut String, cex: &Counterexample, style: Style) {
 }
 
 /// Most rows (operations or summarised runs) the "why" block shows above the operation that
-/// cannot be linearized; with its title line, at most `WHY_LINES + 2` lines come before the
-/// first summary line.
-const WHY_LINES: usize = 8;
+/// cannot be linearized: with the verdict line, the blank line, the key and the block's title,
+/// at most ten lines come before the first summary line.
+const WHY_LINES: usize = 5;
 
 /// One row of the "why" block: an operation shown, or a run of them summarised.
 enum WhyItem<'a> {
@@ -185,8 +185,7 @@ enum WhyItem<'a> {
 /// longest partial linearization (its core operations, and the indeterminate operations
 /// that explain what they saw) followed by the operation that cannot come next. Long runs of
 /// indeterminate operations become one summary line each, after the operations. Says up
-/// front whether the sub-history is proven minimal. At most `WHY_LINES` + 1 lines come
-/// before the first summary line.
+/// front whether the sub-history is proven minimal.
 fn why(out: &mut String, cex: &Counterexample, style: Style) {
     let Some(stuck) = &cex.minimal_stuck else {
         if !cex.minimal.is_empty() && !cex.minimal_complete {

@@ -924,7 +924,7 @@ fn postgres_replica_counterexample_labels_minimality_honestly_by_default() {
 #[test]
 fn postgres_replica_counterexample_says_not_proven_minimal_up_front() {
     // No time for shrinking at all: the sub-history shown is the whole failing prefix.
-    let lines = postgres_replica_report(&["--shrink-time", "0"]);
+    let lines = postgres_replica_report(&["--shrink-time", "0.000001"]);
     let why = lines
         .iter()
         .position(|l| l.trim_start().starts_with("why:"))
@@ -989,7 +989,11 @@ fn sub_history(file: &str, cex: &Value) -> String {
 fn postgres_replica_minimal_sub_history_is_still_invalid() {
     // With the default (proportional) budget, with none, and with time enough to be minimal:
     // whatever the shrinker returns must itself be a failing history.
-    for extra in [&[][..], &["--shrink-time", "0"], &["--shrink-time", "10"]] {
+    for extra in [
+        &[][..],
+        &["--shrink-time", "0.000001"],
+        &["--shrink-time", "10"],
+    ] {
         let out = faultline()
             .args(["check", "--model", "cas-register", "--format", "json"])
             .args(extra)
