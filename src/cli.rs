@@ -634,8 +634,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_shrink: bool,
 
-    /// Wall-clock budget for shrinking an invalid history, in seconds. Default: ten times what
-    /// the check itself took (at least 1 ms, at most 10 s). When it runs out, the sub-history
+    /// Wall-clock budget for shrinking an invalid history, in seconds. Default: at most ten
+    /// times the configurations the check explored (at least 2,048), for at most 10 s. When it runs out, the sub-history
     /// shown still fails but is labelled "not proven minimal".
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub shrink_time: Option<Duration>,

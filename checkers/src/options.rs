@@ -13,8 +13,8 @@ pub struct CheckOptions {
     pub initial: Option<Value>,
     /// Models: shrink an invalid history to a minimal failing sub-history.
     pub shrink: bool,
-    /// Models: wall-clock budget for shrinking (on top of the search); `None`: ten times what
-    /// the check itself took, at least 1 ms and at most 10 s.
+    /// Models: wall-clock budget for shrinking (on top of the search); `None`: at most ten
+    /// times the configurations the check explored (at least 2,048), for at most 10 s.
     pub shrink_time: Option<Duration>,
     /// list-append, rw-register: consistency models to check, as given on the command line;
     /// empty means the default (`serializable`). Validated by [`crate::Checker::validate`].

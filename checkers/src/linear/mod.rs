@@ -24,11 +24,13 @@ use rayon::prelude::*;
 use serde_json::Value;
 use std::time::Instant;
 
-/// Shrinking may take this many times what the check took before it…
-const SHRINK_FACTOR: u32 = 10;
-/// …but never less than this (a check of a few operations takes microseconds).
-const SHRINK_FLOOR: std::time::Duration = std::time::Duration::from_millis(1);
-/// …nor more than this.
+/// By default, shrinking's trials together may explore this many times the configurations
+/// the check itself explored… (a count, not a time, so the counterexample is the same on
+/// every run and machine)
+const SHRINK_FACTOR: u64 = 10;
+/// …but never fewer than this (a check of a few operations explores a handful)…
+const SHRINK_FLOOR: u64 = 2048;
+/// …and never for longer than this.
 const SHRINK_CEILING: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One independent sub-history.
@@ -274,15 +276,17 @@ fn counterexample<M: Model>(
     let mut minimal_path = Vec::new();
     let mut minimal_stuck = None;
     if opts.shrink {
-        // Shrinking costs at most SHRINK_FACTOR times what the check took (within
-        // SHRINK_FLOOR..SHRINK_CEILING), or --shrink-time when given, within what is left of
-        // --time-limit: a sub-history found when that runs out still fails, and is labelled
-        // "not proven minimal".
+        // By default shrinking explores at most SHRINK_FACTOR times the configurations the
+        // check explored (at least SHRINK_FLOOR, for at most SHRINK_CEILING); with
+        // --shrink-time, for that long; always within what is left of --time-limit. A
+        // sub-history found when that runs out still fails, and is labelled "not proven
+        // minimal".
         let now = Instant::now();
-        let spent = now.saturating_duration_since(check_budget.started());
-        let allowed = opts
+        let allowed = opts.shrink_time.unwrap_or(SHRINK_CEILING);
+        let work = opts
             .shrink_time
-            .unwrap_or_else(|| (spent * SHRINK_FACTOR).clamp(SHRINK_FLOOR, SHRINK_CEILING));
+            .is_none()
+            .then(|| states.saturating_mul(SHRINK_FACTOR).max(SHRINK_FLOOR));
         let deadline = [Some(now + allowed), check_budget.deadline()]
             .into_iter()
             .flatten()
@@ -309,7 +313,7 @@ fn counterexample<M: Model>(
             check_budget.memory_limit(),
             check_budget.memory_probe(),
         );
-        explain.set_state_limit(states.saturating_mul(8).max(1 << 18));
+        explain.set_state_limit(work.unwrap_or(states.saturating_mul(8).max(1 << 18)));
         let s = shrink::shrink(
             model,
             &part.init,
@@ -317,6 +321,7 @@ fn counterexample<M: Model>(
             Some(stuck),
             &budget,
             &explain,
+            work,
         );
         minimal = s.core.iter().map(|&e| view(e)).collect();
         weakened = s.weakened;

@@ -98,7 +98,8 @@ fn weaken<M: Model>(
 /// the operation the whole-history search could not linearize (an index into `entries`), if
 /// known: the core is looked for around it first. The shrunk history's longest partial
 /// linearization is then computed within `explain` (one search of a history known to fail,
-/// so it still comes when shrinking ran out of its budget).
+/// so it still comes when shrinking ran out of its budget). `work`, when given, bounds the
+/// configurations all trials together may explore.
 pub fn shrink<M: Model>(
     model: &M,
     init: &M::State,
@@ -106,8 +107,13 @@ pub fn shrink<M: Model>(
     hint: Option<usize>,
     budget: &Budget,
     explain: &Budget,
+    work: Option<u64>,
 ) -> Shrunk {
     let mut complete = true;
+    // `work` bounds the configurations all trials together may explore: a deterministic
+    // budget (the same history always shrinks to the same result, whatever the machine).
+    let trial_limit = budget.state_limit();
+    let mut used: u64 = 0;
     // Trials already decided (cut, core): delta debugging and the growing start sets ask the
     // same question more than once.
     let mut memo: HashMap<(usize, Vec<usize>), bool> = HashMap::new();
@@ -120,15 +126,20 @@ pub fn shrink<M: Model>(
         if let Some(&known) = memo.get(&key) {
             return known;
         }
-        if budget.exceeded().is_some() {
+        if budget.exceeded().is_some() || work.is_some_and(|w| used >= w) {
             *complete = false;
             return false;
+        }
+        if let Some(w) = work {
+            budget.set_state_limit(trial_limit.min(w - used));
         }
         let (es, _) = match core {
             Some(core) => weaken(model, entries, cut, &|k| core.binary_search(&k).is_ok()),
             None => weaken(model, entries, cut, &|_| true),
         };
-        let failed = match decide(model, init, &es, budget).found {
+        let result = decide(model, init, &es, budget);
+        used += result.states;
+        let failed = match result.found {
             Found::NotLinearizable(_) => true,
             Found::Linearizable(_) => false,
             Found::Aborted(_) => {
