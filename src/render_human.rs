@@ -109,6 +109,7 @@ fn counterexample(out: &mut String, cex: &Counterexample, style: Style) {
     if let Some(key) = &cex.key {
         let _ = writeln!(out, "  {} {}", style.bold("key:"), compact(key));
     }
+    why(out, cex, style);
     let stuck = &cex.stuck;
     let _ = writeln!(
         out,
@@ -166,6 +167,181 @@ fn counterexample(out: &mut String, cex: &Counterexample, style: Style) {
     }
 
     minimal(out, cex, style);
+}
+
+/// Most rows (operations or summarised runs) the "why" block shows above the operation that
+/// cannot be linearized: with the verdict line, the blank line, the key and the block's title,
+/// at most ten lines come before the first summary line.
+const WHY_LINES: usize = 5;
+
+/// One row of the "why" block: an operation shown, or a run of them summarised.
+enum WhyItem<'a> {
+    Op(&'a Step, bool),
+    /// The steps, and the state before them (`None`: the initial state).
+    Run(Vec<&'a Step>, Option<Value>),
+}
+
+/// The few operations that make the violation visible, first: the minimal sub-history's own
+/// longest partial linearization (its core operations, and the indeterminate operations
+/// that explain what they saw) followed by the operation that cannot come next. Long runs of
+/// indeterminate operations become one summary line each, after the operations. Says up
+/// front whether the sub-history is proven minimal.
+fn why(out: &mut String, cex: &Counterexample, style: Style) {
+    let Some(stuck) = &cex.minimal_stuck else {
+        if !cex.minimal.is_empty() && !cex.minimal_complete {
+            let _ = writeln!(
+                out,
+                "  {} {}\n",
+                style.bold("why:"),
+                style.paint(
+                    "33",
+                    &format!(
+                        "the failing sub-history below ({} operations) is NOT PROVEN MINIMAL: shrinking stopped at its budget",
+                        cex.minimal.len()
+                    )
+                )
+            );
+        }
+        return;
+    };
+    let core: std::collections::HashSet<usize> = cex.minimal.iter().map(|o| o.id).collect();
+    let mut items: Vec<WhyItem> = Vec::new();
+    let mut run: Vec<&Step> = Vec::new();
+    let mut before: Option<Value> = None;
+    let mut state_before_run = before.clone();
+    for step in &cex.minimal_path {
+        if core.contains(&step.op.id) {
+            push_run(&mut items, &mut run, &state_before_run);
+            items.push(WhyItem::Op(step, true));
+            state_before_run = Some(step.state.clone());
+        } else {
+            if run.is_empty() {
+                state_before_run = before.clone();
+            }
+            run.push(step);
+        }
+        before = Some(step.state.clone());
+    }
+    push_run(&mut items, &mut run, &state_before_run);
+    // Too many lines: the earliest ones become one summary.
+    if items.len() > WHY_LINES {
+        let mut folded: Vec<&Step> = Vec::new();
+        for item in items.drain(..=items.len() - WHY_LINES) {
+            match item {
+                WhyItem::Op(s, _) => folded.push(s),
+                WhyItem::Run(r, _) => folded.extend(r),
+            }
+        }
+        items.insert(0, WhyItem::Run(folded, None));
+    }
+    let minimality = if cex.minimal_complete {
+        "minimal: weakening any one of its".to_string()
+            + &format!(
+                " {} core operation{} makes it linearizable",
+                cex.minimal.len(),
+                plural(cex.minimal.len())
+            )
+    } else {
+        "NOT PROVEN MINIMAL: shrinking stopped at its budget; it fails, but may be smaller"
+            .to_string()
+    };
+    let _ = writeln!(
+        out,
+        "  {} {}",
+        style.bold("why:"),
+        if cex.minimal_complete {
+            minimality
+        } else {
+            style.paint("33", &minimality)
+        }
+    );
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut summaries: Vec<String> = Vec::new();
+    for item in &items {
+        match item {
+            WhyItem::Op(step, is_core) => rows.push(vec![
+                format!("line {}", lines(&step.op)),
+                format!("process {}", step.op.process),
+                cell(&describe(&step.op)),
+                format!("state {}", cell(&compact(&step.state))),
+                if *is_core {
+                    String::new()
+                } else {
+                    "(indeterminate: may take effect here)".into()
+                },
+            ]),
+            WhyItem::Run(steps, from) => {
+                let (Some(first), Some(last)) = (steps.first(), steps.last()) else {
+                    continue;
+                };
+                let lo = steps.iter().map(|s| s.op.invoke_line).min().unwrap_or(0);
+                let hi = steps
+                    .iter()
+                    .map(|s| s.op.complete_line.unwrap_or(s.op.invoke_line))
+                    .max()
+                    .unwrap_or(0);
+                let f = &first.op.f;
+                let what = if steps.iter().all(|s| &s.op.f == f) {
+                    format!("{} {f} operation{}", steps.len(), plural(steps.len()))
+                } else {
+                    format!("{} operations", steps.len())
+                };
+                let indeterminate = steps.iter().all(|s| !core.contains(&s.op.id));
+                summaries.push(format!(
+                    "{} was reached from {} by {what}, lines {lo}–{hi}{}.",
+                    compact(&last.state),
+                    from.as_ref()
+                        .map_or_else(|| "the initial state".to_string(), compact),
+                    if indeterminate {
+                        " (indeterminate here: each may take effect any time after its invocation, or never)"
+                    } else {
+                        ""
+                    }
+                ));
+                rows.push(vec![
+                    format!("lines {lo}–{hi}"),
+                    String::new(),
+                    format!("({what}, summarised below)"),
+                    format!("state {}", cell(&compact(&last.state))),
+                    String::new(),
+                ]);
+            }
+        }
+    }
+    let end_state = cex
+        .minimal_path
+        .last()
+        .map_or_else(|| "the initial state".to_string(), |s| compact(&s.state));
+    rows.push(vec![
+        format!("line {}", lines(stuck)),
+        format!("process {}", stuck.process),
+        cell(&describe(stuck)),
+        String::new(),
+        format!("cannot be linearized: the state is {end_state}"),
+    ]);
+    let body = table(&["", "", "", "", ""], rows, "    ");
+    // The table's header row is blank: drop it.
+    for line in body.lines().skip(1) {
+        let _ = writeln!(out, "{line}");
+    }
+    for s in summaries {
+        for (k, line) in wrap(&s, 90).into_iter().enumerate() {
+            let _ = writeln!(out, "  {}{line}", if k == 0 { "" } else { "  " });
+        }
+    }
+    let _ = writeln!(out);
+}
+
+/// Ends a run of indeterminate operations in the "why" block: one or two are shown as they
+/// are, more become one summary line (the last one still shown).
+fn push_run<'a>(items: &mut Vec<WhyItem<'a>>, run: &mut Vec<&'a Step>, from: &Option<Value>) {
+    if run.len() <= 2 {
+        items.extend(run.drain(..).map(|s| WhyItem::Op(s, false)));
+        return;
+    }
+    let last = run.pop().expect("a run of three or more");
+    items.push(WhyItem::Run(std::mem::take(run), from.clone()));
+    items.push(WhyItem::Op(last, false));
 }
 
 fn steps_table(path: &[Step], skip: usize) -> String {

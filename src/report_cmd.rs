@@ -124,7 +124,7 @@ pub fn run(args: ReportArgs) -> Result<u8> {
         initial: None,
         memory_limit: args.memory_limit,
         no_shrink: false,
-        shrink_time: Duration::from_secs(10),
+        shrink_time: Some(Duration::from_secs(10)),
         out: Some(out),
         junit: args.junit.clone(),
         files: vec![history.to_string_lossy().to_string()],

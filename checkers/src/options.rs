@@ -13,8 +13,9 @@ pub struct CheckOptions {
     pub initial: Option<Value>,
     /// Models: shrink an invalid history to a minimal failing sub-history.
     pub shrink: bool,
-    /// Models: wall-clock budget for shrinking (on top of the search).
-    pub shrink_time: Duration,
+    /// Models: wall-clock budget for shrinking (on top of the search); `None`: at most ten
+    /// times the configurations the check explored (at least 2,048), for at most 10 s.
+    pub shrink_time: Option<Duration>,
     /// list-append, rw-register: consistency models to check, as given on the command line;
     /// empty means the default (`serializable`). Validated by [`crate::Checker::validate`].
     pub consistency: Vec<String>,
@@ -58,7 +59,7 @@ impl Default for CheckOptions {
         CheckOptions {
             initial: None,
             shrink: true,
-            shrink_time: Duration::from_secs(5),
+            shrink_time: None,
             consistency: Vec::new(),
             anomalies: Vec::new(),
             inference: Inference::default(),

@@ -134,6 +134,13 @@ pub struct Counterexample {
     /// and those still running there count as indeterminate. `None` when it did not cut.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub minimal_cut_line: Option<usize>,
+    /// The longest partial linearization of the minimal sub-history: its core operations and
+    /// the indeterminate ones needed to explain what they saw, in order, with the model state
+    /// after each. Empty with `--no-shrink` or when the budget ran out computing it.
+    pub minimal_path: Vec<Step>,
+    /// The core operation that cannot be linearized after `minimal_path`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimal_stuck: Option<OpView>,
 }
 
 /// Statistics of a check.

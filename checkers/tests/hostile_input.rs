@@ -190,7 +190,7 @@ fn run_checker(
                 memory_limit: 256 << 20,
                 shrink: true,
                 memory_in_use: None,
-                shrink_time: Duration::from_millis(100),
+                shrink_time: Some(Duration::from_millis(100)),
                 ..CheckOptions::default()
             };
             Ok(of(m

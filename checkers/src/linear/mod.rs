@@ -24,6 +24,15 @@ use rayon::prelude::*;
 use serde_json::Value;
 use std::time::Instant;
 
+/// By default, shrinking's trials together may explore this many times the configurations
+/// the check itself explored… (a count, not a time, so the counterexample is the same on
+/// every run and machine)
+const SHRINK_FACTOR: u64 = 10;
+/// …but never fewer than this (a check of a few operations explores a handful)…
+const SHRINK_FLOOR: u64 = 2048;
+/// …and never for longer than this.
+const SHRINK_CEILING: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One independent sub-history.
 struct Partition<M: Model> {
     key: Option<Value>,
@@ -283,14 +292,24 @@ fn counterexample<M: Model>(
     let mut weakened = 0;
     let mut complete = false;
     let mut cut_line = None;
+    let mut minimal_path = Vec::new();
+    let mut minimal_stuck = None;
     if opts.shrink {
-        let deadline = [
-            Some(Instant::now() + opts.shrink_time),
-            check_budget.deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        // By default shrinking explores at most SHRINK_FACTOR times the configurations the
+        // check explored (at least SHRINK_FLOOR, for at most SHRINK_CEILING); with
+        // --shrink-time, for that long; always within what is left of --time-limit. A
+        // sub-history found when that runs out still fails, and is labelled "not proven
+        // minimal".
+        let now = Instant::now();
+        let allowed = opts.shrink_time.unwrap_or(SHRINK_CEILING);
+        let work = opts
+            .shrink_time
+            .is_none()
+            .then(|| states.saturating_mul(SHRINK_FACTOR).max(SHRINK_FLOOR));
+        let deadline = [Some(now + allowed), check_budget.deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         let budget = Budget::until(
             check_budget.started(),
             check_budget.time_limit(),
@@ -301,10 +320,47 @@ fn counterexample<M: Model>(
         // Each trial may explore a few times what the whole check needed: a trial that needs
         // more counts as "not failing", which keeps the result sound (only maybe not minimal).
         budget.set_state_limit(states.saturating_mul(8).max(1 << 18));
-        let s = shrink::shrink(model, &part.init, &part.entries, &budget);
+        // The explanation (one more search, of the shrunk history) gets the same allowance
+        // again past shrinking's deadline; when that runs out there is none.
+        let explain = Budget::until(
+            check_budget.started(),
+            check_budget.time_limit(),
+            [deadline.map(|d| d + allowed), check_budget.deadline()]
+                .into_iter()
+                .flatten()
+                .min(),
+            check_budget.memory_limit(),
+            check_budget.memory_probe(),
+        );
+        explain.set_state_limit(work.unwrap_or(states.saturating_mul(8).max(1 << 18)));
+        let s = shrink::shrink(
+            model,
+            &part.init,
+            &part.entries,
+            Some(stuck),
+            &budget,
+            &explain,
+            work,
+        );
         minimal = s.core.iter().map(|&e| view(e)).collect();
         weakened = s.weakened;
         complete = s.complete;
+        let mut state = part.init.clone();
+        for &e in &s.path {
+            match model.step(&state, &part.entries[e].op) {
+                Some(next) => state = next,
+                None => break,
+            }
+            minimal_path.push(Step {
+                op: view(e),
+                state: model.show_state(&state, ctx),
+            });
+        }
+        if minimal_path.len() == s.path.len() {
+            minimal_stuck = s.stuck.map(view);
+        } else {
+            minimal_path.clear();
+        }
         cut_line = s.cut.and_then(|pos| {
             ops.iter().find_map(|o| {
                 if o.complete == Some(pos) {
@@ -324,5 +380,7 @@ fn counterexample<M: Model>(
         minimal_weakened: weakened,
         minimal_complete: complete,
         minimal_cut_line: cut_line,
+        minimal_path,
+        minimal_stuck,
     }
 }
