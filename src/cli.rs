@@ -398,11 +398,24 @@ pub struct RunArgs {
     #[arg(long, value_name = "WORKLOAD", default_value = "register")]
     pub workload: String,
 
-    /// Faults to inject: none, or a comma-separated list of partition, kill, pause (or all).
-    /// Faults need a target whose nodes faultline starts: demo, or etcd, redis, postgres,
-    /// rabbitmq without --nodes (which faults each takes: docs/targets.md).
+    /// Faults to inject: none, or a comma-separated list of partition, kill, pause, packet
+    /// (`all` is partition, kill, pause). Several kinds run at once, each on its own seeded
+    /// schedule. Faults need a target whose nodes faultline starts: demo, or etcd, redis,
+    /// postgres, rabbitmq without --nodes (which faults each takes: docs/nemesis.md).
     #[arg(long, value_name = "FAULT,...", default_value = "none")]
     pub nemesis: String,
+
+    /// Which nodes partitions and packet faults aim at, comma-separated (one drawn per fault):
+    /// one, minority, majority, minority-third, primaries, all, the shapes halves, isolate,
+    /// majorities-ring, bridge, and one-way (a node stops hearing the others). Default: the
+    /// target's own shapes; packet faults hit every node.
+    #[arg(long, value_name = "SET,...")]
+    pub nemesis_targets: Option<String>,
+
+    /// What --nemesis packet does to the traffic of the nodes it aims at: delay=MS,
+    /// jitter=MS, loss=P, duplicate=P (comma-separated; default delay=50ms,jitter=25ms,loss=0.05).
+    #[arg(long, value_name = "SPEC")]
+    pub packet: Option<String>,
 
     /// Length of the main phase, in seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "20")]

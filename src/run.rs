@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use workloads::generator::WorkloadKind;
-use workloads::nemesis::Fault;
+use workloads::nemesis::{Fault, NodeSet, PacketSpec};
 use workloads::runner::{Progress, RunConfig, RunSummary};
 use workloads::target::{AnyTarget, RunCtx, Spec};
 
@@ -40,6 +40,10 @@ pub struct Plan {
     pub target: Arc<dyn AnyTarget>,
     /// Faults to inject.
     pub faults: Vec<Fault>,
+    /// The target sets partitions and packet faults aim at (empty: the defaults).
+    pub targets: Vec<NodeSet>,
+    /// What a packet fault does.
+    pub packet: PacketSpec,
     /// The runner's configuration.
     pub config: RunConfig,
     /// Consistency models for list-append.
@@ -113,6 +117,10 @@ pub enum Refusal {
     Workload(String),
     /// `--nemesis` is not a list of faults.
     Nemesis(String),
+    /// `--nemesis-targets` is not a list of target sets.
+    NemesisTargets(String),
+    /// `--packet` is not a packet spec, or given without `--nemesis packet`.
+    Packet(String),
     /// The target registry refused the flags, the workload or the faults.
     Target(workloads::RunError),
     /// `--consistency` given for another workload than list-append.
@@ -135,6 +143,8 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::Workload(e) => write!(f, "--workload: {e}"),
             Refusal::Nemesis(e) => write!(f, "--nemesis: {e}"),
+            Refusal::NemesisTargets(e) => write!(f, "--nemesis-targets: {e}"),
+            Refusal::Packet(e) => write!(f, "--packet: {e}"),
             Refusal::Target(e) => write!(f, "{e}"),
             Refusal::ConsistencyNotApplicable => {
                 write!(f, "--consistency applies to --workload list-append")
@@ -167,11 +177,27 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
     let workload =
         WorkloadKind::parse(&args.workload).map_err(|e| Refusal::Workload(e.to_string()))?;
     let faults = Fault::parse_list(&args.nemesis).map_err(|e| Refusal::Nemesis(e.to_string()))?;
+    let targets = match &args.nemesis_targets {
+        Some(t) => NodeSet::parse_list(t).map_err(|e| Refusal::NemesisTargets(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let packet = match &args.packet {
+        Some(p) if !faults.contains(&Fault::Packet) => {
+            let _ = p;
+            return Err(Refusal::Packet(
+                "applies to --nemesis packet; add packet to --nemesis".into(),
+            ));
+        }
+        Some(p) => PacketSpec::parse(p).map_err(|e| Refusal::Packet(e.to_string()))?,
+        None => PacketSpec::default(),
+    };
     let spec = Spec {
         workload,
         faults: &faults,
         args: &args.targets,
         op_timeout: args.op_timeout,
+        targets: &targets,
+        packet,
     };
     let target: Arc<dyn AnyTarget> = Arc::from(args.target.plan(&spec).map_err(Refusal::Target)?);
     if workload != WorkloadKind::ListAppend && !args.consistency.is_empty() {
@@ -202,6 +228,8 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
         label: format!("{}-{}", target.label(), workload.name()),
         target,
         faults,
+        targets,
+        packet,
         config: RunConfig {
             workload,
             keys: args.keys,
@@ -407,6 +435,8 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         dir: dir.clone(),
         config: plan.config.clone(),
         faults: plan.faults.clone(),
+        targets: plan.targets.clone(),
+        packet: plan.packet,
         recorder: recorder.clone(),
         progress: progress.clone(),
         stop,

@@ -346,6 +346,8 @@ impl Primitives for MaelstromFaults {
                 })))
             }
             Fault::Kill | Fault::Pause => Some(Aim::Node(rng.below(n as u64) as usize)),
+            // Aimed by the schedule.
+            Fault::Packet => None,
         }
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -239,6 +239,8 @@ impl Primitives for RemoteFaults {
                 }))
             }
             Fault::Kill | Fault::Pause => Aim::Node(rng.below(n as u64) as usize),
+            // Aimed by the schedule.
+            Fault::Packet => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -304,6 +304,8 @@ impl Primitives for ServerFaults {
                 }))
             }
             Fault::Kill | Fault::Pause => Aim::Node(node),
+            // Refused before the run.
+            Fault::Packet => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

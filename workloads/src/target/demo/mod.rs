@@ -251,6 +251,8 @@ impl Primitives for DemoFaults {
                 )))
             }
             Fault::Kill | Fault::Pause => Aim::Node(self.target(n, rng) - 1),
+            // Aimed by the schedule.
+            Fault::Packet => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

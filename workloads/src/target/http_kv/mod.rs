@@ -143,6 +143,8 @@ impl Target for HttpKvTarget {
                 Fault::Kill if self.service.pid.is_none() => Some("--node-pid"),
                 Fault::Kill if self.service.start.is_none() => Some("--node-start"),
                 Fault::Kill | Fault::Pause => None,
+                // Refused with what is missing by the registry (packet support).
+                Fault::Packet => None,
             };
             if let Some(flag) = missing {
                 return Err(RunError::Usage(format!(

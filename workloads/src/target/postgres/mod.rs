@@ -356,6 +356,10 @@ impl Primitives for PgReplicaFaults {
     fn node_name(&self, node: usize) -> String {
         self.server(node).name().to_string()
     }
+    fn first_node(&self) -> usize {
+        // Proxy endpoints count from 1: the primary is 1.
+        1
+    }
     fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim> {
         let n = self.cluster.servers.len();
         Some(match fault {
@@ -375,6 +379,8 @@ impl Primitives for PgReplicaFaults {
                 }))
             }
             Fault::Kill | Fault::Pause => Aim::Node(rng.below(n as u64) as usize),
+            // Refused before the run.
+            Fault::Packet => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

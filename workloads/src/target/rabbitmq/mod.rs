@@ -235,6 +235,8 @@ impl Primitives for RabbitFaults {
                 }))
             }
             Fault::Kill | Fault::Pause => Aim::Node(0),
+            // Refused before the run.
+            Fault::Packet => return None,
         })
     }
     async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {
