@@ -127,9 +127,15 @@ pub struct MaelstromTestArgs {
     pub latency_dist: workloads::maelstrom::LatencyDist,
 
     /// Faults: partition (Maelstrom's), and faultline's partition-one-way, kill (SIGKILL and
-    /// restart with init again), pause (SIGSTOP/SIGCONT); comma-separated or repeated.
+    /// restart with init again), pause (SIGSTOP/SIGCONT), packet (delay, loss, duplication in
+    /// the router, --packet); comma-separated or repeated; one fault at a time.
     #[arg(long, value_name = "FAULT", value_delimiter = ',')]
     pub nemesis: Vec<String>,
+
+    /// What --nemesis packet does to every message of the nodes it hits: delay=MS, jitter=MS,
+    /// loss=P, duplicate=P (default delay=50ms,jitter=25ms,loss=0.05).
+    #[arg(long, value_name = "SPEC")]
+    pub packet: Option<String>,
 
     /// Seconds between fault changes (a fault holds this long, then as long healed).
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "10")]

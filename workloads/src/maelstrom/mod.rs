@@ -69,6 +69,8 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// One-way partitions (`--nemesis partition-one-way`): only one direction is cut.
     pub one_way: bool,
+    /// What `--nemesis packet` does (`--packet`).
+    pub packet: crate::nemesis::PacketSpec,
     /// `--nemesis-interval`.
     pub nemesis_interval: Duration,
     /// `--topology`.
@@ -389,6 +391,18 @@ impl Primitives for MaelstromFaults {
     async fn heal(&mut self) {
         self.cluster.router.heal();
     }
+    async fn packet(
+        &mut self,
+        nodes: &[usize],
+        spec: &crate::nemesis::PacketSpec,
+    ) -> Result<(), NemesisError> {
+        // Node `i` (from 0) is the router's address `i`.
+        self.cluster.router.set_packet(nodes, *spec);
+        Ok(())
+    }
+    async fn heal_packets(&mut self) {
+        self.cluster.router.heal_packets();
+    }
     async fn repair(&mut self) -> (Vec<crate::nemesis::Planned>, Vec<String>) {
         self.cluster.router.heal();
         let mut errors = Vec::new();
@@ -409,6 +423,9 @@ impl Primitives for MaelstromFaults {
         let c = &self.cluster;
         if c.router.cut_links() > 0 {
             return Err(NotHealed::Still("links are still cut"));
+        }
+        if c.router.packet_faulted() {
+            return Err(NotHealed::Still("a packet fault is still in the router"));
         }
         if c.nodes.iter().any(|p| !p.running()) {
             return Err(NotHealed::Still("a node is still down"));
@@ -592,7 +609,8 @@ async fn drive(
         MaelstromFaults { cluster: c.clone() },
         cfg.faults.clone(),
         cfg.seed,
-    );
+    )
+    .with_packet(cfg.packet);
     let nemesis = {
         let recorder = recorder.clone();
         let progress = progress.clone();

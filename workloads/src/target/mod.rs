@@ -253,6 +253,20 @@ impl TargetKind {
     }
 }
 
+/// What the nemesis does on `--ssh-nodes` (iptables on each host): any grudge, one-way too;
+/// packet loss with `statistic`; no delay or duplication (no netem driven).
+pub fn ssh_nemesis_support() -> NemesisSupport {
+    NemesisSupport {
+        targets: true,
+        one_way: true,
+        primaries: false,
+        packet: vec![PacketKind::Loss],
+        packet_missing: "on --ssh-nodes faultline injects packet loss with iptables `statistic` \
+                         only; delay and duplication need tc netem, which faultline does not \
+                         drive (and this machine's kernel lacks); use --packet loss=P",
+    }
+}
+
 /// Refuses target sets and packet settings the target cannot do (exit 254, before the run).
 pub fn refuse_nemesis_parts(
     target: &str,

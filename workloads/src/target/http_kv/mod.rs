@@ -131,6 +131,13 @@ impl Target for HttpKvTarget {
             )
         }
     }
+    fn nemesis_support(&self) -> super::NemesisSupport {
+        if self.ssh.ssh_nodes.is_empty() {
+            super::NemesisSupport::default()
+        } else {
+            super::ssh_nemesis_support()
+        }
+    }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_queue(workload)?;
         if self.ssh.ssh_nodes.is_empty() {
