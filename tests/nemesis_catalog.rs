@@ -81,11 +81,20 @@ fn a_one_way_partition_is_recorded_with_its_grudge_and_healed() {
     assert_eq!(grudge.len(), 1, "only one node stops hearing: {v}");
     let (deaf, heard) = grudge.iter().next().unwrap();
     assert_eq!(heard.as_array().unwrap().len(), 2, "{v}");
-    assert!(!heard.as_array().unwrap().contains(&Value::from(deaf.as_str())));
+    assert!(!heard
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(deaf.as_str())));
     assert!(!nemesis(&ops, "stop-partition").is_empty(), "never healed");
     let log = std::fs::read_to_string(latest(store.path()).join("run.log")).unwrap();
-    assert!(log.contains(&format!("{deaf} deaf to")), "run.log names the grudge:\n{log}");
-    assert!(log.contains("healed: every node hears every other node again"), "{log}");
+    assert!(
+        log.contains(&format!("{deaf} deaf to")),
+        "run.log names the grudge:\n{log}"
+    );
+    assert!(
+        log.contains("healed: every node hears every other node again"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -142,8 +151,14 @@ fn packet_delay_shows_in_the_latency_of_operations() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let t = |o: &Value| o["time"].as_i64().unwrap_or(0);
-    let start = nemesis(&ops, "start-packet").last().map(|o| t(o)).expect("a start");
-    let stop = nemesis(&ops, "stop-packet").first().map(|o| t(o)).expect("a stop");
+    let start = nemesis(&ops, "start-packet")
+        .last()
+        .map(|o| t(o))
+        .expect("a start");
+    let stop = nemesis(&ops, "stop-packet")
+        .first()
+        .map(|o| t(o))
+        .expect("a stop");
     // Latency of every ok write/read: invoke → completion by process.
     let mut open = std::collections::HashMap::new();
     let (mut before, mut during) = (Vec::new(), Vec::new());
@@ -169,7 +184,12 @@ fn packet_delay_shows_in_the_latency_of_operations() {
         }
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    assert!(!before.is_empty() && !during.is_empty(), "{} / {}", before.len(), during.len());
+    assert!(
+        !before.is_empty() && !during.is_empty(),
+        "{} / {}",
+        before.len(),
+        during.len()
+    );
     assert!(
         mean(&during) > mean(&before) + 100.0,
         "delay not visible: mean {:.1} ms before, {:.1} ms during",
@@ -238,7 +258,10 @@ fn faults_a_target_cannot_do_are_refused_before_the_run() {
     );
     assert_eq!(out.status.code(), Some(254), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("demo") && err.contains("packet duplicate"), "{err}");
+    assert!(
+        err.contains("demo") && err.contains("packet duplicate"),
+        "{err}"
+    );
     let out = run_bounded(
         faultline()
             .args(["run", "--target", "etcd", "--nemesis", "partition"])

@@ -483,7 +483,10 @@ async fn nemesis_loop<N: Faults>(
     let over = |stop: &watch::Receiver<bool>| *stop.borrow() || main_done.load(Ordering::SeqCst);
     let deadline = tokio::time::Instant::now() + config.time_limit;
     if faults.lanes() > 1 {
-        return combined_loop(faults, config, recorder, progress, deadline, main_done, stop).await;
+        return combined_loop(
+            faults, config, recorder, progress, deadline, main_done, stop,
+        )
+        .await;
     }
     loop {
         if !sleep_unless_stopped(config.nemesis_interval, deadline, stop).await || over(stop) {

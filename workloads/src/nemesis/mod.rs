@@ -61,12 +61,7 @@ impl Fault {
     pub const ALL: [Fault; 3] = [Fault::Partition, Fault::Kill, Fault::Pause];
 
     /// Every fault `--nemesis` can name.
-    pub const NAMED: [Fault; 4] = [
-        Fault::Partition,
-        Fault::Kill,
-        Fault::Pause,
-        Fault::Packet,
-    ];
+    pub const NAMED: [Fault; 4] = [Fault::Partition, Fault::Kill, Fault::Pause, Fault::Packet];
 
     /// The fault's name: `partition`, `kill`, `pause`.
     pub fn name(self) -> &'static str {
@@ -179,7 +174,12 @@ impl Grudge {
             .0
             .iter()
             .filter(|(_, bs)| !bs.is_empty())
-            .map(|(&a, bs)| (name(a), json!(bs.iter().map(|&b| name(b)).collect::<Vec<_>>())))
+            .map(|(&a, bs)| {
+                (
+                    name(a),
+                    json!(bs.iter().map(|&b| name(b)).collect::<Vec<_>>()),
+                )
+            })
             .collect();
         Value::Object(map)
     }
@@ -257,7 +257,9 @@ pub enum FaultListError {
     #[error("no faults named; expected none, all, or a list of partition, kill, pause, packet")]
     Empty,
     /// A name that is not a fault.
-    #[error("unknown fault {0:?}; expected none, all, or a list of partition, kill, pause, packet")]
+    #[error(
+        "unknown fault {0:?}; expected none, all, or a list of partition, kill, pause, packet"
+    )]
     Unknown(String),
 }
 
@@ -785,7 +787,11 @@ impl<P: Primitives> Schedule<P> {
 
     /// Carries out a planned op of `lane`; returns the completion value to record (the planned
     /// value).
-    pub async fn perform_in(&mut self, lane: usize, planned: &Planned) -> Result<Value, NemesisError> {
+    pub async fn perform_in(
+        &mut self,
+        lane: usize,
+        planned: &Planned,
+    ) -> Result<Value, NemesisError> {
         let t = &mut self.target;
         match &planned.action {
             Action::StartPartition(c) => t.cut(&c.grudge).await?,

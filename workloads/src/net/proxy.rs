@@ -337,7 +337,11 @@ async fn relay(client: TcpStream, flags: Flags, mut upstream: watch::Receiver<Op
 
 /// When a chunk read now is due at the other end under `spec`: the delay with its jitter,
 /// plus a retransmission stall per loss (200 ms, doubling), never before the previous chunk.
-fn due(spec: Option<&PacketSpec>, rng: &mut Rng, last: tokio::time::Instant) -> tokio::time::Instant {
+fn due(
+    spec: Option<&PacketSpec>,
+    rng: &mut Rng,
+    last: tokio::time::Instant,
+) -> tokio::time::Instant {
     let now = tokio::time::Instant::now();
     let Some(spec) = spec else {
         return now.max(last);

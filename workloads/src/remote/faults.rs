@@ -348,10 +348,9 @@ impl Primitives for RemoteFaults {
             })
             .collect();
         let remote = &self.remote;
-        let futures = scripts
-            .iter()
-            .enumerate()
-            .map(|(i, s)| async move { remote.run(i, "packet loss (iptables statistic)", s).await });
+        let futures = scripts.iter().enumerate().map(|(i, s)| async move {
+            remote.run(i, "packet loss (iptables statistic)", s).await
+        });
         for r in super::join_all(futures).await {
             r?;
         }
@@ -363,7 +362,9 @@ impl Primitives for RemoteFaults {
              iptables -w -F {PACKET_CHAIN} 2>/dev/null; iptables -w -X {PACKET_CHAIN} 2>/dev/null; \
              true"
         );
-        let _ = self.on_all("heal packets (iptables)", |_| script.clone()).await;
+        let _ = self
+            .on_all("heal packets (iptables)", |_| script.clone())
+            .await;
     }
     async fn heal(&mut self) {
         let started = std::time::Instant::now();
