@@ -796,6 +796,9 @@ pub fn verdict_text(f: &Finished, style: Style) -> String {
         FileOutcome::Checked { report, .. } => render_human::render(&file, report, style),
         FileOutcome::BadInput(e) => format!("{e}\n"),
     };
+    if let Some(line) = faults_at_anomaly(f) {
+        text.push_str(&line);
+    }
     if let Some(hit) = f.summary.history_limit {
         text.push_str(&format!(
             "incomplete run: the history reached --max-history ({} operations) after {:.1} s\n",
@@ -809,6 +812,49 @@ pub fn verdict_text(f: &Finished, style: Style) -> String {
         ));
     }
     text
+}
+
+/// Which fault kinds were in effect while the counterexample's operations ran (from the fault
+/// windows of the history), as a line for the human output; `None` without a counterexample
+/// or without faults.
+fn faults_at_anomaly(f: &Finished) -> Option<String> {
+    if f.perf.windows.is_empty() {
+        return None;
+    }
+    let v = outcome_json(f);
+    let mut span: Option<(i64, i64)> = None;
+    for r in v["results"].as_array()? {
+        let c = &r["counterexample"];
+        let ops = c["minimal"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(std::iter::once(c["stuck"].clone()));
+        for op in ops {
+            if let (Some(s), Some(e)) = (op["start"].as_i64(), op["end"].as_i64()) {
+                span = Some(match span {
+                    None => (s, e),
+                    Some((a, b)) => (a.min(s), b.max(e)),
+                });
+            }
+        }
+    }
+    let (start, end) = span?;
+    let mut kinds: Vec<&str> = f
+        .perf
+        .windows
+        .iter()
+        .filter(|w| w.start <= end && start <= w.end)
+        .map(|w| w.kind)
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    Some(if kinds.is_empty() {
+        "faults in effect at the anomaly: none (it happened between faults)\n".to_string()
+    } else {
+        format!("faults in effect at the anomaly: {}\n", kinds.join(", "))
+    })
 }
 
 /// The verdict as `check --format json` prints it, plus the run's facts.

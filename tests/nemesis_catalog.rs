@@ -275,3 +275,30 @@ fn faults_a_target_cannot_do_are_refused_before_the_run() {
     assert!(err.contains("etcd") && err.contains("primaries"), "{err}");
     assert!(!store.path().join("latest").exists(), "nothing ran");
 }
+
+#[test]
+fn the_async_demo_under_combined_faults_is_invalid_and_names_the_faults_in_effect() {
+    let store = tempfile::tempdir().unwrap();
+    let out = run_bounded(
+        faultline()
+            .args(["run", "--target", "demo", "--mode", "async", "--seed", "3"])
+            .args([
+                "--nemesis",
+                "partition,kill,packet",
+                "--packet",
+                "delay=20ms",
+            ])
+            .args(["--time-limit", "6", "--nemesis-interval", "0.5"])
+            .args(["--nemesis-hold", "1.5"])
+            .arg("--store")
+            .arg(store.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("faults in effect at the anomaly: "),
+        "{}",
+        describe(&out)
+    );
+}
