@@ -823,7 +823,12 @@ fn faults_at_anomaly(f: &Finished) -> Option<String> {
     }
     let v = outcome_json(f);
     let mut span: Option<(i64, i64)> = None;
-    for r in v["results"].as_array()? {
+    // One file's result (`counterexample` at the top), or a list of them.
+    let results = match v["results"].as_array() {
+        Some(list) => list.clone(),
+        None => vec![v],
+    };
+    for r in &results {
         let c = &r["counterexample"];
         let ops = c["minimal"]
             .as_array()
