@@ -133,7 +133,8 @@ pub struct MaelstromTestArgs {
     pub nemesis: Vec<String>,
 
     /// What --nemesis packet does to every message of the nodes it hits: delay=MS, jitter=MS,
-    /// loss=P, duplicate=P (default delay=50ms,jitter=25ms,loss=0.05).
+    /// loss=P, duplicate=P (default delay=50ms,jitter=25ms,loss=0.05). Unlike --message-loss
+    /// (all the time, between nodes, no ops), a packet fault comes and goes as recorded ops.
     #[arg(long, value_name = "SPEC")]
     pub packet: Option<String>,
 
