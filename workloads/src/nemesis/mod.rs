@@ -1027,3 +1027,30 @@ impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
         either!(self, p => p.check_healed().await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards the catalog ⨉ clock merge: every named fault, packet and the clock faults
+    /// included, parses back from its own name, and `clock` still expands to the three.
+    #[test]
+    fn every_named_fault_parses_from_its_name_with_packet_and_clock_faults_together() {
+        for f in Fault::NAMED {
+            assert_eq!(Fault::parse_list(f.name()), Ok(vec![f]));
+        }
+        assert_eq!(
+            Fault::parse_list("packet,clock"),
+            Ok(vec![
+                Fault::Packet,
+                Fault::ClockBump,
+                Fault::ClockStrobe,
+                Fault::ClockSkew
+            ])
+        );
+        assert!(matches!(
+            Fault::parse_list("clocks"),
+            Err(FaultListError::Unknown(_))
+        ));
+    }
+}
