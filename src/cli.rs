@@ -127,9 +127,16 @@ pub struct MaelstromTestArgs {
     pub latency_dist: workloads::maelstrom::LatencyDist,
 
     /// Faults: partition (Maelstrom's), and faultline's partition-one-way, kill (SIGKILL and
-    /// restart with init again), pause (SIGSTOP/SIGCONT); comma-separated or repeated.
+    /// restart with init again), pause (SIGSTOP/SIGCONT), packet (delay, loss, duplication in
+    /// the router, --packet); comma-separated or repeated; one fault at a time.
     #[arg(long, value_name = "FAULT", value_delimiter = ',')]
     pub nemesis: Vec<String>,
+
+    /// What --nemesis packet does to every message of the nodes it hits: delay=MS, jitter=MS,
+    /// loss=P, duplicate=P (default delay=50ms,jitter=25ms,loss=0.05). Unlike --message-loss
+    /// (all the time, between nodes, no ops), a packet fault comes and goes as recorded ops.
+    #[arg(long, value_name = "SPEC")]
+    pub packet: Option<String>,
 
     /// Seconds between fault changes (a fault holds this long, then as long healed).
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "10")]
@@ -425,13 +432,26 @@ pub struct RunArgs {
     #[arg(long, value_name = "WORKLOAD", default_value = "register")]
     pub workload: String,
 
-    /// Faults to inject: none, or a comma-separated list of partition, kill, pause (or all),
-    /// and the clock faults clock-bump, clock-strobe, clock-skew (or clock; --target demo only,
-    /// through libfaketime; they run alongside the other faults: docs/clocks.md). Faults need a
-    /// target whose nodes faultline starts: demo, or etcd, redis, postgres, rabbitmq without
-    /// --nodes (which faults each takes: docs/targets.md).
+    /// Faults to inject: none, or a comma-separated list of partition, kill, pause, packet
+    /// (`all` is partition, kill, pause), and the clock faults clock-bump, clock-strobe,
+    /// clock-skew (or clock; --target demo only, through libfaketime: docs/clocks.md). Several
+    /// kinds run at once, each on its own seeded schedule (clock faults on one schedule of
+    /// their own). Faults need a target whose nodes faultline starts: demo, or etcd, redis,
+    /// postgres, rabbitmq without --nodes (which faults each takes: docs/nemesis.md).
     #[arg(long, value_name = "FAULT,...", default_value = "none")]
     pub nemesis: String,
+
+    /// Which nodes partitions and packet faults aim at, comma-separated (one drawn per fault):
+    /// one, minority, majority, minority-third, primaries, all, the shapes halves, isolate,
+    /// majorities-ring, bridge, and one-way (a node stops hearing the others). Default: the
+    /// target's own shapes; packet faults hit every node.
+    #[arg(long, value_name = "SET,...")]
+    pub nemesis_targets: Option<String>,
+
+    /// What --nemesis packet does to the traffic of the nodes it aims at: delay=MS,
+    /// jitter=MS, loss=P, duplicate=P (comma-separated; default delay=50ms,jitter=25ms,loss=0.05).
+    #[arg(long, value_name = "SPEC")]
+    pub packet: Option<String>,
 
     /// Length of the main phase, in seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "20")]

@@ -37,12 +37,16 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Result<Plan> {
         faults: &faults,
         args: &targets,
         op_timeout,
+        targets: &[],
+        packet: workloads::nemesis::PacketSpec::default(),
     };
     let target = TargetKind::Demo.plan(&spec)?;
     Ok(Plan {
         label: format!("{}-register", target.label()),
         target: std::sync::Arc::from(target),
         faults,
+        targets: Vec::new(),
+        packet: workloads::nemesis::PacketSpec::default(),
         config: RunConfig {
             workload: WorkloadKind::Register,
             keys: 3,

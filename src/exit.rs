@@ -76,7 +76,8 @@ fn of_run_error(e: &RunError) -> u8 {
         | RunError::Store { .. }
         | RunError::Start(_)
         | RunError::Server(_)
-        | RunError::Client(_) => BAD_INPUT,
+        | RunError::Client(_)
+        | RunError::FaultUnsupported { .. } => BAD_INPUT,
         RunError::Ssh(e) => of_ssh_error(e),
         RunError::Within { source, .. } => of_run_error(source),
         RunError::Internal(_) => INTERNAL,

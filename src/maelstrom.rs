@@ -103,10 +103,11 @@ fn faults(names: &[String]) -> Result<(Vec<Fault>, bool), String> {
                      faultline run --target demo (docs/clocks.md)"
                 ))
             }
+            "packet" => Fault::Packet,
             other => {
                 return Err(format!(
                     "--nemesis: unknown fault {other:?}; expected partition, partition-one-way, \
-                     kill or pause"
+                     kill, pause or packet"
                 ))
             }
         };
@@ -133,6 +134,18 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
     let (fault_list, one_way) = match faults(&a.nemesis) {
         Ok(f) => f,
         Err(e) => return Ok(usage(&e)),
+    };
+    let packet = match (&a.packet, fault_list.contains(&Fault::Packet)) {
+        (None, _) => workloads::nemesis::PacketSpec::default(),
+        (Some(_), false) => {
+            return Ok(usage(
+                "--packet applies to --nemesis packet; add packet to --nemesis",
+            ))
+        }
+        (Some(p), true) => match workloads::nemesis::PacketSpec::parse(p) {
+            Ok(s) => s,
+            Err(e) => return Ok(usage(&format!("--packet: {e}"))),
+        },
     };
     for (given, flag) in [
         (a.consistency_models.is_some(), "--consistency-models"),
@@ -186,6 +199,7 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         latency_dist: a.latency_dist,
         faults: fault_list,
         one_way,
+        packet,
         nemesis_interval: a.nemesis_interval,
         topology: a.topology,
         key_count: a.key_count,

@@ -1060,6 +1060,8 @@ impl Ctx<'_> {
             let (key, span) = match &refusal {
                 Refusal::Workload(_) => key_of_flag("--workload"),
                 Refusal::Nemesis(_) => key_of_flag("--nemesis"),
+                Refusal::NemesisTargets(_) => key_of_flag("--nemesis-targets"),
+                Refusal::Packet(_) => key_of_flag("--packet"),
                 Refusal::AnomaliesNotApplicable | Refusal::Anomaly(_) => key_of_flag("--anomalies"),
                 Refusal::InferenceNotApplicable => {
                     ["--wfr-keys", "--sequential-keys", "--linearizable-keys"]

@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use workloads::generator::WorkloadKind;
-use workloads::nemesis::Fault;
+use workloads::nemesis::{Fault, NodeSet, PacketSpec};
 use workloads::runner::{Progress, RunConfig, RunSummary};
 use workloads::target::{AnyTarget, RunCtx, Spec};
 
@@ -40,6 +40,10 @@ pub struct Plan {
     pub target: Arc<dyn AnyTarget>,
     /// Faults to inject.
     pub faults: Vec<Fault>,
+    /// The target sets partitions and packet faults aim at (empty: the defaults).
+    pub targets: Vec<NodeSet>,
+    /// What a packet fault does.
+    pub packet: PacketSpec,
     /// The runner's configuration.
     pub config: RunConfig,
     /// Consistency models for list-append.
@@ -113,6 +117,10 @@ pub enum Refusal {
     Workload(String),
     /// `--nemesis` is not a list of faults.
     Nemesis(String),
+    /// `--nemesis-targets` is not a list of target sets.
+    NemesisTargets(String),
+    /// `--packet` is not a packet spec, or given without `--nemesis packet`.
+    Packet(String),
     /// The target registry refused the flags, the workload or the faults.
     Target(workloads::RunError),
     /// `--consistency` given for another workload than list-append.
@@ -135,6 +143,8 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::Workload(e) => write!(f, "--workload: {e}"),
             Refusal::Nemesis(e) => write!(f, "--nemesis: {e}"),
+            Refusal::NemesisTargets(e) => write!(f, "--nemesis-targets: {e}"),
+            Refusal::Packet(e) => write!(f, "--packet: {e}"),
             Refusal::Target(e) => write!(f, "{e}"),
             Refusal::ConsistencyNotApplicable => {
                 write!(f, "--consistency applies to --workload list-append")
@@ -167,11 +177,27 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
     let workload =
         WorkloadKind::parse(&args.workload).map_err(|e| Refusal::Workload(e.to_string()))?;
     let faults = Fault::parse_list(&args.nemesis).map_err(|e| Refusal::Nemesis(e.to_string()))?;
+    let targets = match &args.nemesis_targets {
+        Some(t) => NodeSet::parse_list(t).map_err(|e| Refusal::NemesisTargets(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let packet = match &args.packet {
+        Some(p) if !faults.contains(&Fault::Packet) => {
+            let _ = p;
+            return Err(Refusal::Packet(
+                "applies to --nemesis packet; add packet to --nemesis".into(),
+            ));
+        }
+        Some(p) => PacketSpec::parse(p).map_err(|e| Refusal::Packet(e.to_string()))?,
+        None => PacketSpec::default(),
+    };
     let spec = Spec {
         workload,
         faults: &faults,
         args: &args.targets,
         op_timeout: args.op_timeout,
+        targets: &targets,
+        packet,
     };
     let target: Arc<dyn AnyTarget> = Arc::from(args.target.plan(&spec).map_err(Refusal::Target)?);
     if workload != WorkloadKind::ListAppend && !args.consistency.is_empty() {
@@ -202,6 +228,8 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
         label: format!("{}-{}", target.label(), workload.name()),
         target,
         faults,
+        targets,
+        packet,
         config: RunConfig {
             workload,
             keys: args.keys,
@@ -407,6 +435,8 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         dir: dir.clone(),
         config: plan.config.clone(),
         faults: plan.faults.clone(),
+        targets: plan.targets.clone(),
+        packet: plan.packet,
         recorder: recorder.clone(),
         progress: progress.clone(),
         stop,
@@ -766,6 +796,9 @@ pub fn verdict_text(f: &Finished, style: Style) -> String {
         FileOutcome::Checked { report, .. } => render_human::render(&file, report, style),
         FileOutcome::BadInput(e) => format!("{e}\n"),
     };
+    if let Some(line) = faults_at_anomaly(f) {
+        text.push_str(&line);
+    }
     if let Some(hit) = f.summary.history_limit {
         text.push_str(&format!(
             "incomplete run: the history reached --max-history ({} operations) after {:.1} s\n",
@@ -779,6 +812,54 @@ pub fn verdict_text(f: &Finished, style: Style) -> String {
         ));
     }
     text
+}
+
+/// Which fault kinds were in effect while the counterexample's operations ran (from the fault
+/// windows of the history), as a line for the human output; `None` without a counterexample
+/// or without faults.
+fn faults_at_anomaly(f: &Finished) -> Option<String> {
+    if f.perf.windows.is_empty() {
+        return None;
+    }
+    let v = outcome_json(f);
+    let mut span: Option<(i64, i64)> = None;
+    // One file's result (`counterexample` at the top), or a list of them.
+    let results = match v["results"].as_array() {
+        Some(list) => list.clone(),
+        None => vec![v],
+    };
+    for r in &results {
+        let c = &r["counterexample"];
+        let ops = c["minimal"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(std::iter::once(c["stuck"].clone()));
+        for op in ops {
+            if let (Some(s), Some(e)) = (op["start"].as_i64(), op["end"].as_i64()) {
+                span = Some(match span {
+                    None => (s, e),
+                    Some((a, b)) => (a.min(s), b.max(e)),
+                });
+            }
+        }
+    }
+    let (start, end) = span?;
+    let mut kinds: Vec<&str> = f
+        .perf
+        .windows
+        .iter()
+        .filter(|w| w.start <= end && start <= w.end)
+        .map(|w| w.kind)
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    Some(if kinds.is_empty() {
+        "faults in effect at the anomaly: none (it happened between faults)\n".to_string()
+    } else {
+        format!("faults in effect at the anomaly: {}\n", kinds.join(", "))
+    })
 }
 
 /// The verdict as `check --format json` prints it, plus the run's facts.

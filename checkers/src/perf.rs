@@ -33,7 +33,7 @@ pub struct Window {
     pub start: i64,
     /// When healing began.
     pub end: i64,
-    /// What kind of fault (`partition`, `kill`, `pause`).
+    /// What kind of fault (`partition`, `kill`, `pause`, `packet`).
     pub kind: &'static str,
 }
 
@@ -131,10 +131,12 @@ pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
             "restart" => ("kill", false),
             "pause" => ("pause", true),
             "resume" => ("pause", false),
+            "start-packet" => ("packet", true),
+            "stop-packet" => ("packet", false),
             _ => continue,
         };
-        // Partitions have one window at a time; kill/pause windows are per node.
-        let slot = if kind == "partition" {
+        // Partitions and packet faults have one window at a time; kill/pause are per node.
+        let slot = if kind == "partition" || kind == "packet" {
             (kind, String::new())
         } else {
             (kind, target)

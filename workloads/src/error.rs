@@ -89,6 +89,17 @@ pub enum RunError {
         /// The failure.
         source: Box<RunError>,
     },
+    /// A fault (or a part of one, or a target set) this target cannot do, refused before the
+    /// run starts.
+    #[error("--target {target} cannot do {fault}: {missing}")]
+    FaultUnsupported {
+        /// The target (`demo`, `etcd`).
+        target: String,
+        /// The fault or setting (`packet duplicate`, `--nemesis-targets primaries`).
+        fault: String,
+        /// What is missing, and what to do instead.
+        missing: String,
+    },
     /// Anything else: a bug in faultline.
     #[error("{0}")]
     Internal(String),

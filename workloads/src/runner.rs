@@ -80,6 +80,19 @@ pub trait Faults: Send + 'static {
     fn plan_start(&mut self) -> Option<FaultOp>;
     /// Plans healing the active fault, if one is active.
     fn plan_stop(&mut self) -> Option<FaultOp>;
+    /// Independent fault schedules (lanes) this nemesis runs at once: 1 (one fault at a time)
+    /// unless several fault kinds are combined, each on its own schedule.
+    fn lanes(&self) -> usize {
+        1
+    }
+    /// Plans the next fault of one lane.
+    fn plan_start_in(&mut self, _lane: usize) -> Option<FaultOp> {
+        self.plan_start()
+    }
+    /// Plans healing the fault in effect in one lane.
+    fn plan_stop_in(&mut self, _lane: usize) -> Option<FaultOp> {
+        self.plan_stop()
+    }
     /// Applies a planned operation; returns what happened.
     fn apply(&mut self, op: &FaultOp) -> impl Future<Output = Result<Value, NemesisError>> + Send;
     /// Heals everything that might be broken; returns the operations performed and results.
@@ -512,6 +525,12 @@ async fn nemesis_loop<N: Faults>(
 ) {
     let over = |stop: &watch::Receiver<bool>| *stop.borrow() || main_done.load(Ordering::SeqCst);
     let deadline = tokio::time::Instant::now() + config.time_limit;
+    if faults.lanes() > 1 {
+        return combined_loop(
+            faults, config, recorder, progress, deadline, main_done, stop,
+        )
+        .await;
+    }
     loop {
         if !sleep_unless_stopped(config.nemesis_interval, deadline, stop).await || over(stop) {
             return;
@@ -535,6 +554,72 @@ async fn nemesis_loop<N: Faults>(
         if !held || over(stop) {
             return;
         }
+    }
+}
+
+/// Several fault kinds at once (Jepsen's combined nemesis): every lane starts and stops its
+/// own faults, each wait drawn between half and one and a half times `--nemesis-interval`
+/// (quiet) or `--nemesis-hold` (in effect) from the seed, so kinds overlap. At the end of the
+/// main phase the faults still in effect stay for the heal that follows.
+async fn combined_loop<N: Faults>(
+    faults: &mut N,
+    config: &RunConfig,
+    recorder: &Recorder,
+    progress: &Progress,
+    deadline: tokio::time::Instant,
+    main_done: &AtomicBool,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let over = |stop: &watch::Receiver<bool>| *stop.borrow() || main_done.load(Ordering::SeqCst);
+    let lanes = faults.lanes();
+    let mut rng = checkers::Rng::new(config.seed ^ 0x636f_6d62_696e_6564);
+    let mut jittered = |d: Duration| {
+        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        d.mul_f64(0.5 + u)
+    };
+    let now = tokio::time::Instant::now();
+    let mut next: Vec<Option<tokio::time::Instant>> = (0..lanes)
+        .map(|_| Some(now + jittered(config.nemesis_interval)))
+        .collect();
+    let mut active: Vec<Option<String>> = vec![None; lanes];
+    loop {
+        let Some((lane, at)) = next
+            .iter()
+            .enumerate()
+            .filter_map(|(k, t)| t.map(|t| (k, t)))
+            .min_by_key(|&(_, t)| t)
+        else {
+            return;
+        };
+        let wait = at.saturating_duration_since(tokio::time::Instant::now());
+        if !sleep_unless_stopped(wait, deadline, stop).await || over(stop) {
+            return;
+        }
+        let starting = active[lane].is_none();
+        let planned = if starting {
+            faults.plan_start_in(lane)
+        } else {
+            faults.plan_stop_in(lane)
+        };
+        let Some(op) = planned else {
+            // This lane has nothing more to do.
+            next[lane] = None;
+            continue;
+        };
+        recorder.nemesis(&op.f, &op.value, None);
+        let result = faults.apply(&op).await;
+        let ok = result.is_ok();
+        record_fault(recorder, progress, &op, result);
+        if starting {
+            active[lane] = ok.then(|| op.summary.clone());
+            next[lane] = Some(tokio::time::Instant::now() + jittered(config.nemesis_hold));
+        } else {
+            active[lane] = None;
+            next[lane] = Some(tokio::time::Instant::now() + jittered(config.nemesis_interval));
+        }
+        let shown: Vec<&str> = active.iter().flatten().map(String::as_str).collect();
+        *progress.fault.lock().unwrap_or_else(|e| e.into_inner()) =
+            (!shown.is_empty()).then(|| shown.join(" + "));
     }
 }
 

@@ -69,6 +69,8 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// One-way partitions (`--nemesis partition-one-way`): only one direction is cut.
     pub one_way: bool,
+    /// What `--nemesis packet` does (`--packet`).
+    pub packet: crate::nemesis::PacketSpec,
     /// `--nemesis-interval`.
     pub nemesis_interval: Duration,
     /// `--topology`.
@@ -351,6 +353,8 @@ impl Primitives for MaelstromFaults {
             Fault::Kill | Fault::Pause => Some(Aim::Node(rng.below(n as u64) as usize)),
             // Refused when the command line is read (src/maelstrom.rs): never aimed.
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => None,
+            // Aimed by the schedule.
+            Fault::Packet => None,
         }
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
@@ -392,6 +396,18 @@ impl Primitives for MaelstromFaults {
     async fn heal(&mut self) {
         self.cluster.router.heal();
     }
+    async fn packet(
+        &mut self,
+        nodes: &[usize],
+        spec: &crate::nemesis::PacketSpec,
+    ) -> Result<(), NemesisError> {
+        // Node `i` (from 0) is the router's address `i`.
+        self.cluster.router.set_packet(nodes, *spec);
+        Ok(())
+    }
+    async fn heal_packets(&mut self) {
+        self.cluster.router.heal_packets();
+    }
     async fn repair(&mut self) -> (Vec<crate::nemesis::Planned>, Vec<String>) {
         self.cluster.router.heal();
         self.cluster.router.stop_loss();
@@ -413,6 +429,9 @@ impl Primitives for MaelstromFaults {
         let c = &self.cluster;
         if c.router.cut_links() > 0 {
             return Err(NotHealed::Still("links are still cut"));
+        }
+        if c.router.packet_faulted() {
+            return Err(NotHealed::Still("a packet fault is still in the router"));
         }
         if c.nodes.iter().any(|p| !p.running()) {
             return Err(NotHealed::Still("a node is still down"));
@@ -647,7 +666,8 @@ async fn drive(
         MaelstromFaults { cluster: c.clone() },
         cfg.faults.clone(),
         cfg.seed,
-    );
+    )
+    .with_packet(cfg.packet);
     let nemesis = {
         let recorder = recorder.clone();
         let progress = progress.clone();

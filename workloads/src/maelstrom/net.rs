@@ -199,6 +199,9 @@ pub struct Router {
     /// Messages `c0` sent or received (not in the statistics).
     internal: AtomicU64,
     t0: std::time::Instant,
+    /// The packet fault now: the nodes whose messages (sent or received) it hits, and what it
+    /// does to them.
+    packet: RwLock<Option<(HashSet<Addr>, crate::nemesis::PacketSpec)>>,
     /// The statistics.
     pub stats: NetStats,
     net_log: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
@@ -249,6 +252,7 @@ impl Router {
             journal_full: AtomicBool::new(false),
             internal: AtomicU64::new(0),
             t0: std::time::Instant::now(),
+            packet: RwLock::new(None),
             stats: NetStats::default(),
             net_log: net_log.map(|f| Mutex::new(std::io::BufWriter::new(f))),
         };
@@ -324,6 +328,25 @@ impl Router {
     /// Whether messages are still being lost.
     pub fn losing(&self) -> bool {
         self.loss.load(Ordering::SeqCst) != 0
+    }
+
+    /// Puts a packet fault on every message to or from `nodes` (replacing any earlier one).
+    pub fn set_packet(&self, nodes: &[Addr], spec: crate::nemesis::PacketSpec) {
+        *self.packet.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((nodes.iter().copied().collect(), spec));
+    }
+
+    /// Ends the packet fault.
+    pub fn heal_packets(&self) {
+        *self.packet.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Whether a packet fault is in place.
+    pub fn packet_faulted(&self) -> bool {
+        self.packet
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// Number of cut links.
@@ -491,15 +514,53 @@ impl Router {
             self.dropped(&msg);
             return;
         }
-        let at = self.delay().map(|d| Instant::now() + d);
-        // The sequence number orders delayed messages due at the same instant.
-        let seq = if at.is_some() {
-            self.seq.fetch_add(1, Ordering::Relaxed)
-        } else {
-            0
+        let packet = self
+            .packet
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(nodes, _)| nodes.contains(&msg.src) || nodes.contains(&msg.dest))
+            .map(|(_, spec)| *spec);
+        let Some(spec) = packet else {
+            let at = self.delay().map(|d| Instant::now() + d);
+            // The sequence number orders delayed messages due at the same instant.
+            let seq = if at.is_some() {
+                self.seq.fetch_add(1, Ordering::Relaxed)
+            } else {
+                0
+            };
+            let dest = msg.dest;
+            let _ = self.inboxes[dest].send(Delivery { at, seq, msg });
+            return;
         };
-        let dest = msg.dest;
-        let _ = self.inboxes[dest].send(Delivery { at, seq, msg });
+        let mut copies = 1;
+        let extra;
+        {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            if spec.lost(&mut rng) {
+                drop(rng);
+                self.dropped(&msg);
+                return;
+            }
+            if spec.duplicated(&mut rng) {
+                copies = 2;
+            }
+            extra = spec.sample_delay(&mut rng);
+        }
+        for _ in 0..copies {
+            let delay = match (self.delay(), extra.is_zero()) {
+                (None, true) => None,
+                (d, _) => Some(d.unwrap_or_default() + extra),
+            };
+            let at = delay.map(|d| Instant::now() + d);
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+            let dest = msg.dest;
+            let _ = self.inboxes[dest].send(Delivery {
+                at,
+                seq,
+                msg: msg.clone(),
+            });
+        }
     }
 
     /// Counts a message that never arrived (cut link, or its receiver was down).

@@ -17,7 +17,9 @@
 //! the primitive on each target that supports it.
 
 pub mod clock;
+mod packet;
 mod partition;
+mod targets;
 
 /// Runs the same expression on whichever side of an [`crate::client::Either`].
 macro_rules! either {
@@ -36,7 +38,9 @@ use serde_json::{json, Value};
 
 use crate::runner::{FaultOp, Faults};
 
+pub use packet::{PacketKind, PacketSpec, PacketSpecError, DEFAULT_PACKET};
 pub use partition::{Partition, PartitionKind};
+pub use targets::{NodeSet, NodeSetError};
 
 /// A kind of fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,6 +52,9 @@ pub enum Fault {
     Kill,
     /// SIGSTOP a node, SIGCONT it later.
     Pause,
+    /// Delay (with jitter), lose or duplicate the packets to and from some nodes
+    /// (`--packet`), then stop.
+    Packet,
     /// Jump node clocks by a few seconds, back or forward; reset later ([`clock`]).
     ClockBump,
     /// Flip node clocks between true time and an offset every 10 ms; reset later.
@@ -57,20 +64,32 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Every fault `all` names (clock faults are asked for by name or as `clock`: few targets
-    /// take them).
+    /// Every fault `all` names, in order (the classic three every fault-taking target does;
+    /// clock faults are asked for by name or as `clock`: few targets take them).
     pub const ALL: [Fault; 3] = [Fault::Partition, Fault::Kill, Fault::Pause];
 
     /// The clock faults, which `clock` names.
     pub const CLOCK: [Fault; 3] = [Fault::ClockBump, Fault::ClockStrobe, Fault::ClockSkew];
 
-    /// The fault's name: `partition`, `kill`, `pause`, `clock-bump`, `clock-strobe`,
-    /// `clock-skew`.
+    /// Every fault `--nemesis` can name.
+    pub const NAMED: [Fault; 7] = [
+        Fault::Partition,
+        Fault::Kill,
+        Fault::Pause,
+        Fault::Packet,
+        Fault::ClockBump,
+        Fault::ClockStrobe,
+        Fault::ClockSkew,
+    ];
+
+    /// The fault's name: `partition`, `kill`, `pause`, `packet`, `clock-bump`,
+    /// `clock-strobe`, `clock-skew`.
     pub fn name(self) -> &'static str {
         match self {
             Fault::Partition => "partition",
             Fault::Kill => "kill",
             Fault::Pause => "pause",
+            Fault::Packet => "packet",
             Fault::ClockBump => "clock-bump",
             Fault::ClockStrobe => "clock-strobe",
             Fault::ClockSkew => "clock-skew",
@@ -90,9 +109,8 @@ impl Fault {
                 "none" => Vec::new(),
                 "all" => Fault::ALL.to_vec(),
                 "clock" => Fault::CLOCK.to_vec(),
-                _ => vec![Fault::ALL
+                _ => vec![Fault::NAMED
                     .into_iter()
-                    .chain(Fault::CLOCK)
                     .find(|f| f.name() == word)
                     .ok_or_else(|| FaultListError::Unknown(word.to_string()))?],
             };
@@ -144,6 +162,66 @@ impl Grudge {
         Grudge::from_pairs(&pairs)
     }
 
+    /// The ordered pairs `(hearer, speaker)`: `hearer` no longer hears `speaker`, sorted.
+    pub fn directed(&self) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = self
+            .0
+            .iter()
+            .flat_map(|(&a, bs)| bs.iter().map(move |&b| (a, b)))
+            .filter(|(a, b)| a != b)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Whether every cut goes both ways.
+    pub fn is_symmetric(&self) -> bool {
+        self.directed()
+            .iter()
+            .all(|&(a, b)| self.0.get(&b).is_some_and(|s| s.contains(&a)))
+    }
+
+    /// The grudge with every node number moved by `from` → `to` (0-based ↔ the target's own).
+    pub fn renumbered(&self, from: usize, to: usize) -> Grudge {
+        let m = |x: usize| x + to - from;
+        Grudge(
+            self.0
+                .iter()
+                .map(|(&a, bs)| (m(a), bs.iter().map(|&b| m(b)).collect()))
+                .collect(),
+        )
+    }
+
+    /// The history's form: `{"n1": ["n2", "n3"], …}`, each node with the nodes it no longer
+    /// hears, `name` naming a node number.
+    pub fn json(&self, name: impl Fn(usize) -> String) -> Value {
+        let map: serde_json::Map<String, Value> = self
+            .0
+            .iter()
+            .filter(|(_, bs)| !bs.is_empty())
+            .map(|(&a, bs)| {
+                (
+                    name(a),
+                    json!(bs.iter().map(|&b| name(b)).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        Value::Object(map)
+    }
+
+    /// `n1 deaf to n2,n3; n2 deaf to n1`, for run.log and progress lines.
+    pub fn describe(&self, name: impl Fn(usize) -> String) -> String {
+        self.0
+            .iter()
+            .filter(|(_, bs)| !bs.is_empty())
+            .map(|(&a, bs)| {
+                let heard: Vec<String> = bs.iter().map(|&b| name(b)).collect();
+                format!("{} deaf to {}", name(a), heard.join(","))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// The unordered pairs cut, each `(low, high)`, sorted.
     pub fn pairs(&self) -> Vec<(usize, usize)> {
         let mut out: BTreeSet<(usize, usize)> = BTreeSet::new();
@@ -171,6 +249,21 @@ pub struct Cut {
     pub stop_summary: String,
 }
 
+/// A packet fault aimed at nodes: what to do and how the history and progress line show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketAim {
+    /// The nodes whose traffic (to and from them) is hit, the target's indices from 0.
+    pub nodes: Vec<usize>,
+    /// What happens to that traffic.
+    pub spec: PacketSpec,
+    /// The `value` of `start-packet` in the history.
+    pub value: Value,
+    /// The progress line of the start.
+    pub summary: String,
+}
+
+impl Eq for PacketAim {}
+
 /// Where a fault lands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Aim {
@@ -178,6 +271,8 @@ pub enum Aim {
     Node(usize),
     /// A partition.
     Cut(Box<Cut>),
+    /// A packet fault.
+    Packet(Box<PacketAim>),
 }
 
 /// Why a `--nemesis` list could not be read.
@@ -185,14 +280,14 @@ pub enum Aim {
 pub enum FaultListError {
     /// Nothing but blanks.
     #[error(
-        "no faults named; expected none, all, or a list of partition, kill, pause, clock, \
-         clock-bump, clock-strobe, clock-skew"
+        "no faults named; expected none, all, or a list of partition, kill, pause, packet, \
+         clock, clock-bump, clock-strobe, clock-skew"
     )]
     Empty,
     /// A name that is not a fault.
     #[error(
-        "unknown fault {0:?}; expected none, all, or a list of partition, kill, pause, clock, \
-         clock-bump, clock-strobe, clock-skew"
+        "unknown fault {0:?}; expected none, all, or a list of partition, kill, pause, packet, \
+         clock, clock-bump, clock-strobe, clock-skew"
     )]
     Unknown(String),
 }
@@ -301,6 +396,22 @@ pub trait Primitives: Send + Sync + 'static {
     fn clocks(&self) -> Option<Box<dyn clock::ClockTarget>> {
         None
     }
+    /// The number of the first node in this target's grudges (0, or 1 for the demo cluster,
+    /// a proxy net and the Maelstrom router).
+    fn first_node(&self) -> usize {
+        0
+    }
+    /// The nodes (indices from 0) that lead now (primaries, leaders), for the `primaries`
+    /// target set; `None`: the target cannot say (its `supports` refuses `primaries`).
+    fn primaries(&self) -> Option<Vec<usize>> {
+        None
+    }
+    /// Hits the traffic to and from `nodes` (indices from 0) as `spec` says.
+    async fn packet(&mut self, _nodes: &[usize], _spec: &PacketSpec) -> Result<(), NemesisError> {
+        Err(self.unsupported("disturb packets"))
+    }
+    /// Ends every packet fault.
+    async fn heal_packets(&mut self) {}
     /// SIGKILLs a node.
     async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {
         Err(self.unsupported("kill a node"))
@@ -358,6 +469,10 @@ pub enum Action {
     Pause(usize),
     /// SIGCONT a node.
     Resume(usize),
+    /// Disturb packets.
+    StartPacket(Box<PacketAim>),
+    /// Stop disturbing packets.
+    StopPacket(Box<PacketAim>),
     /// Nothing (no faults enabled).
     Noop,
 }
@@ -369,6 +484,7 @@ impl Action {
             (Fault::Partition, Aim::Cut(cut)) => Action::StartPartition(*cut),
             (Fault::Kill, Aim::Node(i)) => Action::Kill(i),
             (Fault::Pause, Aim::Node(i)) => Action::Pause(i),
+            (Fault::Packet, Aim::Packet(p)) => Action::StartPacket(p),
             _ => return None,
         })
     }
@@ -379,6 +495,7 @@ impl Action {
             Action::StartPartition(c) => Action::StopPartition(c.clone()),
             Action::Kill(i) => Action::Restart(*i),
             Action::Pause(i) => Action::Resume(*i),
+            Action::StartPacket(p) => Action::StopPacket(p.clone()),
             _ => return None,
         })
     }
@@ -389,6 +506,7 @@ impl Action {
             Action::StartPartition(_) => Some(Fault::Partition),
             Action::Kill(_) => Some(Fault::Kill),
             Action::Pause(_) => Some(Fault::Pause),
+            Action::StartPacket(_) => Some(Fault::Packet),
             _ => None,
         }
     }
@@ -414,7 +532,8 @@ impl Planned {
     }
 
     /// The op's `f` in the history: `start-partition`, `stop-partition`, `kill`, `restart`,
-    /// `pause`, `resume` (or `noop` when no faults are enabled).
+    /// `pause`, `resume`, `start-packet`, `stop-packet` (or `noop` when no faults are
+    /// enabled).
     pub fn f(&self) -> &'static str {
         match self.action {
             Action::StartPartition(_) => "start-partition",
@@ -423,6 +542,8 @@ impl Planned {
             Action::Restart(_) => "restart",
             Action::Pause(_) => "pause",
             Action::Resume(_) => "resume",
+            Action::StartPacket(_) => "start-packet",
+            Action::StopPacket(_) => "stop-packet",
             Action::Noop => "noop",
         }
     }
@@ -433,6 +554,8 @@ impl Planned {
         match &self.action {
             Action::StartPartition(c) => c.value.clone(),
             Action::StopPartition(c) => c.stop_value.clone(),
+            Action::StartPacket(p) => p.value.clone(),
+            Action::StopPacket(_) => Value::Null,
             Action::Noop => Value::Null,
             _ if self.name.is_empty() => Value::Null,
             _ => json!(self.name),
@@ -444,6 +567,8 @@ impl Planned {
         match &self.action {
             Action::StartPartition(c) => c.summary.clone(),
             Action::StopPartition(c) => c.stop_summary.clone(),
+            Action::StartPacket(p) => p.summary.clone(),
+            Action::StopPacket(_) => "heal packets".to_string(),
             Action::Noop => "noop".to_string(),
             _ => format!("{} {}", self.f(), self.name).trim_end().to_string(),
         }
@@ -468,23 +593,36 @@ impl Planned {
 }
 
 /// The seeded schedule over one target's primitives: plan → apply → heal → verify healed.
+///
+/// With one fault kind, or several drawn one at a time, there is one *lane*: one fault in
+/// effect at a time. [`Schedule::combined`] gives every enabled kind its own lane, its own
+/// seeded RNG and its own fault in effect, so kinds overlap (Jepsen's combined nemesis); the
+/// runner times each lane on its own ([`Faults::lanes`]).
 pub struct Schedule<P: Primitives> {
     target: P,
     faults: Vec<Fault>,
-    rng: Rng,
-    /// The start op whose fault is in effect.
-    active: Option<Action>,
-    /// The planned op awaiting `apply`.
-    pending: Option<Planned>,
+    /// One RNG per lane (lane 0's is the one single-lane schedules always drew from).
+    rngs: Vec<Rng>,
+    /// Whether each fault kind has its own lane.
+    combined: bool,
+    /// The target sets partitions and packet faults aim at (`--nemesis-targets`; empty: the
+    /// target's own shapes for partitions, every node for packet faults).
+    targets: Vec<NodeSet>,
+    /// What a packet fault does.
+    packet: PacketSpec,
+    /// Per lane: the start op whose fault is in effect.
+    active: Vec<Option<Action>>,
+    /// The planned op awaiting `apply`, with its lane.
+    pending: Option<(usize, Planned)>,
     /// The clock faults' own schedule, run alongside this one (taken by the runner).
     clock: Option<clock::ClockSchedule>,
 }
 
 impl<P: Primitives> Schedule<P> {
     /// A nemesis injecting `faults` (none: nothing, or noops where the target wants them) into
-    /// `target`, its choices determined by `seed`.
-    /// Clock faults go to a [`clock::ClockSchedule`] of their own (over the target's
-    /// [`Primitives::clocks`]), which the runner runs next to this one.
+    /// `target`, its choices determined by `seed`; one fault at a time (see
+    /// [`Schedule::combined`]). Clock faults go to a [`clock::ClockSchedule`] of their own
+    /// (over the target's [`Primitives::clocks`]), which the runner runs next to this one.
     pub fn new(target: P, faults: Vec<Fault>, seed: u64) -> Schedule<P> {
         let rng = Rng::new(seed ^ target.salt());
         let (clocks, faults): (Vec<Fault>, Vec<Fault>) =
@@ -496,11 +634,40 @@ impl<P: Primitives> Schedule<P> {
         Schedule {
             target,
             faults,
-            rng,
-            active: None,
+            rngs: vec![rng],
+            combined: false,
+            targets: Vec::new(),
+            packet: PacketSpec::default(),
+            active: vec![None],
             pending: None,
             clock,
         }
+    }
+
+    /// Gives every fault kind its own lane (with two or more kinds): each has its own seeded
+    /// RNG and its own fault in effect, so different kinds overlap.
+    pub fn combined(mut self, seed: u64) -> Schedule<P> {
+        if self.faults.len() > 1 {
+            self.combined = true;
+            let salt = self.target.salt();
+            self.rngs = (0..self.faults.len())
+                .map(|k| Rng::new(seed ^ salt ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+                .collect();
+            self.active = vec![None; self.faults.len()];
+        }
+        self
+    }
+
+    /// Aims partitions and packet faults at these target sets (empty: the defaults).
+    pub fn with_targets(mut self, targets: Vec<NodeSet>) -> Schedule<P> {
+        self.targets = targets;
+        self
+    }
+
+    /// What packet faults do.
+    pub fn with_packet(mut self, packet: PacketSpec) -> Schedule<P> {
+        self.packet = packet;
+        self
     }
 
     /// The target's primitives.
@@ -512,28 +679,168 @@ impl<P: Primitives> Schedule<P> {
         Planned::new(action, |i| self.target.node_name(i))
     }
 
-    /// Chooses the next fault: a kind among the enabled faults, aimed by the target. If a fault
-    /// is still in effect it returns that fault's stop instead (one fault at a time). `None`:
-    /// nothing more to do.
+    /// Chooses the next fault of lane 0 (see [`Schedule::plan_fault_in`]).
     pub fn plan_fault(&mut self) -> Option<Planned> {
-        if let Some(stop) = self.plan_heal() {
+        self.plan_fault_in(0)
+    }
+
+    /// Chooses the next fault of `lane`: a kind among the enabled faults (the lane's own kind
+    /// when combined), aimed by the target or by a target set. If the lane's fault is still in
+    /// effect it returns that fault's stop instead. `None`: nothing more to do.
+    pub fn plan_fault_in(&mut self, lane: usize) -> Option<Planned> {
+        if let Some(stop) = self.plan_heal_in(lane) {
             return Some(stop);
         }
         if self.faults.is_empty() {
             return self.target.idle_noop().then(|| self.planned(Action::Noop));
         }
-        let fault = self.faults[self.rng.below(self.faults.len() as u64) as usize];
-        let aim = self.target.aim(fault, &mut self.rng)?;
+        let fault = if self.combined {
+            *self.faults.get(lane)?
+        } else {
+            self.faults[self.rngs[0].below(self.faults.len() as u64) as usize]
+        };
+        let aim = self.aim(lane, fault)?;
         Some(self.planned(Action::start(fault, aim)?))
     }
 
-    /// The op that ends the fault in effect, if any.
-    pub fn plan_heal(&self) -> Option<Planned> {
-        Some(self.planned(self.active.as_ref()?.stop()?))
+    /// Where `fault` lands: a target set's grudge or nodes, else the target's own aim (when
+    /// combined, kills and pauses avoid nodes another lane already holds down).
+    fn aim(&mut self, lane: usize, fault: Fault) -> Option<Aim> {
+        let n = self.target.nodes();
+        match fault {
+            Fault::Partition if !self.targets.is_empty() => {
+                let rng = &mut self.rngs[lane];
+                let set = self.targets[rng.below(self.targets.len() as u64) as usize];
+                let primaries = self.target.primaries();
+                let (grudge, mut value, mut summary) =
+                    match set.partition(n, primaries.as_deref(), rng) {
+                        Some(p) => p,
+                        // No primary known right now: one random node instead, said so.
+                        None if set == NodeSet::Primaries => {
+                            let (g, mut v, s) = NodeSet::One.partition(n, None, rng)?;
+                            v["kind"] = json!("primaries");
+                            v["primaries"] = json!("none known now: one random node");
+                            (g, v, format!("{s} (no primary known now)"))
+                        }
+                        None => return None,
+                    };
+                let base = self.target.first_node();
+                let grudge = grudge.renumbered(0, base);
+                value["grudge"] = grudge.json(namer(&self.target, base));
+                summary = format!("{summary} [{}]", grudge.describe(namer(&self.target, base)));
+                Some(Aim::Cut(Box::new(Cut {
+                    grudge,
+                    value,
+                    stop_value: Value::Null,
+                    summary,
+                    stop_summary: "heal partition".into(),
+                })))
+            }
+            Fault::Packet => {
+                let sets: Vec<NodeSet> = self
+                    .targets
+                    .iter()
+                    .copied()
+                    .filter(|s| s.names_nodes())
+                    .collect();
+                let sets = if sets.is_empty() {
+                    vec![NodeSet::All]
+                } else {
+                    sets
+                };
+                let rng = &mut self.rngs[lane];
+                let set = sets[rng.below(sets.len() as u64) as usize];
+                let primaries = self.target.primaries();
+                let nodes = set
+                    .pick(n, primaries.as_deref(), rng)
+                    .or_else(|| NodeSet::One.pick(n, None, rng))?;
+                let shown: Vec<String> = nodes.iter().map(|&i| self.target.node_name(i)).collect();
+                let mut value = self.packet.value();
+                value["targets"] = json!(set.name());
+                value["nodes"] = json!(shown);
+                let summary = format!(
+                    "packet {} on {} ({})",
+                    self.packet.describe(),
+                    shown.join(" "),
+                    set.name()
+                );
+                Some(Aim::Packet(Box::new(PacketAim {
+                    nodes,
+                    spec: self.packet,
+                    value,
+                    summary,
+                })))
+            }
+            Fault::Kill | Fault::Pause if self.combined => {
+                let held: Vec<usize> = self
+                    .active
+                    .iter()
+                    .flatten()
+                    .filter_map(|a| match a {
+                        Action::Kill(i) | Action::Pause(i) => Some(*i),
+                        _ => None,
+                    })
+                    .collect();
+                let mut aim = None;
+                for _ in 0..8 {
+                    aim = self.target.aim(fault, &mut self.rngs[lane]);
+                    match &aim {
+                        Some(Aim::Node(i)) if held.contains(i) => continue,
+                        _ => break,
+                    }
+                }
+                match aim {
+                    Some(Aim::Node(i)) if held.contains(&i) => None,
+                    other => other,
+                }
+            }
+            _ => {
+                let aim = self.target.aim(fault, &mut self.rngs[lane])?;
+                Some(match aim {
+                    // Every partition is recorded with its grudge.
+                    Aim::Cut(mut cut) => {
+                        let base = self.target.first_node();
+                        let own = cut.value.get("grudge").is_some();
+                        if cut.value.is_object() && !own {
+                            cut.value["grudge"] = cut.grudge.json(namer(&self.target, base));
+                        }
+                        if !cut.grudge.0.is_empty() && !own {
+                            cut.summary = format!(
+                                "{} [{}]",
+                                cut.summary,
+                                cut.grudge.describe(namer(&self.target, base))
+                            );
+                        }
+                        Aim::Cut(cut)
+                    }
+                    other => other,
+                })
+            }
+        }
     }
 
-    /// Carries out a planned op; returns the completion value to record (the planned value).
+    /// The op that ends the fault of lane 0, if any.
+    pub fn plan_heal(&self) -> Option<Planned> {
+        self.plan_heal_in(0)
+    }
+
+    /// The op that ends the fault in effect in `lane`, if any.
+    pub fn plan_heal_in(&self, lane: usize) -> Option<Planned> {
+        Some(self.planned(self.active.get(lane)?.as_ref()?.stop()?))
+    }
+
+    /// Carries out a planned op of lane 0.
     pub async fn perform(&mut self, planned: &Planned) -> Result<Value, NemesisError> {
+        self.perform_in(0, planned).await
+    }
+
+    /// Carries out a planned op of `lane`; returns the completion value to record (the planned
+    /// value).
+    pub async fn perform_in(
+        &mut self,
+        lane: usize,
+        planned: &Planned,
+    ) -> Result<Value, NemesisError> {
         let t = &mut self.target;
         match &planned.action {
             Action::StartPartition(c) => t.cut(&c.grudge).await?,
@@ -542,31 +849,47 @@ impl<P: Primitives> Schedule<P> {
             Action::Restart(i) => t.restart(*i).await?,
             Action::Pause(i) => t.pause(*i).await?,
             Action::Resume(i) => t.resume(*i).await?,
+            Action::StartPacket(p) => t.packet(&p.nodes, &p.spec).await?,
+            Action::StopPacket(_) => t.heal_packets().await,
             Action::Noop => return Ok(Value::Null),
         }
+        let slot = self.active.get_mut(lane);
         if planned.action.fault().is_some() {
-            self.active = Some(planned.action.clone());
+            if let Some(slot) = slot {
+                *slot = Some(planned.action.clone());
+            }
         } else {
-            self.active = None;
+            if let Some(slot) = slot {
+                *slot = None;
+            }
             self.target.after_stop().await;
         }
         Ok(planned.value())
     }
 
-    /// The summary of the fault in effect, if any.
+    /// The summary of the faults in effect, if any (` + ` between lanes).
     pub fn current(&self) -> Option<String> {
-        self.active.clone().map(|a| self.planned(a).summary())
+        let now: Vec<String> = self
+            .active
+            .iter()
+            .flatten()
+            .map(|a| self.planned(a.clone()).summary())
+            .collect();
+        (!now.is_empty()).then(|| now.join(" + "))
     }
 
-    /// Undoes everything still broken: the stop of the fault in effect, then whatever the
+    /// Undoes everything still broken: the stop of every fault in effect, then whatever the
     /// target finds broken besides. Returns the ops performed, with their results.
     pub async fn heal_everything(&mut self) -> Vec<(Planned, Result<Value, NemesisError>)> {
         let mut out = Vec::new();
-        if let Some(stop) = self.plan_heal() {
-            let r = self.perform(&stop).await;
-            out.push((stop, r));
+        for lane in 0..self.active.len() {
+            if let Some(stop) = self.plan_heal_in(lane) {
+                let r = self.perform_in(lane, &stop).await;
+                out.push((stop, r));
+            }
+            self.active[lane] = None;
         }
-        self.active = None;
+        self.target.heal_packets().await;
         let (ops, errors) = self.target.repair().await;
         out.extend(ops.into_iter().map(|p| {
             let v = p.value();
@@ -584,24 +907,41 @@ impl<P: Primitives> Schedule<P> {
     }
 }
 
+/// Names the target's node `k` of a grudge numbered from `base`.
+fn namer<P: Primitives>(t: &P, base: usize) -> impl Fn(usize) -> String + '_ {
+    move |k: usize| t.node_name(k.saturating_sub(base))
+}
+
 impl<P: Primitives> Faults for Schedule<P> {
+    fn lanes(&self) -> usize {
+        self.active.len()
+    }
+
     fn plan_start(&mut self) -> Option<FaultOp> {
-        let planned = self.plan_fault()?;
-        let op = planned.op();
-        self.pending = Some(planned);
-        Some(op)
+        self.plan_start_in(0)
     }
 
     fn plan_stop(&mut self) -> Option<FaultOp> {
-        let planned = self.plan_heal()?;
+        self.plan_stop_in(0)
+    }
+
+    fn plan_start_in(&mut self, lane: usize) -> Option<FaultOp> {
+        let planned = self.plan_fault_in(lane)?;
         let op = planned.op();
-        self.pending = Some(planned);
+        self.pending = Some((lane, planned));
+        Some(op)
+    }
+
+    fn plan_stop_in(&mut self, lane: usize) -> Option<FaultOp> {
+        let planned = self.plan_heal_in(lane)?;
+        let op = planned.op();
+        self.pending = Some((lane, planned));
         Some(op)
     }
 
     async fn apply(&mut self, op: &FaultOp) -> Result<Value, NemesisError> {
         match self.pending.take() {
-            Some(p) => self.perform(&p).await,
+            Some((lane, p)) => self.perform_in(lane, &p).await,
             None => Err(NemesisError::NotPlanned(op.f.to_string())),
         }
     }
@@ -647,6 +987,18 @@ impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
     fn clocks(&self) -> Option<Box<dyn clock::ClockTarget>> {
         either!(self, p => p.clocks())
     }
+    fn first_node(&self) -> usize {
+        either!(self, p => p.first_node())
+    }
+    fn primaries(&self) -> Option<Vec<usize>> {
+        either!(self, p => p.primaries())
+    }
+    async fn packet(&mut self, nodes: &[usize], spec: &PacketSpec) -> Result<(), NemesisError> {
+        either!(self, p => p.packet(nodes, spec).await)
+    }
+    async fn heal_packets(&mut self) {
+        either!(self, p => p.heal_packets().await)
+    }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
         either!(self, p => p.kill(node).await)
     }
@@ -673,5 +1025,32 @@ impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
     }
     async fn check_healed(&mut self) -> Result<String, NotHealed> {
         either!(self, p => p.check_healed().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards the catalog ⨉ clock merge: every named fault, packet and the clock faults
+    /// included, parses back from its own name, and `clock` still expands to the three.
+    #[test]
+    fn every_named_fault_parses_from_its_name_with_packet_and_clock_faults_together() {
+        for f in Fault::NAMED {
+            assert_eq!(Fault::parse_list(f.name()), Ok(vec![f]));
+        }
+        assert_eq!(
+            Fault::parse_list("packet,clock"),
+            Ok(vec![
+                Fault::Packet,
+                Fault::ClockBump,
+                Fault::ClockStrobe,
+                Fault::ClockSkew
+            ])
+        );
+        assert!(matches!(
+            Fault::parse_list("clocks"),
+            Err(FaultListError::Unknown(_))
+        ));
     }
 }

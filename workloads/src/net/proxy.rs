@@ -9,13 +9,27 @@
 //! proxy simply stops reading from either side, so bytes wait in kernel buffers (as TCP
 //! retransmissions would) and flow again once the link is healed. Nothing is closed or dropped.
 //! New connections to a blocked link are accepted but not connected upstream until it heals.
+//! Each direction can be blocked on its own ([`LinkNet::block_directed`]: a one-way grudge):
+//! then only the bytes towards the node that stops hearing wait.
+//!
+//! A packet fault ([`LinkNet::set_packet`]) delays every chunk relayed on the links of some
+//! nodes by the spec's delay and jitter (in order: a TCP stream never reorders) and turns a
+//! lost packet into what TCP makes of it — a retransmission stall of 200 ms, doubling for
+//! each further loss of the same chunk. Duplication cannot be shown on a TCP stream (the
+//! receiving kernel discards duplicate segments), so it is refused for such targets.
 //!
 //! Node ids are 1-based (`n1`, `n2`, …) everywhere in this module.
 
 use std::collections::BTreeSet;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
+
+use checkers::Rng;
+
+use crate::nemesis::PacketSpec;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -45,8 +59,12 @@ struct Link {
     to: usize,
     /// Where `from` reaches `to`.
     addr: SocketAddr,
-    /// `true` while the link is blackholed.
-    blocked: watch::Sender<bool>,
+    /// `true` while bytes `from→to` are blackholed (`to` stops hearing `from`).
+    up: watch::Sender<bool>,
+    /// `true` while bytes `to→from` are blackholed (`from` stops hearing `to`).
+    down: watch::Sender<bool>,
+    /// The packet fault on this link, if any.
+    packet: watch::Sender<Option<PacketSpec>>,
     /// The accept loop; it owns the relay tasks, so aborting it stops them all.
     task: JoinHandle<()>,
 }
@@ -61,8 +79,11 @@ pub struct LinkNet {
     links: Vec<Link>,
     /// Per node `j` (index `j - 1`): the peer address links `*→j` forward to, once known.
     upstreams: Vec<watch::Sender<Option<SocketAddr>>>,
-    /// The currently blocked unordered pairs, as `(low, high)`.
+    /// The currently blocked directions, as `(hearer, speaker)`: `hearer` no longer hears
+    /// `speaker`.
     blocked: Mutex<BTreeSet<(usize, usize)>>,
+    /// The nodes whose links suffer a packet fault now.
+    packet_nodes: Mutex<BTreeSet<usize>>,
 }
 
 impl LinkNet {
@@ -79,14 +100,23 @@ impl LinkNet {
                 }
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
                 let addr = listener.local_addr()?;
-                let (blocked, blocked_rx) = watch::channel(false);
+                let (up, up_rx) = watch::channel(false);
+                let (down, down_rx) = watch::channel(false);
+                let (packet, packet_rx) = watch::channel(None);
                 let upstream_rx = upstreams[to - 1].subscribe();
-                let task = tokio::spawn(serve(listener, blocked_rx, upstream_rx));
+                let flags = Flags {
+                    up: up_rx,
+                    down: down_rx,
+                    packet: packet_rx,
+                };
+                let task = tokio::spawn(serve(listener, flags, upstream_rx));
                 links.push(Link {
                     from,
                     to,
                     addr,
-                    blocked,
+                    up,
+                    down,
+                    packet,
                     task,
                 });
             }
@@ -96,6 +126,7 @@ impl LinkNet {
             links,
             upstreams,
             blocked: Mutex::new(BTreeSet::new()),
+            packet_nodes: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -127,17 +158,56 @@ impl LinkNet {
     /// Blackholes the given unordered pairs in both directions, in addition to those already
     /// blocked. Checks every pair before blocking any.
     pub fn block(&self, pairs: &[(usize, usize)]) -> Result<(), ProxyError> {
-        let mut normalized = Vec::with_capacity(pairs.len());
+        let both: Vec<(usize, usize)> = pairs.iter().flat_map(|&(a, b)| [(a, b), (b, a)]).collect();
+        self.block_directed(&both)
+    }
+
+    /// Blackholes the given directions, each `(hearer, speaker)`: `hearer` no longer hears
+    /// `speaker` (a one-way cut unless the reverse is given too), in addition to those already
+    /// blocked. Checks every pair before blocking any.
+    pub fn block_directed(&self, pairs: &[(usize, usize)]) -> Result<(), ProxyError> {
         for &(a, b) in pairs {
             if a == b || a == 0 || b == 0 || a > self.nodes || b > self.nodes {
                 return Err(ProxyError::NoSuchPair(a, b, self.nodes));
             }
-            normalized.push((a.min(b), a.max(b)));
         }
         let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        blocked.extend(normalized);
+        blocked.extend(pairs.iter().copied());
         self.publish(&blocked);
         Ok(())
+    }
+
+    /// The blocked directions, each `(hearer, speaker)`, sorted.
+    pub fn blocked_directed(&self) -> Vec<(usize, usize)> {
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        blocked.iter().copied().collect()
+    }
+
+    /// Puts a packet fault on every link to or from `nodes` (replacing any earlier one).
+    pub fn set_packet(&self, nodes: &[usize], spec: PacketSpec) {
+        let mut on = self.packet_nodes.lock().unwrap_or_else(|e| e.into_inner());
+        *on = nodes.iter().copied().collect();
+        for link in &self.links {
+            let hit = on.contains(&link.from) || on.contains(&link.to);
+            link.packet.send_replace(hit.then_some(spec));
+        }
+    }
+
+    /// Ends every packet fault.
+    pub fn heal_packets(&self) {
+        self.packet_nodes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        for link in &self.links {
+            link.packet.send_replace(None);
+        }
+    }
+
+    /// The nodes whose links suffer a packet fault now.
+    pub fn packet_nodes(&self) -> Vec<usize> {
+        let on = self.packet_nodes.lock().unwrap_or_else(|e| e.into_inner());
+        on.iter().copied().collect()
     }
 
     /// Unblocks every link; bytes that waited during the block then flow.
@@ -147,10 +217,12 @@ impl LinkNet {
         self.publish(&blocked);
     }
 
-    /// The currently blocked unordered pairs, each as `(low, high)`, sorted.
+    /// The unordered pairs with at least one direction blocked, each as `(low, high)`, sorted.
     pub fn blocked(&self) -> Vec<(usize, usize)> {
         let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        blocked.iter().copied().collect()
+        let pairs: BTreeSet<(usize, usize)> =
+            blocked.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect();
+        pairs.into_iter().collect()
     }
 
     /// Stops every proxy task: listeners close and relayed connections are dropped.
@@ -162,14 +234,16 @@ impl LinkNet {
 
     /// Sets each link's flag from the blocked set (only flags that change are touched).
     fn publish(&self, blocked: &BTreeSet<(usize, usize)>) {
-        for link in &self.links {
-            let pair = (link.from.min(link.to), link.from.max(link.to));
-            let want = blocked.contains(&pair);
-            link.blocked.send_if_modified(|flag| {
-                let changed = *flag != want;
-                *flag = want;
+        let set = |flag: &watch::Sender<bool>, want: bool| {
+            flag.send_if_modified(|f| {
+                let changed = *f != want;
+                *f = want;
                 changed
             });
+        };
+        for link in &self.links {
+            set(&link.up, blocked.contains(&(link.to, link.from)));
+            set(&link.down, blocked.contains(&(link.from, link.to)));
         }
     }
 }
@@ -180,19 +254,29 @@ impl Drop for LinkNet {
     }
 }
 
+/// The receiving ends of one link's flags.
+#[derive(Clone)]
+struct Flags {
+    up: watch::Receiver<bool>,
+    down: watch::Receiver<bool>,
+    packet: watch::Receiver<Option<PacketSpec>>,
+}
+
+/// Seeds of the relays' packet-fault draws (each relayed direction its own).
+static RELAY_SEED: AtomicU64 = AtomicU64::new(0x7061_636b);
+
+/// The retransmission timeout a lost packet costs a TCP stream at first (Linux's minimum RTO).
+const RTO: Duration = Duration::from_millis(200);
+
 /// The accept loop of one link. Relay tasks live in a `JoinSet` owned here, so they are
 /// aborted when this task is.
-async fn serve(
-    listener: TcpListener,
-    blocked: watch::Receiver<bool>,
-    upstream: watch::Receiver<Option<SocketAddr>>,
-) {
+async fn serve(listener: TcpListener, flags: Flags, upstream: watch::Receiver<Option<SocketAddr>>) {
     let mut relays = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
-                    relays.spawn(relay(client, blocked.clone(), upstream.clone()));
+                    relays.spawn(relay(client, flags.clone(), upstream.clone()));
                 }
                 // Out of file descriptors or similar: back off instead of spinning.
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
@@ -214,15 +298,13 @@ async fn wait_blocked(blocked: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Relays one accepted connection: waits for an upstream address and an unblocked link,
-/// connects, then copies both directions until both end (or one fails).
-async fn relay(
-    client: TcpStream,
-    mut blocked: watch::Receiver<bool>,
-    mut upstream: watch::Receiver<Option<SocketAddr>>,
-) {
+/// Relays one accepted connection: waits for an upstream address and a link unblocked both
+/// ways (a TCP handshake needs both), connects, then copies both directions until both end
+/// (or one fails).
+async fn relay(client: TcpStream, flags: Flags, mut upstream: watch::Receiver<Option<SocketAddr>>) {
+    let (mut up, mut down) = (flags.up.clone(), flags.down.clone());
     let server = loop {
-        if !wait_unblocked(&mut blocked).await {
+        if !wait_unblocked(&mut up).await || !wait_unblocked(&mut down).await {
             return;
         }
         let addr = match upstream.wait_for(Option::is_some).await {
@@ -230,7 +312,7 @@ async fn relay(
             Err(_) => return,
         };
         let Some(addr) = addr else { continue };
-        if *blocked.borrow() {
+        if *up.borrow() || *down.borrow() {
             continue;
         }
         match TcpStream::connect(addr).await {
@@ -243,8 +325,8 @@ async fn relay(
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let up = pump(client_read, server_write, blocked.clone());
-    let down = pump(server_read, client_write, blocked);
+    let up = pump(client_read, server_write, flags.up, flags.packet.clone());
+    let down = pump(server_read, client_write, flags.down, flags.packet);
     tokio::pin!(up, down);
     // A clean end of one direction (half-close) lets the other continue; an error ends both.
     tokio::select! {
@@ -253,36 +335,80 @@ async fn relay(
     }
 }
 
-/// Copies one direction of a connection, reading only while the link is unblocked and holding
-/// bytes already read until it is unblocked again. Returns `true` on a clean end of stream
-/// (after passing the half-close on), `false` on an error.
+/// When a chunk read now is due at the other end under `spec`: the delay with its jitter,
+/// plus a retransmission stall per loss (200 ms, doubling), never before the previous chunk.
+fn due(
+    spec: Option<&PacketSpec>,
+    rng: &mut Rng,
+    last: tokio::time::Instant,
+) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let Some(spec) = spec else {
+        return now.max(last);
+    };
+    let mut at = now + spec.sample_delay(rng);
+    let mut rto = RTO;
+    for _ in 0..6 {
+        if !spec.lost(rng) {
+            break;
+        }
+        at += rto;
+        rto *= 2;
+    }
+    at.max(last)
+}
+
+/// Copies one direction of a connection, reading only while the direction is unblocked and
+/// holding bytes already read until it is unblocked again; under a packet fault each chunk is
+/// released at its [`due`] time (a reader and a writer, so delays overlap as on a network).
+/// Returns `true` on a clean end of stream (after passing the half-close on), `false` on an
+/// error.
 async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
-    mut blocked: watch::Receiver<bool>,
+    blocked: watch::Receiver<bool>,
+    packet: watch::Receiver<Option<PacketSpec>>,
 ) -> bool {
-    let mut buf = vec![0u8; BUFFER];
-    loop {
-        if !wait_unblocked(&mut blocked).await {
-            return false;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(256);
+    let mut rng = Rng::new(RELAY_SEED.fetch_add(0x9E37_79B9, Ordering::Relaxed));
+    let mut read_blocked = blocked.clone();
+    let reader = async move {
+        let mut buf = vec![0u8; BUFFER];
+        let mut last = tokio::time::Instant::now();
+        loop {
+            if !wait_unblocked(&mut read_blocked).await {
+                return false;
+            }
+            let n = tokio::select! {
+                biased;
+                _ = wait_blocked(&mut read_blocked) => continue,
+                read = from.read(&mut buf) => match read {
+                    Ok(0) => return true,
+                    Ok(n) => n,
+                    Err(_) => return false,
+                },
+            };
+            let spec = *packet.borrow();
+            last = due(spec.as_ref(), &mut rng, last);
+            if tx.send((last, buf[..n].to_vec())).await.is_err() {
+                return false;
+            }
         }
-        let n = tokio::select! {
-            biased;
-            _ = wait_blocked(&mut blocked) => continue,
-            read = from.read(&mut buf) => match read {
-                Ok(0) => {
-                    let _ = to.shutdown().await;
-                    return true;
-                }
-                Ok(n) => n,
-                Err(_) => return false,
-            },
-        };
-        if !wait_unblocked(&mut blocked).await {
-            return false;
+    };
+    let mut write_blocked = blocked;
+    let writer = async move {
+        while let Some((at, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if !wait_unblocked(&mut write_blocked).await {
+                return false;
+            }
+            if to.write_all(&bytes).await.is_err() {
+                return false;
+            }
         }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return false;
-        }
-    }
+        let _ = to.shutdown().await;
+        true
+    };
+    let (read_ok, write_ok) = tokio::join!(reader, writer);
+    read_ok && write_ok
 }

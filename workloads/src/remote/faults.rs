@@ -19,11 +19,16 @@ use checkers::Rng;
 
 use super::{quote, Remote, SshError, NO_PID};
 use crate::nemesis::{
-    Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Partition, PartitionKind, Planned, Primitives,
+    Aim, Cut, Fault, Grudge, NemesisError, NotHealed, PacketSpec, Partition, PartitionKind,
+    Planned, Primitives,
 };
 
 /// The iptables chain faultline owns on a node.
 pub const CHAIN: &str = "FAULTLINE";
+
+/// The iptables chain of packet faults (loss with `statistic`), apart from [`CHAIN`] so that
+/// healing a partition leaves a packet fault of another lane in place.
+pub const PACKET_CHAIN: &str = "FAULTLINE-PKT";
 
 /// Where pids paused by faultline are recorded on a node.
 pub const STATE_DIR: &str = "/var/lib/faultline";
@@ -38,6 +43,12 @@ if command -v iptables >/dev/null 2>&1; then
   while iptables -w -D INPUT -j FAULTLINE 2>/dev/null; do :; done
   iptables -w -F FAULTLINE 2>/dev/null
   iptables -w -X FAULTLINE 2>/dev/null
+  if iptables -w -S FAULTLINE-PKT >/dev/null 2>&1; then
+    echo "packet chain $(iptables -w -S FAULTLINE-PKT | grep -c '^-A')"
+  fi
+  while iptables -w -D INPUT -j FAULTLINE-PKT 2>/dev/null; do :; done
+  iptables -w -F FAULTLINE-PKT 2>/dev/null
+  iptables -w -X FAULTLINE-PKT 2>/dev/null
 fi
 f=/var/lib/faultline/paused-net$(readlink /proc/self/ns/net 2>/dev/null | tr -cd 0-9)
 if [ -f "$f" ]; then
@@ -167,7 +178,7 @@ impl RemoteFaults {
             }
         }
         let mut tools = vec!["pgrep", "kill"];
-        if faults.contains(&Fault::Partition) {
+        if faults.contains(&Fault::Partition) || faults.contains(&Fault::Packet) {
             tools.push("iptables");
         }
         let check = tools
@@ -249,6 +260,8 @@ impl Primitives for RemoteFaults {
             Fault::Kill | Fault::Pause => Aim::Node(rng.below(n as u64) as usize),
             // Refused by `TargetKind::plan`: only the demo's nodes run under libfaketime.
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
+            // Aimed by the schedule.
+            Fault::Packet => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
@@ -320,6 +333,48 @@ impl Primitives for RemoteFaults {
             started.elapsed().as_secs_f64() * 1000.0
         ));
         Ok(())
+    }
+    async fn packet(&mut self, nodes: &[usize], spec: &PacketSpec) -> Result<(), NemesisError> {
+        // Loss only (checked before the run): every host drops, at random with probability
+        // `loss`, what it receives from a peer when either of them is hit.
+        let n = self.remote.len();
+        let hit: Vec<bool> = (0..n).map(|i| nodes.contains(&i)).collect();
+        let scripts: Vec<String> = (0..n)
+            .map(|h| {
+                let mut s = format!(
+                    "iptables -w -N {PACKET_CHAIN} 2>/dev/null || iptables -w -F {PACKET_CHAIN} \
+                     || exit 1\niptables -w -C INPUT -j {PACKET_CHAIN} 2>/dev/null || \
+                     iptables -w -I INPUT 1 -j {PACKET_CHAIN} || exit 1\n"
+                );
+                for p in (0..n).filter(|&p| p != h && (hit[h] || hit[p])) {
+                    let addr = self.remote.hosts[p].addr;
+                    s.push_str(&format!(
+                        "iptables -w -A {PACKET_CHAIN} -s {addr} -m statistic --mode random \
+                         --probability {} -m comment --comment faultline -j DROP || exit 1\n",
+                        spec.loss
+                    ));
+                }
+                s
+            })
+            .collect();
+        let remote = &self.remote;
+        let futures = scripts.iter().enumerate().map(|(i, s)| async move {
+            remote.run(i, "packet loss (iptables statistic)", s).await
+        });
+        for r in super::join_all(futures).await {
+            r?;
+        }
+        Ok(())
+    }
+    async fn heal_packets(&mut self) {
+        let script = format!(
+            "while iptables -w -D INPUT -j {PACKET_CHAIN} 2>/dev/null; do :; done\n\
+             iptables -w -F {PACKET_CHAIN} 2>/dev/null; iptables -w -X {PACKET_CHAIN} 2>/dev/null; \
+             true"
+        );
+        let _ = self
+            .on_all("heal packets (iptables)", |_| script.clone())
+            .await;
     }
     async fn heal(&mut self) {
         let started = std::time::Instant::now();

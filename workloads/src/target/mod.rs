@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use crate::client::Client;
 pub use crate::error::RunError;
 use crate::generator::WorkloadKind;
-use crate::nemesis::{Fault, Primitives, Schedule};
+use crate::nemesis::{Fault, NodeSet, PacketKind, PacketSpec, Primitives, Schedule};
 use crate::recorder::Recorder;
 use crate::runner::{self, NoNemesis, Progress, RunConfig, RunSummary};
 
@@ -190,6 +190,27 @@ pub struct Spec<'a> {
     pub args: &'a TargetArgs,
     /// Per-operation timeout of the clients.
     pub op_timeout: Duration,
+    /// The target sets partitions and packet faults aim at (`--nemesis-targets`; empty: the
+    /// defaults).
+    pub targets: &'a [NodeSet],
+    /// What a packet fault does (`--packet`).
+    pub packet: PacketSpec,
+}
+
+/// What a target's nemesis can do beyond the fault kinds its `supports` takes: the checks of
+/// `--nemesis-targets` and `--packet` before a run.
+#[derive(Debug, Clone, Default)]
+pub struct NemesisSupport {
+    /// Partitions drawn from `--nemesis-targets` (the target cuts any symmetric grudge).
+    pub targets: bool,
+    /// One-way grudges (a node stops hearing others that still hear it).
+    pub one_way: bool,
+    /// The target says which nodes lead now (the `primaries` set).
+    pub primaries: bool,
+    /// The parts of a packet fault it does.
+    pub packet: Vec<PacketKind>,
+    /// What is missing for the other parts (the refusal's reason).
+    pub packet_missing: &'static str,
 }
 
 impl TargetKind {
@@ -202,6 +223,7 @@ impl TargetKind {
         }
         let target = self.build(spec)?;
         target.supports(spec.workload, spec.faults)?;
+        refuse_nemesis_parts(self.name(), &target.nemesis_support(), spec)?;
         Ok(target)
     }
 
@@ -252,6 +274,73 @@ impl TargetKind {
     }
 }
 
+/// What the nemesis does on `--ssh-nodes` (iptables on each host): any grudge, one-way too;
+/// packet loss with `statistic`; no delay or duplication (no netem driven).
+pub fn ssh_nemesis_support() -> NemesisSupport {
+    NemesisSupport {
+        targets: true,
+        one_way: true,
+        primaries: false,
+        packet: vec![PacketKind::Loss],
+        packet_missing: "on --ssh-nodes faultline injects packet loss with iptables `statistic` \
+                         only; delay and duplication need tc netem, which faultline does not \
+                         drive (and this machine's kernel lacks); use --packet loss=P",
+    }
+}
+
+/// Refuses target sets and packet settings the target cannot do (exit 254, before the run).
+pub fn refuse_nemesis_parts(
+    target: &str,
+    can: &NemesisSupport,
+    spec: &Spec<'_>,
+) -> Result<(), RunError> {
+    let refuse = |fault: String, missing: &str| RunError::FaultUnsupported {
+        target: target.to_string(),
+        fault,
+        missing: missing.to_string(),
+    };
+    let aimed = spec.faults.contains(&Fault::Partition) || spec.faults.contains(&Fault::Packet);
+    if !spec.targets.is_empty() {
+        if !aimed {
+            return Err(RunError::Usage(
+                "--nemesis-targets applies to the partition and packet faults; add one to                  --nemesis"
+                    .into(),
+            ));
+        }
+        if spec.faults.contains(&Fault::Partition) && !can.targets {
+            return Err(refuse(
+                "--nemesis-targets".into(),
+                "it aims its partitions itself (docs/nemesis.md says how); leave out                  --nemesis-targets",
+            ));
+        }
+        if spec.targets.contains(&NodeSet::OneWay) && !can.one_way {
+            return Err(refuse(
+                "--nemesis-targets one-way".into(),
+                "its links are cut in both directions at once (one-way grudges need the demo                  store's proxies, iptables on --ssh-nodes or the Maelstrom router)",
+            ));
+        }
+        if spec.targets.contains(&NodeSet::Primaries) && !can.primaries {
+            return Err(refuse(
+                "--nemesis-targets primaries".into(),
+                "it cannot say which nodes lead now; use one, minority, majority or                  minority-third",
+            ));
+        }
+    }
+    if spec.faults.contains(&Fault::Packet) {
+        for kind in spec.packet.kinds() {
+            if !can.packet.contains(&kind) {
+                let missing = if can.packet_missing.is_empty() {
+                    "faultline neither relays its traffic nor controls its hosts' firewall                      (packet faults: --target demo, --ssh-nodes, faultline maelstrom test)"
+                } else {
+                    can.packet_missing
+                };
+                return Err(refuse(format!("packet {}", kind.name()), missing));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What starting a target needs.
 pub struct StartCtx<'a> {
     /// The run's store directory (node data and logs go under it).
@@ -282,6 +371,11 @@ pub trait Target: Sized + Send + Sync + 'static {
     fn describe(&self) -> String;
     /// Refuses workloads and faults the target cannot take.
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError>;
+    /// What its nemesis can do beyond the fault kinds (target sets, one-way cuts, primaries,
+    /// packet faults); default: none of it.
+    fn nemesis_support(&self) -> NemesisSupport {
+        NemesisSupport::default()
+    }
     /// Starts the nodes (or attaches to the user's).
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<Self::Nodes, RunError>;
     /// Where the run's keys start, given the wall clock. A system faultline did not start
@@ -346,6 +440,10 @@ pub struct RunCtx {
     pub config: RunConfig,
     /// The faults to inject.
     pub faults: Vec<Fault>,
+    /// The target sets partitions and packet faults aim at (empty: the defaults).
+    pub targets: Vec<NodeSet>,
+    /// What a packet fault does.
+    pub packet: PacketSpec,
     /// The history.
     pub recorder: Arc<Recorder>,
     /// Progress and run.log.
@@ -360,6 +458,8 @@ pub async fn drive<T: Target>(target: &T, ctx: RunCtx) -> Result<RunSummary, Run
         dir,
         mut config,
         faults,
+        targets,
+        packet,
         recorder,
         progress,
         stop,
@@ -377,7 +477,10 @@ pub async fn drive<T: Target>(target: &T, ctx: RunCtx) -> Result<RunSummary, Run
     let make = |_| nodes.client();
     let summary = match nodes.primitives() {
         Some(p) => {
-            let nemesis = Schedule::new(p, faults, config.seed);
+            let nemesis = Schedule::new(p, faults, config.seed)
+                .combined(config.seed)
+                .with_targets(targets)
+                .with_packet(packet);
             runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
         }
         None => runner::run(config, make, NoNemesis, recorder, progress.clone(), stop).await,
@@ -406,6 +509,8 @@ pub trait AnyTarget: Send + Sync {
     fn describe(&self) -> String;
     /// See [`Target::supports`].
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError>;
+    /// See [`Target::nemesis_support`].
+    fn nemesis_support(&self) -> NemesisSupport;
     /// See [`Target::key_base`].
     fn key_base(&self, clock: Duration) -> u64;
     /// Runs [`drive`] with this target.
@@ -422,6 +527,9 @@ impl<T: Target> AnyTarget for T {
     }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         Target::supports(self, workload, faults)
+    }
+    fn nemesis_support(&self) -> NemesisSupport {
+        Target::nemesis_support(self)
     }
     fn key_base(&self, clock: Duration) -> u64 {
         Target::key_base(self, clock)

@@ -184,6 +184,8 @@ pub struct Cluster {
     nodes: Vec<Node>,
     client: reqwest::Client,
     closed: AtomicBool,
+    /// The leader the nodes named when the cluster became healthy (sync mode), if any.
+    first_leader: Mutex<Option<usize>>,
 }
 
 impl Cluster {
@@ -237,10 +239,21 @@ impl Cluster {
             nodes,
             client,
             closed: AtomicBool::new(false),
+            first_leader: Mutex::new(None),
         });
         let want_leader = sync_mode(&cluster.spec.args);
         cluster.wait_healthy(None, want_leader).await?;
+        let leader = cluster.leader(POLL_REQUEST).await;
+        *cluster
+            .first_leader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = leader;
         Ok(cluster)
+    }
+
+    /// The leader the nodes named right after start (id from 1), if any.
+    pub fn leader_at_start(&self) -> Option<usize> {
+        *self.first_leader.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Number of nodes.

@@ -19,11 +19,12 @@ use checkers::Rng;
 use serde_json::Value;
 
 use super::http_kv::HttpKv;
-use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
+use super::{FlagGroup, NemesisSupport, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
 use crate::nemesis::clock::{self, ClockFiles};
 use crate::nemesis::{
-    Action, Aim, Cut, Fault, Grudge, NemesisError, Partition, PartitionKind, Planned, Primitives,
+    Action, Aim, Cut, Fault, Grudge, NemesisError, PacketKind, PacketSpec, Partition,
+    PartitionKind, Planned, Primitives,
 };
 use cluster::{Cluster, ClusterSpec};
 
@@ -104,6 +105,18 @@ impl Target for Demo {
             clock::find_libfaketime()?;
         }
         Ok(())
+    }
+    fn nemesis_support(&self) -> NemesisSupport {
+        NemesisSupport {
+            targets: true,
+            one_way: true,
+            primaries: true,
+            packet: vec![PacketKind::Delay, PacketKind::Loss],
+            packet_missing: "its peer links are TCP streams relayed by faultline's proxies, and \
+                             a duplicated TCP segment is discarded by the receiving kernel, so \
+                             a stream relay cannot show duplication (the Maelstrom router can: \
+                             faultline maelstrom test --nemesis packet)",
+        }
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<DemoNodes, RunError> {
         let mode = self.mode.name();
@@ -220,11 +233,12 @@ pub struct DemoFaults {
 }
 
 impl DemoFaults {
-    /// Primitives over `cluster`.
+    /// Primitives over `cluster` (the leader it elected at start, if any, is the first aim).
     pub fn new(cluster: Arc<Cluster>) -> DemoFaults {
+        let leader = cluster.leader_at_start();
         DemoFaults {
             cluster,
-            leader: None,
+            leader,
             clocks: None,
         }
     }
@@ -298,6 +312,13 @@ impl Primitives for DemoFaults {
     fn nodes(&self) -> usize {
         self.cluster.nodes()
     }
+    fn first_node(&self) -> usize {
+        1
+    }
+    fn primaries(&self) -> Option<Vec<usize>> {
+        // The leader last seen in /health (refreshed after every stop); none known: empty.
+        Some(self.leader.map(|l| l - 1).into_iter().collect())
+    }
     fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim> {
         let n = self.cluster.nodes();
         Some(match fault {
@@ -330,6 +351,8 @@ impl Primitives for DemoFaults {
             }
             Fault::Kill | Fault::Pause => Aim::Node(self.target(n, rng) - 1),
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
+            // Aimed by the schedule.
+            Fault::Packet => return None,
         })
     }
     fn clocks(&self) -> Option<Box<dyn clock::ClockTarget>> {
@@ -349,7 +372,14 @@ impl Primitives for DemoFaults {
         Ok(self.cluster.resume(node + 1)?)
     }
     async fn cut(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
-        Ok(self.cluster.partition(&grudge.pairs())?)
+        Ok(self.cluster.partition_directed(&grudge.directed())?)
+    }
+    async fn packet(&mut self, nodes: &[usize], spec: &PacketSpec) -> Result<(), NemesisError> {
+        let ids: Vec<usize> = nodes.iter().map(|i| i + 1).collect();
+        Ok(self.cluster.packet(&ids, *spec)?)
+    }
+    async fn heal_packets(&mut self) {
+        self.cluster.heal_packets();
     }
     async fn heal(&mut self) {
         self.cluster.heal_network();
@@ -374,6 +404,11 @@ impl Primitives for DemoFaults {
         (ops, healed.errors)
     }
     async fn check_healed(&mut self) -> Result<String, crate::nemesis::NotHealed> {
+        if !self.cluster.packet_nodes().is_empty() {
+            return Err(crate::nemesis::NotHealed::Still(
+                "a packet fault is still on the demo's links",
+            ));
+        }
         self.cluster
             .wait_connected(Duration::from_secs(10))
             .await

@@ -147,6 +147,20 @@ impl Target for EtcdTarget {
             }
         )
     }
+    fn nemesis_support(&self) -> super::NemesisSupport {
+        if self.ssh.ssh_nodes.is_empty() {
+            // Local members in network namespaces: any symmetric grudge.
+            super::NemesisSupport {
+                targets: true,
+                packet_missing: "the local etcd members talk through faultline's namespace \
+                                 relays, which carry no packet faults yet (use --ssh-nodes for \
+                                 loss, or --target demo)",
+                ..Default::default()
+            }
+        } else {
+            super::ssh_nemesis_support()
+        }
+    }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_faults_on_user_nodes(&self.nodes, faults)?;
         match workload {

@@ -159,6 +159,13 @@ impl Target for HttpKvTarget {
             )
         }
     }
+    fn nemesis_support(&self) -> super::NemesisSupport {
+        if self.ssh.ssh_nodes.is_empty() {
+            super::NemesisSupport::default()
+        } else {
+            super::ssh_nemesis_support()
+        }
+    }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_queue(workload)?;
         if self.ssh.ssh_nodes.is_empty() {
@@ -173,6 +180,8 @@ impl Target for HttpKvTarget {
                 Fault::Kill | Fault::Pause => None,
                 // Refused for every target but the demo by `TargetKind::plan`.
                 Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => None,
+                // Refused with what is missing by the registry (packet support).
+                Fault::Packet => None,
             };
             if let Some(flag) = missing {
                 return Err(RunError::Usage(format!(

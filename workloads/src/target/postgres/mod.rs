@@ -436,6 +436,10 @@ impl Primitives for PgReplicaFaults {
     fn node_name(&self, node: usize) -> String {
         self.server(node).name().to_string()
     }
+    fn first_node(&self) -> usize {
+        // Proxy endpoints count from 1: the primary is 1.
+        1
+    }
     fn aim(&mut self, fault: Fault, rng: &mut Rng) -> Option<Aim> {
         let n = self.cluster.servers.len();
         Some(match fault {
@@ -457,6 +461,8 @@ impl Primitives for PgReplicaFaults {
             Fault::Kill | Fault::Pause => Aim::Node(rng.below(n as u64) as usize),
             // Refused by `TargetKind::plan`: only the demo's nodes run under libfaketime.
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
+            // Refused before the run.
+            Fault::Packet => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

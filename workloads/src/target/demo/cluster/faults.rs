@@ -67,6 +67,31 @@ impl Cluster {
         Ok(())
     }
 
+    /// Blackholes the given directions, each `(hearer, speaker)` (a one-way cut unless the
+    /// reverse is given too).
+    pub fn partition_directed(&self, pairs: &[(usize, usize)]) -> Result<(), ClusterError> {
+        self.check_open()?;
+        self.net.block_directed(pairs)?;
+        Ok(())
+    }
+
+    /// Puts a packet fault on every link to or from `nodes` (ids from 1).
+    pub fn packet(&self, nodes: &[usize], spec: crate::nemesis::PacketSpec) -> Result<(), ClusterError> {
+        self.check_open()?;
+        self.net.set_packet(nodes, spec);
+        Ok(())
+    }
+
+    /// Ends every packet fault.
+    pub fn heal_packets(&self) {
+        self.net.heal_packets();
+    }
+
+    /// The nodes (ids from 1) whose links suffer a packet fault now.
+    pub fn packet_nodes(&self) -> Vec<usize> {
+        self.net.packet_nodes()
+    }
+
     /// Unblocks every link.
     pub fn heal_network(&self) {
         self.net.heal();
@@ -82,6 +107,7 @@ impl Cluster {
             ..Healed::default()
         };
         self.net.heal();
+        self.net.heal_packets();
         for node in &self.nodes {
             let _op = node.op.lock().await;
             if self.resume_quietly(node) {
@@ -109,6 +135,7 @@ impl Cluster {
     pub async fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.net.heal();
+        self.net.heal_packets();
         for node in &self.nodes {
             let _op = node.op.lock().await;
             self.resume_quietly(node);
