@@ -59,7 +59,7 @@ pub fn render(file: &str, report: &Report, style: Style) -> String {
     let ops = format!("{} op{}", report.stats.ops, plural(report.stats.ops));
     let stats = match report.kind {
         CheckerKind::Model => format!(
-            "({}, {ops}, {} partition{}, {})",
+            "({}, {ops}, {} key{}, {})",
             report.checker,
             report.stats.partitions,
             plural(report.stats.partitions),

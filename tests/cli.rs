@@ -431,7 +431,7 @@ fn human_counterexample_explains_the_stale_read() {
         .assert()
         .code(1)
         .stdout(
-            predicate::str::starts_with("register-stale-read.jsonl: INVALID — not linearizable (register, 5 ops, 1 partition,")
+            predicate::str::starts_with("register-stale-read.jsonl: INVALID — not linearizable (register, 5 ops, 1 key,")
                 .and(predicate::str::contains("could not linearize: process 3: read → \"Brazil\""))
                 .and(predicate::str::contains("write  \"Brazil\""))
                 .and(predicate::str::contains("write  \"Germany\""))
