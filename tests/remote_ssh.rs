@@ -635,7 +635,7 @@ fn demo_on_lab(
 /// faultline chain, every node's log in the store, faultline's directory on the hosts gone.
 fn assert_demo_cleaned_up(lab: &Lab, run: &std::path::Path) {
     for i in 1..=3 {
-        assert!(!has_chain(&lab, i), "host {i} still has faultline's chain");
+        assert!(!has_chain(lab, i), "host {i} still has faultline's chain");
         let left = lab.on(i, "pgrep -a -f 'serve-demo-node' || true");
         let left = String::from_utf8_lossy(&left.stdout).to_string();
         assert!(
