@@ -216,7 +216,7 @@ impl RemoteFaults {
     /// `faultline heal … --remove-leftovers` command to run): they may hold the ports, the
     /// data and the machine this run needs, and stopping processes nobody asked this run to
     /// stop is not its business. Members' directories with nothing running are only named.
-    /// faultline's iptable chains and the pids it paused are removed and resumed first
+    /// faultline's iptables chains and the pids it paused are removed and resumed first
     /// ([`HEAL_SCRIPT`]), said in the output and run.log (`leftovers of an earlier run found
     /// and healed first: chain 2; resumed 4711`).
     pub async fn refuse_or_heal_leftovers(&self) -> Result<(), SshError> {

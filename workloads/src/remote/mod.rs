@@ -1328,6 +1328,23 @@ mod tests {
     }
 
     #[test]
+    fn heal_command_repeats_the_runs_connection_flags_and_quotes_what_the_shell_would_split() {
+        let args = SshArgs {
+            ssh_nodes: vec!["root@10.0.0.11".into(), "admin@db2:2222".into()],
+            ssh_key: Some(PathBuf::from("/home/me/my keys/id")),
+            ssh_sudo: true,
+            ssh_timeout: Some(30),
+            install: true,
+            ..SshArgs::default()
+        };
+        assert_eq!(
+            args.heal_command(),
+            "faultline heal --ssh-nodes root@10.0.0.11,admin@db2:2222 --ssh-key \
+             '/home/me/my keys/id' --ssh-sudo --ssh-timeout 30 --remove-leftovers"
+        );
+    }
+
+    #[test]
     fn connection_failures_are_classified_by_what_ssh_said() {
         let c = |msg: &str| {
             SshError::of_connect(
