@@ -100,7 +100,8 @@ fn of_ssh_error(e: &SshError) -> u8 {
         | SshError::NoPid { .. }
         | SshError::Failed { .. }
         | SshError::TimedOut { .. }
-        | SshError::Ipv6Partition { .. } => BAD_INPUT,
+        | SshError::Ipv6Partition { .. }
+        | SshError::Leftovers { .. } => BAD_INPUT,
     }
 }
 

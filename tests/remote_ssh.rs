@@ -1,9 +1,12 @@
 //! Remote clusters over SSH (issue 15), against real sshd on hosts made of network
 //! namespaces ([`remote_support::Lab`]): etcd started by faultline on 3 SSH hosts and broken
-//! with iptables partitions, kills and pauses; the demo store's nodes run as the user's service
-//! (`--target http-kv` with a node profile: async caught stale, sync valid under every fault); `faultline heal` after faultline was killed with
-//! SIGKILL mid-partition; and the bad-input errors (unreachable host, changed or unknown host
-//! key, a pid command that prints nothing) — exit 254 naming the host. Needs root.
+//! with iptables partitions, kills and pauses; the demo store started by faultline on the SSH
+//! hosts (async caught stale, sync valid under every fault); the demo's node binary run as the
+//! user's service (`--target http-kv` with a node profile); leftovers of an earlier run found
+//! at start-up (healed first, or refused with the heal command); `faultline heal` after
+//! faultline was killed with SIGKILL mid-partition; and the bad-input errors (unreachable
+//! host, changed or unknown host key, a pid command that prints nothing) — exit 254 naming the
+//! host. Needs root.
 
 mod remote_support;
 
@@ -612,47 +615,244 @@ fn measure_partition_apply_and_heal_on_five_hosts() {
     }
 }
 
+/// `faultline run --target demo --ssh-nodes …` in `mode` on a 3-host lab (subnet `subnet`)
+/// with `extra` flags; (exit code, output, run directory).
+fn demo_on_lab(
+    lab: &Lab,
+    store: &std::path::Path,
+    mode: &str,
+    extra: &[&str],
+) -> (i32, String, std::path::PathBuf) {
+    let mut a = args(&["run", "--target", "demo", "--mode", mode, "--store"]);
+    a.push(store.display().to_string());
+    a.extend(args(extra));
+    a.extend(lab.ssh_flags());
+    let (code, text) = lab.faultline(&a, Duration::from_secs(120));
+    (code, text, run_dir(store))
+}
+
+/// After a run of the demo store on the lab: no node process left in any host, no
+/// faultline chain, every node's log in the store, faultline's directory on the hosts gone.
+fn assert_demo_cleaned_up(lab: &Lab, run: &std::path::Path) {
+    for i in 1..=3 {
+        assert!(!has_chain(lab, i), "host {i} still has faultline's chain");
+        let left = lab.on(i, "pgrep -a -f 'serve-demo-node' || true");
+        let left = String::from_utf8_lossy(&left.stdout).to_string();
+        assert!(
+            !left.contains(&lab.addr(i)),
+            "a demo node is still running on host {i}: {left}"
+        );
+        let node_log = run
+            .join("nodes")
+            .join(format!("root_{}", lab.addr(i)))
+            .join("node.log");
+        let text = std::fs::read_to_string(&node_log)
+            .unwrap_or_else(|e| panic!("{}: {e}", node_log.display()));
+        assert!(!text.is_empty(), "{} is empty", node_log.display());
+        let dirs = lab.on(
+            i,
+            &format!(
+                "ls -d /var/lib/faultline/runs/demo-*/root_{} 2>/dev/null || true",
+                lab.addr(i)
+            ),
+        );
+        assert!(
+            String::from_utf8_lossy(&dirs.stdout).trim().is_empty(),
+            "faultline's directory is left on host {i}"
+        );
+    }
+}
+
 #[test]
-fn async_demo_store_on_ssh_hosts_partitioned_by_iptables_is_caught_with_a_stale_read() {
+fn async_demo_store_started_on_ssh_hosts_is_caught_with_a_stale_read_under_iptables_partitions() {
     if !available() {
         return;
     }
     let lab = Lab::new(17, 3);
-    start_demo_nodes(&lab, "async");
     let store = tempfile::tempdir().unwrap();
-    let nodes = (1..=3)
-        .map(|i| format!("{}:8000", lab.addr(i)))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut a = args(&[
-        "run",
-        "--target",
-        "http-kv",
-        "--workload",
-        "register",
-        "--nemesis",
-        "partition",
-        "--keys",
-        "2",
-        "--time-limit",
-        "10",
-        "--seed",
-        "3",
-        "--nemesis-interval",
-        "1",
-        "--nemesis-hold",
-        "2",
-        "--store",
-    ]);
-    a.push(store.path().display().to_string());
-    a.push("--nodes".into());
-    a.push(nodes);
-    a.extend(lab.ssh_flags());
-    let (code, text) = lab.faultline(&a, Duration::from_secs(90));
+    let (code, text, run) = demo_on_lab(
+        &lab,
+        store.path(),
+        "async",
+        &[
+            "--workload",
+            "register",
+            "--nemesis",
+            "partition",
+            "--keys",
+            "2",
+            "--time-limit",
+            "10",
+            "--seed",
+            "3",
+            "--nemesis-interval",
+            "1",
+            "--nemesis-hold",
+            "2",
+        ],
+    );
     assert_eq!(code, 1, "expected a stale read:\n{}", head(&text));
     assert!(text.contains("not linearizable"), "{}", head(&text));
-    let log = std::fs::read_to_string(run_dir(store.path()).join("run.log")).unwrap();
-    assert!(log.contains("partition (iptables): exit 0"), "{log}");
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    for what in [
+        "copy faultline: exit 0",
+        "start the demo node: exit 0",
+        "demo store up: n1=http://",
+        "partition (iptables): exit 0",
+        "verify healed: exit 0",
+    ] {
+        assert!(log.contains(what), "run.log has `{what}`:\n{log}");
+    }
+    assert!(!log.contains("proxies"), "no proxies on SSH hosts:\n{log}");
+    // The time the copies of faultline took (shown with --nocapture).
+    for l in log.lines().filter(|l| l.contains("copy faultline")) {
+        eprintln!("{l}");
+    }
+    assert_demo_cleaned_up(&lab, &run);
+}
+
+#[test]
+fn sync_demo_store_started_on_ssh_hosts_stays_valid_under_partition_kill_and_pause() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new(20, 3);
+    let store = tempfile::tempdir().unwrap();
+    // The node binary named with --demo-bin (these hosts share this machine's files).
+    let (code, text, run) = demo_on_lab(
+        &lab,
+        store.path(),
+        "sync",
+        &[
+            "--workload",
+            "register",
+            "--nemesis",
+            "partition,kill,pause",
+            "--time-limit",
+            "15",
+            "--seed",
+            "5",
+            "--nemesis-interval",
+            "0.5",
+            "--nemesis-hold",
+            "1",
+            "--demo-bin",
+            env!("CARGO_BIN_EXE_faultline"),
+        ],
+    );
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    for f in [
+        "\"start-partition\"",
+        "\"kill\"",
+        "\"restart\"",
+        "\"pause\"",
+    ] {
+        assert!(history.contains(f), "the history records {f}:\n{log}");
+    }
+    for what in [
+        "partition (iptables): exit 0",
+        "kill: exit 0",
+        "restart: exit 0",
+        "pause: exit 0",
+        "verify healed: exit 0",
+    ] {
+        assert!(log.contains(what), "run.log has `{what}`:\n{log}");
+    }
+    assert!(
+        !log.contains("copy faultline"),
+        "--demo-bin: nothing copied:\n{log}"
+    );
+    assert_eq!(code, 0, "the sync store stays valid:\n{}", head(&text));
+    assert_demo_cleaned_up(&lab, &run);
+}
+
+#[test]
+fn run_heals_a_leftover_chain_first_and_refuses_leftover_members_with_the_heal_command() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new(21, 3);
+    let quick = [
+        "--workload",
+        "register",
+        "--time-limit",
+        "2",
+        "--demo-bin",
+        env!("CARGO_BIN_EXE_faultline"),
+    ];
+    // An earlier run's partition left behind on host 2: it cannot hear host 3.
+    let o = lab.on(
+        2,
+        &format!(
+            "iptables -w -N FAULTLINE && iptables -w -A FAULTLINE -s {} -j DROP && \
+             iptables -w -I INPUT 1 -j FAULTLINE",
+            lab.addr(3)
+        ),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let store = tempfile::tempdir().unwrap();
+    let (code, text, run) = demo_on_lab(&lab, store.path(), "sync", &quick);
+    assert_eq!(code, 0, "healed first, then a valid run:\n{}", head(&text));
+    assert!(
+        text.contains("leftovers of an earlier run found and healed first: chain 1"),
+        "the output says so:\n{}",
+        head(&text)
+    );
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(
+        log.contains("leftovers of an earlier run found and healed first: chain 1"),
+        "run.log says so:\n{log}"
+    );
+    assert!(!has_chain(&lab, 2));
+
+    // An earlier run's member still running on host 3 (its directory, its pid, its working
+    // directory there): the run refuses, naming the host and the command to run.
+    let dir = format!(
+        "/var/lib/faultline/runs/demo-killed-run/root_{}",
+        lab.addr(3)
+    );
+    let o = lab.on(
+        3,
+        &format!(
+            "mkdir -p {dir} && cd {dir} && {{ setsid sleep 300 >/dev/null 2>&1 </dev/null & \
+             echo $! > {dir}/pid; }}"
+        ),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let store = tempfile::tempdir().unwrap();
+    let (code, text, _) = demo_on_lab(&lab, store.path(), "sync", &quick);
+    assert_eq!(code, 254, "refused:\n{}", head(&text));
+    assert!(
+        text.contains(&format!(
+            "root@{}: an earlier faultline run left database members running there",
+            lab.addr(3)
+        )),
+        "names the host:\n{}",
+        head(&text)
+    );
+    let command = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("faultline heal --ssh-nodes"))
+        .unwrap_or_else(|| panic!("no heal command in:\n{}", head(&text)))
+        .to_string();
+    assert!(command.ends_with("--remove-leftovers"), "{command}");
+    // The command as printed works: it stops the member and removes its directory.
+    let heal: Vec<String> = command
+        .split_whitespace()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    let (code, text) = lab.faultline(&heal, Duration::from_secs(60));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("stopped member pid"), "{text}");
+    let o = lab.on(3, &format!("test -d {dir}"));
+    assert!(!o.status.success(), "{dir} removed");
+    // And now the run goes ahead.
+    let store = tempfile::tempdir().unwrap();
+    let (code, text, _) = demo_on_lab(&lab, store.path(), "sync", &quick);
+    assert_eq!(code, 0, "{}", head(&text));
 }
 
 #[test]

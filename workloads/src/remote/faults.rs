@@ -199,24 +199,65 @@ impl RemoteFaults {
                 });
             }
         }
-        let healed = self
-            .remote
-            .run_all("look for leftovers", |_| HEAL_SCRIPT.into())
-            .await;
-        for (h, r) in self.remote.hosts.iter().zip(healed) {
-            let found = r?.stdout.trim().replace('\n', "; ");
-            if !found.is_empty() {
-                self.remote.progress().note(format!(
-                    "ssh {}: leftovers of an earlier run found and healed first: {found}",
-                    h.spec.label
-                ));
-            }
-        }
+        self.refuse_or_heal_leftovers().await?;
         if let Some(pid) = &self.service.pid {
             let script = |i| pid_preamble(&self.for_node(i, pid)) + "echo $pid";
             let results = self.remote.run_all("find the service's pid", script).await;
             for r in results {
                 r?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Before a run: looks on every node for what an earlier faultline run left there. The
+    /// database members it started and that still run (`/var/lib/faultline/runs/*/HOST/`,
+    /// [`leftovers_script`]) refuse the run ([`SshError::Leftovers`], naming the host and the
+    /// `faultline heal … --remove-leftovers` command to run): they may hold the ports, the
+    /// data and the machine this run needs, and stopping processes nobody asked this run to
+    /// stop is not its business. Members' directories with nothing running are only named.
+    /// faultline's iptables chains and the pids it paused are removed and resumed first
+    /// ([`HEAL_SCRIPT`]), said in the output and run.log (`leftovers of an earlier run found
+    /// and healed first: chain 2; resumed 4711`).
+    pub async fn refuse_or_heal_leftovers(&self) -> Result<(), SshError> {
+        let remote = &self.remote;
+        let members = remote
+            .run_all("look for leftover members", |i| {
+                leftovers_script(&remote.hosts[i].spec.label, false)
+            })
+            .await;
+        for (h, r) in remote.hosts.iter().zip(members) {
+            let out = r?.stdout;
+            let running: Vec<&str> = out
+                .lines()
+                .filter(|l| l.starts_with("member still running"))
+                .collect();
+            if !running.is_empty() {
+                return Err(SshError::Leftovers {
+                    host: h.spec.label.clone(),
+                    found: running.join("; "),
+                    command: remote.heal_command().to_string(),
+                });
+            }
+            let dirs = out.trim().replace('\n', "; ");
+            if !dirs.is_empty() {
+                remote.progress().note(format!(
+                    "ssh {}: an earlier run left (nothing running there): {dirs}; `{}` removes it",
+                    h.spec.label,
+                    remote.heal_command()
+                ));
+            }
+        }
+        let healed = remote
+            .run_all("look for leftovers", |_| HEAL_SCRIPT.into())
+            .await;
+        for (h, r) in remote.hosts.iter().zip(healed) {
+            let found = r?.stdout.trim().replace('\n', "; ");
+            if !found.is_empty() {
+                remote.progress().note(format!(
+                    "ssh {}: leftovers of an earlier run found and healed first: {found}",
+                    h.spec.label
+                ));
             }
         }
         Ok(())

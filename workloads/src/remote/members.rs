@@ -1,5 +1,6 @@
 //! Database members faultline starts on SSH hosts (Jepsen's `db` setup/teardown), shared by
-//! the remote Redis and PostgreSQL clusters ("run" step, before the workload and after it).
+//! the remote etcd, Redis, PostgreSQL and demo-store clusters ("run" step, before the workload
+//! and after it).
 //!
 //! [`Members`] owns one directory per run on every host,
 //! `/var/lib/faultline/runs/KIND-RUN/HOST/` (the member's data, `start.sh`, `pid`, its log):
@@ -34,7 +35,7 @@ pub const TREE_FN: &str =
     "tree() { echo \"$1\"; for c in $(pgrep -P \"$1\"); do tree \"$c\"; done; }\n";
 
 impl Members {
-    /// Members of `kind` (`redis`, `postgres`) for the run stored at `store`.
+    /// Members of `kind` (`etcd`, `redis`, `postgres`, `demo`) for the run stored at `store`.
     pub fn new(remote: Arc<Remote>, kind: &str, store: &Path, log_name: &'static str) -> Members {
         let run = store
             .file_name()
@@ -45,6 +46,31 @@ impl Members {
             base: format!("{STATE_DIR}/runs/{kind}-{run}"),
             log_name,
             store: store.to_path_buf(),
+        }
+    }
+
+    /// Connects to the hosts of `ssh` (as root: directly or through `sudo -n`) and makes the
+    /// members of `kind` for the run stored at `store` ([`Members::new`]).
+    pub async fn connect(
+        ssh: &super::SshArgs,
+        kind: &str,
+        store: &Path,
+        log_name: &'static str,
+        progress: &Arc<crate::runner::Progress>,
+    ) -> Result<Members, SshError> {
+        let remote = Remote::connect(ssh, true, progress.clone()).await?;
+        Ok(Members::new(remote, kind, store, log_name))
+    }
+
+    /// The members on the hosts `which` (indices), as their own set: to start some before the
+    /// others (a primary before the replicas that copy it). Member `k` of the subset is member
+    /// `which[k]` of `self`, with the same directory.
+    pub fn subset(&self, which: &[usize]) -> Members {
+        Members {
+            remote: Arc::new(self.remote.subset(which)),
+            base: self.base.clone(),
+            log_name: self.log_name,
+            store: self.store.clone(),
         }
     }
 

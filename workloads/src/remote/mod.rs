@@ -135,6 +135,48 @@ impl SshArgs {
         Duration::from_secs(self.ssh_timeout.unwrap_or(20))
     }
 
+    /// The `faultline heal` command for these hosts with these connection flags (what a run
+    /// that finds leftovers of an earlier run tells the user to run), `--remove-leftovers`
+    /// included.
+    pub fn heal_command(&self) -> String {
+        let arg = |s: &str| {
+            if s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "@.:,/_-=[]+".contains(c))
+            {
+                s.to_string()
+            } else {
+                quote(s)
+            }
+        };
+        let mut out = format!(
+            "faultline heal --ssh-nodes {}",
+            arg(&self.ssh_nodes.join(","))
+        );
+        if let Some(u) = &self.ssh_user {
+            out.push_str(&format!(" --ssh-user {}", arg(u)));
+        }
+        if let Some(k) = &self.ssh_key {
+            out.push_str(&format!(" --ssh-key {}", arg(&k.display().to_string())));
+        }
+        if let Some(p) = self.ssh_port {
+            out.push_str(&format!(" --ssh-port {p}"));
+        }
+        if self.ssh_sudo {
+            out.push_str(" --ssh-sudo");
+        }
+        if let Some(k) = &self.ssh_known_hosts {
+            out.push_str(&format!(
+                " --ssh-known-hosts {}",
+                arg(&k.display().to_string())
+            ));
+        }
+        if let Some(t) = self.ssh_timeout {
+            out.push_str(&format!(" --ssh-timeout {t}"));
+        }
+        out.push_str(" --remove-leftovers");
+        out
+    }
+
     /// The hosts, parsed.
     pub fn hosts(&self) -> Result<Vec<HostSpec>, SshError> {
         let mut out: Vec<HostSpec> = Vec::new();
@@ -350,6 +392,21 @@ pub enum SshError {
         /// Its address.
         addr: IpAddr,
     },
+    /// Database members an earlier faultline run started on the host still run there (the
+    /// run was killed before it could stop them): they may hold the ports and the machine
+    /// this run needs, so the run refuses to start.
+    #[error(
+        "{host}: an earlier faultline run left database members running there ({found}); \
+         stop them first (and remove their directories) with:\n    {command}"
+    )]
+    Leftovers {
+        /// The host as given.
+        host: String,
+        /// What was found (`member still running: pid N (DIR)`, …).
+        found: String,
+        /// The `faultline heal … --remove-leftovers` command for the run's hosts.
+        command: String,
+    },
     /// A command did not finish within the timeout.
     #[error("{host}: {what} did not finish within {secs} s (--ssh-timeout)")]
     TimedOut {
@@ -547,6 +604,8 @@ pub struct Remote {
     sudo: bool,
     timeout: Duration,
     progress: Arc<Progress>,
+    /// The `faultline heal` command for these hosts ([`SshArgs::heal_command`]).
+    heal_command: String,
 }
 
 impl Remote {
@@ -632,6 +691,7 @@ impl Remote {
             sudo: args.ssh_sudo,
             timeout,
             progress,
+            heal_command: args.heal_command(),
         });
         if let Some((_, e)) = first_error {
             remote.close().await;
@@ -684,6 +744,7 @@ impl Remote {
             sudo: self.sudo,
             timeout: self.timeout,
             progress: self.progress.clone(),
+            heal_command: self.heal_command.clone(),
         }
     }
 
@@ -700,6 +761,11 @@ impl Remote {
     /// The per-command timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The `faultline heal … --remove-leftovers` command for these hosts.
+    pub fn heal_command(&self) -> &str {
+        &self.heal_command
     }
 
     /// Where run.log lines go.
@@ -742,6 +808,101 @@ impl Remote {
             script,
         )
         .await
+    }
+
+    /// Copies the local file `local` to `path` on host `i` (mode 0755), on a new session of
+    /// the host's connection (not the long-lived shell: the file goes on the command's standard
+    /// input): `cat > PATH.part && chmod 755 PATH.part && mv -f PATH.part PATH`, through
+    /// `sudo -n` with `--ssh-sudo`. Logged as any command; its limit is the larger of
+    /// `--ssh-timeout` and 300 s.
+    pub async fn upload(
+        &self,
+        i: usize,
+        what: &str,
+        local: &std::path::Path,
+        path: &str,
+    ) -> Result<(), SshError> {
+        let host = &self.hosts[i];
+        let label = &host.spec.label;
+        let started = Instant::now();
+        let session = host
+            .session
+            .lock()
+            .await
+            .clone()
+            .ok_or_else(|| SshError::Ssh {
+                host: label.clone(),
+                detail: "the connection is closed".into(),
+            })?;
+        let part = format!("{path}.part");
+        let script = format!(
+            "cat > {p} && chmod 755 {p} && mv -f {p} {q}",
+            p = quote(&part),
+            q = quote(path)
+        );
+        let cmd = if self.sudo {
+            format!("sudo -n /bin/sh -c {}", quote(&script))
+        } else {
+            format!("/bin/sh -c {}", quote(&script))
+        };
+        let failed = |detail: String| SshError::Ssh {
+            host: label.clone(),
+            detail: format!("{what}: {detail}"),
+        };
+        let attempt = async {
+            let mut child = session
+                .raw_command(&cmd)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let mut stdin = child
+                .stdin()
+                .take()
+                .ok_or_else(|| failed("no stdin pipe".into()))?;
+            let mut file = tokio::fs::File::open(local)
+                .await
+                .map_err(|e| failed(format!("cannot read {}: {e}", local.display())))?;
+            let copied = tokio::io::copy(&mut file, &mut stdin).await;
+            let _ = stdin.shutdown().await;
+            drop(stdin);
+            let out = child
+                .wait_with_output()
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            copied.map_err(|e| failed(format!("sending {}: {e}", local.display())))?;
+            Ok::<_, SshError>(out)
+        };
+        let limit = self.timeout.max(Duration::from_secs(300));
+        let out = match tokio::time::timeout(limit, attempt).await {
+            Err(_) => {
+                self.progress.note(format!(
+                    "ssh {label}: {what}: timed out after {} s",
+                    limit.as_secs()
+                ));
+                return Err(SshError::TimedOut {
+                    host: label.clone(),
+                    what: what.to_string(),
+                    secs: limit.as_secs(),
+                });
+            }
+            Ok(r) => r?,
+        };
+        let ms = started.elapsed().as_millis();
+        let code = out.status.code();
+        finish(
+            label,
+            &self.progress,
+            what,
+            code.map_or_else(|| "signal".to_string(), |c| c.to_string()),
+            code.unwrap_or(-1),
+            ms,
+            String::new(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+        .map(|_| ())
     }
 
     /// As [`Remote::run`], without `sh -c` or sudo (the command as the login user's shell
@@ -1164,6 +1325,23 @@ mod tests {
             let e = HostSpec::parse(bad).unwrap_err();
             assert!(matches!(e, SshError::BadHost { .. }), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn heal_command_repeats_the_runs_connection_flags_and_quotes_what_the_shell_would_split() {
+        let args = SshArgs {
+            ssh_nodes: vec!["root@10.0.0.11".into(), "admin@db2:2222".into()],
+            ssh_key: Some(PathBuf::from("/home/me/my keys/id")),
+            ssh_sudo: true,
+            ssh_timeout: Some(30),
+            install: true,
+            ..SshArgs::default()
+        };
+        assert_eq!(
+            args.heal_command(),
+            "faultline heal --ssh-nodes root@10.0.0.11,admin@db2:2222 --ssh-key \
+             '/home/me/my keys/id' --ssh-sudo --ssh-timeout 30 --remove-leftovers"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! Node ids are 1-based (`n1`, `n2`, …) in every method; vectors are indexed by `id - 1`.
 
 mod faults;
-mod health;
+pub(crate) mod health;
 pub use health::HealthError;
 pub(crate) mod process;
 

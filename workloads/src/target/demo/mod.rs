@@ -1,17 +1,22 @@
 //! `--target demo`: the embedded demo store (`demo-store/`), started by faultline as node
 //! processes (`faultline serve-demo-node`) on loopback, every peer link through a faultline
-//! proxy, so every fault is available; torn down afterwards, also on error and Ctrl-C.
+//! proxy, so every fault is available; or one node on each `--ssh-nodes` host (partitions by
+//! iptables there, kill and pause by signals); torn down afterwards, also on error and Ctrl-C.
 //!
 //! - [`cluster`]: the launcher — starts, kills, restarts, pauses and resumes the node
 //!   processes, wiring their peer links through the proxies.
+//! - [`remote`]: the nodes on SSH hosts (the binary copied there, or `--demo-bin`); their
+//!   faults are [`crate::remote::faults::RemoteFaults`].
 //! - [`DemoFaults`]: the fault primitives over a [`Cluster`], and where faults land
 //!   (partition shapes from [`crate::nemesis::Partition`]; kills and pauses on the leader
 //!   half of the time).
 //! - The client is [`crate::target::http_kv::HttpKv`] (the store speaks http-kv).
 
 pub mod cluster;
+pub mod remote;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +24,8 @@ use checkers::Rng;
 use serde_json::Value;
 
 use super::http_kv::HttpKv;
+use crate::client::Either;
+use crate::remote::faults::RemoteFaults;
 use super::{FlagGroup, NemesisSupport, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
 use crate::nemesis::clock::{self, ClockFiles};
@@ -61,20 +68,33 @@ pub struct DemoArgs {
     /// Replication mode of the demo store (default sync).
     #[arg(long, value_enum, value_name = "MODE")]
     pub mode: Option<Mode>,
+
+    /// With --ssh-nodes: the faultline binary already on every host that runs the demo's
+    /// nodes (default: this faultline, copied to each host's run directory over SSH).
+    #[arg(long, value_name = "PATH")]
+    pub demo_bin: Option<PathBuf>,
 }
 
 impl FlagGroup for DemoArgs {
     fn given(&self) -> Vec<&'static str> {
-        self.mode.map(|_| "--mode").into_iter().collect()
+        let mut out: Vec<&'static str> = self.mode.map(|_| "--mode").into_iter().collect();
+        if self.demo_bin.is_some() {
+            out.push("--demo-bin");
+        }
+        out
     }
 }
 
-/// The demo target: 3 nodes in one mode.
+/// The demo target: 3 nodes on loopback, or one on each SSH host, in one mode.
 #[derive(Debug, Clone)]
 pub struct Demo {
     /// The replication mode.
     pub mode: Mode,
     timeout: Duration,
+    /// The SSH hosts (empty: loopback).
+    ssh: crate::remote::SshArgs,
+    /// `--demo-bin`: the node binary on the hosts.
+    demo_bin: Option<PathBuf>,
 }
 
 #[async_trait::async_trait]
@@ -82,11 +102,49 @@ impl Target for Demo {
     type Args = DemoArgs;
     type Client = HttpKv;
     type Nodes = DemoNodes;
+    const SHARED_FLAGS: &'static [&'static str] = &[
+        "--ssh-nodes",
+        "--ssh-user",
+        "--ssh-key",
+        "--ssh-port",
+        "--ssh-sudo",
+        "--ssh-known-hosts",
+        "--ssh-accept-new-host-keys",
+        "--ssh-timeout",
+    ];
 
     fn plan(spec: &Spec<'_>) -> Result<Self, RunError> {
+        let ssh = &spec.args.servers.ssh;
+        let demo_bin = spec.args.demo.demo_bin.clone();
+        if ssh.ssh_nodes.is_empty() {
+            if let Some(flag) = ssh.given().first() {
+                return Err(RunError::Usage(format!(
+                    "{flag} needs --ssh-nodes (the hosts to start the demo's nodes on)"
+                )));
+            }
+            if demo_bin.is_some() {
+                return Err(RunError::Usage(
+                    "--demo-bin names the node binary on --ssh-nodes hosts; without \
+                     --ssh-nodes the nodes run this faultline on loopback"
+                        .into(),
+                ));
+            }
+        } else {
+            ssh.hosts()?;
+            if let Some(p) = &demo_bin {
+                if !p.is_absolute() {
+                    return Err(RunError::Usage(format!(
+                        "--demo-bin {}: expected an absolute path on the hosts",
+                        p.display()
+                    )));
+                }
+            }
+        }
         Ok(Demo {
             mode: spec.args.demo.mode.unwrap_or(Mode::Sync),
             timeout: spec.op_timeout,
+            ssh: ssh.clone(),
+            demo_bin,
         })
     }
     fn label(&self) -> &'static str {
@@ -97,16 +155,36 @@ impl Target for Demo {
         }
     }
     fn describe(&self) -> String {
-        format!("demo store ({}, 3 nodes)", self.mode.name())
+        if self.ssh.ssh_nodes.is_empty() {
+            format!("demo store ({}, 3 nodes)", self.mode.name())
+        } else {
+            format!(
+                "demo store ({}, on SSH hosts {})",
+                self.mode.name(),
+                self.ssh.ssh_nodes.join(",")
+            )
+        }
     }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_queue(workload)?;
-        if faults.iter().any(|&f| clock::is_clock(f)) {
+        if let Some(&f) = faults.iter().find(|&&f| clock::is_clock(f)) {
+            if !self.ssh.ssh_nodes.is_empty() {
+                return Err(RunError::FaultUnsupported {
+                    target: "demo".into(),
+                    fault: f.name().into(),
+                    missing: "faultline does not set the clocks of --ssh-nodes hosts (clock \
+                              faults need the demo's nodes on loopback, under libfaketime)"
+                        .into(),
+                });
+            }
             clock::find_libfaketime()?;
         }
         Ok(())
     }
     fn nemesis_support(&self) -> NemesisSupport {
+        if !self.ssh.ssh_nodes.is_empty() {
+            return super::ssh_nemesis_support();
+        }
         NemesisSupport {
             targets: true,
             one_way: true,
@@ -119,6 +197,24 @@ impl Target for Demo {
         }
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<DemoNodes, RunError> {
+        if !self.ssh.ssh_nodes.is_empty() {
+            let r = remote::RemoteDemo::start(
+                &self.ssh,
+                ctx.dir,
+                ctx.progress,
+                ctx.faults,
+                self.mode,
+                self.demo_bin.as_deref(),
+            )
+            .await?;
+            return Ok(DemoNodes {
+                http: Arc::new(r.http.clone()),
+                local: None,
+                remote: Some(r),
+                timeout: self.timeout,
+                clocks: None,
+            });
+        }
         let mode = self.mode.name();
         let program = std::env::current_exe()
             .map_err(|e| RunError::Internal(format!("cannot find faultline's executable: {e}")))?;
@@ -179,16 +275,18 @@ impl Target for Demo {
         ));
         Ok(DemoNodes {
             http: Arc::new(cluster.http_addrs()),
-            cluster,
+            local: Some(cluster),
+            remote: None,
             timeout: self.timeout,
             clocks,
         })
     }
 }
 
-/// The running demo cluster.
+/// The running demo cluster: on loopback, or on SSH hosts.
 pub struct DemoNodes {
-    cluster: Arc<Cluster>,
+    local: Option<Arc<Cluster>>,
+    remote: Option<remote::RemoteDemo>,
     http: Arc<Vec<SocketAddr>>,
     timeout: Duration,
     clocks: Option<Arc<ClockFiles>>,
@@ -197,28 +295,45 @@ pub struct DemoNodes {
 #[async_trait::async_trait]
 impl Nodes for DemoNodes {
     type Client = HttpKv;
-    type Faults = DemoFaults;
+    type Faults = Either<DemoFaults, RemoteFaults>;
     fn count(&self) -> usize {
-        self.cluster.nodes()
+        self.http.len()
     }
     fn client(&self) -> HttpKv {
         HttpKv::new(self.http.clone(), self.timeout)
     }
-    fn primitives(&self) -> Option<DemoFaults> {
-        let mut faults = DemoFaults::new(self.cluster.clone());
+    fn primitives(&self) -> Option<Either<DemoFaults, RemoteFaults>> {
+        if let Some(r) = &self.remote {
+            return Some(Either::B(RemoteFaults::new(
+                "demo",
+                r.members.remote.clone(),
+                r.service.clone(),
+            )));
+        }
+        let mut faults = DemoFaults::new(self.local.clone()?);
         faults.clocks = self.clocks.clone();
-        Some(faults)
+        Some(Either::A(faults))
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
-        (1..=self.cluster.nodes())
-            .map(|id| self.cluster.log_path(id))
+        if let Some(r) = &self.remote {
+            // Copied from the hosts when they stop (shutdown).
+            return r.log_paths();
+        }
+        self.local
+            .iter()
+            .flat_map(|c| (1..=c.nodes()).map(|id| c.log_path(id)))
             .collect()
     }
     fn started(&self) -> Option<&'static str> {
         Some("demo store")
     }
     async fn shutdown(&self) {
-        self.cluster.shutdown().await;
+        if let Some(r) = &self.remote {
+            r.members.shutdown().await;
+        }
+        if let Some(c) = &self.local {
+            c.shutdown().await;
+        }
     }
 }
 

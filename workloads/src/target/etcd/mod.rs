@@ -246,7 +246,7 @@ impl Nodes for EtcdNodes {
         if let Some(r) = &self.remote {
             return Some(Either::B(RemoteFaults::new(
                 "etcd",
-                r.remote.clone(),
+                r.members.remote.clone(),
                 r.service.clone(),
             )));
         }

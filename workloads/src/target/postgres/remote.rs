@@ -16,7 +16,7 @@ use super::launcher::BIN;
 use super::replicas::query;
 use crate::remote::faults::{RemoteFaults, Service};
 use crate::remote::members::Members;
-use crate::remote::{Remote, SshArgs};
+use crate::remote::SshArgs;
 use crate::runner::Progress;
 use crate::target::RunError;
 
@@ -42,8 +42,8 @@ impl RemotePg {
         progress: &Arc<Progress>,
         faults: &[crate::nemesis::Fault],
     ) -> Result<RemotePg, RunError> {
-        let remote = Remote::connect(ssh, true, progress.clone()).await?;
-        let members = Members::new(remote.clone(), "postgres", store, "postgres.log");
+        let members = Members::connect(ssh, "postgres", store, "postgres.log", progress).await?;
+        let remote = members.remote.clone();
         let conns = remote
             .hosts
             .iter()
@@ -107,12 +107,7 @@ impl RemotePg {
             remote.hosts[0].spec.label
         ));
         // The primary alone first (the replicas copy it).
-        let primary = Members {
-            remote: Arc::new(remote.subset(&[0])),
-            base: self.members.base.clone(),
-            log_name: self.members.log_name,
-            store: self.members.store.clone(),
-        };
+        let primary = self.members.subset(&[0]);
         primary
             .launch(
                 "initdb and start the postgres primary",
@@ -143,12 +138,7 @@ impl RemotePg {
         if remote.len() > 1 {
             let addr = remote.hosts[0].addr;
             let replicas: Vec<usize> = (1..remote.len()).collect();
-            let them = Members {
-                remote: Arc::new(remote.subset(&replicas)),
-                base: self.members.base.clone(),
-                log_name: self.members.log_name,
-                store: self.members.store.clone(),
-            };
+            let them = self.members.subset(&replicas);
             them.launch(
                 "base backup and start the postgres replicas",
                 |_| {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::remote::faults::{RemoteFaults, Service};
 use crate::remote::members::Members;
-use crate::remote::{Remote, SshArgs};
+use crate::remote::SshArgs;
 use crate::runner::Progress;
 use crate::target::RunError;
 
@@ -38,8 +38,8 @@ impl RemoteRedis {
         progress: &Arc<Progress>,
         faults: &[crate::nemesis::Fault],
     ) -> Result<RemoteRedis, RunError> {
-        let remote = Remote::connect(ssh, true, progress.clone()).await?;
-        let members = Members::new(remote.clone(), "redis", store, "redis.log");
+        let members = Members::connect(ssh, "redis", store, "redis.log", progress).await?;
+        let remote = members.remote.clone();
         let urls = remote
             .hosts
             .iter()
