@@ -60,7 +60,7 @@ pub enum Command {
     /// report.html, latency.svg, rate.svg.
     Report(ReportArgs),
     /// Undo what a killed faultline left behind. Without --ssh-nodes: on this machine, the
-    /// processes of local runs whose faultline is gone, their clock-fault timestamp files (back
+    /// processes a faultline that is gone started, their clock-fault timestamp files (back
     /// to +0) and libfaketime's orphaned /dev/shm files. With --ssh-nodes: on those hosts, its
     /// iptables chain and paused processes; then check that every host reaches every other.
     Heal(HealArgs),

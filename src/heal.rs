@@ -1,6 +1,6 @@
 //! `faultline heal` (no `--ssh-nodes`): undoes on this machine what local runs left when
-//! faultline was killed before it could heal ([`workloads::leftovers`]): processes of the dead
-//! run still running, clock-fault timestamp files not at `+0`, libfaketime's orphaned
+//! faultline was killed before it could heal ([`workloads::leftovers`]): processes the dead
+//! faultline started that still run, clock-fault timestamp files not at `+0`, libfaketime's orphaned
 //! `/dev/shm` files. Local runs add no tc qdisc or iptables rule, so there are none to remove.
 //!
 //! `faultline heal --ssh-nodes …`: undoes on remote hosts whatever faultline may have left

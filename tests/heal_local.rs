@@ -120,7 +120,10 @@ fn records(state: &Path) -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".json"))
+        .filter(|p| {
+            let p = p.to_string_lossy();
+            p.ends_with(".json") || p.ends_with(".pids")
+        })
         .collect()
 }
 
@@ -169,7 +172,11 @@ fn sigkill_mid_clock_and_packet_faults_then_faultline_heal_leaves_nothing() {
         !off.is_empty(),
         "a clock file held the bump when faultline died"
     );
-    assert_eq!(records(state.path()).len(), 1, "the run's record is left");
+    assert_eq!(
+        records(state.path()).len(),
+        2,
+        "the run's record and its list of children are left"
+    );
     let shm_before: usize = pids.iter().map(|&p| shm_files(p).len()).sum();
 
     let out = run_bounded(
@@ -254,5 +261,56 @@ fn sigint_mid_clock_and_packet_faults_heals_and_exits_leaving_nothing() {
         "SIGINT after {:.1} s; faultline healed and exited {:.1} s later",
         interrupted_at.as_secs_f64(),
         exited_after.as_secs_f64()
+    );
+}
+
+/// Guards the safety of the sweep: a child a dead faultline listed is killed only while its
+/// pid still has the listed start time (a reused pid is never killed).
+#[test]
+fn heal_kills_a_child_a_dead_faultline_left_but_never_a_reused_pid() {
+    let state = tempfile::tempdir().unwrap();
+    // A pid that no longer runs stands for the dead faultline.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let dead = gone.id();
+    let spawn_sleep = || {
+        std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap()
+    };
+    let (mut ours, mut other) = (spawn_sleep(), spawn_sleep());
+    let start = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let rest = stat.rsplit_once(')').unwrap().1;
+        rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+    };
+    // `other` is listed with a start time that is not its own: a pid reused since.
+    let list = format!(
+        "{} {}\n{} {}\n",
+        ours.id(),
+        start(ours.id()),
+        other.id(),
+        start(other.id()) + 1
+    );
+    std::fs::write(state.path().join(format!("run-{dead}-1.pids")), list).unwrap();
+    let out = run_bounded(
+        faultline()
+            .arg("heal")
+            .env("FAULTLINE_STATE_DIR", state.path()),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let status = ours.wait().unwrap();
+    assert!(!status.success(), "the listed child was killed: {status}");
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "a pid with another start time is left alone"
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(
+        !state.path().join(format!("run-{dead}-1.pids")).exists(),
+        "the list is removed"
     );
 }

@@ -8,9 +8,11 @@
 //! ([`register`]; the record is removed when the run ends in any orderly way). A record whose
 //! faultline is gone is a run that could not heal. [`sweep`] then undoes, for each such run:
 //!
-//! - **processes** still running with the run's store directory on their command line (the
-//!   demo's nodes and the databases faultline starts keep their data there; they die with
-//!   faultline through `PR_SET_PDEATHSIG`, so normally none is left): SIGCONT, then SIGKILL;
+//! - **processes** faultline started (the demo's nodes, the databases it starts locally) that
+//!   still run: every child faultline spawns is listed, with its start time, in
+//!   `run-PID-START.pids` ([`note_child`]); they die with faultline through
+//!   `PR_SET_PDEATHSIG`, so normally none is left; a survivor (same pid *and* start time, so
+//!   never a reused pid) gets SIGCONT, then SIGKILL, with its process group;
 //! - **clock faults**: every libfaketime timestamp file of the run (`DIR/clock/*.faketime`)
 //!   back to `+0` (docs/clocks.md);
 //!
@@ -22,7 +24,10 @@
 //! their processes), and faultline adds no `tc` qdisc and no iptables rule on this machine, so
 //! nothing of them outlives faultline. [`verify`] re-reads everything after the sweep.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -48,9 +53,46 @@ pub struct RunRecord {
     path: PathBuf,
 }
 
+/// Runs of this process whose record is still in place (the list of children is removed with
+/// the last).
+static LIVE_RECORDS: AtomicUsize = AtomicUsize::new(0);
+
+/// Serializes appends to this process's list of children.
+static CHILDREN: Mutex<()> = Mutex::new(());
+
 impl Drop for RunRecord {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+        if LIVE_RECORDS.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _guard = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+            if LIVE_RECORDS.load(Ordering::SeqCst) == 0 {
+                let _ = std::fs::remove_file(children_file());
+            }
+        }
+    }
+}
+
+/// This process's list of children: `STATE/run-PID-START.pids`.
+fn children_file() -> PathBuf {
+    let pid = std::process::id();
+    let start = start_time(pid).unwrap_or(0);
+    state_dir().join(format!("run-{pid}-{start}.pids"))
+}
+
+/// Lists child `pid` (with its start time) for `faultline heal`, while a run of this process
+/// is recorded. Best effort: an error only means heal would not find the child.
+pub fn note_child(pid: u32) {
+    if LIVE_RECORDS.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    let Some(start) = start_time(pid) else { return };
+    let _guard = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(children_file());
+    if let Ok(mut file) = file {
+        let _ = writeln!(file, "{pid} {start}");
     }
 }
 
@@ -62,12 +104,11 @@ pub fn register(run_dir: &Path) -> Result<RunRecord, std::io::Error> {
     let pid = std::process::id();
     let start = start_time(pid).unwrap_or(0);
     let path = dir.join(format!("run-{pid}-{start}.json"));
-    // Processes name the directory as faultline gave it (maybe relative); the sweep runs
-    // elsewhere, so both forms are kept.
     let full = std::fs::canonicalize(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
-    let body = json!({"pid": pid, "start_time": start, "dir": full, "given": run_dir});
+    let body = json!({"pid": pid, "start_time": start, "dir": full});
     std::fs::write(&path, body.to_string())
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    LIVE_RECORDS.fetch_add(1, Ordering::SeqCst);
     Ok(RunRecord { path })
 }
 
@@ -98,8 +139,6 @@ struct Record {
     pid: u32,
     start_time: u64,
     dir: PathBuf,
-    /// The directory as the run named it to its processes (maybe relative).
-    given: PathBuf,
 }
 
 impl Record {
@@ -138,34 +177,56 @@ fn records() -> Vec<Record> {
             pid: pid as u32,
             start_time,
             dir: PathBuf::from(dir),
-            given: v["given"].as_str().map(PathBuf::from).unwrap_or_default(),
         });
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
     out
 }
 
-/// Live processes (not this one) whose command line mentions `dir`.
-pub fn processes_under(dir: &Path) -> Vec<u32> {
-    let needle = dir.to_string_lossy().to_string();
-    let me = std::process::id();
+/// A dead faultline's list of children: the list's file, the faultline's pid, and the
+/// `(pid, start time)` of each child.
+type Children = (PathBuf, u32, Vec<(u32, u64)>);
+
+/// The lists of children of every faultline that is gone.
+fn dead_children() -> Vec<Children> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+    for entry in std::fs::read_dir(state_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(stem) = name
+            .strip_prefix("run-")
+            .and_then(|n| n.strip_suffix(".pids"))
+        else {
             continue;
         };
-        if pid == me || !alive(pid) {
+        let Some((pid, start)) = stem
+            .split_once('-')
+            .and_then(|(p, s)| Some((p.parse::<u32>().ok()?, s.parse::<u64>().ok()?)))
+        else {
+            continue;
+        };
+        if alive(pid) && start_time(pid) == Some(start) {
             continue;
         }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline)
-            .replace('\0', " ")
-            .contains(&needle)
-        {
-            out.push(pid);
-        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let children = text
+            .lines()
+            .filter_map(|l| {
+                let (p, s) = l.split_once(' ')?;
+                Some((p.parse().ok()?, s.trim().parse().ok()?))
+            })
+            .collect();
+        out.push((entry.path(), pid, children));
     }
     out
+}
+
+/// Whether `(pid, start)` names a process that still runs (not a reused pid).
+fn still_runs(pid: u32, start: u64) -> bool {
+    alive(pid) && start_time(pid) == Some(start)
 }
 
 /// The timestamp files of a run's clock faults: `DIR/clock/*.faketime`.
@@ -237,6 +298,8 @@ pub struct Swept {
     pub running: Vec<(u32, PathBuf)>,
     /// Orphaned libfaketime `/dev/shm` files removed.
     pub shm_removed: Vec<PathBuf>,
+    /// Children of dead faultlines that SIGKILL did not end (pids).
+    pub survivors: Vec<u32>,
 }
 
 impl Swept {
@@ -244,10 +307,14 @@ impl Swept {
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         for r in &self.runs {
+            let run = if r.dir.as_os_str().is_empty() {
+                "a run".to_string()
+            } else {
+                format!("run {}", r.dir.display())
+            };
             out.push(format!(
-                "run {} (faultline pid {} is gone): killed {} leftover process(es){}; reset {} \
+                "{run} (faultline pid {} is gone): killed {} leftover process(es){}; reset {} \
                  clock file(s) to +0{}",
-                r.dir.display(),
                 r.pid,
                 r.killed.len(),
                 if r.killed.is_empty() {
@@ -305,29 +372,6 @@ pub fn sweep() -> Swept {
             swept.running.push((record.pid, record.dir.clone()));
             continue;
         }
-        let mut killed = Vec::new();
-        // Twice: a process may fork while we look.
-        for _ in 0..2 {
-            let mut found = processes_under(&record.dir);
-            if record.given.is_relative() && !record.given.as_os_str().is_empty() {
-                found.extend(processes_under(&record.given));
-            }
-            for pid in found {
-                // SAFETY: kill(2) has no memory-safety preconditions; the pid names a process
-                // whose command line names the dead run's directory.
-                unsafe {
-                    libc::kill(pid as libc::pid_t, libc::SIGCONT);
-                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
-                }
-                if !killed.contains(&pid) {
-                    killed.push(pid);
-                }
-            }
-            if killed.is_empty() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
         let mut clocks_reset = Vec::new();
         let mut clocks_ok = 0;
         for file in clock_files(&record.dir) {
@@ -344,10 +388,53 @@ pub fn sweep() -> Swept {
         swept.runs.push(SweptRun {
             dir: record.dir,
             pid: record.pid,
-            killed,
+            killed: Vec::new(),
             clocks_reset,
             clocks_ok,
         });
+    }
+    for (file, faultline, children) in dead_children() {
+        let mut killed = Vec::new();
+        for &(pid, start) in &children {
+            if !still_runs(pid, start) {
+                continue;
+            }
+            // SAFETY: kill(2) has no memory-safety preconditions; (pid, start time) names the
+            // very process the dead faultline started (each node leads its process group).
+            unsafe {
+                for target in [-(pid as libc::pid_t), pid as libc::pid_t] {
+                    libc::kill(target, libc::SIGCONT);
+                    libc::kill(target, libc::SIGKILL);
+                }
+            }
+            killed.push(pid);
+        }
+        if !killed.is_empty() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let survivors: Vec<(u32, u64)> = children
+            .iter()
+            .copied()
+            .filter(|&(p, s)| still_runs(p, s))
+            .collect();
+        match swept.runs.iter_mut().find(|r| r.pid == faultline) {
+            Some(run) => run.killed.extend(&killed),
+            None if !killed.is_empty() => swept.runs.push(SweptRun {
+                dir: PathBuf::new(),
+                pid: faultline,
+                killed,
+                clocks_reset: Vec::new(),
+                clocks_ok: 0,
+            }),
+            None => {}
+        }
+        if survivors.is_empty() {
+            let _ = std::fs::remove_file(&file);
+        } else {
+            swept
+                .survivors
+                .extend(survivors.into_iter().map(|(p, _)| p));
+        }
     }
     for file in orphaned_shm() {
         if std::fs::remove_file(&file).is_ok() {
@@ -357,17 +444,17 @@ pub fn sweep() -> Swept {
     swept
 }
 
-/// Verifies the sweep: no process of a swept run left, every timestamp file of it at `+0`.
+/// Verifies the sweep: no process a dead faultline started left, every timestamp file of its
+/// runs at `+0`.
 /// `Err` names what is still there.
 pub fn verify(swept: &Swept) -> Result<String, String> {
+    if !swept.survivors.is_empty() {
+        return Err(format!(
+            "processes a dead faultline started survived SIGKILL: {:?}",
+            swept.survivors
+        ));
+    }
     for run in &swept.runs {
-        let left = processes_under(&run.dir);
-        if !left.is_empty() {
-            return Err(format!(
-                "processes of run {} survived SIGKILL: {left:?}",
-                run.dir.display()
-            ));
-        }
         for file in clock_files(&run.dir) {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
             if text.trim() != "+0" {
