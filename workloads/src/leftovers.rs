@@ -354,7 +354,7 @@ impl Swept {
             ));
         }
         out.push(
-            "faultline adds no tc qdisc and no iptables rule on this machine for local runs \
+            "faultline adds no tc qdisc and no iptables rule for local runs \
              (the demo's packet faults and partitions are its own proxies; etcd's are network \
              namespaces that end with their processes)"
                 .into(),
