@@ -8,7 +8,8 @@
 //!   record, resets every timestamp file to `+0`, removes the orphaned `/dev/shm` files and the
 //!   record, and the test checks each (files, processes, shm, record).
 //! - SIGINT (Ctrl-C) mid-fault: faultline itself records the stops, heals, verifies and exits;
-//!   the test checks the same things.
+//!   the test checks the same things; with a node down on a corrupted log, it restarts the
+//!   node and heals.
 //!
 //! Each run gets its own state directory (`FAULTLINE_STATE_DIR`), so parallel runs of other
 //! tests are never touched. Loopback only; the machine's clock is never changed.
@@ -312,5 +313,60 @@ fn heal_kills_a_child_a_dead_faultline_left_but_never_a_reused_pid() {
     assert!(
         !state.path().join(format!("run-{dead}-1.pids")).exists(),
         "the list is removed"
+    );
+}
+
+/// Ctrl-C while a node is down with a corrupted log: faultline records the node's restart,
+/// the node recovers on the damaged file, and the run ends healed with nothing left.
+#[test]
+fn sigint_mid_corruption_restarts_the_node_and_heals() {
+    let store = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let child = faultline()
+        .args(["run", "--target", "demo", "--mode", "sync", "--seed", "11"])
+        .args(["--nemesis", "corrupt", "--corrupt", "truncate=100"])
+        .args(["--nemesis-interval", "0.5", "--nemesis-hold", "20"])
+        .args(["--time-limit", "60", "--concurrency", "4", "--rate", "100"])
+        .arg("--store")
+        .arg(store.path())
+        .env("FAULTLINE_STATE_DIR", state.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("faultline starts");
+    let pid = child.id() as i32;
+    let dir = wait_for_latest(store.path(), Duration::from_secs(20));
+    let start = Instant::now();
+    let corrupted = loop {
+        let found = ops(&dir)
+            .into_iter()
+            .find(|o| o["f"] == "corrupt" && o["value"].get("cut").is_some());
+        if let Some(op) = found {
+            break op;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no corruption");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let node = corrupted["value"]["node"].clone();
+    let before = ops(&dir).len();
+    signal(pid, libc::SIGINT);
+    let out = wait_bounded(child, Duration::from_secs(60));
+    assert!(out.status.code().is_some(), "{}", describe(&out));
+    let after: Vec<Value> = ops(&dir).into_iter().skip(before).collect();
+    assert!(
+        after
+            .iter()
+            .any(|o| o["f"] == "restart" && o["value"] == node),
+        "{node} restarted after SIGINT: {}",
+        describe(&out)
+    );
+    let run_log = std::fs::read_to_string(dir.join("run.log")).unwrap();
+    assert!(run_log.contains("healed: every node hears"), "{run_log}");
+    assert_no_process_mentions(&dir.to_string_lossy(), Duration::from_secs(5));
+    assert!(
+        records(state.path()).is_empty(),
+        "{:?}",
+        records(state.path())
     );
 }
