@@ -59,9 +59,10 @@ pub enum Command {
     /// in results.json) or a history file (--model/--workload as for check): results.json,
     /// report.html, latency.svg, rate.svg.
     Report(ReportArgs),
-    /// Undo on SSH hosts everything faultline may have left there (after a run that was
-    /// killed): its iptables chain and paused processes; then check that every host reaches
-    /// every other.
+    /// Undo what a killed faultline left behind. Without --ssh-nodes: on this machine, the
+    /// processes a faultline that is gone started, their clock-fault timestamp files (back
+    /// to +0) and libfaketime's orphaned /dev/shm files. With --ssh-nodes: on those hosts, its
+    /// iptables chain and paused processes; then check that every host reaches every other.
     Heal(HealArgs),
     /// Maelstrom compatibility: `faultline maelstrom test` runs Maelstrom node programs
     /// unchanged, with Maelstrom's flags (docs/maelstrom.md).
@@ -432,8 +433,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "WORKLOAD", default_value = "register")]
     pub workload: String,
 
-    /// Faults to inject: none, or a comma-separated list of partition, kill, pause, packet
-    /// (`all` is partition, kill, pause), and the clock faults clock-bump, clock-strobe,
+    /// Faults to inject: none, or a comma-separated list of partition, kill, pause, packet,
+    /// corrupt (kill, corrupt a file --corrupt names, restart; --target demo --mode sync or
+    /// lease) (`all` is partition, kill, pause), and the clock faults clock-bump, clock-strobe,
     /// clock-skew (or clock; --target demo only, through libfaketime: docs/clocks.md). Several
     /// kinds run at once, each on its own seeded schedule (clock faults on one schedule of
     /// their own). Faults need a target whose nodes faultline starts: demo, or etcd, redis,
@@ -452,6 +454,13 @@ pub struct RunArgs {
     /// jitter=MS, loss=P, duplicate=P (comma-separated; default delay=50ms,jitter=25ms,loss=0.05).
     #[arg(long, value_name = "SPEC")]
     pub packet: Option<String>,
+
+    /// What --nemesis corrupt does to a killed node's file before it restarts: bitflip=P (each
+    /// bit flipped with probability P), truncate=BYTES (cut off the end), file=NAME (one of
+    /// the files the target names; default its first: the demo's log.bin); each corruption
+    /// draws one of the kinds given (default truncate=64).
+    #[arg(long, value_name = "SPEC")]
+    pub corrupt: Option<String>,
 
     /// Length of the main phase, in seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "20")]

@@ -39,6 +39,7 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Result<Plan> {
         op_timeout,
         targets: &[],
         packet: workloads::nemesis::PacketSpec::default(),
+        corrupt: workloads::nemesis::CorruptSpec::default(),
     };
     let target = TargetKind::Demo.plan(&spec)?;
     Ok(Plan {
@@ -47,6 +48,7 @@ fn plan(mode: StoreMode, args: &DemoArgs, seed: u64) -> Result<Plan> {
         faults,
         targets: Vec::new(),
         packet: workloads::nemesis::PacketSpec::default(),
+        corrupt: workloads::nemesis::CorruptSpec::default(),
         config: RunConfig {
             workload: WorkloadKind::Register,
             keys: 3,

@@ -1,3 +1,8 @@
+//! `faultline heal` (no `--ssh-nodes`): undoes on this machine what local runs left when
+//! faultline was killed before it could heal ([`workloads::leftovers`]): processes the dead
+//! faultline started that still run, clock-fault timestamp files not at `+0`, libfaketime's orphaned
+//! `/dev/shm` files. Local runs add no tc qdisc or iptables rule, so there are none to remove.
+//!
 //! `faultline heal --ssh-nodes …`: undoes on remote hosts whatever faultline may have left
 //! there when a run could not heal itself (faultline killed with SIGKILL, the control node
 //! lost): faultline's iptables chain and the processes it paused
@@ -21,8 +26,7 @@ use workloads::runner::Progress;
 /// Runs `faultline heal`.
 pub fn run(args: HealArgs) -> Result<u8> {
     if args.ssh.ssh_nodes.is_empty() {
-        eprintln!("faultline heal: --ssh-nodes is required (the hosts to heal)");
-        return Ok(crate::exit::BAD_INPUT);
+        return Ok(local());
     }
     let runtime = crate::run::runtime()?;
     runtime.block_on(async move {
@@ -58,4 +62,22 @@ pub fn run(args: HealArgs) -> Result<u8> {
         }
         Ok(code)
     })
+}
+
+/// `faultline heal` without `--ssh-nodes`: sweeps what dead local runs left, then verifies.
+fn local() -> u8 {
+    let swept = workloads::leftovers::sweep();
+    for line in swept.lines() {
+        println!("this machine: {line}");
+    }
+    match workloads::leftovers::verify(&swept) {
+        Ok(msg) => {
+            println!("healed: {msg}");
+            crate::exit::VALID
+        }
+        Err(e) => {
+            eprintln!("faultline heal: not healed: {e}");
+            crate::exit::BAD_INPUT
+        }
+    }
 }

@@ -1062,6 +1062,7 @@ impl Ctx<'_> {
                 Refusal::Nemesis(_) => key_of_flag("--nemesis"),
                 Refusal::NemesisTargets(_) => key_of_flag("--nemesis-targets"),
                 Refusal::Packet(_) => key_of_flag("--packet"),
+                Refusal::Corrupt(_) => key_of_flag("--corrupt"),
                 Refusal::AnomaliesNotApplicable | Refusal::Anomaly(_) => key_of_flag("--anomalies"),
                 Refusal::InferenceNotApplicable => {
                     ["--wfr-keys", "--sequential-keys", "--linearizable-keys"]

@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use workloads::generator::WorkloadKind;
-use workloads::nemesis::{Fault, NodeSet, PacketSpec};
+use workloads::nemesis::{CorruptSpec, Fault, NodeSet, PacketSpec};
 use workloads::runner::{Progress, RunConfig, RunSummary};
 use workloads::target::{AnyTarget, RunCtx, Spec};
 
@@ -44,6 +44,8 @@ pub struct Plan {
     pub targets: Vec<NodeSet>,
     /// What a packet fault does.
     pub packet: PacketSpec,
+    /// What a file corruption does.
+    pub corrupt: CorruptSpec,
     /// The runner's configuration.
     pub config: RunConfig,
     /// Consistency models for list-append.
@@ -121,6 +123,8 @@ pub enum Refusal {
     NemesisTargets(String),
     /// `--packet` is not a packet spec, or given without `--nemesis packet`.
     Packet(String),
+    /// `--corrupt` is not a corruption spec, or given without `--nemesis corrupt`.
+    Corrupt(String),
     /// The target registry refused the flags, the workload or the faults.
     Target(workloads::RunError),
     /// `--consistency` given for another workload than list-append.
@@ -145,6 +149,7 @@ impl std::fmt::Display for Refusal {
             Refusal::Nemesis(e) => write!(f, "--nemesis: {e}"),
             Refusal::NemesisTargets(e) => write!(f, "--nemesis-targets: {e}"),
             Refusal::Packet(e) => write!(f, "--packet: {e}"),
+            Refusal::Corrupt(e) => write!(f, "--corrupt: {e}"),
             Refusal::Target(e) => write!(f, "{e}"),
             Refusal::ConsistencyNotApplicable => {
                 write!(f, "--consistency applies to --workload list-append")
@@ -191,6 +196,15 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
         Some(p) => PacketSpec::parse(p).map_err(|e| Refusal::Packet(e.to_string()))?,
         None => PacketSpec::default(),
     };
+    let corrupt = match &args.corrupt {
+        Some(_) if !faults.contains(&Fault::Corrupt) => {
+            return Err(Refusal::Corrupt(
+                "applies to --nemesis corrupt; add corrupt to --nemesis".into(),
+            ));
+        }
+        Some(c) => CorruptSpec::parse(c).map_err(|e| Refusal::Corrupt(e.to_string()))?,
+        None => CorruptSpec::default(),
+    };
     let spec = Spec {
         workload,
         faults: &faults,
@@ -198,6 +212,7 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
         op_timeout: args.op_timeout,
         targets: &targets,
         packet,
+        corrupt: corrupt.clone(),
     };
     let target: Arc<dyn AnyTarget> = Arc::from(args.target.plan(&spec).map_err(Refusal::Target)?);
     if workload != WorkloadKind::ListAppend && !args.consistency.is_empty() {
@@ -230,6 +245,7 @@ pub fn plan_of(args: &RunArgs, seed: u64) -> Result<Plan, Refusal> {
         faults,
         targets,
         packet,
+        corrupt,
         config: RunConfig {
             workload,
             keys: args.keys,
@@ -437,6 +453,7 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         faults: plan.faults.clone(),
         targets: plan.targets.clone(),
         packet: plan.packet,
+        corrupt: plan.corrupt.clone(),
         recorder: recorder.clone(),
         progress: progress.clone(),
         stop,

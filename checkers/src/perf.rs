@@ -33,7 +33,8 @@ pub struct Window {
     pub start: i64,
     /// When healing began.
     pub end: i64,
-    /// What kind of fault (`partition`, `kill`, `pause`, `packet`).
+    /// What kind of fault (`partition`, `kill`, `pause`, `packet`, `corrupt`, `clock-bump`,
+    /// `clock-strobe`, `clock-skew`).
     pub kind: &'static str,
 }
 
@@ -118,7 +119,9 @@ pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
         .filter_map(|o| o.complete_time.or(o.invoke_time))
         .max()
         .unwrap_or(0);
-    let mut open: BTreeMap<(&'static str, String), i64> = BTreeMap::new();
+    // Slot → (start, the window's kind); clock faults share one slot (one at a time) but
+    // keep their own kind.
+    let mut open: BTreeMap<(&'static str, String), (i64, &'static str)> = BTreeMap::new();
     let mut windows = Vec::new();
     for op in ops.iter().filter(|o| !o.client) {
         let Some(f) = op.f.as_deref() else { continue };
@@ -128,23 +131,37 @@ pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
             "start-partition" => ("partition", true),
             "stop-partition" => ("partition", false),
             "kill" => ("kill", true),
+            // A restart ends the node's kill, or its corruption.
             "restart" => ("kill", false),
             "pause" => ("pause", true),
             "resume" => ("pause", false),
             "start-packet" => ("packet", true),
             "stop-packet" => ("packet", false),
+            "corrupt" => ("corrupt", true),
+            "bump-clock" => ("clock-bump", true),
+            "strobe-clock" => ("clock-strobe", true),
+            "skew-clock" => ("clock-skew", true),
+            "reset-clock" => ("clock", false),
             _ => continue,
         };
-        // Partitions and packet faults have one window at a time; kill/pause are per node.
-        let slot = if kind == "partition" || kind == "packet" {
-            (kind, String::new())
-        } else {
-            (kind, target)
+        // Partitions, packet and clock faults have one window at a time; kill/pause/corrupt
+        // are per node (a corruption's value names its node).
+        let slot = match kind {
+            "partition" | "packet" => (kind, String::new()),
+            k if k.starts_with("clock") => ("clock", String::new()),
+            "corrupt" => (
+                "kill",
+                op.input
+                    .get("node")
+                    .map(ToString::to_string)
+                    .unwrap_or(target),
+            ),
+            _ => (kind, target),
         };
         if starts {
             // The second record of a start (its completion) moves the start later.
-            open.insert(slot, t);
-        } else if let Some(start) = open.remove(&slot) {
+            open.insert(slot, (t, kind));
+        } else if let Some((start, kind)) = open.remove(&slot) {
             windows.push(Window {
                 start,
                 end: t,
@@ -152,7 +169,7 @@ pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
             });
         }
     }
-    for ((kind, _), start) in open {
+    for (_, (start, kind)) in open {
         windows.push(Window {
             start,
             end: end_of_history,
@@ -269,5 +286,38 @@ mod tests {
         assert_eq!(perf.latency_outside["read"].max, 3.0);
         let all = perf.latency_outside_all.unwrap();
         assert_eq!((all.count, all.max), (2, 3.0));
+    }
+
+    /// Guards the run summary's `faults:` count: clock faults and corruptions are fault
+    /// windows too (a clock window ends at `reset-clock`, a corruption at its node's restart).
+    #[test]
+    fn clock_faults_and_corruptions_are_fault_windows() {
+        let text = r#"{"process":"nemesis","type":"info","f":"bump-clock","value":{"n1":-3.0},"time":1000000}
+{"process":"nemesis","type":"info","f":"bump-clock","value":{"n1":-3.0},"time":2000000}
+{"process":"nemesis","type":"info","f":"corrupt","value":{"node":"n2","kind":"truncate","bytes":8},"time":2500000}
+{"process":"nemesis","type":"info","f":"corrupt","value":{"node":"n2","kind":"truncate","bytes":8,"cut":8},"time":2600000}
+{"process":"nemesis","type":"info","f":"reset-clock","value":null,"time":3000000}
+{"process":"nemesis","type":"info","f":"reset-clock","value":null,"time":3100000}
+{"process":"nemesis","type":"info","f":"strobe-clock","value":{},"time":4000000}
+{"process":"nemesis","type":"info","f":"restart","value":"n2","time":5000000}
+{"process":"nemesis","type":"info","f":"restart","value":"n2","time":5100000}
+{"process":0,"type":"invoke","f":"read","time":5200000}
+{"process":0,"type":"ok","f":"read","value":1,"time":6000000}
+"#;
+        let h = read_history("t", text.as_bytes(), None).unwrap();
+        let perf = summarize(&pair(&h).unwrap());
+        let kinds: Vec<(&str, i64, i64)> = perf
+            .windows
+            .iter()
+            .map(|w| (w.kind, w.start, w.end))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("clock-bump", 2000000, 3000000),
+                ("corrupt", 2600000, 5000000),
+                ("clock-strobe", 4000000, 6000000),
+            ]
+        );
     }
 }

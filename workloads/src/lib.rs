@@ -9,6 +9,8 @@
 //!   which partitions cut.
 //! - [`remote`]: nodes on other machines over SSH (connections, iptables and signal faults,
 //!   `faultline heal`).
+//! - [`leftovers`]: the record of running local runs, and the sweep `faultline heal` does
+//!   after a SIGKILLed run (clock files, leftover processes, libfaketime's /dev/shm files).
 //! - [`client`]: the client trait (clients live with their targets).
 //! - [`generator`]: seeded schedules of operations per workload.
 //! - [`recorder`]: appends every invocation and completion to `history.jsonl` as it happens.
@@ -18,6 +20,7 @@
 pub mod client;
 pub mod error;
 pub mod generator;
+pub mod leftovers;
 pub mod maelstrom;
 pub mod nemesis;
 pub mod net;

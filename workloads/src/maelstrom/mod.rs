@@ -355,6 +355,8 @@ impl Primitives for MaelstromFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => None,
             // Aimed by the schedule.
             Fault::Packet => None,
+            // Refused when the command line is read: never aimed.
+            Fault::Corrupt => None,
         }
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -17,6 +17,7 @@
 //! the primitive on each target that supports it.
 
 pub mod clock;
+pub mod corrupt;
 mod packet;
 mod partition;
 mod targets;
@@ -38,6 +39,7 @@ use serde_json::{json, Value};
 
 use crate::runner::{FaultOp, Faults};
 
+pub use corrupt::{CorruptKind, CorruptSpec, CorruptSpecError, DEFAULT_CORRUPT};
 pub use packet::{PacketKind, PacketSpec, PacketSpecError, DEFAULT_PACKET};
 pub use partition::{Partition, PartitionKind};
 pub use targets::{NodeSet, NodeSetError};
@@ -61,6 +63,9 @@ pub enum Fault {
     ClockStrobe,
     /// Run node clocks fast or slow (×0.1 … ×10); reset later.
     ClockSkew,
+    /// SIGKILL a node, corrupt one of the files its target names (bits flipped or its end cut
+    /// off, `--corrupt`), restart it later on the damaged file ([`corrupt`]).
+    Corrupt,
 }
 
 impl Fault {
@@ -72,7 +77,7 @@ impl Fault {
     pub const CLOCK: [Fault; 3] = [Fault::ClockBump, Fault::ClockStrobe, Fault::ClockSkew];
 
     /// Every fault `--nemesis` can name.
-    pub const NAMED: [Fault; 7] = [
+    pub const NAMED: [Fault; 8] = [
         Fault::Partition,
         Fault::Kill,
         Fault::Pause,
@@ -80,10 +85,11 @@ impl Fault {
         Fault::ClockBump,
         Fault::ClockStrobe,
         Fault::ClockSkew,
+        Fault::Corrupt,
     ];
 
     /// The fault's name: `partition`, `kill`, `pause`, `packet`, `clock-bump`,
-    /// `clock-strobe`, `clock-skew`.
+    /// `clock-strobe`, `clock-skew`, `corrupt`.
     pub fn name(self) -> &'static str {
         match self {
             Fault::Partition => "partition",
@@ -93,6 +99,7 @@ impl Fault {
             Fault::ClockBump => "clock-bump",
             Fault::ClockStrobe => "clock-strobe",
             Fault::ClockSkew => "clock-skew",
+            Fault::Corrupt => "corrupt",
         }
     }
 
@@ -264,6 +271,25 @@ pub struct PacketAim {
 
 impl Eq for PacketAim {}
 
+/// A file corruption aimed at a node: which file, how, and how the history shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorruptAim {
+    /// The node (the target's index, from 0) killed, corrupted and later restarted.
+    pub node: usize,
+    /// The file's name in the node's data directory (one the target names).
+    pub file: String,
+    /// What is done to it.
+    pub kind: CorruptKind,
+    /// Seed of the bits a bitflip draws.
+    pub seed: u64,
+    /// The `value` of `corrupt` in the history (the completion adds what was done).
+    pub value: Value,
+    /// The progress line.
+    pub summary: String,
+}
+
+impl Eq for CorruptAim {}
+
 /// Where a fault lands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Aim {
@@ -273,6 +299,8 @@ pub enum Aim {
     Cut(Box<Cut>),
     /// A packet fault.
     Packet(Box<PacketAim>),
+    /// A file corruption.
+    Corrupt(Box<CorruptAim>),
 }
 
 /// Why a `--nemesis` list could not be read.
@@ -281,13 +309,13 @@ pub enum FaultListError {
     /// Nothing but blanks.
     #[error(
         "no faults named; expected none, all, or a list of partition, kill, pause, packet, \
-         clock, clock-bump, clock-strobe, clock-skew"
+         corrupt, clock, clock-bump, clock-strobe, clock-skew"
     )]
     Empty,
     /// A name that is not a fault.
     #[error(
         "unknown fault {0:?}; expected none, all, or a list of partition, kill, pause, packet, \
-         clock, clock-bump, clock-strobe, clock-skew"
+         corrupt, clock, clock-bump, clock-strobe, clock-skew"
     )]
     Unknown(String),
 }
@@ -412,6 +440,23 @@ pub trait Primitives: Send + Sync + 'static {
     }
     /// Ends every packet fault.
     async fn heal_packets(&mut self) {}
+    /// The files in a node's data directory whose corruption matters (the first is the
+    /// default of `--nemesis corrupt`); empty: the target names none and refuses the fault.
+    fn corrupt_files(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// SIGKILLs node `node`, then corrupts `file` in its data directory as `kind` says (flips
+    /// drawn from `seed`); the node stays down until [`Primitives::restart`]. Returns what was
+    /// done, for the history.
+    async fn corrupt(
+        &mut self,
+        _node: usize,
+        _file: &str,
+        _kind: CorruptKind,
+        _seed: u64,
+    ) -> Result<Value, NemesisError> {
+        Err(self.unsupported("corrupt a node's files"))
+    }
     /// SIGKILLs a node.
     async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {
         Err(self.unsupported("kill a node"))
@@ -473,6 +518,8 @@ pub enum Action {
     StartPacket(Box<PacketAim>),
     /// Stop disturbing packets.
     StopPacket(Box<PacketAim>),
+    /// Kill a node and corrupt one of its files (its stop is [`Action::Restart`]).
+    Corrupt(Box<CorruptAim>),
     /// Nothing (no faults enabled).
     Noop,
 }
@@ -485,6 +532,7 @@ impl Action {
             (Fault::Kill, Aim::Node(i)) => Action::Kill(i),
             (Fault::Pause, Aim::Node(i)) => Action::Pause(i),
             (Fault::Packet, Aim::Packet(p)) => Action::StartPacket(p),
+            (Fault::Corrupt, Aim::Corrupt(c)) => Action::Corrupt(c),
             _ => return None,
         })
     }
@@ -496,6 +544,7 @@ impl Action {
             Action::Kill(i) => Action::Restart(*i),
             Action::Pause(i) => Action::Resume(*i),
             Action::StartPacket(p) => Action::StopPacket(p.clone()),
+            Action::Corrupt(c) => Action::Restart(c.node),
             _ => return None,
         })
     }
@@ -507,6 +556,7 @@ impl Action {
             Action::Kill(_) => Some(Fault::Kill),
             Action::Pause(_) => Some(Fault::Pause),
             Action::StartPacket(_) => Some(Fault::Packet),
+            Action::Corrupt(_) => Some(Fault::Corrupt),
             _ => None,
         }
     }
@@ -532,8 +582,8 @@ impl Planned {
     }
 
     /// The op's `f` in the history: `start-partition`, `stop-partition`, `kill`, `restart`,
-    /// `pause`, `resume`, `start-packet`, `stop-packet` (or `noop` when no faults are
-    /// enabled).
+    /// `pause`, `resume`, `start-packet`, `stop-packet`, `corrupt` (or `noop` when no faults
+    /// are enabled).
     pub fn f(&self) -> &'static str {
         match self.action {
             Action::StartPartition(_) => "start-partition",
@@ -544,6 +594,7 @@ impl Planned {
             Action::Resume(_) => "resume",
             Action::StartPacket(_) => "start-packet",
             Action::StopPacket(_) => "stop-packet",
+            Action::Corrupt(_) => "corrupt",
             Action::Noop => "noop",
         }
     }
@@ -556,6 +607,7 @@ impl Planned {
             Action::StopPartition(c) => c.stop_value.clone(),
             Action::StartPacket(p) => p.value.clone(),
             Action::StopPacket(_) => Value::Null,
+            Action::Corrupt(c) => c.value.clone(),
             Action::Noop => Value::Null,
             _ if self.name.is_empty() => Value::Null,
             _ => json!(self.name),
@@ -569,6 +621,7 @@ impl Planned {
             Action::StopPartition(c) => c.stop_summary.clone(),
             Action::StartPacket(p) => p.summary.clone(),
             Action::StopPacket(_) => "heal packets".to_string(),
+            Action::Corrupt(c) => c.summary.clone(),
             Action::Noop => "noop".to_string(),
             _ => format!("{} {}", self.f(), self.name).trim_end().to_string(),
         }
@@ -578,6 +631,7 @@ impl Planned {
     pub fn node(&self) -> Option<usize> {
         match self.action {
             Action::Kill(i) | Action::Restart(i) | Action::Pause(i) | Action::Resume(i) => Some(i),
+            Action::Corrupt(ref c) => Some(c.node),
             _ => None,
         }
     }
@@ -610,6 +664,8 @@ pub struct Schedule<P: Primitives> {
     targets: Vec<NodeSet>,
     /// What a packet fault does.
     packet: PacketSpec,
+    /// What a file corruption does.
+    corrupt: CorruptSpec,
     /// Per lane: the start op whose fault is in effect.
     active: Vec<Option<Action>>,
     /// The planned op awaiting `apply`, with its lane.
@@ -638,6 +694,7 @@ impl<P: Primitives> Schedule<P> {
             combined: false,
             targets: Vec::new(),
             packet: PacketSpec::default(),
+            corrupt: CorruptSpec::default(),
             active: vec![None],
             pending: None,
             clock,
@@ -667,6 +724,12 @@ impl<P: Primitives> Schedule<P> {
     /// What packet faults do.
     pub fn with_packet(mut self, packet: PacketSpec) -> Schedule<P> {
         self.packet = packet;
+        self
+    }
+
+    /// What file corruptions do.
+    pub fn with_corrupt(mut self, corrupt: CorruptSpec) -> Schedule<P> {
+        self.corrupt = corrupt;
         self
     }
 
@@ -771,29 +834,34 @@ impl<P: Primitives> Schedule<P> {
                     summary,
                 })))
             }
-            Fault::Kill | Fault::Pause if self.combined => {
-                let held: Vec<usize> = self
-                    .active
-                    .iter()
-                    .flatten()
-                    .filter_map(|a| match a {
-                        Action::Kill(i) | Action::Pause(i) => Some(*i),
-                        _ => None,
-                    })
-                    .collect();
-                let mut aim = None;
-                for _ in 0..8 {
-                    aim = self.target.aim(fault, &mut self.rngs[lane]);
-                    match &aim {
-                        Some(Aim::Node(i)) if held.contains(i) => continue,
-                        _ => break,
-                    }
-                }
-                match aim {
-                    Some(Aim::Node(i)) if held.contains(&i) => None,
-                    other => other,
-                }
+            Fault::Corrupt => {
+                let node = match self.aim_node(lane, fault)? {
+                    Aim::Node(i) => i,
+                    _ => return None,
+                };
+                let files = self.target.corrupt_files();
+                let file = match &self.corrupt.file {
+                    Some(f) => f.clone(),
+                    None => files.first()?.to_string(),
+                };
+                let rng = &mut self.rngs[lane];
+                let kind = self.corrupt.draw(rng);
+                let seed = rng.next_u64();
+                let name = self.target.node_name(node);
+                let mut value = corrupt::kind_value(kind);
+                value["node"] = json!(name);
+                value["file"] = json!(file);
+                let summary = format!("corrupt {name} {file}: {}", corrupt::describe_kind(kind));
+                Some(Aim::Corrupt(Box::new(CorruptAim {
+                    node,
+                    file,
+                    kind,
+                    seed,
+                    value,
+                    summary,
+                })))
             }
+            Fault::Kill | Fault::Pause if self.combined => self.aim_node(lane, fault),
             _ => {
                 let aim = self.target.aim(fault, &mut self.rngs[lane])?;
                 Some(match aim {
@@ -816,6 +884,36 @@ impl<P: Primitives> Schedule<P> {
                     other => other,
                 })
             }
+        }
+    }
+
+    /// A node for a kill, pause or corruption of `lane`, drawn by the target; when combined,
+    /// never a node another lane holds down (killed, paused or corrupted).
+    fn aim_node(&mut self, lane: usize, fault: Fault) -> Option<Aim> {
+        let held: Vec<usize> = if self.combined {
+            self.active
+                .iter()
+                .flatten()
+                .filter_map(|a| match a {
+                    Action::Kill(i) | Action::Pause(i) => Some(*i),
+                    Action::Corrupt(c) => Some(c.node),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut aim = None;
+        for _ in 0..8 {
+            aim = self.target.aim(fault, &mut self.rngs[lane]);
+            match &aim {
+                Some(Aim::Node(i)) if held.contains(i) => continue,
+                _ => break,
+            }
+        }
+        match aim {
+            Some(Aim::Node(i)) if held.contains(&i) => None,
+            other => other,
         }
     }
 
@@ -842,7 +940,9 @@ impl<P: Primitives> Schedule<P> {
         planned: &Planned,
     ) -> Result<Value, NemesisError> {
         let t = &mut self.target;
+        let mut done = None;
         match &planned.action {
+            Action::Corrupt(c) => done = Some(t.corrupt(c.node, &c.file, c.kind, c.seed).await?),
             Action::StartPartition(c) => t.cut(&c.grudge).await?,
             Action::StopPartition(_) => t.heal().await,
             Action::Kill(i) => t.kill(*i).await?,
@@ -864,7 +964,11 @@ impl<P: Primitives> Schedule<P> {
             }
             self.target.after_stop().await;
         }
-        Ok(planned.value())
+        let mut value = planned.value();
+        if let (Some(Value::Object(done)), Value::Object(v)) = (done, &mut value) {
+            v.extend(done);
+        }
+        Ok(value)
     }
 
     /// The summary of the faults in effect, if any (` + ` between lanes).
@@ -998,6 +1102,18 @@ impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
     }
     async fn heal_packets(&mut self) {
         either!(self, p => p.heal_packets().await)
+    }
+    fn corrupt_files(&self) -> Vec<&'static str> {
+        either!(self, p => p.corrupt_files())
+    }
+    async fn corrupt(
+        &mut self,
+        node: usize,
+        file: &str,
+        kind: CorruptKind,
+        seed: u64,
+    ) -> Result<Value, NemesisError> {
+        either!(self, p => p.corrupt(node, file, kind, seed).await)
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
         either!(self, p => p.kill(node).await)

@@ -303,6 +303,8 @@ impl Primitives for RemoteFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Aimed by the schedule.
             Fault::Packet => return None,
+            // Refused before the run (no files named).
+            Fault::Corrupt => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use crate::client::Client;
 pub use crate::error::RunError;
 use crate::generator::WorkloadKind;
-use crate::nemesis::{Fault, NodeSet, PacketKind, PacketSpec, Primitives, Schedule};
+use crate::nemesis::{CorruptSpec, Fault, NodeSet, PacketKind, PacketSpec, Primitives, Schedule};
 use crate::recorder::Recorder;
 use crate::runner::{self, NoNemesis, Progress, RunConfig, RunSummary};
 
@@ -195,6 +195,8 @@ pub struct Spec<'a> {
     pub targets: &'a [NodeSet],
     /// What a packet fault does (`--packet`).
     pub packet: PacketSpec,
+    /// What a file corruption does (`--corrupt`).
+    pub corrupt: CorruptSpec,
 }
 
 /// What a target's nemesis can do beyond the fault kinds its `supports` takes: the checks of
@@ -211,6 +213,11 @@ pub struct NemesisSupport {
     pub packet: Vec<PacketKind>,
     /// What is missing for the other parts (the refusal's reason).
     pub packet_missing: &'static str,
+    /// The files in a node's data directory whose corruption matters (`--nemesis corrupt`;
+    /// the first is the default); empty: the fault is refused.
+    pub corrupt_files: Vec<&'static str>,
+    /// Why it names no files (the refusal's reason), when it names none.
+    pub corrupt_missing: &'static str,
 }
 
 impl TargetKind {
@@ -285,6 +292,8 @@ pub fn ssh_nemesis_support() -> NemesisSupport {
         packet_missing: "on --ssh-nodes faultline injects packet loss with iptables `statistic` \
                          only; delay and duplication need tc netem, which faultline does not \
                          drive (and this machine's kernel lacks); use --packet loss=P",
+        corrupt_files: Vec::new(),
+        corrupt_missing: "faultline does not corrupt files on --ssh-nodes hosts (file corruption: --target demo --mode sync or lease)",
     }
 }
 
@@ -335,6 +344,25 @@ pub fn refuse_nemesis_parts(
                     can.packet_missing
                 };
                 return Err(refuse(format!("packet {}", kind.name()), missing));
+            }
+        }
+    }
+    if spec.faults.contains(&Fault::Corrupt) {
+        if can.corrupt_files.is_empty() {
+            let missing = if can.corrupt_missing.is_empty() {
+                "it does not say which of its files matter (file corruption: --target demo \
+                 --mode sync or lease, whose nodes name their log and state files)"
+            } else {
+                can.corrupt_missing
+            };
+            return Err(refuse("corrupt".into(), missing));
+        }
+        if let Some(file) = &spec.corrupt.file {
+            if !can.corrupt_files.contains(&file.as_str()) {
+                return Err(RunError::Usage(format!(
+                    "--corrupt file={file}: --target {target} names the files {} (choose one)",
+                    can.corrupt_files.join(", ")
+                )));
             }
         }
     }
@@ -444,6 +472,8 @@ pub struct RunCtx {
     pub targets: Vec<NodeSet>,
     /// What a packet fault does.
     pub packet: PacketSpec,
+    /// What a file corruption does.
+    pub corrupt: CorruptSpec,
     /// The history.
     pub recorder: Arc<Recorder>,
     /// Progress and run.log.
@@ -460,10 +490,23 @@ pub async fn drive<T: Target>(target: &T, ctx: RunCtx) -> Result<RunSummary, Run
         faults,
         targets,
         packet,
+        corrupt,
         recorder,
         progress,
         stop,
     } = ctx;
+    // While the run goes, a record in faultline's state directory lets `faultline heal` undo
+    // what a SIGKILLed faultline leaves (crate::leftovers); dropped (removed) when drive ends.
+    let _record = match crate::leftovers::register(&dir) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            progress.note(format!(
+                "cannot record the run for `faultline heal` ({e}); a SIGKILLed run's leftovers \
+                 will not be found"
+            ));
+            None
+        }
+    };
     let start = StartCtx {
         dir: &dir,
         faults: &faults,
@@ -480,7 +523,8 @@ pub async fn drive<T: Target>(target: &T, ctx: RunCtx) -> Result<RunSummary, Run
             let nemesis = Schedule::new(p, faults, config.seed)
                 .combined(config.seed)
                 .with_targets(targets)
-                .with_packet(packet);
+                .with_packet(packet)
+                .with_corrupt(corrupt);
             runner::run(config, make, nemesis, recorder, progress.clone(), stop).await
         }
         None => runner::run(config, make, NoNemesis, recorder, progress.clone(), stop).await,

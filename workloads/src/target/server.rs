@@ -306,8 +306,8 @@ impl Primitives for ServerFaults {
             Fault::Kill | Fault::Pause => Aim::Node(node),
             // Refused by `TargetKind::plan`: only the demo's nodes run under libfaketime.
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
-            // Refused before the run.
-            Fault::Packet => return None,
+            // Refused before the run (no files named: `NemesisSupport::corrupt_files`).
+            Fault::Packet | Fault::Corrupt => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

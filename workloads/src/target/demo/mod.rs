@@ -30,10 +30,14 @@ use super::{FlagGroup, NemesisSupport, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
 use crate::nemesis::clock::{self, ClockFiles};
 use crate::nemesis::{
-    Action, Aim, Cut, Fault, Grudge, NemesisError, PacketKind, PacketSpec, Partition,
+    Action, Aim, CorruptKind, Cut, Fault, Grudge, NemesisError, PacketKind, PacketSpec, Partition,
     PartitionKind, Planned, Primitives,
 };
 use cluster::{Cluster, ClusterSpec};
+
+/// The files of a sync- or lease-mode node that matter (demo-store/src/storage.rs): the log
+/// (the default target of `--nemesis corrupt`) and the term and vote.
+pub const DEMO_FILES: [&str; 2] = ["log.bin", "meta.json"];
 
 /// How long the nemesis asks `/health` who leads.
 const LEADER_TIMEOUT: Duration = Duration::from_millis(300);
@@ -194,6 +198,13 @@ impl Target for Demo {
                              a duplicated TCP segment is discarded by the receiving kernel, so \
                              a stream relay cannot show duplication (the Maelstrom router can: \
                              faultline maelstrom test --nemesis packet)",
+            corrupt_files: match self.mode {
+                Mode::Async => Vec::new(),
+                Mode::Sync | Mode::Lease => DEMO_FILES.to_vec(),
+            },
+            corrupt_missing: "--mode async keeps its data in memory only (no file of its \
+                              nodes matters); file corruption needs --mode sync or lease, whose \
+                              nodes keep log.bin and meta.json",
         }
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<DemoNodes, RunError> {
@@ -213,6 +224,7 @@ impl Target for Demo {
                 remote: Some(r),
                 timeout: self.timeout,
                 clocks: None,
+                files: &[],
             });
         }
         let mode = self.mode.name();
@@ -279,6 +291,10 @@ impl Target for Demo {
             remote: None,
             timeout: self.timeout,
             clocks,
+            files: match self.mode {
+                Mode::Async => &[],
+                Mode::Sync | Mode::Lease => &DEMO_FILES,
+            },
         })
     }
 }
@@ -290,6 +306,8 @@ pub struct DemoNodes {
     http: Arc<Vec<SocketAddr>>,
     timeout: Duration,
     clocks: Option<Arc<ClockFiles>>,
+    /// The files whose corruption matters (none in async mode).
+    files: &'static [&'static str],
 }
 
 #[async_trait::async_trait]
@@ -312,6 +330,7 @@ impl Nodes for DemoNodes {
         }
         let mut faults = DemoFaults::new(self.local.clone()?);
         faults.clocks = self.clocks.clone();
+        faults.files = self.files;
         Some(Either::A(faults))
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
@@ -345,6 +364,8 @@ pub struct DemoFaults {
     /// The node clocks, when the run has clock faults (partitions then isolate the leader
     /// half of the time: that is where a wrong clock does harm).
     clocks: Option<Arc<ClockFiles>>,
+    /// The files whose corruption matters (none in async mode).
+    files: &'static [&'static str],
 }
 
 impl DemoFaults {
@@ -355,6 +376,7 @@ impl DemoFaults {
             cluster,
             leader,
             clocks: None,
+            files: &[],
         }
     }
 
@@ -464,7 +486,7 @@ impl Primitives for DemoFaults {
                     p.summary(),
                 )))
             }
-            Fault::Kill | Fault::Pause => Aim::Node(self.target(n, rng) - 1),
+            Fault::Kill | Fault::Pause | Fault::Corrupt => Aim::Node(self.target(n, rng) - 1),
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Aimed by the schedule.
             Fault::Packet => return None,
@@ -495,6 +517,18 @@ impl Primitives for DemoFaults {
     }
     async fn heal_packets(&mut self) {
         self.cluster.heal_packets();
+    }
+    fn corrupt_files(&self) -> Vec<&'static str> {
+        self.files.to_vec()
+    }
+    async fn corrupt(
+        &mut self,
+        node: usize,
+        file: &str,
+        kind: CorruptKind,
+        seed: u64,
+    ) -> Result<Value, NemesisError> {
+        Ok(self.cluster.corrupt(node + 1, file, kind, seed).await?)
     }
     async fn heal(&mut self) {
         self.cluster.heal_network();

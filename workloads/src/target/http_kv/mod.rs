@@ -182,6 +182,8 @@ impl Target for HttpKvTarget {
                 Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => None,
                 // Refused with what is missing by the registry (packet support).
                 Fault::Packet => None,
+                // Refused by the registry: the user's service names no files.
+                Fault::Corrupt => None,
             };
             if let Some(flag) = missing {
                 return Err(RunError::Usage(format!(

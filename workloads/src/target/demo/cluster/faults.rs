@@ -36,6 +36,32 @@ impl Cluster {
         self.restart_locked(node).await.map(|_| ())
     }
 
+    /// Kills node `id` (as [`Cluster::kill`]) and, while it is down, corrupts `file` in its
+    /// data directory as `kind` says; the node stays down until [`Cluster::restart`]. Returns
+    /// what was done (`{"size", "cut"}` or `{"size", "flipped", "offsets"}`; a file the node
+    /// never wrote: `{"missing": true}`).
+    pub async fn corrupt(
+        &self,
+        id: usize,
+        file: &str,
+        kind: crate::nemesis::CorruptKind,
+        seed: u64,
+    ) -> Result<serde_json::Value, ClusterError> {
+        self.check_open()?;
+        let node = self.node(id)?;
+        let _op = node.op.lock().await;
+        self.kill_locked(node).await;
+        let path = process::data_dir(&self.spec, id).join(file);
+        match crate::nemesis::corrupt::corrupt_file(&path, kind, seed) {
+            Ok(Some(done)) => Ok(done.value(kind)),
+            Ok(None) => Ok(serde_json::json!({"size": 0, "missing": true})),
+            Err(source) => Err(ClusterError::Io {
+                what: format!("cannot corrupt {}", path.display()),
+                source,
+            }),
+        }
+    }
+
     /// Pauses node `id` with SIGSTOP. Pausing a paused node does nothing; a killed node is an
     /// error.
     pub fn pause(&self, id: usize) -> Result<(), ClusterError> {

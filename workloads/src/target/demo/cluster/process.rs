@@ -266,9 +266,14 @@ async fn spawn_from_spawner(cmd: Command) -> io::Result<Child> {
     spawner
         .send(job)
         .map_err(|_| io::Error::other("the node-spawner thread is gone"))?;
-    answer
+    let child = answer
         .await
-        .map_err(|_| io::Error::other("the node-spawner thread dropped a request"))?
+        .map_err(|_| io::Error::other("the node-spawner thread dropped a request"))??;
+    // Listed for `faultline heal`, should faultline die and the child somehow outlive it.
+    if let Some(pid) = child.id() {
+        crate::leftovers::note_child(pid);
+    }
+    Ok(child)
 }
 
 /// Spawns `cmd` so that it receives SIGKILL when faultline exits (see [`die_with_parent`]);
