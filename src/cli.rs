@@ -183,11 +183,13 @@ pub struct MaelstromTestArgs {
     #[arg(long)]
     pub log_stderr: bool,
 
-    /// Write every message the router carries to STORE/…/net.log.
+    /// Log every message when it is sent into the network (lost ones too) to STORE/…/net.log:
+    /// one JSON line each, {"us": µs since start, "event": "send", "msg": MESSAGE}.
     #[arg(long)]
     pub log_net_send: bool,
 
-    /// Same as --log-net-send (every message is logged once, when sent).
+    /// Log every message when it is delivered to its receiver (never lost ones) to
+    /// STORE/…/net.log: {"us": µs since start, "event": "recv", "msg": MESSAGE}.
     #[arg(long)]
     pub log_net_recv: bool,
 
