@@ -106,7 +106,9 @@ pub struct MaelstromTestArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub node_count: u64,
 
-    /// Seconds of the main phase (requests and faults).
+    /// Seconds of the whole run: node start, init, requests and faults, then healing,
+    /// convergence and final reads, which the clients stop early enough to leave room for
+    /// (from --latency and the topology; at most a quarter). The check comes after.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "60")]
     pub time_limit: Duration,
 

@@ -627,11 +627,6 @@ mod tests {
             checkers::DEFAULT_CYCLE_SEARCH_TIMEOUT
         );
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn flag_errors_are_typed_and_name_the_flag() {
