@@ -107,7 +107,9 @@ pub struct MaelstromTestArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub node_count: u64,
 
-    /// Seconds of the main phase (requests and faults).
+    /// Seconds of the whole run: node start, init, requests and faults, then healing,
+    /// convergence and final reads, which the clients stop early enough to leave room for
+    /// (from --latency and the topology; at most a quarter). The check comes after.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "60")]
     pub time_limit: Duration,
 
@@ -184,11 +186,13 @@ pub struct MaelstromTestArgs {
     #[arg(long)]
     pub log_stderr: bool,
 
-    /// Write every message the router carries to STORE/…/net.log.
+    /// Log every message when it is sent into the network (lost ones too) to STORE/…/net.log:
+    /// one JSON line each, {"us": µs since start, "event": "send", "msg": MESSAGE}.
     #[arg(long)]
     pub log_net_send: bool,
 
-    /// Same as --log-net-send (every message is logged once, when sent).
+    /// Log every message when it is delivered to its receiver (never lost ones) to
+    /// STORE/…/net.log: {"us": µs since start, "event": "recv", "msg": MESSAGE}.
     #[arg(long)]
     pub log_net_recv: bool,
 

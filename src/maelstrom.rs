@@ -40,50 +40,95 @@ fn usage(message: &str) -> u8 {
     exit::BAD_INPUT
 }
 
-/// `-w NAME`: a workload faultline runs, or a clear refusal.
-fn workload(name: &str) -> Result<Workload, String> {
-    use clap::ValueEnum;
-    if let Ok(w) = Workload::from_str(name, false) {
-        return Ok(w);
+/// A `maelstrom test` flag value faultline cannot use: a usage error (exit 254), printed as
+/// `faultline maelstrom test: MESSAGE`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlagError {
+    /// `-w NAME`: not one of Maelstrom's ten workloads.
+    UnknownWorkload(String),
+    /// `--concurrency TEXT`: neither a number nor `Kn`.
+    Concurrency(String),
+    /// `--concurrency`: outside 1..=10000 clients (the number resolved).
+    ClientCount(u64),
+    /// `--availability TEXT`: neither `total` nor a fraction from 0 to 1.
+    Availability(String),
+    /// `--nemesis clock…`: the router cannot take clock faults (the fault named).
+    ClockFault(String),
+    /// `--nemesis NAME`: no such fault.
+    UnknownFault(String),
+}
+
+impl std::fmt::Display for FlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagError::UnknownWorkload(name) => write!(
+                f,
+                "unknown workload {name:?}; expected echo, unique-ids, broadcast, g-set, \
+                 g-counter, pn-counter, kafka, lin-kv, txn-list-append or txn-rw-register"
+            ),
+            FlagError::Concurrency(text) => write!(
+                f,
+                "--concurrency: expected a number or Kn (K times --node-count, e.g. 2n), \
+                 found {text:?}"
+            ),
+            FlagError::ClientCount(n) => {
+                write!(f, "--concurrency: {n} clients; expected 1 to 10000")
+            }
+            FlagError::Availability(text) => write!(
+                f,
+                "--availability: expected total or a fraction from 0 to 1, found {text:?}"
+            ),
+            FlagError::ClockFault(n) => write!(
+                f,
+                "--nemesis {n}: the Maelstrom router cannot take clock faults (faultline does \
+                 not start the node programs under libfaketime); clock faults need faultline \
+                 run --target demo (docs/clocks.md)"
+            ),
+            FlagError::UnknownFault(n) => write!(
+                f,
+                "--nemesis: unknown fault {n:?}; expected partition, partition-one-way, kill, \
+                 pause or packet"
+            ),
+        }
     }
-    Err(format!(
-        "unknown workload {name:?}; expected echo, unique-ids, broadcast, g-set, g-counter, \
-         pn-counter, kafka, lin-kv, txn-list-append or txn-rw-register"
-    ))
+}
+
+impl std::error::Error for FlagError {}
+
+/// `-w NAME`: a workload faultline runs, or a clear refusal.
+fn workload(name: &str) -> Result<Workload, FlagError> {
+    use clap::ValueEnum;
+    Workload::from_str(name, false).map_err(|_| FlagError::UnknownWorkload(name.to_string()))
 }
 
 /// `--concurrency`: `N` or `Kn` (K × node count).
-pub fn concurrency(text: &str, nodes: u64) -> Result<usize, String> {
+pub fn concurrency(text: &str, nodes: u64) -> Result<usize, FlagError> {
     let t = text.trim();
-    let bad = || {
-        format!("--concurrency: expected a number or Kn (K times --node-count, e.g. 2n), found {text:?}")
-    };
+    let bad = || FlagError::Concurrency(text.to_string());
     let n = match t.strip_suffix('n') {
         Some("") => nodes,
-        Some(k) => k.parse::<u64>().map_err(|_| bad())? * nodes,
+        Some(k) => k.parse::<u64>().map_err(|_| bad())?.saturating_mul(nodes),
         None => t.parse::<u64>().map_err(|_| bad())?,
     };
     if n == 0 || n > 10_000 {
-        return Err(format!("--concurrency: {n} clients; expected 1 to 10000"));
+        return Err(FlagError::ClientCount(n));
     }
     Ok(n as usize)
 }
 
 /// `--availability`: `total` (1) or a fraction in 0..=1.
-pub fn availability(text: &str) -> Result<f64, String> {
+pub fn availability(text: &str) -> Result<f64, FlagError> {
     if text == "total" {
         return Ok(1.0);
     }
     match text.parse::<f64>() {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
-        _ => Err(format!(
-            "--availability: expected total or a fraction from 0 to 1, found {text:?}"
-        )),
+        _ => Err(FlagError::Availability(text.to_string())),
     }
 }
 
 /// `--nemesis` values: faults, and whether partitions are one-way.
-fn faults(names: &[String]) -> Result<(Vec<Fault>, bool), String> {
+fn faults(names: &[String]) -> Result<(Vec<Fault>, bool), FlagError> {
     let mut out = Vec::new();
     let mut one_way = false;
     for n in names.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -97,19 +142,10 @@ fn faults(names: &[String]) -> Result<(Vec<Fault>, bool), String> {
             "kill" => Fault::Kill,
             "pause" => Fault::Pause,
             "clock" | "clock-bump" | "clock-strobe" | "clock-skew" => {
-                return Err(format!(
-                    "--nemesis {n}: the Maelstrom router cannot take clock faults (faultline \
-                     does not start the node programs under libfaketime); clock faults need \
-                     faultline run --target demo (docs/clocks.md)"
-                ))
+                return Err(FlagError::ClockFault(n.to_string()))
             }
             "packet" => Fault::Packet,
-            other => {
-                return Err(format!(
-                    "--nemesis: unknown fault {other:?}; expected partition, partition-one-way, \
-                     kill, pause or packet"
-                ))
-            }
+            other => return Err(FlagError::UnknownFault(other.to_string())),
         };
         if !out.contains(&f) {
             out.push(f);
@@ -121,19 +157,19 @@ fn faults(names: &[String]) -> Result<(Vec<Fault>, bool), String> {
 fn test(a: MaelstromTestArgs) -> Result<u8> {
     let w = match workload(&a.workload) {
         Ok(w) => w,
-        Err(e) => return Ok(usage(&e)),
+        Err(e) => return Ok(usage(&e.to_string())),
     };
     let clients = match concurrency(&a.concurrency, a.node_count) {
         Ok(c) => c,
-        Err(e) => return Ok(usage(&e)),
+        Err(e) => return Ok(usage(&e.to_string())),
     };
     let threshold = match a.availability.as_deref().map(availability).transpose() {
         Ok(t) => t,
-        Err(e) => return Ok(usage(&e)),
+        Err(e) => return Ok(usage(&e.to_string())),
     };
     let (fault_list, one_way) = match faults(&a.nemesis) {
         Ok(f) => f,
-        Err(e) => return Ok(usage(&e)),
+        Err(e) => return Ok(usage(&e.to_string())),
     };
     let packet = match (&a.packet, fault_list.contains(&Fault::Packet)) {
         (None, _) => workloads::nemesis::PacketSpec::default(),
@@ -209,7 +245,10 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         seed,
         rpc_timeout: a.rpc_timeout,
         init_timeout: a.init_timeout,
-        log_net: a.log_net_send || a.log_net_recv,
+        log_net: m::NetLogEvents {
+            send: a.log_net_send,
+            recv: a.log_net_recv,
+        },
     };
     let label = format!("maelstrom-{}", w.name());
     let dir = crate::run::run_dir(&a.store, &label)?;
@@ -586,6 +625,31 @@ mod tests {
         assert_eq!(
             check_options(&a, Vec::new()).cycle_search_timeout,
             checkers::DEFAULT_CYCLE_SEARCH_TIMEOUT
+        );
+    }
+
+    #[test]
+    fn flag_errors_are_typed_and_name_the_flag() {
+        assert_eq!(
+            workload("bogus"),
+            Err(FlagError::UnknownWorkload("bogus".into()))
+        );
+        assert_eq!(workload("g-counter"), Ok(Workload::GCounter));
+        assert_eq!(concurrency("2n", 3), Ok(6));
+        assert_eq!(concurrency("x", 3), Err(FlagError::Concurrency("x".into())));
+        assert_eq!(concurrency("0", 3), Err(FlagError::ClientCount(0)));
+        assert_eq!(availability("total"), Ok(1.0));
+        assert!(availability("2")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--availability"));
+        assert_eq!(
+            faults(&["clock-skew".into()]),
+            Err(FlagError::ClockFault("clock-skew".into()))
+        );
+        assert_eq!(
+            faults(&["partition-one-way".into(), "kill".into()]),
+            Ok((vec![Fault::Partition, Fault::Kill], true))
         );
     }
 }

@@ -198,7 +198,8 @@ fn a_converging_run_ends_moments_after_the_time_limit() {
     ]);
     expect(&o, 0, &["valid (counter"]);
     let log = std::fs::read_to_string(store.path().join("latest/run.log")).unwrap();
-    // "ops: N (…) in S s": init, 3 s of requests, convergence, final reads.
+    // "ops: N (…) in S s": init, requests, healing, convergence and final reads, all meant to
+    // fit in the 3 s limit (a margin for a loaded machine).
     let secs: f64 = text(&o)
         .split(" in ")
         .nth(1)
@@ -206,6 +207,110 @@ fn a_converging_run_ends_moments_after_the_time_limit() {
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("{}", text(&o)));
     assert!(secs < 5.5, "the run took {secs} s for a 3 s limit:\n{log}");
+}
+
+/// `--time-limit` covers the whole run (start, init, requests, heal, convergence, final
+/// reads): a 10-node broadcast with 50 ms latency ends within a second of its 5 s limit,
+/// because the clients stop early enough for the final phase (issue 19, "end on time").
+#[test]
+fn a_broadcast_run_with_latency_ends_within_a_second_of_its_time_limit() {
+    let t0 = std::time::Instant::now();
+    let (o, store) = maelstrom(&[
+        "-w",
+        "broadcast",
+        "--bin",
+        &node("broadcast"),
+        "--node-count",
+        "10",
+        "--time-limit",
+        "5",
+        "--rate",
+        "100",
+        "--latency",
+        "50",
+        "--seed",
+        "3",
+    ]);
+    let wall = t0.elapsed().as_secs_f64();
+    expect(&o, 0, &["valid (convergent-set"]);
+    let log = std::fs::read_to_string(store.path().join("latest/run.log")).unwrap();
+    assert!(log.contains("converged after"), "{log}");
+    // "ops: N (…) in S s": the run from its start to the last final read.
+    let secs: f64 = text(&o)
+        .split(" in ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{}", text(&o)));
+    assert!(
+        (4.0..=6.0).contains(&secs),
+        "the run took {secs} s for a 5 s limit:\n{log}"
+    );
+    // The whole command: the run, plus starting up and a check of a few hundred operations.
+    assert!(
+        wall < 9.0,
+        "the command took {wall} s for a 5 s limit:\n{log}"
+    );
+}
+
+/// `--log-net-send` logs each message when it is sent (lost ones too), `--log-net-recv`
+/// when it is delivered (never lost ones), as Maelstrom's two flags do.
+#[test]
+fn log_net_send_logs_sends_and_log_net_recv_logs_deliveries() {
+    let events = |store: &tempfile::TempDir| -> Vec<(String, serde_json::Value)> {
+        std::fs::read_to_string(store.path().join("latest/net.log"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert!(v["us"].is_u64(), "{l}");
+                (v["event"].as_str().unwrap().to_string(), v["msg"].clone())
+            })
+            .collect()
+    };
+    let run = |flags: &[&str]| {
+        let b = node("broadcast");
+        let mut args = vec![
+            "-w",
+            "broadcast",
+            "--bin",
+            &b,
+            "--node-count",
+            "3",
+            "--time-limit",
+            "2",
+            "--rate",
+            "50",
+            "--message-loss",
+            "0.5",
+            "--seed",
+            "4",
+        ];
+        args.extend_from_slice(flags);
+        let (o, store) = maelstrom(&args);
+        expect(&o, 0, &["valid"]);
+        (events(&store), results(&store))
+    };
+    let (recv, r) = run(&["--log-net-recv"]);
+    assert!(recv.iter().all(|(e, _)| e == "recv"), "only deliveries");
+    assert!(recv
+        .iter()
+        .any(|(_, m)| m["body"]["type"] == "broadcast_ok"));
+    let (both, r2) = run(&["--log-net-send", "--log-net-recv"]);
+    let sends = both.iter().filter(|(e, _)| e == "send").count();
+    let recvs = both.iter().filter(|(e, _)| e == "recv").count();
+    // Lost messages are sent but never received; c0's init and probes are logged too.
+    assert!(
+        sends > recvs && recvs > 0,
+        "{sends} sends, {recvs} receipts"
+    );
+    assert!(
+        r2["net"]["servers"]["dropped"].as_u64().unwrap() > 0,
+        "{r2}"
+    );
+    assert!(r["net"]["servers"]["dropped"].as_u64().unwrap() > 0);
+    let (send, _) = run(&["--log-net-send"]);
+    assert!(send.iter().all(|(e, _)| e == "send"), "only sends");
 }
 
 /// Maelstrom's results: report.html with the timeline and a Maelstrom section, the Lamport

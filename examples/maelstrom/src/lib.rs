@@ -27,6 +27,23 @@ struct OutInner {
     id: String,
     next: u64,
     stdout: std::io::Stdout,
+    /// Lines not yet written to stdout.
+    buf: Vec<u8>,
+    /// While set (the main loop is working through a batch of events), lines wait in `buf`
+    /// and are written together when the batch is done: one write for many messages.
+    hold: bool,
+}
+
+impl OutInner {
+    fn write_out(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let mut o = self.stdout.lock();
+        let _ = o.write_all(&self.buf);
+        let _ = o.flush();
+        self.buf.clear();
+    }
 }
 
 impl Out {
@@ -37,10 +54,24 @@ impl Out {
         let id = g.next;
         body["msg_id"] = json!(id);
         let line = json!({"src": g.id, "dest": dest, "body": body}).to_string();
-        let mut o = g.stdout.lock();
-        let _ = writeln!(o, "{line}");
-        let _ = o.flush();
+        g.buf.extend_from_slice(line.as_bytes());
+        g.buf.push(b'\n');
+        if !g.hold {
+            g.write_out();
+        }
         id
+    }
+
+    /// Holds lines back until [`Out::release`] (the main loop's batches).
+    fn hold(&self) {
+        self.inner.lock().unwrap().hold = true;
+    }
+
+    /// Writes every held line at once and stops holding.
+    fn release(&self) {
+        let mut g = self.inner.lock().unwrap();
+        g.hold = false;
+        g.write_out();
     }
 
     /// Replies to `msg` with `body`.
@@ -64,41 +95,67 @@ pub enum Event {
     Tick,
 }
 
+/// The node's stdin: one message per line.
+struct Input {
+    reader: std::io::BufReader<std::io::Stdin>,
+    line: String,
+}
+
+impl Input {
+    fn new() -> Input {
+        Input {
+            reader: std::io::BufReader::with_capacity(1 << 16, std::io::stdin()),
+            line: String::new(),
+        }
+    }
+
+    /// The next message; `None` at the end of stdin.
+    fn next(&mut self) -> Option<Value> {
+        loop {
+            self.line.clear();
+            match self.reader.read_line(&mut self.line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            let line = self.line.trim_end();
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(line) {
+                Ok(v) => return Some(v),
+                Err(e) => eprintln!("cannot parse {line:?}: {e}"),
+            }
+        }
+    }
+
+    /// Whether reading another message would wait for stdin (no whole line is buffered).
+    fn would_block(&self) -> bool {
+        !self.reader.buffer().contains(&b'\n')
+    }
+}
+
 /// Runs a node: answers `init`, then calls `handle` for every other message (and every
-/// `tick`, if given) on one thread.
+/// `tick`, if given) on one thread. Replies are written in batches: everything answered
+/// while more input was already waiting goes out in one write.
 pub fn run<S>(
     tick: Option<Duration>,
     make: impl FnOnce(&Init, &Out) -> S,
     mut handle: impl FnMut(&mut S, &Out, Event),
 ) {
-    let (tx, rx) = mpsc::channel::<Event>();
-    let reader = tx.clone();
-    std::thread::spawn(move || {
-        let stdin = std::io::stdin();
-        for line in stdin.lock().lines() {
-            let Ok(line) = line else { break };
-            match serde_json::from_str::<Value>(&line) {
-                Ok(v) => {
-                    if reader.send(Event::Msg(v)).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => eprintln!("cannot parse {line:?}: {e}"),
-            }
-        }
-        std::process::exit(0);
-    });
-    // init first.
+    let mut input = Input::new();
     let out = Out {
         inner: Arc::new(Mutex::new(OutInner {
             id: String::new(),
             next: 0,
             stdout: std::io::stdout(),
+            buf: Vec::with_capacity(1 << 16),
+            hold: false,
         })),
     };
+    // init first.
     let init = loop {
-        match rx.recv() {
-            Ok(Event::Msg(m)) if m["body"]["type"] == "init" => {
+        match input.next() {
+            Some(m) if m["body"]["type"] == "init" => {
                 let init = Init {
                     id: m["body"]["node_id"].as_str().unwrap_or("").to_string(),
                     ids: m["body"]["node_ids"]
@@ -115,21 +172,51 @@ pub fn run<S>(
                 eprintln!("{} initialized ({} nodes)", init.id, init.ids.len());
                 break init;
             }
-            Ok(_) => eprintln!("message before init: ignored"),
-            Err(_) => return,
+            Some(_) => eprintln!("message before init: ignored"),
+            None => return,
         }
     };
-    if let Some(every) = tick {
-        std::thread::spawn(move || loop {
-            std::thread::sleep(every);
-            if tx.send(Event::Tick).is_err() {
+    let mut state = make(&init, &out);
+    let Some(every) = tick else {
+        // No timer: this thread reads and handles; replies wait until no whole message is
+        // left in the input buffer, then go out together.
+        out.hold();
+        while let Some(m) = input.next() {
+            handle(&mut state, &out, Event::Msg(m));
+            if input.would_block() {
+                out.release();
+                out.hold();
+            }
+        }
+        out.release();
+        return;
+    };
+    // A timer: a reader thread and a ticker feed this thread.
+    let (tx, rx) = mpsc::channel::<Event>();
+    let reader = tx.clone();
+    std::thread::spawn(move || {
+        while let Some(m) = input.next() {
+            if reader.send(Event::Msg(m)).is_err() {
                 break;
             }
-        });
-    }
-    let mut state = make(&init, &out);
+        }
+        std::process::exit(0);
+    });
+    std::thread::spawn(move || loop {
+        std::thread::sleep(every);
+        if tx.send(Event::Tick).is_err() {
+            break;
+        }
+    });
+    // The events already waiting (up to 256) are one batch: its replies go out in one write.
     while let Ok(ev) = rx.recv() {
+        out.hold();
         handle(&mut state, &out, ev);
+        for _ in 1..256 {
+            let Ok(ev) = rx.try_recv() else { break };
+            handle(&mut state, &out, ev);
+        }
+        out.release();
     }
 }
 

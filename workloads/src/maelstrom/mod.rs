@@ -22,7 +22,7 @@ pub mod proto;
 pub mod services;
 pub mod workload;
 
-pub use net::LatencyDist;
+pub use net::{LatencyDist, NetLogEvents};
 pub use process::Program;
 pub use proto::{ErrorCode, ProtocolError};
 pub use workload::{Topology, Workload};
@@ -90,8 +90,8 @@ pub struct Config {
     pub rpc_timeout: Duration,
     /// How long a node has to answer `init`.
     pub init_timeout: Duration,
-    /// `--log-net-send`: every message to `net.log`.
-    pub log_net: bool,
+    /// `--log-net-send`, `--log-net-recv`: what `net.log` records.
+    pub log_net: net::NetLogEvents,
 }
 
 /// Why a Maelstrom run could not finish.
@@ -162,8 +162,8 @@ pub struct Summary {
 /// A client endpoint (`c1`…, and the internal `c0`): its msg_ids and the requests waiting
 /// for replies.
 pub struct ClientBox {
+    /// Its address in the router (its name is the router's).
     addr: Addr,
-    name: String,
     sent: AtomicU64,
     pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
 }
@@ -179,38 +179,50 @@ impl ReplyCheck for ClientBox {
 }
 
 impl ClientBox {
-    fn new(addr: Addr, name: String) -> Arc<ClientBox> {
+    fn new(addr: Addr) -> Arc<ClientBox> {
         Arc::new(ClientBox {
             addr,
-            name,
             sent: AtomicU64::new(0),
             pending: Mutex::new(HashMap::new()),
         })
     }
 
+    /// Takes the replies sent to this client: undelayed ones directly in the sender's task
+    /// (no inbox hop), delayed ones from its inbox when they are due.
     fn listen(self: &Arc<Self>, inbox: net::Inbox, router: Arc<Router>) {
+        let me = self.clone();
+        router.set_direct(self.addr, Arc::new(move |m: Msg| me.take(&m)));
         let me = self.clone();
         tokio::spawn(inbox.pump(router, move |batch| {
             for m in batch {
-                let Ok(v) = serde_json::from_str::<Value>(&m.line) else {
-                    continue;
-                };
-                let Some(body) = v.get("body") else { continue };
-                let Some(id) = body.get("in_reply_to").and_then(Value::as_u64) else {
-                    continue;
-                };
-                let waiter = me
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
-                // No waiter: a reply after the request timed out (already `info`).
-                if let Some(w) = waiter {
-                    let _ = w.send(body.clone());
-                }
+                me.take(&m);
             }
             std::future::ready(())
         }));
+    }
+
+    /// Hands a reply to the request waiting for it. The envelope is parsed once, keeping
+    /// only the body (the router already checked `src`, `dest` and `in_reply_to`).
+    fn take(&self, m: &Msg) {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            body: Value,
+        }
+        let Ok(Envelope { body }) = serde_json::from_str::<Envelope>(&m.line) else {
+            return;
+        };
+        let Some(id) = body.get("in_reply_to").and_then(Value::as_u64) else {
+            return;
+        };
+        let waiter = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        // No waiter: a reply after the request timed out (already `info`).
+        if let Some(w) = waiter {
+            let _ = w.send(body);
+        }
     }
 
     /// Sends `body` to `dest` with a fresh msg_id; the reply's body, or `None` on timeout.
@@ -239,7 +251,15 @@ impl ClientBox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, tx);
-        let line = json!({"src": self.name, "dest": router.name(dest), "body": body}).to_string();
+        // The envelope around the serialized body, without building it as a JSON value.
+        let mut line = String::with_capacity(96);
+        line.push_str("{\"src\":");
+        line.push_str(router.quoted(self.addr));
+        line.push_str(",\"dest\":");
+        line.push_str(router.quoted(dest));
+        line.push_str(",\"body\":");
+        line.push_str(&body.to_string());
+        line.push('}');
         router.send(Msg::new(self.addr, dest, Arc::from(line)));
         let r = tokio::time::timeout(timeout, rx).await;
         if r.is_err() {
@@ -473,8 +493,41 @@ pub fn quiet(cfg: &Config) -> Duration {
     base + cfg.latency * 10
 }
 
-/// How often the nodes are probed for convergence after healing.
+/// How often a round of convergence probes starts after healing (rounds overlap: a new one
+/// does not wait for the previous one's answers).
 pub const PROBE_EVERY: Duration = Duration::from_millis(50);
+
+/// How many probe rounds may wait for answers at once.
+const MAX_PROBE_ROUNDS: usize = 4;
+
+/// How much of `--time-limit` the end of the run keeps for itself: the clients stop issuing
+/// requests this long before the limit, so that the requests still in flight, healing,
+/// convergence and the final reads finish by the limit (for a solution that converges as fast
+/// as the network lets it). Estimated from `--latency` (L):
+///
+/// - every workload: the last requests' round trip, 2L, plus 50 ms;
+/// - with final reads (broadcast, g-set, the counters): also a message crossing the cluster
+///   (L × the topology's diameter for broadcast, 2L for the others — a node and a service, or
+///   two nodes), one probe round (2L + [`PROBE_EVERY`]), the final reads (2L for each read a
+///   client takes in turn: ⌈nodes / clients⌉), and 150 ms for the work between the phases.
+///
+/// At most a quarter of `--time-limit`. The nodes' own gossip periods cannot be known, so a
+/// slower solution ends later than the limit by its extra convergence time (at most
+/// [`quiet`]).
+pub fn reserve(cfg: &Config) -> Duration {
+    let l = cfg.latency;
+    let mut r = l * 2 + Duration::from_millis(50);
+    if cfg.workload.final_reads() {
+        let n = cfg.node_count.max(1);
+        let spread = match cfg.workload {
+            Workload::Broadcast => l * cfg.topology.diameter(n) as u32,
+            _ => l * 2,
+        };
+        let turns = n.div_ceil(cfg.concurrency.max(1)) as u32;
+        r += spread + l * 2 + PROBE_EVERY + l * 2 * turns + Duration::from_millis(150);
+    }
+    r.min(cfg.time_limit / 4)
+}
 
 /// How long a request still in flight at `--time-limit` may take to be answered: 1 s plus two
 /// latencies (a round trip), at most `--rpc-timeout`. A request not answered by then is
@@ -483,8 +536,8 @@ pub fn end_grace(cfg: &Config) -> Duration {
     (Duration::from_secs(1) + cfg.latency * 2).min(cfg.rpc_timeout)
 }
 
-/// Runs the test: nodes up (init), clients and nemesis for `time_limit`, heal, quiet, final
-/// reads, nodes down. Writes node logs under `dir`; records into `recorder`.
+/// Runs the test within `time_limit` from its start: nodes up (init), clients and nemesis
+/// until [`reserve`] before the limit, heal, convergence, final reads, nodes down. Writes node logs under `dir`; records into `recorder`.
 pub async fn run(
     cfg: Config,
     dir: &Path,
@@ -493,6 +546,7 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) -> Result<Summary, MaelstromError> {
     let started = Instant::now();
+    let limit = tokio::time::Instant::now() + cfg.time_limit;
     let n = cfg.node_count.max(1);
     let k = cfg.concurrency.max(1);
     let mut names: Vec<(String, Kind)> = (1..=n).map(|i| (format!("n{i}"), Kind::Node)).collect();
@@ -503,9 +557,11 @@ pub async fn run(
             .map(|s| (s.name().to_string(), Kind::Service)),
     );
     names.push(("c0".to_string(), Kind::Internal));
-    let net_log = if cfg.log_net {
+    let net_log = if cfg.log_net.any() {
         let path = dir.join("net.log");
-        Some(std::fs::File::create(&path).map_err(|source| MaelstromError::File { path, source })?)
+        let f =
+            std::fs::File::create(&path).map_err(|source| MaelstromError::File { path, source })?;
+        Some((f, cfg.log_net))
     } else {
         None
     };
@@ -523,7 +579,7 @@ pub async fn run(
     }
     let mut clients = Vec::new();
     for c in 0..k {
-        let b = ClientBox::new(n + c, format!("c{}", c + 1));
+        let b = ClientBox::new(n + c);
         if let Some(inbox) = inboxes.next() {
             b.listen(inbox, router.clone());
         }
@@ -535,7 +591,7 @@ pub async fn run(
             s.spawn(n + k + j, inbox, router.clone(), cfg.seed);
         }
     }
-    let c0 = ClientBox::new(n + k + Service::ALL.len(), "c0".into());
+    let c0 = ClientBox::new(n + k + Service::ALL.len());
     if let Some(inbox) = inboxes.next() {
         c0.listen(inbox, router.clone());
     }
@@ -557,6 +613,7 @@ pub async fn run(
     let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
 
     let body = drive(
+        limit,
         cluster.clone(),
         recorder.clone(),
         progress.clone(),
@@ -615,6 +672,7 @@ pub async fn run(
 type Drive = Result<(Result<String, NotHealed>, bool), Option<ProtocolError>>;
 
 async fn drive(
+    limit: tokio::time::Instant,
     c: Arc<Cluster>,
     recorder: Arc<Recorder>,
     progress: Arc<Progress>,
@@ -650,8 +708,23 @@ async fn drive(
         c.router.set_loss(cfg.message_loss);
     }
 
-    // The nemesis: it stops at --time-limit (or Ctrl-C), without waiting for the clients.
-    let deadline = tokio::time::Instant::now() + cfg.time_limit;
+    // The main phase ends `reserve` before the limit (the run's end keeps that for itself);
+    // the nemesis stops then (or at Ctrl-C), without waiting for the clients.
+    let reserved = reserve(cfg);
+    let deadline = (limit - reserved).max(tokio::time::Instant::now());
+    progress.note(format!(
+        "main phase: {:.2} s (requests stop {:.2} s before --time-limit, for the in-flight \
+         requests, healing{})",
+        deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_secs_f64(),
+        reserved.as_secs_f64(),
+        if cfg.workload.final_reads() {
+            ", convergence and the final reads"
+        } else {
+            ""
+        }
+    ));
     let (over_tx, over_rx) = watch::channel(false);
     {
         let mut stop = stop.clone();
@@ -858,30 +931,47 @@ async fn drive(
 /// Probes every node with `body` (a read, from `c0`: not recorded, not counted) every
 /// [`PROBE_EVERY`] until their answers agree and hold everything acknowledged, or `cap` has
 /// passed. Returns whether they converged.
+/// A round starts every [`PROBE_EVERY`] without waiting for the previous one's answers, so
+/// convergence is seen one round trip after it happens, not up to two.
 async fn converge(c: &Arc<Cluster>, body: &Value, acked: &workload::Acked, cap: Duration) -> bool {
     let until = tokio::time::Instant::now() + cap;
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Dropping the set (on return) aborts the rounds still waiting for answers.
+    let mut rounds: tokio::task::JoinSet<Vec<Option<Value>>> = tokio::task::JoinSet::new();
     loop {
-        let left = until.saturating_duration_since(tokio::time::Instant::now());
-        let mut probes = Vec::new();
-        for p in &c.nodes {
-            let (c, body, addr) = (c.clone(), body.clone(), p.addr);
-            let timeout = c.cfg.rpc_timeout.min(left.max(PROBE_EVERY));
-            probes.push(tokio::spawn(async move {
-                c.c0.rpc(&c.router, addr, body, timeout).await
-            }));
+        tokio::select! {
+            // At most a few rounds at a time: a node that does not answer is not flooded.
+            _ = tick.tick(), if rounds.len() < MAX_PROBE_ROUNDS => {
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                let timeout = c.cfg.rpc_timeout.min(left.max(PROBE_EVERY));
+                let (c, body) = (c.clone(), body.clone());
+                rounds.spawn(async move {
+                    let mut probes = tokio::task::JoinSet::new();
+                    for (i, p) in c.nodes.iter().enumerate() {
+                        let (c, body, addr) = (c.clone(), body.clone(), p.addr);
+                        probes.spawn(async move {
+                            (i, c.c0.rpc(&c.router, addr, body, timeout).await)
+                        });
+                    }
+                    let mut reads = vec![None; c.nodes.len()];
+                    while let Some(r) = probes.join_next().await {
+                        if let Ok((i, read)) = r {
+                            reads[i] = read;
+                        }
+                    }
+                    reads
+                });
+            }
+            Some(done) = rounds.join_next(), if !rounds.is_empty() => {
+                if let Ok(reads) = done {
+                    if acked.converged(c.cfg.workload, &reads) {
+                        return true;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(until) => return false,
         }
-        let mut reads = Vec::new();
-        for p in probes {
-            reads.push(p.await.ok().flatten());
-        }
-        if acked.converged(c.cfg.workload, &reads) {
-            return true;
-        }
-        let now = tokio::time::Instant::now();
-        if now >= until {
-            return false;
-        }
-        tokio::time::sleep_until((now + PROBE_EVERY).min(until)).await;
     }
 }
 

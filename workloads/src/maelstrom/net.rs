@@ -170,6 +170,30 @@ impl NetStats {
     }
 }
 
+/// What `net.log` records (`--log-net-send`, `--log-net-recv`): one JSON line per event,
+/// `{"us": µs since the router started, "event": "send"|"recv", "msg": MESSAGE}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NetLogEvents {
+    /// `--log-net-send`: every message when a sender hands it to the network (lost and
+    /// partitioned ones too).
+    pub send: bool,
+    /// `--log-net-recv`: every message when it is delivered to its receiver (never the lost
+    /// ones).
+    pub recv: bool,
+}
+
+impl NetLogEvents {
+    /// Whether anything is logged.
+    pub fn any(self) -> bool {
+        self.send || self.recv
+    }
+}
+
+/// A direct receiver: takes an undelayed message at once, in the sender's task, instead of
+/// through the endpoint's inbox task (one task hop fewer per message). Delayed messages
+/// still go through the inbox, which releases each at its time.
+pub type Direct = Arc<dyn Fn(Msg) + Send + Sync>;
+
 /// Checks a client endpoint makes of replies sent to it (known msg_ids).
 pub trait ReplyCheck: Send + Sync {
     /// Whether `in_reply_to` answers something this client sent; `Err(highest sent)` if not.
@@ -179,6 +203,8 @@ pub trait ReplyCheck: Send + Sync {
 /// The router: names, links, latency, statistics, and one inbox per endpoint.
 pub struct Router {
     names: Vec<String>,
+    /// Each name as a JSON string (`"n1"`), for building envelopes without a serializer.
+    quoted: Vec<String>,
     kinds: Vec<Kind>,
     index: HashMap<String, Addr>,
     nodes: usize,
@@ -190,6 +216,7 @@ pub struct Router {
     rng: Mutex<Rng>,
     seq: AtomicU64,
     checks: Vec<std::sync::OnceLock<Arc<dyn ReplyCheck>>>,
+    direct: Vec<std::sync::OnceLock<Direct>>,
     /// `--message-loss`: the probability (as f64 bits) that a message between two nodes is
     /// lost; zero once the run heals ([`Router::stop_loss`]).
     loss: AtomicU64,
@@ -202,9 +229,12 @@ pub struct Router {
     /// The packet fault now: the nodes whose messages (sent or received) it hits, and what it
     /// does to them.
     packet: RwLock<Option<(HashSet<Addr>, crate::nemesis::PacketSpec)>>,
+    /// Whether `packet` is set: read per message instead of the lock.
+    packet_on: AtomicBool,
     /// The statistics.
     pub stats: NetStats,
     net_log: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
+    net_log_events: NetLogEvents,
 }
 
 /// The receiving end of one endpoint's inbox: run it with [`Inbox::pump`].
@@ -219,7 +249,7 @@ impl Router {
         latency: Duration,
         dist: LatencyDist,
         seed: u64,
-        net_log: Option<std::fs::File>,
+        net_log: Option<(std::fs::File, NetLogEvents)>,
     ) -> (Arc<Router>, Vec<Inbox>) {
         let count = names.len();
         let mut inboxes = Vec::new();
@@ -234,7 +264,18 @@ impl Router {
             .enumerate()
             .map(|(i, (n, _))| (n.clone(), i))
             .collect();
+        let (net_log, net_log_events) = match net_log {
+            Some((f, events)) if events.any() => (
+                Some(Mutex::new(std::io::BufWriter::with_capacity(1 << 16, f))),
+                events,
+            ),
+            _ => (None, NetLogEvents::default()),
+        };
         let router = Router {
+            quoted: names
+                .iter()
+                .map(|(n, _)| serde_json::Value::from(n.as_str()).to_string())
+                .collect(),
             kinds: names.iter().map(|(_, k)| *k).collect(),
             names: names.into_iter().map(|(n, _)| n).collect(),
             index,
@@ -247,14 +288,17 @@ impl Router {
             rng: Mutex::new(Rng::new(seed ^ 0x6d61_656c)),
             seq: AtomicU64::new(0),
             checks: (0..count).map(|_| std::sync::OnceLock::new()).collect(),
+            direct: (0..count).map(|_| std::sync::OnceLock::new()).collect(),
             loss: AtomicU64::new(0),
             journal: Mutex::new(Vec::new()),
             journal_full: AtomicBool::new(false),
             internal: AtomicU64::new(0),
             t0: std::time::Instant::now(),
             packet: RwLock::new(None),
+            packet_on: AtomicBool::new(false),
             stats: NetStats::default(),
-            net_log: net_log.map(|f| Mutex::new(std::io::BufWriter::new(f))),
+            net_log,
+            net_log_events,
         };
         (Arc::new(router), rxs)
     }
@@ -262,6 +306,11 @@ impl Router {
     /// An endpoint's name.
     pub fn name(&self, a: Addr) -> &str {
         &self.names[a]
+    }
+
+    /// An endpoint's name as a JSON string (`"n1"`, quotes included).
+    pub fn quoted(&self, a: Addr) -> &str {
+        &self.quoted[a]
     }
 
     /// An endpoint's address by name.
@@ -290,6 +339,12 @@ impl Router {
     /// Number of node programs.
     pub fn nodes(&self) -> usize {
         self.nodes
+    }
+
+    /// Registers a direct receiver for `a`: its undelayed messages are handed to `direct` in
+    /// the sender's task; delayed ones still come through its inbox.
+    pub fn set_direct(&self, a: Addr, direct: Direct) {
+        let _ = self.direct[a].set(direct);
     }
 
     /// Registers the reply check of a client endpoint.
@@ -332,13 +387,16 @@ impl Router {
 
     /// Puts a packet fault on every message to or from `nodes` (replacing any earlier one).
     pub fn set_packet(&self, nodes: &[Addr], spec: crate::nemesis::PacketSpec) {
-        *self.packet.write().unwrap_or_else(|e| e.into_inner()) =
-            Some((nodes.iter().copied().collect(), spec));
+        let mut p = self.packet.write().unwrap_or_else(|e| e.into_inner());
+        *p = Some((nodes.iter().copied().collect(), spec));
+        self.packet_on.store(true, Ordering::SeqCst);
     }
 
     /// Ends the packet fault.
     pub fn heal_packets(&self) {
-        *self.packet.write().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut p = self.packet.write().unwrap_or_else(|e| e.into_inner());
+        *p = None;
+        self.packet_on.store(false, Ordering::SeqCst);
     }
 
     /// Whether a packet fault is in place.
@@ -490,10 +548,8 @@ impl Router {
         } else {
             self.internal.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(log) = &self.net_log {
-            use std::io::Write;
-            let mut w = log.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = writeln!(w, "{}", msg.line);
+        if self.net_log_events.send {
+            self.log_event("send", &msg);
         }
         if self.any_blocked.load(Ordering::Relaxed)
             && self
@@ -514,23 +570,30 @@ impl Router {
             self.dropped(&msg);
             return;
         }
-        let packet = self
-            .packet
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .filter(|(nodes, _)| nodes.contains(&msg.src) || nodes.contains(&msg.dest))
-            .map(|(_, spec)| *spec);
+        // No packet fault (the common case): no lock.
+        let packet = if self.packet_on.load(Ordering::Relaxed) {
+            self.packet
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .filter(|(nodes, _)| nodes.contains(&msg.src) || nodes.contains(&msg.dest))
+                .map(|(_, spec)| *spec)
+        } else {
+            None
+        };
         let Some(spec) = packet else {
-            let at = self.delay().map(|d| Instant::now() + d);
-            // The sequence number orders delayed messages due at the same instant.
-            let seq = if at.is_some() {
-                self.seq.fetch_add(1, Ordering::Relaxed)
-            } else {
-                0
+            let Some(d) = self.delay() else {
+                self.deliver_now(msg);
+                return;
             };
+            // The sequence number orders delayed messages due at the same instant.
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
             let dest = msg.dest;
-            let _ = self.inboxes[dest].send(Delivery { at, seq, msg });
+            let _ = self.inboxes[dest].send(Delivery {
+                at: Some(Instant::now() + d),
+                seq,
+                msg,
+            });
             return;
         };
         let mut copies = 1;
@@ -552,14 +615,47 @@ impl Router {
                 (None, true) => None,
                 (d, _) => Some(d.unwrap_or_default() + extra),
             };
-            let at = delay.map(|d| Instant::now() + d);
+            let Some(d) = delay else {
+                self.deliver_now(msg.clone());
+                continue;
+            };
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
             let dest = msg.dest;
             let _ = self.inboxes[dest].send(Delivery {
-                at,
+                at: Some(Instant::now() + d),
                 seq,
                 msg: msg.clone(),
             });
+        }
+    }
+
+    /// An undelayed message: to the receiver's direct receiver if it has one (counted
+    /// delivered here), else into its inbox.
+    fn deliver_now(&self, msg: Msg) {
+        let dest = msg.dest;
+        if let Some(direct) = self.direct[dest].get() {
+            self.delivered(&msg);
+            direct(msg);
+        } else {
+            let _ = self.inboxes[dest].send(Delivery {
+                at: None,
+                seq: 0,
+                msg,
+            });
+        }
+    }
+
+    /// One line of `net.log`.
+    fn log_event(&self, event: &str, msg: &Msg) {
+        if let Some(log) = &self.net_log {
+            use std::io::Write;
+            let us = self.micros();
+            let mut w = log.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(
+                w,
+                "{{\"us\":{us},\"event\":\"{event}\",\"msg\":{}}}",
+                msg.line
+            );
         }
     }
 
@@ -573,6 +669,9 @@ impl Router {
 
     fn delivered(&self, msg: &Msg) {
         self.journal_end(msg, false);
+        if self.net_log_events.recv {
+            self.log_event("recv", msg);
+        }
         if let Some(c) = self.class(msg) {
             c.delivered.fetch_add(1, Ordering::Relaxed);
         }

@@ -587,6 +587,44 @@ impl Topology {
             })
             .collect()
     }
+
+    /// The most hops a message needs between two of `n` nodes over this topology (its
+    /// diameter; 0 for one node).
+    pub fn diameter(self, n: usize) -> usize {
+        let map = self.build(n);
+        let index = |name: &str| name[1..].parse::<usize>().ok().map(|k| k - 1);
+        let adj: Vec<Vec<usize>> = (0..n)
+            .map(|i| {
+                map[&format!("n{}", i + 1)]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().and_then(index))
+                    .collect()
+            })
+            .collect();
+        let mut most = 0;
+        for from in 0..n {
+            let mut dist = vec![usize::MAX; n];
+            dist[from] = 0;
+            let mut queue = std::collections::VecDeque::from([from]);
+            while let Some(a) = queue.pop_front() {
+                for &b in &adj[a] {
+                    if dist[b] == usize::MAX {
+                        dist[b] = dist[a] + 1;
+                        queue.push_back(b);
+                    }
+                }
+            }
+            most = most.max(
+                dist.into_iter()
+                    .filter(|&d| d != usize::MAX)
+                    .max()
+                    .unwrap_or(0),
+            );
+        }
+        most
+    }
 }
 
 #[cfg(test)]
@@ -627,6 +665,16 @@ mod tests {
                 assert_eq!(seen.len(), n, "{t:?} {n}");
             }
         }
+    }
+
+    #[test]
+    fn diameters_count_the_hops_across_each_topology() {
+        assert_eq!(Topology::Grid.diameter(25), 8);
+        assert_eq!(Topology::Grid.diameter(10), 5);
+        assert_eq!(Topology::Line.diameter(5), 4);
+        assert_eq!(Topology::Total.diameter(25), 1);
+        assert_eq!(Topology::Tree2.diameter(7), 4);
+        assert_eq!(Topology::Grid.diameter(1), 0);
     }
 
     #[test]
