@@ -59,9 +59,9 @@ pub enum Command {
     /// in results.json) or a history file (--model/--workload as for check): results.json,
     /// report.html, latency.svg, rate.svg.
     Report(ReportArgs),
-    /// Undo on SSH hosts everything faultline may have left there (after a run that was
-    /// killed): its iptables chain and paused processes; then check that every host reaches
-    /// every other.
+    /// Undo what a killed faultline left behind: on this machine, its dead FUSE mounts
+    /// (lose-unfsynced); with --ssh-nodes, on those hosts its iptables chain and paused
+    /// processes, then check that every host reaches every other.
     Heal(HealArgs),
     /// Maelstrom compatibility: `faultline maelstrom test` runs Maelstrom node programs
     /// unchanged, with Maelstrom's flags (docs/maelstrom.md).
@@ -593,6 +593,11 @@ pub struct ServeDemoNodeArgs {
     /// Directory for the node's durable state.
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
+
+    /// When the node fsyncs its log and term/vote (sync and lease modes): never (acknowledge
+    /// after write(), survives a process crash only) or always (fsync before acting).
+    #[arg(long, value_enum, default_value_t = workloads::target::demo::Fsync::Never)]
+    pub fsync: workloads::target::demo::Fsync,
 }
 
 /// `--mode` of the demo store.

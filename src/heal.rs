@@ -1,4 +1,7 @@
-//! `faultline heal --ssh-nodes …`: undoes on remote hosts whatever faultline may have left
+//! `faultline heal [--ssh-nodes …]`: on this machine, detaches the FUSE mounts of
+//! `lose-unfsynced` ([`workloads::nemesis::lazyfs`]) whose faultline is dead (found in
+//! `/proc/self/mountinfo` by their file-system name; a live run's mounts answer `stat` and are
+//! left alone). With `--ssh-nodes`, undoes on remote hosts whatever faultline may have left
 //! there when a run could not heal itself (faultline killed with SIGKILL, the control node
 //! lost): faultline's iptables chain and the processes it paused
 //! ([`workloads::remote::faults::HEAL_SCRIPT`]). Then verifies that every host reaches every
@@ -20,9 +23,9 @@ use workloads::runner::Progress;
 
 /// Runs `faultline heal`.
 pub fn run(args: HealArgs) -> Result<u8> {
+    let local = heal_local_mounts();
     if args.ssh.ssh_nodes.is_empty() {
-        eprintln!("faultline heal: --ssh-nodes is required (the hosts to heal)");
-        return Ok(crate::exit::BAD_INPUT);
+        return Ok(local);
     }
     let runtime = crate::run::runtime()?;
     runtime.block_on(async move {
@@ -56,6 +59,39 @@ pub fn run(args: HealArgs) -> Result<u8> {
         for line in workloads::remote::stale_masters(args.remove_leftovers) {
             println!("this machine: {line}");
         }
-        Ok(code)
+        Ok(code.max(local))
     })
+}
+
+/// Detaches every dead faultline FUSE mount on this machine; prints what it found. Exit code:
+/// 0 when none is left, 254 when one could not be detached or mountinfo could not be read.
+fn heal_local_mounts() -> u8 {
+    use workloads::nemesis::lazyfs;
+    let found = match lazyfs::leftover_mounts() {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("faultline heal: cannot read /proc/self/mountinfo: {e}");
+            return crate::exit::BAD_INPUT;
+        }
+    };
+    if found.is_empty() {
+        println!("this machine: no faultline FUSE mounts");
+        return crate::exit::VALID;
+    }
+    let mut code = crate::exit::VALID;
+    for m in found {
+        let shown = m.mountpoint.display();
+        match std::fs::metadata(&m.mountpoint) {
+            // Answered: a running faultline serves it.
+            Ok(_) => println!("this machine: {shown}: in use by a running faultline, left alone"),
+            Err(_) => match lazyfs::unmount(&m.mountpoint) {
+                Ok(()) => println!("this machine: {shown}: dead faultline FUSE mount detached"),
+                Err(e) => {
+                    eprintln!("faultline heal: cannot detach the FUSE mount {shown}: {e}");
+                    code = crate::exit::BAD_INPUT;
+                }
+            },
+        }
+    }
+    code
 }

@@ -133,10 +133,13 @@ pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
             "resume" => ("pause", false),
             "start-packet" => ("packet", true),
             "stop-packet" => ("packet", false),
+            "lose-unfsynced" => ("lose-unfsynced", true),
+            "restart-unfsynced" => ("lose-unfsynced", false),
             _ => continue,
         };
-        // Partitions and packet faults have one window at a time; kill/pause are per node.
-        let slot = if kind == "partition" || kind == "packet" {
+        // Partitions, packet faults and lose-unfsynced have one window at a time; kill/pause are
+        // per node.
+        let slot = if kind == "partition" || kind == "packet" || kind == "lose-unfsynced" {
             (kind, String::new())
         } else {
             (kind, target)

@@ -355,6 +355,8 @@ impl Primitives for MaelstromFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => None,
             // Aimed by the schedule.
             Fault::Packet => None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => None,
         }
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

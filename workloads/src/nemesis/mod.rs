@@ -17,6 +17,7 @@
 //! the primitive on each target that supports it.
 
 pub mod clock;
+pub mod lazyfs;
 mod packet;
 mod partition;
 mod targets;
@@ -61,6 +62,9 @@ pub enum Fault {
     ClockStrobe,
     /// Run node clocks fast or slow (×0.1 … ×10); reset later.
     ClockSkew,
+    /// SIGKILL some nodes and drop every write their data directories (faultline's FUSE
+    /// filesystem, [`lazyfs`]) had not fsynced; restart them later.
+    LoseUnfsynced,
 }
 
 impl Fault {
@@ -72,7 +76,7 @@ impl Fault {
     pub const CLOCK: [Fault; 3] = [Fault::ClockBump, Fault::ClockStrobe, Fault::ClockSkew];
 
     /// Every fault `--nemesis` can name.
-    pub const NAMED: [Fault; 7] = [
+    pub const NAMED: [Fault; 8] = [
         Fault::Partition,
         Fault::Kill,
         Fault::Pause,
@@ -80,10 +84,11 @@ impl Fault {
         Fault::ClockBump,
         Fault::ClockStrobe,
         Fault::ClockSkew,
+        Fault::LoseUnfsynced,
     ];
 
     /// The fault's name: `partition`, `kill`, `pause`, `packet`, `clock-bump`,
-    /// `clock-strobe`, `clock-skew`.
+    /// `clock-strobe`, `clock-skew`, `lose-unfsynced`.
     pub fn name(self) -> &'static str {
         match self {
             Fault::Partition => "partition",
@@ -93,6 +98,7 @@ impl Fault {
             Fault::ClockBump => "clock-bump",
             Fault::ClockStrobe => "clock-strobe",
             Fault::ClockSkew => "clock-skew",
+            Fault::LoseUnfsynced => "lose-unfsynced",
         }
     }
 
@@ -273,6 +279,8 @@ pub enum Aim {
     Cut(Box<Cut>),
     /// A packet fault.
     Packet(Box<PacketAim>),
+    /// Several nodes (the target's indices, from 0).
+    Nodes(Vec<usize>),
 }
 
 /// Why a `--nemesis` list could not be read.
@@ -281,13 +289,13 @@ pub enum FaultListError {
     /// Nothing but blanks.
     #[error(
         "no faults named; expected none, all, or a list of partition, kill, pause, packet, \
-         clock, clock-bump, clock-strobe, clock-skew"
+         clock, clock-bump, clock-strobe, clock-skew, lose-unfsynced"
     )]
     Empty,
     /// A name that is not a fault.
     #[error(
         "unknown fault {0:?}; expected none, all, or a list of partition, kill, pause, packet, \
-         clock, clock-bump, clock-strobe, clock-skew"
+         clock, clock-bump, clock-strobe, clock-skew, lose-unfsynced"
     )]
     Unknown(String),
 }
@@ -412,6 +420,11 @@ pub trait Primitives: Send + Sync + 'static {
     }
     /// Ends every packet fault.
     async fn heal_packets(&mut self) {}
+    /// SIGKILLs `nodes` and drops every write to their data not yet fsynced; says, per node,
+    /// what was lost (recorded in the completion's `lost`).
+    async fn lose_unfsynced(&mut self, _nodes: &[usize]) -> Result<Value, NemesisError> {
+        Err(self.unsupported("lose unfsynced writes"))
+    }
     /// SIGKILLs a node.
     async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {
         Err(self.unsupported("kill a node"))
@@ -473,6 +486,10 @@ pub enum Action {
     StartPacket(Box<PacketAim>),
     /// Stop disturbing packets.
     StopPacket(Box<PacketAim>),
+    /// Kill nodes and drop their unsynced writes.
+    LoseUnfsynced(Vec<usize>),
+    /// Restart the nodes of a [`Action::LoseUnfsynced`].
+    RestartUnfsynced(Vec<usize>),
     /// Nothing (no faults enabled).
     Noop,
 }
@@ -485,6 +502,7 @@ impl Action {
             (Fault::Kill, Aim::Node(i)) => Action::Kill(i),
             (Fault::Pause, Aim::Node(i)) => Action::Pause(i),
             (Fault::Packet, Aim::Packet(p)) => Action::StartPacket(p),
+            (Fault::LoseUnfsynced, Aim::Nodes(n)) => Action::LoseUnfsynced(n),
             _ => return None,
         })
     }
@@ -496,6 +514,7 @@ impl Action {
             Action::Kill(i) => Action::Restart(*i),
             Action::Pause(i) => Action::Resume(*i),
             Action::StartPacket(p) => Action::StopPacket(p.clone()),
+            Action::LoseUnfsynced(n) => Action::RestartUnfsynced(n.clone()),
             _ => return None,
         })
     }
@@ -507,6 +526,7 @@ impl Action {
             Action::Kill(_) => Some(Fault::Kill),
             Action::Pause(_) => Some(Fault::Pause),
             Action::StartPacket(_) => Some(Fault::Packet),
+            Action::LoseUnfsynced(_) => Some(Fault::LoseUnfsynced),
             _ => None,
         }
     }
@@ -517,7 +537,7 @@ impl Action {
 pub struct Planned {
     /// What it does.
     pub action: Action,
-    /// The node's name, for node ops.
+    /// The node's name, for node ops (names joined by spaces for several nodes).
     name: String,
 }
 
@@ -526,14 +546,17 @@ impl Planned {
     pub fn new(action: Action, name: impl Fn(usize) -> String) -> Planned {
         let name = match action {
             Action::Kill(i) | Action::Restart(i) | Action::Pause(i) | Action::Resume(i) => name(i),
+            Action::LoseUnfsynced(ref n) | Action::RestartUnfsynced(ref n) => {
+                n.iter().map(|&i| name(i)).collect::<Vec<_>>().join(" ")
+            }
             _ => String::new(),
         };
         Planned { action, name }
     }
 
     /// The op's `f` in the history: `start-partition`, `stop-partition`, `kill`, `restart`,
-    /// `pause`, `resume`, `start-packet`, `stop-packet` (or `noop` when no faults are
-    /// enabled).
+    /// `pause`, `resume`, `start-packet`, `stop-packet`, `lose-unfsynced`, `restart-unfsynced`
+    /// (or `noop` when no faults are enabled).
     pub fn f(&self) -> &'static str {
         match self.action {
             Action::StartPartition(_) => "start-partition",
@@ -544,18 +567,24 @@ impl Planned {
             Action::Resume(_) => "resume",
             Action::StartPacket(_) => "start-packet",
             Action::StopPacket(_) => "stop-packet",
+            Action::LoseUnfsynced(_) => "lose-unfsynced",
+            Action::RestartUnfsynced(_) => "restart-unfsynced",
             Action::Noop => "noop",
         }
     }
 
     /// The op's `value` in the history: the target's partition value, the node name (`"n2"`)
-    /// for kill/restart/pause/resume, `null` for noop.
+    /// for kill/restart/pause/resume, `{"nodes": ["n1", …]}` for lose-unfsynced and
+    /// restart-unfsynced, `null` for noop.
     pub fn value(&self) -> Value {
         match &self.action {
             Action::StartPartition(c) => c.value.clone(),
             Action::StopPartition(c) => c.stop_value.clone(),
             Action::StartPacket(p) => p.value.clone(),
             Action::StopPacket(_) => Value::Null,
+            Action::LoseUnfsynced(_) | Action::RestartUnfsynced(_) => {
+                json!({"nodes": self.name.split(' ').collect::<Vec<_>>()})
+            }
             Action::Noop => Value::Null,
             _ if self.name.is_empty() => Value::Null,
             _ => json!(self.name),
@@ -569,6 +598,8 @@ impl Planned {
             Action::StopPartition(c) => c.stop_summary.clone(),
             Action::StartPacket(p) => p.summary.clone(),
             Action::StopPacket(_) => "heal packets".to_string(),
+            Action::LoseUnfsynced(_) => format!("kill + lose unfsynced {}", self.name),
+            Action::RestartUnfsynced(_) => format!("restart {}", self.name),
             Action::Noop => "noop".to_string(),
             _ => format!("{} {}", self.f(), self.name).trim_end().to_string(),
         }
@@ -771,16 +802,34 @@ impl<P: Primitives> Schedule<P> {
                     summary,
                 })))
             }
-            Fault::Kill | Fault::Pause if self.combined => {
-                let held: Vec<usize> = self
-                    .active
+            Fault::LoseUnfsynced => {
+                // The nodes of a target set (`--nemesis-targets`), by default every node: a
+                // power cut of the whole cluster, as Jepsen's LazyFS tests do it. When
+                // combined, nodes another lane holds down are left out.
+                let held = self.held();
+                let sets: Vec<NodeSet> = self
+                    .targets
                     .iter()
-                    .flatten()
-                    .filter_map(|a| match a {
-                        Action::Kill(i) | Action::Pause(i) => Some(*i),
-                        _ => None,
-                    })
+                    .copied()
+                    .filter(|s| s.names_nodes())
                     .collect();
+                let sets = if sets.is_empty() {
+                    vec![NodeSet::All]
+                } else {
+                    sets
+                };
+                let rng = &mut self.rngs[lane];
+                let set = sets[rng.below(sets.len() as u64) as usize];
+                let primaries = self.target.primaries();
+                let mut nodes = set
+                    .pick(n, primaries.as_deref(), rng)
+                    .or_else(|| NodeSet::One.pick(n, None, rng))?;
+                nodes.retain(|i| !held.contains(i));
+                nodes.sort_unstable();
+                (!nodes.is_empty()).then_some(Aim::Nodes(nodes))
+            }
+            Fault::Kill | Fault::Pause if self.combined => {
+                let held = self.held();
                 let mut aim = None;
                 for _ in 0..8 {
                     aim = self.target.aim(fault, &mut self.rngs[lane]);
@@ -819,6 +868,19 @@ impl<P: Primitives> Schedule<P> {
         }
     }
 
+    /// The nodes some lane holds down now (killed, paused, lost their unsynced writes).
+    fn held(&self) -> Vec<usize> {
+        self.active
+            .iter()
+            .flatten()
+            .flat_map(|a| match a {
+                Action::Kill(i) | Action::Pause(i) => vec![*i],
+                Action::LoseUnfsynced(n) => n.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
     /// The op that ends the fault of lane 0, if any.
     pub fn plan_heal(&self) -> Option<Planned> {
         self.plan_heal_in(0)
@@ -842,6 +904,7 @@ impl<P: Primitives> Schedule<P> {
         planned: &Planned,
     ) -> Result<Value, NemesisError> {
         let t = &mut self.target;
+        let mut value = planned.value();
         match &planned.action {
             Action::StartPartition(c) => t.cut(&c.grudge).await?,
             Action::StopPartition(_) => t.heal().await,
@@ -851,6 +914,12 @@ impl<P: Primitives> Schedule<P> {
             Action::Resume(i) => t.resume(*i).await?,
             Action::StartPacket(p) => t.packet(&p.nodes, &p.spec).await?,
             Action::StopPacket(_) => t.heal_packets().await,
+            Action::LoseUnfsynced(n) => value["lost"] = t.lose_unfsynced(n).await?,
+            Action::RestartUnfsynced(n) => {
+                for &i in n {
+                    t.restart(i).await?;
+                }
+            }
             Action::Noop => return Ok(Value::Null),
         }
         let slot = self.active.get_mut(lane);
@@ -864,7 +933,7 @@ impl<P: Primitives> Schedule<P> {
             }
             self.target.after_stop().await;
         }
-        Ok(planned.value())
+        Ok(value)
     }
 
     /// The summary of the faults in effect, if any (` + ` between lanes).
@@ -998,6 +1067,9 @@ impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
     }
     async fn heal_packets(&mut self) {
         either!(self, p => p.heal_packets().await)
+    }
+    async fn lose_unfsynced(&mut self, nodes: &[usize]) -> Result<Value, NemesisError> {
+        either!(self, p => p.lose_unfsynced(nodes).await)
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
         either!(self, p => p.kill(node).await)

@@ -262,6 +262,8 @@ impl Primitives for RemoteFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Aimed by the schedule.
             Fault::Packet => return None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -221,6 +221,16 @@ impl TargetKind {
         if self != TargetKind::Demo {
             crate::nemesis::clock::refuse_clock(self.name(), spec.faults, self.no_clock_reason())?;
         }
+        if self != TargetKind::Demo && spec.faults.contains(&Fault::LoseUnfsynced) {
+            return Err(RunError::FaultUnsupported {
+                target: self.name().to_string(),
+                fault: "lose-unfsynced".into(),
+                missing: "faultline mounts its FUSE filesystem (which forgets unsynced writes) \
+                          only under the data directories of the demo store's nodes; use \
+                          --target demo (with --fsync never or always; docs/nemesis.md)"
+                    .into(),
+            });
+        }
         let target = self.build(spec)?;
         target.supports(spec.workload, spec.faults)?;
         refuse_nemesis_parts(self.name(), &target.nemesis_support(), spec)?;
@@ -299,11 +309,13 @@ pub fn refuse_nemesis_parts(
         fault,
         missing: missing.to_string(),
     };
-    let aimed = spec.faults.contains(&Fault::Partition) || spec.faults.contains(&Fault::Packet);
+    let aimed = spec.faults.contains(&Fault::Partition)
+        || spec.faults.contains(&Fault::Packet)
+        || spec.faults.contains(&Fault::LoseUnfsynced);
     if !spec.targets.is_empty() {
         if !aimed {
             return Err(RunError::Usage(
-                "--nemesis-targets applies to the partition and packet faults; add one to                  --nemesis"
+                "--nemesis-targets applies to the partition, packet and lose-unfsynced faults; add one to                  --nemesis"
                     .into(),
             ));
         }

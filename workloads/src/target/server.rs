@@ -308,6 +308,8 @@ impl Primitives for ServerFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Refused before the run.
             Fault::Packet => return None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -22,6 +22,7 @@ use super::http_kv::HttpKv;
 use super::{FlagGroup, NemesisSupport, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
 use crate::nemesis::clock::{self, ClockFiles};
+use crate::nemesis::lazyfs;
 use crate::nemesis::{
     Action, Aim, Cut, Fault, Grudge, NemesisError, PacketKind, PacketSpec, Partition,
     PartitionKind, Planned, Primitives,
@@ -54,6 +55,27 @@ impl Mode {
     }
 }
 
+/// When the demo store's nodes fsync (`--fsync`): what `lose-unfsynced` can take from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Fsync {
+    /// Acknowledge after `write()` without fsync (survives a process crash, not a lost disk
+    /// cache). The default, as before the flag existed.
+    #[default]
+    Never,
+    /// fsync the log and term/vote before acting on them.
+    Always,
+}
+
+impl Fsync {
+    /// `never` or `always`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Never => "never",
+            Fsync::Always => "always",
+        }
+    }
+}
+
 /// The demo target's flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Demo store (--target demo)")]
@@ -61,11 +83,19 @@ pub struct DemoArgs {
     /// Replication mode of the demo store (default sync).
     #[arg(long, value_enum, value_name = "MODE")]
     pub mode: Option<Mode>,
+
+    /// When the demo store's nodes fsync their log and term/vote (default never: acknowledged
+    /// after write(), so `--nemesis lose-unfsynced` can take acknowledged writes; always: fsync
+    /// first).
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub fsync: Option<Fsync>,
 }
 
 impl FlagGroup for DemoArgs {
     fn given(&self) -> Vec<&'static str> {
-        self.mode.map(|_| "--mode").into_iter().collect()
+        let mut out: Vec<&'static str> = self.mode.map(|_| "--mode").into_iter().collect();
+        out.extend(self.fsync.map(|_| "--fsync"));
+        out
     }
 }
 
@@ -74,6 +104,8 @@ impl FlagGroup for DemoArgs {
 pub struct Demo {
     /// The replication mode.
     pub mode: Mode,
+    /// When the nodes fsync.
+    pub fsync: Fsync,
     timeout: Duration,
 }
 
@@ -86,6 +118,7 @@ impl Target for Demo {
     fn plan(spec: &Spec<'_>) -> Result<Self, RunError> {
         Ok(Demo {
             mode: spec.args.demo.mode.unwrap_or(Mode::Sync),
+            fsync: spec.args.demo.fsync.unwrap_or_default(),
             timeout: spec.op_timeout,
         })
     }
@@ -97,12 +130,22 @@ impl Target for Demo {
         }
     }
     fn describe(&self) -> String {
-        format!("demo store ({}, 3 nodes)", self.mode.name())
+        match self.fsync {
+            Fsync::Never => format!("demo store ({}, 3 nodes)", self.mode.name()),
+            Fsync::Always => format!("demo store ({}, fsync always, 3 nodes)", self.mode.name()),
+        }
     }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_queue(workload)?;
         if faults.iter().any(|&f| clock::is_clock(f)) {
             clock::find_libfaketime()?;
+        }
+        if faults.contains(&Fault::LoseUnfsynced) {
+            lazyfs::check_available().map_err(|e| RunError::FaultUnsupported {
+                target: "demo".into(),
+                fault: "lose-unfsynced".into(),
+                missing: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -144,9 +187,16 @@ impl Target for Demo {
         let cluster = Cluster::start(ClusterSpec {
             nodes: 3,
             program,
-            args: vec!["serve-demo-node".into(), "--mode".into(), mode.into()],
+            args: vec![
+                "serve-demo-node".into(),
+                "--mode".into(),
+                mode.into(),
+                "--fsync".into(),
+                self.fsync.name().into(),
+            ],
             dir: ctx.dir.to_path_buf(),
             clock: clocks.clone(),
+            lazyfs: ctx.faults.contains(&Fault::LoseUnfsynced),
         })
         .await
         .map_err(|e| RunError::Start(format!("cannot start the demo store: {e}")))?;
@@ -353,6 +403,8 @@ impl Primitives for DemoFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Aimed by the schedule.
             Fault::Packet => return None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => return None,
         })
     }
     fn clocks(&self) -> Option<Box<dyn clock::ClockTarget>> {
@@ -380,6 +432,22 @@ impl Primitives for DemoFaults {
     }
     async fn heal_packets(&mut self) {
         self.cluster.heal_packets();
+    }
+    async fn lose_unfsynced(&mut self, nodes: &[usize]) -> Result<Value, NemesisError> {
+        let mut lost = serde_json::Map::new();
+        for &i in nodes {
+            let what = self.cluster.lose_unfsynced(i + 1).await?;
+            lost.insert(
+                format!("n{}", i + 1),
+                Value::Object(
+                    what.0
+                        .into_iter()
+                        .map(|(f, b)| (f, Value::from(b)))
+                        .collect(),
+                ),
+            );
+        }
+        Ok(Value::Object(lost))
     }
     async fn heal(&mut self) {
         self.cluster.heal_network();

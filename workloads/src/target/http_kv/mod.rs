@@ -182,6 +182,8 @@ impl Target for HttpKvTarget {
                 Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => None,
                 // Refused with what is missing by the registry (packet support).
                 Fault::Packet => None,
+                // Aimed by the schedule (at the nodes of a target set).
+                Fault::LoseUnfsynced => None,
             };
             if let Some(flag) = missing {
                 return Err(RunError::Usage(format!(
