@@ -1,7 +1,8 @@
-//! `--nemesis lose-unfsynced` end to end on the demo store: faultline's FUSE filesystem under
-//! every node's data directory forgets what was not fsynced when the nodes are killed. With
-//! `--fsync never` acknowledged writes are lost (invalid, the read that lost them named); with
-//! `--fsync always` none are (valid). Mounts are gone after the run, after Ctrl-C, and after a
+//! `--nemesis lose-unfsynced` end to end on the demo store and local Redis: faultline's FUSE
+//! filesystem under every node's data directory forgets what was not fsynced when the nodes
+//! are killed. With `--fsync never` (Redis: `--redis-appendfsync no`) acknowledged writes are
+//! lost (invalid, the read that lost them named); with `--fsync always` (`always`) none are
+//! (valid). Mounts are gone after the run, after Ctrl-C, and after a
 //! SIGKILL of faultline once `faultline heal` ran. Targets that cannot do it refuse (254).
 //!
 //! Needs /dev/fuse and root or fusermount3 (Debian fuse3); these tests run one at a time.
@@ -169,6 +170,63 @@ fn fsync_always_under_kill_and_lose_unfsynced_keeps_every_acknowledged_write() {
     );
 }
 
+/// Runs local Redis (a primary, 2 replicas) with the append-only file fsynced as `policy`
+/// under kill + lose-unfsynced.
+fn run_redis(store: &Path, policy: &str) -> Output {
+    run_bounded(
+        faultline()
+            .args(["run", "--target", "redis", "--workload", "register"])
+            .args(["--nemesis", "lose-unfsynced", "--redis-appendfsync", policy])
+            .args([
+                "--seed",
+                "1",
+                "--nemesis-interval",
+                "2",
+                "--nemesis-hold",
+                "1",
+            ])
+            .args(["--time-limit", "8", "--store"])
+            .arg(store),
+        Duration::from_secs(90),
+    )
+}
+
+#[test]
+fn redis_appendfsync_no_under_kill_and_lose_unfsynced_loses_acknowledged_writes() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let store = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = run_redis(store.path(), "no");
+    eprintln!("redis appendfsync no: {:?}", started.elapsed());
+    let text = describe(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("not linearizable"), "{text}");
+    assert!(
+        text.contains("read → null"),
+        "the read that lost a write: {text}"
+    );
+    assert!(
+        mounts_under(store.path()).is_empty(),
+        "mounts left after the run"
+    );
+}
+
+#[test]
+fn redis_appendfsync_always_under_kill_and_lose_unfsynced_keeps_every_acknowledged_write() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let store = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = run_redis(store.path(), "always");
+    eprintln!("redis appendfsync always: {:?}", started.elapsed());
+    let text = describe(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("lose-unfsynced ×"), "faults line: {text}");
+    assert!(
+        mounts_under(store.path()).is_empty(),
+        "mounts left after the run"
+    );
+}
+
 /// Starts a long lose-unfsynced run and waits until its 3 mounts exist.
 fn start_long_run(store: &Path) -> std::process::Child {
     let child = faultline()
@@ -240,6 +298,7 @@ fn ctrl_c_during_a_lose_unfsynced_run_unmounts_every_fuse_mount() {
 
 #[test]
 fn lose_unfsynced_on_a_target_that_cannot_is_refused_before_the_run_naming_both() {
+    // Redis without --redis-appendfsync keeps nothing on disk: refused too.
     for target in ["redis", "etcd", "postgres", "local"] {
         let store = tempfile::tempdir().unwrap();
         let out = run_bounded(

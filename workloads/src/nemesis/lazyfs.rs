@@ -117,6 +117,40 @@ impl Lost {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// The history's form: `{"log.bin": 1234, …}`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.0
+                .iter()
+                .map(|(f, &b)| (f.clone(), serde_json::Value::from(b)))
+                .collect(),
+        )
+    }
+}
+
+/// The mounts of one run's nodes (node index from 0), shared by the launcher, which unmounts
+/// them when it stops the servers, and the fault primitives, which make them lose.
+#[derive(Clone, Default)]
+pub struct LazyMounts(Arc<Mutex<Vec<LazyMount>>>);
+
+impl LazyMounts {
+    /// Shares `mounts`.
+    pub fn new(mounts: Vec<LazyMount>) -> LazyMounts {
+        LazyMounts(Arc::new(Mutex::new(mounts)))
+    }
+
+    /// Drops what node `node`'s mount had not synced (`None`: no such mount, or unmounted).
+    pub fn lose(&self, node: usize) -> Option<Lost> {
+        let mounts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        mounts.get(node).map(LazyMount::lose_unfsynced)
+    }
+
+    /// Unmounts every mount (once the processes using them are dead).
+    pub fn unmount_all(&self) {
+        let taken = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(taken);
+    }
 }
 
 /// A mounted lazy filesystem; dropping it unmounts (lazily: `MNT_DETACH`).

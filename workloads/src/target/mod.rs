@@ -221,13 +221,15 @@ impl TargetKind {
         if self != TargetKind::Demo {
             crate::nemesis::clock::refuse_clock(self.name(), spec.faults, self.no_clock_reason())?;
         }
-        if self != TargetKind::Demo && spec.faults.contains(&Fault::LoseUnfsynced) {
+        let lazy_targets = [TargetKind::Demo, TargetKind::Redis];
+        if !lazy_targets.contains(&self) && spec.faults.contains(&Fault::LoseUnfsynced) {
             return Err(RunError::FaultUnsupported {
                 target: self.name().to_string(),
                 fault: "lose-unfsynced".into(),
                 missing: "faultline mounts its FUSE filesystem (which forgets unsynced writes) \
-                          only under the data directories of the demo store's nodes; use \
-                          --target demo (with --fsync never or always; docs/nemesis.md)"
+                          only under the data directories of the demo store's nodes and of the \
+                          Redis servers it starts; use --target demo (--fsync never|always) or \
+                          --target redis --redis-appendfsync no|always (docs/nemesis.md)"
                     .into(),
             });
         }

@@ -437,15 +437,7 @@ impl Primitives for DemoFaults {
         let mut lost = serde_json::Map::new();
         for &i in nodes {
             let what = self.cluster.lose_unfsynced(i + 1).await?;
-            lost.insert(
-                format!("n{}", i + 1),
-                Value::Object(
-                    what.0
-                        .into_iter()
-                        .map(|(f, b)| (f, Value::from(b)))
-                        .collect(),
-                ),
-            );
+            lost.insert(format!("n{}", i + 1), what.json());
         }
         Ok(Value::Object(lost))
     }
