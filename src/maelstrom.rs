@@ -104,6 +104,14 @@ fn faults(names: &[String]) -> Result<(Vec<Fault>, bool), String> {
                 ))
             }
             "packet" => Fault::Packet,
+            "lose-unfsynced" => {
+                return Err(format!(
+                    "--nemesis {n}: the Maelstrom router cannot make node programs lose \
+                     unsynced writes (faultline mounts no filesystem under them); \
+                     lose-unfsynced needs faultline run --target demo, or --target redis \
+                     --redis-appendfsync (docs/nemesis.md)"
+                ))
+            }
             other => {
                 return Err(format!(
                     "--nemesis: unknown fault {other:?}; expected partition, partition-one-way, \

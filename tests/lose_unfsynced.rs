@@ -170,6 +170,70 @@ fn fsync_always_under_kill_and_lose_unfsynced_keeps_every_acknowledged_write() {
     );
 }
 
+#[test]
+fn lose_unfsynced_combined_with_partition_and_kill_on_fsync_always_stays_valid() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let store = tempfile::tempdir().unwrap();
+    let out = run_bounded(
+        faultline()
+            .args([
+                "run", "--target", "demo", "--fsync", "always", "--seed", "4",
+            ])
+            .args(["--nemesis", "partition,kill,lose-unfsynced"])
+            .args([
+                "--nemesis-interval",
+                "1",
+                "--nemesis-hold",
+                "1",
+                "--time-limit",
+                "8",
+            ])
+            .arg("--store")
+            .arg(store.path()),
+        Duration::from_secs(90),
+    );
+    let text = describe(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("lose-unfsynced ×"), "{text}");
+    assert!(text.contains("partition ×"), "{text}");
+    // A lane never loses the data of a node another lane holds down: kills and losses of the
+    // same node never overlap.
+    let ops = history(store.path());
+    let mut down: std::collections::BTreeSet<String> = Default::default();
+    for o in ops
+        .iter()
+        .filter(|o| o["process"] == "nemesis" && o["type"] == "info")
+    {
+        let nodes: Vec<String> = match o["f"].as_str() {
+            Some("kill") | Some("restart") => vec![o["value"].as_str().unwrap_or("").into()],
+            Some("lose-unfsynced") | Some("restart-unfsynced") => o["value"]["nodes"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => continue,
+        };
+        // Each op is recorded twice (invocation, completion): count starts on the first.
+        let starts = matches!(o["f"].as_str(), Some("kill") | Some("lose-unfsynced"));
+        if starts && o["value"].get("lost").is_none() && o["f"] == "lose-unfsynced" {
+            for n in &nodes {
+                assert!(!down.contains(n), "{n} lost its data while killed: {o}");
+            }
+        }
+        for n in nodes {
+            if starts {
+                down.insert(n);
+            } else {
+                down.remove(&n);
+            }
+        }
+    }
+    assert!(mounts_under(store.path()).is_empty());
+}
+
 /// Runs local Redis (a primary, 2 replicas) with the append-only file fsynced as `policy`
 /// under kill + lose-unfsynced.
 fn run_redis(store: &Path, policy: &str) -> Output {
