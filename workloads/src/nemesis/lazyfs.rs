@@ -101,7 +101,8 @@ fn on_path(program: &str) -> bool {
 }
 
 /// What one [`LazyMount::lose_unfsynced`] dropped: per file (relative to the mount), how many
-/// bytes of the file were unsynced (the file's length from the first unsynced change).
+/// bytes of the file were unsynced: from the first unsynced change to the file's end, at least
+/// 1 (a truncation alone, which leaves nothing after its cut, counts 1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lost(pub BTreeMap<String, u64>);
 
