@@ -61,8 +61,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Undo what a killed faultline left behind. Without --ssh-nodes: on this machine, the
     /// processes a faultline that is gone started, their clock-fault timestamp files (back
-    /// to +0) and libfaketime's orphaned /dev/shm files. With --ssh-nodes: on those hosts, its
-    /// iptables chain and paused processes; then check that every host reaches every other.
+    /// to +0), libfaketime's orphaned /dev/shm files and its dead FUSE mounts
+    /// (lose-unfsynced). With --ssh-nodes: on those hosts, its iptables chain and paused
+    /// processes; then check that every host reaches every other.
     Heal(HealArgs),
     /// Maelstrom compatibility: `faultline maelstrom test` runs Maelstrom node programs
     /// unchanged, with Maelstrom's flags (docs/maelstrom.md).
@@ -606,6 +607,11 @@ pub struct ServeDemoNodeArgs {
     /// Directory for the node's durable state.
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
+
+    /// When the node fsyncs its log and term/vote (sync and lease modes): never (acknowledge
+    /// after write(), survives a process crash only) or always (fsync before acting).
+    #[arg(long, value_enum, default_value_t = workloads::target::demo::Fsync::Never)]
+    pub fsync: workloads::target::demo::Fsync,
 }
 
 /// `--mode` of the demo store.

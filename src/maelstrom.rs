@@ -54,6 +54,8 @@ pub enum FlagError {
     Availability(String),
     /// `--nemesis clock…`: the router cannot take clock faults (the fault named).
     ClockFault(String),
+    /// `--nemesis lose-unfsynced`: the router mounts no filesystem under node programs.
+    LoseUnfsynced(String),
     /// `--nemesis NAME`: no such fault.
     UnknownFault(String),
 }
@@ -83,6 +85,13 @@ impl std::fmt::Display for FlagError {
                 "--nemesis {n}: the Maelstrom router cannot take clock faults (faultline does \
                  not start the node programs under libfaketime); clock faults need faultline \
                  run --target demo (docs/clocks.md)"
+            ),
+            FlagError::LoseUnfsynced(n) => write!(
+                f,
+                "--nemesis {n}: the Maelstrom router cannot make node programs lose unsynced \
+                 writes (faultline mounts no filesystem under them); lose-unfsynced needs \
+                 faultline run --target demo, or --target redis --redis-appendfsync \
+                 (docs/nemesis.md)"
             ),
             FlagError::UnknownFault(n) => write!(
                 f,
@@ -145,6 +154,7 @@ fn faults(names: &[String]) -> Result<(Vec<Fault>, bool), FlagError> {
                 return Err(FlagError::ClockFault(n.to_string()))
             }
             "packet" => Fault::Packet,
+            "lose-unfsynced" => return Err(FlagError::LoseUnfsynced(n.to_string())),
             other => return Err(FlagError::UnknownFault(other.to_string())),
         };
         if !out.contains(&f) {

@@ -87,6 +87,10 @@ fn serve_demo_node(args: cli::ServeDemoNodeArgs) -> anyhow::Result<u8> {
         peer_listen: args.peer_listen,
         peers: args.peers,
         data_dir: args.data_dir,
+        fsync: match args.fsync {
+            workloads::target::demo::Fsync::Never => demo_store::Fsync::Never,
+            workloads::target::demo::Fsync::Always => demo_store::Fsync::Always,
+        },
     };
     match demo_store::serve(config) {
         Ok(()) => Ok(exit::VALID),

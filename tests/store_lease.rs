@@ -315,6 +315,7 @@ fn clock_bump_moves_the_node_wall_clock_and_reset_restores_it() {
             args: vec!["serve-demo-node".into(), "--mode".into(), "lease".into()],
             dir: dir.path().join("cluster"),
             clock: Some(files.clone()),
+            lazyfs: false,
         })
         .await
         .unwrap();

@@ -33,7 +33,7 @@ pub struct Window {
     pub start: i64,
     /// When healing began.
     pub end: i64,
-    /// What kind of fault (`partition`, `kill`, `pause`, `packet`, `corrupt`, `clock-bump`,
+    /// What kind of fault (`partition`, `kill`, `pause`, `packet`, `corrupt`, `lose-unfsynced`, `clock-bump`,
     /// `clock-strobe`, `clock-skew`).
     pub kind: &'static str,
 }
@@ -142,12 +142,14 @@ pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
             "strobe-clock" => ("clock-strobe", true),
             "skew-clock" => ("clock-skew", true),
             "reset-clock" => ("clock", false),
+            "lose-unfsynced" => ("lose-unfsynced", true),
+            "restart-unfsynced" => ("lose-unfsynced", false),
             _ => continue,
         };
-        // Partitions, packet and clock faults have one window at a time; kill/pause/corrupt
-        // are per node (a corruption's value names its node).
+        // Partitions, packet, clock faults and lose-unfsynced have one window at a time;
+        // kill/pause/corrupt are per node (a corruption's value names its node).
         let slot = match kind {
-            "partition" | "packet" => (kind, String::new()),
+            "partition" | "packet" | "lose-unfsynced" => (kind, String::new()),
             k if k.starts_with("clock") => ("clock", String::new()),
             "corrupt" => (
                 "kill",

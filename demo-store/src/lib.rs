@@ -52,6 +52,18 @@ pub enum Mode {
     Lease,
 }
 
+/// Whether a node fsyncs its durable state before acknowledging (sync and lease modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fsync {
+    /// `write()` only: durable against a process crash (the page cache survives it), not
+    /// against a power cut or a disk that forgets unsynced writes. The default.
+    #[default]
+    Never,
+    /// `fdatasync` the log after every append or truncation, and `fsync` `meta.json` and the
+    /// directory after every replacement, before the node acts on it.
+    Always,
+}
+
 /// Everything one node needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -67,6 +79,8 @@ pub struct NodeConfig {
     pub peers: Vec<(usize, SocketAddr)>,
     /// Directory for this node's durable state (survives SIGKILL and restart).
     pub data_dir: PathBuf,
+    /// When the durable state is fsynced (sync and lease modes; async keeps nothing on disk).
+    pub fsync: Fsync,
 }
 
 /// Runs one node until it is killed. Prints `READY http=ADDR peer=ADDR` on standard output
@@ -107,7 +121,13 @@ async fn run(config: NodeConfig) -> Result<(), String> {
     let (node, handler): (Node, Handler) = match config.mode {
         Mode::Sync | Mode::Lease => {
             let lease = config.mode == Mode::Lease;
-            let raft = Raft::new(config.id, &config.data_dir, links.clone(), lease)?;
+            let raft = Raft::new(
+                config.id,
+                &config.data_dir,
+                links.clone(),
+                lease,
+                config.fsync,
+            )?;
             raft.start();
             let r = raft.clone();
             (

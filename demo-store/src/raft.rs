@@ -38,11 +38,22 @@ pub struct Raft {
 impl Raft {
     /// Recovers node `me`'s durable state from `dir`; nothing runs until [`Raft::start`].
     /// With `lease`, the leader answers reads alone while its lease holds (lease mode).
-    pub fn new(me: usize, dir: &Path, links: Arc<Links>, lease: bool) -> Result<Arc<Raft>, String> {
-        let (storage, recovered) = Storage::open(dir)?;
+    pub fn new(
+        me: usize,
+        dir: &Path,
+        links: Arc<Links>,
+        lease: bool,
+        fsync: crate::Fsync,
+    ) -> Result<Arc<Raft>, String> {
+        let (storage, recovered) = Storage::open(dir, fsync)?;
         eprintln!(
-            "n{me}: {} mode, recovered term {} vote {:?} and {} log entries",
+            "n{me}: {} mode (fsync {}), recovered term {} vote {:?} and {} log entries",
             if lease { "lease" } else { "sync" },
+            if fsync == crate::Fsync::Always {
+                "always"
+            } else {
+                "never"
+            },
             recovered.term,
             recovered.vote,
             recovered.entries.len()

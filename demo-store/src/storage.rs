@@ -1,7 +1,12 @@
 //! Durable state of a sync-mode replica: current term, vote and the log, in `data_dir`.
 //!
-//! Run side only. faultline only SIGKILLs nodes (no power loss), so a completed `write()` is
-//! durable enough: the page cache survives the process. Files:
+//! Run side only. With `--fsync never` (the default) a completed `write()` counts as durable:
+//! the page cache survives a SIGKILL of the process, but not a power cut, nor faultline's
+//! `lose-unfsynced` fault, which drops everything not fsynced. With `--fsync always` every
+//! change is fsynced before the node acts on it (log: `fdatasync` after the append or
+//! truncation; `meta.json`: `fsync` of the temporary file, the rename, `fsync` of the
+//! directory). A `meta.json` that exists but is empty (created, never synced, then lost) reads
+//! as a fresh start: term 0, no vote. Files:
 //! - `meta.json`: `{"term": t, "vote": id|null}`, replaced atomically (write a temporary file,
 //!   then rename);
 //! - `log.bin`: one record per entry, a 4-byte little-endian length then the entry as JSON.
@@ -15,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::msg::Entry;
+use crate::Fsync;
 
 /// The log file and where each entry starts in it.
 pub struct Storage {
@@ -22,6 +28,8 @@ pub struct Storage {
     log: File,
     /// `offsets[i]` is the file offset of entry `i + 1`; the last element is the file's end.
     offsets: Vec<u64>,
+    /// Whether every change is fsynced before returning.
+    fsync: Fsync,
 }
 
 /// What [`Storage::open`] recovered.
@@ -40,10 +48,17 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> String {
 
 impl Storage {
     /// Opens (or creates) the files in `dir` and recovers what they hold.
-    pub fn open(dir: &Path) -> Result<(Storage, Recovered), String> {
+    pub fn open(dir: &Path, fsync: Fsync) -> Result<(Storage, Recovered), String> {
         fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let meta_path = dir.join("meta.json");
         let (term, vote) = match fs::read(&meta_path) {
+            Ok(bytes) if bytes.is_empty() => {
+                eprintln!(
+                    "{}: empty (its contents were never synced): term 0, no vote",
+                    meta_path.display()
+                );
+                (0, None)
+            }
             Ok(bytes) => {
                 let v: serde_json::Value =
                     serde_json::from_slice(&bytes).map_err(|e| io_err(&meta_path, e))?;
@@ -94,6 +109,7 @@ impl Storage {
             dir: dir.to_path_buf(),
             log,
             offsets,
+            fsync,
         };
         Ok((
             storage,
@@ -109,8 +125,30 @@ impl Storage {
     pub fn save_meta(&self, term: u64, vote: Option<usize>) -> Result<(), String> {
         let tmp = self.dir.join("meta.json.tmp");
         let body = json!({"term": term, "vote": vote}).to_string();
-        fs::write(&tmp, body).map_err(|e| io_err(&tmp, e))?;
-        fs::rename(&tmp, self.dir.join("meta.json")).map_err(|e| io_err(&tmp, e))
+        let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        file.write_all(body.as_bytes())
+            .map_err(|e| io_err(&tmp, e))?;
+        if self.fsync == Fsync::Always {
+            file.sync_all().map_err(|e| io_err(&tmp, e))?;
+        }
+        drop(file);
+        fs::rename(&tmp, self.dir.join("meta.json")).map_err(|e| io_err(&tmp, e))?;
+        if self.fsync == Fsync::Always {
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_err(&self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Fsyncs the log's data when `--fsync always`.
+    fn sync_log(&self) -> Result<(), String> {
+        if self.fsync == Fsync::Always {
+            self.log
+                .sync_data()
+                .map_err(|e| io_err(&self.dir.join("log.bin"), e))?;
+        }
+        Ok(())
     }
 
     /// Appends entries (the next indexes after the last stored one) in one write.
@@ -133,6 +171,7 @@ impl Storage {
         self.log
             .write_all(&buf)
             .map_err(|e| io_err(&self.dir.join("log.bin"), e))?;
+        self.sync_log()?;
         self.offsets.extend(new_offsets);
         Ok(())
     }
@@ -150,6 +189,6 @@ impl Storage {
         self.log
             .seek(SeekFrom::Start(end))
             .map_err(|e| io_err(&path, e))?;
-        Ok(())
+        self.sync_log()
     }
 }

@@ -6,10 +6,11 @@
 //! window around the anomaly, so a large history never puts all its operations in the DOM.
 //! Every operation is a bar from invocation to completion in its process's lane (green ok,
 //! red fail, amber info); nemesis fault windows are shaded across all lanes, each kind in its
-//! own colour (partition grey, kill red, pause purple, packet teal, corrupt orange, clock
-//! faults blue); hovering shows an operation's summary and clicking shows all its fields.
-//! The counterexample (minimal failing sub-history, longest partial linearizations, or a
-//! transactional cycle with labelled edges) is outlined on the timeline and listed beside it.
+//! own colour (partition grey, kill red, pause purple, packet teal, corrupt orange,
+//! lose-unfsynced amber, clock faults blue); hovering shows an operation's summary and clicking
+//! shows all its fields. The counterexample (minimal failing sub-history, longest partial
+//! linearizations, or a transactional cycle with labelled edges) is outlined on the timeline and
+//! listed beside it.
 
 use serde_json::Value;
 
@@ -92,7 +93,7 @@ table.ops tr{cursor:pointer}table.ops tr:hover{background:#eef}
 #timeline{background:#fff;border:1px solid #ddd;border-radius:6px;overflow:hidden}
 #timeline svg{display:block;font:11px ui-monospace,Menlo,monospace}
 .lane-label{fill:#333}.lane-line{stroke:#eee}.tick{stroke:#ccc}.tick-label{fill:#666}
-.nemesis-window{fill:#90a4ae;fill-opacity:.28}.nemesis-window[data-kind=kill]{fill:#e57373}.nemesis-window[data-kind=pause]{fill:#ba68c8}.nemesis-window[data-kind=packet]{fill:#4db6ac}.nemesis-window[data-kind=corrupt]{fill:#ff8a65}.nemesis-window[data-kind^=clock]{fill:#64b5f6}.nemesis-window-label{fill:#455a64}
+.nemesis-window{fill:#90a4ae;fill-opacity:.28}.nemesis-window[data-kind=kill]{fill:#e57373}.nemesis-window[data-kind=pause]{fill:#ba68c8}.nemesis-window[data-kind=packet]{fill:#4db6ac}.nemesis-window[data-kind=corrupt]{fill:#ff8a65}.nemesis-window[data-kind=lose-unfsynced]{fill:#ffd54f}.nemesis-window[data-kind^=clock]{fill:#64b5f6}.nemesis-window-label{fill:#455a64}
 .op rect{stroke:#0004;stroke-width:.5}.op.ok rect{fill:#66bb6a}.op.fail rect{fill:#ef5350}
 .op.info rect{fill:#ffca28}.op.nemesis-op rect{fill:#78909c}.op text{fill:#111;pointer-events:none}
 .op.lin rect{stroke:#1565c0;stroke-width:2;stroke-dasharray:4 2}

@@ -377,6 +377,8 @@ impl Primitives for MaelstromFaults {
             Fault::Packet => None,
             // Refused when the command line is read: never aimed.
             Fault::Corrupt => None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => None,
         }
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -18,6 +18,7 @@
 
 pub mod clock;
 pub mod corrupt;
+pub mod lazyfs;
 mod packet;
 mod partition;
 mod targets;
@@ -66,6 +67,9 @@ pub enum Fault {
     /// SIGKILL a node, corrupt one of the files its target names (bits flipped or its end cut
     /// off, `--corrupt`), restart it later on the damaged file ([`corrupt`]).
     Corrupt,
+    /// SIGKILL some nodes and drop every write their data directories (faultline's FUSE
+    /// filesystem, [`lazyfs`]) had not fsynced; restart them later.
+    LoseUnfsynced,
 }
 
 impl Fault {
@@ -77,7 +81,7 @@ impl Fault {
     pub const CLOCK: [Fault; 3] = [Fault::ClockBump, Fault::ClockStrobe, Fault::ClockSkew];
 
     /// Every fault `--nemesis` can name.
-    pub const NAMED: [Fault; 8] = [
+    pub const NAMED: [Fault; 9] = [
         Fault::Partition,
         Fault::Kill,
         Fault::Pause,
@@ -86,10 +90,11 @@ impl Fault {
         Fault::ClockStrobe,
         Fault::ClockSkew,
         Fault::Corrupt,
+        Fault::LoseUnfsynced,
     ];
 
     /// The fault's name: `partition`, `kill`, `pause`, `packet`, `clock-bump`,
-    /// `clock-strobe`, `clock-skew`, `corrupt`.
+    /// `clock-strobe`, `clock-skew`, `corrupt`, `lose-unfsynced`.
     pub fn name(self) -> &'static str {
         match self {
             Fault::Partition => "partition",
@@ -100,6 +105,7 @@ impl Fault {
             Fault::ClockStrobe => "clock-strobe",
             Fault::ClockSkew => "clock-skew",
             Fault::Corrupt => "corrupt",
+            Fault::LoseUnfsynced => "lose-unfsynced",
         }
     }
 
@@ -301,6 +307,8 @@ pub enum Aim {
     Packet(Box<PacketAim>),
     /// A file corruption.
     Corrupt(Box<CorruptAim>),
+    /// Several nodes (the target's indices, from 0).
+    Nodes(Vec<usize>),
 }
 
 /// Why a `--nemesis` list could not be read.
@@ -309,13 +317,13 @@ pub enum FaultListError {
     /// Nothing but blanks.
     #[error(
         "no faults named; expected none, all, or a list of partition, kill, pause, packet, \
-         corrupt, clock, clock-bump, clock-strobe, clock-skew"
+         corrupt, clock, clock-bump, clock-strobe, clock-skew, lose-unfsynced"
     )]
     Empty,
     /// A name that is not a fault.
     #[error(
         "unknown fault {0:?}; expected none, all, or a list of partition, kill, pause, packet, \
-         corrupt, clock, clock-bump, clock-strobe, clock-skew"
+         corrupt, clock, clock-bump, clock-strobe, clock-skew, lose-unfsynced"
     )]
     Unknown(String),
 }
@@ -457,6 +465,11 @@ pub trait Primitives: Send + Sync + 'static {
     ) -> Result<Value, NemesisError> {
         Err(self.unsupported("corrupt a node's files"))
     }
+    /// SIGKILLs `nodes` and drops every write to their data not yet fsynced; says, per node,
+    /// what was lost (recorded in the completion's `lost`).
+    async fn lose_unfsynced(&mut self, _nodes: &[usize]) -> Result<Value, NemesisError> {
+        Err(self.unsupported("lose unfsynced writes"))
+    }
     /// SIGKILLs a node.
     async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {
         Err(self.unsupported("kill a node"))
@@ -520,6 +533,10 @@ pub enum Action {
     StopPacket(Box<PacketAim>),
     /// Kill a node and corrupt one of its files (its stop is [`Action::Restart`]).
     Corrupt(Box<CorruptAim>),
+    /// Kill nodes and drop their unsynced writes.
+    LoseUnfsynced(Vec<usize>),
+    /// Restart the nodes of a [`Action::LoseUnfsynced`].
+    RestartUnfsynced(Vec<usize>),
     /// Nothing (no faults enabled).
     Noop,
 }
@@ -533,6 +550,7 @@ impl Action {
             (Fault::Pause, Aim::Node(i)) => Action::Pause(i),
             (Fault::Packet, Aim::Packet(p)) => Action::StartPacket(p),
             (Fault::Corrupt, Aim::Corrupt(c)) => Action::Corrupt(c),
+            (Fault::LoseUnfsynced, Aim::Nodes(n)) => Action::LoseUnfsynced(n),
             _ => return None,
         })
     }
@@ -545,6 +563,7 @@ impl Action {
             Action::Pause(i) => Action::Resume(*i),
             Action::StartPacket(p) => Action::StopPacket(p.clone()),
             Action::Corrupt(c) => Action::Restart(c.node),
+            Action::LoseUnfsynced(n) => Action::RestartUnfsynced(n.clone()),
             _ => return None,
         })
     }
@@ -557,6 +576,7 @@ impl Action {
             Action::Pause(_) => Some(Fault::Pause),
             Action::StartPacket(_) => Some(Fault::Packet),
             Action::Corrupt(_) => Some(Fault::Corrupt),
+            Action::LoseUnfsynced(_) => Some(Fault::LoseUnfsynced),
             _ => None,
         }
     }
@@ -567,7 +587,7 @@ impl Action {
 pub struct Planned {
     /// What it does.
     pub action: Action,
-    /// The node's name, for node ops.
+    /// The node's name, for node ops (names joined by spaces for several nodes).
     name: String,
 }
 
@@ -576,14 +596,17 @@ impl Planned {
     pub fn new(action: Action, name: impl Fn(usize) -> String) -> Planned {
         let name = match action {
             Action::Kill(i) | Action::Restart(i) | Action::Pause(i) | Action::Resume(i) => name(i),
+            Action::LoseUnfsynced(ref n) | Action::RestartUnfsynced(ref n) => {
+                n.iter().map(|&i| name(i)).collect::<Vec<_>>().join(" ")
+            }
             _ => String::new(),
         };
         Planned { action, name }
     }
 
     /// The op's `f` in the history: `start-partition`, `stop-partition`, `kill`, `restart`,
-    /// `pause`, `resume`, `start-packet`, `stop-packet`, `corrupt` (or `noop` when no faults
-    /// are enabled).
+    /// `pause`, `resume`, `start-packet`, `stop-packet`, `corrupt`, `lose-unfsynced`,
+    /// `restart-unfsynced` (or `noop` when no faults are enabled).
     pub fn f(&self) -> &'static str {
         match self.action {
             Action::StartPartition(_) => "start-partition",
@@ -595,12 +618,15 @@ impl Planned {
             Action::StartPacket(_) => "start-packet",
             Action::StopPacket(_) => "stop-packet",
             Action::Corrupt(_) => "corrupt",
+            Action::LoseUnfsynced(_) => "lose-unfsynced",
+            Action::RestartUnfsynced(_) => "restart-unfsynced",
             Action::Noop => "noop",
         }
     }
 
     /// The op's `value` in the history: the target's partition value, the node name (`"n2"`)
-    /// for kill/restart/pause/resume, `null` for noop.
+    /// for kill/restart/pause/resume, `{"nodes": ["n1", …]}` for lose-unfsynced and
+    /// restart-unfsynced, `null` for noop.
     pub fn value(&self) -> Value {
         match &self.action {
             Action::StartPartition(c) => c.value.clone(),
@@ -608,6 +634,9 @@ impl Planned {
             Action::StartPacket(p) => p.value.clone(),
             Action::StopPacket(_) => Value::Null,
             Action::Corrupt(c) => c.value.clone(),
+            Action::LoseUnfsynced(_) | Action::RestartUnfsynced(_) => {
+                json!({"nodes": self.name.split(' ').collect::<Vec<_>>()})
+            }
             Action::Noop => Value::Null,
             _ if self.name.is_empty() => Value::Null,
             _ => json!(self.name),
@@ -622,6 +651,8 @@ impl Planned {
             Action::StartPacket(p) => p.summary.clone(),
             Action::StopPacket(_) => "heal packets".to_string(),
             Action::Corrupt(c) => c.summary.clone(),
+            Action::LoseUnfsynced(_) => format!("kill + lose unfsynced {}", self.name),
+            Action::RestartUnfsynced(_) => format!("restart {}", self.name),
             Action::Noop => "noop".to_string(),
             _ => format!("{} {}", self.f(), self.name).trim_end().to_string(),
         }
@@ -861,6 +892,32 @@ impl<P: Primitives> Schedule<P> {
                     summary,
                 })))
             }
+            Fault::LoseUnfsynced => {
+                // The nodes of a target set (`--nemesis-targets`), by default every node: a
+                // power cut of the whole cluster, as Jepsen's LazyFS tests do it. When
+                // combined, nodes another lane holds down are left out.
+                let held = self.held();
+                let sets: Vec<NodeSet> = self
+                    .targets
+                    .iter()
+                    .copied()
+                    .filter(|s| s.names_nodes())
+                    .collect();
+                let sets = if sets.is_empty() {
+                    vec![NodeSet::All]
+                } else {
+                    sets
+                };
+                let rng = &mut self.rngs[lane];
+                let set = sets[rng.below(sets.len() as u64) as usize];
+                let primaries = self.target.primaries();
+                let mut nodes = set
+                    .pick(n, primaries.as_deref(), rng)
+                    .or_else(|| NodeSet::One.pick(n, None, rng))?;
+                nodes.retain(|i| !held.contains(i));
+                nodes.sort_unstable();
+                (!nodes.is_empty()).then_some(Aim::Nodes(nodes))
+            }
             Fault::Kill | Fault::Pause if self.combined => self.aim_node(lane, fault),
             _ => {
                 let aim = self.target.aim(fault, &mut self.rngs[lane])?;
@@ -887,19 +944,27 @@ impl<P: Primitives> Schedule<P> {
         }
     }
 
+    /// The nodes some lane holds down now (killed, paused, corrupted, or lost their unsynced
+    /// writes).
+    fn held(&self) -> Vec<usize> {
+        self.active
+            .iter()
+            .flatten()
+            .flat_map(|a| match a {
+                Action::Kill(i) | Action::Pause(i) => vec![*i],
+                Action::Corrupt(c) => vec![c.node],
+                Action::LoseUnfsynced(n) => n.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
     /// A node for a kill, pause or corruption of `lane`, drawn by the target; when combined,
-    /// never a node another lane holds down (killed, paused or corrupted).
+    /// never a node another lane holds down (killed, paused, corrupted, or lost its
+    /// unsynced writes).
     fn aim_node(&mut self, lane: usize, fault: Fault) -> Option<Aim> {
         let held: Vec<usize> = if self.combined {
-            self.active
-                .iter()
-                .flatten()
-                .filter_map(|a| match a {
-                    Action::Kill(i) | Action::Pause(i) => Some(*i),
-                    Action::Corrupt(c) => Some(c.node),
-                    _ => None,
-                })
-                .collect()
+            self.held()
         } else {
             Vec::new()
         };
@@ -941,6 +1006,7 @@ impl<P: Primitives> Schedule<P> {
     ) -> Result<Value, NemesisError> {
         let t = &mut self.target;
         let mut done = None;
+        let mut value = planned.value();
         match &planned.action {
             Action::Corrupt(c) => done = Some(t.corrupt(c.node, &c.file, c.kind, c.seed).await?),
             Action::StartPartition(c) => t.cut(&c.grudge).await?,
@@ -951,6 +1017,12 @@ impl<P: Primitives> Schedule<P> {
             Action::Resume(i) => t.resume(*i).await?,
             Action::StartPacket(p) => t.packet(&p.nodes, &p.spec).await?,
             Action::StopPacket(_) => t.heal_packets().await,
+            Action::LoseUnfsynced(n) => value["lost"] = t.lose_unfsynced(n).await?,
+            Action::RestartUnfsynced(n) => {
+                for &i in n {
+                    t.restart(i).await?;
+                }
+            }
             Action::Noop => return Ok(Value::Null),
         }
         let slot = self.active.get_mut(lane);
@@ -964,7 +1036,6 @@ impl<P: Primitives> Schedule<P> {
             }
             self.target.after_stop().await;
         }
-        let mut value = planned.value();
         if let (Some(Value::Object(done)), Value::Object(v)) = (done, &mut value) {
             v.extend(done);
         }
@@ -1114,6 +1185,9 @@ impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
         seed: u64,
     ) -> Result<Value, NemesisError> {
         either!(self, p => p.corrupt(node, file, kind, seed).await)
+    }
+    async fn lose_unfsynced(&mut self, nodes: &[usize]) -> Result<Value, NemesisError> {
+        either!(self, p => p.lose_unfsynced(nodes).await)
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
         either!(self, p => p.kill(node).await)

@@ -305,6 +305,8 @@ impl Primitives for RemoteFaults {
             Fault::Packet => return None,
             // Refused before the run (no files named).
             Fault::Corrupt => return None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -228,6 +228,18 @@ impl TargetKind {
         if self != TargetKind::Demo {
             crate::nemesis::clock::refuse_clock(self.name(), spec.faults, self.no_clock_reason())?;
         }
+        let lazy_targets = [TargetKind::Demo, TargetKind::Redis];
+        if !lazy_targets.contains(&self) && spec.faults.contains(&Fault::LoseUnfsynced) {
+            return Err(RunError::FaultUnsupported {
+                target: self.name().to_string(),
+                fault: "lose-unfsynced".into(),
+                missing: "faultline mounts its FUSE filesystem (which forgets unsynced writes) \
+                          only under the data directories of the demo store's nodes and of the \
+                          Redis servers it starts; use --target demo (--fsync never|always) or \
+                          --target redis --redis-appendfsync no|always (docs/nemesis.md)"
+                    .into(),
+            });
+        }
         let target = self.build(spec)?;
         target.supports(spec.workload, spec.faults)?;
         refuse_nemesis_parts(self.name(), &target.nemesis_support(), spec)?;
@@ -308,11 +320,13 @@ pub fn refuse_nemesis_parts(
         fault,
         missing: missing.to_string(),
     };
-    let aimed = spec.faults.contains(&Fault::Partition) || spec.faults.contains(&Fault::Packet);
+    let aimed = spec.faults.contains(&Fault::Partition)
+        || spec.faults.contains(&Fault::Packet)
+        || spec.faults.contains(&Fault::LoseUnfsynced);
     if !spec.targets.is_empty() {
         if !aimed {
             return Err(RunError::Usage(
-                "--nemesis-targets applies to the partition and packet faults; add one to                  --nemesis"
+                "--nemesis-targets applies to the partition, packet and lose-unfsynced faults; add one to                  --nemesis"
                     .into(),
             ));
         }

@@ -234,6 +234,9 @@ pub struct ServerFaults {
     salt: u64,
     /// Member links that `partition` cuts (etcd in network namespaces).
     cuts: Option<Cuts>,
+    /// The FUSE mounts under the servers' data directories that `lose-unfsynced` makes forget
+    /// (Redis with `--redis-appendfsync`).
+    mounts: Option<crate::nemesis::lazyfs::LazyMounts>,
 }
 
 impl ServerFaults {
@@ -244,7 +247,14 @@ impl ServerFaults {
             servers,
             salt,
             cuts: None,
+            mounts: None,
         }
+    }
+
+    /// Enables `lose-unfsynced` over these mounts (one per server, in order).
+    pub fn with_mounts(mut self, mounts: crate::nemesis::lazyfs::LazyMounts) -> ServerFaults {
+        self.mounts = Some(mounts);
+        self
     }
 
     /// Enables `partition`: isolate one node by cutting its links in `cuts`.
@@ -308,10 +318,29 @@ impl Primitives for ServerFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Refused before the run (no files named: `NemesisSupport::corrupt_files`).
             Fault::Packet | Fault::Corrupt => return None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
         Ok(self.servers[node].kill().await?)
+    }
+    async fn lose_unfsynced(&mut self, nodes: &[usize]) -> Result<serde_json::Value, NemesisError> {
+        let Some(mounts) = self.mounts.clone() else {
+            return Err(self.unsupported("lose unfsynced writes"));
+        };
+        let mut lost = serde_json::Map::new();
+        for &i in nodes {
+            match self.servers[i].kill().await {
+                Ok(()) | Err(ServerError::NotRunning(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let what = mounts
+                .lose(i)
+                .ok_or_else(|| self.unsupported("lose unfsynced writes"))?;
+            lost.insert(self.servers[i].name().to_string(), what.json());
+        }
+        Ok(serde_json::Value::Object(lost))
     }
     async fn restart(&mut self, node: usize) -> Result<(), NemesisError> {
         Ok(self.servers[node].restart().await?)

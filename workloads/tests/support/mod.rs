@@ -42,6 +42,7 @@ pub fn fake_spec(dir: &TestDir, nodes: usize, extra: &[&str]) -> ClusterSpec {
         args,
         dir: dir.0.join("cluster"),
         clock: None,
+        lazyfs: false,
     }
 }
 

@@ -49,6 +49,9 @@ pub struct ClusterSpec {
     /// Node clocks under libfaketime, each with its own timestamp file (clock faults); `None`:
     /// the nodes run on the true clock.
     pub clock: Option<Arc<crate::nemesis::clock::ClockFiles>>,
+    /// Mount faultline's FUSE filesystem ([`crate::nemesis::lazyfs`]) at every node's data
+    /// directory (`dir/n1`, over `dir/n1.disk`), for the `lose-unfsynced` fault.
+    pub lazyfs: bool,
 }
 
 /// Who cannot hear whom when the nodes should all talk again: one line per problem.
@@ -133,6 +136,12 @@ pub enum ClusterError {
     /// A link-proxy request was invalid.
     #[error(transparent)]
     Proxy(#[from] ProxyError),
+    /// The FUSE filesystem could not be mounted.
+    #[error(transparent)]
+    LazyFs(#[from] crate::nemesis::lazyfs::LazyFsError),
+    /// `lose-unfsynced` on a node without faultline's FUSE filesystem (a bug).
+    #[error("n{0} has no FUSE filesystem under its data directory, so nothing can be lost")]
+    NotLazy(usize),
 }
 
 /// What [`Cluster::heal_all`] undid.
@@ -186,6 +195,9 @@ pub struct Cluster {
     closed: AtomicBool,
     /// The leader the nodes named when the cluster became healthy (sync mode), if any.
     first_leader: Mutex<Option<usize>>,
+    /// With [`ClusterSpec::lazyfs`]: each node's FUSE mount, `n1` first (taken and unmounted
+    /// by shutdown; dropped after the nodes are killed by `Drop`).
+    mounts: Mutex<Vec<crate::nemesis::lazyfs::LazyMount>>,
 }
 
 impl Cluster {
@@ -214,6 +226,15 @@ impl Cluster {
                 what: "cannot build the HTTP client".to_string(),
                 source: std::io::Error::other(e),
             })?;
+        let mut mounts = Vec::new();
+        if spec.lazyfs {
+            for id in 1..=spec.nodes {
+                mounts.push(crate::nemesis::lazyfs::LazyMount::mount(
+                    &process::data_dir(&spec, id),
+                    &process::backing_dir(&spec, id),
+                )?);
+            }
+        }
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
         let deadline = Instant::now() + process::READY_TIMEOUT;
         let mut nodes = Vec::with_capacity(spec.nodes);
@@ -240,6 +261,7 @@ impl Cluster {
             client,
             closed: AtomicBool::new(false),
             first_leader: Mutex::new(None),
+            mounts: Mutex::new(mounts),
         });
         let want_leader = sync_mode(&cluster.spec.args);
         cluster.wait_healthy(None, want_leader).await?;

@@ -29,6 +29,7 @@ use crate::remote::faults::RemoteFaults;
 use super::{FlagGroup, NemesisSupport, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
 use crate::nemesis::clock::{self, ClockFiles};
+use crate::nemesis::lazyfs;
 use crate::nemesis::{
     Action, Aim, CorruptKind, Cut, Fault, Grudge, NemesisError, PacketKind, PacketSpec, Partition,
     PartitionKind, Planned, Primitives,
@@ -65,6 +66,27 @@ impl Mode {
     }
 }
 
+/// When the demo store's nodes fsync (`--fsync`): what `lose-unfsynced` can take from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Fsync {
+    /// Acknowledge after `write()` without fsync (survives a process crash, not a lost disk
+    /// cache). The default, as before the flag existed.
+    #[default]
+    Never,
+    /// fsync the log and term/vote before acting on them.
+    Always,
+}
+
+impl Fsync {
+    /// `never` or `always`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Never => "never",
+            Fsync::Always => "always",
+        }
+    }
+}
+
 /// The demo target's flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Demo store (--target demo)")]
@@ -77,6 +99,11 @@ pub struct DemoArgs {
     /// nodes (default: this faultline, copied to each host's run directory over SSH).
     #[arg(long, value_name = "PATH")]
     pub demo_bin: Option<PathBuf>,
+    /// When the demo store's nodes fsync their log and term/vote (default never: acknowledged
+    /// after write(), so `--nemesis lose-unfsynced` can take acknowledged writes; always: fsync
+    /// first).
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub fsync: Option<Fsync>,
 }
 
 impl FlagGroup for DemoArgs {
@@ -85,6 +112,7 @@ impl FlagGroup for DemoArgs {
         if self.demo_bin.is_some() {
             out.push("--demo-bin");
         }
+        out.extend(self.fsync.map(|_| "--fsync"));
         out
     }
 }
@@ -94,6 +122,8 @@ impl FlagGroup for DemoArgs {
 pub struct Demo {
     /// The replication mode.
     pub mode: Mode,
+    /// When the nodes fsync.
+    pub fsync: Fsync,
     timeout: Duration,
     /// The SSH hosts (empty: loopback).
     ssh: crate::remote::SshArgs,
@@ -146,6 +176,7 @@ impl Target for Demo {
         }
         Ok(Demo {
             mode: spec.args.demo.mode.unwrap_or(Mode::Sync),
+            fsync: spec.args.demo.fsync.unwrap_or_default(),
             timeout: spec.op_timeout,
             ssh: ssh.clone(),
             demo_bin,
@@ -159,11 +190,15 @@ impl Target for Demo {
         }
     }
     fn describe(&self) -> String {
+        let fsync = match self.fsync {
+            Fsync::Never => "",
+            Fsync::Always => "fsync always, ",
+        };
         if self.ssh.ssh_nodes.is_empty() {
-            format!("demo store ({}, 3 nodes)", self.mode.name())
+            format!("demo store ({}, {fsync}3 nodes)", self.mode.name())
         } else {
             format!(
-                "demo store ({}, on SSH hosts {})",
+                "demo store ({}, {fsync}on SSH hosts {})",
                 self.mode.name(),
                 self.ssh.ssh_nodes.join(",")
             )
@@ -182,6 +217,29 @@ impl Target for Demo {
                 });
             }
             clock::find_libfaketime()?;
+        }
+        if !self.ssh.ssh_nodes.is_empty() && faults.contains(&Fault::LoseUnfsynced) {
+            return Err(RunError::FaultUnsupported {
+                target: "demo".into(),
+                fault: "lose-unfsynced".into(),
+                missing: "faultline mounts its FUSE filesystem only under nodes it runs on this \
+                          machine, not on --ssh-nodes hosts"
+                    .into(),
+            });
+        }
+        if !self.ssh.ssh_nodes.is_empty() && self.fsync == Fsync::Always {
+            return Err(RunError::Usage(
+                "--fsync always: the demo's nodes on --ssh-nodes hosts run with their default \
+                 (never); --fsync applies to nodes on this machine"
+                    .into(),
+            ));
+        }
+        if faults.contains(&Fault::LoseUnfsynced) {
+            lazyfs::check_available().map_err(|e| RunError::FaultUnsupported {
+                target: "demo".into(),
+                fault: "lose-unfsynced".into(),
+                missing: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -252,9 +310,16 @@ impl Target for Demo {
         let cluster = Cluster::start(ClusterSpec {
             nodes: 3,
             program,
-            args: vec!["serve-demo-node".into(), "--mode".into(), mode.into()],
+            args: vec![
+                "serve-demo-node".into(),
+                "--mode".into(),
+                mode.into(),
+                "--fsync".into(),
+                self.fsync.name().into(),
+            ],
             dir: ctx.dir.to_path_buf(),
             clock: clocks.clone(),
+            lazyfs: ctx.faults.contains(&Fault::LoseUnfsynced),
         })
         .await
         .map_err(|e| RunError::Start(format!("cannot start the demo store: {e}")))?;
@@ -490,6 +555,8 @@ impl Primitives for DemoFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Aimed by the schedule.
             Fault::Packet => return None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => return None,
         })
     }
     fn clocks(&self) -> Option<Box<dyn clock::ClockTarget>> {
@@ -529,6 +596,14 @@ impl Primitives for DemoFaults {
         seed: u64,
     ) -> Result<Value, NemesisError> {
         Ok(self.cluster.corrupt(node + 1, file, kind, seed).await?)
+    }
+    async fn lose_unfsynced(&mut self, nodes: &[usize]) -> Result<Value, NemesisError> {
+        let mut lost = serde_json::Map::new();
+        for &i in nodes {
+            let what = self.cluster.lose_unfsynced(i + 1).await?;
+            lost.insert(format!("n{}", i + 1), what.json());
+        }
+        Ok(Value::Object(lost))
     }
     async fn heal(&mut self) {
         self.cluster.heal_network();

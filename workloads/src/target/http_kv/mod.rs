@@ -184,6 +184,8 @@ impl Target for HttpKvTarget {
                 Fault::Packet => None,
                 // Refused by the registry: the user's service names no files.
                 Fault::Corrupt => None,
+                // Aimed by the schedule (at the nodes of a target set).
+                Fault::LoseUnfsynced => None,
             };
             if let Some(flag) = missing {
                 return Err(RunError::Usage(format!(

@@ -463,6 +463,8 @@ impl Primitives for PgReplicaFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Refused before the run (no files named: `NemesisSupport::corrupt_files`).
             Fault::Packet | Fault::Corrupt => return None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => return None,
         })
     }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {

@@ -239,6 +239,8 @@ impl Primitives for RabbitFaults {
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Refused before the run (no files named: `NemesisSupport::corrupt_files`).
             Fault::Packet | Fault::Corrupt => return None,
+            // Aimed by the schedule (at the nodes of a target set).
+            Fault::LoseUnfsynced => return None,
         })
     }
     async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {

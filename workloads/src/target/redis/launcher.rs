@@ -1,12 +1,16 @@
 //! Starts Redis on loopback (Debian's `redis-server`): one primary `n1` and replicas `n2`, …
 //! (`--replicaof` the primary), each with its own directory and log under the run's store
-//! dir, no persistence; waits until every replica's link to the primary is up.
+//! dir, no persistence (or the append-only file with `--redis-appendfsync`, then with
+//! `lose-unfsynced` each data directory is faultline's FUSE filesystem over `nN.disk`); waits
+//! until every replica's link to the primary is up.
 
 use crate::error::ServerError;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::AppendFsync;
+use crate::nemesis::lazyfs::{LazyMount, LazyMounts};
 use crate::target::server::{Server, ServerSpec};
 use crate::target::{find_program, free_port, RunError};
 
@@ -16,14 +20,24 @@ pub struct LocalRedis {
     pub servers: Vec<Arc<Server>>,
     /// Their URLs (`redis://127.0.0.1:port`), the primary first.
     pub urls: Vec<String>,
+    /// The FUSE mounts under their data directories (`lose-unfsynced`), the primary's first.
+    pub mounts: Option<LazyMounts>,
 }
 
 impl LocalRedis {
-    /// Starts 1 primary and `nodes - 1` replicas under `dir`; waits up to 20 s.
-    pub async fn start(dir: &Path, nodes: usize) -> Result<LocalRedis, RunError> {
+    /// Starts 1 primary and `nodes - 1` replicas under `dir` (with the append-only file and
+    /// its fsync policy, if given; over faultline's FUSE filesystem if `lazy`); waits up to
+    /// 20 s.
+    pub async fn start(
+        dir: &Path,
+        nodes: usize,
+        appendfsync: Option<AppendFsync>,
+        lazy: bool,
+    ) -> Result<LocalRedis, RunError> {
         let program = find_program("redis-server", &["/usr/bin/redis-server"], "redis-server")?;
         let mut servers = Vec::new();
         let mut urls = Vec::new();
+        let mut mounts = Vec::new();
         let mut primary_port = 0;
         for i in 0..nodes.max(1) {
             let name = format!("n{}", i + 1);
@@ -32,6 +46,12 @@ impl LocalRedis {
                 path: data.clone(),
                 source,
             })?;
+            if lazy {
+                let backing = dir.join(format!("{name}.disk"));
+                mounts.push(LazyMount::mount(&data, &backing).map_err(|e| {
+                    RunError::Start(format!("cannot mount the FUSE filesystem: {e}"))
+                })?);
+            }
             let port = free_port()?;
             let mut args: Vec<String> = vec![
                 "--port".into(),
@@ -43,12 +63,16 @@ impl LocalRedis {
                 "--save".into(),
                 String::new(),
                 "--appendonly".into(),
-                "no".into(),
+                if appendfsync.is_some() { "yes" } else { "no" }.into(),
                 "--daemonize".into(),
                 "no".into(),
                 "--protected-mode".into(),
                 "no".into(),
             ];
+            if let Some(a) = appendfsync {
+                args.push("--appendfsync".into());
+                args.push(a.name().into());
+            }
             if i == 0 {
                 primary_port = port;
             } else {
@@ -67,7 +91,12 @@ impl LocalRedis {
             servers.push(Arc::new(Server::start(spec).await?));
             urls.push(format!("redis://127.0.0.1:{port}"));
         }
-        let r = LocalRedis { servers, urls };
+        let mounts = lazy.then(|| LazyMounts::new(mounts));
+        let r = LocalRedis {
+            servers,
+            urls,
+            mounts,
+        };
         if let Err(e) = r.wait_ready(Duration::from_secs(20)).await {
             r.shutdown().await;
             return Err(e.into());
@@ -90,6 +119,10 @@ impl LocalRedis {
     pub async fn shutdown(&self) {
         for s in &self.servers {
             s.stop().await;
+        }
+        // Nothing uses the FUSE mounts any more.
+        if let Some(m) = &self.mounts {
+            m.unmount_all();
         }
     }
 }

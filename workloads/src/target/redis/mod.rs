@@ -19,17 +19,62 @@ use std::time::Duration;
 
 use super::server::ServerFaults;
 use crate::client::Either;
-use super::{NoArgs, Nodes, ReadFrom, RunError, Spec, StartCtx, Target};
+use super::{FlagGroup, Nodes, ReadFrom, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
 use crate::nemesis::Fault;
 use client::Redis;
 use crate::remote::faults::RemoteFaults;
 use launcher::LocalRedis;
 
+/// When the Redis servers faultline starts fsync their append-only file
+/// (`--redis-appendfsync`, Redis's `appendfsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppendFsync {
+    /// Never: the operating system flushes when it likes (lose-unfsynced takes it all).
+    No,
+    /// Once a second, in the background.
+    Everysec,
+    /// Before every reply.
+    Always,
+}
+
+impl AppendFsync {
+    /// Redis's name of the policy.
+    pub fn name(self) -> &'static str {
+        match self {
+            AppendFsync::No => "no",
+            AppendFsync::Everysec => "everysec",
+            AppendFsync::Always => "always",
+        }
+    }
+}
+
+/// The Redis target's own flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Redis (--target redis)")]
+pub struct RedisArgs {
+    /// Turn on the append-only file of the Redis servers faultline starts on loopback, with
+    /// this fsync policy: no, everysec, always (default: no persistence at all). With
+    /// --nemesis lose-unfsynced their data directories lose what was not fsynced.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub redis_appendfsync: Option<AppendFsync>,
+}
+
+impl FlagGroup for RedisArgs {
+    fn given(&self) -> Vec<&'static str> {
+        self.redis_appendfsync
+            .map(|_| "--redis-appendfsync")
+            .into_iter()
+            .collect()
+    }
+}
+
 /// The Redis target.
 #[derive(Debug, Clone)]
 pub struct RedisTarget {
     nodes: Vec<SocketAddr>,
+    /// The append-only file's fsync policy (`None`: no persistence).
+    appendfsync: Option<AppendFsync>,
     local_nodes: usize,
     read_replica: bool,
     timeout: Duration,
@@ -38,7 +83,7 @@ pub struct RedisTarget {
 
 #[async_trait::async_trait]
 impl Target for RedisTarget {
-    type Args = NoArgs;
+    type Args = RedisArgs;
     type Client = Redis;
     type Nodes = RedisNodes;
     const SHARED_FLAGS: &'static [&'static str] = &[
@@ -86,8 +131,17 @@ impl Target for RedisTarget {
             ));
         }
         super::refuse_local_nodes_with_nodes(s)?;
+        let appendfsync = spec.args.redis.redis_appendfsync;
+        if appendfsync.is_some() && (!s.nodes.is_empty() || !s.ssh.ssh_nodes.is_empty()) {
+            return Err(RunError::Usage(
+                "--redis-appendfsync applies to the Redis servers faultline starts on loopback: \
+                 leave out --nodes and --ssh-nodes"
+                    .into(),
+            ));
+        }
         Ok(RedisTarget {
             nodes: s.nodes.clone(),
+            appendfsync,
             local_nodes,
             read_replica,
             timeout: spec.op_timeout,
@@ -118,10 +172,34 @@ impl Target for RedisTarget {
             super::refuse_partition("redis", faults)?;
         }
         match workload {
-            WorkloadKind::Register => Ok(()),
-            WorkloadKind::Queue => super::refuse_queue(workload),
-            w => Err(super::refuse_workload("redis", w, "register")),
+            WorkloadKind::Register => {}
+            WorkloadKind::Queue => super::refuse_queue(workload)?,
+            w => return Err(super::refuse_workload("redis", w, "register")),
         }
+        if faults.contains(&Fault::LoseUnfsynced) {
+            let refuse = |missing: String| RunError::FaultUnsupported {
+                target: "redis".into(),
+                fault: "lose-unfsynced".into(),
+                missing,
+            };
+            if !self.ssh.ssh_nodes.is_empty() {
+                return Err(refuse(
+                    "faultline mounts its FUSE filesystem only on this machine, not on \
+                     --ssh-nodes hosts"
+                        .into(),
+                ));
+            }
+            if self.appendfsync.is_none() {
+                return Err(refuse(
+                    "without --redis-appendfsync the servers keep nothing on disk, so there is \
+                     nothing unsynced to lose (a kill already loses everything); add \
+                     --redis-appendfsync no|everysec|always"
+                        .into(),
+                ));
+            }
+            crate::nemesis::lazyfs::check_available().map_err(|e| refuse(e.to_string()))?;
+        }
+        Ok(())
     }
     async fn start(&self, ctx: &StartCtx<'_>) -> Result<RedisNodes, RunError> {
         if !self.ssh.ssh_nodes.is_empty() {
@@ -140,7 +218,8 @@ impl Target for RedisTarget {
                 "starting redis on loopback (1 primary, {} replicas)",
                 self.local_nodes.saturating_sub(1)
             ));
-            let r = LocalRedis::start(ctx.dir, self.local_nodes).await?;
+            let lazy = ctx.faults.contains(&Fault::LoseUnfsynced);
+            let r = LocalRedis::start(ctx.dir, self.local_nodes, self.appendfsync, lazy).await?;
             ctx.progress.note(format!("redis up: {}", r.urls.join(" ")));
             Some(r)
         } else {
@@ -202,11 +281,11 @@ impl Nodes for RedisNodes {
             )));
         }
         let r = self.local.as_ref()?;
-        Some(Either::A(ServerFaults::new(
-            "redis",
-            r.servers.clone(),
-            super::server::SERVER_SALT,
-        )))
+        let faults = ServerFaults::new("redis", r.servers.clone(), super::server::SERVER_SALT);
+        Some(Either::A(match &r.mounts {
+            Some(m) => faults.with_mounts(m.clone()),
+            None => faults,
+        }))
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
         if let Some(r) = &self.remote {

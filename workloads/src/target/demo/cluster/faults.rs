@@ -26,6 +26,21 @@ impl Cluster {
         Ok(())
     }
 
+    /// Kills node `id` (SIGKILL, reaped: every FUSE request it made has been answered) and
+    /// drops every write to its data directory that it had not fsynced; says what was lost.
+    pub async fn lose_unfsynced(
+        &self,
+        id: usize,
+    ) -> Result<crate::nemesis::lazyfs::Lost, ClusterError> {
+        self.check_open()?;
+        let node = self.node(id)?;
+        let _op = node.op.lock().await;
+        self.kill_locked(node).await;
+        let mounts = self.mounts.lock().unwrap_or_else(|e| e.into_inner());
+        let mount = mounts.get(id - 1).ok_or(ClusterError::NotLazy(id))?;
+        Ok(mount.lose_unfsynced())
+    }
+
     /// Restarts node `id` on the same http and peer addresses as its first start (retrying
     /// while the ports are briefly unavailable) and waits for READY and `/health`. Restarting
     /// a running node does nothing.
@@ -168,6 +183,9 @@ impl Cluster {
             self.kill_locked(node).await;
         }
         self.net.shutdown();
+        // Every node is dead: nothing uses the FUSE mounts any more.
+        let mounts = std::mem::take(&mut *self.mounts.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(mounts);
     }
 
     /// Fails once the cluster is shut down.

@@ -33,6 +33,12 @@ pub(crate) fn data_dir(spec: &ClusterSpec, id: usize) -> PathBuf {
     spec.dir.join(format!("n{id}"))
 }
 
+/// Where node `id`'s data really lives when faultline's FUSE filesystem is mounted at its data
+/// directory: `dir/n<id>.disk` (what was synced).
+pub(crate) fn backing_dir(spec: &ClusterSpec, id: usize) -> PathBuf {
+    spec.dir.join(format!("n{id}.disk"))
+}
+
 /// Node `id`'s log (its stderr, and its stdout after READY): `dir/n<id>.log`.
 pub(crate) fn log_path(spec: &ClusterSpec, id: usize) -> PathBuf {
     spec.dir.join(format!("n{id}.log"))
