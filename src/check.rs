@@ -216,7 +216,7 @@ pub fn check_file(
                     needed.div_ceil(1 << 20),
                     if read == 0 { "none".to_string() } else { format!("{} MiB", read >> 20) },
                     total >> 20,
-                    (needed + needed / 4).div_ceil(1 << 20),
+                    (needed + needed / 2).div_ceil(1 << 20),
                 );
                 let report =
                     Report::stopped(checker.name, checker.kind, ops, Some(StopReason::Memory), why);

@@ -1,7 +1,7 @@
 //! Reading and pairing a history file in one streaming pass, within a memory budget.
 //!
 //! The "check" step's entry point for a file ([`read_paired`]): faultline's own JSON lines
-//! (what `faultline run` writes) are read block by block (16 MiB of whole lines at a time,
+//! (what `faultline run` writes) are read block by block (up to 16 MiB of whole lines at a time,
 //! parsed on all cores by [`super::fast_json`]), and every event is paired
 //! ([`super::pairing::Pairer`]) and dropped as soon as it is read, so neither the file's bytes
 //! nor its events are ever all in memory: what stays is the paired [`Operation`]s. After each
@@ -23,8 +23,13 @@ use crate::budget::MemoryProbe;
 use crate::InputError;
 use std::io::Read;
 
-/// How much of a file the streaming pass reads at a time.
+/// How much of a file the streaming pass reads at a time, at most: whole lines of a block and
+/// their events are in memory together. Blocks are also at most 1/64 of the memory limit, and
+/// the first one is 1 MiB, so the first estimate comes before much is spent.
 const BLOCK: usize = 16 << 20;
+
+/// The first block's size.
+const FIRST_BLOCK: usize = 1 << 20;
 
 /// The memory budget of reading: the limit in bytes and the probe that measures the memory in
 /// use (without a probe only the file's size is compared with the limit).
@@ -82,8 +87,9 @@ pub fn read_paired(
         return general(path, forced, anonymous, budget);
     };
     let total = file.metadata().map_or(0, |m| m.len());
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK.min(total as usize) + 1);
-    let mut eof = fill(&mut file, &mut buf, BLOCK).map_err(|e| cannot(path, &e))?;
+    let block_size = (budget.memory_limit / 64).clamp(FIRST_BLOCK, BLOCK);
+    let mut buf: Vec<u8> = Vec::with_capacity(block_size.min(total as usize) + 1);
+    let mut eof = fill(&mut file, &mut buf, FIRST_BLOCK).map_err(|e| cannot(path, &e))?;
     if !streamable(&buf, eof, forced) {
         drop(buf);
         return general(path, forced, anonymous, budget);
@@ -106,7 +112,7 @@ pub fn read_paired(
                     return general(path, forced, anonymous, budget)
                 }
                 None => {
-                    eof = fill(&mut file, &mut buf, BLOCK).map_err(|e| cannot(path, &e))?;
+                    eof = fill(&mut file, &mut buf, block_size).map_err(|e| cannot(path, &e))?;
                     continue;
                 }
             }
@@ -167,7 +173,10 @@ pub fn read_paired(
             let list_final = list_now.max((pairer.len() as f64 * scale) as usize * size);
             let rest = used.saturating_sub(base).saturating_sub(list_now);
             let needed = base + list_final + (rest as f64 * scale) as usize;
-            if used > budget.memory_limit || needed > budget.memory_limit {
+            // The estimate is trusted once the list of operations is reserved (after the
+            // first block); before that, only the memory really in use stops reading.
+            let estimated = pairer.capacity() > pairer.len();
+            if used > budget.memory_limit || (estimated && needed > budget.memory_limit) {
                 return Ok(Paired::OutOfMemory {
                     needed: needed.max(used),
                     read,
@@ -177,7 +186,7 @@ pub fn read_paired(
             }
         }
         buf.drain(..cut);
-        eof = fill(&mut file, &mut buf, BLOCK).map_err(|e| cannot(path, &e))?;
+        eof = fill(&mut file, &mut buf, block_size).map_err(|e| cannot(path, &e))?;
         if buf.is_empty() && eof {
             let ops = pairer.finish();
             return Ok(Paired::Read {
@@ -278,4 +287,94 @@ fn general(
         ops,
         torn_line,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(limit: usize) -> ReadBudget {
+        ReadBudget {
+            memory_limit: limit,
+            memory_in_use: None,
+        }
+    }
+
+    /// The general path's answer for `text`: pairs and format, or the error.
+    fn general_of(path: &str, text: &str) -> Result<(Vec<Operation>, Format), InputError> {
+        let h = read_history(path, text.as_bytes(), None)?;
+        Ok((pair(&h)?, h.format))
+    }
+
+    fn streamed(path: &str) -> Result<(Vec<Operation>, Format), InputError> {
+        match read_paired(path, None, false, budget(64 << 20))? {
+            Paired::Read { format, ops, .. } => Ok((ops, format)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn history(n: usize) -> String {
+        let mut text = String::from("\u{feff}");
+        for i in 0..n {
+            let p = i % 5;
+            text.push_str(&format!(
+                "{{\"index\":{},\"process\":{p},\"type\":\"invoke\",\"f\":\"write\",\"key\":{},\"value\":{i},\"node\":\"n\\u0031\"}}\r\n",
+                2 * i,
+                i % 3
+            ));
+            if i % 7 == 0 {
+                text.push_str("\n  \n");
+            }
+            let kind = ["ok", "fail", "info"][i % 3];
+            text.push_str(&format!(
+                "{{\"index\":{},\"process\":{p},\"type\":\"{kind}\",\"f\":\"write\",\"key\":{},\"value\":{i},\"time\":1.5}}\n",
+                2 * i + 1,
+                i % 3
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn streaming_over_many_blocks_pairs_exactly_as_the_general_path() {
+        let dir = std::env::temp_dir().join(format!("faultline-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = history(40_000); // about 5 MiB: several blocks
+        let torn = format!("{text}{{\"index\":1,\"type\":\"inv");
+        let nemesis =
+            format!("{text}{{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start\"}}");
+        // A pairing error early and a malformed line later: the malformed line is reported,
+        // as the general path (which parses everything before pairing) does.
+        let mut both = text.clone();
+        both.insert_str(3, "{\"process\":9,\"type\":\"ok\"}\n");
+        both.push_str("{\"type\":\n");
+        let pairing_only = format!("{text}{{\"process\":1,\"type\":\"ok\"}}\n");
+        for (name, t) in [
+            ("plain", &text),
+            ("torn", &torn),
+            ("nemesis", &nemesis),
+            ("both", &both),
+            ("pairing", &pairing_only),
+        ] {
+            let path = dir.join(format!("{name}.jsonl"));
+            std::fs::write(&path, t).unwrap();
+            let path = path.to_str().unwrap();
+            assert_eq!(streamed(path), general_of(path, t), "{name}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_larger_than_the_limit_is_out_of_memory_before_it_is_read() {
+        let dir = std::env::temp_dir().join(format!("faultline-oom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.edn");
+        std::fs::write(&path, "{:type :ok}\n".repeat(200_000)).unwrap();
+        let got = read_paired(path.to_str().unwrap(), None, false, budget(1 << 20)).unwrap();
+        assert!(
+            matches!(got, Paired::OutOfMemory { read: 0, needed, .. } if needed == 2_400_000),
+            "{got:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
