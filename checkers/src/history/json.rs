@@ -14,7 +14,7 @@ use serde_json::Value;
 /// out, so a recording cut short by a crash still reads up to its last complete event; a
 /// malformed line anywhere else is an error.
 pub fn read_json_lines(text: &str, source: &str) -> Result<Vec<Event>, InputError> {
-    super::fast_json::parse_parallel(text, 1, torn_last_line(text), source)
+    super::fast_json::parse_parallel(text, 1, torn_last_line(text), source, true)
 }
 
 /// The 1-based number of a torn last line of JSON lines, if there is one: the text does not

@@ -9,6 +9,7 @@
 use super::{Event, EventType, History, Process};
 use crate::InputError;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// How an operation ended.
@@ -64,8 +65,9 @@ pub struct Operation {
     pub invoke_time: Option<i64>,
     /// `time` of the completion, if any.
     pub complete_time: Option<i64>,
-    /// The completion's `error` field, if any.
-    pub error: Option<Value>,
+    /// The completion's `error` field, if any (boxed: most operations have none, and a
+    /// history holds millions of operations).
+    pub error: Option<Box<Value>>,
 }
 
 impl Operation {
@@ -152,6 +154,16 @@ impl<'a> Pairer<'a> {
 
     /// Pairs the next event of the file.
     pub(crate) fn push(&mut self, ev: &Event) -> Result<(), InputError> {
+        self.push_cow(Cow::Borrowed(ev))
+    }
+
+    /// Pairs the next event of the file, moving its values into the operation instead of
+    /// copying them.
+    pub(crate) fn push_owned(&mut self, ev: Event) -> Result<(), InputError> {
+        self.push_cow(Cow::Owned(ev))
+    }
+
+    fn push_cow(&mut self, ev: Cow<'_, Event>) -> Result<(), InputError> {
         let pos = self.pos;
         self.pos += 1;
         let file = self.file;
@@ -187,8 +199,11 @@ impl<'a> Pairer<'a> {
                 complete(&mut ops[open], ev, pos);
                 return Ok(());
             }
-            ops.push(new_op(ops.len(), &process, ev, pos, false));
-            if ev.kind != EventType::Invoke {
+            let kind = ev.kind;
+            if kind == EventType::Invoke {
+                ops.push(new_op(ops.len(), &process, ev, pos, false));
+            } else {
+                ops.push(new_op(ops.len(), &process, Cow::Borrowed(&*ev), pos, false));
                 let last = ops.last_mut().expect("just pushed");
                 complete(last, ev, pos);
             }
@@ -262,41 +277,55 @@ impl<'a> Pairer<'a> {
     }
 }
 
-fn new_op(id: usize, process: &Process, ev: &Event, pos: usize, client: bool) -> Operation {
+fn new_op(id: usize, process: &Process, ev: Cow<'_, Event>, pos: usize, client: bool) -> Operation {
+    let (line, time) = (ev.line, ev.time);
+    let (f, key, input) = match ev {
+        Cow::Borrowed(e) => (e.f.clone(), e.key.clone(), e.value.clone()),
+        Cow::Owned(e) => (e.f, e.key, e.value),
+    };
     Operation {
         id,
         process: Some(process.clone()),
         client,
-        f: ev.f.clone(),
-        key: ev.key.clone(),
-        input: ev.value.clone(),
+        f,
+        key,
+        input,
         output: Value::Null,
         outcome: Outcome::Info,
         invoke: pos,
         complete: None,
-        invoke_line: ev.line,
+        invoke_line: line,
         complete_line: None,
-        invoke_time: ev.time,
+        invoke_time: time,
         complete_time: None,
         error: None,
     }
 }
 
-fn complete(op: &mut Operation, ev: &Event, pos: usize) {
+fn complete(op: &mut Operation, ev: Cow<'_, Event>, pos: usize) {
     op.outcome = match ev.kind {
         EventType::Ok => Outcome::Ok,
         EventType::Fail => Outcome::Fail,
         EventType::Info | EventType::Invoke => Outcome::Info,
     };
-    op.output = ev.value.clone();
     op.complete = Some(pos);
     op.complete_line = Some(ev.line);
     op.complete_time = ev.time;
-    op.error = ev.error.clone();
+    let (f, key, output, error) = match ev {
+        Cow::Borrowed(e) => (
+            op.f.is_none().then(|| e.f.clone()).flatten(),
+            op.key.is_none().then(|| e.key.clone()).flatten(),
+            e.value.clone(),
+            e.error.clone(),
+        ),
+        Cow::Owned(e) => (e.f, e.key, e.value, e.error),
+    };
+    op.output = output;
+    op.error = error.map(Box::new);
     if op.key.is_none() {
-        op.key = ev.key.clone();
+        op.key = key;
     }
     if op.f.is_none() {
-        op.f = ev.f.clone();
+        op.f = f;
     }
 }

@@ -1,7 +1,7 @@
 //! Reading and pairing a history file in one streaming pass, within a memory budget.
 //!
 //! The "check" step's entry point for a file ([`read_paired`]): faultline's own JSON lines
-//! (what `faultline run` writes) are read block by block (up to 16 MiB of whole lines at a time,
+//! (what `faultline run` writes) are read block by block (up to 4 MiB of whole lines at a time,
 //! parsed on all cores by [`super::fast_json`]), and every event is paired
 //! ([`super::pairing::Pairer`]) and dropped as soon as it is read, so neither the file's bytes
 //! nor its events are ever all in memory: what stays is the paired [`Operation`]s. After each
@@ -26,7 +26,7 @@ use std::io::Read;
 /// How much of a file the streaming pass reads at a time, at most: whole lines of a block and
 /// their events are in memory together. Blocks are also at most 1/64 of the memory limit, and
 /// the first one is 1 MiB, so the first estimate comes before much is spent.
-const BLOCK: usize = 16 << 20;
+const BLOCK: usize = 4 << 20;
 
 /// The first block's size.
 const FIRST_BLOCK: usize = 1 << 20;
@@ -135,22 +135,22 @@ pub fn read_paired(
         } else {
             None
         };
-        let Ok(block) = fast_json::parse_parallel(text, line, torn, path) else {
+        let Ok(block) = fast_json::parse_parallel_parts(text, line, torn, path, false) else {
             return general(path, forced, anonymous, budget);
         };
-        if pairer.len() == 0 && !block.is_empty() && !eof {
+        let block_events: usize = block.iter().map(Vec::len).sum();
+        if pairer.len() == 0 && block_events > 0 && !eof {
             // About as many operations as half the events per byte suggest, so that the
             // list of operations is allocated once rather than grown by doubling.
-            let per_byte = block.len() as f64 / cut as f64;
+            let per_byte = block_events as f64 / cut as f64;
             pairer.reserve((per_byte * total as f64 / 2.0 * 1.05) as usize);
         }
-        for ev in &block {
-            if pairer.push(ev).is_err() {
+        events += block_events;
+        for ev in block.into_iter().flatten() {
+            if pairer.push_owned(ev).is_err() {
                 return general(path, forced, anonymous, budget);
             }
         }
-        events += block.len();
-        drop(block);
         line += text.bytes().filter(|&b| b == b'\n').count();
         read += cut as u64;
         if eof {
