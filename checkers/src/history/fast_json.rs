@@ -171,12 +171,14 @@ fn fast_line(content: &str, line: usize, keep_extra: bool) -> Option<Event> {
     Some(event)
 }
 
-/// A scalar as the scanner reads it: strings borrowed (the scanner takes no escapes).
+/// A value as the scanner reads it: a scalar (strings borrowed: the scanner takes no escapes)
+/// or a flat array of scalars (a cas's `[old, new]`).
 enum Scalar<'a> {
     Null,
     Bool(bool),
     Int(i64),
     Str(&'a str),
+    Array(Vec<Value>),
 }
 
 impl Scalar<'_> {
@@ -186,6 +188,7 @@ impl Scalar<'_> {
             Scalar::Bool(b) => Value::Bool(b),
             Scalar::Int(n) => Value::from(n),
             Scalar::Str(s) => Value::String(s.to_string()),
+            Scalar::Array(items) => Value::Array(items),
         }
     }
 }
@@ -235,6 +238,44 @@ impl<'a> Cursor<'a> {
             .then(|| self.at += w.len())
     }
 
+    /// A scalar ([`Cursor::scalar`]) or an array of scalars, built at its exact length (a
+    /// cas's `[old, new]` costs one small allocation); anything else: `None`.
+    fn value(&mut self) -> Option<Scalar<'a>> {
+        self.blanks();
+        if self.peek()? != b'[' {
+            return self.scalar();
+        }
+        self.at += 1;
+        self.blanks();
+        if self.peek()? == b']' {
+            self.at += 1;
+            return Some(Scalar::Array(Vec::new()));
+        }
+        // Count the items first (no strings with commas or brackets inside: those, and
+        // nested arrays, go to the visitor), so the array is allocated once, exactly.
+        let rest = &self.text.as_bytes()[self.at..];
+        let end = rest.iter().position(|&b| b == b']')?;
+        if rest[..end].iter().any(|&b| matches!(b, b'"' | b'[' | b'{')) {
+            return None;
+        }
+        let n = rest[..end].iter().filter(|&&b| b == b',').count() + 1;
+        let mut items = Vec::with_capacity(n);
+        loop {
+            match self.scalar()? {
+                Scalar::Array(_) => return None,
+                v => items.push(v.into_value()),
+            }
+            self.blanks();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => break,
+                _ => return None,
+            }
+        }
+        self.at += 1;
+        Some(Scalar::Array(items))
+    }
+
     /// `null`, `true`, `false`, a string (as [`Cursor::string`]) or an integer that fits in
     /// an i64; anything else (floats, larger integers, arrays, objects): `None`.
     fn scalar(&mut self) -> Option<Scalar<'a>> {
@@ -270,7 +311,8 @@ impl<'a> Cursor<'a> {
 }
 
 /// The fastest path, for lines as `faultline run` writes them: one flat object whose values
-/// are `null`, booleans, integers that fit in 64 bits and strings without escapes. Builds the
+/// are `null`, booleans, integers that fit in 64 bits, strings without escapes, or flat
+/// arrays of those. Builds the
 /// [`Event`] the typed visitor ([`fast_line`]) would build; `None` for any other line (then
 /// the visitor or the general path decides), so it changes speed, never results.
 fn scan_line(content: &str, line: usize, keep_extra: bool) -> Option<Event> {
@@ -301,7 +343,7 @@ fn scan_line(content: &str, line: usize, keep_extra: bool) -> Option<Event> {
     loop {
         let name = c.string()?;
         c.eat(b':')?;
-        let v = c.scalar()?;
+        let v = c.value()?;
         match name {
             "type" => {
                 once(1)?;
@@ -327,7 +369,7 @@ fn scan_line(content: &str, line: usize, keep_extra: bool) -> Option<Event> {
                     Scalar::Null => {}
                     Scalar::Int(n) => process = Some(Process::Client(n)),
                     Scalar::Str(s) => process = Some(Process::Named(s.to_string())),
-                    Scalar::Bool(_) => return None,
+                    Scalar::Bool(_) | Scalar::Array(_) => return None,
                 }
             }
             "f" => {
@@ -340,6 +382,9 @@ fn scan_line(content: &str, line: usize, keep_extra: bool) -> Option<Event> {
             }
             "key" => {
                 once(32)?;
+                if matches!(v, Scalar::Array(_)) {
+                    return None; // an error, which the general path words
+                }
                 key = Some(v.into_value());
             }
             "value" => {
@@ -667,6 +712,17 @@ mod tests {
             r#"{"type":"ok"}}"#,
             r#"{}"#,
             r#"{"type":"ok","value":nul}"#,
+            r#"{"type":"ok","f":"cas","value":[null,11],"key":3}"#,
+            r#"{"type":"ok","value":[ 1 , -2,"x" ,true,false ] ,"error":[]}"#,
+            r#"{"type":"ok","value":[1,[2]]}"#,
+            r#"{"type":"ok","value":[1,"a]"]}"#,
+            r#"{"type":"ok","value":[1,]}"#,
+            r#"{"type":"ok","value":[1 2]}"#,
+            r#"{"type":"ok","value":[-0,1.5]}"#,
+            r#"{"type":"ok","value":[18446744073709551616]}"#,
+            r#"{"type":"ok","key":[1,2]}"#,
+            r#"{"type":"ok","process":[1],"x":[1]}"#,
+            r#"{"type":"ok","value":[1,2"#,
             // Everything below is decided by the general path.
             r#"{"type":"ok","type":"fail"}"#,
             r#"{"type":"ok","x":1,"x":2}"#,
