@@ -8,12 +8,24 @@
 //! graph search), so any state a model or checker builds — memo arenas, `Vec` states of set
 //! and queue models, dependency graphs — counts. The cost is one relaxed `fetch_add` or
 //! `fetch_sub` per allocation (measured in docs/reliability.md, "Budgets").
+//!
+//! Each allocation is counted at the size the system allocator really takes for it
+//! ([`charged`]: glibc's 8-byte header, 16-byte rounding and 32-byte minimum), not the size
+//! asked for: a history of millions of small strings and maps costs about twice what it asks,
+//! and a budget that counted only the asked bytes let the resident memory run past it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes currently allocated through [`Counting`].
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
+
+/// The bytes the system allocator takes for an allocation of `size` bytes (glibc's chunk
+/// size: the size plus an 8-byte header, rounded up to 16, at least 32).
+#[inline]
+fn charged(size: usize) -> usize {
+    (size.saturating_add(8 + 15) & !15).max(32)
+}
 
 /// The system allocator, counting the bytes in use.
 pub struct Counting;
@@ -24,7 +36,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = System.alloc(layout);
         if !p.is_null() {
-            IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
+            IN_USE.fetch_add(charged(layout.size()), Ordering::Relaxed);
         }
         p
     }
@@ -32,23 +44,24 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let p = System.alloc_zeroed(layout);
         if !p.is_null() {
-            IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
+            IN_USE.fetch_add(charged(layout.size()), Ordering::Relaxed);
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout);
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+        IN_USE.fetch_sub(charged(layout.size()), Ordering::Relaxed);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = System.realloc(ptr, layout, new_size);
         if !p.is_null() {
-            if new_size >= layout.size() {
-                IN_USE.fetch_add(new_size - layout.size(), Ordering::Relaxed);
+            let (old, new) = (charged(layout.size()), charged(new_size));
+            if new >= old {
+                IN_USE.fetch_add(new - old, Ordering::Relaxed);
             } else {
-                IN_USE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+                IN_USE.fetch_sub(old - new, Ordering::Relaxed);
             }
         }
         p

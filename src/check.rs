@@ -10,7 +10,7 @@ use crate::exit;
 use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{Context, Result};
-use checkers::history::{pair, pair_anonymous, read_history, Format};
+use checkers::history::{read_paired, Format, Paired, ReadBudget};
 use checkers::registry::{self, Checker};
 use checkers::{default_memory_limit, CheckOptions, CheckerKind, InputError, Report, StopReason};
 use rayon::prelude::*;
@@ -182,26 +182,58 @@ pub fn check_file(
     if std::env::var_os("FAULTLINE_PANIC_FOR_TESTS").is_some() {
         panic!("panic requested by FAULTLINE_PANIC_FOR_TESTS");
     }
-    let result = read_bytes(file)
-        .and_then(|bytes| read_noting_torn_tail(file, &bytes, forced))
-        .and_then(|history| {
-            let ops = match checker.kind {
-                CheckerKind::Model => pair(&history)?,
-                // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn):
-                // such events are paired as one unnamed client thread.
-                CheckerKind::Workload => pair_anonymous(&history)?,
-            };
-            if let Some(why) = spent_reading(opts.memory_limit) {
-                let n = ops.iter().filter(|o| o.client).count();
-                let report =
-                    Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
-                return Ok((history.format, report));
+    let budget = ReadBudget {
+        memory_limit: opts.memory_limit,
+        memory_in_use: opts.memory_in_use,
+    };
+    // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn): such events
+    // are paired as one unnamed client thread.
+    let anonymous = checker.kind == CheckerKind::Workload;
+    let result = read_paired(file, forced, anonymous, budget).and_then(|paired| {
+        let (format, ops) = match paired {
+            Paired::Read {
+                format,
+                ops,
+                events,
+                torn_line,
+            } => {
+                if let Some(line) = torn_line {
+                    eprintln!(
+                        "faultline: {file}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {events} complete events before it"
+                    );
+                }
+                (format, ops)
             }
-            let mut report = checker.check(file, history.format, &ops, opts, &opts.budget())?;
-            // One rule for check, run and report: nothing succeeded → never `valid`.
-            checkers::judge_vacuous(&mut report, &ops);
-            Ok((history.format, report))
-        });
+            Paired::OutOfMemory {
+                needed,
+                read,
+                total,
+                ops,
+            } => {
+                let why = format!(
+                    "memory limit of {} MiB too small for the history: reading it would need about {} MiB (estimated after reading {} of its {} MiB); give --memory-limit {}MiB or more",
+                    opts.memory_limit >> 20,
+                    needed.div_ceil(1 << 20),
+                    if read == 0 { "none".to_string() } else { format!("{} MiB", read >> 20) },
+                    total >> 20,
+                    (needed + needed / 2).div_ceil(1 << 20),
+                );
+                let report =
+                    Report::stopped(checker.name, checker.kind, ops, Some(StopReason::Memory), why);
+                return Ok((forced.unwrap_or(Format::JsonLines), report));
+            }
+        };
+        if let Some(why) = spent_reading(opts.memory_limit) {
+            let n = ops.iter().filter(|o| o.client).count();
+            let report =
+                Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
+            return Ok((format, report));
+        }
+        let mut report = checker.check(file, format, &ops, opts, &opts.budget())?;
+        // One rule for check, run and report: nothing succeeded → never `valid`.
+        checkers::judge_vacuous(&mut report, &ops);
+        Ok((format, report))
+    });
     match result {
         Ok((format, report)) => FileOutcome::Checked {
             format,
@@ -209,35 +241,6 @@ pub fn check_file(
         },
         Err(e) => FileOutcome::BadInput(e),
     }
-}
-
-/// Reads a history; for JSON lines whose last line was cut short (a recording killed
-/// mid-write), says on standard error that the torn line was left out and the verdict covers
-/// the complete lines before it.
-fn read_noting_torn_tail(
-    file: &str,
-    bytes: &[u8],
-    forced: Option<Format>,
-) -> Result<checkers::history::History, InputError> {
-    let history = read_history(file, bytes, forced)?;
-    if history.format == Format::JsonLines {
-        let torn = std::str::from_utf8(bytes)
-            .ok()
-            .and_then(checkers::history::torn_last_line);
-        if let Some(line) = torn {
-            eprintln!(
-                "faultline: {file}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {} complete events before it",
-                history.events.len()
-            );
-        }
-    }
-    Ok(history)
-}
-
-/// The bytes of a file, or of standard input for `-`, with the line-length limit of
-/// [`checkers::history::limits::read_input`] (memory stays bounded on an endless line).
-fn read_bytes(file: &str) -> Result<Vec<u8>, InputError> {
-    checkers::history::limits::read_input(file)
 }
 
 /// Prints every file's result in argument order: reports to standard output, input errors as

@@ -16,7 +16,7 @@ use crate::progress;
 use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{Context, Result};
-use checkers::history::{pair, read_history};
+use checkers::history::{read_paired, Paired, ReadBudget};
 use checkers::perf::{self, Perf};
 use checkers::registry;
 use checkers::CheckOptions;
@@ -539,17 +539,18 @@ pub fn incomplete_reason(summary: &RunSummary) -> Option<String> {
 /// The availability and latency figures of the recorded history; `Err` says why there are
 /// none (it does not read back, or reading it again would pass the memory budget).
 fn perf_of(file: &str, memory_limit: usize) -> std::result::Result<Perf, String> {
-    let bytes = checkers::history::limits::read_input(file).map_err(|e| e.to_string())?;
-    if crate::alloc::in_use() > memory_limit {
-        return Err(format!(
+    let budget = ReadBudget {
+        memory_limit,
+        memory_in_use: Some(crate::alloc::in_use),
+    };
+    match read_paired(file, None, false, budget) {
+        Ok(Paired::Read { ops, .. }) => Ok(perf::summarize(&ops)),
+        Ok(Paired::OutOfMemory { .. }) => Err(format!(
             "memory limit of {} MiB reached reading the history again",
             memory_limit >> 20
-        ));
+        )),
+        Err(e) => Err(format!("the recorded history does not read back: {e}")),
     }
-    let ops = read_history(file, &bytes, None)
-        .and_then(|h| pair(&h))
-        .map_err(|e| format!("the recorded history does not read back: {e}"))?;
-    Ok(perf::summarize(&ops))
 }
 
 /// When the check stopped for its time or memory budget: the command that re-checks the

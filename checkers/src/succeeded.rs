@@ -134,7 +134,7 @@ pub fn nothing_succeeded(ops: &[Operation]) -> Option<NothingSucceeded> {
             Outcome::Info => t.info += 1,
         }
         if op.outcome != Outcome::Ok {
-            if let Some(e) = op.error.as_ref().filter(|e| !e.is_null()) {
+            if let Some(e) = op.error.as_deref().filter(|e| !e.is_null()) {
                 let text = match e {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),

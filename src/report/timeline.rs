@@ -119,7 +119,7 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Report) -> Value {
         let result = if op.outcome == Outcome::Ok {
             short(&op.output)
         } else {
-            op.error.as_ref().map(short).unwrap_or_default()
+            op.error.as_deref().map(short).unwrap_or_default()
         };
         let mut f = op.f.clone().unwrap_or_default();
         if let Some(key) = &op.key {

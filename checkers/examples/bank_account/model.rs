@@ -74,7 +74,7 @@ impl Model for BankAccount {
         op: &Operation,
         _ctx: &mut CompileCtx,
     ) -> Result<Compiled<AccountOp>, ShapeError> {
-        let refused = op.error.as_ref().and_then(Value::as_str) == Some("insufficient-funds");
+        let refused = op.error.as_deref().and_then(Value::as_str) == Some("insufficient-funds");
         let aop = match (op.f.as_deref(), op.outcome) {
             (Some("deposit"), Outcome::Fail) => return Ok(Compiled::Skip),
             (Some("deposit"), _) => AccountOp::Deposit(amount(op)?),

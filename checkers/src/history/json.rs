@@ -14,32 +14,7 @@ use serde_json::Value;
 /// out, so a recording cut short by a crash still reads up to its last complete event; a
 /// malformed line anywhere else is an error.
 pub fn read_json_lines(text: &str, source: &str) -> Result<Vec<Event>, InputError> {
-    let torn = torn_last_line(text);
-    let mut events = Vec::new();
-    for (i, raw) in text.split('\n').enumerate() {
-        let line = i + 1;
-        if torn == Some(line) {
-            break;
-        }
-        let content = raw.strip_suffix('\r').unwrap_or(raw);
-        if content.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(content).map_err(|e| {
-            InputError::new(
-                source,
-                line,
-                format!(
-                    "expected one JSON object per line: {} at column {}",
-                    error_text(&e),
-                    e.column()
-                ),
-            )
-        })?;
-        check_json_integers(source, content, line)?;
-        events.push(event_from_value(value, line, source, Format::JsonLines)?);
-    }
-    Ok(events)
+    super::fast_json::parse_parallel(text, 1, torn_last_line(text), source, true)
 }
 
 /// The 1-based number of a torn last line of JSON lines, if there is one: the text does not
@@ -230,7 +205,7 @@ impl Cursor<'_> {
 
 /// serde_json's message without its " at line L column C" suffix (positions are reported
 /// relative to the whole file instead).
-fn error_text(e: &serde_json::Error) -> String {
+pub(crate) fn error_text(e: &serde_json::Error) -> String {
     let text = e.to_string();
     match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),

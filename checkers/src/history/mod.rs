@@ -9,16 +9,19 @@
 //! [`write_json_lines`] produces faultline's own JSON lines; [`limits`] bounds what is read.
 
 mod edn;
+mod fast_json;
 mod json;
 pub mod limits;
 mod pairing;
 mod read;
+mod stream;
 mod textlog;
 mod write;
 
 pub use json::torn_last_line;
 pub use pairing::{pair, pair_anonymous, Operation, Outcome};
 pub use read::{detect_format, read_history, read_history_file};
+pub use stream::{read_paired, Paired, ReadBudget};
 pub use write::write_json_lines;
 
 use serde_json::{Map, Value};

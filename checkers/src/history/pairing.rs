@@ -9,6 +9,7 @@
 use super::{Event, EventType, History, Process};
 use crate::InputError;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// How an operation ended.
@@ -64,8 +65,9 @@ pub struct Operation {
     pub invoke_time: Option<i64>,
     /// `time` of the completion, if any.
     pub complete_time: Option<i64>,
-    /// The completion's `error` field, if any.
-    pub error: Option<Value>,
+    /// The completion's `error` field, if any (boxed: most operations have none, and a
+    /// history holds millions of operations).
+    pub error: Option<Box<Value>>,
 }
 
 impl Operation {
@@ -99,14 +101,78 @@ fn anonymous() -> Process {
 }
 
 fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>, InputError> {
-    let file = &history.source;
-    let mut ops: Vec<Operation> = Vec::new();
-    let mut pending: HashMap<Process, usize> = HashMap::new();
-    for (pos, ev) in history.events.iter().enumerate() {
+    let mut pairer = Pairer::new(&history.source, allow_anonymous);
+    for ev in &history.events {
+        pairer.push(ev)?;
+    }
+    Ok(pairer.finish())
+}
+
+/// Pairing one event at a time, in file order: what [`pair`] and [`pair_anonymous`] do over a
+/// whole [`History`], for readers that stream events and drop each one once it is paired
+/// (`super::stream`). Positions ([`Operation::invoke`], [`Operation::complete`]) count the
+/// events pushed so far.
+pub(crate) struct Pairer<'a> {
+    file: &'a str,
+    allow_anonymous: bool,
+    ops: Vec<Operation>,
+    pending: HashMap<Process, usize>,
+    pos: usize,
+}
+
+impl<'a> Pairer<'a> {
+    /// A pairer for the events of `file`; `allow_anonymous` as in [`pair_anonymous`].
+    pub(crate) fn new(file: &'a str, allow_anonymous: bool) -> Self {
+        Pairer {
+            file,
+            allow_anonymous,
+            ops: Vec::new(),
+            pending: HashMap::new(),
+            pos: 0,
+        }
+    }
+
+    /// The operations paired so far (the last ones may still be waiting for completions).
+    pub(crate) fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Room for how many operations is allocated.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ops.capacity()
+    }
+
+    /// Reserves room for about `n` more operations.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.ops.reserve(n);
+    }
+
+    /// The paired operations, ordered by invocation.
+    pub(crate) fn finish(self) -> Vec<Operation> {
+        self.ops
+    }
+
+    /// Pairs the next event of the file.
+    pub(crate) fn push(&mut self, ev: &Event) -> Result<(), InputError> {
+        self.push_cow(Cow::Borrowed(ev))
+    }
+
+    /// Pairs the next event of the file, moving its values into the operation instead of
+    /// copying them.
+    pub(crate) fn push_owned(&mut self, ev: Event) -> Result<(), InputError> {
+        self.push_cow(Cow::Owned(ev))
+    }
+
+    fn push_cow(&mut self, ev: Cow<'_, Event>) -> Result<(), InputError> {
+        let pos = self.pos;
+        self.pos += 1;
+        let file = self.file;
+        let ops = &mut self.ops;
+        let pending = &mut self.pending;
         let Some(process) = ev
             .process
             .clone()
-            .or_else(|| allow_anonymous.then(anonymous))
+            .or_else(|| self.allow_anonymous.then(anonymous))
         else {
             return Err(InputError::new(
                 file,
@@ -115,10 +181,12 @@ fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>,
             ));
         };
         let named = ev.process.is_some();
-        let who = if named {
-            format!("process {process}")
-        } else {
-            "the events without a :process".to_string()
+        let who = || {
+            if named {
+                format!("process {process}")
+            } else {
+                "the events without a :process".to_string()
+            }
         };
         if named && !process.is_client() {
             // Faults and other non-client records: kept for reports, never paired or checked.
@@ -129,14 +197,17 @@ fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>,
                 pending.insert(process.clone(), ops.len());
             } else if let Some(open) = pending.remove(&process) {
                 complete(&mut ops[open], ev, pos);
-                continue;
+                return Ok(());
             }
-            ops.push(new_op(ops.len(), &process, ev, pos, false));
-            if ev.kind != EventType::Invoke {
+            let kind = ev.kind;
+            if kind == EventType::Invoke {
+                ops.push(new_op(ops.len(), &process, ev, pos, false));
+            } else {
+                ops.push(new_op(ops.len(), &process, Cow::Borrowed(&*ev), pos, false));
                 let last = ops.last_mut().expect("just pushed");
                 complete(last, ev, pos);
             }
-            continue;
+            return Ok(());
         }
         match ev.kind {
             EventType::Invoke => {
@@ -145,16 +216,18 @@ fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>,
                         file,
                         ev.line,
                         format!(
-                            "expected a completion (ok/fail/info) for {who}'s invocation on line {} before its next invocation, found another invocation",
+                            "expected a completion (ok/fail/info) for {}'s invocation on line {} before its next invocation, found another invocation",
+                            who(),
                             ops[open].invoke_line
                         ),
                     ));
                 }
-                pending.insert(process.clone(), ops.len());
-                ops.push(new_op(ops.len(), &process, ev, pos, true));
+                let mut op = new_op(ops.len(), &process, ev, pos, true);
                 if !named {
-                    ops.last_mut().expect("just pushed").process = None;
+                    op.process = None;
                 }
+                pending.insert(process, ops.len());
+                ops.push(op);
             }
             _ => {
                 let Some(open) = pending.remove(&process) else {
@@ -162,7 +235,8 @@ fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>,
                         file,
                         ev.line,
                         format!(
-                            "expected an invocation by {who} before this {} completion, found none pending",
+                            "expected an invocation by {} before this {} completion, found none pending",
+                            who(),
                             ev.kind.name()
                         ),
                     ));
@@ -174,7 +248,8 @@ fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>,
                             file,
                             ev.line,
                             format!(
-                                "expected the completion of {who}'s :{a} (invoked on line {}), found a completion of :{b}",
+                                "expected the completion of {}'s :{a} (invoked on line {}), found a completion of :{b}",
+                                who(),
                                 op.invoke_line
                             ),
                         ));
@@ -186,7 +261,8 @@ fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>,
                             file,
                             ev.line,
                             format!(
-                                "expected the completion of {who}'s operation on key {} (invoked on line {}), found key {}",
+                                "expected the completion of {}'s operation on key {} (invoked on line {}), found key {}",
+                                who(),
                                 super::read::show(a),
                                 op.invoke_line,
                                 super::read::show(b)
@@ -197,45 +273,59 @@ fn pair_with(history: &History, allow_anonymous: bool) -> Result<Vec<Operation>,
                 complete(op, ev, pos);
             }
         }
+        Ok(())
     }
-    Ok(ops)
 }
 
-fn new_op(id: usize, process: &Process, ev: &Event, pos: usize, client: bool) -> Operation {
+fn new_op(id: usize, process: &Process, ev: Cow<'_, Event>, pos: usize, client: bool) -> Operation {
+    let (line, time) = (ev.line, ev.time);
+    let (f, key, input) = match ev {
+        Cow::Borrowed(e) => (e.f.clone(), e.key.clone(), e.value.clone()),
+        Cow::Owned(e) => (e.f, e.key, e.value),
+    };
     Operation {
         id,
         process: Some(process.clone()),
         client,
-        f: ev.f.clone(),
-        key: ev.key.clone(),
-        input: ev.value.clone(),
+        f,
+        key,
+        input,
         output: Value::Null,
         outcome: Outcome::Info,
         invoke: pos,
         complete: None,
-        invoke_line: ev.line,
+        invoke_line: line,
         complete_line: None,
-        invoke_time: ev.time,
+        invoke_time: time,
         complete_time: None,
         error: None,
     }
 }
 
-fn complete(op: &mut Operation, ev: &Event, pos: usize) {
+fn complete(op: &mut Operation, ev: Cow<'_, Event>, pos: usize) {
     op.outcome = match ev.kind {
         EventType::Ok => Outcome::Ok,
         EventType::Fail => Outcome::Fail,
         EventType::Info | EventType::Invoke => Outcome::Info,
     };
-    op.output = ev.value.clone();
     op.complete = Some(pos);
     op.complete_line = Some(ev.line);
     op.complete_time = ev.time;
-    op.error = ev.error.clone();
+    let (f, key, output, error) = match ev {
+        Cow::Borrowed(e) => (
+            op.f.is_none().then(|| e.f.clone()).flatten(),
+            op.key.is_none().then(|| e.key.clone()).flatten(),
+            e.value.clone(),
+            e.error.clone(),
+        ),
+        Cow::Owned(e) => (e.f, e.key, e.value, e.error),
+    };
+    op.output = output;
+    op.error = error.map(Box::new);
     if op.key.is_none() {
-        op.key = ev.key.clone();
+        op.key = key;
     }
     if op.f.is_none() {
-        op.f = ev.f.clone();
+        op.f = f;
     }
 }

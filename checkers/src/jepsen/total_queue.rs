@@ -61,7 +61,7 @@ fn classify(t: &Tally) -> (usize, usize, usize, usize, usize) {
 /// Whether a failed dequeue says it found the queue empty: its error (or value) is `empty`
 /// (faultline's clients) or `exhausted` (Jepsen's RabbitMQ test).
 fn found_empty(op: &Operation) -> bool {
-    [op.error.as_ref(), Some(&op.output)]
+    [op.error.as_deref(), Some(&op.output)]
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)

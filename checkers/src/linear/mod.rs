@@ -184,6 +184,7 @@ fn compile<M: Model>(
     type Group<O> = (Option<Value>, Vec<Entry<O>>);
     let mut groups: Vec<Group<M::Op>> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut int_index: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     let mut keyed: Option<(bool, usize)> = None;
     for op in ops.iter().filter(|o| o.client) {
         let compiled = model
@@ -207,11 +208,25 @@ fn compile<M: Model>(
             }
             _ => {}
         }
-        let ckey = key.as_ref().map(canonical).unwrap_or_default();
-        let g = *index.entry(ckey).or_insert_with(|| {
-            groups.push((key.clone(), Vec::new()));
-            groups.len() - 1
-        });
+        let mut group = || {
+            let ckey = key.as_ref().map(canonical).unwrap_or_default();
+            *index.entry(ckey).or_insert_with(|| {
+                groups.push((key.clone(), Vec::new()));
+                groups.len() - 1
+            })
+        };
+        // Integer keys (the common case) skip building their canonical text.
+        let g = match key.as_ref().and_then(Value::as_i64) {
+            Some(n) => match int_index.get(&n) {
+                Some(&g) => g,
+                None => {
+                    let g = group();
+                    int_index.insert(n, g);
+                    g
+                }
+            },
+            None => group(),
+        };
         let ret = match op.outcome {
             Outcome::Ok | Outcome::Fail => op.complete,
             Outcome::Info => None,

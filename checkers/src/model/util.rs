@@ -13,6 +13,9 @@ pub type ValueId = u32;
 #[derive(Debug, Clone)]
 pub struct Interner {
     ids: HashMap<String, ValueId>,
+    /// Integers already interned, found without building their canonical text (a cache of
+    /// `ids`: an integer missing here is looked up there, as `1.0` may have taken its id).
+    ints: HashMap<i64, ValueId>,
     values: Vec<Value>,
 }
 
@@ -21,6 +24,7 @@ impl Default for Interner {
     fn default() -> Self {
         let mut i = Interner {
             ids: HashMap::new(),
+            ints: HashMap::new(),
             values: Vec::new(),
         };
         i.intern(&Value::Null);
@@ -31,6 +35,18 @@ impl Default for Interner {
 impl Interner {
     /// The id of `v`, allocating one if new.
     pub fn intern(&mut self, v: &Value) -> ValueId {
+        if let Some(n) = v.as_i64() {
+            if let Some(&id) = self.ints.get(&n) {
+                return id;
+            }
+            let id = self.intern_canonical(v);
+            self.ints.insert(n, id);
+            return id;
+        }
+        self.intern_canonical(v)
+    }
+
+    fn intern_canonical(&mut self, v: &Value) -> ValueId {
         let key = canonical(v);
         if let Some(&id) = self.ids.get(&key) {
             return id;
