@@ -6,6 +6,10 @@
 //! keys, escapes, extra fields, reads with values in transactions that did not complete ok,
 //! malformed micro-operations).
 
+#[path = "hostile/mutate.rs"]
+#[allow(dead_code)]
+mod mutate;
+
 use checkers::history::{read_paired, write_json_lines, Operation, Paired, ReadBudget};
 use checkers::testing::{check_list_append, check_rw_register};
 use checkers::testing::{txn_history, TxnSpec};
@@ -255,5 +259,44 @@ fn compact_reading_gives_the_general_paths_reports_and_errors() {
             }
         }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The hostile-input mutations (`tests/hostile/mutate.rs`) of generated histories: the compact
+/// path never panics and answers exactly as the general one. `FAULTLINE_TXN_FUZZ_CASES` cases
+/// (default 300; `scripts/fuzz-readers` style runs set more).
+#[test]
+fn mutated_histories_read_compactly_answer_as_the_general_path() {
+    let cases: u64 = std::env::var("FAULTLINE_TXN_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let dir = std::env::temp_dir().join(format!("faultline-txn-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let seeds: Vec<(TxnKind, Vec<u8>)> = [TxnKind::ListAppend, TxnKind::RwRegister]
+        .into_iter()
+        .map(|k| {
+            let text = generated(k, 9) + &list_append_tails()[2].1;
+            (k, text.into_bytes())
+        })
+        .collect();
+    let path = dir.join("case.jsonl");
+    let path = path.to_str().unwrap();
+    let mut compacted = 0;
+    for i in 0..cases {
+        let mut rng = checkers::Rng::new(0x7A11 ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (kind, seed) = &seeds[(i % 2) as usize];
+        let m = mutate::KINDS[rng.below(mutate::KINDS.len() as u64) as usize];
+        let bytes = mutate::apply(m, seed, &mut rng);
+        std::fs::write(path, &bytes).unwrap();
+        let want = std::panic::catch_unwind(|| general(path, *kind));
+        let got = std::panic::catch_unwind(|| compact(path, *kind));
+        let (Ok(want), Ok((got, used))) = (want, got) else {
+            panic!("case {i} ({m:?}): a panic");
+        };
+        compacted += used as usize;
+        assert_eq!(got, want, "case {i} ({kind:?}, {m:?})");
+    }
+    assert!(compacted > 0, "no case took the compact path");
     std::fs::remove_dir_all(&dir).unwrap();
 }

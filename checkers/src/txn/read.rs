@@ -98,18 +98,7 @@ impl CompactTxns {
     /// Copies `mops` (elements in `elems`) in; returns its range.
     fn keep(&mut self, mops: &[RawMop], elems: &[i64]) -> (u32, u32) {
         let a = self.mops.len() as u32;
-        for m in mops {
-            let val = match m.val {
-                RawVal::List(s, n) => {
-                    let at = self.elems.len() as u32;
-                    self.elems
-                        .extend_from_slice(&elems[s as usize..(s + n) as usize]);
-                    RawVal::List(at, n)
-                }
-                v => v,
-            };
-            self.mops.push(RawMop { val, ..*m });
-        }
+        copy_mops(&mut self.mops, &mut self.elems, mops, elems);
         (a, self.mops.len() as u32)
     }
 
@@ -118,6 +107,21 @@ impl CompactTxns {
             self.ranges.resize(op + 1, (NONE, NONE));
         }
         self.ranges[op] = range;
+    }
+}
+
+/// Appends `mops` (their lists in `elems`) to `to_mops`, their lists to `to_elems`.
+fn copy_mops(to_mops: &mut Vec<RawMop>, to_elems: &mut Vec<i64>, mops: &[RawMop], elems: &[i64]) {
+    for m in mops {
+        let val = match m.val {
+            RawVal::List(s, n) => {
+                let at = to_elems.len() as u32;
+                to_elems.extend_from_slice(&elems[s as usize..(s + n) as usize]);
+                RawVal::List(at, n)
+            }
+            v => v,
+        };
+        to_mops.push(RawMop { val, ..*m });
     }
 }
 
@@ -292,11 +296,21 @@ fn compact(
         };
         let chunks = parse_block(text, line, torn, path)?;
         if st.pairer.len() == 0 && !eof {
-            let n: usize = chunks.iter().map(|c| c.recs.len()).sum();
-            let per_byte = n as f64 / cut.max(1) as f64;
-            let ops = (per_byte * total as f64 / 2.0 * 1.05) as usize;
+            // Room for the whole file, estimated from this block: the lists grow once
+            // instead of doubling past what they need.
+            let scale = total as f64 / cut.max(1) as f64 * 1.05;
+            let sum = |f: fn(&Chunk) -> usize| chunks.iter().map(f).sum::<usize>() as f64;
+            let ops = (sum(|c| c.recs.len()) * scale / 2.0) as usize;
             st.pairer.reserve(ops);
             st.out.ranges.reserve(ops);
+            // Each operation keeps one side's micro-operations; the elements are mostly the
+            // completions' reads.
+            st.out
+                .mops
+                .reserve((sum(|c| c.mops.len()) * scale / 2.0) as usize);
+            st.out
+                .elems
+                .reserve((sum(|c| c.elems.len()) * scale) as usize);
         }
         for chunk in chunks {
             events += chunk.recs.len();
@@ -309,14 +323,37 @@ fn compact(
         }
         if let Some(probe) = probe {
             let used = probe();
-            let size = std::mem::size_of::<Operation>();
+            // The lists reserved up front (operations, their ranges, micro-operations and
+            // elements) are counted once, at the size the whole file needs; the rest (what
+            // each operation holds on the heap) is extrapolated from the bytes read so far.
+            // The checker then interns the kept micro-operations into lists about half their
+            // size and indexes them: counted as much again as they take.
             let scale = total as f64 / read as f64;
-            let list_now = st.pairer.capacity() * size;
-            let list_final = list_now.max((st.pairer.len() as f64 * scale) as usize * size);
-            let rest = used.saturating_sub(base).saturating_sub(list_now);
-            // The interned transactions the checker builds from the compact ones take about
-            // half as much again as what is read.
-            let needed = base + list_final + (rest as f64 * scale * 1.5) as usize;
+            let grown = |cap: usize, len: usize, size: usize| {
+                (
+                    cap * size,
+                    (cap * size).max((len as f64 * scale) as usize * size),
+                )
+            };
+            let lists = [
+                grown(
+                    st.pairer.capacity(),
+                    st.pairer.len(),
+                    std::mem::size_of::<Operation>(),
+                ),
+                grown(st.out.ranges.capacity(), st.out.ranges.len(), 8),
+                grown(
+                    st.out.mops.capacity(),
+                    st.out.mops.len(),
+                    std::mem::size_of::<RawMop>(),
+                ),
+                grown(st.out.elems.capacity(), st.out.elems.len(), 8),
+            ];
+            let lists_now: usize = lists.iter().map(|l| l.0).sum();
+            let lists_final: usize = lists.iter().map(|l| l.1).sum();
+            let arrays_final = lists[2].1 + lists[3].1;
+            let rest = used.saturating_sub(base).saturating_sub(lists_now);
+            let needed = base + lists_final + arrays_final + (rest as f64 * scale) as usize;
             let estimated = st.pairer.capacity() > st.pairer.len();
             if used > budget.memory_limit || (estimated && needed > budget.memory_limit) {
                 return Some((
@@ -484,13 +521,23 @@ fn parse_chunk<'a>(
     Some(c)
 }
 
+/// A client thread's pending invocation.
+#[derive(Default)]
+struct Pending {
+    /// The operation, while it waits for its completion.
+    op: Option<usize>,
+    /// True when its invocation was read compactly, into `mops` and `elems`.
+    compact: bool,
+    mops: Vec<RawMop>,
+    elems: Vec<i64>,
+}
+
 /// Pairing state of the compact pass.
 struct State<'a> {
     pairer: Pairer<'a>,
     out: CompactTxns,
-    /// Client thread (`None`: the events without a process) → its pending operation and the
-    /// range of its invocation's micro-operations (kept in `out`).
-    pending: hashbrown::HashMap<Option<i64>, (usize, Option<(u32, u32)>)>,
+    /// Client thread (`None`: the events without a process) → its pending operation.
+    pending: hashbrown::HashMap<Option<i64>, Pending>,
     /// Transactions kept as the `Value` the general reader would give: (operation, ended
     /// `ok` (the value is its output), value).
     values: Vec<(usize, bool, Value)>,
@@ -533,17 +580,28 @@ impl State<'_> {
             let kind = ev.kind;
             let kept = range.map(|(a, b)| (&mops[a as usize..b as usize], &elems[..]));
             if kind == EventType::Invoke {
+                // The invocation's micro-operations wait in the thread's own buffers (reused):
+                // kept only if the operation does not end ok.
                 let op = self.pairer.len() - 1;
-                let inv = kept.map(|(m, e)| self.out.keep(m, e));
-                self.pending.insert(thread, (op, inv));
+                let p = self.pending.entry(thread).or_default();
+                p.op = Some(op);
+                p.mops.clear();
+                p.elems.clear();
+                p.compact = kept.is_some();
+                if let Some((m, e)) = kept {
+                    copy_mops(&mut p.mops, &mut p.elems, m, e);
+                }
                 continue;
             }
-            let (op, inv) = self.pending.remove(&thread)?;
+            let p = self.pending.get_mut(&thread)?;
+            let op = p.op.take()?;
             let ok = kind == EventType::Ok;
             let range = if ok {
                 kept.map(|(m, e)| self.out.keep(m, e))
+            } else if p.compact {
+                Some(self.out.keep(&p.mops, &p.elems))
             } else {
-                inv
+                None
             };
             self.settle(op, ok, range);
         }
@@ -568,9 +626,12 @@ impl State<'_> {
     }
 
     fn finish(mut self, events: usize, torn_line: Option<usize>) -> TxnPaired {
-        let open: Vec<(usize, Option<(u32, u32)>)> = self.pending.drain().map(|(_, v)| v).collect();
-        for (op, inv) in open {
-            self.settle(op, false, inv);
+        let pending = std::mem::take(&mut self.pending);
+        for p in pending.into_values() {
+            if let Some(op) = p.op {
+                let range = p.compact.then(|| self.out.keep(&p.mops, &p.elems));
+                self.settle(op, false, range);
+            }
         }
         let mut ops = self.pairer.finish();
         for (op, ok, value) in self.values {
