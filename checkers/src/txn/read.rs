@@ -65,7 +65,7 @@ pub struct RawMop {
 }
 
 /// The transactions the compact reader parsed, per operation: what
-/// [`super::txns::extract_with`] interns instead of the operations' values.
+/// `txns::extract_with` interns instead of the operations' values.
 #[derive(Debug, Default)]
 pub struct CompactTxns {
     /// Operation id → range into `mops` ([`NONE`]: the operation's `Value` holds it).
