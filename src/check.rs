@@ -189,7 +189,13 @@ pub fn check_file(
     // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn): such events
     // are paired as one unnamed client thread.
     let anonymous = checker.kind == CheckerKind::Workload;
-    let result = read_paired(file, forced, anonymous, budget).and_then(|paired| {
+    // list-append and rw-register histories are read compactly (checkers::read_txn_paired).
+    let txn = checkers::txn_workload(checker.name).filter(|_| anonymous);
+    let read = match txn {
+        Some(kind) => checkers::read_txn_paired(file, forced, kind, budget),
+        None => read_paired(file, forced, anonymous, budget).map(|p| (p, None)),
+    };
+    let result = read.and_then(|(paired, compact)| {
         let (format, ops) = match paired {
             Paired::Read {
                 format,
@@ -229,7 +235,12 @@ pub fn check_file(
                 Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
             return Ok((format, report));
         }
-        let mut report = checker.check(file, format, &ops, opts, &opts.budget())?;
+        let mut report = match (txn, compact) {
+            (Some(kind), Some(compact)) => {
+                checkers::check_compact(kind, file, &ops, compact, opts, &opts.budget())?
+            }
+            _ => checker.check(file, format, &ops, opts, &opts.budget())?,
+        };
         // One rule for check, run and report: nothing succeeded → never `valid`.
         checkers::judge_vacuous(&mut report, &ops);
         Ok((format, report))

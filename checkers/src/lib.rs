@@ -140,7 +140,9 @@ pub use succeeded::{
     judge as judge_vacuous, nothing_succeeded, ErrorCount, KindTally, NothingSucceeded,
     ANSWERING_FAIL, MIN_ATTEMPTS,
 };
-pub use txn::{parse_anomaly, parse_consistency};
+pub use txn::read::{read_txn_paired, CompactTxns, TxnPaired};
+pub use txn::txns::TxnKind;
+pub use txn::{check_compact, parse_anomaly, parse_consistency, txn_workload};
 pub use verdict::{Artifact, CheckerKind, Counterexample, OpView, Report, Stats, Step, Validity};
 
 /// Internals the crate's own tests, benchmarks and property tests reach into; not part of the

@@ -18,7 +18,9 @@ mod stream;
 mod textlog;
 mod write;
 
+pub(crate) use fast_json::parse_line;
 pub use json::torn_last_line;
+pub(crate) use pairing::Pairer;
 pub use pairing::{pair, pair_anonymous, Operation, Outcome};
 pub use read::{detect_format, read_history, read_history_file};
 pub use stream::{read_paired, Paired, ReadBudget};

@@ -67,10 +67,11 @@ pub fn txn_name(ops: &[Operation], tx: &Txns, t: u32) -> String {
 /// The JSON view of transaction `t`: process, type, value and lines.
 pub fn txn_json(ops: &[Operation], tx: &Txns, t: u32) -> Value {
     let op = &ops[tx.txns[t as usize].op];
-    let value = match op.outcome {
+    let rewritten = super::read::rewritten(ops, tx, t);
+    let value = rewritten.as_ref().unwrap_or(match op.outcome {
         crate::history::Outcome::Ok => &op.output,
         _ => &op.input,
-    };
+    });
     json!({
         "index": t,
         "process": op.process.as_ref().map(|p| p.to_string()),
@@ -84,10 +85,11 @@ pub fn txn_json(ops: &[Operation], tx: &Txns, t: u32) -> Value {
 /// The micro-operations of `t` as written in the file, compactly: `[append 9 2] [r 9 [2]]`.
 pub fn txn_text(ops: &[Operation], tx: &Txns, t: u32) -> String {
     let op = &ops[tx.txns[t as usize].op];
-    let value = match op.outcome {
+    let rewritten = super::read::rewritten(ops, tx, t);
+    let value = rewritten.as_ref().unwrap_or(match op.outcome {
         crate::history::Outcome::Ok => &op.output,
         _ => &op.input,
-    };
+    });
     let mut out = String::new();
     if let Value::Array(mops) = value {
         for (i, m) in mops.iter().enumerate() {

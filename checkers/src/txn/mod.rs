@@ -19,6 +19,7 @@ pub mod graph;
 pub mod list_append;
 pub mod list_append_checks;
 pub mod order;
+pub mod read;
 pub mod rw_register;
 pub mod txns;
 
@@ -59,7 +60,7 @@ pub fn check_list_append(
     opts: &CheckOptions,
     budget: &Budget,
 ) -> Result<Report, InputError> {
-    check(file, ops, opts, budget, TxnKind::ListAppend)
+    check(file, ops, opts, budget, TxnKind::ListAppend, None)
 }
 
 /// Checks an rw-register history.
@@ -69,7 +70,31 @@ pub fn check_rw_register(
     opts: &CheckOptions,
     budget: &Budget,
 ) -> Result<Report, InputError> {
-    check(file, ops, opts, budget, TxnKind::RwRegister)
+    check(file, ops, opts, budget, TxnKind::RwRegister, None)
+}
+
+/// The transactional workload a `--workload` name checks (`list-append`, `rw-register`), if
+/// it is one: its histories can be read by [`read::read_txn_paired`].
+pub fn txn_workload(name: &str) -> Option<TxnKind> {
+    match name {
+        "list-append" => Some(TxnKind::ListAppend),
+        "rw-register" => Some(TxnKind::RwRegister),
+        _ => None,
+    }
+}
+
+/// Checks a history read by [`read::read_txn_paired`]: the `ops` it paired and the
+/// transactions it read compactly. The same report (or error) as the `workload` checker over
+/// the operations the general reader gives.
+pub fn check_compact(
+    workload: TxnKind,
+    file: &str,
+    ops: &[Operation],
+    compact: read::CompactTxns,
+    opts: &CheckOptions,
+    budget: &Budget,
+) -> Result<Report, InputError> {
+    check(file, ops, opts, budget, workload, Some(compact))
 }
 
 /// Validates a `--consistency` name; the error lists the names accepted.
@@ -88,6 +113,7 @@ fn check(
     opts: &CheckOptions,
     limits: &Budget,
     workload: TxnKind,
+    compact: Option<read::CompactTxns>,
 ) -> Result<Report, InputError> {
     // `--anomalies` alone searches only for those; with neither, serializable is checked.
     let requested: Vec<String> = if opts.consistency.is_empty() && opts.anomalies.is_empty() {
@@ -102,7 +128,8 @@ fn check(
         parse_anomaly(a).map_err(|e| InputError::new(file, 0, e.message))?;
     }
     let prohibited = consistency::prohibited(&requested, &opts.anomalies);
-    let tx = txns::extract(file, ops, workload)?;
+    let tx = txns::extract_with(file, ops, workload, compact.as_ref())?;
+    drop(compact);
     if let Some(e) = limits.exceeded() {
         let why = format!("{} while reading the transactions", limits.describe(e));
         return Ok(stopped_early(ops, &tx, (e, why), limits, workload));

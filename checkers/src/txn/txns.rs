@@ -88,25 +88,10 @@ pub struct Interner {
 impl Interner {
     /// The id of `v` (interning it).
     pub fn intern(&mut self, v: &Value) -> u32 {
-        let next = self.atoms.len() as u32;
         if let Some(i) = v.as_i64() {
-            if (0..1 << 20).contains(&i) {
-                let i = i as usize;
-                if i >= self.small.len() {
-                    self.small.resize((i + 1).next_power_of_two(), NIL);
-                }
-                if self.small[i] == NIL {
-                    self.small[i] = next;
-                    self.atoms.push(Atom::Int(i as i64));
-                }
-                return self.small[i];
-            }
-            let id = *self.ints.entry(i).or_insert(next);
-            if id == next {
-                self.atoms.push(Atom::Int(i));
-            }
-            return id;
+            return self.intern_int(i);
         }
+        let next = self.atoms.len() as u32;
         let text: Box<str> = v.to_string().into_boxed_str();
         if let Some(&id) = self.others.get(&text) {
             return id;
@@ -114,6 +99,28 @@ impl Interner {
         self.others.insert(text.clone(), next);
         self.atoms.push(Atom::Other(text));
         next
+    }
+
+    /// The id of the integer `i` (interning it): the same id [`Interner::intern`] gives the
+    /// JSON number `i`.
+    pub fn intern_int(&mut self, i: i64) -> u32 {
+        let next = self.atoms.len() as u32;
+        if (0..1 << 20).contains(&i) {
+            let i = i as usize;
+            if i >= self.small.len() {
+                self.small.resize((i + 1).next_power_of_two(), NIL);
+            }
+            if self.small[i] == NIL {
+                self.small[i] = next;
+                self.atoms.push(Atom::Int(i as i64));
+            }
+            return self.small[i];
+        }
+        let id = *self.ints.entry(i).or_insert(next);
+        if id == next {
+            self.atoms.push(Atom::Int(i));
+        }
+        id
     }
 
     /// Number of distinct atoms.
@@ -171,10 +178,37 @@ pub enum TxnKind {
     RwRegister,
 }
 
-/// Extracts the transactions of every client operation.
-pub fn extract(file: &str, ops: &[Operation], workload: TxnKind) -> Result<Txns, InputError> {
+/// Extracts the transactions of every client operation (from their values), taking the transactions the compact reader ([`super::read`]) already parsed
+/// from `compact` and the others from the operations' values: with `compact`, the
+/// same transactions, ids and errors as without it over the operations the general reader
+/// gives.
+pub fn extract_with(
+    file: &str,
+    ops: &[Operation],
+    workload: TxnKind,
+    compact: Option<&super::read::CompactTxns>,
+) -> Result<Txns, InputError> {
     let mut out = Txns::default();
+    if let Some(c) = compact {
+        out.mops.reserve(c.mop_count());
+        out.txns.reserve(ops.len());
+    }
     for op in ops.iter().filter(|o| o.client) {
+        if let Some(raw) = compact.and_then(|c| c.of(op.id)) {
+            let start = out.mops.len() as u32;
+            let ok = op.outcome == Outcome::Ok;
+            for m in raw.mops {
+                let mop = raw.interned(m, ok, workload, &mut out);
+                out.mops.push(mop);
+            }
+            out.txns.push(Txn {
+                op: op.id,
+                outcome: op.outcome,
+                start,
+                end: out.mops.len() as u32,
+            });
+            continue;
+        }
         let (value, line) = match op.outcome {
             Outcome::Ok => (&op.output, op.complete_line.unwrap_or(op.invoke_line)),
             _ => (&op.input, op.invoke_line),
