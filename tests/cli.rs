@@ -431,15 +431,19 @@ fn human_counterexample_explains_the_stale_read() {
         .assert()
         .code(1)
         .stdout(
-            predicate::str::starts_with("register-stale-read.jsonl: INVALID — not linearizable (register, 5 ops, 1 key,")
-                .and(predicate::str::contains("could not linearize: process 3: read → \"Brazil\""))
-                .and(predicate::str::contains("write  \"Brazil\""))
-                .and(predicate::str::contains("write  \"Germany\""))
-                .and(predicate::str::contains("\"Germany\""))
-                .and(predicate::str::contains("minimal failing sub-history"))
-                .and(predicate::str::contains("cannot be linearized"))
-                // Not a terminal: no colors.
-                .and(predicate::str::contains("\x1b[").not()),
+            predicate::str::starts_with(
+                "register-stale-read.jsonl: INVALID — not linearizable (register, 5 ops, 1 key,",
+            )
+            .and(predicate::str::contains(
+                "could not linearize: process 3: read → \"Brazil\"",
+            ))
+            .and(predicate::str::contains("write  \"Brazil\""))
+            .and(predicate::str::contains("write  \"Germany\""))
+            .and(predicate::str::contains("\"Germany\""))
+            .and(predicate::str::contains("minimal failing sub-history"))
+            .and(predicate::str::contains("cannot be linearized"))
+            // Not a terminal: no colors.
+            .and(predicate::str::contains("\x1b[").not()),
         );
 }
 

@@ -1008,7 +1008,7 @@ fn assert_remote_clocks_healed(
         assert!(
             log.contains(what) || text.contains(what),
             "run.log has `{what}`:\n{}",
-            head(&text)
+            head(text)
         );
     }
     for i in 1..=3 {
@@ -1024,7 +1024,10 @@ fn assert_remote_clocks_healed(
         );
     }
     let left: Vec<String> = dead_faketime_shm().difference(before).cloned().collect();
-    assert!(left.is_empty(), "libfaketime's /dev/shm entries left: {left:?}");
+    assert!(
+        left.is_empty(),
+        "libfaketime's /dev/shm entries left: {left:?}"
+    );
 }
 
 #[test]
@@ -1048,7 +1051,10 @@ fn lease_demo_on_ssh_hosts_serves_a_stale_read_under_partitions_and_clock_bump_t
     let before = dead_faketime_shm();
     let started = Instant::now();
     let (code, text, run) = demo_on_lab(&lab, store.path(), "lease", &extra);
-    eprintln!("lease + partition,clock-bump on 3 SSH hosts: {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "lease + partition,clock-bump on 3 SSH hosts: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(code, 1, "expected a stale read:\n{}", head(&text));
     assert!(text.contains("not linearizable"), "{}", head(&text));
     let named = text

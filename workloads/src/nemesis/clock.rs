@@ -147,7 +147,9 @@ impl std::fmt::Debug for ClockFiles {
             .field("nodes", &self.nodes)
             .field(
                 "files",
-                &(0..self.nodes).map(|n| self.describe(n)).collect::<Vec<_>>(),
+                &(0..self.nodes)
+                    .map(|n| self.describe(n))
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -250,7 +252,9 @@ impl ClockFiles {
     pub fn file(&self, node: usize) -> PathBuf {
         match &self.place {
             Place::Local(dir) => dir.join(format!("n{}.faketime", node + 1)),
-            Place::Remote { files, .. } => PathBuf::from(files.get(node).cloned().unwrap_or_default()),
+            Place::Remote { files, .. } => {
+                PathBuf::from(files.get(node).cloned().unwrap_or_default())
+            }
         }
     }
 
@@ -297,7 +301,11 @@ impl ClockFiles {
             Place::Remote { remote, files } => {
                 let file = files.get(node).cloned().unwrap_or_default();
                 remote
-                    .run(node, "read the clock file", &format!("cat {}", quote(&file)))
+                    .run(
+                        node,
+                        "read the clock file",
+                        &format!("cat {}", quote(&file)),
+                    )
                     .await
                     .map(|o| o.stdout.trim().to_string())
                     .map_err(|e| format!("cannot read {}: {e}", self.describe(node)))
@@ -401,7 +409,10 @@ impl ClockFiles {
         self.lock().skews.iter_mut().for_each(|s| *s = None);
         let results =
             crate::remote::join_all((0..self.nodes).map(|node| self.write(node, ZERO))).await;
-        results.into_iter().collect::<Result<Vec<()>, _>>().map(drop)
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(drop)
     }
 
     /// Reads every file back: `Ok` when each holds `+0` and no task moves them.
