@@ -955,3 +955,169 @@ fn postgres_on_ssh_hosts_primary_and_streaming_replicas_stay_valid_under_kill() 
         assert!(!text.is_empty(), "{} is empty", node_log.display());
     }
 }
+
+/// The lease demo's timing on the lab (as tests/store_lease.rs): short faults, many of them;
+/// clients that give up on an isolated leader quickly, so some are free to read from it while
+/// its lease is stretched.
+const LEASE_FAST: &[&str] = &[
+    "--workload",
+    "register",
+    "--keys",
+    "3",
+    "--concurrency",
+    "15",
+    "--op-timeout",
+    "0.3",
+    "--nemesis-interval",
+    "0.3",
+    "--nemesis-hold",
+    "1.2",
+];
+
+/// libfaketime's `/dev/shm/faketime_shm_PID` entries whose process no longer runs (the lab's
+/// hosts share this machine's /dev/shm).
+fn dead_faketime_shm() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let pid = name.strip_prefix("faketime_shm_")?.to_string();
+            (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(name)
+        })
+        .collect()
+}
+
+/// After a lease run with clock faults on the lab: the nodes ran under libfaketime with their
+/// own timestamp file (run.log), the clocks were reset and the reset verified, no timestamp
+/// file is left on any host, and the killed nodes left nothing of libfaketime's in /dev/shm
+/// (`before`: the dead entries there before the run).
+fn assert_remote_clocks_healed(
+    lab: &Lab,
+    run: &std::path::Path,
+    text: &str,
+    before: &std::collections::BTreeSet<String>,
+) {
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    for what in [
+        "find libfaketime: exit 0",
+        "node clocks under libfaketime:",
+        "clock file: exit 0",
+        "every clock file reads +0 again",
+    ] {
+        assert!(
+            log.contains(what) || text.contains(what),
+            "run.log has `{what}`:\n{}",
+            head(text)
+        );
+    }
+    for i in 1..=3 {
+        let left = lab.on(
+            i,
+            "for f in /var/lib/faultline/runs/*/*/faketime; do [ -f \"$f\" ] && echo \"$f\"; \
+             done; true",
+        );
+        let left = String::from_utf8_lossy(&left.stdout).to_string();
+        assert!(
+            !left.contains(&lab.addr(i)),
+            "host {i} keeps a timestamp file: {left}"
+        );
+    }
+    let left: Vec<String> = dead_faketime_shm().difference(before).cloned().collect();
+    assert!(
+        left.is_empty(),
+        "libfaketime's /dev/shm entries left: {left:?}"
+    );
+}
+
+#[test]
+fn lease_demo_on_ssh_hosts_serves_a_stale_read_under_partitions_and_clock_bump_then_heals() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new(22, 3);
+    let store = tempfile::tempdir().unwrap();
+    let mut extra = LEASE_FAST.to_vec();
+    extra.extend([
+        "--nemesis",
+        "partition,clock-bump",
+        "--time-limit",
+        "12",
+        "--seed",
+        "1",
+        "--demo-bin",
+        env!("CARGO_BIN_EXE_faultline"),
+    ]);
+    let before = dead_faketime_shm();
+    let started = Instant::now();
+    let (code, text, run) = demo_on_lab(&lab, store.path(), "lease", &extra);
+    eprintln!(
+        "lease + partition,clock-bump on 3 SSH hosts: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(code, 1, "expected a stale read:\n{}", head(&text));
+    assert!(text.contains("not linearizable"), "{}", head(&text));
+    let named = text
+        .lines()
+        .any(|l| l.contains("could not linearize") && l.contains("read"));
+    assert!(named, "no stale read named:\n{}", head(&text));
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    for f in ["\"bump-clock\"", "\"reset-clock\"", "\"start-partition\""] {
+        assert!(history.contains(f), "the history records {f}");
+    }
+    assert_remote_clocks_healed(&lab, &run, &text, &before);
+    assert_demo_cleaned_up(&lab, &run);
+}
+
+#[test]
+fn lease_demo_on_ssh_hosts_stays_valid_under_partitions_alone() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new(23, 3);
+    let store = tempfile::tempdir().unwrap();
+    let mut extra = LEASE_FAST.to_vec();
+    extra.extend([
+        "--nemesis",
+        "partition",
+        "--time-limit",
+        "8",
+        "--seed",
+        "1",
+        "--demo-bin",
+        env!("CARGO_BIN_EXE_faultline"),
+    ]);
+    let (code, text, run) = demo_on_lab(&lab, store.path(), "lease", &extra);
+    assert_eq!(code, 0, "lease reads stay linearizable:\n{}", head(&text));
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    assert!(history.contains("\"start-partition\""), "no partition");
+    assert_demo_cleaned_up(&lab, &run);
+}
+
+#[test]
+fn heal_resets_a_faketime_file_an_earlier_run_left_with_an_offset() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new(24, 2);
+    let dir = format!(
+        "/var/lib/faultline/runs/demo-healtest-{}/root_{}",
+        std::process::id(),
+        lab.addr(1)
+    );
+    lab.on(
+        1,
+        &format!("mkdir -p {dir} && printf '%s\\n' -7.500 > {dir}/faketime"),
+    );
+    let mut h = vec!["heal".to_string()];
+    h.extend(lab.ssh_flags());
+    let (code, text) = lab.faultline(&h, Duration::from_secs(60));
+    let after = std::fs::read_to_string(format!("{dir}/faketime")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(std::path::Path::new(&dir).parent().unwrap());
+    assert_eq!(code, 0, "heal succeeds:\n{text}");
+    assert!(
+        text.contains(&format!("clock reset {dir}/faketime (was -7.500)")),
+        "{text}"
+    );
+    assert_eq!(after.trim(), "+0", "the file is reset");
+}

@@ -503,7 +503,7 @@ fn parse_chunk<'a>(
             None => {
                 c.mops.truncate(m0);
                 c.elems.truncate(e0);
-                let ev = parse_line(content, line, source).ok()?;
+                let ev = parse_line(content, line, source, true).ok()?;
                 c.recs.push(Rec {
                     line,
                     index: None,

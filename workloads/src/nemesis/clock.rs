@@ -1,9 +1,11 @@
 //! Clock faults — Jepsen's bump, strobe and skew — for node processes faultline starts, through
-//! libfaketime; never this machine's clock.
+//! libfaketime; never this machine's clock (nor an SSH host's real clock).
 //!
 //! Part of the "run" step of run → check → report. A target that supports clock faults starts
 //! each node with `LD_PRELOAD=libfaketimeMT.so.1` and its own timestamp file
-//! ([`ClockFiles::env`]); the file holds the node's offset from the real time (`+0`, `-3.25`)
+//! ([`ClockFiles::env`] on this machine; on SSH hosts the demo's start script sets the same
+//! variables, [`remote_env`], and the file lives in the node's run directory there,
+//! [`ClockFiles::remote`]); the file holds the node's offset from the real time (`+0`, `-3.25`)
 //! and libfaketime re-reads it on every wall-clock call (`FAKETIME_NO_CACHE=1`), so faultline
 //! moves a node's clock by rewriting one file. Only the wall clock (`CLOCK_REALTIME`,
 //! `SystemTime`) moves: `FAKETIME_DONT_FAKE_MONOTONIC=1` keeps `CLOCK_MONOTONIC` (Rust's
@@ -25,6 +27,7 @@ use checkers::Rng;
 use serde_json::{json, Value};
 
 use super::{Fault, NemesisError, NotHealed};
+use crate::remote::{quote, Remote, SshError};
 use crate::runner::{FaultOp, Faults};
 
 /// Where Debian's `libfaketime` package puts the multi-threaded preload library.
@@ -35,11 +38,44 @@ pub const LIBFAKETIME_PATHS: &[&str] = &[
     "/usr/local/lib/faketime/libfaketimeMT.so.1",
 ];
 
-/// How often a strobe flips a clock, and a skew re-writes its offset.
+/// How often a strobe flips a clock, and a skew re-writes its offset (files on this machine).
 pub const STEP: Duration = Duration::from_millis(10);
 
+/// As [`STEP`], for files on SSH hosts: each write is a command over the SSH connection.
+pub const REMOTE_STEP: Duration = Duration::from_millis(100);
+
 /// The contents of a healed timestamp file: no offset.
-const ZERO: &str = "+0";
+pub const ZERO: &str = "+0";
+
+/// The shell loop removing the `/dev/shm` pair libfaketime leaves for each killed process of
+/// `$pids` (as [`ClockFiles::remove_shm`], on a host; nothing for processes not under it).
+pub const REMOVE_SHM_SH: &str =
+    "for p in $pids; do rm -f /dev/shm/faketime_shm_$p /dev/shm/sem.faketime_sem_$p; done\n";
+
+/// The name of a node's timestamp file in its run directory on an SSH host
+/// (`/var/lib/faultline/runs/KIND-RUN/HOST/faketime`; `faultline heal` resets every such file
+/// it finds, [`crate::remote::faults::HEAL_SCRIPT`]).
+pub const REMOTE_FILE: &str = "faketime";
+
+/// The shell script printing the first of [`LIBFAKETIME_PATHS`] that exists on a host
+/// (nothing when none does).
+pub fn find_libfaketime_script() -> String {
+    format!(
+        "for p in {}; do [ -f \"$p\" ] && {{ echo \"$p\"; break; }}; done; true",
+        LIBFAKETIME_PATHS.join(" ")
+    )
+}
+
+/// The `env` arguments (shell words) that put a node on an SSH host under libfaketime `lib`
+/// and the timestamp file `file`: as [`ClockFiles::env`].
+pub fn remote_env(lib: &str, file: &str) -> String {
+    format!(
+        "LD_PRELOAD={} FAKETIME_TIMESTAMP_FILE={} FAKETIME_NO_CACHE=1 \
+         FAKETIME_DONT_FAKE_MONOTONIC=1",
+        quote(lib),
+        quote(file)
+    )
+}
 
 /// Finds libfaketime's preload library, or says which package is missing.
 pub fn find_libfaketime() -> Result<PathBuf, crate::RunError> {
@@ -87,12 +123,36 @@ enum Skew {
 }
 
 /// The per-node timestamp files of one run and the task that strobes or skews them.
-#[derive(Debug)]
 pub struct ClockFiles {
     lib: PathBuf,
-    dir: PathBuf,
+    place: Place,
     nodes: usize,
     state: Mutex<ClockState>,
+}
+
+/// Where a run's timestamp files are.
+enum Place {
+    /// On this machine: `DIR/n1.faketime` ….
+    Local(PathBuf),
+    /// On SSH hosts: node `i`'s file is `files[i]` on host `i`, written over the connection.
+    Remote {
+        remote: Arc<Remote>,
+        files: Vec<String>,
+    },
+}
+
+impl std::fmt::Debug for ClockFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClockFiles")
+            .field("nodes", &self.nodes)
+            .field(
+                "files",
+                &(0..self.nodes)
+                    .map(|n| self.describe(n))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -105,34 +165,81 @@ struct ClockState {
 
 /// Why a timestamp file could not be written or read back.
 #[derive(Debug, thiserror::Error)]
-#[error("clock file {}: {source}", path.display())]
-pub struct ClockError {
-    /// The file.
-    pub path: PathBuf,
-    /// The OS error.
-    pub source: std::io::Error,
+pub enum ClockError {
+    /// A file on this machine.
+    #[error("clock file {}: {source}", path.display())]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file on an SSH host (the error names the host).
+    #[error("clock file {file}: {source}")]
+    Remote {
+        /// The file on the host.
+        file: String,
+        /// What the connection or the command said.
+        source: SshError,
+    },
 }
 
 impl ClockFiles {
     /// Creates `dir/n1.faketime` … with `+0` for `nodes` nodes, preloading `lib`.
     pub fn create(lib: PathBuf, dir: &Path, nodes: usize) -> Result<Arc<ClockFiles>, ClockError> {
-        std::fs::create_dir_all(dir).map_err(|source| ClockError {
+        std::fs::create_dir_all(dir).map_err(|source| ClockError::Local {
             path: dir.to_path_buf(),
             source,
         })?;
-        let files = ClockFiles {
+        let files = ClockFiles::with_place(lib, Place::Local(dir.to_path_buf()), nodes);
+        for node in 0..nodes {
+            files.write_local(node, ZERO)?;
+        }
+        Ok(Arc::new(files))
+    }
+
+    /// The timestamp files of nodes on SSH hosts: node `i`'s is `files[i]` on `remote`'s host
+    /// `i`, already holding `+0` (the start script writes it before the node starts).
+    pub fn remote(remote: Arc<Remote>, files: Vec<String>) -> Arc<ClockFiles> {
+        let nodes = files.len();
+        Arc::new(ClockFiles::with_place(
+            PathBuf::new(),
+            Place::Remote { remote, files },
+            nodes,
+        ))
+    }
+
+    fn with_place(lib: PathBuf, place: Place, nodes: usize) -> ClockFiles {
+        ClockFiles {
             lib,
-            dir: dir.to_path_buf(),
+            place,
             nodes,
             state: Mutex::new(ClockState {
                 skews: vec![None; nodes],
                 task: None,
             }),
-        };
-        for node in 0..nodes {
-            files.write(node, ZERO)?;
         }
-        Ok(Arc::new(files))
+    }
+
+    /// How often a strobe flips and a skew re-writes: [`STEP`], or [`REMOTE_STEP`] on SSH
+    /// hosts.
+    pub fn step(&self) -> Duration {
+        match self.place {
+            Place::Local(_) => STEP,
+            Place::Remote { .. } => REMOTE_STEP,
+        }
+    }
+
+    /// Node `node`'s file, for messages: a path, or `HOST:PATH`.
+    pub fn describe(&self, node: usize) -> String {
+        match &self.place {
+            Place::Local(_) => self.file(node).display().to_string(),
+            Place::Remote { remote, files } => format!(
+                "{}:{}",
+                remote.hosts[node].spec.label,
+                files.get(node).map(String::as_str).unwrap_or("?")
+            ),
+        }
     }
 
     /// Number of nodes.
@@ -140,9 +247,15 @@ impl ClockFiles {
         self.nodes
     }
 
-    /// Node `node`'s (from 0) timestamp file: `DIR/n<node+1>.faketime`.
+    /// Node `node`'s (from 0) timestamp file on this machine: `DIR/n<node+1>.faketime`
+    /// (on SSH hosts, see [`ClockFiles::describe`]).
     pub fn file(&self, node: usize) -> PathBuf {
-        self.dir.join(format!("n{}.faketime", node + 1))
+        match &self.place {
+            Place::Local(dir) => dir.join(format!("n{}.faketime", node + 1)),
+            Place::Remote { files, .. } => {
+                PathBuf::from(files.get(node).cloned().unwrap_or_default())
+            }
+        }
     }
 
     /// The environment that puts node `node` (from 0) under its timestamp file.
@@ -156,13 +269,60 @@ impl ClockFiles {
     }
 
     /// Writes `text` into node `node`'s file atomically (a new file renamed over the old, so
-    /// libfaketime never reads half a line).
-    fn write(&self, node: usize, text: &str) -> Result<(), ClockError> {
+    /// libfaketime never reads half a line): here, or over the SSH connection.
+    async fn write(&self, node: usize, text: &str) -> Result<(), ClockError> {
+        match &self.place {
+            Place::Local(_) => self.write_local(node, text),
+            Place::Remote { remote, files } => {
+                let file = files.get(node).cloned().unwrap_or_default();
+                let script = format!(
+                    "printf '%s\\n' {t} > {f}.tmp && mv -f {f}.tmp {f}",
+                    t = quote(text),
+                    f = quote(&file)
+                );
+                remote
+                    .run(node, "clock file", &script)
+                    .await
+                    .map(|_| ())
+                    .map_err(|source| ClockError::Remote { file, source })
+            }
+        }
+    }
+
+    /// Node `node`'s file's contents (trimmed).
+    async fn read(&self, node: usize) -> Result<String, String> {
+        match &self.place {
+            Place::Local(_) => {
+                let path = self.file(node);
+                std::fs::read_to_string(&path)
+                    .map(|t| t.trim().to_string())
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            }
+            Place::Remote { remote, files } => {
+                let file = files.get(node).cloned().unwrap_or_default();
+                remote
+                    .run(
+                        node,
+                        "read the clock file",
+                        &format!("cat {}", quote(&file)),
+                    )
+                    .await
+                    .map(|o| o.stdout.trim().to_string())
+                    .map_err(|e| format!("cannot read {}: {e}", self.describe(node)))
+            }
+        }
+    }
+
+    /// [`ClockFiles::write`] for files on this machine (a no-op for files on SSH hosts).
+    fn write_local(&self, node: usize, text: &str) -> Result<(), ClockError> {
+        let Place::Local(dir) = &self.place else {
+            return Ok(());
+        };
         let path = self.file(node);
-        let tmp = self.dir.join(format!(".n{}.faketime.tmp", node + 1));
+        let tmp = dir.join(format!(".n{}.faketime.tmp", node + 1));
         std::fs::write(&tmp, format!("{text}\n"))
             .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|source| ClockError { path, source })
+            .map_err(|source| ClockError::Local { path, source })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ClockState> {
@@ -171,7 +331,7 @@ impl ClockFiles {
 
     /// Applies `skews` (node → what its clock does) and starts the strobe/skew task if any
     /// needs one. Must run inside a tokio runtime.
-    fn apply(self: &Arc<Self>, skews: &[(usize, Skew)]) -> Result<(), ClockError> {
+    async fn apply(self: &Arc<Self>, skews: &[(usize, Skew)]) -> Result<(), ClockError> {
         self.stop_task();
         {
             let mut st = self.lock();
@@ -181,10 +341,16 @@ impl ClockFiles {
                 }
             }
         }
-        for &(node, skew) in skews {
-            if let Skew::Offset(s) | Skew::Strobe(s) = skew {
-                self.write(node, &offset_text(s))?;
-            }
+        let writes = skews.iter().filter_map(|&(node, skew)| match skew {
+            Skew::Offset(s) | Skew::Strobe(s) => Some(async move {
+                // Each string lives in the future that writes it.
+                let text = offset_text(s);
+                self.write(node, &text).await
+            }),
+            Skew::Rate(_) => None,
+        });
+        for r in crate::remote::join_all(writes).await {
+            r?;
         }
         if skews.iter().any(|(_, s)| !matches!(s, Skew::Offset(_))) {
             let files = self.clone();
@@ -194,26 +360,39 @@ impl ClockFiles {
         Ok(())
     }
 
-    /// The strobe/skew loop: every [`STEP`], flips strobed clocks and advances skewed ones.
+    /// The strobe/skew loop: every [`ClockFiles::step`], flips strobed clocks and advances
+    /// skewed ones (the nodes' files written in parallel).
     async fn drive(self: Arc<Self>) {
         let start = tokio::time::Instant::now();
-        let mut tick = tokio::time::interval(STEP);
+        let mut tick = tokio::time::interval(self.step());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flip = false;
         loop {
             tick.tick().await;
             flip = !flip;
             let elapsed = start.elapsed().as_secs_f64();
             let skews = self.lock().skews.clone();
-            for (node, skew) in skews.iter().enumerate() {
-                let text = match skew {
-                    Some(Skew::Strobe(s)) if flip => offset_text(*s),
-                    Some(Skew::Strobe(_)) => ZERO.to_string(),
-                    Some(Skew::Rate(r)) => offset_text((r - 1.0) * elapsed),
-                    _ => continue,
-                };
-                // A failed write leaves the clock where it was; the heal rewrites and checks.
-                let _ = self.write(node, &text);
-            }
+            let texts: Vec<(usize, String)> = skews
+                .iter()
+                .enumerate()
+                .filter_map(|(node, skew)| {
+                    let text = match skew {
+                        Some(Skew::Strobe(s)) if flip => offset_text(*s),
+                        Some(Skew::Strobe(_)) => ZERO.to_string(),
+                        Some(Skew::Rate(r)) => offset_text((r - 1.0) * elapsed),
+                        _ => return None,
+                    };
+                    Some((node, text))
+                })
+                .collect();
+            let this = &self;
+            // A failed write leaves the clock where it was; the heal rewrites and checks.
+            let _ = crate::remote::join_all(
+                texts
+                    .iter()
+                    .map(|(node, text)| async move { this.write(*node, text).await }),
+            )
+            .await;
         }
     }
 
@@ -224,39 +403,31 @@ impl ClockFiles {
     }
 
     /// Every clock back to the true time: stops the strobe/skew task and writes `+0` to every
-    /// file (all of them, also on error; the first error is returned).
-    pub fn reset_all(&self) -> Result<(), ClockError> {
+    /// file (all of them, in parallel, also on error; the first error is returned).
+    pub async fn reset_all(&self) -> Result<(), ClockError> {
         self.stop_task();
         self.lock().skews.iter_mut().for_each(|s| *s = None);
-        let mut first = Ok(());
-        for node in 0..self.nodes {
-            if let Err(e) = self.write(node, ZERO) {
-                if first.is_ok() {
-                    first = Err(e);
-                }
-            }
-        }
-        first
+        let results =
+            crate::remote::join_all((0..self.nodes).map(|node| self.write(node, ZERO))).await;
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(drop)
     }
 
     /// Reads every file back: `Ok` when each holds `+0` and no task moves them.
-    pub fn verify_reset(&self) -> Result<(), String> {
+    pub async fn verify_reset(&self) -> Result<(), String> {
         if self.lock().task.as_ref().is_some_and(|t| !t.is_finished()) {
             return Err("the clock strobe/skew task still runs".into());
         }
         for node in 0..self.nodes {
-            let path = self.file(node);
-            match std::fs::read_to_string(&path) {
-                Ok(text) if text.trim() == ZERO => {}
-                Ok(text) => {
-                    return Err(format!(
-                        "n{}'s clock is still off: {} holds {:?}",
-                        node + 1,
-                        path.display(),
-                        text.trim()
-                    ))
-                }
-                Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            let text = self.read(node).await?;
+            if text != ZERO {
+                return Err(format!(
+                    "n{}'s clock is still off: {} holds {text:?}",
+                    node + 1,
+                    self.describe(node)
+                ));
             }
         }
         Ok(())
@@ -272,9 +443,15 @@ impl ClockFiles {
 }
 
 impl Drop for ClockFiles {
-    /// Stops the task and resets every file (a run that ends in any way leaves no clock off).
+    /// Stops the task and resets every file on this machine (a run that ends in any way
+    /// leaves no clock off). Files on SSH hosts are reset by the run's heal, and removed with
+    /// the node's directory when the nodes stop; `faultline heal --ssh-nodes` resets any
+    /// left.
     fn drop(&mut self) {
-        let _ = self.reset_all();
+        self.stop_task();
+        for node in 0..self.nodes {
+            let _ = self.write_local(node, ZERO);
+        }
     }
 }
 
@@ -372,7 +549,7 @@ impl ClockSchedule {
             let (v, s) = match skew {
                 Skew::Offset(s) => (json!(s), format!("{name} {s:+.3}s")),
                 Skew::Strobe(s) => (
-                    json!({"delta": s, "period_ms": STEP.as_millis() as u64}),
+                    json!({"delta": s, "period_ms": self.target.files().step().as_millis() as u64}),
                     format!("{name} ±{:.3}s", s.abs()),
                 ),
                 Skew::Rate(r) => (json!({"rate": r}), format!("{name} x{r}")),
@@ -432,6 +609,7 @@ impl Faults for ClockSchedule {
                 self.target
                     .files()
                     .apply(&plan.skews)
+                    .await
                     .map_err(|e| NemesisError::NotRepaired(e.to_string()))?;
                 self.active = Some(plan);
                 Ok(op.value.clone())
@@ -441,6 +619,7 @@ impl Faults for ClockSchedule {
                 self.target
                     .files()
                     .reset_all()
+                    .await
                     .map_err(|e| NemesisError::NotRepaired(e.to_string()))?;
                 Ok(Value::Null)
             }
@@ -456,6 +635,7 @@ impl Faults for ClockSchedule {
             .target
             .files()
             .reset_all()
+            .await
             .map(|()| Value::Null)
             .map_err(|e| NemesisError::NotRepaired(e.to_string()));
         if was || result.is_err() {
@@ -469,6 +649,7 @@ impl Faults for ClockSchedule {
         self.target
             .files()
             .verify_reset()
+            .await
             .map(|()| "every clock file reads +0 again".to_string())
             .map_err(NotHealed::Clock)
     }
@@ -485,14 +666,14 @@ mod tests {
         assert_eq!(offset_text(0.0), "+0.000");
     }
 
-    #[test]
-    fn clock_files_reset_to_zero_and_verify() {
+    #[tokio::test]
+    async fn clock_files_reset_to_zero_and_verify() {
         let dir = std::env::temp_dir().join(format!("faultline-clock-{}", std::process::id()));
         let files = ClockFiles::create(PathBuf::from("/nonexistent.so"), &dir, 2).unwrap();
-        files.write(1, "-5.000").unwrap();
-        assert!(files.verify_reset().unwrap_err().contains("n2"));
-        files.reset_all().unwrap();
-        files.verify_reset().unwrap();
+        files.write(1, "-5.000").await.unwrap();
+        assert!(files.verify_reset().await.unwrap_err().contains("n2"));
+        files.reset_all().await.unwrap();
+        files.verify_reset().await.unwrap();
         assert_eq!(std::fs::read_to_string(files.file(0)).unwrap().trim(), "+0");
         let _ = std::fs::remove_dir_all(&dir);
     }

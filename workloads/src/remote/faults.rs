@@ -18,6 +18,7 @@ use std::sync::Arc;
 use checkers::Rng;
 
 use super::{quote, Remote, SshError, NO_PID};
+use crate::nemesis::clock::{ClockFiles, ClockTarget};
 use crate::nemesis::{
     Aim, Cut, Fault, Grudge, NemesisError, NotHealed, PacketSpec, Partition, PartitionKind,
     Planned, Primitives,
@@ -33,8 +34,10 @@ pub const PACKET_CHAIN: &str = "FAULTLINE-PKT";
 /// Where pids paused by faultline are recorded on a node.
 pub const STATE_DIR: &str = "/var/lib/faultline";
 
-/// Removes faultline's chain (and the jumps to it) and resumes every pid recorded as paused.
-/// Prints `chain N` (rules it held) and `resumed PID…` for what it found; nothing when clean.
+/// Removes faultline's chain (and the jumps to it), resumes every pid recorded as paused and
+/// puts every libfaketime timestamp file of a node faultline started
+/// (`/var/lib/faultline/runs/*/*/faketime`) back to `+0`. Prints `chain N` (rules it held),
+/// `resumed PID…` and `clock reset FILE (was OFFSET)` for what it found; nothing when clean.
 pub const HEAL_SCRIPT: &str = r#"
 if command -v iptables >/dev/null 2>&1; then
   if iptables -w -S FAULTLINE >/dev/null 2>&1; then
@@ -57,6 +60,13 @@ if [ -f "$f" ]; then
   kill -CONT $pids 2>/dev/null
   rm -f "$f"
 fi
+for f in /var/lib/faultline/runs/*/*/faketime; do
+  [ -f "$f" ] || continue
+  was=$(cat "$f" 2>/dev/null)
+  if [ "$was" != "+0" ]; then
+    printf '+0\n' > "$f.tmp" && mv -f "$f.tmp" "$f" && echo "clock reset $f (was $was)"
+  fi
+done
 true
 "#;
 
@@ -112,6 +122,9 @@ pub struct RemoteFaults {
     down: Vec<bool>,
     /// Node `i` is paused.
     paused: Vec<bool>,
+    /// The nodes' timestamp files, when faultline started them under libfaketime (the demo
+    /// store with clock faults).
+    clocks: Option<Arc<ClockFiles>>,
 }
 
 impl RemoteFaults {
@@ -124,7 +137,14 @@ impl RemoteFaults {
             service,
             down: vec![false; n],
             paused: vec![false; n],
+            clocks: None,
         }
+    }
+
+    /// These primitives with the nodes' timestamp files, for the clock nemesis.
+    pub fn with_clocks(mut self, clocks: Option<Arc<ClockFiles>>) -> RemoteFaults {
+        self.clocks = clocks;
+        self
     }
 
     fn pid_cmd(&self, node: usize, what: &'static str) -> Result<String, NemesisError> {
@@ -299,7 +319,7 @@ impl Primitives for RemoteFaults {
                 }))
             }
             Fault::Kill | Fault::Pause => Aim::Node(rng.below(n as u64) as usize),
-            // Refused by `TargetKind::plan`: only the demo's nodes run under libfaketime.
+            // On the clock nemesis's own schedule (`clocks`).
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
             // Aimed by the schedule.
             Fault::Packet => return None,
@@ -309,9 +329,14 @@ impl Primitives for RemoteFaults {
             Fault::LoseUnfsynced => return None,
         })
     }
+    fn clocks(&self) -> Option<Box<dyn ClockTarget>> {
+        let files = self.clocks.clone()?;
+        Some(Box::new(RemoteClocks(self.target, files)))
+    }
     async fn kill(&mut self, node: usize) -> Result<(), NemesisError> {
         let script = pid_preamble(&self.pid_cmd(node, "kill a node without --node-pid")?)
-            + "kill -KILL $(tree $pid)";
+            + "pids=$(tree $pid); kill -KILL $pids\n"
+            + crate::nemesis::clock::REMOVE_SHM_SH;
         self.remote.run(node, "kill", &script).await?;
         self.down[node] = true;
         self.paused[node] = false;
@@ -496,6 +521,18 @@ impl Primitives for RemoteFaults {
     }
 }
 
+/// The timestamp files of nodes faultline started on SSH hosts, for the clock nemesis.
+struct RemoteClocks(&'static str, Arc<ClockFiles>);
+
+impl ClockTarget for RemoteClocks {
+    fn target(&self) -> &'static str {
+        self.0
+    }
+    fn files(&self) -> &Arc<ClockFiles> {
+        &self.1
+    }
+}
+
 /// The script finding the members an earlier run started on the host labelled `label`
 /// (directories `/var/lib/faultline/runs/*/LABEL/`, the member's pid in `pid` there, checked
 /// to still be the member: its working directory is that directory or below it). With
@@ -510,6 +547,7 @@ for d in /var/lib/faultline/runs/*/LABEL; do
   if [ -n "$p" ] && [ $ok = 1 ]; then
     if [ $remove = 1 ]; then
       pids=$(tree $p); kill -CONT $pids 2>/dev/null; kill -KILL $pids 2>/dev/null
+      for q in $pids; do rm -f /dev/shm/faketime_shm_$q /dev/shm/sem.faketime_sem_$q; done
       echo "stopped member pid $p ($d)"
     else
       echo "member still running: pid $p ($d)"

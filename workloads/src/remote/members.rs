@@ -211,9 +211,10 @@ impl Members {
             let dir = self.dir(i);
             format!(
                 "{TREE_FN}if [ -f {dir}/pid ]; then p=$(cat {dir}/pid); \
-                 [ -n \"$p\" ] && kill -CONT $(tree $p) 2>/dev/null; \
-                 [ -n \"$p\" ] && kill -KILL $(tree $p) 2>/dev/null; fi\n\
+                 [ -n \"$p\" ] && pids=$(tree $p) && kill -CONT $pids 2>/dev/null; \
+                 [ -n \"$p\" ] && kill -KILL $pids 2>/dev/null; {}; fi\n\
                  cat {dir}/{} 2>/dev/null; true",
+                crate::nemesis::clock::REMOVE_SHM_SH.trim_end(),
                 self.log_name
             )
         };

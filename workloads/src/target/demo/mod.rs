@@ -206,16 +206,8 @@ impl Target for Demo {
     }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_queue(workload)?;
-        if let Some(&f) = faults.iter().find(|&&f| clock::is_clock(f)) {
-            if !self.ssh.ssh_nodes.is_empty() {
-                return Err(RunError::FaultUnsupported {
-                    target: "demo".into(),
-                    fault: f.name().into(),
-                    missing: "faultline does not set the clocks of --ssh-nodes hosts (clock \
-                              faults need the demo's nodes on loopback, under libfaketime)"
-                        .into(),
-                });
-            }
+        // On SSH hosts libfaketime is looked for on each host when the nodes start.
+        if faults.iter().any(|&f| clock::is_clock(f)) && self.ssh.ssh_nodes.is_empty() {
             clock::find_libfaketime()?;
         }
         if !self.ssh.ssh_nodes.is_empty() && faults.contains(&Fault::LoseUnfsynced) {
@@ -279,10 +271,10 @@ impl Target for Demo {
             return Ok(DemoNodes {
                 http: Arc::new(r.http.clone()),
                 local: None,
-                remote: Some(r),
                 timeout: self.timeout,
-                clocks: None,
+                clocks: r.clocks.clone(),
                 files: &[],
+                remote: Some(r),
             });
         }
         let mode = self.mode.name();
@@ -387,11 +379,10 @@ impl Nodes for DemoNodes {
     }
     fn primitives(&self) -> Option<Either<DemoFaults, RemoteFaults>> {
         if let Some(r) = &self.remote {
-            return Some(Either::B(RemoteFaults::new(
-                "demo",
-                r.members.remote.clone(),
-                r.service.clone(),
-            )));
+            return Some(Either::B(
+                RemoteFaults::new("demo", r.members.remote.clone(), r.service.clone())
+                    .with_clocks(self.clocks.clone()),
+            ));
         }
         let mut faults = DemoFaults::new(self.local.clone()?);
         faults.clocks = self.clocks.clone();

@@ -7,6 +7,11 @@
 //! hosts, [`crate::remote::faults::RemoteFaults`], as for etcd). faultline waits until every
 //! node answers `/health` and hears every other; at the end it stops them and copies each
 //! `node.log` into the store directory (`nodes/HOST/node.log`). Part of the "run" step.
+//!
+//! With clock faults each node runs under the host's libfaketime (checked for, installed with
+//! `--install`) and its own timestamp file, `faketime` in its directory, which the clock
+//! nemesis rewrites over the SSH connection ([`ClockFiles::remote`]); the hosts' real clocks
+//! are never touched.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +22,7 @@ use super::cluster::health;
 use super::Mode;
 use crate::remote::faults::{RemoteFaults, Service};
 use crate::remote::members::Members;
+use crate::nemesis::clock::{self, ClockFiles};
 use crate::remote::{join_all, quote, SshArgs, SshError};
 use crate::runner::Progress;
 use crate::target::RunError;
@@ -37,6 +43,8 @@ pub struct RemoteDemo {
     pub http: Vec<SocketAddr>,
     /// The node profile for the fault primitives (pid file, start script).
     pub service: Arc<Service>,
+    /// The nodes' timestamp files, when the run has clock faults.
+    pub clocks: Option<Arc<ClockFiles>>,
 }
 
 impl RemoteDemo {
@@ -57,12 +65,16 @@ impl RemoteDemo {
             .iter()
             .map(|h| SocketAddr::new(h.addr, HTTP_PORT))
             .collect();
-        let cluster = RemoteDemo {
+        let mut cluster = RemoteDemo {
             service: Arc::new(members.service()),
             members,
             http,
+            clocks: None,
         };
-        if let Err(e) = cluster.launch(faults, mode, demo_bin, progress).await {
+        if let Err(e) = cluster
+            .launch(faults, mode, demo_bin, ssh.install, progress)
+            .await
+        {
             cluster.members.shutdown().await;
             return Err(e);
         }
@@ -70,10 +82,11 @@ impl RemoteDemo {
     }
 
     async fn launch(
-        &self,
+        &mut self,
         faults: &[crate::nemesis::Fault],
         mode: Mode,
         demo_bin: Option<&Path>,
+        install: bool,
         progress: &Arc<Progress>,
     ) -> Result<(), RunError> {
         let members = &self.members;
@@ -82,7 +95,20 @@ impl RemoteDemo {
             .prepare(faults)
             .await?;
         let bins = self.place_binary(demo_bin, progress).await?;
+        let libs = if faults.iter().any(|&f| clock::is_clock(f)) {
+            Some(self.find_libfaketime(install).await?)
+        } else {
+            None
+        };
+        let members = &self.members;
+        let remote = &members.remote;
+        let mut new_clocks = None;
+        let clock_file = |i: usize| format!("{}/{}", members.dir(i), clock::REMOTE_FILE);
         let start = |i: usize| {
+            let under = match &libs {
+                Some(libs) => format!("env {} ", clock::remote_env(&libs[i], &clock_file(i))),
+                None => String::new(),
+            };
             let addr = remote.hosts[i].addr;
             let peers: String = remote
                 .hosts
@@ -92,7 +118,7 @@ impl RemoteDemo {
                 .map(|(j, h)| format!(" --peer {}={}", j + 1, SocketAddr::new(h.addr, PEER_PORT)))
                 .collect();
             format!(
-                "nohup setsid {bin} serve-demo-node --id {id} --mode {mode} --http {http} \
+                "nohup setsid {under}{bin} serve-demo-node --id {id} --mode {mode} --http {http} \
                  --peer-listen {peer}{peers} --data-dir $dir/data >> $dir/node.log 2>&1 \
                  < /dev/null &\necho $! > $dir/pid\n",
                 bin = quote(&bins[i]),
@@ -113,9 +139,30 @@ impl RemoteDemo {
                 .collect::<Vec<_>>()
                 .join(",")
         ));
+        // The timestamp file holds no offset before the node starts.
+        let prepare = |i: usize| match &libs {
+            Some(_) => format!(
+                "printf '%s\\n' {} > {} || exit 1",
+                clock::ZERO,
+                quote(&clock_file(i))
+            ),
+            None => String::new(),
+        };
         members
-            .launch("start the demo node", |_| String::new(), start)
+            .launch("start the demo node", prepare, start)
             .await?;
+        if libs.is_some() {
+            let files: Vec<String> = (0..remote.len()).map(clock_file).collect();
+            let clocks = ClockFiles::remote(remote.clone(), files);
+            progress.note(format!(
+                "node clocks under libfaketime: {}",
+                (0..remote.len())
+                    .map(|i| clocks.describe(i))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+            new_clocks = Some(clocks);
+        }
         self.wait_connected().await?;
         progress.note(format!(
             "demo store up: {}",
@@ -126,7 +173,52 @@ impl RemoteDemo {
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
+        self.clocks = new_clocks;
         Ok(())
+    }
+
+    /// libfaketime's preload library on each host (the first of
+    /// [`clock::LIBFAKETIME_PATHS`] there); missing: an error naming the host and the package,
+    /// or, with `install`, the package installed (`faketime`, which brings `libfaketime`).
+    async fn find_libfaketime(&self, install: bool) -> Result<Vec<String>, RunError> {
+        let remote = &self.members.remote;
+        let script = clock::find_libfaketime_script();
+        let mut tried_install = false;
+        loop {
+            let found = remote
+                .run_all("find libfaketime", |_| script.clone())
+                .await;
+            let mut libs = Vec::new();
+            let mut missing = None;
+            for (h, r) in remote.hosts.iter().zip(found) {
+                let path = r?.stdout.trim().to_string();
+                if path.is_empty() && missing.is_none() {
+                    missing = Some(h.spec.label.clone());
+                }
+                libs.push(path);
+            }
+            let Some(host) = missing else {
+                return Ok(libs);
+            };
+            if !install || tried_install {
+                return Err(SshError::Missing {
+                    host,
+                    program: format!(
+                        "libfaketimeMT.so.1 (looked in {})",
+                        clock::LIBFAKETIME_PATHS.join(", ")
+                    ),
+                    hint: "clock faults run the demo's nodes under libfaketime: apt-get \
+                           install libfaketime, or pass --install"
+                        .into(),
+                }
+                .into());
+            }
+            // The `faketime` program's package depends on `libfaketime`.
+            self.members
+                .ensure_program("faketime", "faketime", true)
+                .await?;
+            tried_install = true;
+        }
     }
 
     /// The path of the node binary on each host: `demo_bin` (checked to run there), or this
