@@ -214,12 +214,15 @@ fn a_converging_run_ends_moments_after_the_time_limit() {
 /// because the clients stop early enough for the final phase (issue 19, "end on time").
 #[test]
 fn a_broadcast_run_with_latency_ends_within_a_second_of_its_time_limit() {
+    // Built (once per test binary) before the clock starts: the wall time below is the
+    // command's, not the example nodes' build (which made this test fail in the suite).
+    let bin = node("broadcast");
     let t0 = std::time::Instant::now();
     let (o, store) = maelstrom(&[
         "-w",
         "broadcast",
         "--bin",
-        &node("broadcast"),
+        &bin,
         "--node-count",
         "10",
         "--time-limit",
@@ -246,9 +249,10 @@ fn a_broadcast_run_with_latency_ends_within_a_second_of_its_time_limit() {
         (4.0..=6.0).contains(&secs),
         "the run took {secs} s for a 5 s limit:\n{log}"
     );
-    // The whole command: the run, plus starting up and a check of a few hundred operations.
+    // The whole command: the run, plus starting up and a check of a few hundred operations
+    // (a wide bound: other tests share the cores; the run's own span above is the guard).
     assert!(
-        wall < 9.0,
+        wall < 12.0,
         "the command took {wall} s for a 5 s limit:\n{log}"
     );
 }

@@ -963,7 +963,7 @@ const LEASE_FAST: &[&str] = &[
     "--workload",
     "register",
     "--keys",
-    "3",
+    "6",
     "--concurrency",
     "15",
     "--op-timeout",
@@ -1030,7 +1030,13 @@ fn assert_remote_clocks_healed(
     );
 }
 
+/// Not in the suite: on SSH hosts partitions and clock bumps hit random nodes (the remote demo
+/// does not aim them at the leader as the loopback demo does), so whether a run catches the
+/// stale read depends on timing — it did in 2 of 3 runs of seed 1 (valid in the third, which is
+/// a correct verdict for that history). The loopback lease tests (tests/store_lease.rs) catch
+/// it every time. Run by hand: `cargo test --release --test remote_ssh -- --ignored lease_demo`.
 #[test]
+#[ignore = "timing-dependent on SSH hosts (random partition targets); see the doc comment"]
 fn lease_demo_on_ssh_hosts_serves_a_stale_read_under_partitions_and_clock_bump_then_heals() {
     if !available() {
         return;
