@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// Whether the lab can be built (root, `ip`, `sshd`). Under `FAULTLINE_REQUIRE_DATABASES=1`
@@ -113,12 +114,37 @@ pub struct Lab {
     pub dir: tempfile::TempDir,
     names: Vec<String>,
     sshd: Vec<Child>,
+    /// Shared (or, for [`Lab::new_alone`], exclusive) hold on [`LAB_FILES`] while the lab lives.
+    _files: LabFiles,
+}
+
+/// The lab's hosts share this machine's file system, so `faultline heal` (and the heal at the
+/// start and end of every run) on any lab resets every `/var/lib/faultline/runs/*/*/faketime`
+/// — also the files another test planted. Labs hold this lock shared; a test whose assertions
+/// are about such shared files holds it alone ([`Lab::new_alone`]).
+static LAB_FILES: RwLock<()> = RwLock::new(());
+
+enum LabFiles {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
 }
 
 impl Lab {
     /// Builds the lab: namespaces, bridge, veths, sshd on each host (waits until each
     /// answers).
     pub fn new(subnet: u8, n: usize) -> Lab {
+        let files = LabFiles::Shared(LAB_FILES.read().unwrap_or_else(|e| e.into_inner()));
+        Lab::build(subnet, n, files)
+    }
+
+    /// [`Lab::new`], with no other lab of this test binary alive meanwhile (waits for the
+    /// others to end): for tests about files every lab's heal touches.
+    pub fn new_alone(subnet: u8, n: usize) -> Lab {
+        let files = LabFiles::Alone(LAB_FILES.write().unwrap_or_else(|e| e.into_inner()));
+        Lab::build(subnet, n, files)
+    }
+
+    fn build(subnet: u8, n: usize, files: LabFiles) -> Lab {
         remove_stale();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut lab = Lab {
@@ -127,6 +153,7 @@ impl Lab {
             dir,
             names: Vec::new(),
             sshd: Vec::new(),
+            _files: files,
         };
         let ctl = lab.ctl();
         lab.names.push(ctl.clone());
