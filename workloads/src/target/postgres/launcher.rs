@@ -198,6 +198,7 @@ impl LocalPostgres {
         let started = async {
             let (data, log) = initdb(&dirs, "n1", user).await?;
             let node = data.parent().unwrap_or(&dirs.root).to_path_buf();
+            let port = free_port()?;
             let args = if lazy {
                 let backing = node.join("data.disk");
                 std::fs::rename(&data, &backing).map_err(|source| ServerError::Path {
@@ -213,18 +214,14 @@ impl LocalPostgres {
                 mount = Some(mounted.map_err(|e| {
                     RunError::Start(format!("cannot mount the FUSE filesystem: {e}"))
                 })?);
-                Some(())
+                server_args_with(&data, &node, port, true)
             } else {
-                None
+                server_args(&data, port)
             };
-            let port = free_port()?;
             let server = Server::start(ServerSpec {
                 name: "n1".into(),
                 program: PathBuf::from(format!("{BIN}/postgres")),
-                args: match args {
-                    Some(()) => server_args_with(&data, &node, port, true),
-                    None => server_args(&data, port),
-                },
+                args,
                 log: log.clone(),
                 user,
                 netns: None,
