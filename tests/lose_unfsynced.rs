@@ -480,10 +480,12 @@ fn ctrl_c_during_a_lose_unfsynced_run_unmounts_every_fuse_mount() {
 #[test]
 fn lose_unfsynced_on_a_target_that_cannot_is_refused_before_the_run_naming_both() {
     // Redis without --redis-appendfsync keeps nothing on disk: refused too.
-    // PostgreSQL with replicas: only the single local server has the mount.
-    let cases: [(&str, &[&str]); 3] = [
+    // PostgreSQL with replicas: only the single local server has the mount; etcd on SSH
+    // hosts: faultline mounts nothing there (refused before connecting).
+    let cases: [(&str, &[&str]); 4] = [
         ("redis", &[]),
         ("postgres", &["--replicas", "1"]),
+        ("etcd", &["--ssh-nodes", "192.0.2.1,192.0.2.2,192.0.2.3"]),
         ("local", &[]),
     ];
     for (target, extra) in cases {
