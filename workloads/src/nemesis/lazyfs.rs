@@ -1270,6 +1270,34 @@ mod tests {
     }
 
     #[test]
+    fn fsync_writes_only_the_changed_bytes_not_the_whole_file_tail() {
+        let Some((_dir, mount, mnt, backing)) = mounted() else {
+            return;
+        };
+        let f = File::create(mnt.join("seg")).unwrap();
+        f.write_all_at(&[1u8; 8192], 0).unwrap();
+        f.sync_data().unwrap();
+        // Behind the mount's back: the backing file's second page changes. A sync that
+        // rewrote everything from the first changed byte to the end would undo this.
+        let b = OpenOptions::new()
+            .write(true)
+            .open(backing.join("seg"))
+            .unwrap();
+        b.write_all_at(&[9u8; 4096], 4096).unwrap();
+        f.write_all_at(b"x", 10).unwrap();
+        assert_eq!(mount.unsynced_bytes(), 8192 - 10);
+        f.sync_data().unwrap();
+        let on_disk = fs::read(backing.join("seg")).unwrap();
+        assert_eq!(on_disk[10], b'x');
+        assert_eq!(
+            &on_disk[4096..],
+            &[9u8; 4096][..],
+            "only byte 10 was written"
+        );
+        assert_eq!(mount.unsynced_bytes(), 0);
+    }
+
+    #[test]
     fn an_overwrite_in_place_is_forgotten_by_a_reopen_after_a_loss_and_mmap_reads_it() {
         let Some((_dir, mount, mnt, _backing)) = mounted() else {
             return;
