@@ -441,7 +441,10 @@ pub struct RunArgs {
     /// Faults to inject: none, or a comma-separated list of partition, kill, pause, packet,
     /// corrupt (kill, corrupt a file --corrupt names, restart; --target demo --mode sync or
     /// lease) (`all` is partition, kill, pause), and the clock faults clock-bump, clock-strobe,
-    /// clock-skew (or clock; --target demo only, through libfaketime: docs/clocks.md). Several
+    /// clock-skew (or clock; --target demo only, through libfaketime: docs/clocks.md), and
+    /// lose-unfsynced (kill, drop every write not yet fsynced, restart: faultline's FUSE
+    /// filesystem under the data directories of the servers it starts here — demo, redis with
+    /// --redis-appendfsync, etcd, the single postgres with fsync on). Several
     /// kinds run at once, each on its own seeded schedule (clock faults on one schedule of
     /// their own). Faults need a target whose nodes faultline starts: demo, or etcd, redis,
     /// postgres, rabbitmq without --nodes (which faults each takes: docs/nemesis.md).

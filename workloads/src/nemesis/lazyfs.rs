@@ -8,16 +8,28 @@
 //! long as faultline lives (the node dies with faultline anyway, `PR_SET_PDEATHSIG`).
 //!
 //! What it covers:
-//! - **file contents and sizes**: `write` and truncation (`setattr` size, `open` with
-//!   `O_TRUNC`) change an in-memory copy of the file only; `fsync`/`fdatasync` on the file writes
-//!   the changed range and the size to the backing file and `fdatasync`s it. Reads see the
-//!   in-memory copy (every open is `direct_io`, so the kernel's page cache never holds a copy
-//!   that could survive a loss).
-//! - **namespace operations** (create, mkdir, unlink, rmdir, rename) go straight to the backing
-//!   directory: they behave as if every directory were synced at once. So a file created and
-//!   written but never synced exists empty after a loss, and a renamed file keeps its new name
-//!   but loses its unsynced contents. Hard links, symlinks and extended attributes are not
-//!   offered (`ENOSYS`).
+//! - **file contents and sizes**: `write`, truncation (`setattr` size, `open` with `O_TRUNC`)
+//!   and `fallocate` (plain, `KEEP_SIZE`, `PUNCH_HOLE`, `ZERO_RANGE`) change an in-memory copy
+//!   of the file only; `fsync`/`fdatasync` on the file writes the changed byte range and the
+//!   size to the backing file and `fdatasync`s it. Reads (and `mmap`, which etcd's bbolt uses)
+//!   see the in-memory copy. Files are opened without `FOPEN_KEEP_CACHE`, so the kernel drops
+//!   its page cache of a file at every open: after a loss the killed node's restart reads what
+//!   was synced, not a page the kernel kept. `sync_file_range` never reaches a FUSE
+//!   filesystem and syncs nothing here (it promises no durability either).
+//! - **namespace operations** (create, mkdir, unlink, rmdir, rename, hard links, symlinks)
+//!   go straight to the backing directory: they behave as if every directory were fsynced at
+//!   once (so `fsyncdir` has nothing left to do). A file created and written but never synced
+//!   exists empty after a loss, and a renamed file keeps its new name but loses its unsynced
+//!   contents. This is the simpler rule than "durable after the directory's fsync": it can
+//!   only lose less than a real disk would, never more, so it never invents a loss.
+//! - **metadata**: `chmod` and `chown` go to the backing file at once; files and directories
+//!   are created owned by the calling process's uid and gid (when faultline is root), so a
+//!   server running as its own user (PostgreSQL) owns what it creates. Times are the backing
+//!   file's. `statfs` reports the backing filesystem. Extended attributes are not offered
+//!   (`ENOSYS`). `flock` and POSIX locks are the kernel's own (local to this machine, which is
+//!   all one node needs). Hard links made through the mount share one in-memory copy; names
+//!   that were already hard links in the backing directory before the mount are seen as
+//!   separate files.
 //!
 //! [`LazyMount::lose_unfsynced`] drops every unsynced change (the node is killed first, so
 //! nothing is in flight: a process blocked in a FUSE request cannot exit before the request
@@ -37,7 +49,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
     FileAttr, FileType, Filesystem, MountOption, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request, TimeOrNow,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
 };
 
 /// The file-system name (the `source` field of `/proc/self/mountinfo`) and subtype
@@ -163,8 +175,23 @@ pub struct LazyMount {
 
 impl LazyMount {
     /// Mounts the lazy filesystem at `mountpoint` (created if missing) over `backing` (created
-    /// if missing; it keeps the synced state).
+    /// if missing; it keeps the synced state). Only faultline's own user can use it.
     pub fn mount(mountpoint: &Path, backing: &Path) -> Result<LazyMount, LazyFsError> {
+        Self::mount_with(mountpoint, backing, false)
+    }
+
+    /// Like [`LazyMount::mount`], but other users can use the mount too (FUSE `allow_other`):
+    /// for a server faultline runs as another user (PostgreSQL as `postgres`). Needs root, or
+    /// `user_allow_other` in `/etc/fuse.conf`.
+    pub fn mount_shared(mountpoint: &Path, backing: &Path) -> Result<LazyMount, LazyFsError> {
+        Self::mount_with(mountpoint, backing, true)
+    }
+
+    fn mount_with(
+        mountpoint: &Path,
+        backing: &Path,
+        others: bool,
+    ) -> Result<LazyMount, LazyFsError> {
         check_available()?;
         for dir in [mountpoint, backing] {
             fs::create_dir_all(dir).map_err(|source| LazyFsError::Dir {
@@ -180,12 +207,15 @@ impl LazyMount {
         let fs = LazyFs {
             state: state.clone(),
         };
-        let options = [
+        let mut options = vec![
             MountOption::FSName(FS_NAME.into()),
             MountOption::Subtype(FS_NAME.into()),
             MountOption::NoDev,
             MountOption::NoSuid,
         ];
+        if others {
+            options.push(MountOption::AllowOther);
+        }
         let session =
             fuser::spawn_mount2(fs, mountpoint, &options).map_err(|source| LazyFsError::Mount {
                 path: mountpoint.to_path_buf(),
@@ -214,18 +244,18 @@ impl LazyMount {
         lock(&self.state)
             .files
             .values()
-            .filter_map(|c| {
-                c.dirty_from
-                    .map(|d| c.data.len() as u64 - d.min(c.data.len() as u64))
-            })
+            .filter_map(|c| c.first_change().map(|d| c.data.len() as u64 - d))
             .sum()
     }
 }
 
 impl Drop for LazyMount {
     fn drop(&mut self) {
-        // Dropping the session unmounts (umount2 MNT_DETACH as root, else fusermount3 -u -z);
-        // the session's thread then ends.
+        // Detach first (umount2 MNT_DETACH as root, else fusermount3 -u -z): fuser's own
+        // unmount is a plain umount, which fails (EBUSY) while a process of the node still
+        // has a file or its working directory in the mount, and would leave the mount behind.
+        let _ = unmount(&self.mountpoint);
+        // Dropping the session ends its thread (the mount is gone or detached already).
         drop(self.session.take());
     }
 }
@@ -234,12 +264,107 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A file's contents in memory since its first write or truncation.
+/// A file's contents in memory since its first write, truncation or allocation.
 struct Cached {
     /// The file's current contents.
     data: Vec<u8>,
-    /// The first byte changed since the last sync (`None`: in step with the backing file).
-    dirty_from: Option<u64>,
+    /// The backing file's length (as of the last sync, or the load).
+    synced_len: u64,
+    /// The shortest the file was since the last sync (a truncation below `synced_len`).
+    cut: u64,
+    /// The bytes written since the last sync: `[from, to)` (`None`: none).
+    written: Option<(u64, u64)>,
+}
+
+impl Cached {
+    fn load(data: Vec<u8>) -> Cached {
+        let len = data.len() as u64;
+        Cached {
+            data,
+            synced_len: len,
+            cut: len,
+            written: None,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    /// The first byte that differs from the backing file (`None`: in step with it).
+    fn first_change(&self) -> Option<u64> {
+        let mut first = self.written.map(|(from, _)| from);
+        if self.cut < self.synced_len || self.len() != self.synced_len {
+            let size = self.cut.min(self.len()).min(self.synced_len);
+            first = Some(first.map_or(size, |f| f.min(size)));
+        }
+        first.map(|f| f.min(self.len()))
+    }
+
+    /// Sets the length (zeros past the old end).
+    fn resize(&mut self, size: u64) {
+        self.data.resize(size as usize, 0);
+        self.cut = self.cut.min(size);
+    }
+
+    /// Records that `[from, to)` changed.
+    fn mark(&mut self, from: u64, to: u64) {
+        if from >= to {
+            return;
+        }
+        self.written = Some(match self.written {
+            Some((a, b)) => (a.min(from), b.max(to)),
+            None => (from, to),
+        });
+    }
+
+    /// Writes `data` at `offset` (growing the file).
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        let end = offset + data.len() as u64;
+        if self.len() < end {
+            self.resize(end);
+        }
+        self.data[offset as usize..end as usize].copy_from_slice(data);
+        self.mark(offset, end);
+    }
+
+    /// Zeros `[from, to)` (clipped to the file).
+    fn zero(&mut self, from: u64, to: u64) {
+        let to = to.min(self.len());
+        if from < to {
+            self.data[from as usize..to as usize].fill(0);
+            self.mark(from, to);
+        }
+    }
+
+    /// `fallocate(2)` with `mode` over `[offset, offset + length)`; `Err(errno)` for a mode
+    /// the filesystem does not do.
+    fn fallocate(&mut self, offset: u64, length: u64, mode: i32) -> Result<(), i32> {
+        let end = offset.checked_add(length).ok_or(libc::EFBIG)?;
+        let keep_size = mode & libc::FALLOC_FL_KEEP_SIZE != 0;
+        match mode & !libc::FALLOC_FL_KEEP_SIZE {
+            // Allocation: the blocks are the backing filesystem's business; only a growing
+            // size is visible (and unsynced until fsync).
+            0 => {
+                if !keep_size && end > self.len() {
+                    self.resize(end);
+                }
+                Ok(())
+            }
+            libc::FALLOC_FL_PUNCH_HOLE if keep_size => {
+                self.zero(offset, end);
+                Ok(())
+            }
+            libc::FALLOC_FL_ZERO_RANGE => {
+                if !keep_size && end > self.len() {
+                    self.resize(end);
+                }
+                self.zero(offset, end);
+                Ok(())
+            }
+            _ => Err(libc::EOPNOTSUPP),
+        }
+    }
 }
 
 /// The filesystem's state, shared with [`LazyMount`].
@@ -269,22 +394,19 @@ impl State {
 
     fn lose(&mut self) -> Lost {
         let mut lost = Lost::default();
-        let dirty: Vec<u64> = self
+        let dirty: Vec<(u64, u64)> = self
             .files
             .iter()
-            .filter(|(_, c)| c.dirty_from.is_some())
-            .map(|(&i, _)| i)
+            .filter_map(|(&i, c)| c.first_change().map(|f| (i, c.len() - f)))
             .collect();
-        for ino in dirty {
-            if let Some(c) = self.files.remove(&ino) {
-                let from = c.dirty_from.unwrap_or(0).min(c.data.len() as u64);
-                let name = self
-                    .paths
-                    .get(&ino)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| format!("(unlinked inode {ino})"));
-                lost.0.insert(name, (c.data.len() as u64 - from).max(1));
-            }
+        for (ino, bytes) in dirty {
+            self.files.remove(&ino);
+            let name = self
+                .paths
+                .get(&ino)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| format!("(unlinked inode {ino})"));
+            lost.0.insert(name, bytes.max(1));
         }
         lost
     }
@@ -312,9 +434,30 @@ impl State {
         i
     }
 
-    fn forget_path(&mut self, rel: &Path) {
-        if let Some(i) = self.inodes.remove(rel) {
-            self.paths.remove(&i);
+    /// `rel` no longer names a file: its inode keeps another name it has (a hard link), or
+    /// is gone (its unsynced contents with it, if `drop_contents`).
+    fn forget_path(&mut self, rel: &Path, drop_contents: bool) {
+        let Some(i) = self.inodes.remove(rel) else {
+            return;
+        };
+        if self.paths.get(&i).map(PathBuf::as_path) != Some(rel) {
+            return;
+        }
+        match self
+            .inodes
+            .iter()
+            .find(|(_, &j)| j == i)
+            .map(|(p, _)| p.clone())
+        {
+            Some(other) => {
+                self.paths.insert(i, other);
+            }
+            None => {
+                self.paths.remove(&i);
+                if drop_contents {
+                    self.files.remove(&i);
+                }
+            }
         }
     }
 
@@ -332,21 +475,13 @@ impl State {
     fn cached(&mut self, ino: u64) -> Result<&mut Cached, i32> {
         if !self.files.contains_key(&ino) {
             let data = fs::read(self.real(ino)?).map_err(errno)?;
-            self.files.insert(
-                ino,
-                Cached {
-                    data,
-                    dirty_from: None,
-                },
-            );
+            self.files.insert(ino, Cached::load(data));
         }
         self.files.get_mut(&ino).ok_or(libc::EIO)
     }
 
     fn truncate(&mut self, ino: u64, size: u64) -> Result<(), i32> {
-        let c = self.cached(ino)?;
-        c.data.resize(size as usize, 0);
-        c.dirty_from = Some(c.dirty_from.map_or(size, |d| d.min(size)));
+        self.cached(ino)?.resize(size);
         Ok(())
     }
 
@@ -355,22 +490,43 @@ impl State {
         let Some(c) = self.files.get_mut(&ino) else {
             return Ok(());
         };
-        let Some(from) = c.dirty_from else {
+        if c.first_change().is_none() {
             return Ok(());
+        }
+        let done = |c: &mut Cached| {
+            let len = c.len();
+            c.synced_len = len;
+            c.cut = len;
+            c.written = None;
         };
         let Ok(real) = real else {
             // Unlinked: nothing to keep.
-            c.dirty_from = None;
+            done(c);
             return Ok(());
         };
         let file = OpenOptions::new().write(true).open(real).map_err(errno)?;
-        let from = from.min(c.data.len() as u64);
-        file.set_len(c.data.len() as u64).map_err(errno)?;
-        file.write_all_at(&c.data[from as usize..], from)
-            .map_err(errno)?;
+        // A cut first, so bytes past it that the file regrew over are not the old ones.
+        if c.cut < c.synced_len {
+            file.set_len(c.cut).map_err(errno)?;
+        }
+        file.set_len(c.len()).map_err(errno)?;
+        if let Some((from, to)) = c.written {
+            let (from, to) = (from.min(c.len()), to.min(c.len()));
+            file.write_all_at(&c.data[from as usize..to as usize], from)
+                .map_err(errno)?;
+        }
         file.sync_data().map_err(errno)?;
-        c.dirty_from = None;
+        done(c);
         Ok(())
+    }
+
+    /// Gives a new file or directory to the process that made it (as root; otherwise it is
+    /// the caller's already).
+    fn own(&self, rel: &Path, uid: u32, gid: u32) {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let _ = std::os::unix::fs::lchown(self.backing.join(rel), Some(uid), Some(gid));
+        }
     }
 }
 
@@ -433,7 +589,7 @@ impl LazyFs {
         match st.attr(ino) {
             Ok(attr) => reply.entry(&TTL, &attr, 0),
             Err(e) => {
-                st.forget_path(rel);
+                st.forget_path(rel, false);
                 reply.error(e)
             }
         }
@@ -461,8 +617,8 @@ impl Filesystem for LazyFs {
         _req: &Request<'_>,
         ino: u64,
         mode: Option<u32>,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
         size: Option<u64>,
         _atime: Option<TimeOrNow>,
         _mtime: Option<TimeOrNow>,
@@ -480,6 +636,9 @@ impl Filesystem for LazyFs {
                 fs::set_permissions(st.real(ino)?, fs::Permissions::from_mode(mode))
                     .map_err(errno)?;
             }
+            if uid.is_some() || gid.is_some() {
+                std::os::unix::fs::lchown(st.real(ino)?, uid, gid).map_err(errno)?;
+            }
             if let Some(size) = size {
                 st.truncate(ino, size)?;
             }
@@ -493,7 +652,7 @@ impl Filesystem for LazyFs {
 
     fn mkdir(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         parent: u64,
         name: &OsStr,
         mode: u32,
@@ -511,6 +670,7 @@ impl Filesystem for LazyFs {
                 return reply.error(errno(e));
             }
             let _ = fs::set_permissions(&real, fs::Permissions::from_mode(mode & !umask));
+            st.own(&rel, req.uid(), req.gid());
             rel
         };
         self.entry_of(&rel, reply);
@@ -524,7 +684,7 @@ impl Filesystem for LazyFs {
         };
         match fs::remove_file(st.backing.join(&rel)) {
             Ok(()) => {
-                st.forget_path(&rel);
+                st.forget_path(&rel, false);
                 reply.ok()
             }
             Err(e) => reply.error(errno(e)),
@@ -539,7 +699,7 @@ impl Filesystem for LazyFs {
         };
         match fs::remove_dir(st.backing.join(&rel)) {
             Ok(()) => {
-                st.forget_path(&rel);
+                st.forget_path(&rel, false);
                 reply.ok()
             }
             Err(e) => reply.error(errno(e)),
@@ -567,12 +727,14 @@ impl Filesystem for LazyFs {
         if let Err(e) = fs::rename(st.backing.join(&from), st.backing.join(&to)) {
             return reply.error(errno(e));
         }
-        // The replaced file's inode is gone; the moved one (and anything under it) takes the
-        // new path.
-        if let Some(old) = st.inodes.remove(&to) {
-            st.paths.remove(&old);
-            st.files.remove(&old);
+        let (a, b) = (st.inodes.get(&from), st.inodes.get(&to));
+        if a.is_some() && a == b {
+            // Two names of one file: rename(2) does nothing.
+            return reply.ok();
         }
+        // The replaced file loses this name (and, its last, its contents); the moved one (and
+        // anything under it) takes the new path.
+        st.forget_path(&to, true);
         let moved: Vec<(PathBuf, u64)> = st
             .inodes
             .iter()
@@ -605,12 +767,14 @@ impl Filesystem for LazyFs {
         } else if let Err(e) = st.real(ino).and_then(|p| fs::metadata(p).map_err(errno)) {
             return reply.error(e);
         }
-        reply.opened(0, fuser::consts::FOPEN_DIRECT_IO)
+        // No FOPEN_KEEP_CACHE: the kernel drops its cached pages of the file now (module docs);
+        // no FOPEN_DIRECT_IO: a shared mmap (bbolt) needs the page cache.
+        reply.opened(0, 0)
     }
 
     fn create(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         parent: u64,
         name: &OsStr,
         mode: u32,
@@ -628,8 +792,13 @@ impl Filesystem for LazyFs {
         if flags & libc::O_EXCL != 0 {
             open.create_new(true);
         }
+        // A file that existed (no O_EXCL) keeps its owner.
+        let existed = fs::symlink_metadata(st.backing.join(&rel)).is_ok();
         if let Err(e) = open.open(st.backing.join(&rel)) {
             return reply.error(errno(e));
+        }
+        if !existed {
+            st.own(&rel, req.uid(), req.gid());
         }
         let ino = st.ino_of(&rel);
         if flags & libc::O_TRUNC != 0 {
@@ -638,7 +807,7 @@ impl Filesystem for LazyFs {
             }
         }
         match st.attr(ino) {
-            Ok(a) => reply.created(&TTL, &a, 0, 0, fuser::consts::FOPEN_DIRECT_IO),
+            Ok(a) => reply.created(&TTL, &a, 0, 0, 0),
             Err(e) => reply.error(e),
         }
     }
@@ -698,13 +867,7 @@ impl Filesystem for LazyFs {
         let offset = offset.max(0) as usize;
         match st.cached(ino) {
             Ok(c) => {
-                let end = offset + data.len();
-                if c.data.len() < end {
-                    c.data.resize(end, 0);
-                }
-                c.data[offset..end].copy_from_slice(data);
-                let from = offset as u64;
-                c.dirty_from = Some(c.dirty_from.map_or(from, |d| d.min(from)));
+                c.write(offset as u64, data);
                 reply.written(data.len() as u32)
             }
             Err(e) => reply.error(e),
@@ -812,6 +975,112 @@ impl Filesystem for LazyFs {
         // Namespace operations are durable at once (module docs).
         reply.ok()
     }
+
+    fn symlink(
+        &mut self,
+        req: &Request<'_>,
+        parent: u64,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let rel = {
+            let st = self.st();
+            let rel = match st.child(parent, link_name) {
+                Ok(r) => r,
+                Err(e) => return reply.error(e),
+            };
+            if let Err(e) = std::os::unix::fs::symlink(target, st.backing.join(&rel)) {
+                return reply.error(errno(e));
+            }
+            st.own(&rel, req.uid(), req.gid());
+            rel
+        };
+        self.entry_of(&rel, reply);
+    }
+
+    fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
+        use std::os::unix::ffi::OsStrExt;
+        match self
+            .st()
+            .real(ino)
+            .and_then(|p| fs::read_link(p).map_err(errno))
+        {
+            Ok(t) => reply.data(t.as_os_str().as_bytes()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn link(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        newparent: u64,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let mut st = self.st();
+        let (real, rel) = match (st.real(ino), st.child(newparent, newname)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return reply.error(e),
+        };
+        if let Err(e) = fs::hard_link(real, st.backing.join(&rel)) {
+            return reply.error(errno(e));
+        }
+        // One file, two names: one inode, one in-memory copy.
+        st.inodes.insert(rel, ino);
+        match st.attr(ino) {
+            Ok(a) => reply.entry(&TTL, &a, 0),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fallocate(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        length: i64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        if offset < 0 || length <= 0 {
+            return reply.error(libc::EINVAL);
+        }
+        let mut st = self.st();
+        match st
+            .cached(ino)
+            .and_then(|c| c.fallocate(offset as u64, length as u64, mode))
+        {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
+        use std::os::unix::ffi::OsStrExt;
+        let backing = self.st().backing.clone();
+        let Ok(c) = std::ffi::CString::new(backing.as_os_str().as_bytes()) else {
+            return reply.error(libc::EINVAL);
+        };
+        // SAFETY: an all-zero statvfs is a valid value to be overwritten.
+        let mut v: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid NUL-terminated path and `v` a valid statvfs to fill.
+        if unsafe { libc::statvfs(c.as_ptr(), &mut v) } != 0 {
+            return reply.error(errno(io::Error::last_os_error()));
+        }
+        reply.statfs(
+            v.f_blocks,
+            v.f_bfree,
+            v.f_bavail,
+            v.f_files,
+            v.f_ffree,
+            v.f_bsize as u32,
+            v.f_namemax as u32,
+            v.f_frsize as u32,
+        );
+    }
 }
 
 /// A faultline FUSE mount left behind (faultline killed before it could unmount).
@@ -897,6 +1166,261 @@ pub fn unmount(mountpoint: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mount in a fresh temporary directory, or `None` (the test is skipped) where this
+    /// machine cannot mount FUSE.
+    fn mounted() -> Option<(tempfile::TempDir, LazyMount, PathBuf, PathBuf)> {
+        if let Err(e) = check_available() {
+            eprintln!("skipped: {e}");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (mnt, backing) = (dir.path().join("m"), dir.path().join("m.disk"));
+        let mount = LazyMount::mount(&mnt, &backing).unwrap();
+        Some((dir, mount, mnt, backing))
+    }
+
+    fn fallocate(f: &File, mode: i32, offset: i64, len: i64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor; fallocate(2) only reads its arguments.
+        match unsafe { libc::fallocate(f.as_raw_fd(), mode, offset, len) } {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+
+    #[test]
+    fn fallocate_grows_zeroes_and_punches_unsynced_until_fsync() {
+        let Some((_dir, mount, mnt, backing)) = mounted() else {
+            return;
+        };
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(mnt.join("wal"))
+            .unwrap();
+        f.write_all_at(b"abcdefgh", 0).unwrap();
+        f.sync_data().unwrap();
+        // Plain allocation grows the file (etcd's WAL preallocation); KEEP_SIZE does not.
+        fallocate(&f, 0, 0, 64).unwrap();
+        assert_eq!(fs::metadata(mnt.join("wal")).unwrap().len(), 64);
+        fallocate(&f, libc::FALLOC_FL_KEEP_SIZE, 0, 4096).unwrap();
+        assert_eq!(fs::metadata(mnt.join("wal")).unwrap().len(), 64);
+        // A punched hole reads as zeros, the size stays.
+        fallocate(
+            &f,
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            2,
+            2,
+        )
+        .unwrap();
+        let mut buf = [0u8; 8];
+        f.read_exact_at(&mut buf, 0).unwrap();
+        assert_eq!(&buf, b"ab\0\0efgh");
+        // Collapsing is not offered.
+        let e = fallocate(&f, libc::FALLOC_FL_COLLAPSE_RANGE, 0, 4096).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP));
+        drop(f);
+        // Nothing of that was synced: the loss restores the 8 synced bytes.
+        let lost = mount.lose_unfsynced();
+        assert_eq!(lost.0.get("wal"), Some(&(64 - 2)), "{lost:?}");
+        assert_eq!(fs::read(mnt.join("wal")).unwrap(), b"abcdefgh");
+        // Synced, the allocation and the hole stay.
+        let f = OpenOptions::new()
+            .write(true)
+            .open(mnt.join("wal"))
+            .unwrap();
+        fallocate(&f, 0, 0, 16).unwrap();
+        fallocate(
+            &f,
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            0,
+            1,
+        )
+        .unwrap();
+        f.sync_all().unwrap();
+        drop(f);
+        assert!(mount.lose_unfsynced().0.is_empty());
+        assert_eq!(
+            fs::read(backing.join("wal")).unwrap(),
+            b"\0bcdefgh\0\0\0\0\0\0\0\0"
+        );
+    }
+
+    #[test]
+    fn a_cut_then_regrown_file_syncs_zeros_past_the_cut_not_the_old_bytes() {
+        let Some((_dir, mount, mnt, backing)) = mounted() else {
+            return;
+        };
+        let f = File::create(mnt.join("t")).unwrap();
+        f.write_all_at(&[7u8; 100], 0).unwrap();
+        f.sync_data().unwrap();
+        f.set_len(10).unwrap();
+        f.set_len(50).unwrap();
+        f.write_all_at(b"x", 49).unwrap();
+        f.sync_data().unwrap();
+        drop(f);
+        assert!(mount.lose_unfsynced().0.is_empty());
+        let mut want = vec![7u8; 10];
+        want.extend([0u8; 39]);
+        want.push(b'x');
+        assert_eq!(fs::read(backing.join("t")).unwrap(), want);
+    }
+
+    #[test]
+    fn fsync_writes_only_the_changed_bytes_not_the_whole_file_tail() {
+        let Some((_dir, mount, mnt, backing)) = mounted() else {
+            return;
+        };
+        let f = File::create(mnt.join("seg")).unwrap();
+        f.write_all_at(&[1u8; 8192], 0).unwrap();
+        f.sync_data().unwrap();
+        // Behind the mount's back: the backing file's second page changes. A sync that
+        // rewrote everything from the first changed byte to the end would undo this.
+        let b = OpenOptions::new()
+            .write(true)
+            .open(backing.join("seg"))
+            .unwrap();
+        b.write_all_at(&[9u8; 4096], 4096).unwrap();
+        f.write_all_at(b"x", 10).unwrap();
+        assert_eq!(mount.unsynced_bytes(), 8192 - 10);
+        f.sync_data().unwrap();
+        let on_disk = fs::read(backing.join("seg")).unwrap();
+        assert_eq!(on_disk[10], b'x');
+        assert_eq!(
+            &on_disk[4096..],
+            &[9u8; 4096][..],
+            "only byte 10 was written"
+        );
+        assert_eq!(mount.unsynced_bytes(), 0);
+    }
+
+    #[test]
+    fn an_overwrite_in_place_is_forgotten_by_a_reopen_after_a_loss_and_mmap_reads_it() {
+        let Some((_dir, mount, mnt, _backing)) = mounted() else {
+            return;
+        };
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(mnt.join("db"))
+            .unwrap();
+        f.write_all_at(&[1u8; 8192], 0).unwrap();
+        f.sync_data().unwrap();
+        f.write_all_at(&[2u8; 4096], 4096).unwrap();
+        // bbolt reads its file through a shared read-only mapping.
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: maps 8192 bytes of an open file of that size read-only, unmapped below.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    8192,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    f.as_raw_fd(),
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED, "{}", io::Error::last_os_error());
+            // SAFETY: `p` maps 8192 readable bytes.
+            let seen = unsafe { std::slice::from_raw_parts(p as *const u8, 8192) }.to_vec();
+            // SAFETY: unmaps the mapping made above.
+            unsafe { libc::munmap(p, 8192) };
+            assert_eq!(&seen[..4096], &[1u8; 4096][..]);
+            assert_eq!(&seen[4096..], &[2u8; 4096][..]);
+        }
+        // flock is the kernel's (bbolt locks its file).
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid open descriptor.
+            assert_eq!(
+                unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+                0
+            );
+        }
+        drop(f);
+        let lost = mount.lose_unfsynced();
+        assert_eq!(lost.0.get("db"), Some(&4096), "{lost:?}");
+        // Same size, other bytes: only the reopen's cache drop shows the synced ones.
+        assert_eq!(fs::read(mnt.join("db")).unwrap(), vec![1u8; 8192]);
+    }
+
+    #[test]
+    fn hard_links_share_one_unsynced_copy_and_keep_it_past_the_first_name() {
+        let Some((_dir, mount, mnt, backing)) = mounted() else {
+            return;
+        };
+        fs::write(mnt.join("a"), b"old").unwrap();
+        File::open(mnt.join("a")).unwrap().sync_all().unwrap();
+        fs::hard_link(mnt.join("a"), mnt.join("b")).unwrap();
+        assert_eq!(fs::metadata(mnt.join("b")).unwrap().nlink(), 2);
+        let f = OpenOptions::new().write(true).open(mnt.join("b")).unwrap();
+        f.write_all_at(b"new", 0).unwrap();
+        drop(f);
+        assert_eq!(fs::read(mnt.join("a")).unwrap(), b"new");
+        fs::remove_file(mnt.join("a")).unwrap();
+        assert_eq!(fs::read(mnt.join("b")).unwrap(), b"new");
+        File::open(mnt.join("b")).unwrap().sync_all().unwrap();
+        assert!(mount.lose_unfsynced().0.is_empty());
+        assert_eq!(fs::read(backing.join("b")).unwrap(), b"new");
+        // A link is a namespace operation: durable at once, even unsynced contents aside.
+        fs::hard_link(mnt.join("b"), mnt.join("c")).unwrap();
+        fs::write(mnt.join("c"), b"lost").unwrap();
+        let lost = mount.lose_unfsynced();
+        assert_eq!(lost.0.len(), 1, "{lost:?}");
+        assert_eq!(fs::read(mnt.join("c")).unwrap(), b"new");
+        assert_eq!(fs::read(mnt.join("b")).unwrap(), b"new");
+        // Renaming one name over the other does nothing (rename(2)).
+        fs::rename(mnt.join("b"), mnt.join("c")).unwrap();
+        assert!(mnt.join("b").exists() && mnt.join("c").exists());
+    }
+
+    #[test]
+    fn symlinks_chmod_chown_statfs_and_rename_over_an_unsynced_file() {
+        use std::os::unix::fs::symlink;
+        let Some((_dir, mount, mnt, backing)) = mounted() else {
+            return;
+        };
+        symlink("target/file", mnt.join("ln")).unwrap();
+        assert_eq!(
+            fs::read_link(mnt.join("ln")).unwrap(),
+            PathBuf::from("target/file")
+        );
+        assert!(fs::symlink_metadata(backing.join("ln"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        fs::create_dir(mnt.join("d")).unwrap();
+        fs::write(mnt.join("d/f"), b"x").unwrap();
+        fs::set_permissions(mnt.join("d/f"), fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            fs::metadata(backing.join("d/f")).unwrap().mode() & 0o777,
+            0o600
+        );
+        let me = fs::metadata(mnt.join("d/f")).unwrap();
+        std::os::unix::fs::chown(mnt.join("d/f"), Some(me.uid()), Some(me.gid())).unwrap();
+        // Directories take fsync (PostgreSQL and etcd sync them after renames).
+        File::open(mnt.join("d")).unwrap().sync_all().unwrap();
+        // statfs is the backing filesystem's.
+        let path = std::ffi::CString::new(mnt.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a zeroed statvfs filled by statvfs(3) on a valid path.
+        let mut v: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut v) }, 0);
+        assert!(v.f_blocks > 0 && v.f_bsize > 0);
+        // A file renamed over another: the replaced one's unsynced bytes go with it.
+        fs::write(mnt.join("d/tmp"), b"synced").unwrap();
+        File::open(mnt.join("d/tmp")).unwrap().sync_all().unwrap();
+        fs::rename(mnt.join("d/tmp"), mnt.join("d/f")).unwrap();
+        let lost = mount.lose_unfsynced();
+        assert!(lost.0.is_empty(), "{lost:?}");
+        assert_eq!(fs::read(mnt.join("d/f")).unwrap(), b"synced");
+    }
 
     #[test]
     fn mountinfo_finds_faultline_mounts_by_name_and_unescapes_paths() {

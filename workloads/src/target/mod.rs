@@ -228,15 +228,20 @@ impl TargetKind {
         if self != TargetKind::Demo {
             crate::nemesis::clock::refuse_clock(self.name(), spec.faults, self.no_clock_reason())?;
         }
-        let lazy_targets = [TargetKind::Demo, TargetKind::Redis];
+        let lazy_targets = [
+            TargetKind::Demo,
+            TargetKind::Redis,
+            TargetKind::Etcd,
+            TargetKind::Postgres,
+        ];
         if !lazy_targets.contains(&self) && spec.faults.contains(&Fault::LoseUnfsynced) {
             return Err(RunError::FaultUnsupported {
                 target: self.name().to_string(),
                 fault: "lose-unfsynced".into(),
                 missing: "faultline mounts its FUSE filesystem (which forgets unsynced writes) \
-                          only under the data directories of the demo store's nodes and of the \
-                          Redis servers it starts; use --target demo (--fsync never|always) or \
-                          --target redis --redis-appendfsync no|always (docs/nemesis.md)"
+                          only under the data directories of the servers it starts on this \
+                          machine: --target demo (--fsync never|always), redis \
+                          (--redis-appendfsync no|always), etcd, postgres (docs/nemesis.md)"
                     .into(),
             });
         }

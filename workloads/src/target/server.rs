@@ -331,7 +331,14 @@ impl Primitives for ServerFaults {
         };
         let mut lost = serde_json::Map::new();
         for &i in nodes {
-            match self.servers[i].kill().await {
+            // The whole process tree (PostgreSQL's backends, WAL writer, checkpointer), and
+            // only once every process is gone: a write that came after the loss would leave a
+            // disk no crash leaves.
+            let killed = crate::target::postgres::tree::kill_tree_and_wait(
+                &self.servers[i],
+                std::time::Duration::from_secs(20),
+            );
+            match killed.await {
                 Ok(()) | Err(ServerError::NotRunning(_)) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -1,12 +1,15 @@
 //! Starts an etcd cluster on loopback (the `etcd` binary of Debian's `etcd-server`): N
 //! members, each with its own data directory `dir/n<i>` and log `dir/n<i>.log`, ephemeral
-//! client and peer ports; waits until every member answers `/health`.
+//! client and peer ports; waits until every member answers `/health`. With `lose-unfsynced`
+//! each member's data directory is faultline's FUSE filesystem
+//! ([`crate::nemesis::lazyfs`]) over `dir/n<i>.disk`.
 
 use crate::error::ServerError;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::nemesis::lazyfs::{LazyMount, LazyMounts};
 use crate::net::netns::{self, Cuts, Ns};
 use crate::target::server::{Server, ServerSpec};
 use crate::target::{find_program, free_port, RunError};
@@ -19,6 +22,8 @@ pub struct LocalEtcd {
     pub endpoints: Vec<String>,
     /// With network namespaces: the member links faultline can cut.
     pub cuts: Option<Cuts>,
+    /// The FUSE mounts under the members' data directories (`lose-unfsynced`), `n1`'s first.
+    pub mounts: Option<LazyMounts>,
     /// The namespaces (kept alive for the relays).
     _ns: Vec<Arc<Ns>>,
 }
@@ -26,16 +31,32 @@ pub struct LocalEtcd {
 impl LocalEtcd {
     /// Starts `nodes` members under `dir` and waits (up to 30 s) for all to be healthy.
     pub async fn start(dir: &Path, nodes: usize) -> Result<LocalEtcd, RunError> {
-        Self::start_with(dir, nodes, false).await
+        Self::start_with(dir, nodes, false, false).await
+    }
+
+    /// Like [`LocalEtcd::start`] (or [`LocalEtcd::start_partitionable`] if `isolated`), each
+    /// member's data directory on faultline's FUSE filesystem if `lazy` (`lose-unfsynced`).
+    pub async fn start_on(
+        dir: &Path,
+        nodes: usize,
+        isolated: bool,
+        lazy: bool,
+    ) -> Result<LocalEtcd, RunError> {
+        Self::start_with(dir, nodes, isolated, lazy).await
     }
 
     /// Starts `nodes` members, each in its own network namespace with every peer link relayed
     /// through faultline ([`netns`]), so that [`LocalEtcd::cuts`] partitions them. Needs root.
     pub async fn start_partitionable(dir: &Path, nodes: usize) -> Result<LocalEtcd, RunError> {
-        Self::start_with(dir, nodes, true).await
+        Self::start_with(dir, nodes, true, false).await
     }
 
-    async fn start_with(dir: &Path, nodes: usize, isolated: bool) -> Result<LocalEtcd, RunError> {
+    async fn start_with(
+        dir: &Path,
+        nodes: usize,
+        isolated: bool,
+        lazy: bool,
+    ) -> Result<LocalEtcd, RunError> {
         let program = find_program("etcd", &["/usr/bin/etcd"], "etcd-server")?;
         let mut client = Vec::new();
         let mut peer = Vec::new();
@@ -95,6 +116,7 @@ impl LocalEtcd {
             .join(",");
         let mut servers = Vec::new();
         let mut endpoints = Vec::new();
+        let mut mounts = Vec::new();
         for i in 0..nodes {
             let name = format!("n{}", i + 1);
             let data = dir.join(&name);
@@ -102,6 +124,19 @@ impl LocalEtcd {
                 path: data.clone(),
                 source,
             })?;
+            if lazy {
+                use std::os::unix::fs::PermissionsExt;
+                let backing = dir.join(format!("{name}.disk"));
+                std::fs::create_dir_all(&backing).map_err(|source| ServerError::Path {
+                    path: backing.clone(),
+                    source,
+                })?;
+                // etcd wants its data directory private (it warns otherwise).
+                let _ = std::fs::set_permissions(&backing, std::fs::Permissions::from_mode(0o700));
+                mounts.push(LazyMount::mount(&data, &backing).map_err(|e| {
+                    RunError::Start(format!("cannot mount the FUSE filesystem: {e}"))
+                })?);
+            }
             let c = format!("http://127.0.0.1:{}", client[i]);
             let p = format!("http://127.0.0.1:{}", peer[i]);
             let args: Vec<String> = [
@@ -149,6 +184,7 @@ impl LocalEtcd {
             servers,
             endpoints,
             cuts,
+            mounts: lazy.then(|| LazyMounts::new(mounts)),
             _ns: spaces,
         };
         if let Err(e) = cluster.wait_healthy(Duration::from_secs(30)).await {
@@ -216,10 +252,13 @@ impl LocalEtcd {
         views.iter().position(|v| v.0 == leader)
     }
 
-    /// Stops every member.
+    /// Stops every member (and then unmounts their FUSE mounts, which nothing uses any more).
     pub async fn shutdown(&self) {
         for s in &self.servers {
             s.stop().await;
+        }
+        if let Some(m) = &self.mounts {
+            m.unmount_all();
         }
     }
 }

@@ -163,6 +163,21 @@ impl Target for EtcdTarget {
     }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_faults_on_user_nodes(&self.nodes, faults)?;
+        if faults.contains(&Fault::LoseUnfsynced) {
+            let refuse = |missing: String| RunError::FaultUnsupported {
+                target: "etcd".into(),
+                fault: "lose-unfsynced".into(),
+                missing,
+            };
+            if !self.ssh.ssh_nodes.is_empty() {
+                return Err(refuse(
+                    "faultline mounts its FUSE filesystem only on this machine, not on \
+                     --ssh-nodes hosts"
+                        .into(),
+                ));
+            }
+            crate::nemesis::lazyfs::check_available().map_err(|e| refuse(e.to_string()))?;
+        }
         match workload {
             WorkloadKind::Register => Ok(()),
             WorkloadKind::Queue => super::refuse_queue(workload),
@@ -181,16 +196,22 @@ impl Target for EtcdTarget {
         }
         let (endpoints, local) = if self.nodes.is_empty() {
             let n = self.local_nodes;
-            let c = if ctx.faults.contains(&Fault::Partition) {
-                ctx.progress.note(format!(
-                    "starting etcd ({n} members), each in its own network namespace"
-                ));
-                LocalEtcd::start_partitionable(ctx.dir, n).await?
-            } else {
-                ctx.progress
-                    .note(format!("starting etcd ({n} members) on loopback"));
-                LocalEtcd::start(ctx.dir, n).await?
-            };
+            let isolated = ctx.faults.contains(&Fault::Partition);
+            let lazy = ctx.faults.contains(&Fault::LoseUnfsynced);
+            ctx.progress.note(format!(
+                "starting etcd ({n} members) {}{}",
+                if isolated {
+                    "each in its own network namespace"
+                } else {
+                    "on loopback"
+                },
+                if lazy {
+                    ", data directories on faultline's FUSE filesystem (lose-unfsynced)"
+                } else {
+                    ""
+                }
+            ));
+            let c = LocalEtcd::start_on(ctx.dir, n, isolated, lazy).await?;
             ctx.progress
                 .note(format!("etcd up: {}", c.endpoints.join(" ")));
             (c.endpoints.clone(), Some(c))
@@ -251,11 +272,14 @@ impl Nodes for EtcdNodes {
             )));
         }
         let c = self.local.as_ref()?;
-        let faults = ServerFaults::new("etcd", c.servers.clone(), super::server::SERVER_SALT);
-        Some(Either::A(match &c.cuts {
-            Some(cuts) => faults.with_cuts(cuts.clone()),
-            None => faults,
-        }))
+        let mut faults = ServerFaults::new("etcd", c.servers.clone(), super::server::SERVER_SALT);
+        if let Some(cuts) = &c.cuts {
+            faults = faults.with_cuts(cuts.clone());
+        }
+        if let Some(m) = &c.mounts {
+            faults = faults.with_mounts(m.clone());
+        }
+        Some(Either::A(faults))
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
         if let Some(r) = &self.remote {

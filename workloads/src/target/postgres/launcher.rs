@@ -6,12 +6,20 @@
 //!
 //! The pieces (finding the binaries, the unprivileged user, `initdb`, the server's command
 //! line) are shared with [`super::replicas`], which adds hot-standby replicas.
+//!
+//! With `lose-unfsynced` ([`LocalPostgres::start_lazy`]) the server keeps PostgreSQL's default
+//! durability (`fsync=on`, `synchronous_commit=on`) and its data directory is faultline's FUSE
+//! filesystem ([`crate::nemesis::lazyfs`]): `initdb` writes the new cluster into `n1/data`
+//! on the real disk, which then becomes the backing directory `n1/data.disk` with the FUSE
+//! mount at `n1/data` (as if `initdb` had synced, which it does without `--no-sync`; `initdb`
+//! through FUSE would only be slower). The Unix socket goes to `n1`, beside the mount.
 
 use crate::error::ServerError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::nemesis::lazyfs::{LazyMount, LazyMounts};
 use crate::target::server::{log_tail, Server, ServerSpec};
 use crate::target::{find_installed, free_port, RunError};
 
@@ -26,6 +34,8 @@ pub struct LocalPostgres {
     pub conn: String,
     /// Where its data directory is.
     pub dirs: PgDirs,
+    /// The FUSE mount at its data directory (`lose-unfsynced`).
+    pub mounts: Option<LazyMounts>,
 }
 
 /// Where a run's PostgreSQL servers keep their data: under the run's directory when the
@@ -171,15 +181,47 @@ impl LocalPostgres {
     /// Initializes and starts the server under `dir`; waits up to 30 s for it to accept
     /// connections and creates the tables.
     pub async fn start(dir: &Path) -> Result<LocalPostgres, RunError> {
+        Self::start_with(dir, false).await
+    }
+
+    /// Like [`LocalPostgres::start`], but with PostgreSQL's default durability (`fsync=on`)
+    /// and the data directory on faultline's FUSE filesystem (module docs), for
+    /// `lose-unfsynced`.
+    pub async fn start_lazy(dir: &Path) -> Result<LocalPostgres, RunError> {
+        Self::start_with(dir, true).await
+    }
+
+    async fn start_with(dir: &Path, lazy: bool) -> Result<LocalPostgres, RunError> {
         let user = unprivileged()?;
         let dirs = PgDirs::new(dir, user)?;
+        let mut mount = None;
         let started = async {
             let (data, log) = initdb(&dirs, "n1", user).await?;
+            let node = data.parent().unwrap_or(&dirs.root).to_path_buf();
             let port = free_port()?;
+            let args = if lazy {
+                let backing = node.join("data.disk");
+                std::fs::rename(&data, &backing).map_err(|source| ServerError::Path {
+                    path: backing.clone(),
+                    source,
+                })?;
+                // The server runs as the postgres user when faultline is root: it must be
+                // let into faultline's mount.
+                let mounted = match user {
+                    Some(_) => LazyMount::mount_shared(&data, &backing),
+                    None => LazyMount::mount(&data, &backing),
+                };
+                mount = Some(mounted.map_err(|e| {
+                    RunError::Start(format!("cannot mount the FUSE filesystem: {e}"))
+                })?);
+                server_args_with(&data, &node, port, true)
+            } else {
+                server_args(&data, port)
+            };
             let server = Server::start(ServerSpec {
                 name: "n1".into(),
                 program: PathBuf::from(format!("{BIN}/postgres")),
-                args: server_args(&data, port),
+                args,
                 log: log.clone(),
                 user,
                 netns: None,
@@ -190,12 +232,18 @@ impl LocalPostgres {
         let (server, port, log) = match started.await {
             Ok(s) => s,
             Err(e) => {
+                drop(mount.take());
                 dirs.remove();
                 return Err(e);
             }
         };
         let conn = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
-        let pg = LocalPostgres { server, conn, dirs };
+        let pg = LocalPostgres {
+            server,
+            conn,
+            dirs,
+            mounts: mount.map(|m| LazyMounts::new(vec![m])),
+        };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             match super::txn::setup(&pg.conn).await {
@@ -215,8 +263,16 @@ impl LocalPostgres {
         }
     }
 
-    /// Stops the server (and removes its data if it was outside the run's directory).
+    /// Stops the server (unmounts its FUSE mount, and removes its data if it was outside the
+    /// run's directory).
     pub async fn shutdown(&self) {
+        if let Some(m) = &self.mounts {
+            // Every process of the server out of the mount first (backends outlive a killed
+            // postmaster for a moment).
+            let _ = super::tree::kill_tree_and_wait(&self.server, Duration::from_secs(20)).await;
+            self.server.stop().await;
+            m.unmount_all();
+        }
         self.server.stop().await;
         self.dirs.remove();
     }
@@ -300,17 +356,28 @@ pub(crate) fn node_dirs(
 /// The `postgres` command line for a server on `data` listening on `127.0.0.1:port`
 /// (socket directory `data`, fsync off, 200 connections, 50 ms deadlock timeout).
 pub(crate) fn server_args(data: &Path, port: u16) -> Vec<String> {
+    server_args_with(data, data, port, false)
+}
+
+/// The `postgres` command line for a server on `data` listening on `127.0.0.1:port` and in
+/// `sockets`, `fsync` on (PostgreSQL's default) when `durable`, else off.
+pub(crate) fn server_args_with(
+    data: &Path,
+    sockets: &Path,
+    port: u16,
+    durable: bool,
+) -> Vec<String> {
     vec![
         "-D".into(),
         data.to_string_lossy().into_owned(),
         "-p".into(),
         port.to_string(),
         "-k".into(),
-        data.to_string_lossy().into_owned(),
+        sockets.to_string_lossy().into_owned(),
         "-c".into(),
         "listen_addresses=127.0.0.1".into(),
         "-c".into(),
-        "fsync=off".into(),
+        format!("fsync={}", if durable { "on" } else { "off" }),
         "-c".into(),
         "max_connections=200".into(),
         "-c".into(),

@@ -241,6 +241,22 @@ impl Target for PostgresTarget {
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_faults_on_user_nodes(&self.nodes, faults)?;
         super::refuse_queue(workload)?;
+        if faults.contains(&Fault::LoseUnfsynced) {
+            let refuse = |missing: String| RunError::FaultUnsupported {
+                target: "postgres".into(),
+                fault: "lose-unfsynced".into(),
+                missing,
+            };
+            if !matches!(self.shape, Shape::Single { .. }) || !self.ssh.ssh_nodes.is_empty() {
+                return Err(refuse(
+                    "faultline mounts its FUSE filesystem only under the single local server \
+                     it starts (no --replicas, --read-from replica, --synchronous-commit, \
+                     --workload kv or --ssh-nodes)"
+                        .into(),
+                ));
+            }
+            crate::nemesis::lazyfs::check_available().map_err(|e| refuse(e.to_string()))?;
+        }
         match &self.shape {
             Shape::Single { .. } => {
                 super::refuse_partition("postgres", faults)?;
@@ -277,8 +293,16 @@ impl Target for PostgresTarget {
         }
         let running = match (&self.shape, self.nodes.is_empty()) {
             (Shape::Single { .. }, true) => {
-                p.note("starting postgres on loopback");
-                let pg = LocalPostgres::start(ctx.dir).await?;
+                let pg = if ctx.faults.contains(&Fault::LoseUnfsynced) {
+                    p.note(
+                        "starting postgres on loopback (fsync on, data directory on faultline's \
+                         FUSE filesystem: lose-unfsynced)",
+                    );
+                    LocalPostgres::start_lazy(ctx.dir).await?
+                } else {
+                    p.note("starting postgres on loopback");
+                    LocalPostgres::start(ctx.dir).await?
+                };
                 p.note(format!("postgres up: {}", pg.conn));
                 p.note(pg.dirs.note());
                 Running::Single(pg)
@@ -370,11 +394,17 @@ impl Nodes for PgNodes {
     fn primitives(&self) -> Option<PgFaults> {
         match &self.running {
             Running::Yours(_) => None,
-            Running::Single(pg) => Some(Either::A(ServerFaults::new(
-                "postgres",
-                vec![pg.server.clone()],
-                super::server::SERVER_SALT,
-            ))),
+            Running::Single(pg) => {
+                let faults = ServerFaults::new(
+                    "postgres",
+                    vec![pg.server.clone()],
+                    super::server::SERVER_SALT,
+                );
+                Some(Either::A(match &pg.mounts {
+                    Some(m) => faults.with_mounts(m.clone()),
+                    None => faults,
+                }))
+            }
             Running::Replicas(pg) => Some(Either::B(Either::A(PgReplicaFaults {
                 cluster: pg.clone(),
             }))),

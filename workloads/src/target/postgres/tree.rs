@@ -65,6 +65,40 @@ pub fn pause_tree(server: &Server, stop: bool) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// SIGKILLs the server's whole process tree like [`kill_tree`] and waits (up to `limit`)
+/// until every process of it is gone (or a zombie): nothing of the server writes to its data
+/// directory any more.
+pub async fn kill_tree_and_wait(
+    server: &Server,
+    limit: std::time::Duration,
+) -> Result<(), ServerError> {
+    let pid = server
+        .pid()
+        .ok_or_else(|| ServerError::NotRunning(server.name().to_string()))?;
+    let mut tree = descendants(pid);
+    tree.push(pid);
+    kill_tree(server).await?;
+    let deadline = tokio::time::Instant::now() + limit;
+    let alive = |p: &u32| match std::fs::read_to_string(format!("/proc/{p}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    };
+    while tree.iter().any(alive) {
+        if tokio::time::Instant::now() > deadline {
+            return Err(ServerError::Command(format!(
+                "{}'s processes {:?} still run {limit:?} after SIGKILL",
+                server.name(),
+                tree.iter().filter(|p| alive(p)).collect::<Vec<_>>()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// SIGKILLs the server's whole process tree (resuming it first if paused).
 pub async fn kill_tree(server: &Server) -> Result<(), ServerError> {
     let pid = server
