@@ -160,6 +160,13 @@ pub(crate) fn decide_partitions<M: Model, S: OpSource + ?Sized>(
             }
         }
         limit = limit.saturating_mul(8);
+        // A linearizable partition needs at least one configuration per determinate
+        // operation, so a round whose limit is below the smallest pending partition's size
+        // can only find refutations (the first, cheap round looks for those): start the next
+        // round where the searches can end.
+        if let Some(least) = pending.iter().map(|&i| partitions[i].entries.len()).min() {
+            limit = limit.max((least as u64).saturating_mul(2));
+        }
     }
     results.sort_by_key(|(i, _)| *i);
     // Only partitions up to the first failing one are certainly decided: later ones may have
