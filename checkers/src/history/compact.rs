@@ -1032,6 +1032,12 @@ mod tests {
     }
 
     #[test]
+    fn a_compact_operation_record_is_72_bytes() {
+        // The figure the docs give (and the memory estimate counts).
+        assert_eq!(std::mem::size_of::<CompactOp>(), 72);
+    }
+
+    #[test]
     fn compact_pairing_rebuilds_the_general_paths_operations() {
         let mut text = String::from("\u{feff}");
         for i in 0..3000i64 {
