@@ -10,7 +10,7 @@ use crate::exit;
 use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{Context, Result};
-use checkers::history::{read_paired, Format, Paired, ReadBudget};
+use checkers::history::{read_compact, read_paired, CompactRead, Format, Paired, ReadBudget};
 use checkers::registry::{self, Checker};
 use checkers::{default_memory_limit, CheckOptions, CheckerKind, InputError, Report, StopReason};
 use rayon::prelude::*;
@@ -186,6 +186,13 @@ pub fn check_file(
         memory_limit: opts.memory_limit,
         memory_in_use: opts.memory_in_use,
     };
+    // register and cas-register histories in JSON lines are read and checked compactly;
+    // anything that path does not take is read and checked below.
+    if checker.kind == CheckerKind::Model && checkers::compact_model(checker.name) {
+        if let Some(outcome) = check_compact_file(file, checker, forced, opts, budget) {
+            return outcome;
+        }
+    }
     // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn): such events
     // are paired as one unnamed client thread.
     let anonymous = checker.kind == CheckerKind::Workload;
@@ -216,16 +223,7 @@ pub fn check_file(
                 total,
                 ops,
             } => {
-                let why = format!(
-                    "memory limit of {} MiB too small for the history: reading it would need about {} MiB (estimated after reading {} of its {} MiB); give --memory-limit {}MiB or more",
-                    opts.memory_limit >> 20,
-                    needed.div_ceil(1 << 20),
-                    if read == 0 { "none".to_string() } else { format!("{} MiB", read >> 20) },
-                    total >> 20,
-                    (needed + needed / 2).div_ceil(1 << 20),
-                );
-                let report =
-                    Report::stopped(checker.name, checker.kind, ops, Some(StopReason::Memory), why);
+                let report = too_large(checker, opts, needed, read, total, ops);
                 return Ok((forced.unwrap_or(Format::JsonLines), report));
             }
         };
@@ -252,6 +250,90 @@ pub fn check_file(
         },
         Err(e) => FileOutcome::BadInput(e),
     }
+}
+
+/// The report of a history that does not fit in the memory limit: reading it would need
+/// about `needed` bytes (estimated after reading `read` of its `total` bytes, `ops`
+/// operations).
+fn too_large(
+    checker: &Checker,
+    opts: &CheckOptions,
+    needed: usize,
+    read: u64,
+    total: u64,
+    ops: usize,
+) -> Report {
+    let why = format!(
+        "memory limit of {} MiB too small for the history: reading it would need about {} MiB (estimated after reading {} of its {} MiB); give --memory-limit {}MiB or more",
+        opts.memory_limit >> 20,
+        needed.div_ceil(1 << 20),
+        if read == 0 { "none".to_string() } else { format!("{} MiB", read >> 20) },
+        total >> 20,
+        (needed + needed / 2).div_ceil(1 << 20),
+    );
+    Report::stopped(
+        checker.name,
+        checker.kind,
+        ops,
+        Some(StopReason::Memory),
+        why,
+    )
+}
+
+/// [`check_file`] for a register model over a JSON-lines file, read and checked compactly
+/// ([`checkers::history::read_compact`], [`checkers::check_compact_model`]): the same report,
+/// notes and verdict. `None` when that path does not take the file (another encoding, any
+/// input problem, anything the model refuses): the general path then reads and checks it,
+/// and words any error.
+fn check_compact_file(
+    file: &str,
+    checker: &Checker,
+    forced: Option<Format>,
+    opts: &CheckOptions,
+    budget: ReadBudget,
+) -> Option<FileOutcome> {
+    let read = read_compact(
+        file,
+        forced,
+        budget.memory_limit,
+        budget.memory_in_use,
+        checkers::COMPACT_CHECK_BYTES_PER_OP,
+    )?;
+    let checked = |report: Report| FileOutcome::Checked {
+        format: Format::JsonLines,
+        report: Box::new(report),
+    };
+    let (history, events, torn_line) = match read {
+        CompactRead::Read {
+            history,
+            events,
+            torn_line,
+        } => (history, events, torn_line),
+        CompactRead::OutOfMemory {
+            needed,
+            read,
+            total,
+            ops,
+        } => return Some(checked(too_large(checker, opts, needed, read, total, ops))),
+    };
+    let note = || {
+        if let Some(line) = torn_line {
+            eprintln!(
+                "faultline: {file}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {events} complete events before it"
+            );
+        }
+    };
+    if let Some(why) = spent_reading(opts.memory_limit) {
+        note();
+        let n = history.client_ops();
+        let report = Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
+        return Some(checked(report));
+    }
+    let mut report = checkers::check_compact_model(checker.name, &history, opts, &opts.budget())?;
+    note();
+    // One rule for check, run and report: nothing succeeded → never `valid`.
+    checkers::judge_vacuous_compact(&mut report, &history);
+    Some(checked(report))
 }
 
 /// Prints every file's result in argument order: reports to standard output, input errors as

@@ -132,13 +132,14 @@ pub use budget::{default_memory_limit, Budget, MemoryProbe, StopReason};
 pub use error::{InputError, ShapeError, UsageError};
 pub use history::{pair, read_history, read_history_file, History, Operation, Outcome};
 pub use linear::check_operations;
+pub use linear::compact::{check_compact_model, compact_model, COMPACT_CHECK_BYTES_PER_OP};
 pub use model::{first_successor, CompileCtx, Compiled, Interner, Model, ValueId};
 pub use options::{CheckOptions, Inference, DEFAULT_CYCLE_SEARCH_TIMEOUT};
 pub use registry::{Checker, CHECKERS};
 pub use rng::Rng;
 pub use succeeded::{
-    judge as judge_vacuous, nothing_succeeded, ErrorCount, KindTally, NothingSucceeded,
-    ANSWERING_FAIL, MIN_ATTEMPTS,
+    judge as judge_vacuous, judge_compact as judge_vacuous_compact, nothing_succeeded, ErrorCount,
+    KindTally, NothingSucceeded, ANSWERING_FAIL, MIN_ATTEMPTS,
 };
 pub use txn::read::{read_txn_paired, CompactTxns, TxnPaired};
 pub use txn::txns::TxnKind;

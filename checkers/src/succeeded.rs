@@ -20,7 +20,7 @@
 //! real), and so is an `unknown` one (its own reason stands). A history with no client
 //! operation at all is left to its checker.
 
-use crate::history::{Operation, Outcome};
+use crate::history::{CompactHistory, Operation, Outcome};
 use crate::verdict::{Report, Validity};
 use serde::Serialize;
 use serde_json::Value;
@@ -108,6 +108,31 @@ impl NothingSucceeded {
 
 /// Applies the rule to `ops`: `Some` when the history is vacuous in the sense above.
 pub fn nothing_succeeded(ops: &[Operation]) -> Option<NothingSucceeded> {
+    tally(
+        ops.iter()
+            .filter(|o| o.client)
+            .map(|op| (op.f.as_deref(), op.outcome, op.error.as_deref())),
+    )
+}
+
+/// [`judge`] for a history read compactly ([`CompactHistory`]): the same rule over the same
+/// client operations.
+pub fn judge_compact(report: &mut Report, history: &CompactHistory) {
+    if report.valid != Validity::Valid {
+        return;
+    }
+    let ops = history.ops.iter().filter(|o| o.client());
+    if let Some(why) = tally(ops.map(|op| (history.f(op), op.outcome(), history.error(op)))) {
+        report.valid = Validity::Unknown;
+        report.unknown_reason = Some(why.describe());
+        report.nothing_succeeded = Some(why);
+    }
+}
+
+/// The rule over client operations given as (`f`, outcome, error).
+fn tally<'a>(
+    ops: impl Iterator<Item = (Option<&'a str>, Outcome, Option<&'a Value>)>,
+) -> Option<NothingSucceeded> {
     #[derive(Default)]
     struct Tally {
         attempts: usize,
@@ -119,13 +144,14 @@ pub fn nothing_succeeded(ops: &[Operation]) -> Option<NothingSucceeded> {
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();
     let mut attempts = 0;
     let mut ok = 0;
-    for op in ops.iter().filter(|o| o.client) {
+    for (f, outcome, error) in ops {
         attempts += 1;
-        let t = kinds
-            .entry(op.f.clone().unwrap_or_else(|| "(none)".to_string()))
-            .or_default();
+        let t = match kinds.get_mut(f.unwrap_or("(none)")) {
+            Some(t) => t,
+            None => kinds.entry(f.unwrap_or("(none)").to_string()).or_default(),
+        };
         t.attempts += 1;
-        match op.outcome {
+        match outcome {
             Outcome::Ok => {
                 t.ok += 1;
                 ok += 1;
@@ -133,8 +159,8 @@ pub fn nothing_succeeded(ops: &[Operation]) -> Option<NothingSucceeded> {
             Outcome::Fail => t.fail += 1,
             Outcome::Info => t.info += 1,
         }
-        if op.outcome != Outcome::Ok {
-            if let Some(e) = op.error.as_deref().filter(|e| !e.is_null()) {
+        if outcome != Outcome::Ok {
+            if let Some(e) = error.filter(|e| !e.is_null()) {
                 let text = match e {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),

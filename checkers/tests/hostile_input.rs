@@ -210,6 +210,63 @@ fn run_checker(
     }
 }
 
+/// The compact reader of model checks (`history::read_compact`, used by `faultline check`
+/// for register models on JSON lines) on the same bytes as a file: when it takes them, the
+/// general path must read them too and pair exactly the same client operations; a register
+/// model's compact check must not panic.
+fn compact_agrees(
+    bytes: &[u8],
+    forced: Option<Format>,
+    checkers: &[Checker],
+) -> Result<(), String> {
+    let path = std::env::temp_dir().join(format!(
+        "faultline-hostile-compact-{}-{:?}.jsonl",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+    let path_str = path.to_str().unwrap_or_default().to_string();
+    let compact = history::read_compact(&path_str, forced, 256 << 20, None, 0);
+    std::fs::remove_file(&path).ok();
+    let Some(history::CompactRead::Read { history: h, .. }) = compact else {
+        return Ok(());
+    };
+    let general = read_history(&path_str, bytes, forced).and_then(|g| pair(&g));
+    let ops = general
+        .map_err(|e| format!("the compact reader took input the general path refuses: {e}"))?;
+    if ops.len() != h.len() {
+        return Err(format!(
+            "compact reader paired {} operations, the general path {}",
+            h.len(),
+            ops.len()
+        ));
+    }
+    for op in ops.iter().filter(|o| o.client) {
+        if h.operation(op.id).as_ref() != Some(op) {
+            return Err(format!(
+                "compact reader's operation {} differs: {:?}",
+                op.id,
+                h.operation(op.id)
+            ));
+        }
+    }
+    for checker in checkers {
+        if let Checker::Model(m) = checker {
+            let opts = CheckOptions {
+                time_limit: Some(Duration::from_millis(300)),
+                memory_limit: 256 << 20,
+                shrink: true,
+                shrink_time: Some(Duration::from_millis(100)),
+                ..CheckOptions::default()
+            };
+            if checkers::compact_model(m.name) {
+                let _ = checkers::check_compact_model(m.name, &h, &opts, &opts.budget());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One case: read (detected or forced format), then the seed's checker and one other.
 fn run_case(
     bytes: &[u8],
@@ -217,6 +274,7 @@ fn run_case(
     checkers: &[Checker],
 ) -> Result<(String, End), String> {
     let source = "case.history";
+    compact_agrees(bytes, forced, checkers)?;
     let history = match read_history(source, bytes, forced) {
         Ok(h) => h,
         Err(e) => {

@@ -819,6 +819,9 @@ fn check_case(
         );
     }
     let report = library_check(m, &ops, initial);
+    if matches!(m, Model::Register | Model::CasRegister) {
+        compact_agrees(m, &ops, initial, &report)?;
+    }
     let want = if expect {
         Validity::Valid
     } else {
@@ -852,6 +855,99 @@ fn check_case(
             show(&ops)
         ))
     })
+}
+
+/// Writes `ops` as faultline's JSON lines (events in position order) and checks that the
+/// compact path (`read_compact` + `check_compact_model`, then `judge_vacuous_compact`) gives
+/// the report the general path gives on that file, and that the file's general verdict is
+/// `report`'s.
+fn compact_agrees(
+    m: Model,
+    ops: &[Operation],
+    initial: Option<&Value>,
+    report: &Report,
+) -> Result<(), TestCaseError> {
+    let mut events: Vec<(usize, Value)> = Vec::new();
+    for op in ops {
+        let process = match &op.process {
+            Some(Process::Client(p)) => json!(p),
+            Some(Process::Named(n)) => json!(n),
+            None => Value::Null,
+        };
+        let mut inv = json!({"process": process, "type": "invoke", "f": op.f, "value": op.input});
+        if let Some(k) = &op.key {
+            inv["key"] = k.clone();
+        }
+        events.push((op.invoke, inv));
+        if let Some(c) = op.complete {
+            let mut done = json!({"process": process, "type": op.outcome.name(), "f": op.f, "value": op.output, "time": c});
+            if let Some(k) = &op.key {
+                done["key"] = k.clone();
+            }
+            events.push((c, done));
+        }
+    }
+    events.sort_by_key(|(pos, _)| *pos);
+    let text: String = events.iter().map(|(_, e)| format!("{e}\n")).collect();
+    let dir = std::env::temp_dir().join(format!(
+        "faultline-oracle-compact-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("h.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let path = path.to_str().unwrap();
+    let opts = CheckOptions {
+        initial: initial.cloned(),
+        shrink: true,
+        ..Default::default()
+    };
+    let entry =
+        checkers::registry::find(checkers::CheckerKind::Model, m.name()).expect("model registered");
+    let paired = checkers::history::read_paired(
+        path,
+        None,
+        false,
+        checkers::history::ReadBudget {
+            memory_limit: 1 << 30,
+            memory_in_use: None,
+        },
+    )
+    .expect("written history reads");
+    let checkers::history::Paired::Read { ops: read, .. } = paired else {
+        panic!("out of memory")
+    };
+    let mut general = entry
+        .check_within_options(path, Format::JsonLines, &read, &opts)
+        .expect("written history checks");
+    prop_assert_eq!(
+        general.valid,
+        report.valid,
+        "the written file's verdict differs\n{}",
+        text
+    );
+    checkers::judge_vacuous(&mut general, &read);
+    let Some(checkers::history::CompactRead::Read { history, .. }) =
+        checkers::history::read_compact(path, None, 1 << 30, None, 0)
+    else {
+        return Err(TestCaseError::fail(
+            "the compact reader refused a written history",
+        ));
+    };
+    let mut compact = checkers::check_compact_model(m.name(), &history, &opts, &opts.budget())
+        .ok_or_else(|| TestCaseError::fail("the compact check refused a written history"))?;
+    checkers::judge_vacuous_compact(&mut compact, &history);
+    general.stats.millis = 0.0;
+    compact.stats.millis = 0.0;
+    prop_assert_eq!(
+        &compact,
+        &general,
+        "compact and general reports differ\n{}",
+        text
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
 }
 
 /// The shrunk history the library claims is still non-linearizable: ops of `part` invoked

@@ -173,7 +173,8 @@ fn fast_line(content: &str, line: usize, keep_extra: bool) -> Option<Event> {
 
 /// A value as the scanner reads it: a scalar (strings borrowed: the scanner takes no escapes)
 /// or a flat array of scalars (a cas's `[old, new]`).
-enum Scalar<'a> {
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -182,7 +183,8 @@ enum Scalar<'a> {
 }
 
 impl Scalar<'_> {
-    fn into_value(self) -> Value {
+    /// The JSON value it stands for.
+    pub(crate) fn into_value(self) -> Value {
         match self {
             Scalar::Null => Value::Null,
             Scalar::Bool(b) => Value::Bool(b),
@@ -426,6 +428,131 @@ fn scan_line(content: &str, line: usize, keep_extra: bool) -> Option<Event> {
         value: value.unwrap_or(Value::Null),
         error,
         extra,
+    })
+}
+
+/// One line of faultline's JSON lines as [`scan_raw`] reads it: the fields pairing needs,
+/// borrowed from the line (fields other than those are checked but not kept).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawEvent<'a> {
+    /// invoke / ok / fail / info.
+    pub(crate) kind: EventType,
+    /// The `time` field, if an integer was given.
+    pub(crate) time: Option<i64>,
+    /// The `process` field: `None` when absent or `null`.
+    pub(crate) process: Option<Scalar<'a>>,
+    /// The `f` field: `None` when absent or `null`.
+    pub(crate) f: Option<&'a str>,
+    /// The `key` field (never an array).
+    pub(crate) key: Option<Scalar<'a>>,
+    /// The `value` field (`null` when absent).
+    pub(crate) value: Scalar<'a>,
+    /// The `error` field.
+    pub(crate) error: Option<Scalar<'a>>,
+}
+
+/// [`scan_line`] without building an [`Event`]: the same lines are accepted (anything else is
+/// `None`), and the fields come back borrowed. For a line it accepts, the [`Event`] that
+/// [`parse_line`] gives without extra fields has exactly these fields (with `process`
+/// `Client` for an integer and `Named` for a string, and each scalar as
+/// [`Scalar::into_value`]).
+pub(crate) fn scan_raw(content: &str) -> Option<RawEvent<'_>> {
+    let mut c = Cursor {
+        text: content,
+        at: 0,
+    };
+    c.eat(b'{')?;
+    let mut kind = None;
+    let mut time = None;
+    let mut process = None;
+    let mut f = None;
+    let mut key = None;
+    let mut value = None;
+    let mut error = None;
+    let mut seen = 0u16;
+    let mut once = |bit: u16| {
+        let fresh = seen & bit == 0;
+        seen |= bit;
+        fresh.then_some(())
+    };
+    c.blanks();
+    if c.peek() == Some(b'}') {
+        return None;
+    }
+    loop {
+        let name = c.string()?;
+        c.eat(b':')?;
+        let v = c.value()?;
+        match name {
+            "type" => {
+                once(1)?;
+                let Scalar::Str(s) = v else { return None };
+                kind = Some(EventType::parse(s)?);
+            }
+            "index" => {
+                once(2)?;
+                if !matches!(v, Scalar::Null | Scalar::Int(_)) {
+                    return None;
+                }
+            }
+            "time" => {
+                once(4)?;
+                let Scalar::Int(n) = v else { return None };
+                time = Some(n);
+            }
+            "process" => {
+                once(8)?;
+                match v {
+                    Scalar::Null => {}
+                    Scalar::Int(_) | Scalar::Str(_) => process = Some(v),
+                    Scalar::Bool(_) | Scalar::Array(_) => return None,
+                }
+            }
+            "f" => {
+                once(16)?;
+                match v {
+                    Scalar::Null => {}
+                    Scalar::Str(s) => f = Some(s),
+                    _ => return None,
+                }
+            }
+            "key" => {
+                once(32)?;
+                if matches!(v, Scalar::Array(_)) {
+                    return None;
+                }
+                key = Some(v);
+            }
+            "value" => {
+                once(64)?;
+                value = Some(v);
+            }
+            "error" => {
+                once(128)?;
+                error = Some(v);
+            }
+            _ => {}
+        }
+        c.blanks();
+        match c.peek()? {
+            b',' => c.at += 1,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    c.at += 1;
+    c.blanks();
+    if c.at != content.len() {
+        return None;
+    }
+    Some(RawEvent {
+        kind: kind?,
+        time,
+        process,
+        f,
+        key,
+        value: value.unwrap_or(Scalar::Null),
+        error,
     })
 }
 

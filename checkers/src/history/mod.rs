@@ -8,6 +8,7 @@
 //! (crate-private) module; [`read_history`] detects the encoding from the content.
 //! [`write_json_lines`] produces faultline's own JSON lines; [`limits`] bounds what is read.
 
+pub(crate) mod compact;
 mod edn;
 mod fast_json;
 mod json;
@@ -18,6 +19,7 @@ mod stream;
 mod textlog;
 mod write;
 
+pub use compact::{read_compact, CompactHistory, CompactRead};
 pub(crate) use fast_json::parse_line;
 pub use json::torn_last_line;
 pub(crate) use pairing::Pairer;

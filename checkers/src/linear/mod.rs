@@ -8,6 +8,7 @@
 //! Budgets (time, memory) turn into an `unknown` verdict, never a guess.
 
 mod cache;
+pub(crate) mod compact;
 pub(crate) mod search;
 mod shrink;
 
@@ -34,10 +35,13 @@ const SHRINK_FLOOR: u64 = 2048;
 const SHRINK_CEILING: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One independent sub-history.
-struct Partition<M: Model> {
-    key: Option<Value>,
-    init: M::State,
-    entries: Vec<Entry<M::Op>>,
+pub(crate) struct Partition<M: Model> {
+    /// Its key (for a keyed history).
+    pub(crate) key: Option<Value>,
+    /// The model's initial state for it.
+    pub(crate) init: M::State,
+    /// Its operations, by invocation.
+    pub(crate) entries: Vec<Entry<M::Op>>,
 }
 
 /// Checks whether paired operations (from [`crate::pair`]) are linearizable with respect to
@@ -72,6 +76,48 @@ pub fn check_operations<M: Model>(
         ..Default::default()
     };
     let partitions = compile(model, file, ops, opts, &mut ctx)?;
+    Ok(decide_partitions(
+        model, partitions, ops, &ctx, opts, budget, started,
+    ))
+}
+
+/// Where a counterexample finds the operations it shows: the paired operations, or a
+/// compact history ([`crate::history::CompactHistory`]).
+pub(crate) trait OpSource: Sync {
+    /// The view of operation `id` (a client operation).
+    fn view(&self, id: usize) -> OpView;
+    /// The line of the event at file position `pos`: the first operation, by invocation,
+    /// that completed or was invoked there.
+    fn line_at(&self, pos: usize) -> Option<usize>;
+}
+
+impl OpSource for [Operation] {
+    fn view(&self, id: usize) -> OpView {
+        OpView::of(&self[id])
+    }
+
+    fn line_at(&self, pos: usize) -> Option<usize> {
+        self.iter().find_map(|o| {
+            if o.complete == Some(pos) {
+                o.complete_line
+            } else {
+                (o.invoke == pos).then_some(o.invoke_line)
+            }
+        })
+    }
+}
+
+/// Searches compiled partitions and builds the report (the part of [`check_operations`]
+/// after compiling); `started` is when the check started.
+pub(crate) fn decide_partitions<M: Model, S: OpSource + ?Sized>(
+    model: &M,
+    partitions: Vec<Partition<M>>,
+    ops: &S,
+    ctx: &CompileCtx,
+    opts: &CheckOptions,
+    budget: &Budget,
+    started: Instant,
+) -> Report {
     let n_ops: usize = partitions.iter().map(|p| p.entries.len()).sum();
     // Partitions are ranked in the order their keys first appear in the file; the verdict's
     // counterexample is the first partition in that order whose search failed. A failure
@@ -114,6 +160,13 @@ pub fn check_operations<M: Model>(
             }
         }
         limit = limit.saturating_mul(8);
+        // A linearizable partition needs at least one configuration per determinate
+        // operation, so a round whose limit is below the smallest pending partition's size
+        // can only find refutations (the first, cheap round looks for those): start the next
+        // round where the searches can end.
+        if let Some(least) = pending.iter().map(|&i| partitions[i].entries.len()).min() {
+            limit = limit.max((least as u64).saturating_mul(2));
+        }
     }
     results.sort_by_key(|(i, _)| *i);
     // Only partitions up to the first failing one are certainly decided: later ones may have
@@ -145,7 +198,7 @@ pub fn check_operations<M: Model>(
             &partitions[*i],
             longest,
             ops,
-            &ctx,
+            ctx,
             opts,
             budget,
         ));
@@ -170,7 +223,7 @@ pub fn check_operations<M: Model>(
         });
     }
     report.stats.millis = started.elapsed().as_secs_f64() * 1e3;
-    Ok(report)
+    report
 }
 
 /// Compiles every client operation and groups the results by key.
@@ -258,17 +311,17 @@ fn compile<M: Model>(
 
 /// Builds the evidence for an invalid partition.
 #[allow(clippy::too_many_arguments)]
-fn counterexample<M: Model>(
+fn counterexample<M: Model, S: OpSource + ?Sized>(
     model: &M,
     states: u64,
     part: &Partition<M>,
     longest: &[Vec<usize>],
-    ops: &[Operation],
+    ops: &S,
     ctx: &CompileCtx,
     opts: &CheckOptions,
     check_budget: &Budget,
 ) -> Counterexample {
-    let view = |e: usize| OpView::of(&ops[part.entries[e].orig]);
+    let view = |e: usize| ops.view(part.entries[e].orig);
     let mut paths = Vec::new();
     let mut state_before_stuck = model.show_state(&part.init, ctx);
     for (k, path) in longest.iter().enumerate() {
@@ -376,15 +429,7 @@ fn counterexample<M: Model>(
         } else {
             minimal_path.clear();
         }
-        cut_line = s.cut.and_then(|pos| {
-            ops.iter().find_map(|o| {
-                if o.complete == Some(pos) {
-                    o.complete_line
-                } else {
-                    (o.invoke == pos).then_some(o.invoke_line)
-                }
-            })
-        });
+        cut_line = s.cut.and_then(|pos| ops.line_at(pos));
     }
     Counterexample {
         key: part.key.clone(),

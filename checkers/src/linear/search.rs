@@ -129,6 +129,35 @@ fn run_search<M: Model>(
     }
 }
 
+/// The call and return events of the determinate entries, ordered by file position (a call
+/// before a return at the same position), as (position, is a call, entry).
+fn real_time_order<O>(entries: &[Entry<O>]) -> Vec<(usize, bool, u32)> {
+    let mut calls: Vec<(usize, u32)> = Vec::with_capacity(entries.len());
+    let mut rets: Vec<(usize, u32)> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(r) = e.ret {
+            calls.push((e.call, i as u32));
+            rets.push((r, i as u32));
+        }
+    }
+    // Entries usually come by invocation: the calls are then in order already, and the
+    // returns nearly so (the adaptive stable sort takes such runs in linear time).
+    calls.sort_by_key(|&(pos, i)| (pos, i));
+    rets.sort_by_key(|&(pos, i)| (pos, i));
+    let mut events = Vec::with_capacity(calls.len() + rets.len());
+    let (mut a, mut b) = (0, 0);
+    while a < calls.len() || b < rets.len() {
+        if b == rets.len() || (a < calls.len() && calls[a].0 <= rets[b].0) {
+            events.push((calls[a].0, true, calls[a].1));
+            a += 1;
+        } else {
+            events.push((rets[b].0, false, rets[b].1));
+            b += 1;
+        }
+    }
+    events
+}
+
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
 
@@ -185,14 +214,7 @@ struct Search<'a, M: Model> {
 impl<'a, M: Model> Search<'a, M> {
     fn new(model: &'a M, entries: &'a [Entry<M::Op>]) -> Self {
         let n = entries.len();
-        let mut events: Vec<(usize, bool, u32)> = Vec::with_capacity(2 * n);
-        for (i, e) in entries.iter().enumerate() {
-            if let Some(r) = e.ret {
-                events.push((e.call, true, i as u32));
-                events.push((r, false, i as u32));
-            }
-        }
-        events.sort_unstable_by_key(|&(pos, is_call, _)| (pos, !is_call));
+        let events = real_time_order(entries);
         let mut nodes: Vec<Node> = Vec::with_capacity(events.len() + 1);
         nodes.push(Node {
             prev: NIL,

@@ -3,7 +3,6 @@
 use crate::error::ShapeError;
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
-use std::collections::HashMap;
 
 /// A small integer standing for one JSON value within one check.
 pub type ValueId = u32;
@@ -12,10 +11,14 @@ pub type ValueId = u32;
 /// values: object key order does not matter and `1` equals `1.0`.
 #[derive(Debug, Clone)]
 pub struct Interner {
-    ids: HashMap<String, ValueId>,
+    ids: hashbrown::HashMap<String, ValueId>,
     /// Integers already interned, found without building their canonical text (a cache of
     /// `ids`: an integer missing here is looked up there, as `1.0` may have taken its id).
-    ints: HashMap<i64, ValueId>,
+    ints: hashbrown::HashMap<i64, ValueId>,
+    /// True once a number that is not an `i64` (`1.0`, a `u64`) was interned: from then on
+    /// `ids` holds every integer too. Until then integers are kept in `ints` only (no
+    /// canonical text built), and put into `ids` when the first such number comes.
+    other_numbers: bool,
     values: Vec<Value>,
 }
 
@@ -23,8 +26,9 @@ impl Default for Interner {
     /// A fresh interner in which `null` is always id 0.
     fn default() -> Self {
         let mut i = Interner {
-            ids: HashMap::new(),
-            ints: HashMap::new(),
+            ids: hashbrown::HashMap::new(),
+            ints: hashbrown::HashMap::new(),
+            other_numbers: false,
             values: Vec::new(),
         };
         i.intern(&Value::Null);
@@ -39,9 +43,22 @@ impl Interner {
             if let Some(&id) = self.ints.get(&n) {
                 return id;
             }
-            let id = self.intern_canonical(v);
+            let id = if self.other_numbers {
+                self.intern_canonical(v)
+            } else {
+                // No other number yet, so no other value has this integer's canonical text.
+                self.values.push(v.clone());
+                (self.values.len() - 1) as ValueId
+            };
             self.ints.insert(n, id);
             return id;
+        }
+        if v.is_number() && !self.other_numbers {
+            // `1.0` must find the id of `1`: the integers get their canonical texts now.
+            self.other_numbers = true;
+            for (n, &id) in &self.ints {
+                self.ids.insert(n.to_string(), id);
+            }
         }
         self.intern_canonical(v)
     }

@@ -1,0 +1,1097 @@
+//! A compact paired history: what the "check" step reads a model check's JSON lines into.
+//!
+//! [`read_compact`] reads faultline's own JSON lines the way [`super::read_paired`] does —
+//! block by block (whole lines), parsed on all cores, each event paired and dropped at once,
+//! the memory budget checked and extrapolated after every block — but keeps each operation
+//! as one small fixed-size record ([`CompactOp`], 72 bytes, no heap) instead of an
+//! [`Operation`]: `f` names, processes' names and every value (keys, arguments, results,
+//! errors) are interned into tables ([`Values`]: an integer is found without building any
+//! JSON, anything else by its exact JSON text, and each distinct value is kept once, exactly
+//! as read). A `[a, b]` value (a cas's argument) is kept as two ids.
+//!
+//! Nothing is lost: [`CompactHistory::operation`] rebuilds the very [`Operation`] the general
+//! path pairs (so reports show operations as the history recorded them), and pairing follows
+//! [`super::pairing`]'s rules. Anything unusual hands the whole file to the general path
+//! ([`read_compact`] returns `None`): another encoding, standard input, a malformed or
+//! over-long line, invalid UTF-8, any pairing error, a client event without a process, a key
+//! or an `f` that differs between an invocation and its completion (by its JSON text), more
+//! than `u32` events or lines. So every error, with its `FILE:LINE` and its precedence, is the
+//! general path's.
+
+use super::fast_json::{parse_line, scan_raw, Scalar};
+use super::json::torn_last_line;
+use super::limits::{check_line_lengths, MAX_LINE_BYTES};
+use super::{detect_format, EventType, Operation, Outcome, Process};
+use crate::budget::MemoryProbe;
+use serde_json::Value;
+use std::io::Read;
+
+/// Largest block of whole lines read at a time (also at most 1/64 of the memory limit).
+const BLOCK: usize = 8 << 20;
+/// The first block's size: the format is detected and the first estimate made on it.
+const FIRST_BLOCK: usize = 1 << 20;
+/// Chunks of a block parsed in parallel are at least this large.
+const MIN_CHUNK: usize = 1 << 20;
+/// "None" for the `u32` fields of a [`CompactOp`].
+pub(crate) const NONE: u32 = u32::MAX;
+/// "No `f`".
+const NO_F: u16 = u16::MAX;
+
+/// [`CompactOp::flags`]: how it ended (`OUTCOME` bits: 0 info, 1 ok, 2 fail).
+const OUTCOME: u16 = 3;
+/// A client operation (else a named process's record, kept only to count).
+const CLIENT: u16 = 4;
+/// `invoke_time` is given.
+const INVOKE_TIME: u16 = 8;
+/// `complete_time` is given.
+const COMPLETE_TIME: u16 = 16;
+/// `input` is a two-element array `[input[0], input[1]]`.
+const INPUT_PAIR: u16 = 32;
+/// `output` is a two-element array.
+const OUTPUT_PAIR: u16 = 64;
+
+/// One paired operation, compactly: positions, lines and times of its two events, and ids
+/// into the history's tables for everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompactOp {
+    /// Position (0-based, file order, every event counted) of the invocation.
+    pub(crate) invoke: u32,
+    /// Position of the completion ([`NONE`]: never completed).
+    pub(crate) complete: u32,
+    /// 1-based line of the invocation.
+    pub(crate) invoke_line: u32,
+    /// 1-based line of the completion ([`NONE`]: none).
+    pub(crate) complete_line: u32,
+    /// `time` of the invocation (see [`INVOKE_TIME`]).
+    invoke_time: i64,
+    /// `time` of the completion (see [`COMPLETE_TIME`]).
+    complete_time: i64,
+    /// The client process.
+    process: i64,
+    /// The key's value id ([`NONE`]: no key).
+    pub(crate) key: u32,
+    /// The argument's value id (or the two items' ids, see [`INPUT_PAIR`]).
+    pub(crate) input: [u32; 2],
+    /// The completion's value id (or two items' ids, see [`OUTPUT_PAIR`]); `null` (id 0)
+    /// when there is no completion.
+    pub(crate) output: [u32; 2],
+    /// The completion's `error` value id ([`NONE`]: none).
+    error: u32,
+    /// Index into [`CompactHistory::fs`] ([`NO_F`]: none).
+    f: u16,
+    flags: u16,
+}
+
+/// One argument or result as the compact history keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// One value (an id into [`Values`]).
+    One(u32),
+    /// A two-element array of these values.
+    Pair(u32, u32),
+}
+
+impl CompactOp {
+    /// How it ended.
+    pub(crate) fn outcome(&self) -> Outcome {
+        match self.flags & OUTCOME {
+            1 => Outcome::Ok,
+            2 => Outcome::Fail,
+            _ => Outcome::Info,
+        }
+    }
+
+    /// False for a named (non-client) process's record.
+    pub(crate) fn client(&self) -> bool {
+        self.flags & CLIENT != 0
+    }
+
+    /// The argument.
+    pub(crate) fn input(&self) -> Held {
+        if self.flags & INPUT_PAIR != 0 {
+            Held::Pair(self.input[0], self.input[1])
+        } else {
+            Held::One(self.input[0])
+        }
+    }
+
+    /// The result.
+    pub(crate) fn output(&self) -> Held {
+        if self.flags & OUTPUT_PAIR != 0 {
+            Held::Pair(self.output[0], self.output[1])
+        } else {
+            Held::One(self.output[0])
+        }
+    }
+}
+
+/// Values as read, each distinct one kept once: id 0 is `null`; integers are found by their
+/// value, anything else by its exact JSON text (so two ids may hold equal values written
+/// differently, `1` and `1.0`, and each is shown as written).
+#[derive(Debug)]
+pub(crate) struct Values {
+    ints: hashbrown::HashMap<i64, u32>,
+    /// Strings without escapes (as the scanner reads them), by their contents.
+    strs: hashbrown::HashMap<Box<str>, u32>,
+    /// Anything else by its JSON text.
+    texts: hashbrown::HashMap<String, u32>,
+    values: Vec<Value>,
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Values {
+            ints: hashbrown::HashMap::new(),
+            strs: hashbrown::HashMap::new(),
+            texts: hashbrown::HashMap::new(),
+            values: vec![Value::Null],
+        }
+    }
+}
+
+impl Values {
+    /// The value behind an id.
+    pub(crate) fn get(&self, id: u32) -> &Value {
+        &self.values[id as usize]
+    }
+
+    /// How many distinct values there are.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    fn push(&mut self, v: Value) -> u32 {
+        self.values.push(v);
+        (self.values.len() - 1) as u32
+    }
+
+    fn int(&mut self, n: i64) -> u32 {
+        if let Some(&id) = self.ints.get(&n) {
+            return id;
+        }
+        let id = self.push(Value::from(n));
+        self.ints.insert(n, id);
+        id
+    }
+
+    fn str(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.strs.get(s) {
+            return id;
+        }
+        let id = self.push(Value::String(s.to_string()));
+        self.strs.insert(s.into(), id);
+        id
+    }
+
+    fn value(&mut self, v: Value) -> u32 {
+        if v.is_null() {
+            return 0;
+        }
+        if let Value::String(s) = &v {
+            return self.str(s);
+        }
+        if let Some(n) = v.as_i64() {
+            return self.int(n);
+        }
+        let text = v.to_string();
+        if let Some(&id) = self.texts.get(&text) {
+            return id;
+        }
+        let id = self.push(v);
+        self.texts.insert(text, id);
+        id
+    }
+
+    /// A value, kept as two ids when it is a two-element array.
+    fn held(&mut self, v: Value) -> Held {
+        match v {
+            Value::Array(items) if items.len() == 2 => {
+                let mut it = items.into_iter();
+                let a = it.next().unwrap_or(Value::Null);
+                let b = it.next().unwrap_or(Value::Null);
+                Held::Pair(self.value(a), self.value(b))
+            }
+            other => Held::One(self.value(other)),
+        }
+    }
+
+    /// The JSON value of `h`.
+    pub(crate) fn of(&self, h: Held) -> Value {
+        match h {
+            Held::One(id) => self.get(id).clone(),
+            Held::Pair(a, b) => Value::Array(vec![self.get(a).clone(), self.get(b).clone()]),
+        }
+    }
+}
+
+/// A paired history kept compactly (see the module docs).
+#[derive(Debug, Default)]
+pub struct CompactHistory {
+    /// The operations, ordered by invocation, as [`super::pair`] orders them.
+    pub(crate) ops: Vec<CompactOp>,
+    /// Every value read.
+    pub(crate) values: Values,
+    /// The `f` names.
+    fs: Vec<String>,
+    fs_index: hashbrown::HashMap<String, u16>,
+}
+
+impl CompactHistory {
+    /// How many operations (client and other) there are.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when there is no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// How many client operations there are.
+    pub fn client_ops(&self) -> usize {
+        self.ops.iter().filter(|o| o.client()).count()
+    }
+
+    /// The `f` of an operation.
+    pub(crate) fn f(&self, op: &CompactOp) -> Option<&str> {
+        (op.f != NO_F).then(|| self.fs[op.f as usize].as_str())
+    }
+
+    /// The error value of an operation, if any.
+    pub(crate) fn error(&self, op: &CompactOp) -> Option<&Value> {
+        (op.error != NONE).then(|| self.values.get(op.error))
+    }
+
+    /// The client operation `id` as the general path pairs it (`None` for a named process's
+    /// record, which is kept only to be counted).
+    pub fn operation(&self, id: usize) -> Option<Operation> {
+        let op = self.ops.get(id)?;
+        if !op.client() {
+            return None;
+        }
+        Some(Operation {
+            id,
+            process: Some(Process::Client(op.process)),
+            client: true,
+            f: self.f(op).map(str::to_string),
+            key: (op.key != NONE).then(|| self.values.get(op.key).clone()),
+            input: self.values.of(op.input()),
+            output: self.values.of(op.output()),
+            outcome: op.outcome(),
+            invoke: op.invoke as usize,
+            complete: (op.complete != NONE).then_some(op.complete as usize),
+            invoke_line: op.invoke_line as usize,
+            complete_line: (op.complete_line != NONE).then_some(op.complete_line as usize),
+            invoke_time: (op.flags & INVOKE_TIME != 0).then_some(op.invoke_time),
+            complete_time: (op.flags & COMPLETE_TIME != 0).then_some(op.complete_time),
+            error: self.error(op).cloned().map(Box::new),
+        })
+    }
+
+    /// The line of the event at file position `pos` (as the general path finds it: the
+    /// first operation, by invocation, that completed or was invoked there).
+    pub(crate) fn line_at(&self, pos: usize) -> Option<usize> {
+        let pos = u32::try_from(pos).ok().filter(|&p| p != NONE)?;
+        self.ops.iter().find_map(|o| {
+            if o.complete == pos {
+                (o.complete_line != NONE).then_some(o.complete_line as usize)
+            } else {
+                (o.invoke == pos).then_some(o.invoke_line as usize)
+            }
+        })
+    }
+
+    /// About how many bytes the tables of values hold.
+    fn table_bytes(&self) -> usize {
+        self.values.len() * (std::mem::size_of::<Value>() + 40)
+    }
+
+    fn f_id(&mut self, f: Option<&str>) -> Option<u16> {
+        let Some(f) = f else { return Some(NO_F) };
+        if let Some(&id) = self.fs_index.get(f) {
+            return Some(id);
+        }
+        let id = u16::try_from(self.fs.len())
+            .ok()
+            .filter(|&i| i < NO_F - 1)?;
+        self.fs.push(f.to_string());
+        self.fs_index.insert(f.to_string(), id);
+        Some(id)
+    }
+}
+
+/// What [`read_compact`] read.
+#[derive(Debug)]
+pub enum CompactRead {
+    /// The whole history.
+    Read {
+        /// The paired operations (boxed: the other variant is small).
+        history: Box<CompactHistory>,
+        /// How many events (invocations and completions) the file has.
+        events: usize,
+        /// The 1-based line of a torn last line that was left out (see
+        /// [`super::torn_last_line`]).
+        torn_line: Option<usize>,
+    },
+    /// Reading stopped because the history does not fit in the memory limit.
+    OutOfMemory {
+        /// The memory (bytes) the whole history was estimated to need when reading stopped.
+        needed: usize,
+        /// Bytes of the file read when reading stopped.
+        read: u64,
+        /// The file's size in bytes.
+        total: u64,
+        /// Client and other operations paired when reading stopped.
+        ops: usize,
+    },
+}
+
+/// A scalar as a chunk's parse keeps it: strings as indices into the chunk's own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sv {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(u32),
+}
+
+/// A `value` field as a chunk's parse keeps it.
+#[derive(Debug)]
+enum Val {
+    One(Sv),
+    /// A two-element array of scalars.
+    Pair(Sv, Sv),
+    /// Anything else.
+    Other(Value),
+}
+
+/// One event of a chunk, owning everything (so the block it came from can be reused).
+#[derive(Debug)]
+struct Item {
+    /// 0-based line within the chunk.
+    line: u32,
+    kind: EventType,
+    time: Option<i64>,
+    /// `Null` when there is none.
+    process: Sv,
+    /// Index into the chunk's strings ([`NONE`]: none).
+    f: u32,
+    key: Option<Sv>,
+    value: Val,
+    error: Option<Sv>,
+}
+
+/// The events of a run of whole lines, parsed.
+#[derive(Default)]
+struct Chunk {
+    items: Vec<Item>,
+    /// The events of lines the scanner did not take, in full (their line relative to the
+    /// chunk), by position in `items` (whose own entry is a placeholder).
+    full: Vec<(usize, super::Event)>,
+    /// The strings the items point to.
+    strs: Vec<Box<str>>,
+    /// How many line breaks the chunk has.
+    lines: usize,
+}
+
+/// Parses the whole lines of `text` in chunks on all cores, in file order, reusing `pool`'s
+/// chunks; `None` when any line is malformed or not UTF-8.
+fn parse_block(text: &[u8], source: &str, pool: &mut Vec<Chunk>) -> Option<Vec<Chunk>> {
+    let threads = rayon::current_num_threads().max(1);
+    let pieces = if threads == 1 || text.len() < 2 * MIN_CHUNK {
+        1
+    } else {
+        (threads * 2).min(text.len() / MIN_CHUNK).max(2)
+    };
+    let target = text.len() / pieces;
+    let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(pieces + 1);
+    let mut start = 0;
+    while start < text.len() {
+        let end = if pieces == 1 || start + target >= text.len() {
+            text.len()
+        } else {
+            match text[start + target..].iter().position(|&b| b == b'\n') {
+                Some(nl) => start + target + nl + 1,
+                None => text.len(),
+            }
+        };
+        bounds.push((start, end));
+        start = end;
+    }
+    let mut chunks: Vec<Chunk> = bounds
+        .iter()
+        .map(|_| pool.pop().unwrap_or_default())
+        .collect();
+    use rayon::prelude::*;
+    let ok = chunks
+        .par_iter_mut()
+        .zip(bounds.par_iter())
+        .all(|(c, &(s, e))| parse_chunk(&text[s..e], source, c).is_some());
+    if !ok {
+        return None;
+    }
+    Some(chunks)
+}
+
+/// The item standing for a line kept in full.
+fn placeholder(line: u32) -> Item {
+    Item {
+        line,
+        kind: EventType::Invoke,
+        time: None,
+        process: Sv::Null,
+        f: NONE,
+        key: None,
+        value: Val::One(Sv::Null),
+        error: None,
+    }
+}
+
+/// Parses a run of whole lines sequentially into `c` (cleared first). Lines are numbered
+/// from 0 within the chunk (the full events' too; any error hands the file to the general
+/// path, so [`parse_line`]'s messages are never shown).
+fn parse_chunk<'a>(text: &'a [u8], source: &str, c: &mut Chunk) -> Option<()> {
+    let text = std::str::from_utf8(text).ok()?;
+    c.items.clear();
+    c.full.clear();
+    c.strs.clear();
+    c.items.reserve(text.len() / 90 + 1);
+    let mut index: hashbrown::HashMap<&'a str, u32> = hashbrown::HashMap::new();
+    let mut last_f: Option<(&'a str, u32)> = None;
+    let mut lines = 0usize;
+    for (i, raw) in text.split('\n').enumerate() {
+        lines = i;
+        let content = raw.strip_suffix('\r').unwrap_or(raw);
+        if content.trim().is_empty() {
+            continue;
+        }
+        let line = u32::try_from(i).ok()?;
+        let mut intern = |s: &'a str, strs: &mut Vec<Box<str>>| -> u32 {
+            *index.entry(s).or_insert_with(|| {
+                strs.push(s.into());
+                (strs.len() - 1) as u32
+            })
+        };
+        let Some(ev) = scan_raw(content) else {
+            let e = parse_line(content, i, source, false).ok()?;
+            c.full.push((c.items.len(), e));
+            c.items.push(placeholder(line));
+            continue;
+        };
+        let f = match ev.f {
+            None => NONE,
+            Some(f) => match last_f {
+                Some((l, id)) if l == f => id,
+                _ => {
+                    let id = intern(f, &mut c.strs);
+                    last_f = Some((f, id));
+                    id
+                }
+            },
+        };
+        let mut sv = |s: Scalar<'a>, strs: &mut Vec<Box<str>>| -> Result<Sv, Value> {
+            Ok(match s {
+                Scalar::Null => Sv::Null,
+                Scalar::Bool(b) => Sv::Bool(b),
+                Scalar::Int(n) => Sv::Int(n),
+                Scalar::Str(s) => Sv::Str(intern(s, strs)),
+                Scalar::Array(items) => return Err(Value::Array(items)),
+            })
+        };
+        let process = match ev.process {
+            None => Sv::Null,
+            Some(p) => sv(p, &mut c.strs).ok()?,
+        };
+        let key = match ev.key {
+            None => None,
+            Some(k) => Some(sv(k, &mut c.strs).ok()?),
+        };
+        let error = match ev.error {
+            None => None,
+            Some(Scalar::Array(_)) => {
+                // An error that is an array (rare): the whole event is kept in full.
+                let e = parse_line(content, i, source, false).ok()?;
+                c.full.push((c.items.len(), e));
+                c.items.push(placeholder(line));
+                continue;
+            }
+            Some(e) => Some(sv(e, &mut c.strs).ok()?),
+        };
+        let value = match ev.value {
+            Scalar::Array(items) if items.len() == 2 => {
+                // Strings inside are not borrowed from the line: kept whole.
+                let pair = |v: &Value| -> Option<Sv> {
+                    Some(match v {
+                        Value::Null => Sv::Null,
+                        Value::Bool(b) => Sv::Bool(*b),
+                        other => Sv::Int(other.as_i64()?),
+                    })
+                };
+                match (pair(&items[0]), pair(&items[1])) {
+                    (Some(a), Some(b)) => Val::Pair(a, b),
+                    _ => Val::Other(Value::Array(items)),
+                }
+            }
+            Scalar::Array(items) => Val::Other(Value::Array(items)),
+            v => Val::One(sv(v, &mut c.strs).ok()?),
+        };
+        c.items.push(Item {
+            line,
+            kind: ev.kind,
+            time: ev.time,
+            process,
+            f,
+            key,
+            value,
+            error,
+        });
+    }
+    c.lines = lines;
+    Some(())
+}
+
+/// Reads and pairs the history at `path` compactly (see the module docs), within the memory
+/// limit `memory_limit` (bytes) as measured by `probe`. `per_op` is what the caller will need
+/// per client operation after reading (bytes), counted in the estimate. `None`: the general
+/// path must read the file (including every malformed file).
+pub fn read_compact(
+    path: &str,
+    forced: Option<super::Format>,
+    memory_limit: usize,
+    probe: Option<MemoryProbe>,
+    per_op: usize,
+) -> Option<CompactRead> {
+    use super::Format;
+    if path == "-" || !matches!(forced, None | Some(Format::JsonLines)) {
+        return None;
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let total = meta.len();
+    let block_size = (memory_limit / 64).clamp(FIRST_BLOCK, BLOCK);
+    let mut buf: Vec<u8> = Vec::with_capacity(block_size.min(total as usize) + 1);
+    let mut eof = fill(&mut file, &mut buf, FIRST_BLOCK).ok()?;
+    if forced.is_none() && !json_lines(&buf, eof) {
+        return None;
+    }
+    let mut st = Pairing {
+        h: CompactHistory::default(),
+        pending: hashbrown::HashMap::new(),
+        named: hashbrown::HashMap::new(),
+        pos: 0,
+    };
+    // Blocks are parsed (on all cores) while the previous block's events are paired: `behind`
+    // holds a parsed block waiting to be paired, with its first line.
+    let mut behind: Option<(Vec<Chunk>, usize)> = None;
+    let mut pool: Vec<Chunk> = Vec::new();
+    let mut read: u64 = 0;
+    let mut paired_bytes: u64;
+    let mut line = 1usize;
+    let mut first = true;
+    loop {
+        let cut = if eof {
+            buf.len()
+        } else {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(p) => p + 1,
+                None if buf.len() > MAX_LINE_BYTES => return None,
+                None => {
+                    eof = fill(&mut file, &mut buf, block_size).ok()?;
+                    continue;
+                }
+            }
+        };
+        let region = &buf[..cut];
+        let skip = if first && region.starts_with("\u{feff}".as_bytes()) {
+            3
+        } else {
+            0
+        };
+        first = false;
+        let region = &region[skip..];
+        if region.len() > MAX_LINE_BYTES {
+            let text = std::str::from_utf8(region).ok()?;
+            check_line_lengths(path, text.as_bytes(), MAX_LINE_BYTES).ok()?;
+        }
+        // A torn last line (only at the end of the file) is left out, as the general path
+        // leaves it out.
+        let (body, torn_here) = if eof {
+            let start = region
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let last = std::str::from_utf8(&region[start..]).ok()?;
+            match torn_last_line(last) {
+                Some(_) => (&region[..start], true),
+                None => (region, false),
+            }
+        } else {
+            (region, false)
+        };
+        let prev = behind.take();
+        let mut spare = std::mem::take(&mut pool);
+        let (done, parsed) = rayon::join(
+            || match prev {
+                Some((chunks, at)) => st.push_chunks(chunks, at),
+                None => Some(Vec::new()),
+            },
+            || parse_block(body, path, &mut spare),
+        );
+        pool = spare;
+        pool.extend(done?);
+        let parsed = parsed?;
+        paired_bytes = read;
+        let newlines: usize = parsed.iter().map(|c| c.lines).sum();
+        if st.h.ops.capacity() == 0 && !eof {
+            // Room for the whole file, estimated from this block: the list grows once
+            // instead of doubling past what it needs.
+            let events: usize = parsed.iter().map(|c| c.items.len()).sum();
+            let scale = total as f64 / cut.max(1) as f64 * 1.05;
+            st.h.ops.reserve((events as f64 * scale / 2.0) as usize);
+        }
+        behind = Some((parsed, line));
+        line += newlines;
+        let torn = torn_here.then_some(line);
+        u32::try_from(line).ok()?;
+        read += cut as u64;
+        if eof {
+            return st.finish_with(behind, torn, &mut pool);
+        }
+        if let Some(probe) = probe {
+            let used = probe();
+            // What is in use now, plus what the list of operations (reserved up front for
+            // the whole file, with what the caller needs per operation) and the tables of
+            // values will grow by, extrapolated from the bytes paired so far.
+            let ops = &st.h.ops;
+            let scale = total as f64 / paired_bytes.max(1) as f64;
+            let size = std::mem::size_of::<CompactOp>();
+            let final_ops = ops.capacity().max((ops.len() as f64 * scale) as usize);
+            let growth = (final_ops - ops.len()) * (size + per_op)
+                + ops.len() * per_op
+                + (st.h.table_bytes() as f64 * (scale - 1.0).max(0.0)) as usize;
+            let needed = used + growth;
+            let estimated = paired_bytes > 0;
+            if used > memory_limit || (estimated && needed > memory_limit) {
+                return Some(CompactRead::OutOfMemory {
+                    needed: needed.max(used),
+                    read,
+                    total,
+                    ops: ops.len(),
+                });
+            }
+        }
+        buf.drain(..cut);
+        eof = fill(&mut file, &mut buf, block_size).ok()?;
+        if buf.is_empty() && eof {
+            return st.finish_with(behind, None, &mut pool);
+        }
+    }
+}
+
+/// True when the first block is JSON lines (as [`detect_format`] decides on whole lines).
+fn json_lines(first: &[u8], eof: bool) -> bool {
+    let cut = if eof {
+        first.len()
+    } else {
+        first.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)
+    };
+    let Ok(text) = std::str::from_utf8(&first[..cut]) else {
+        return false;
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.bytes().any(|b| !b.is_ascii_whitespace())
+        && matches!(detect_format("-", text), Ok(super::Format::JsonLines))
+}
+
+/// Appends up to `n` bytes of `file` to `buf`; true at the end of the file.
+fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> std::io::Result<bool> {
+    let start = buf.len();
+    buf.resize(start + n, 0);
+    let mut got = 0;
+    while got < n {
+        match file.read(&mut buf[start + got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(start + got);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(start + got);
+    Ok(got < n)
+}
+
+/// The fields of one event that pairing uses, whichever parser read it.
+struct Ev {
+    line: u32,
+    kind: EventType,
+    time: Option<i64>,
+    /// The `f` id ([`NO_F`]: none).
+    f: u16,
+    key: Option<u32>,
+    value: Held,
+    error: Option<u32>,
+}
+
+/// Pairing state: [`super::pairing::Pairer`]'s rules over compact records.
+struct Pairing {
+    h: CompactHistory,
+    /// Client process → its pending operation.
+    pending: hashbrown::HashMap<i64, u32>,
+    /// Named process → its pending record.
+    named: hashbrown::HashMap<String, u32>,
+    /// Events paired so far.
+    pos: u32,
+}
+
+/// A chunk's string ids → the history's `f` and value ids, found on first use.
+struct ChunkIds {
+    f: Vec<u16>,
+    value: Vec<u32>,
+}
+
+impl Pairing {
+    /// Pairs the events of a parsed block whose first line is `at`; gives back its chunks,
+    /// emptied, for reuse. `None` hands the file to the general path.
+    fn push_chunks(&mut self, mut chunks: Vec<Chunk>, mut at: usize) -> Option<Vec<Chunk>> {
+        for c in &mut chunks {
+            self.push_chunk(c, at)?;
+            at += c.lines;
+        }
+        Some(chunks)
+    }
+
+    fn push_chunk(&mut self, c: &mut Chunk, at: usize) -> Option<()> {
+        let mut ids = ChunkIds {
+            f: vec![NO_F - 1; c.strs.len()],
+            value: vec![NONE; c.strs.len()],
+        };
+        let mut full = std::mem::take(&mut c.full).into_iter().peekable();
+        for (k, item) in c.items.drain(..).enumerate() {
+            if full.peek().is_some_and(|(i, _)| *i == k) {
+                let (_, mut e) = full.next()?;
+                e.line += at;
+                self.push_full(e)?;
+                continue;
+            }
+            let pos = self.next_pos()?;
+            let line = u32::try_from(at + item.line as usize).ok()?;
+            let process = match item.process {
+                Sv::Int(p) => p,
+                Sv::Str(i) => {
+                    self.named(&c.strs[i as usize], item.kind, pos, line)?;
+                    continue;
+                }
+                _ => return None,
+            };
+            let f = if item.f == NONE {
+                NO_F
+            } else {
+                let slot = &mut ids.f[item.f as usize];
+                if *slot == NO_F - 1 {
+                    *slot = self.h.f_id(Some(&c.strs[item.f as usize]))?;
+                }
+                *slot
+            };
+            let mut sv = |v: Sv| -> u32 {
+                match v {
+                    Sv::Null => 0,
+                    Sv::Int(n) => self.h.values.int(n),
+                    Sv::Bool(b) => self.h.values.value(Value::Bool(b)),
+                    Sv::Str(i) => {
+                        let slot = &mut ids.value[i as usize];
+                        if *slot == NONE {
+                            *slot = self.h.values.str(&c.strs[i as usize]);
+                        }
+                        *slot
+                    }
+                }
+            };
+            let key = item.key.map(&mut sv);
+            let error = item.error.map(&mut sv);
+            let value = match item.value {
+                Val::One(v) => Held::One(sv(v)),
+                Val::Pair(a, b) => Held::Pair(sv(a), sv(b)),
+                Val::Other(v) => self.h.values.held(v),
+            };
+            let ev = Ev {
+                line,
+                kind: item.kind,
+                time: item.time,
+                f,
+                key,
+                value,
+                error,
+            };
+            self.client(process, ev, pos)?;
+        }
+        Some(())
+    }
+
+    /// The position of the next event.
+    fn next_pos(&mut self) -> Option<u32> {
+        let pos = self.pos;
+        self.pos = self.pos.checked_add(1).filter(|&p| p != NONE)?;
+        Some(pos)
+    }
+
+    /// Pairs an event read in full.
+    fn push_full(&mut self, e: super::Event) -> Option<()> {
+        let pos = self.next_pos()?;
+        let line = u32::try_from(e.line).ok()?;
+        let process = match e.process? {
+            Process::Client(p) => p,
+            Process::Named(name) => return self.named(&name, e.kind, pos, line),
+        };
+        let f = self.h.f_id(e.f.as_deref())?;
+        let values = &mut self.h.values;
+        let ev = Ev {
+            line,
+            kind: e.kind,
+            time: e.time,
+            f,
+            key: e.key.map(|k| values.value(k)),
+            value: values.held(e.value),
+            error: e.error.map(|v| values.value(v)),
+        };
+        self.client(process, ev, pos)
+    }
+
+    /// Pairs what is `behind` and ends.
+    fn finish_with(
+        mut self,
+        behind: Option<(Vec<Chunk>, usize)>,
+        torn_line: Option<usize>,
+        pool: &mut Vec<Chunk>,
+    ) -> Option<CompactRead> {
+        if let Some((chunks, at)) = behind {
+            pool.extend(self.push_chunks(chunks, at)?);
+        }
+        self.finish(torn_line)
+    }
+
+    /// A named (non-client) process's event: counted as the general pairing counts it.
+    fn named(&mut self, name: &str, kind: EventType, pos: u32, line: u32) -> Option<()> {
+        let record = CompactOp {
+            invoke: pos,
+            complete: NONE,
+            invoke_line: line,
+            complete_line: NONE,
+            invoke_time: 0,
+            complete_time: 0,
+            process: 0,
+            key: NONE,
+            input: [0, 0],
+            output: [0, 0],
+            error: NONE,
+            f: NO_F,
+            flags: 0,
+        };
+        if kind == EventType::Invoke {
+            let id = u32::try_from(self.h.ops.len()).ok()?;
+            self.named.insert(name.to_string(), id);
+            self.h.ops.push(record);
+        } else if let Some(open) = self.named.remove(name) {
+            let op = &mut self.h.ops[open as usize];
+            op.complete = pos;
+            op.complete_line = line;
+        } else {
+            self.h.ops.push(CompactOp {
+                complete: pos,
+                complete_line: line,
+                ..record
+            });
+        }
+        Some(())
+    }
+
+    fn client(&mut self, process: i64, ev: Ev, pos: u32) -> Option<()> {
+        let f = ev.f;
+        if ev.kind == EventType::Invoke {
+            if self.pending.contains_key(&process) {
+                return None;
+            }
+            let id = u32::try_from(self.h.ops.len()).ok()?;
+            let (input, pair) = match ev.value {
+                Held::One(a) => ([a, 0], 0),
+                Held::Pair(a, b) => ([a, b], INPUT_PAIR),
+            };
+            self.h.ops.push(CompactOp {
+                invoke: pos,
+                complete: NONE,
+                invoke_line: ev.line,
+                complete_line: NONE,
+                invoke_time: ev.time.unwrap_or(0),
+                complete_time: 0,
+                process,
+                key: ev.key.unwrap_or(NONE),
+                input,
+                output: [0, 0],
+                error: NONE,
+                f,
+                flags: CLIENT | pair | if ev.time.is_some() { INVOKE_TIME } else { 0 },
+            });
+            self.pending.insert(process, id);
+            return Some(());
+        }
+        let open = self.pending.remove(&process)?;
+        let op = &mut self.h.ops[open as usize];
+        if op.f != NO_F && f != NO_F && op.f != f {
+            return None;
+        }
+        if let (true, Some(k)) = (op.key != NONE, ev.key) {
+            if k != op.key {
+                return None;
+            }
+        }
+        let outcome = match ev.kind {
+            EventType::Ok => 1,
+            EventType::Fail => 2,
+            EventType::Info | EventType::Invoke => 0,
+        };
+        let (output, pair) = match ev.value {
+            Held::One(a) => ([a, 0], 0),
+            Held::Pair(a, b) => ([a, b], OUTPUT_PAIR),
+        };
+        op.complete = pos;
+        op.complete_line = ev.line;
+        if let Some(t) = ev.time {
+            op.complete_time = t;
+            op.flags |= COMPLETE_TIME;
+        }
+        op.output = output;
+        op.flags = (op.flags & !OUTCOME) | outcome | pair;
+        op.error = ev.error.unwrap_or(NONE);
+        if op.key == NONE {
+            op.key = ev.key.unwrap_or(NONE);
+        }
+        if op.f == NO_F {
+            op.f = f;
+        }
+        Some(())
+    }
+
+    fn finish(mut self, torn_line: Option<usize>) -> Option<CompactRead> {
+        // The lookup tables are for reading only.
+        let v = &mut self.h.values;
+        v.ints = hashbrown::HashMap::new();
+        v.strs = hashbrown::HashMap::new();
+        v.texts = hashbrown::HashMap::new();
+        v.values.shrink_to_fit();
+        self.h.ops.shrink_to_fit();
+        Some(CompactRead::Read {
+            events: self.pos as usize,
+            history: Box::new(self.h),
+            torn_line,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{pair, read_history};
+
+    fn compare(name: &str, text: &str) {
+        let dir = std::env::temp_dir().join(format!("faultline-compact-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.jsonl"));
+        std::fs::write(&path, text).unwrap();
+        let path = path.to_str().unwrap();
+        let general = read_history(path, text.as_bytes(), None).and_then(|h| pair(&h));
+        let compact = read_compact(path, None, 1 << 30, None, 0);
+        match (general, compact) {
+            (Ok(ops), Some(CompactRead::Read { history, .. })) => {
+                assert_eq!(history.len(), ops.len(), "{name}");
+                for op in &ops {
+                    if op.client {
+                        assert_eq!(history.operation(op.id).as_ref(), Some(op), "{name}");
+                    }
+                    for pos in [op.invoke, op.complete.unwrap_or(0)] {
+                        let want = ops.iter().find_map(|o| {
+                            if o.complete == Some(pos) {
+                                o.complete_line
+                            } else {
+                                (o.invoke == pos).then_some(o.invoke_line)
+                            }
+                        });
+                        assert_eq!(history.line_at(pos), want, "{name}");
+                    }
+                }
+            }
+            (Err(_), None) => {}
+            (Ok(_), None) => panic!("{name}: the compact reader gave up on a good history"),
+            (g, c) => panic!("{name}: general {g:?}, compact {:?}", c.is_some()),
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_compact_operation_record_is_72_bytes() {
+        // The figure the docs give (and the memory estimate counts).
+        assert_eq!(std::mem::size_of::<CompactOp>(), 72);
+    }
+
+    #[test]
+    fn compact_pairing_rebuilds_the_general_paths_operations() {
+        let mut text = String::from("\u{feff}");
+        for i in 0..3000i64 {
+            let p = i % 5;
+            let (f, v) = match i % 4 {
+                0 => ("write", format!("{i}")),
+                1 => ("read", "null".to_string()),
+                2 => ("cas", format!("[{}, \"x\"]", i - 1)),
+                _ => ("write", "1.0".to_string()),
+            };
+            text.push_str(&format!(
+                "{{\"index\":{},\"process\":{p},\"type\":\"invoke\",\"f\":\"{f}\",\"key\":{},\"value\":{v},\"node\":\"n\\u0031\"}}\r\n",
+                2 * i,
+                i % 3
+            ));
+            if i % 7 == 0 {
+                text.push_str("\n  \n{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\",\"value\":{\"a\":[1]}}\n");
+            }
+            let kind = ["ok", "fail", "info"][(i % 3) as usize];
+            let out = if i % 11 == 0 {
+                "9223372036854775807"
+            } else {
+                "[1,2]"
+            };
+            text.push_str(&format!(
+                "{{\"index\":{},\"process\":{p},\"type\":\"{kind}\",\"f\":\"{f}\",\"value\":{out},\"time\":{i},\"error\":\"e{}\"}}\n",
+                2 * i + 1,
+                i % 2
+            ));
+        }
+        compare("plain", &text);
+        compare("torn", &format!("{text}{{\"process\":1,\"type\":\"inv"));
+        compare(
+            "pending",
+            &format!("{text}{{\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}}\n"),
+        );
+        compare("double", &format!("{text}{{\"process\":1,\"type\":\"invoke\"}}\n{{\"process\":1,\"type\":\"invoke\"}}\n"));
+        compare(
+            "orphan",
+            &format!("{text}{{\"process\":1,\"type\":\"ok\"}}\n"),
+        );
+        compare("noprocess", &format!("{text}{{\"type\":\"invoke\"}}\n"));
+        compare("bad", &format!("{text}{{\"type\":\n"));
+        compare(
+            "keys",
+            "{\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"key\":1}\n{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"key\":1.0,\"value\":[1,[2]]}\n",
+        );
+        compare(
+            "fs",
+            "{\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":1,\"type\":\"ok\",\"f\":\"write\"}\n",
+        );
+        compare(
+            "escapes",
+            "{\"process\":1,\"type\":\"invoke\",\"f\":\"w\\u0072ite\",\"key\":\"k\\\"\",\"value\":\"a\\nb\",\"time\":1.5}\n{\"process\":1,\"type\":\"info\"}\n",
+        );
+    }
+}
