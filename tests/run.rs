@@ -593,8 +593,17 @@ fn a_check_budget_too_small_gives_unknown_and_the_command_to_recheck() {
     let out = run_bounded(
         faultline()
             .args(["run", "--target", "local", "--workload", "register"])
-            .args(["--time-limit", "2", "--rate", "1000", "--seed", "6"])
-            .args(["--memory-limit", "1"])
+            // 50,000 operations (10 MB of history): more than 1 MiB holds, also read compactly
+            // (a 2-second run at --rate 1000 now fits).
+            .args([
+                "--ops",
+                "50000",
+                "--rate",
+                "unlimited",
+                "--time-limit",
+                "30",
+            ])
+            .args(["--seed", "6", "--memory-limit", "1"])
             .arg("--store")
             .arg(store.path()),
         Duration::from_secs(60),
@@ -611,6 +620,15 @@ fn a_check_budget_too_small_gives_unknown_and_the_command_to_recheck() {
         .as_str()
         .unwrap_or("");
     assert!(reason.contains("memory limit"), "{results}");
+    // The size it names is about what the check needs (some 20 MiB), not a wild
+    // extrapolation of the first kilobytes.
+    let needed: u64 = reason
+        .split("would need about ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no size needed in {reason:?}"));
+    assert!((10..=100).contains(&needed), "{reason}");
     let recheck = results["recheck"].as_str().expect("a recheck command");
     assert!(stdout.contains(recheck), "{stdout}");
     assert!(

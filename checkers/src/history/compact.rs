@@ -666,7 +666,15 @@ pub fn read_compact(
             // the whole file, with what the caller needs per operation) and the tables of
             // values will grow by, extrapolated from the bytes paired so far.
             let ops = &st.h.ops;
-            let scale = total as f64 / paired_bytes.max(1) as f64;
+            // Extrapolated only from bytes already paired: before the first block is paired
+            // (the tables hold next to nothing yet) the reserved list is the whole estimate —
+            // scaling the tables' first bytes by the file's size overstated the need a
+            // hundredfold under a tiny limit.
+            let scale = if paired_bytes > 0 {
+                total as f64 / paired_bytes as f64
+            } else {
+                1.0
+            };
             let size = std::mem::size_of::<CompactOp>();
             let final_ops = ops.capacity().max((ops.len() as f64 * scale) as usize);
             let growth = (final_ops - ops.len()) * (size + per_op)
