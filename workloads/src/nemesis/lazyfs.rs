@@ -594,6 +594,28 @@ impl LazyFs {
             }
         }
     }
+
+    /// unlink and rmdir: `remove` the backing path of `parent`/`name`, then forget it.
+    fn remove(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        remove: fn(&Path) -> std::io::Result<()>,
+        reply: ReplyEmpty,
+    ) {
+        let mut st = self.st();
+        let rel = match st.child(parent, name) {
+            Ok(r) => r,
+            Err(e) => return reply.error(e),
+        };
+        match remove(&st.backing.join(&rel)) {
+            Ok(()) => {
+                st.forget_path(&rel, false);
+                reply.ok()
+            }
+            Err(e) => reply.error(errno(e)),
+        }
+    }
 }
 
 impl Filesystem for LazyFs {
@@ -677,33 +699,11 @@ impl Filesystem for LazyFs {
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        let mut st = self.st();
-        let rel = match st.child(parent, name) {
-            Ok(r) => r,
-            Err(e) => return reply.error(e),
-        };
-        match fs::remove_file(st.backing.join(&rel)) {
-            Ok(()) => {
-                st.forget_path(&rel, false);
-                reply.ok()
-            }
-            Err(e) => reply.error(errno(e)),
-        }
+        self.remove(parent, name, |p| fs::remove_file(p), reply);
     }
 
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        let mut st = self.st();
-        let rel = match st.child(parent, name) {
-            Ok(r) => r,
-            Err(e) => return reply.error(e),
-        };
-        match fs::remove_dir(st.backing.join(&rel)) {
-            Ok(()) => {
-                st.forget_path(&rel, false);
-                reply.ok()
-            }
-            Err(e) => reply.error(errno(e)),
-        }
+        self.remove(parent, name, |p| fs::remove_dir(p), reply);
     }
 
     fn rename(
