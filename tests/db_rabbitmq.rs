@@ -1,7 +1,8 @@
 //! RabbitMQ (Debian's rabbitmq-server), one broker started on loopback by `faultline run
 //! --target rabbitmq --workload queue`, checked with Jepsen's total-queue checker: the safe
 //! configuration (durable queue, persistent messages, publisher confirms, manual acks) loses
-//! no acknowledged message through kills, pauses and client partitions; a transient queue
+//! no acknowledged message through kills (or, if the broker itself comes back short, the
+//! verdict agrees with the broker's own counts), pauses and client partitions; a transient queue
 //! loses every message it held when the broker is killed, and so do publishes without
 //! confirms that the broker had not yet written.
 //!
@@ -46,19 +47,82 @@ fn faults(text: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// The broker's own counts of ready messages in the queue around the first kill (`rabbitmq:
+/// queue … holds N ready messages just before the kill`, `… after the restart`), when it gave
+/// both.
+fn broker_counts(text: &str) -> Option<(u64, u64)> {
+    let count = |marker: &str| {
+        text.lines()
+            .find(|l| l.contains(marker))
+            .and_then(|l| l.split(" holds ").nth(1))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+    };
+    Some((
+        count("ready messages just before the kill")?,
+        count("ready messages after the restart")?,
+    ))
+}
+
+/// How far the broker's count after a restart may fall below its count just before the kill
+/// without the broker having lost anything: dequeues that completed between the count and the
+/// kill, and publishes in flight that were never confirmed.
+const COUNT_SLACK: u64 = 100;
+
 #[test]
-fn rabbitmq_safe_configuration_loses_nothing_when_the_broker_is_killed() {
+fn rabbitmq_safe_configuration_under_kill_is_valid_unless_the_broker_itself_came_back_short() {
     if !db_common::installed(RABBITMQ) {
         return;
     }
     let r = run_queue(&["--nemesis", "kill", "--seed", "1"]);
-    assert_eq!(r.code, 0, "expected valid:\n{}", db_common::head(&r.text));
-    assert!(r.text.contains("every acknowledged enqueue was dequeued"));
     assert!(
         faults(&r.text) >= 1,
         "no kill happened:\n{}",
         db_common::head(&r.text)
     );
+    // RabbitMQ 3.10 is expected to keep every confirmed persistent message of a durable queue
+    // through SIGKILL, and almost always does. Once in CI (1 run of dozens) it came back with
+    // the queue empty: faultline's verdict then named 525 acknowledged messages lost. Which
+    // of the two is wrong is decided by the broker's own counts around the kill: the verdict
+    // must agree with them either way.
+    let counts = broker_counts(&r.text);
+    match r.code {
+        0 => {
+            assert!(r.text.contains("every acknowledged enqueue was dequeued"));
+            if let Some((before, after)) = counts {
+                assert!(
+                    after + COUNT_SLACK >= before,
+                    "valid, but the broker reported {before} messages before the kill and \
+                     {after} after the restart:\n{}",
+                    db_common::head(&r.text)
+                );
+            }
+        }
+        1 => {
+            assert!(
+                r.text.contains("INVALID — lost"),
+                "{}",
+                db_common::head(&r.text)
+            );
+            let (before, after) = counts.unwrap_or_else(|| {
+                panic!(
+                    "lost messages, and no count from the broker to confirm it:\n{}",
+                    db_common::head(&r.text)
+                )
+            });
+            assert!(
+                after + COUNT_SLACK < before,
+                "faultline says acknowledged messages were lost, but the broker reported \
+                 {before} before the kill and {after} after the restart:\n{}",
+                db_common::head(&r.text)
+            );
+            eprintln!(
+                "RabbitMQ itself came back from SIGKILL with {after} of the {before} messages \
+                 it held: the verdict (lost) agrees with the broker"
+            );
+        }
+        code => panic!("exit {code}:\n{}", db_common::head(&r.text)),
+    }
 }
 
 #[test]

@@ -242,7 +242,13 @@ impl RabbitMq {
         match tokio::time::timeout(t, publish).await {
             // The connection's writer is gone: nothing was sent.
             Ok(Err(e)) => return Outcome::Fail(json!(format!("publish: {e}"))),
-            Err(_) => return Outcome::Info(json!("publish timed out")),
+            Err(_) => {
+                // The publish may still go out, and take the next delivery tag the broker
+                // numbers: this channel's count of publishes can no longer be trusted to pair
+                // confirms with publishes, so the session is replaced.
+                self.close().await;
+                return Outcome::Info(json!("publish timed out"));
+            }
             Ok(Ok(())) => {}
         }
         if !confirms {

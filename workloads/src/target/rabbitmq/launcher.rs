@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use amqprs::channel::QueueDeclareArguments;
 use amqprs::connection::{Connection, OpenConnectionArguments};
 
 use crate::error::ServerError;
@@ -183,4 +184,45 @@ pub async fn ready(addr: SocketAddr) -> bool {
         tokio::time::timeout(Duration::from_secs(3), probe).await,
         Ok(Ok(true))
     )
+}
+
+/// Why [`ready_messages`] has no count.
+#[derive(Debug, thiserror::Error)]
+pub enum CountError {
+    /// The connection, the channel or the declare failed (e.g. the queue does not exist).
+    #[error("{0}")]
+    Amqp(#[from] amqprs::error::Error),
+    /// The broker did not answer within 3 s.
+    #[error("no answer within 3 s")]
+    TimedOut,
+    /// The task asking ended without an answer.
+    #[error("the query ended without an answer")]
+    Lost,
+}
+
+/// The number of ready messages (not counting those delivered and not yet acknowledged) the
+/// broker at `addr` reports in `queue`, asked on a connection of its own (a passive
+/// `queue.declare`, which changes nothing; at most 3 s). The error says why there is no count,
+/// e.g. the broker's answer that the queue does not exist.
+pub async fn ready_messages(addr: SocketAddr, queue: &str) -> Result<u32, CountError> {
+    let queue = queue.to_string();
+    // On its own task, as in [`ready`].
+    let ask = tokio::spawn(async move {
+        let args =
+            OpenConnectionArguments::new(&addr.ip().to_string(), addr.port(), "guest", "guest");
+        let c = Connection::open(&args).await?;
+        let answer = async {
+            let channel = c.open_channel(None).await?;
+            let declare = QueueDeclareArguments::new(&queue).passive(true).finish();
+            Ok::<_, CountError>(channel.queue_declare(declare).await?)
+        }
+        .await;
+        let _ = c.close().await;
+        answer?.map(|(_, messages, _)| messages).ok_or(CountError::Lost)
+    });
+    match tokio::time::timeout(Duration::from_secs(3), ask).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(CountError::Lost),
+        Err(_) => Err(CountError::TimedOut),
+    }
 }

@@ -6,7 +6,10 @@
 //! - [`launcher`]: starts epmd and the broker under the run's directory.
 //! - [`RabbitFaults`]: kill (restarted on the same directories; waits for AMQP), pause, and
 //!   partition — the clients reach the broker only through a faultline proxy ([`LinkNet`],
-//!   clients as endpoint 1, the broker as 2), which the partition blackholes.
+//!   clients as endpoint 1, the broker as 2), which the partition blackholes. Around a kill
+//!   the run log says how many ready messages the broker reported in the queue just before
+//!   it and just after the restart ([`launcher::ready_messages`]): the broker's own word,
+//!   next to the checker's, on whether a loss happened inside the broker.
 
 pub mod client;
 pub mod launcher;
@@ -22,6 +25,7 @@ use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
 use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Primitives};
 use crate::net::proxy::LinkNet;
+use crate::runner::Progress;
 use client::{RabbitMq, RabbitOptions};
 use launcher::LocalRabbit;
 
@@ -126,6 +130,7 @@ impl Target for RabbitTarget {
                 via: addr,
                 queue: queue.into(),
                 local: None,
+                progress: ctx.progress.clone(),
             });
         }
         ctx.progress.note("starting rabbitmq on loopback");
@@ -155,6 +160,7 @@ impl Target for RabbitTarget {
             via,
             queue: client::queue_name(false, Duration::ZERO).into(),
             local: Some((broker, net)),
+            progress: ctx.progress.clone(),
         })
     }
 }
@@ -167,6 +173,8 @@ pub struct RabbitNodes {
     /// The run's queue ([`client::queue_name`]).
     queue: Arc<str>,
     local: Option<(Arc<LocalRabbit>, Arc<LinkNet>)>,
+    /// The run log, for what the broker reports around kills.
+    progress: Arc<Progress>,
 }
 
 #[async_trait::async_trait]
@@ -186,7 +194,13 @@ impl Nodes for RabbitNodes {
     }
     fn primitives(&self) -> Option<RabbitFaults> {
         let (broker, net) = self.local.clone()?;
-        Some(RabbitFaults { broker, net })
+        Some(RabbitFaults {
+            broker,
+            net,
+            queue: self.queue.clone(),
+            progress: self.progress.clone(),
+            before_kill: None,
+        })
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
         self.local
@@ -209,6 +223,20 @@ impl Nodes for RabbitNodes {
 pub struct RabbitFaults {
     broker: Arc<LocalRabbit>,
     net: Arc<LinkNet>,
+    queue: Arc<str>,
+    progress: Arc<Progress>,
+    /// The ready messages the broker reported just before the last kill.
+    before_kill: Option<u32>,
+}
+
+impl RabbitFaults {
+    /// The broker's count of ready messages in the run's queue, as a phrase for the run log.
+    async fn count(&self) -> (Option<u32>, String) {
+        match launcher::ready_messages(self.broker.amqp, &self.queue).await {
+            Ok(n) => (Some(n), format!("{n} ready messages")),
+            Err(e) => (None, format!("no count ({e})")),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -244,13 +272,30 @@ impl Primitives for RabbitFaults {
         })
     }
     async fn kill(&mut self, _node: usize) -> Result<(), NemesisError> {
+        let (n, said) = self.count().await;
+        self.before_kill = n;
+        self.progress.note(format!(
+            "rabbitmq: queue {} holds {said} just before the kill (the broker's count)",
+            self.queue
+        ));
         Ok(self.broker.server.kill().await?)
     }
     async fn restart(&mut self, _node: usize) -> Result<(), NemesisError> {
         self.broker.server.restart().await?;
         // The broker takes seconds to boot; the next fault waits until it is back, so that
         // every kill hits a running broker.
-        Ok(self.broker.wait_ready(Duration::from_secs(90)).await?)
+        self.broker.wait_ready(Duration::from_secs(90)).await?;
+        let (_, said) = self.count().await;
+        let before = self
+            .before_kill
+            .take()
+            .map_or_else(|| "no count".to_string(), |n| n.to_string());
+        self.progress.note(format!(
+            "rabbitmq: queue {} holds {said} after the restart ({before} before the kill; \
+             the broker's count)",
+            self.queue
+        ));
+        Ok(())
     }
     async fn pause(&mut self, _node: usize) -> Result<(), NemesisError> {
         Ok(self.broker.server.pause(true)?)
