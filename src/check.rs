@@ -157,7 +157,13 @@ fn finish(args: &CheckArgs, outcomes: Vec<FileOutcome>) -> Result<u8> {
         );
     }
     if let (Some(dir), true) = (&args.out, checked) {
-        if let Err(e) = write_results(dir, &args.files, &outcomes, code) {
+        if let Err(e) = write_results(
+            dir,
+            &args.files,
+            &outcomes,
+            code,
+            memory_limit(args.memory_limit),
+        ) {
             return Ok(usage(&format!("--out {}: {e:#}", dir.display())));
         }
     }
@@ -373,12 +379,14 @@ fn prev_had_details(outcomes: &[FileOutcome], i: usize) -> bool {
     }
 }
 
-/// Writes `DIR/results.json` (and checkers' artifacts, report.html and the plots), creating DIR.
+/// Writes `DIR/results.json` (and checkers' artifacts, report.html and the plots, whose reading
+/// keeps to `memory_limit` bytes), creating DIR.
 pub fn write_results(
     dir: &std::path::Path,
     files: &[String],
     outcomes: &[FileOutcome],
     code: u8,
+    memory_limit: usize,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).context("cannot create the directory")?;
     let reports = files
@@ -406,7 +414,7 @@ pub fn write_results(
     // Through a temporary file and a rename: a failure never leaves half a results.json.
     crate::run::write_atomically(&dir.join("results.json"), &text)?;
     // The pictures are an extra: failing to draw them never changes the verdict or exit code.
-    if let Err(e) = crate::report::write_all(dir, files, outcomes) {
+    if let Err(e) = crate::report::write_all(dir, files, outcomes, memory_limit) {
         eprintln!(
             "faultline: warning: no report.html in {}: {e:#}",
             dir.display()

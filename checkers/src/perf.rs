@@ -10,6 +10,7 @@
 //! answered (`ok`, or a definite answer such as a failed compare) instead of refusing them or
 //! leaving them without an answer; latency is measured on `ok` operations outside every window.
 
+use crate::history::compact::CompactHistory;
 use crate::history::{Operation, Outcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -65,12 +66,13 @@ impl Counts {
             .then(|| (self.total() - self.refused - self.info) as f64 / self.total() as f64)
     }
 
-    fn add(&mut self, op: &Operation) {
-        match op.outcome {
+    /// Counts one operation that ended with `outcome` (`semantic`: a `fail` that answered it).
+    fn add(&mut self, outcome: Outcome, semantic: bool) {
+        match outcome {
             Outcome::Ok => self.ok += 1,
             Outcome::Fail => {
                 self.fail += 1;
-                if !is_semantic_failure(op) {
+                if !semantic {
                     self.refused += 1;
                 }
             }
@@ -112,6 +114,24 @@ pub struct Perf {
     pub throughput: f64,
 }
 
+/// A nemesis record as the fault windows need it.
+struct Record<'a> {
+    f: &'a str,
+    /// Its (first event's) time.
+    time: i64,
+    input: &'a serde_json::Value,
+}
+
+/// A client operation as the summary needs it.
+struct Sample<'a> {
+    start: i64,
+    end: Option<i64>,
+    outcome: Outcome,
+    /// A `fail` that answered the operation ([`is_semantic_failure`]).
+    semantic: bool,
+    f: &'a str,
+}
+
 /// The fault windows of a history, from its nemesis operations.
 pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
     let end_of_history = ops
@@ -119,14 +139,27 @@ pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
         .filter_map(|o| o.complete_time.or(o.invoke_time))
         .max()
         .unwrap_or(0);
+    windows_of(
+        ops.iter().filter(|o| !o.client).filter_map(|op| {
+            Some(Record {
+                f: op.f.as_deref()?,
+                time: op.invoke_time?,
+                input: &op.input,
+            })
+        }),
+        end_of_history,
+    )
+}
+
+/// The fault windows of nemesis `records` (in file order); a window still open at the end
+/// lasts until `end_of_history`.
+fn windows_of<'a>(records: impl Iterator<Item = Record<'a>>, end_of_history: i64) -> Vec<Window> {
     // Slot → (start, the window's kind); clock faults share one slot (one at a time) but
     // keep their own kind.
     let mut open: BTreeMap<(&'static str, String), (i64, &'static str)> = BTreeMap::new();
     let mut windows = Vec::new();
-    for op in ops.iter().filter(|o| !o.client) {
-        let Some(f) = op.f.as_deref() else { continue };
-        let Some(t) = op.invoke_time else { continue };
-        let target = op.input.to_string();
+    for Record { f, time: t, input } in records {
+        let target = input.to_string();
         let (kind, starts) = match f {
             "start-partition" => ("partition", true),
             "stop-partition" => ("partition", false),
@@ -153,10 +186,7 @@ pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
             k if k.starts_with("clock") => ("clock", String::new()),
             "corrupt" => (
                 "kill",
-                op.input
-                    .get("node")
-                    .map(ToString::to_string)
-                    .unwrap_or(target),
+                input.get("node").map(ToString::to_string).unwrap_or(target),
             ),
             _ => (kind, target),
         };
@@ -184,19 +214,72 @@ pub fn fault_windows(ops: &[Operation]) -> Vec<Window> {
 
 /// Summarizes availability and latency of the client operations in `ops`.
 pub fn summarize(ops: &[Operation]) -> Perf {
-    let windows = fault_windows(ops);
+    summarize_samples(
+        fault_windows(ops),
+        ops.iter().filter(|o| o.client).filter_map(|op| {
+            Some(Sample {
+                start: op.invoke_time?,
+                end: op.complete_time,
+                outcome: op.outcome,
+                semantic: is_semantic_failure(op),
+                f: op.f.as_deref().unwrap_or_default(),
+            })
+        }),
+    )
+}
+
+/// [`summarize`] over a history read compactly ([`crate::history::compact`]): the same
+/// figures, without an [`Operation`] per operation.
+pub fn summarize_compact(h: &CompactHistory) -> Perf {
+    let end_of_history = h
+        .ops
+        .iter()
+        .filter_map(|o| o.complete_time().or(o.invoke_time()))
+        .max()
+        .unwrap_or(0);
+    // The nemesis records are few: their values are rebuilt as the general path holds them.
+    let nemesis: Vec<(&str, i64, serde_json::Value)> = h
+        .ops
+        .iter()
+        .filter(|o| !o.client())
+        .filter_map(|o| Some((h.f(o)?, o.invoke_time()?, h.values.of(o.input()))))
+        .collect();
+    let windows = windows_of(
+        nemesis.iter().map(|(f, time, input)| Record {
+            f,
+            time: *time,
+            input,
+        }),
+        end_of_history,
+    );
+    summarize_samples(
+        windows,
+        h.ops.iter().filter(|o| o.client()).filter_map(|o| {
+            Some(Sample {
+                start: o.invoke_time()?,
+                end: o.complete_time(),
+                outcome: o.outcome(),
+                semantic: h
+                    .error(o)
+                    .and_then(|e| e.as_str())
+                    .is_some_and(|e| SEMANTIC_FAILURES.contains(&e)),
+                f: h.f(o).unwrap_or_default(),
+            })
+        }),
+    )
+}
+
+fn summarize_samples<'a>(windows: Vec<Window>, samples: impl Iterator<Item = Sample<'a>>) -> Perf {
     let mut during_partitions = Counts::default();
     let mut during_faults = Counts::default();
     let mut outside_faults = Counts::default();
-    let mut latencies: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut latencies: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
-    for op in ops.iter().filter(|o| o.client) {
-        let Some(start) = op.invoke_time else {
-            continue;
-        };
-        let end = op.complete_time.unwrap_or(i64::MAX);
+    for op in samples {
+        let start = op.start;
+        let end = op.end.unwrap_or(i64::MAX);
         first = first.min(start);
-        last = last.max(op.complete_time.unwrap_or(start));
+        last = last.max(op.end.unwrap_or(start));
         let overlaps = |w: &&Window| start <= w.end && w.start <= end;
         let in_partition = windows
             .iter()
@@ -204,16 +287,15 @@ pub fn summarize(ops: &[Operation]) -> Perf {
             .any(|w| overlaps(&w));
         let in_fault = windows.iter().any(|w| overlaps(&w));
         if in_partition {
-            during_partitions.add(op);
+            during_partitions.add(op.outcome, op.semantic);
         }
         if in_fault {
-            during_faults.add(op);
+            during_faults.add(op.outcome, op.semantic);
         } else {
-            outside_faults.add(op);
-            if let (Outcome::Ok, Some(done)) = (op.outcome, op.complete_time) {
-                let f = op.f.clone().unwrap_or_default();
+            outside_faults.add(op.outcome, op.semantic);
+            if let (Outcome::Ok, Some(done)) = (op.outcome, op.end) {
                 latencies
-                    .entry(f)
+                    .entry(op.f)
                     .or_default()
                     .push((done - start) as f64 / 1e6);
             }
@@ -223,7 +305,7 @@ pub fn summarize(ops: &[Operation]) -> Perf {
     let latency_outside_all = latency(all);
     let latency_outside = latencies
         .into_iter()
-        .filter_map(|(f, v)| latency(v).map(|l| (f, l)))
+        .filter_map(|(f, v)| latency(v).map(|l| (f.to_string(), l)))
         .collect();
     let total = during_faults.total() + outside_faults.total();
     let span = (last - first).max(1) as f64 / 1e9;

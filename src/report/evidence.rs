@@ -5,7 +5,7 @@
 
 use checkers::{CheckerKind, Report};
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// Longest text kept of an operation's value or result.
 const MAX_VALUE: usize = 160;
@@ -26,14 +26,14 @@ pub struct Marks {
 /// The marks, verdict word, checker name, explanation lines and cycles of the evidence.
 pub fn evidence_parts(
     report: &Report,
-    by_line: &HashMap<usize, usize>,
+    by_line: &super::source::Lines<'_>,
 ) -> (Marks, &'static str, String, Vec<String>, Vec<Value>) {
     let mut marks = Marks::default();
     match report.kind {
         CheckerKind::Model => {
             let mut explanation = Vec::new();
             if let Some(c) = &report.counterexample {
-                let find = |line: usize| by_line.get(&line).copied();
+                let find = |line: usize| by_line.find(line);
                 marks.minimal = c
                     .minimal
                     .iter()
@@ -87,10 +87,7 @@ pub fn evidence_parts(
             let mut lines = BTreeSet::new();
             let mut cycles = Vec::new();
             walk(&report.details, &mut lines, &mut cycles);
-            let named: BTreeSet<usize> = lines
-                .iter()
-                .filter_map(|l| by_line.get(l).copied())
-                .collect();
+            let named: BTreeSet<usize> = lines.iter().filter_map(|&l| by_line.find(l)).collect();
             marks.other = named.into_iter().collect();
             let mut explanation = report.explanation.clone();
             if let Some(reason) = &report.unknown_reason {

@@ -6,8 +6,9 @@
 //! Rate: completed operations per second over time, one line per `f` and outcome. Both need
 //! recorded times; a history without them gets no plots. Plotters' SVG backend only.
 
+use super::source::Source;
 use anyhow::{anyhow, Result};
-use checkers::history::{Operation, Outcome};
+use checkers::history::Outcome;
 use checkers::perf::Window;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -30,30 +31,41 @@ const PALETTE: [RGBColor; 8] = [
 /// The fault windows' shade.
 const SHADE: RGBColor = RGBColor(144, 164, 174);
 
-/// One completed client operation: start (s since the first op), latency (ms), f, outcome.
+/// One completed client operation: start (s since the first op), latency (ms), its `f` (an
+/// index into the names), outcome.
 struct Sample {
     at: f64,
     latency: f64,
-    f: String,
+    f: u16,
     outcome: Outcome,
 }
 
 /// The two SVG documents `(latency, rate)`, or `None` when the history has no times.
-pub fn render(ops: &[Operation], windows: &[Window]) -> Result<Option<(String, String)>> {
-    let origin = match ops.iter().filter_map(|o| o.invoke_time).min() {
+pub fn render(ops: &Source, windows: &[Window]) -> Result<Option<(String, String)>> {
+    let origin = match ops.views().filter_map(|o| o.invoke_time).min() {
         Some(t) => t,
         None => return Ok(None),
     };
     let secs = |t: i64| (t - origin) as f64 / 1e9;
+    // Operation names in order of first appearance (their colours).
+    let mut names: Vec<&str> = Vec::new();
     let samples: Vec<Sample> = ops
-        .iter()
+        .views()
         .filter(|o| o.client)
         .filter_map(|o| {
             let (start, end) = (o.invoke_time?, o.complete_time?);
+            let f = o.f.unwrap_or_default();
+            let f = match names.iter().position(|n| *n == f) {
+                Some(i) => i,
+                None => {
+                    names.push(f);
+                    names.len() - 1
+                }
+            };
             Some(Sample {
                 at: secs(start),
                 latency: ((end - start) as f64 / 1e6).max(1e-3),
-                f: o.f.clone().unwrap_or_default(),
+                f: u16::try_from(f).unwrap_or(u16::MAX),
                 outcome: o.outcome,
             })
         })
@@ -62,7 +74,7 @@ pub fn render(ops: &[Operation], windows: &[Window]) -> Result<Option<(String, S
         return Ok(None);
     }
     let end = ops
-        .iter()
+        .views()
         .filter_map(|o| o.complete_time.or(o.invoke_time))
         .max()
         .map(secs)
@@ -72,16 +84,10 @@ pub fn render(ops: &[Operation], windows: &[Window]) -> Result<Option<(String, S
         .iter()
         .map(|w| (secs(w.start), secs(w.end), w.kind))
         .collect();
-    let mut names: Vec<&str> = Vec::new();
-    for s in &samples {
-        if !names.contains(&s.f.as_str()) {
-            names.push(&s.f);
-        }
-    }
     let colour = |f: &str| PALETTE[names.iter().position(|n| *n == f).unwrap_or(0) % PALETTE.len()];
     Ok(Some((
-        latency(&samples, end, &windows, &colour)?,
-        rate(&samples, end, &windows, &colour)?,
+        latency(&samples, end, &windows, &names, &colour)?,
+        rate(&samples, end, &windows, &names, &colour)?,
     )))
 }
 
@@ -99,6 +105,7 @@ fn latency(
     samples: &[Sample],
     end: f64,
     windows: &[(f64, f64, &str)],
+    names: &[&str],
     colour: &dyn Fn(&str) -> RGBColor,
 ) -> Result<String> {
     let step = samples.len().div_ceil(MAX_POINTS).max(1);
@@ -133,7 +140,14 @@ fn latency(
         let mut series: BTreeMap<(String, &'static str), Vec<&Sample>> = BTreeMap::new();
         for s in samples.iter().step_by(step) {
             series
-                .entry((s.f.clone(), outcome_name(s.outcome)))
+                .entry((
+                    names
+                        .get(usize::from(s.f))
+                        .copied()
+                        .unwrap_or_default()
+                        .to_string(),
+                    outcome_name(s.outcome),
+                ))
                 .or_default()
                 .push(s);
         }
@@ -181,6 +195,7 @@ fn rate(
     samples: &[Sample],
     end: f64,
     windows: &[(f64, f64, &str)],
+    names: &[&str],
     colour: &dyn Fn(&str) -> RGBColor,
 ) -> Result<String> {
     // About 100 buckets, at least 10 ms each.
@@ -189,7 +204,14 @@ fn rate(
     let mut series: BTreeMap<(String, &'static str), Vec<f64>> = BTreeMap::new();
     for s in samples {
         let counts = series
-            .entry((s.f.clone(), outcome_name(s.outcome)))
+            .entry((
+                names
+                    .get(usize::from(s.f))
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string(),
+                outcome_name(s.outcome),
+            ))
             .or_insert_with(|| vec![0.0; n]);
         let i = ((s.at / bucket) as usize).min(n - 1);
         counts[i] += 1.0 / bucket;

@@ -7,7 +7,8 @@
 //! start of the history) and says so in `note`.
 
 use super::evidence::{evidence_parts, short};
-use checkers::history::{Operation, Outcome};
+use super::source::Source;
+use checkers::history::{OpView, Operation, Outcome};
 use checkers::perf;
 use checkers::Report;
 use serde_json::{json, Value};
@@ -17,19 +18,19 @@ use std::collections::HashMap;
 pub const MAX_OPS: usize = 200_000;
 
 /// Builds the JSON object the page's script reads (see `html.rs` for how it is drawn).
-pub fn data(file: &str, ops: &[Operation], evidence: &Report) -> Value {
+pub fn data(file: &str, ops: &Source, evidence: &Report) -> Value {
     let use_time = !ops.is_empty()
-        && ops.iter().all(|o| {
+        && ops.views().all(|o| {
             o.invoke_time.is_some() && (o.complete.is_none() || o.complete_time.is_some())
         });
-    let start = |o: &Operation| {
+    let start = |o: &OpView<'_>| {
         if use_time {
             o.invoke_time.unwrap_or(0)
         } else {
             o.invoke as i64
         }
     };
-    let end = |o: &Operation| {
+    let end = |o: &OpView<'_>| {
         if use_time {
             o.complete_time
         } else {
@@ -39,18 +40,18 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Report) -> Value {
     // The fault windows on the chosen axis: the perf module's rule, fed the axis as times
     // (plus one stand-in operation at the end, where a window still open at the end closes).
     let history_end = ops
-        .iter()
-        .map(|o| end(o).unwrap_or_else(|| start(o)))
+        .views()
+        .map(|o| end(&o).unwrap_or_else(|| start(&o)))
         .max()
         .unwrap_or(0);
-    let mut axis_ops: Vec<Operation> = ops
-        .iter()
-        .filter(|o| !o.client)
-        .map(|o| {
-            let mut o = o.clone();
-            o.invoke_time = Some(start(&o));
-            o.complete_time = end(&o);
-            o
+    let mut axis_ops: Vec<Operation> = (0..ops.len())
+        .filter(|&i| !ops.view(i).client)
+        .filter_map(|i| {
+            let v = ops.view(i);
+            let mut o = ops.get(i)?.into_owned();
+            o.invoke_time = Some(start(&v));
+            o.complete_time = end(&v);
+            Some(o)
         })
         .collect();
     if let Some(last) = axis_ops.last() {
@@ -63,14 +64,9 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Report) -> Value {
     let windows = perf::fault_windows(&axis_ops);
 
     // Evidence names operations by line: the invocation's or the completion's.
-    let mut by_line: HashMap<usize, usize> = HashMap::new();
-    for (i, o) in ops.iter().enumerate() {
-        by_line.insert(o.invoke_line, i);
-        if let Some(line) = o.complete_line {
-            by_line.insert(line, i);
-        }
-    }
+    let by_line = ops.lines();
     let (marks, verdict, checker, explanation, cycles) = evidence_parts(evidence, &by_line);
+    drop(by_line);
 
     // Which rows to embed: all of them, or the MAX_OPS around the first marked operation.
     let (from, to, note) = if ops.len() <= MAX_OPS {
@@ -102,7 +98,10 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Report) -> Value {
     let mut processes: Vec<String> = Vec::new();
     let mut process_index: HashMap<String, usize> = HashMap::new();
     let mut rows = Vec::with_capacity(to - from);
-    for (i, op) in ops.iter().enumerate().take(to).skip(from) {
+    for i in from..to {
+        let (Some(op), view) = (ops.get(i), ops.view(i)) else {
+            continue;
+        };
         let name = match &op.process {
             Some(p) => p.to_string(),
             None => "?".to_string(),
@@ -129,8 +128,8 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Report) -> Value {
             i,
             lane,
             f,
-            start(op),
-            end(op),
+            start(&view),
+            end(&view),
             outcome,
             short(&op.input),
             result,
@@ -144,9 +143,10 @@ pub fn data(file: &str, ops: &[Operation], evidence: &Report) -> Value {
         .minimal
         .iter()
         .chain(&marks.other)
-        .filter_map(|&i| ops.get(i))
+        .filter(|&&i| i < ops.len())
+        .map(|&i| ops.view(i))
         .fold(None, |acc: Option<(i64, i64)>, o| {
-            let (s, e) = (start(o), end(o).unwrap_or_else(|| start(o)));
+            let (s, e) = (start(&o), end(&o).unwrap_or_else(|| start(&o)));
             Some(acc.map_or((s, e), |(a, b)| (a.min(s), b.max(e))))
         });
     json!({
@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn a_transactional_cycle_is_extracted_with_its_labelled_edges_and_marks_its_ops() {
         let (ops, report) = g_single();
-        let data = data("t.jsonl", &ops, &report);
+        let data = data("t.jsonl", &Source::All(ops), &report);
         assert_eq!(data["verdict"], "invalid");
         let cycle = &data["cycles"][0]["steps"];
         assert_eq!(cycle.as_array().unwrap().len(), 3);
@@ -229,7 +229,7 @@ mod tests {
     fn a_page_cannot_be_closed_early_by_the_data() {
         let (ops, mut report) = g_single();
         report.explanation = vec!["</script><script>alert(1)</script>".into()];
-        let page = super::super::html::page(&data("t.jsonl", &ops, &report));
+        let page = super::super::html::page(&data("t.jsonl", &Source::All(ops), &report));
         assert_eq!(
             page.matches("</script>").count(),
             2,

@@ -39,7 +39,8 @@ const NO_F: u16 = u16::MAX;
 
 /// [`CompactOp::flags`]: how it ended (`OUTCOME` bits: 0 info, 1 ok, 2 fail).
 const OUTCOME: u16 = 3;
-/// A client operation (else a named process's record, kept only to count).
+/// A client operation (else a named process's record: a nemesis record, kept for the run's
+/// figures, [`crate::perf::summarize_compact`], never checked).
 const CLIENT: u16 = 4;
 /// `invoke_time` is given.
 const INVOKE_TIME: u16 = 8;
@@ -104,6 +105,16 @@ impl CompactOp {
     /// False for a named (non-client) process's record.
     pub(crate) fn client(&self) -> bool {
         self.flags & CLIENT != 0
+    }
+
+    /// The `time` of the invocation (of a named process's first record), if given.
+    pub(crate) fn invoke_time(&self) -> Option<i64> {
+        (self.flags & INVOKE_TIME != 0).then_some(self.invoke_time)
+    }
+
+    /// The `time` of the completion, if there is one with a time.
+    pub(crate) fn complete_time(&self) -> Option<i64> {
+        (self.flags & COMPLETE_TIME != 0).then_some(self.complete_time)
     }
 
     /// The argument.
@@ -263,7 +274,7 @@ impl CompactHistory {
     }
 
     /// The client operation `id` as the general path pairs it (`None` for a named process's
-    /// record, which is kept only to be counted).
+    /// record, which is never checked).
     pub fn operation(&self, id: usize) -> Option<Operation> {
         let op = self.ops.get(id)?;
         if !op.client() {
@@ -282,9 +293,46 @@ impl CompactHistory {
             complete: (op.complete != NONE).then_some(op.complete as usize),
             invoke_line: op.invoke_line as usize,
             complete_line: (op.complete_line != NONE).then_some(op.complete_line as usize),
-            invoke_time: (op.flags & INVOKE_TIME != 0).then_some(op.invoke_time),
-            complete_time: (op.flags & COMPLETE_TIME != 0).then_some(op.complete_time),
+            invoke_time: op.invoke_time(),
+            complete_time: op.complete_time(),
             error: self.error(op).cloned().map(Box::new),
+        })
+    }
+
+    /// Operation `id` as the general path pairs it, a named process's record (a nemesis
+    /// record) included: what reports draw.
+    pub fn record(&self, id: usize) -> Option<Operation> {
+        let op = self.ops.get(id)?;
+        if op.client() {
+            return self.operation(id);
+        }
+        let name = self
+            .values
+            .get(u32::try_from(op.process).ok()?)
+            .as_str()?
+            .to_string();
+        // A lone record's result is its own value; a completion's value is not kept.
+        let output = if op.complete == op.invoke {
+            self.values.of(op.input())
+        } else {
+            Value::Null
+        };
+        Some(Operation {
+            id,
+            process: Some(Process::Named(name)),
+            client: false,
+            f: self.f(op).map(str::to_string),
+            key: None,
+            input: self.values.of(op.input()),
+            output,
+            outcome: op.outcome(),
+            invoke: op.invoke as usize,
+            complete: (op.complete != NONE).then_some(op.complete as usize),
+            invoke_line: op.invoke_line as usize,
+            complete_line: (op.complete_line != NONE).then_some(op.complete_line as usize),
+            invoke_time: op.invoke_time(),
+            complete_time: op.complete_time(),
+            error: None,
         })
     }
 
@@ -317,6 +365,76 @@ impl CompactHistory {
         self.fs.push(f.to_string());
         self.fs_index.insert(f.to_string(), id);
         Some(id)
+    }
+}
+
+/// What reports need of an operation, read without rebuilding it
+/// ([`CompactHistory::view`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpView<'a> {
+    /// A client operation (else a named process's record).
+    pub client: bool,
+    /// Position of the invocation (file order, every event counted).
+    pub invoke: usize,
+    /// Position of the completion.
+    pub complete: Option<usize>,
+    /// 1-based line of the invocation.
+    pub invoke_line: usize,
+    /// 1-based line of the completion.
+    pub complete_line: Option<usize>,
+    /// `time` of the invocation.
+    pub invoke_time: Option<i64>,
+    /// `time` of the completion.
+    pub complete_time: Option<i64>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Its `f`.
+    pub f: Option<&'a str>,
+}
+
+impl CompactHistory {
+    /// Operation `id` as an [`OpView`] (client or named).
+    pub fn view(&self, id: usize) -> Option<OpView<'_>> {
+        let op = self.ops.get(id)?;
+        Some(OpView {
+            client: op.client(),
+            invoke: op.invoke as usize,
+            complete: (op.complete != NONE).then_some(op.complete as usize),
+            invoke_line: op.invoke_line as usize,
+            complete_line: (op.complete_line != NONE).then_some(op.complete_line as usize),
+            invoke_time: op.invoke_time(),
+            complete_time: op.complete_time(),
+            outcome: op.outcome(),
+            f: self.f(op),
+        })
+    }
+
+    /// The operation whose invocation or completion is on `line`, given `completions`: every
+    /// completed operation's (completion line, id), sorted ([`Self::completion_lines`]).
+    /// Invocations are found by binary search (operations are in invocation order).
+    pub fn at_line(&self, line: usize, completions: &[(u32, u32)]) -> Option<usize> {
+        let line32 = u32::try_from(line).ok()?;
+        if let Ok(i) = self.ops.binary_search_by_key(&line32, |o| o.invoke_line) {
+            return Some(i);
+        }
+        completions
+            .binary_search_by_key(&line32, |&(l, _)| l)
+            .ok()
+            .map(|i| completions[i].1 as usize)
+    }
+
+    /// Every completed operation's (completion line, id), sorted by line (for
+    /// [`Self::at_line`]).
+    pub fn completion_lines(&self) -> Vec<(u32, u32)> {
+        let mut v: Vec<(u32, u32)> = self
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.complete_line != NONE)
+            .map(|(i, o)| (o.complete_line, i as u32))
+            .collect();
+        v.sort_unstable();
+        v
     }
 }
 
@@ -789,14 +907,9 @@ impl Pairing {
             }
             let pos = self.next_pos()?;
             let line = u32::try_from(at + item.line as usize).ok()?;
-            let process = match item.process {
-                Sv::Int(p) => p,
-                Sv::Str(i) => {
-                    self.named(&c.strs[i as usize], item.kind, pos, line)?;
-                    continue;
-                }
-                _ => return None,
-            };
+            if !matches!(item.process, Sv::Int(_) | Sv::Str(_)) {
+                return None;
+            }
             let f = if item.f == NONE {
                 NO_F
             } else {
@@ -836,7 +949,11 @@ impl Pairing {
                 value,
                 error,
             };
-            self.client(process, ev, pos)?;
+            match item.process {
+                Sv::Int(p) => self.client(p, ev, pos)?,
+                Sv::Str(i) => self.named(&c.strs[i as usize], ev, pos)?,
+                _ => return None,
+            }
         }
         Some(())
     }
@@ -852,10 +969,7 @@ impl Pairing {
     fn push_full(&mut self, e: super::Event) -> Option<()> {
         let pos = self.next_pos()?;
         let line = u32::try_from(e.line).ok()?;
-        let process = match e.process? {
-            Process::Client(p) => p,
-            Process::Named(name) => return self.named(&name, e.kind, pos, line),
-        };
+        let process = e.process?;
         let f = self.h.f_id(e.f.as_deref())?;
         let values = &mut self.h.values;
         let ev = Ev {
@@ -867,7 +981,10 @@ impl Pairing {
             value: values.held(e.value),
             error: e.error.map(|v| values.value(v)),
         };
-        self.client(process, ev, pos)
+        match process {
+            Process::Client(p) => self.client(p, ev, pos),
+            Process::Named(name) => self.named(&name, ev, pos),
+        }
     }
 
     /// Pairs what is `behind` and ends.
@@ -883,37 +1000,59 @@ impl Pairing {
         self.finish(torn_line)
     }
 
-    /// A named (non-client) process's event: counted as the general pairing counts it.
-    fn named(&mut self, name: &str, kind: EventType, pos: u32, line: u32) -> Option<()> {
+    /// A named (non-client) process's event (a nemesis record): paired as the general pairing
+    /// pairs it, keeping what the run's figures need of it ([`crate::perf`]'s fault windows):
+    /// its `f`, its first event's time and value, and its completion's time.
+    fn named(&mut self, name: &str, ev: Ev, pos: u32) -> Option<()> {
+        let (input, pair) = match ev.value {
+            Held::One(a) => ([a, 0], 0),
+            Held::Pair(a, b) => ([a, b], INPUT_PAIR),
+        };
+        // A named record's process is its name's value id.
+        let process = i64::from(self.h.values.str(name));
         let record = CompactOp {
             invoke: pos,
             complete: NONE,
-            invoke_line: line,
+            invoke_line: ev.line,
             complete_line: NONE,
-            invoke_time: 0,
+            invoke_time: ev.time.unwrap_or(0),
             complete_time: 0,
-            process: 0,
+            process,
             key: NONE,
-            input: [0, 0],
+            input,
             output: [0, 0],
             error: NONE,
-            f: NO_F,
-            flags: 0,
+            f: ev.f,
+            flags: pair | if ev.time.is_some() { INVOKE_TIME } else { 0 },
         };
-        if kind == EventType::Invoke {
+        let outcome = match ev.kind {
+            EventType::Ok => 1,
+            EventType::Fail => 2,
+            EventType::Info | EventType::Invoke => 0,
+        };
+        let complete = |op: &mut CompactOp| {
+            op.complete = pos;
+            op.complete_line = ev.line;
+            op.flags = (op.flags & !OUTCOME) | outcome;
+            if let Some(t) = ev.time {
+                op.complete_time = t;
+                op.flags |= COMPLETE_TIME;
+            }
+        };
+        if ev.kind == EventType::Invoke {
             let id = u32::try_from(self.h.ops.len()).ok()?;
             self.named.insert(name.to_string(), id);
             self.h.ops.push(record);
         } else if let Some(open) = self.named.remove(name) {
             let op = &mut self.h.ops[open as usize];
-            op.complete = pos;
-            op.complete_line = line;
+            complete(op);
+            if op.f == NO_F {
+                op.f = ev.f;
+            }
         } else {
-            self.h.ops.push(CompactOp {
-                complete: pos,
-                complete_line: line,
-                ..record
-            });
+            let mut op = record;
+            complete(&mut op);
+            self.h.ops.push(op);
         }
         Some(())
     }

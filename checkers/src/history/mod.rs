@@ -19,7 +19,7 @@ mod stream;
 mod textlog;
 mod write;
 
-pub use compact::{read_compact, CompactHistory, CompactRead};
+pub use compact::{read_compact, CompactHistory, CompactRead, OpView};
 pub(crate) use fast_json::parse_line;
 pub use json::torn_last_line;
 pub(crate) use pairing::Pairer;
