@@ -10,7 +10,9 @@ use crate::exit;
 use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{Context, Result};
-use checkers::history::{read_compact, read_paired, CompactRead, Format, Paired, ReadBudget};
+use checkers::history::{
+    read_compact, read_paired, CompactHistory, CompactRead, Format, Paired, ReadBudget,
+};
 use checkers::registry::{self, Checker};
 use checkers::{default_memory_limit, CheckOptions, CheckerKind, InputError, Report, StopReason};
 use rayon::prelude::*;
@@ -163,6 +165,7 @@ fn finish(args: &CheckArgs, outcomes: Vec<FileOutcome>) -> Result<u8> {
             &outcomes,
             code,
             memory_limit(args.memory_limit),
+            None,
         ) {
             return Ok(usage(&format!("--out {}: {e:#}", dir.display())));
         }
@@ -183,6 +186,17 @@ pub fn check_file(
     forced: Option<Format>,
     opts: &CheckOptions,
 ) -> FileOutcome {
+    check_file_keeping(file, checker, forced, opts).0
+}
+
+/// [`check_file`], also giving back the history when it was read compactly and checked: `run`
+/// draws its figures and report from it instead of reading the file again.
+pub fn check_file_keeping(
+    file: &str,
+    checker: &Checker,
+    forced: Option<Format>,
+    opts: &CheckOptions,
+) -> (FileOutcome, Option<Box<CompactHistory>>) {
     // Lets the test suite check that a panic in a worker thread becomes exit 255 with a
     // one-line message (tests/cli.rs); never set in normal use.
     if std::env::var_os("FAULTLINE_PANIC_FOR_TESTS").is_some() {
@@ -195,8 +209,8 @@ pub fn check_file(
     // register and cas-register histories in JSON lines are read and checked compactly;
     // anything that path does not take is read and checked below.
     if checker.kind == CheckerKind::Model && checkers::compact_model(checker.name) {
-        if let Some(outcome) = check_compact_file(file, checker, forced, opts, budget) {
-            return outcome;
+        if let Some(checked) = check_compact_file(file, checker, forced, opts, budget) {
+            return checked;
         }
     }
     // Jepsen's workload histories may omit :process (elle-cli's long-fork.edn): such events
@@ -249,13 +263,14 @@ pub fn check_file(
         checkers::judge_vacuous(&mut report, &ops);
         Ok((format, report))
     });
-    match result {
+    let outcome = match result {
         Ok((format, report)) => FileOutcome::Checked {
             format,
             report: Box::new(report),
         },
         Err(e) => FileOutcome::BadInput(e),
-    }
+    };
+    (outcome, None)
 }
 
 /// The report of a history that does not fit in the memory limit: reading it would need
@@ -297,7 +312,7 @@ fn check_compact_file(
     forced: Option<Format>,
     opts: &CheckOptions,
     budget: ReadBudget,
-) -> Option<FileOutcome> {
+) -> Option<(FileOutcome, Option<Box<CompactHistory>>)> {
     let read = read_compact(
         file,
         forced,
@@ -320,7 +335,12 @@ fn check_compact_file(
             read,
             total,
             ops,
-        } => return Some(checked(too_large(checker, opts, needed, read, total, ops))),
+        } => {
+            return Some((
+                checked(too_large(checker, opts, needed, read, total, ops)),
+                None,
+            ))
+        }
     };
     let note = || {
         if let Some(line) = torn_line {
@@ -333,13 +353,13 @@ fn check_compact_file(
         note();
         let n = history.client_ops();
         let report = Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
-        return Some(checked(report));
+        return Some((checked(report), None));
     }
     let mut report = checkers::check_compact_model(checker.name, &history, opts, &opts.budget())?;
     note();
     // One rule for check, run and report: nothing succeeded → never `valid`.
     checkers::judge_vacuous_compact(&mut report, &history);
-    Some(checked(report))
+    Some((checked(report), Some(history)))
 }
 
 /// Prints every file's result in argument order: reports to standard output, input errors as
@@ -380,13 +400,15 @@ fn prev_had_details(outcomes: &[FileOutcome], i: usize) -> bool {
 }
 
 /// Writes `DIR/results.json` (and checkers' artifacts, report.html and the plots, whose reading
-/// keeps to `memory_limit` bytes), creating DIR.
+/// keeps to `memory_limit` bytes, or which are drawn from `kept`: the single file's history as
+/// its check read it compactly), creating DIR.
 pub fn write_results(
     dir: &std::path::Path,
     files: &[String],
     outcomes: &[FileOutcome],
     code: u8,
     memory_limit: usize,
+    kept: Option<Box<CompactHistory>>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).context("cannot create the directory")?;
     let reports = files
@@ -414,7 +436,7 @@ pub fn write_results(
     // Through a temporary file and a rename: a failure never leaves half a results.json.
     crate::run::write_atomically(&dir.join("results.json"), &text)?;
     // The pictures are an extra: failing to draw them never changes the verdict or exit code.
-    if let Err(e) = crate::report::write_all(dir, files, outcomes, memory_limit) {
+    if let Err(e) = crate::report::write_all(dir, files, outcomes, memory_limit, kept) {
         eprintln!(
             "faultline: warning: no report.html in {}: {e:#}",
             dir.display()

@@ -331,6 +331,7 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
         std::slice::from_ref(&outcome),
         code,
         opts.memory_limit,
+        None,
     )?;
     let results = dir.join("results.json");
     let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&results)?)?;

@@ -16,7 +16,9 @@ use crate::progress;
 use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{Context, Result};
-use checkers::history::{read_compact, read_paired, CompactRead, Paired, ReadBudget};
+use checkers::history::{
+    read_compact, read_paired, CompactHistory, CompactRead, Paired, ReadBudget,
+};
 use checkers::perf::{self, Perf};
 use checkers::registry;
 use checkers::CheckOptions;
@@ -469,15 +471,19 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
 
     let file = history_path.to_string_lossy().to_string();
     progress.note("checking the history");
-    let outcome = check_history(plan, &file);
+    let (outcome, kept) = check_history(plan, &file);
     // The perf summary is an extra: a history too big to read twice within the memory budget
-    // costs the figures, never the verdict.
-    let perf = match perf_of(&file, plan.check.memory_limit) {
-        Ok(perf) => perf,
-        Err(why) => {
-            progress.note(format!("no availability figures: {why}"));
-            perf::summarize(&[])
-        }
+    // costs the figures, never the verdict. A history the check read compactly is not read
+    // again.
+    let perf = match kept.as_deref() {
+        Some(history) => perf::summarize_compact(history),
+        None => match perf_of(&file, plan.check.memory_limit) {
+            Ok(perf) => perf,
+            Err(why) => {
+                progress.note(format!("no availability figures: {why}"));
+                perf::summarize(&[])
+            }
+        },
     };
     let code = outcome.exit_code();
     let recheck = recheck_command(plan, &outcome, &file);
@@ -487,6 +493,7 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         std::slice::from_ref(&outcome),
         code,
         plan.check.memory_limit,
+        kept,
     )?;
     mark_results(&dir, &summary, plan.config.key_base, recheck.as_deref())?;
     let backoff = match progress.backoffs.load(std::sync::atomic::Ordering::Relaxed) {
@@ -681,7 +688,7 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Checks the recorded history with the workload's checker.
-fn check_history(plan: &Plan, file: &str) -> FileOutcome {
+fn check_history(plan: &Plan, file: &str) -> (FileOutcome, Option<Box<CompactHistory>>) {
     let (kind, name, default_consistency) = plan.config.workload.checker();
     let checker = registry::find(kind, name).expect("a run workload's checker is registered");
     let consistency = if plan.consistency.is_empty() && plan.anomalies.is_empty() {
@@ -702,21 +709,24 @@ fn check_history(plan: &Plan, file: &str) -> FileOutcome {
     // faultline, reported on standard error by the panic hook) leaves an unknown verdict, the
     // results and the report.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        check::check_file(file, checker, None, &opts)
+        check::check_file_keeping(file, checker, None, &opts)
     })) {
-        Ok(outcome) => outcome,
-        Err(_) => FileOutcome::Checked {
-            format: checkers::history::Format::JsonLines,
-            report: Box::new(checkers::Report::stopped(
-                checker.name,
-                checker.kind,
-                0,
-                None,
-                "the checker failed (an internal error in faultline, printed above); the \
+        Ok(checked) => checked,
+        Err(_) => (
+            FileOutcome::Checked {
+                format: checkers::history::Format::JsonLines,
+                report: Box::new(checkers::Report::stopped(
+                    checker.name,
+                    checker.kind,
+                    0,
+                    None,
+                    "the checker failed (an internal error in faultline, printed above); the \
                  history is kept for `faultline check`"
-                    .into(),
-            )),
-        },
+                        .into(),
+                )),
+            },
+            None,
+        ),
     }
 }
 

@@ -476,7 +476,9 @@ fn check_case(plan: &TestPlan, case: &Case, index: usize) -> Vec<Row> {
     let code = exit::combine(outcomes.iter().map(FileOutcome::exit_code));
     match runs::run_dir(&plan.store, &format!("check-{}", case.name)) {
         Ok(dir) => {
-            if let Err(e) = check::write_results(&dir, files, &outcomes, code, opts.memory_limit) {
+            if let Err(e) =
+                check::write_results(&dir, files, &outcomes, code, opts.memory_limit, None)
+            {
                 eprintln!("faultline: warning: {}: {e:#}", dir.display());
             }
             for r in &mut rows {

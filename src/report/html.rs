@@ -12,14 +12,14 @@
 //! linearizations, or a transactional cycle with labelled edges) is outlined on the timeline and
 //! listed beside it.
 
-use serde_json::Value;
+use super::timeline::PageData;
 
 /// The page for `data` (the JSON of [`super::timeline::data`]).
-pub fn page(data: &Value) -> String {
+pub fn page(data: &PageData) -> String {
     // `<` only occurs inside JSON strings, where `\u003c` means the same: the script element
     // can then never be closed early by the data.
-    let json = data.to_string().replace('<', "\\u003c");
-    let title = data["file"].as_str().unwrap_or("history");
+    let json = data.to_json().replace('<', "\\u003c");
+    let title = data.meta["file"].as_str().unwrap_or("history");
     let mut out = String::with_capacity(json.len() + TEMPLATE.len() + 256);
     out.push_str(
         &TEMPLATE

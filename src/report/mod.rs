@@ -17,21 +17,24 @@ pub mod timeline;
 
 use crate::check::FileOutcome;
 use anyhow::{Context, Result};
-use checkers::history::{pair, pair_anonymous, read_compact, read_history, CompactRead, Operation};
+use checkers::history::{
+    pair, pair_anonymous, read_compact, read_history, CompactHistory, CompactRead, Operation,
+};
 use source::Source;
 use std::path::Path;
 
 /// Writes the report pages and plots of every checked file into `dir` (which exists).
-/// Reading a history again keeps to `memory_limit` bytes (a history that does not fit gets
-/// no page).
+/// Reading a history again keeps to `memory_limit` bytes (a history that does not fit gets a
+/// page without its timeline); `kept` is a single file's history as its check read it.
 pub fn write_all(
     dir: &Path,
     files: &[String],
     outcomes: &[FileOutcome],
     memory_limit: usize,
+    kept: Option<Box<CompactHistory>>,
 ) -> Result<()> {
     if files.len() == 1 {
-        write_one(dir, &files[0], &outcomes[0], "", memory_limit)?;
+        write_one(dir, &files[0], &outcomes[0], "", memory_limit, kept)?;
         return Ok(());
     }
     let mut index = String::from(
@@ -56,7 +59,7 @@ pub fn write_all(
             .collect();
         let suffix = format!("-{}-{safe}", n + 1);
         let verdict = verdict_of(outcome);
-        let cell = match write_one(dir, file, outcome, &suffix, memory_limit)? {
+        let cell = match write_one(dir, file, outcome, &suffix, memory_limit, None)? {
             Some(page) => format!("<a href=\"{page}\">{}</a>", html::escape(file)),
             None => format!(
                 "{} (no page: {})",
@@ -102,6 +105,7 @@ fn write_one(
     outcome: &FileOutcome,
     suffix: &str,
     memory_limit: usize,
+    kept: Option<Box<CompactHistory>>,
 ) -> Result<Option<String>> {
     let (format, evidence) = match outcome {
         FileOutcome::Checked { format, report } => (*format, report.as_ref()),
@@ -110,12 +114,16 @@ fn write_one(
     if file == "-" {
         return Ok(None);
     }
-    let ops = match read_ops(file, format, memory_limit) {
+    let read = match kept {
+        Some(history) => Read::Ops(Source::Compact(history)),
+        None => read_ops(file, format, memory_limit),
+    };
+    let ops = match read {
         Read::Ops(ops) => ops,
         Read::TooBig => {
             // The verdict and its reason still get their page, without the timeline.
             let mut data = timeline::data(file, &Source::All(Vec::new()), evidence);
-            data["note"] = serde_json::Value::String(format!(
+            data.meta["note"] = serde_json::Value::String(format!(
                 "no timeline: reading the history again for this page would pass the memory \
                  limit of {} MiB",
                 memory_limit >> 20
@@ -307,7 +315,7 @@ mod tests {
         let stale = checked(&cases[1].0, CheckerKind::Model, "register");
         let data = timeline::data(&cases[1].0, &both(&cases[1].0).1, &stale);
         assert!(
-            !data["minimal"].as_array().unwrap().is_empty(),
+            !data.meta["minimal"].as_array().unwrap().is_empty(),
             "the stale read's operations are marked"
         );
     }

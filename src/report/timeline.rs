@@ -18,7 +18,7 @@ use std::collections::HashMap;
 pub const MAX_OPS: usize = 200_000;
 
 /// Builds the JSON object the page's script reads (see `html.rs` for how it is drawn).
-pub fn data(file: &str, ops: &Source, evidence: &Report) -> Value {
+pub fn data(file: &str, ops: &Source, evidence: &Report) -> PageData {
     let use_time = !ops.is_empty()
         && ops.views().all(|o| {
             o.invoke_time.is_some() && (o.complete.is_none() || o.complete_time.is_some())
@@ -97,7 +97,9 @@ pub fn data(file: &str, ops: &Source, evidence: &Report) -> Value {
 
     let mut processes: Vec<String> = Vec::new();
     let mut process_index: HashMap<String, usize> = HashMap::new();
-    let mut rows = Vec::with_capacity(to - from);
+    // Rows go straight to JSON text: as `Value`s they cost some 2 KB each (400 MB for a full
+    // page), as text about 80 bytes.
+    let mut rows = String::from("[");
     for i in from..to {
         let (Some(op), view) = (ops.get(i), ops.view(i)) else {
             continue;
@@ -124,7 +126,10 @@ pub fn data(file: &str, ops: &Source, evidence: &Report) -> Value {
         if let Some(key) = &op.key {
             f = format!("{f} {}", short(key));
         }
-        rows.push(json!([
+        if rows.len() > 1 {
+            rows.push(',');
+        }
+        let row = json!([
             i,
             lane,
             f,
@@ -137,8 +142,10 @@ pub fn data(file: &str, ops: &Source, evidence: &Report) -> Value {
             op.complete_line,
             u8::from(!op.client),
             op.key.as_ref().map(short),
-        ]));
+        ]);
+        rows.push_str(&row.to_string());
     }
+    rows.push(']');
     let focus = marks
         .minimal
         .iter()
@@ -149,13 +156,12 @@ pub fn data(file: &str, ops: &Source, evidence: &Report) -> Value {
             let (s, e) = (start(&o), end(&o).unwrap_or_else(|| start(&o)));
             Some(acc.map_or((s, e), |(a, b)| (a.min(s), b.max(e))))
         });
-    json!({
+    let meta = json!({
         "file": file,
         "verdict": verdict,
         "checker": checker,
         "axis": if use_time { "ns" } else { "event" },
         "processes": processes,
-        "ops": rows,
         "windows": windows.iter().map(|w| json!([w.start, w.end, w.kind])).collect::<Vec<_>>(),
         "minimal": marks.minimal,
         "stuck": marks.stuck,
@@ -166,7 +172,36 @@ pub fn data(file: &str, ops: &Source, evidence: &Report) -> Value {
         "explanation": explanation,
         "cycles": cycles,
         "note": note,
-    })
+    });
+    PageData { meta, rows }
+}
+
+/// What the page's script reads: one JSON object, `meta` with `"ops": rows` added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageData {
+    /// Everything but the rows.
+    pub meta: Value,
+    /// The rows, as the text of one JSON array.
+    pub rows: String,
+}
+
+impl PageData {
+    /// The whole object as JSON text.
+    pub fn to_json(&self) -> String {
+        let meta = self.meta.to_string();
+        let Some(body) = meta.strip_suffix('}') else {
+            return meta;
+        };
+        let mut out = String::with_capacity(meta.len() + self.rows.len() + 8);
+        out.push_str(body);
+        if body.len() > 1 {
+            out.push(',');
+        }
+        out.push_str("\"ops\":");
+        out.push_str(&self.rows);
+        out.push('}');
+        out
+    }
 }
 
 #[cfg(test)]
@@ -212,14 +247,14 @@ mod tests {
     fn a_transactional_cycle_is_extracted_with_its_labelled_edges_and_marks_its_ops() {
         let (ops, report) = g_single();
         let data = data("t.jsonl", &Source::All(ops), &report);
-        assert_eq!(data["verdict"], "invalid");
-        let cycle = &data["cycles"][0]["steps"];
+        assert_eq!(data.meta["verdict"], "invalid");
+        let cycle = &data.meta["cycles"][0]["steps"];
         assert_eq!(cycle.as_array().unwrap().len(), 3);
         assert_eq!(cycle[0]["kind"], "wr");
         assert_eq!(cycle[2]["kind"], "rw");
         assert_eq!(cycle[2]["key"], "x");
-        assert_eq!(data["other"], json!([0, 1, 2]));
-        assert!(data["focus"].is_array(), "the page opens on the cycle");
+        assert_eq!(data.meta["other"], json!([0, 1, 2]));
+        assert!(data.meta["focus"].is_array(), "the page opens on the cycle");
         if let Some(path) = std::env::var_os("FAULTLINE_SAMPLE_CYCLE_REPORT") {
             std::fs::write(path, super::super::html::page(&data)).unwrap();
         }
