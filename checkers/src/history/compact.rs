@@ -34,6 +34,8 @@ const FIRST_BLOCK: usize = 1 << 20;
 const MIN_CHUNK: usize = 1 << 20;
 /// "None" for the `u32` fields of a [`CompactOp`].
 pub(crate) const NONE: u32 = u32::MAX;
+/// Integers below this are interned through a table ([`Values::int`]).
+const SMALL_INTS: usize = 4096;
 /// "No `f`".
 const NO_F: u16 = u16::MAX;
 
@@ -142,6 +144,8 @@ impl CompactOp {
 #[derive(Debug)]
 pub(crate) struct Values {
     ints: hashbrown::HashMap<i64, u32>,
+    /// The ids of the integers 0..[`SMALL_INTS`] ([`NONE`]: not seen yet), found without hashing.
+    small_ints: Vec<u32>,
     /// Strings without escapes (as the scanner reads them), by their contents.
     strs: hashbrown::HashMap<Box<str>, u32>,
     /// Anything else by its JSON text.
@@ -153,6 +157,7 @@ impl Default for Values {
     fn default() -> Self {
         Values {
             ints: hashbrown::HashMap::new(),
+            small_ints: Vec::new(),
             strs: hashbrown::HashMap::new(),
             texts: hashbrown::HashMap::new(),
             values: vec![Value::Null],
@@ -177,6 +182,17 @@ impl Values {
     }
 
     fn int(&mut self, n: i64) -> u32 {
+        if let Ok(i) = usize::try_from(n) {
+            if i < SMALL_INTS {
+                if self.small_ints.is_empty() {
+                    self.small_ints = vec![NONE; SMALL_INTS];
+                }
+                if self.small_ints[i] == NONE {
+                    self.small_ints[i] = self.push(Value::from(n));
+                }
+                return self.small_ints[i];
+            }
+        }
         if let Some(&id) = self.ints.get(&n) {
             return id;
         }
@@ -697,7 +713,7 @@ pub fn read_compact(
     }
     let mut st = Pairing {
         h: CompactHistory::default(),
-        pending: hashbrown::HashMap::new(),
+        pending: Pending::default(),
         named: hashbrown::HashMap::new(),
         pos: 0,
     };
@@ -864,11 +880,56 @@ struct Ev {
     error: Option<u32>,
 }
 
+/// Client process → its pending operation: small process numbers (as Jepsen and faultline
+/// number them) in a table, any other in a map.
+#[derive(Default)]
+struct Pending {
+    small: Vec<u32>,
+    other: hashbrown::HashMap<i64, u32>,
+}
+
+/// Processes below this are kept in [`Pending::small`].
+const SMALL_PROCESSES: i64 = 1 << 16;
+
+impl Pending {
+    fn contains(&self, p: i64) -> bool {
+        match usize::try_from(p) {
+            Ok(i) if p < SMALL_PROCESSES => self.small.get(i).is_some_and(|&o| o != NONE),
+            _ => self.other.contains_key(&p),
+        }
+    }
+
+    fn insert(&mut self, p: i64, op: u32) {
+        match usize::try_from(p) {
+            Ok(i) if p < SMALL_PROCESSES => {
+                if self.small.len() <= i {
+                    self.small.resize(i + 1, NONE);
+                }
+                self.small[i] = op;
+            }
+            _ => {
+                self.other.insert(p, op);
+            }
+        }
+    }
+
+    fn remove(&mut self, p: i64) -> Option<u32> {
+        match usize::try_from(p) {
+            Ok(i) if p < SMALL_PROCESSES => self
+                .small
+                .get_mut(i)
+                .map(|o| std::mem::replace(o, NONE))
+                .filter(|&o| o != NONE),
+            _ => self.other.remove(&p),
+        }
+    }
+}
+
 /// Pairing state: [`super::pairing::Pairer`]'s rules over compact records.
 struct Pairing {
     h: CompactHistory,
     /// Client process → its pending operation.
-    pending: hashbrown::HashMap<i64, u32>,
+    pending: Pending,
     /// Named process → its pending record.
     named: hashbrown::HashMap<String, u32>,
     /// Events paired so far.
@@ -1060,7 +1121,7 @@ impl Pairing {
     fn client(&mut self, process: i64, ev: Ev, pos: u32) -> Option<()> {
         let f = ev.f;
         if ev.kind == EventType::Invoke {
-            if self.pending.contains_key(&process) {
+            if self.pending.contains(process) {
                 return None;
             }
             let id = u32::try_from(self.h.ops.len()).ok()?;
@@ -1086,7 +1147,7 @@ impl Pairing {
             self.pending.insert(process, id);
             return Some(());
         }
-        let open = self.pending.remove(&process)?;
+        let open = self.pending.remove(process)?;
         let op = &mut self.h.ops[open as usize];
         if op.f != NO_F && f != NO_F && op.f != f {
             return None;
@@ -1127,6 +1188,7 @@ impl Pairing {
         // The lookup tables are for reading only.
         let v = &mut self.h.values;
         v.ints = hashbrown::HashMap::new();
+        v.small_ints = Vec::new();
         v.strs = hashbrown::HashMap::new();
         v.texts = hashbrown::HashMap::new();
         v.values.shrink_to_fit();
@@ -1158,6 +1220,13 @@ mod tests {
                 for op in &ops {
                     if op.client {
                         assert_eq!(history.operation(op.id).as_ref(), Some(op), "{name}");
+                    } else {
+                        // A named record: everything but a completion's value (not kept).
+                        let mut r = history.record(op.id).expect("a named record");
+                        if op.complete != Some(op.invoke) {
+                            r.output = op.output.clone();
+                        }
+                        assert_eq!(&r, op, "{name}");
                     }
                     for pos in [op.invoke, op.complete.unwrap_or(0)] {
                         let want = ops.iter().find_map(|o| {
@@ -1176,6 +1245,29 @@ mod tests {
             (g, c) => panic!("{name}: general {g:?}, compact {:?}", c.is_some()),
         }
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Guards the direct tables of process numbers and small integers: processes past the
+    /// table (and negative ones), integers on both sides of its end, named records lone and
+    /// paired, all as the general path pairs them.
+    #[test]
+    fn compact_pairing_agrees_past_its_direct_tables_and_on_named_records() {
+        let mut text = String::new();
+        for (i, p) in [0i64, 65535, 65536, 1 << 40, -3].iter().enumerate() {
+            let v = [4095i64, 4096, -1, 0, 1 << 33][i];
+            text.push_str(&format!(
+                "{{\"process\":{p},\"type\":\"invoke\",\"f\":\"write\",\"value\":{v},\"time\":{i}}}\n"
+            ));
+            text.push_str(&format!(
+                "{{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\",\"value\":\"n{i}\",\"time\":{i}}}\n"
+            ));
+            text.push_str(&format!(
+                "{{\"process\":{p},\"type\":\"ok\",\"f\":\"write\",\"value\":{v},\"time\":{i}}}\n"
+            ));
+        }
+        text.push_str("{\"process\":\"nemesis\",\"type\":\"invoke\",\"f\":\"start-partition\",\"value\":\"halves\",\"time\":9}\n");
+        text.push_str("{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start-partition\",\"value\":{\"n1\":[\"n2\"]},\"time\":10}\n");
+        compare("tables", &text);
     }
 
     #[test]
