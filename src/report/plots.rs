@@ -40,6 +40,14 @@ struct Sample {
     outcome: Outcome,
 }
 
+impl Sample {
+    /// The series it is drawn in: its operation's name and its outcome.
+    fn series(&self, names: &[&str]) -> (String, &'static str) {
+        let f = names.get(usize::from(self.f)).copied().unwrap_or_default();
+        (f.to_string(), outcome_name(self.outcome))
+    }
+}
+
 /// The two SVG documents `(latency, rate)`, or `None` when the history has no times.
 pub fn render(ops: &Source, windows: &[Window]) -> Result<Option<(String, String)>> {
     let origin = match ops.views().filter_map(|o| o.invoke_time).min() {
@@ -139,17 +147,7 @@ fn latency(
         shade(&mut chart, windows, lo, hi)?;
         let mut series: BTreeMap<(String, &'static str), Vec<&Sample>> = BTreeMap::new();
         for s in samples.iter().step_by(step) {
-            series
-                .entry((
-                    names
-                        .get(usize::from(s.f))
-                        .copied()
-                        .unwrap_or_default()
-                        .to_string(),
-                    outcome_name(s.outcome),
-                ))
-                .or_default()
-                .push(s);
+            series.entry(s.series(names)).or_default().push(s);
         }
         for ((f, outcome), points) in series {
             let c = colour(&f);
@@ -204,14 +202,7 @@ fn rate(
     let mut series: BTreeMap<(String, &'static str), Vec<f64>> = BTreeMap::new();
     for s in samples {
         let counts = series
-            .entry((
-                names
-                    .get(usize::from(s.f))
-                    .copied()
-                    .unwrap_or_default()
-                    .to_string(),
-                outcome_name(s.outcome),
-            ))
+            .entry(s.series(names))
             .or_insert_with(|| vec![0.0; n]);
         let i = ((s.at / bucket) as usize).min(n - 1);
         counts[i] += 1.0 / bucket;

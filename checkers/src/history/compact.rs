@@ -292,53 +292,38 @@ impl CompactHistory {
     /// The client operation `id` as the general path pairs it (`None` for a named process's
     /// record, which is never checked).
     pub fn operation(&self, id: usize) -> Option<Operation> {
-        let op = self.ops.get(id)?;
-        if !op.client() {
-            return None;
-        }
-        Some(Operation {
-            id,
-            process: Some(Process::Client(op.process)),
-            client: true,
-            f: self.f(op).map(str::to_string),
-            key: (op.key != NONE).then(|| self.values.get(op.key).clone()),
-            input: self.values.of(op.input()),
-            output: self.values.of(op.output()),
-            outcome: op.outcome(),
-            invoke: op.invoke as usize,
-            complete: (op.complete != NONE).then_some(op.complete as usize),
-            invoke_line: op.invoke_line as usize,
-            complete_line: (op.complete_line != NONE).then_some(op.complete_line as usize),
-            invoke_time: op.invoke_time(),
-            complete_time: op.complete_time(),
-            error: self.error(op).cloned().map(Box::new),
-        })
+        self.ops.get(id).filter(|o| o.client())?;
+        self.record(id)
     }
 
     /// Operation `id` as the general path pairs it, a named process's record (a nemesis
-    /// record) included: what reports draw.
+    /// record) included: what reports draw. A named record's completion value is not kept:
+    /// its `output` is its own value when it is a lone record, else `null`.
     pub fn record(&self, id: usize) -> Option<Operation> {
         let op = self.ops.get(id)?;
-        if op.client() {
-            return self.operation(id);
-        }
-        let name = self
-            .values
-            .get(u32::try_from(op.process).ok()?)
-            .as_str()?
-            .to_string();
-        // A lone record's result is its own value; a completion's value is not kept.
-        let output = if op.complete == op.invoke {
-            self.values.of(op.input())
+        let client = op.client();
+        let (process, key, output, error) = if client {
+            (
+                Process::Client(op.process),
+                (op.key != NONE).then(|| self.values.get(op.key).clone()),
+                self.values.of(op.output()),
+                self.error(op).cloned().map(Box::new),
+            )
         } else {
-            Value::Null
+            let name = self.values.get(u32::try_from(op.process).ok()?).as_str()?;
+            let output = if op.complete == op.invoke {
+                self.values.of(op.input())
+            } else {
+                Value::Null
+            };
+            (Process::Named(name.to_string()), None, output, None)
         };
         Some(Operation {
             id,
-            process: Some(Process::Named(name)),
-            client: false,
+            process: Some(process),
+            client,
             f: self.f(op).map(str::to_string),
-            key: None,
+            key,
             input: self.values.of(op.input()),
             output,
             outcome: op.outcome(),
@@ -348,7 +333,7 @@ impl CompactHistory {
             complete_line: (op.complete_line != NONE).then_some(op.complete_line as usize),
             invoke_time: op.invoke_time(),
             complete_time: op.complete_time(),
-            error: None,
+            error,
         })
     }
 
@@ -1207,7 +1192,9 @@ mod tests {
     use crate::history::{pair, read_history};
 
     fn compare(name: &str, text: &str) {
-        let dir = std::env::temp_dir().join(format!("faultline-compact-{}", std::process::id()));
+        // A directory per case: tests run in parallel, and each removes its own at the end.
+        let dir =
+            std::env::temp_dir().join(format!("faultline-compact-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{name}.jsonl"));
         std::fs::write(&path, text).unwrap();
