@@ -228,7 +228,7 @@ pub fn summarize(ops: &[Operation]) -> Perf {
     )
 }
 
-/// [`summarize`] over a history read compactly ([`crate::history::compact`]): the same
+/// [`summarize`] over a history read compactly ([`crate::history::read_compact`]): the same
 /// figures, without an [`Operation`] per operation.
 pub fn summarize_compact(h: &CompactHistory) -> Perf {
     let end_of_history = h
