@@ -485,7 +485,7 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
             }
         },
     };
-    let code = outcome.exit_code();
+    let code = run_exit_code(outcome.exit_code(), &summary);
     let recheck = recheck_command(plan, &outcome, &file);
     check::write_results(
         &dir,
@@ -526,6 +526,27 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
     };
     write_run_log(&finished, &progress, plan)?;
     Ok(finished)
+}
+
+/// The run's exit code: the verdict's, except that a valid history of a run that could not
+/// heal every fault it injected is `unknown` (2): the verdict covers the history, but the system
+/// was left faulty (a node that does not restart, a link still cut), so a CI job gating on exit 0
+/// must not take the run as a pass. An invalid history stays invalid (1).
+pub fn run_exit_code(verdict: u8, summary: &RunSummary) -> u8 {
+    if verdict == exit::VALID && summary.healed.is_err() {
+        exit::UNKNOWN
+    } else {
+        verdict
+    }
+}
+
+/// How healing ended, as results.json and `--format json` say it:
+/// `{"ok": true|false, "message": …}`.
+fn healed_json(healed: &Result<String, workloads::nemesis::NotHealed>) -> serde_json::Value {
+    match healed {
+        Ok(m) => serde_json::json!({"ok": true, "message": m}),
+        Err(m) => serde_json::json!({"ok": false, "message": m.to_string()}),
+    }
 }
 
 /// Whether the run ran to its end: not cut short by a signal (main phase ended early, or
@@ -672,6 +693,7 @@ fn mark_results(
             incomplete_reason(summary).into(),
         );
         map.insert("interrupted".into(), interruption(summary).into());
+        map.insert("healed".into(), healed_json(&summary.healed));
         map.insert("key_base".into(), key_base.into());
         map.insert("recheck".into(), recheck.into());
     }
@@ -813,7 +835,12 @@ pub fn describe(plan: &Plan, f: &Finished) -> String {
         ));
         match &f.summary.healed {
             Ok(m) => s.push_str(&format!("; healed: {m}")),
-            Err(m) => s.push_str(&format!("; NOT HEALED: {m}")),
+            Err(m) => {
+                s.push_str(&format!("; NOT HEALED: {m}"));
+                if f.code == exit::UNKNOWN && f.outcome.exit_code() == exit::VALID {
+                    s.push_str(" (exit 2: the history is valid, but the system was left faulty)");
+                }
+            }
         }
     }
     if let Some(backoff) = &f.backoff {
@@ -935,13 +962,7 @@ pub fn outcome_json(f: &Finished) -> serde_json::Value {
         );
         map.insert("interrupted".into(), interruption(&f.summary).into());
         map.insert("recheck".into(), f.recheck.clone().into());
-        map.insert(
-            "healed".into(),
-            match &f.summary.healed {
-                Ok(m) => serde_json::json!({"ok": true, "message": m}),
-                Err(m) => serde_json::json!({"ok": false, "message": m}),
-            },
-        );
+        map.insert("healed".into(), healed_json(&f.summary.healed));
     }
     v
 }

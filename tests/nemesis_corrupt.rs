@@ -143,6 +143,13 @@ fn cutting_a_nodes_term_and_vote_file_makes_it_refuse_to_start_and_the_run_not_h
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("NOT HEALED"), "{text}");
+    // A system left faulty is never a pass: a valid history of an unhealed run exits 2.
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["healed"]["ok"], false, "{results}");
+    let history_valid = results["results"][0]["valid"] == true;
+    let want = if history_valid { 2 } else { 1 };
+    assert_eq!(out.status.code(), Some(want), "{text}\n{results}");
 }
 
 #[test]
