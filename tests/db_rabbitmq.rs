@@ -53,14 +53,16 @@ fn faults(text: &str) -> usize {
 fn broker_counts(text: &str) -> Option<(u64, u64)> {
     let count = |marker: &str| {
         text.lines()
-            .find(|l| l.contains(marker))
+            .find(|l| l.contains("rabbitmq: queue ") && l.contains(marker))
             .and_then(|l| l.split(" holds ").nth(1))
             .and_then(|l| l.split_whitespace().next())
             .and_then(|n| n.parse().ok())
     };
+    // "… holds 0 ready messages (the broker has no queue by that name) after the restart …"
+    // when the restarted broker does not know the queue.
     Some((
-        count("ready messages just before the kill")?,
-        count("ready messages after the restart")?,
+        count(" just before the kill")?,
+        count(" after the restart (")?,
     ))
 }
 
@@ -166,6 +168,14 @@ fn rabbitmq_transient_queue_loses_messages_when_the_broker_is_killed() {
     assert!(
         r.text.contains("enqueued ok on lines"),
         "{}",
+        db_common::head(&r.text)
+    );
+    // The broker's own counts agree: the transient queue is gone after the restart.
+    let (before, after) = broker_counts(&r.text)
+        .unwrap_or_else(|| panic!("no broker counts:\n{}", db_common::head(&r.text)));
+    assert!(
+        after + COUNT_SLACK < before,
+        "the broker reported {before} messages before the kill and {after} after:\n{}",
         db_common::head(&r.text)
     );
 }

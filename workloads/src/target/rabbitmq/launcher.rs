@@ -192,6 +192,10 @@ pub enum CountError {
     /// The connection, the channel or the declare failed (e.g. the queue does not exist).
     #[error("{0}")]
     Amqp(#[from] amqprs::error::Error),
+    /// The broker answered that it has no queue by that name (404 NOT_FOUND): it holds no
+    /// message of it.
+    #[error("the broker has no queue by that name")]
+    NoQueue,
     /// The broker did not answer within 3 s.
     #[error("no answer within 3 s")]
     TimedOut,
@@ -211,10 +215,22 @@ pub async fn ready_messages(addr: SocketAddr, queue: &str) -> Result<u32, CountE
         let args =
             OpenConnectionArguments::new(&addr.ip().to_string(), addr.port(), "guest", "guest");
         let c = Connection::open(&args).await?;
+        let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
         let answer = async {
             let channel = c.open_channel(None).await?;
+            channel.register_callback(CloseCode(closed_tx)).await?;
             let declare = QueueDeclareArguments::new(&queue).passive(true).finish();
-            Ok::<_, CountError>(channel.queue_declare(declare).await?)
+            match channel.queue_declare(declare).await {
+                Ok(answer) => Ok(answer),
+                // A passive declare of a queue the broker does not know closes the channel with
+                // 404; the code comes through the callback, the error only says "closed".
+                Err(e) => match tokio::time::timeout(Duration::from_millis(500), closed.recv())
+                    .await
+                {
+                    Ok(Some(404)) => Err(CountError::NoQueue),
+                    _ => Err(CountError::Amqp(e)),
+                },
+            }
         }
         .await;
         let _ = c.close().await;
@@ -224,5 +240,44 @@ pub async fn ready_messages(addr: SocketAddr, queue: &str) -> Result<u32, CountE
         Ok(Ok(r)) => r,
         Ok(Err(_)) => Err(CountError::Lost),
         Err(_) => Err(CountError::TimedOut),
+    }
+}
+
+/// Passes on the reply code with which the broker closes a channel.
+struct CloseCode(tokio::sync::mpsc::UnboundedSender<u16>);
+
+#[async_trait::async_trait]
+impl amqprs::callbacks::ChannelCallback for CloseCode {
+    async fn close(
+        &mut self,
+        _channel: &amqprs::channel::Channel,
+        close: amqprs::CloseChannel,
+    ) -> Result<(), amqprs::error::Error> {
+        let _ = self.0.send(close.reply_code());
+        Ok(())
+    }
+    async fn cancel(
+        &mut self,
+        _channel: &amqprs::channel::Channel,
+        _cancel: amqprs::Cancel,
+    ) -> Result<(), amqprs::error::Error> {
+        Ok(())
+    }
+    async fn flow(
+        &mut self,
+        _channel: &amqprs::channel::Channel,
+        active: bool,
+    ) -> Result<bool, amqprs::error::Error> {
+        Ok(active)
+    }
+    async fn publish_ack(&mut self, _channel: &amqprs::channel::Channel, _ack: amqprs::Ack) {}
+    async fn publish_nack(&mut self, _channel: &amqprs::channel::Channel, _nack: amqprs::Nack) {}
+    async fn publish_return(
+        &mut self,
+        _channel: &amqprs::channel::Channel,
+        _ret: amqprs::Return,
+        _props: amqprs::BasicProperties,
+        _body: Vec<u8>,
+    ) {
     }
 }

@@ -234,6 +234,10 @@ impl RabbitFaults {
     async fn count(&self) -> (Option<u32>, String) {
         match launcher::ready_messages(self.broker.amqp, &self.queue).await {
             Ok(n) => (Some(n), format!("{n} ready messages")),
+            Err(launcher::CountError::NoQueue) => (
+                Some(0),
+                "0 ready messages (the broker has no queue by that name)".to_string(),
+            ),
             Err(e) => (None, format!("no count ({e})")),
         }
     }
