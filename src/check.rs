@@ -408,7 +408,7 @@ pub fn write_results(
     outcomes: &[FileOutcome],
     code: u8,
     memory_limit: usize,
-    kept: Option<Box<CompactHistory>>,
+    kept: Option<crate::report::Read>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).context("cannot create the directory")?;
     let reports = files

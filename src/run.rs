@@ -15,10 +15,9 @@ use crate::exit;
 use crate::progress;
 use crate::render_human::{self, Style};
 use crate::render_json;
+use crate::report;
 use anyhow::{Context, Result};
-use checkers::history::{
-    read_compact, read_paired, CompactHistory, CompactRead, Paired, ReadBudget,
-};
+use checkers::history::{CompactHistory, Format};
 use checkers::perf::{self, Perf};
 use checkers::registry;
 use checkers::CheckOptions;
@@ -472,18 +471,26 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
     let file = history_path.to_string_lossy().to_string();
     progress.note("checking the history");
     let (outcome, kept) = check_history(plan, &file);
-    // The perf summary is an extra: a history too big to read twice within the memory budget
-    // costs the figures, never the verdict. A history the check read compactly is not read
-    // again.
-    let perf = match kept.as_deref() {
-        Some(history) => perf::summarize_compact(history),
-        None => match perf_of(&file, plan.check.memory_limit) {
-            Ok(perf) => perf,
-            Err(why) => {
-                progress.note(format!("no availability figures: {why}"));
-                perf::summarize(&[])
-            }
-        },
+    // The figures and the report are drawn from one read of the history: the compact one the
+    // check made, or one of their own within the memory budget. They are extras: a history too
+    // big to read again costs the figures and the timeline, never the verdict.
+    let read = match kept {
+        Some(history) => report::Read::Ops(report::source::Source::Compact(history)),
+        None => report::read_ops(&file, Format::JsonLines, plan.check.memory_limit),
+    };
+    let perf = match &read {
+        report::Read::Ops(ops) => ops.perf(),
+        report::Read::TooBig => {
+            progress.note(format!(
+                "no availability figures: memory limit of {} MiB reached reading the history again",
+                plan.check.memory_limit >> 20
+            ));
+            perf::summarize(&[])
+        }
+        report::Read::Unreadable => {
+            progress.note("no availability figures: the recorded history does not read back");
+            perf::summarize(&[])
+        }
     };
     let code = run_exit_code(outcome.exit_code(), &summary);
     let recheck = recheck_command(plan, &outcome, &file);
@@ -493,7 +500,7 @@ pub async fn execute(plan: &Plan, stop: watch::Receiver<bool>) -> Result<Finishe
         std::slice::from_ref(&outcome),
         code,
         plan.check.memory_limit,
-        kept,
+        Some(read),
     )?;
     mark_results(&dir, &summary, plan.config.key_base, recheck.as_deref())?;
     let backoff = match progress.backoffs.load(std::sync::atomic::Ordering::Relaxed) {
@@ -569,33 +576,6 @@ pub fn incomplete_reason(summary: &RunSummary) -> Option<String> {
              lower --rate or --concurrency, for a longer run)"
         )
     })
-}
-
-/// The availability and latency figures of the recorded history; `Err` says why there are
-/// none (it does not read back, or reading it again would pass the memory budget).
-fn perf_of(file: &str, memory_limit: usize) -> std::result::Result<Perf, String> {
-    let out_of_memory = || {
-        format!(
-            "memory limit of {} MiB reached reading the history again",
-            memory_limit >> 20
-        )
-    };
-    // Compactly (72 bytes an operation, values interned) where that reader takes the file:
-    // the general path's operations cost kilobytes each (3 GB for 909k register operations).
-    match read_compact(file, None, memory_limit, Some(crate::alloc::in_use), 0) {
-        Some(CompactRead::Read { history, .. }) => return Ok(perf::summarize_compact(&history)),
-        Some(CompactRead::OutOfMemory { .. }) => return Err(out_of_memory()),
-        None => {}
-    }
-    let budget = ReadBudget {
-        memory_limit,
-        memory_in_use: Some(crate::alloc::in_use),
-    };
-    match read_paired(file, None, false, budget) {
-        Ok(Paired::Read { ops, .. }) => Ok(perf::summarize(&ops)),
-        Ok(Paired::OutOfMemory { .. }) => Err(out_of_memory()),
-        Err(e) => Err(format!("the recorded history does not read back: {e}")),
-    }
 }
 
 /// When the check stopped for its time or memory budget: the command that re-checks the

@@ -17,21 +17,19 @@ pub mod timeline;
 
 use crate::check::FileOutcome;
 use anyhow::{Context, Result};
-use checkers::history::{
-    pair, pair_anonymous, read_compact, read_history, CompactHistory, CompactRead, Operation,
-};
+use checkers::history::{read_compact, read_paired, CompactRead, Operation, Paired, ReadBudget};
 use source::Source;
 use std::path::Path;
 
 /// Writes the report pages and plots of every checked file into `dir` (which exists).
 /// Reading a history again keeps to `memory_limit` bytes (a history that does not fit gets a
-/// page without its timeline); `kept` is a single file's history as its check read it.
+/// page without its timeline); `kept` is a single file's history already read ([`read_ops`]).
 pub fn write_all(
     dir: &Path,
     files: &[String],
     outcomes: &[FileOutcome],
     memory_limit: usize,
-    kept: Option<Box<CompactHistory>>,
+    kept: Option<Read>,
 ) -> Result<()> {
     if files.len() == 1 {
         write_one(dir, &files[0], &outcomes[0], "", memory_limit, kept)?;
@@ -105,7 +103,7 @@ fn write_one(
     outcome: &FileOutcome,
     suffix: &str,
     memory_limit: usize,
-    kept: Option<Box<CompactHistory>>,
+    kept: Option<Read>,
 ) -> Result<Option<String>> {
     let (format, evidence) = match outcome {
         FileOutcome::Checked { format, report } => (*format, report.as_ref()),
@@ -115,7 +113,7 @@ fn write_one(
         return Ok(None);
     }
     let read = match kept {
-        Some(history) => Read::Ops(Source::Compact(history)),
+        Some(read) => read,
         None => read_ops(file, format, memory_limit),
     };
     let ops = match read {
@@ -159,7 +157,7 @@ fn write_one(
 }
 
 /// What [`read_ops`] read.
-enum Read {
+pub enum Read {
     /// The operations.
     Ops(Source),
     /// The history does not fit in the memory limit.
@@ -168,11 +166,11 @@ enum Read {
     Unreadable,
 }
 
-/// The paired operations of a history that was already checked: compactly when that reader
-/// takes the file (faultline's JSON lines), within `memory_limit`; otherwise read and paired in
-/// full (a history without processes is paired as one anonymous thread, as the workload
-/// checkers do).
-fn read_ops(file: &str, format: checkers::history::Format, memory_limit: usize) -> Read {
+/// The paired operations of a history that was already checked, for its report and `run`'s
+/// figures: compactly when that reader takes the file (faultline's JSON lines), otherwise
+/// streamed and paired in full (a history without processes is paired as one anonymous
+/// thread, as the workload checkers do) — both within `memory_limit`.
+pub fn read_ops(file: &str, format: checkers::history::Format, memory_limit: usize) -> Read {
     match read_compact(
         file,
         Some(format),
@@ -184,14 +182,15 @@ fn read_ops(file: &str, format: checkers::history::Format, memory_limit: usize) 
         Some(CompactRead::OutOfMemory { .. }) => return Read::TooBig,
         None => {}
     }
-    let Ok(bytes) = checkers::history::limits::read_input(file) else {
-        return Read::Unreadable;
+    let budget = ReadBudget {
+        memory_limit,
+        memory_in_use: Some(crate::alloc::in_use),
     };
-    let Ok(history) = read_history(file, &bytes, Some(format)) else {
-        return Read::Unreadable;
-    };
-    match pair(&history).or_else(|_| pair_anonymous(&history)) {
-        Ok(ops) => Read::Ops(Source::All(ops)),
+    let paired = read_paired(file, Some(format), false, budget)
+        .or_else(|_| read_paired(file, Some(format), true, budget));
+    match paired {
+        Ok(Paired::Read { ops, .. }) => Read::Ops(Source::All(ops)),
+        Ok(Paired::OutOfMemory { .. }) => Read::TooBig,
         Err(_) => Read::Unreadable,
     }
 }
@@ -214,6 +213,7 @@ fn end_marker(ops: &Source) -> Option<Operation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use checkers::history::{pair, pair_anonymous, read_history};
     use checkers::{registry, CheckOptions, CheckerKind};
 
     /// Both ways of reading a history for its report: in full, and compactly.

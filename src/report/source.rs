@@ -64,6 +64,14 @@ impl Source {
         }
     }
 
+    /// Availability and latency under faults ([`checkers::perf`]).
+    pub fn perf(&self) -> checkers::perf::Perf {
+        match self {
+            Source::All(ops) => checkers::perf::summarize(ops),
+            Source::Compact(h) => checkers::perf::summarize_compact(h),
+        }
+    }
+
     /// A lookup from a line of the history file (an invocation's or a completion's) to the
     /// operation on it.
     pub fn lines(&self) -> Lines<'_> {
