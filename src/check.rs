@@ -11,7 +11,7 @@ use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{Context, Result};
 use checkers::history::{
-    read_compact, read_paired, CompactHistory, CompactRead, Format, Paired, ReadBudget,
+    read_compact, read_paired, CompactHistory, CompactRead, Format, Paired, ReadBudget, Tuples,
 };
 use checkers::registry::{self, Checker};
 use checkers::{default_memory_limit, CheckOptions, CheckerKind, InputError, Report, StopReason};
@@ -103,6 +103,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         time_limit: Some(args.time_limit),
         memory_limit: memory_limit(args.memory_limit),
         memory_in_use: Some(crate::alloc::in_use),
+        independent: args.independent.into(),
     };
     if let Err(e) = checker.validate(&opts) {
         return Ok(usage(&e.to_string()));
@@ -349,6 +350,12 @@ fn check_compact_file(
             );
         }
     };
+    // Jepsen's independent [key value] tuples are unwrapped on the general path.
+    if opts.independent == Tuples::Always
+        || (opts.independent == Tuples::Auto && history.may_hold_tuples())
+    {
+        return None;
+    }
     if let Some(why) = spent_reading(opts.memory_limit) {
         note();
         let n = history.client_ops();

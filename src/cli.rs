@@ -573,6 +573,27 @@ pub struct DemoArgs {
 }
 
 /// `--mode` of `faultline demo`.
+/// `--independent`: Jepsen's `[key value]` tuples (checkers::history::Tuples).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Independent {
+    /// Unwrap them when the history can be nothing else.
+    Auto,
+    /// Every client operation's value is one.
+    Always,
+    /// Never unwrap.
+    Never,
+}
+
+impl From<Independent> for checkers::history::Tuples {
+    fn from(i: Independent) -> Self {
+        match i {
+            Independent::Auto => checkers::history::Tuples::Auto,
+            Independent::Always => checkers::history::Tuples::Always,
+            Independent::Never => checkers::history::Tuples::Never,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DemoMode {
     /// async, then sync, compared side by side.
@@ -696,6 +717,14 @@ pub struct CheckArgs {
     /// (held) for mutex. Default: null / 0 / empty / free.
     #[arg(long, value_name = "JSON", value_parser = parse_json, allow_hyphen_values = true)]
     pub initial: Option<Value>,
+
+    /// Models: whether operation values are Jepsen's independent `[key value]` tuples
+    /// (jepsen.independent: `:value [5 3]` writes 3 to key 5), checked key by key as Jepsen's
+    /// independent checker does. auto: when the history can be nothing else (no `key` field,
+    /// every value such a tuple, reads invoked as `[key nil]`, every cas `[key [old new]]`);
+    /// always: every operation's value must be one; never: values are the model's own
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Independent::Auto)]
+    pub independent: Independent,
 
     /// Memory budget of the check, for the whole process's heap (all files together): past
     /// it the verdict is unknown (exit 2), never an out-of-memory kill. A size such as 200MB,

@@ -59,10 +59,15 @@ pub fn render(file: &str, report: &Report, style: Style) -> String {
     let ops = format!("{} op{}", report.stats.ops, plural(report.stats.ops));
     let stats = match report.kind {
         CheckerKind::Model => format!(
-            "({}, {ops}, {} key{}, {})",
+            "({}, {ops}, {} key{}{}, {})",
             report.checker,
             report.stats.partitions,
             plural(report.stats.partitions),
+            if report.stats.tuples {
+                " of Jepsen's independent [key value] tuples"
+            } else {
+                ""
+            },
             duration(report.stats.millis)
         ),
         CheckerKind::Workload => format!(

@@ -46,7 +46,7 @@ fn report_value(file: &str, format: Format, report: &Report) -> Value {
                 Some(c) => serde_json::to_value(c).unwrap_or(Value::Null),
                 None => Value::Null,
             };
-            json!({
+            let mut v = json!({
                 "format_version": FORMAT_VERSION,
                 "file": file,
                 "valid": report.valid.to_json(),
@@ -58,7 +58,12 @@ fn report_value(file: &str, format: Format, report: &Report) -> Value {
                 "millis": millis,
                 "unknown_reason": report.unknown_reason,
                 "counterexample": counterexample,
-            })
+            });
+            // Only when the keys came from Jepsen's independent [key value] tuples.
+            if report.stats.tuples {
+                v["independent_tuples"] = Value::Bool(true);
+            }
+            v
         }
         CheckerKind::Workload => json!({
             "format_version": FORMAT_VERSION,

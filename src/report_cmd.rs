@@ -9,7 +9,7 @@
 //! history, so the verdict, exit code and files are exactly what `check` gives.
 
 use crate::check;
-use crate::cli::{CheckArgs, OutputFormat, ReportArgs, Workload};
+use crate::cli::{CheckArgs, Independent, OutputFormat, ReportArgs, Workload};
 use crate::exit;
 use anyhow::Result;
 use clap::ValueEnum;
@@ -122,6 +122,7 @@ pub fn run(args: ReportArgs) -> Result<u8> {
         format_in: None,
         time_limit: args.time_limit,
         initial: None,
+        independent: Independent::Auto,
         memory_limit: args.memory_limit,
         no_shrink: false,
         shrink_time: Some(Duration::from_secs(10)),

@@ -3,6 +3,7 @@
 //! options' limits start.
 
 use crate::budget::{default_memory_limit, Budget, MemoryProbe};
+use crate::history::Tuples;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ pub struct CheckOptions {
     pub memory_limit: usize,
     /// Reads the process's heap in use (see [`crate::Budget`]).
     pub memory_in_use: Option<MemoryProbe>,
+    /// Models: whether operation values are Jepsen's independent `[key value]` tuples
+    /// (`--independent`; [`crate::history::unwrap_tuples`]).
+    pub independent: Tuples,
 }
 
 /// The default of [`CheckOptions::cycle_search_timeout`]: 10 s per strongly connected
@@ -70,6 +74,7 @@ impl Default for CheckOptions {
             time_limit: Some(Duration::from_secs(600)),
             memory_limit: default_memory_limit(),
             memory_in_use: None,
+            independent: Tuples::Auto,
         }
     }
 }

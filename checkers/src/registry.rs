@@ -57,6 +57,15 @@ impl Checker {
         opts: &CheckOptions,
         budget: &Budget,
     ) -> Result<Report, InputError> {
+        // A model's history of Jepsen's independent keys is checked key by key, as Jepsen's
+        // independent checker does (history::unwrap_tuples).
+        if self.kind == CheckerKind::Model {
+            if let Some(ops) = crate::history::unwrap_tuples(file, ops, opts.independent)? {
+                let mut report = (self.run)(file, format, &ops, opts, budget)?;
+                report.stats.tuples = true;
+                return Ok(report);
+            }
+        }
         (self.run)(file, format, ops, opts, budget)
     }
 
@@ -92,6 +101,8 @@ impl Checker {
                 "--wfr-keys, --sequential-keys and --linearizable-keys apply to rw-register \
                  (a list read shows its key's whole version order already)",
             )
+        } else if opts.independent != crate::history::Tuples::Auto {
+            Some("--independent applies to --model checkers")
         } else if name != "long-fork" && opts.group_size.is_some() {
             Some("--group-size applies to long-fork")
         } else if name != "bank" && opts.negative_balances {

@@ -151,6 +151,10 @@ pub struct Stats {
     pub ops: usize,
     /// Independent partitions (keys) checked (linearizability only).
     pub partitions: usize,
+    /// The keys came from Jepsen's independent `[key value]` tuples
+    /// ([`crate::history::unwrap_tuples`]; linearizability only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tuples: bool,
     /// Configurations memoized by the search, summed over partitions (linearizability only).
     pub states: u64,
     /// Wall-clock milliseconds spent in the check.

@@ -279,6 +279,16 @@ impl CompactHistory {
         self.ops.iter().filter(|o| o.client()).count()
     }
 
+    /// True when the history may be one of Jepsen's independent `[key value]` tuples
+    /// ([`super::unwrap_tuples`]): no client operation has a key, and a read was invoked
+    /// with a two-item array. Such a history is for the general path, which unwraps them.
+    pub fn may_hold_tuples(&self) -> bool {
+        let read = self.fs_index.get("read").copied();
+        let mut clients = self.ops.iter().filter(|o| o.client());
+        clients.clone().all(|o| o.key == NONE)
+            && clients.any(|o| Some(o.f) == read && matches!(o.input(), Held::Pair(..)))
+    }
+
     /// The `f` of an operation.
     pub(crate) fn f(&self, op: &CompactOp) -> Option<&str> {
         (op.f != NO_F).then(|| self.fs[op.f as usize].as_str())

@@ -17,6 +17,7 @@ mod pairing;
 mod read;
 mod stream;
 mod textlog;
+mod tuples;
 mod write;
 
 pub use compact::{read_compact, CompactHistory, CompactRead, OpView};
@@ -26,6 +27,7 @@ pub(crate) use pairing::Pairer;
 pub use pairing::{pair, pair_anonymous, Operation, Outcome};
 pub use read::{detect_format, read_history, read_history_file};
 pub use stream::{read_paired, Paired, ReadBudget};
+pub use tuples::{unwrap_tuples, Tuples};
 pub use write::write_json_lines;
 
 use serde_json::{Map, Value};

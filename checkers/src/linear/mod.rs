@@ -184,6 +184,7 @@ pub(crate) fn decide_partitions<M: Model, S: OpSource + ?Sized>(
             partitions: partitions.len(),
             states,
             millis: 0.0,
+            tuples: false,
         },
         ..Report::new(model.name(), CheckerKind::Model)
     };
