@@ -305,7 +305,20 @@ impl<'a> Cursor<'a> {
                 {
                     return None;
                 }
-                self.text[start..self.at].parse().ok().map(Scalar::Int)
+                // Accumulated towards the sign (so i64::MIN fits); overflow: `None`, as
+                // `str::parse` would give.
+                let mut n: i64 = 0;
+                let negative = digits > start;
+                for &d in &bytes[digits..self.at] {
+                    let d = i64::from(d - b'0');
+                    n = n.checked_mul(10)?;
+                    n = if negative {
+                        n.checked_sub(d)?
+                    } else {
+                        n.checked_add(d)?
+                    };
+                }
+                Some(Scalar::Int(n))
             }
             _ => None,
         }

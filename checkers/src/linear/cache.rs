@@ -88,6 +88,24 @@ impl<S: Eq + Hash + Clone> Cache<S> {
         }
     }
 
+    /// An empty cache with room for `configs` configurations: a search that will store about
+    /// that many (a linearizable partition stores about one per operation) grows no table.
+    pub fn with_capacity(configs: usize) -> Self {
+        Cache {
+            groups: Vec::with_capacity(configs),
+            group_hashes: Vec::with_capacity(configs),
+            words: Vec::new(),
+            states: Vec::with_capacity(configs),
+            members: Vec::with_capacity(configs),
+            pairs: Vec::new(),
+            member_group: Vec::with_capacity(configs),
+            member_hashes: Vec::with_capacity(configs),
+            exact: HashTable::with_capacity(configs),
+            table: HashTable::with_capacity(configs),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+        }
+    }
+
     /// Number of configurations stored.
     pub fn len(&self) -> usize {
         self.members.len()

@@ -26,6 +26,9 @@
 //!   the earliest-invoked one not yet linearized is ever tried.
 
 use super::cache::{zobrist, Cache, Visit};
+
+/// The most configurations a search reserves room for before it starts (16M: about 1 GiB).
+const MAX_RESERVED: u64 = 1 << 24;
 use crate::budget::{Budget, StopReason};
 use crate::model::Model;
 use std::collections::HashMap;
@@ -316,8 +319,13 @@ impl<'a, M: Model> Search<'a, M> {
     /// that depth (the deepest a previous run reached) and stops.
     fn run(&mut self, init: &M::State, budget: &Budget, record: Option<usize>) -> Run {
         let mut bits = Bits::new(self.entries, &self.class_of, self.classes.len());
-        let mut cache: Cache<M::State> = Cache::new();
         let mut remaining = self.entries.iter().filter(|e| e.ret.is_some()).count();
+        // A linearizable partition stores about one configuration per determinate operation:
+        // room for that many (within the round's state limit) saves growing the tables.
+        let room = (remaining as u64 + 1)
+            .min(budget.state_limit())
+            .min(MAX_RESERVED);
+        let mut cache: Cache<M::State> = Cache::with_capacity(room as usize);
         let mut state = init.clone();
         let mut stack: Vec<Frame<M::State>> = Vec::new();
         let mut recorded: Vec<Vec<usize>> = Vec::new();
