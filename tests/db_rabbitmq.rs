@@ -4,7 +4,8 @@
 //! no acknowledged message through kills (or, if the broker itself comes back short, the
 //! verdict agrees with the broker's own counts), pauses and client partitions; a transient queue
 //! loses every message it held when the broker is killed, and so do publishes without
-//! confirms that the broker had not yet written.
+//! confirms that the broker had not yet written. A packet delay on the clients' link (the
+//! proxy) shows in the latency of the operations.
 //!
 //! The runs take one broker each and are serialized (booting RabbitMQ takes ~10 s of CPU; two
 //! at once on a small machine slow each other down).
@@ -230,5 +231,73 @@ fn rabbitmq_runs_only_the_queue_workload_and_the_queue_only_on_rabbitmq() {
             .contains("--workload queue runs against --target rabbitmq"),
         "{}",
         r.text
+    );
+}
+
+#[test]
+fn rabbitmq_packet_delay_on_the_clients_link_shows_in_the_latency_of_operations() {
+    if !db_common::installed(RABBITMQ) {
+        return;
+    }
+    let r = run_queue(&[
+        "--nemesis",
+        "packet",
+        "--packet",
+        "delay=100ms,jitter=20ms",
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "expected valid:\n{}", db_common::head(&r.text));
+    let store = r.store.as_ref().expect("a store").path();
+    let dir = std::fs::canonicalize(store.join("latest")).expect("store/latest");
+    let ops: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("history.jsonl"))
+        .expect("a history")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    // The faults' windows, from a start's completion to its stop's invocation (the nemesis
+    // records both as `info` lines, the invocation first).
+    let t = |o: &serde_json::Value| o["time"].as_i64().unwrap_or(0);
+    let (mut windows, mut start) = (Vec::new(), None);
+    for o in ops.iter().filter(|o| o["process"] == "nemesis") {
+        match (o["f"].as_str(), o["type"].as_str()) {
+            (Some("start-packet"), _) => start = Some(t(o)),
+            (Some("stop-packet"), _) => windows.extend(start.take().map(|s| (s, t(o)))),
+            _ => {}
+        }
+    }
+    assert!(!windows.is_empty(), "no packet fault in the history");
+    let (mut inside, mut outside) = (Vec::new(), Vec::new());
+    let mut open = std::collections::HashMap::new();
+    for o in ops.iter().filter(|o| o["process"] != "nemesis") {
+        let p = o["process"].to_string();
+        if o["type"] == "invoke" {
+            open.insert(p, t(o));
+        } else if let Some(at) = open.remove(&p) {
+            let end = t(o);
+            if o["type"] != "ok" {
+                continue;
+            }
+            let ms = (end - at) as f64 / 1e6;
+            if windows.iter().any(|&(s, e)| at >= s && end <= e) {
+                inside.push(ms);
+            } else if windows.iter().all(|&(s, e)| end < s || at > e) {
+                outside.push(ms);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (n_in, n_out) = (inside.len(), outside.len());
+    let (inside, outside) = (median(&mut inside), median(&mut outside));
+    eprintln!("delay 100±20 ms: ok median {inside:.1} ms inside ({n_in}), {outside:.1} ms outside ({n_out})");
+    // Every publish waits for its confirm, every dequeue for its delivery: a round trip over
+    // the delayed link, at least 2 × 80 ms. Measured (seed 1): medians 204 ms against 3.4 ms.
+    assert!(
+        n_in >= 5 && inside > outside + 100.0 && inside > 3.0 * outside,
+        "delay not visible: ok median {inside:.1} ms inside the fault ({n_in}), \
+         {outside:.1} ms outside ({n_out})"
     );
 }

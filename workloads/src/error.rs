@@ -55,8 +55,8 @@ pub enum RunError {
     },
     /// Network namespaces need privileges this process lacks.
     #[error(
-        "cannot create a network namespace ({0}): --nemesis partition on this target needs \
-         root (or CAP_SYS_ADMIN and CAP_NET_ADMIN); run as root or leave out partition"
+        "cannot create a network namespace ({0}): --nemesis partition or packet on this target \
+         needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN); run as root or leave them out"
     )]
     NamespacePermission(String),
     /// The store directory (or a file beside it) cannot be used.

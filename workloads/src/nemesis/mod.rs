@@ -351,6 +351,9 @@ pub enum NemesisError {
     /// A command on a remote node failed (names the host).
     #[error(transparent)]
     Ssh(#[from] crate::remote::SshError),
+    /// A command inside a local member's network namespace (iptables) failed.
+    #[error(transparent)]
+    Netns(#[from] crate::net::netns::NetnsError),
     /// The runner asked to apply a fault operation the schedule had not planned (a bug).
     #[error("{0} was not planned")]
     NotPlanned(String),
@@ -377,6 +380,10 @@ pub enum NotHealed {
     /// A remote node is still cut off, paused or down, or could not be asked (names the host).
     #[error("{0}")]
     Remote(std::sync::Arc<crate::remote::SshError>),
+    /// A packet fault is left on local members' links (a relay still delays, a namespace
+    /// still holds a loss rule), or the rules could not be listed.
+    #[error("{0}")]
+    Packets(std::sync::Arc<crate::net::netns::PacketsLeft>),
     /// The nemesis task failed, so nothing could be healed.
     #[error("the nemesis task failed; nothing could be healed")]
     NemesisFailed,

@@ -5,6 +5,10 @@
 //! crosses faultline, which can stop it (both directions of every connection between them).
 //! Clients reach each member through a relay on the host's loopback.
 //!
+//! The relays are [`crate::net::proxy`]'s (one relay code): a cut stops them, and a packet
+//! fault ([`Packets`]) delays their chunks; packet loss is real loss, iptables `statistic`
+//! rules inside the members' namespaces.
+//!
 //! Sockets belong to the namespace of the thread that created them, so each namespace has a
 //! thread ([`Ns`]) that creates listeners and outgoing connections on request.
 
@@ -12,11 +16,13 @@ use std::collections::BTreeSet;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use crate::nemesis::PacketSpec;
 
 enum Job {
     Listen(
@@ -222,63 +228,309 @@ impl Default for Cuts {
 }
 
 /// Relays connections accepted by `listener` to `target` as seen from `to`; while the pair is
-/// cut, bytes stop in both directions (connections hang, as on a real partition).
+/// cut, bytes stop in both directions (connections hang, as on a real partition) and new
+/// connections are closed; under a packet fault (`packet`: the link's receiver from
+/// [`Packets::link`]) every chunk is delayed as [`crate::net::proxy`]'s links delay it (the
+/// same relay code).
 pub fn relay(
     listener: TcpListener,
     to: Arc<Ns>,
     target: SocketAddr,
     cuts: Option<(Cuts, (usize, usize))>,
+    packet: Option<watch::Receiver<Option<PacketSpec>>>,
 ) {
     tokio::spawn(async move {
         while let Ok((a, _)) = listener.accept().await {
             let to = to.clone();
             let cut = cuts.as_ref().map(|(c, p)| c.watch(*p));
+            let packet = packet.clone();
             tokio::spawn(async move {
-                if let Some(c) = &cut {
-                    if *c.borrow() {
-                        return;
-                    }
+                // An uncut relay's flag, and a relay without packet faults: their senders live
+                // as long as this connection (a dropped sender would end the relay).
+                let (_open, never) = watch::channel(false);
+                let (_clean, no_packet) = watch::channel(None);
+                let blocked = cut.unwrap_or(never);
+                if *blocked.borrow() {
+                    return;
                 }
                 let Ok(b) = to.connect(target).await else {
                     return;
                 };
-                let _ = a.set_nodelay(true);
-                let _ = b.set_nodelay(true);
-                let (ar, aw) = a.into_split();
-                let (br, bw) = b.into_split();
-                let x = pump(ar, bw, cut.clone());
-                let y = pump(br, aw, cut);
-                tokio::select! { _ = x => {}, _ = y => {} }
+                let packet = packet.unwrap_or(no_packet);
+                crate::net::proxy::relay_streams(a, b, blocked.clone(), blocked, packet).await;
             });
         }
     });
 }
 
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut cut: Option<watch::Receiver<bool>>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        if let Some(c) = cut.as_mut() {
-            if c.wait_for(|v| !*v).await.is_err() {
-                return;
-            }
-        }
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+/// A command faultline runs inside a member's network namespace (iptables) that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// The program could not be started there.
+    #[error("cannot run {} in n{node}'s network namespace: {source}", program.display())]
+    Spawn {
+        /// The member whose namespace (1-based).
+        node: usize,
+        /// The program.
+        program: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// It ran and failed.
+    #[error("`{command}` in n{node}'s network namespace failed ({status}): {stderr}")]
+    Failed {
+        /// The member whose namespace (1-based).
+        node: usize,
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it said.
+        stderr: String,
+    },
+    /// Packet loss was asked for, but no iptables was found when the members started.
+    #[error(
+        "packet loss between the local members needs iptables (Debian package iptables) with \
+         the `statistic` match; it was not found"
+    )]
+    NoIptables,
+}
+
+/// What is left of a packet fault after healing (the heal's verification).
+#[derive(Debug, thiserror::Error)]
+pub enum PacketsLeft {
+    /// A relay still delays the chunks of a link.
+    #[error("the relay of n{dialer}'s connections to n{dialed} still delays packets")]
+    Relay {
+        /// The member that dials the link (1-based).
+        dialer: usize,
+        /// The member it dials (1-based).
+        dialed: usize,
+    },
+    /// A namespace still holds packet-loss rules.
+    #[error("n{node}'s network namespace still holds {rules} iptables rule(s): {listing}")]
+    Rules {
+        /// The member whose namespace (1-based).
+        node: usize,
+        /// How many `-A` rules its `INPUT` chain holds.
+        rules: usize,
+        /// `iptables -S INPUT` there.
+        listing: String,
+    },
+    /// The rules could not be listed.
+    #[error(transparent)]
+    Query(#[from] NetnsError),
+}
+
+impl Ns {
+    /// Runs `program ARGS` inside this namespace (entered between fork and exec) and returns
+    /// its standard output; `node` (1-based) names the namespace in errors.
+    pub async fn run(
+        &self,
+        node: usize,
+        program: &Path,
+        args: &[String],
+    ) -> Result<String, NetnsError> {
+        let spawn = |source| NetnsError::Spawn {
+            node,
+            program: program.to_path_buf(),
+            source,
         };
-        if let Some(c) = cut.as_mut() {
-            // Bytes read while cut are held until the cut heals (a partition delays, then drops
-            // nothing that TCP would not retransmit).
-            if c.wait_for(|v| !*v).await.is_err() {
-                return;
+        let fd = dup(&self.fd).map_err(spawn)?;
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        // SAFETY: the closure only calls setns(2), async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || setns(&fd));
+        }
+        let out = cmd.output().await.map_err(spawn)?;
+        if !out.status.success() {
+            return Err(NetnsError::Failed {
+                node,
+                command: format!("{} {}", program.display(), args.join(" ")),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// Packet faults between members in network namespaces (`--nemesis packet`): **delay and
+/// jitter** in faultline's relays (each chunk released at its due time, the code of
+/// [`crate::net::proxy`]'s links), **loss** as real packet loss — an iptables rule `-m
+/// statistic --mode random --probability P -j DROP` in the `INPUT` chain of the members'
+/// own namespaces (never the host's), which TCP then retransmits.
+///
+/// A fault aimed at a set of members hits every link touching one of them, each packet of it
+/// once: a connection member `a` dials to member `b` crosses `a`'s namespace (member `a` ↔ the
+/// relay listening on `b`'s peer port there) and `b`'s (the relay ↔ member `b`); its delay is
+/// added once, in the relay, and its loss in `a`'s namespace only, by a rule matching `b`'s
+/// peer port (the relay's side of that segment). Client relays are never touched.
+///
+/// Healing sets every relay back to pass-through and flushes the namespaces' `INPUT` chains
+/// (faultline owns those namespaces: nothing else has rules there); [`Packets::check`]
+/// verifies both. The namespaces, and with them their rules, vanish with faultline.
+#[derive(Clone)]
+pub struct Packets {
+    inner: Arc<PacketsInner>,
+}
+
+/// The packet flag of one relayed link: the spec its chunks are delayed by, or `None`.
+type LinkPacket = watch::Sender<Option<PacketSpec>>;
+
+struct PacketsInner {
+    /// The members' namespaces, `n1`'s first.
+    spaces: Vec<Arc<Ns>>,
+    /// Member `i`'s peer port (index from 0), on which every namespace reaches it.
+    ports: Vec<u16>,
+    /// The relays' packet flags, per ordered link (dialer, dialed), indices from 0.
+    links: Vec<((usize, usize), LinkPacket)>,
+    /// The iptables program (found when the members started), for loss.
+    iptables: Option<PathBuf>,
+    /// Whether loss rules may be in the namespaces (set before adding any).
+    ruled: Mutex<bool>,
+}
+
+impl Packets {
+    /// Packet faults over the members in `spaces` (`n1`'s first) whose peer ports are `ports`;
+    /// loss needs `iptables`.
+    pub fn new(spaces: Vec<Arc<Ns>>, ports: Vec<u16>, iptables: Option<PathBuf>) -> Packets {
+        let n = spaces.len();
+        let links = (0..n)
+            .flat_map(|a| (0..n).filter(move |&b| b != a).map(move |b| (a, b)))
+            .map(|l| (l, watch::channel(None).0))
+            .collect();
+        Packets {
+            inner: Arc::new(PacketsInner {
+                spaces,
+                ports,
+                links,
+                iptables,
+                ruled: Mutex::new(false),
+            }),
+        }
+    }
+
+    /// The packet flag of the relay carrying the connections `dialer` makes to `dialed`
+    /// (indices from 0), or `None` for no such link.
+    pub fn link(
+        &self,
+        dialer: usize,
+        dialed: usize,
+    ) -> Option<watch::Receiver<Option<PacketSpec>>> {
+        self.inner
+            .links
+            .iter()
+            .find(|(l, _)| *l == (dialer, dialed))
+            .map(|(_, tx)| tx.subscribe())
+    }
+
+    /// Puts `spec` on every link touching `nodes` (indices from 0), replacing any earlier
+    /// fault: the delay in the relays, the loss as rules in the namespaces. Duplication is not
+    /// done (the target refuses it before the run).
+    pub async fn set(&self, nodes: &[usize], spec: PacketSpec) -> Result<(), NetnsError> {
+        self.heal().await?;
+        let aimed: BTreeSet<usize> = nodes.iter().copied().collect();
+        let touched = |a: usize, b: usize| aimed.contains(&a) || aimed.contains(&b);
+        if spec.loss > 0.0 {
+            let iptables = self.inner.iptables.as_ref().ok_or(NetnsError::NoIptables)?;
+            *self.inner.ruled.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            for (a, ns) in self.inner.spaces.iter().enumerate() {
+                let ports: Vec<String> = (0..self.inner.ports.len())
+                    .filter(|&b| b != a && touched(a, b))
+                    .map(|b| self.inner.ports[b].to_string())
+                    .collect();
+                if ports.is_empty() {
+                    continue;
+                }
+                let args = [
+                    "-w",
+                    "-A",
+                    "INPUT",
+                    "-p",
+                    "tcp",
+                    "-m",
+                    "multiport",
+                    "--ports",
+                    &ports.join(","),
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &spec.loss.to_string(),
+                    "-j",
+                    "DROP",
+                ];
+                let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+                ns.run(a + 1, iptables, &args).await?;
             }
         }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
+        let delay = PacketSpec {
+            loss: 0.0,
+            duplicate: 0.0,
+            ..spec
+        };
+        let delayed = !delay.kinds().is_empty();
+        for ((a, b), tx) in &self.inner.links {
+            tx.send_replace((delayed && touched(*a, *b)).then_some(delay));
         }
+        Ok(())
+    }
+
+    /// Ends every packet fault: every relay back to pass-through, every namespace's `INPUT`
+    /// chain flushed. Tries every namespace; returns the first failure.
+    pub async fn heal(&self) -> Result<(), NetnsError> {
+        for (_, tx) in &self.inner.links {
+            tx.send_replace(None);
+        }
+        let ruled = *self.inner.ruled.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first = Ok(());
+        if let (true, Some(iptables)) = (ruled, &self.inner.iptables) {
+            let args = ["-w".to_string(), "-F".to_string(), "INPUT".to_string()];
+            for (a, ns) in self.inner.spaces.iter().enumerate() {
+                if let Err(e) = ns.run(a + 1, iptables, &args).await {
+                    if first.is_ok() {
+                        first = Err(e);
+                    }
+                }
+            }
+        }
+        first
+    }
+
+    /// Verifies that no packet fault is left: every relay passes chunks through at once, and
+    /// no namespace holds a rule.
+    pub async fn check(&self) -> Result<(), PacketsLeft> {
+        if let Some(((a, b), _)) = self
+            .inner
+            .links
+            .iter()
+            .find(|(_, tx)| tx.borrow().is_some())
+        {
+            return Err(PacketsLeft::Relay {
+                dialer: a + 1,
+                dialed: b + 1,
+            });
+        }
+        let ruled = *self.inner.ruled.lock().unwrap_or_else(|e| e.into_inner());
+        if let (true, Some(iptables)) = (ruled, &self.inner.iptables) {
+            let args = ["-w".to_string(), "-S".to_string(), "INPUT".to_string()];
+            for (a, ns) in self.inner.spaces.iter().enumerate() {
+                let listing = ns.run(a + 1, iptables, &args).await?;
+                let rules = listing.lines().filter(|l| l.starts_with("-A")).count();
+                if rules > 0 {
+                    return Err(PacketsLeft::Rules {
+                        node: a + 1,
+                        rules,
+                        listing: listing.trim().replace('\n', "; "),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -321,12 +321,26 @@ async fn relay(client: TcpStream, flags: Flags, mut upstream: watch::Receiver<Op
             Err(_) => return,
         }
     };
+    relay_streams(client, server, flags.up, flags.down, flags.packet).await;
+}
+
+/// Relays an accepted `client` to its connected `server` until both directions end (or one
+/// fails): bytes towards the server wait while `up` is `true`, bytes back while `down` is;
+/// under a packet fault (`packet`) each chunk is delayed and stalled as [`due`] says. Shared
+/// by this module's links and the network-namespace relays of [`crate::net::netns`].
+pub(crate) async fn relay_streams(
+    client: TcpStream,
+    server: TcpStream,
+    up: watch::Receiver<bool>,
+    down: watch::Receiver<bool>,
+    packet: watch::Receiver<Option<PacketSpec>>,
+) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let up = pump(client_read, server_write, flags.up, flags.packet.clone());
-    let down = pump(server_read, client_write, flags.down, flags.packet);
+    let up = pump(client_read, server_write, up, packet.clone());
+    let down = pump(server_read, client_write, down, packet);
     tokio::pin!(up, down);
     // A clean end of one direction (half-close) lets the other continue; an error ends both.
     tokio::select! {

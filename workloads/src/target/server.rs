@@ -11,8 +11,8 @@ use tokio::process::{Child, Command};
 use checkers::Rng;
 
 use crate::error::ServerError;
-use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Primitives};
-use crate::net::netns::Cuts;
+use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, PacketSpec, Primitives};
+use crate::net::netns::{Cuts, Packets};
 use crate::target::demo::cluster::process::spawn_tied;
 
 /// How to start a server (kept so that `restart` starts it identically).
@@ -227,13 +227,16 @@ pub fn log_tail(path: &Path) -> String {
 
 /// The kill/pause primitives over servers faultline started (etcd, Redis, a single
 /// PostgreSQL), and — for etcd in network namespaces — `partition`: one member isolated from
-/// the others ([`Cuts`]). Each fault lands on a node drawn uniformly from the seed.
+/// the others ([`Cuts`]), and `packet`: delay and loss on the member links ([`Packets`]).
+/// Each fault lands on a node drawn uniformly from the seed.
 pub struct ServerFaults {
     target: &'static str,
     servers: Vec<Arc<Server>>,
     salt: u64,
     /// Member links that `partition` cuts (etcd in network namespaces).
     cuts: Option<Cuts>,
+    /// Packet faults on the member links (etcd in network namespaces).
+    packets: Option<Packets>,
     /// The FUSE mounts under the servers' data directories that `lose-unfsynced` makes forget
     /// (Redis with `--redis-appendfsync`).
     mounts: Option<crate::nemesis::lazyfs::LazyMounts>,
@@ -247,6 +250,7 @@ impl ServerFaults {
             servers,
             salt,
             cuts: None,
+            packets: None,
             mounts: None,
         }
     }
@@ -254,6 +258,12 @@ impl ServerFaults {
     /// Enables `lose-unfsynced` over these mounts (one per server, in order).
     pub fn with_mounts(mut self, mounts: crate::nemesis::lazyfs::LazyMounts) -> ServerFaults {
         self.mounts = Some(mounts);
+        self
+    }
+
+    /// Enables `packet`: delay and lose packets on the links in `packets`.
+    pub fn with_packets(mut self, packets: Packets) -> ServerFaults {
+        self.packets = Some(packets);
         self
     }
 
@@ -371,11 +381,35 @@ impl Primitives for ServerFaults {
             c.heal();
         }
     }
+    async fn packet(&mut self, nodes: &[usize], spec: &PacketSpec) -> Result<(), NemesisError> {
+        let packets = self
+            .packets
+            .as_ref()
+            .ok_or_else(|| self.unsupported("disturb packets without network namespaces"))?;
+        Ok(packets.set(nodes, *spec).await?)
+    }
+    async fn heal_packets(&mut self) {
+        if let Some(p) = &self.packets {
+            // What failed to heal is found and named by `check_healed`.
+            let _ = p.heal().await;
+        }
+    }
     async fn check_healed(&mut self) -> Result<String, NotHealed> {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        check_running(&self.servers)
-            .map(|()| "every server runs again".into())
-            .map_err(NotHealed::from)
+        check_running(&self.servers).map_err(NotHealed::from)?;
+        match &self.packets {
+            Some(p) => {
+                p.check()
+                    .await
+                    .map_err(|e| NotHealed::Packets(Arc::new(e)))?;
+                Ok(
+                    "every server runs again; no packet fault left (relays pass through, no \
+                    iptables rule in the members' namespaces)"
+                        .into(),
+                )
+            }
+            None => Ok("every server runs again".into()),
+        }
     }
 }
 

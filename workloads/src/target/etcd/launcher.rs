@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::nemesis::lazyfs::{LazyMount, LazyMounts};
-use crate::net::netns::{self, Cuts, Ns};
+use crate::net::netns::{self, Cuts, Ns, Packets};
 use crate::target::server::{Server, ServerSpec};
 use crate::target::{find_program, free_port, RunError};
 
@@ -22,6 +22,9 @@ pub struct LocalEtcd {
     pub endpoints: Vec<String>,
     /// With network namespaces: the member links faultline can cut.
     pub cuts: Option<Cuts>,
+    /// With network namespaces: the packet faults faultline can put on the member links
+    /// (delay in the relays, loss as iptables rules inside the namespaces).
+    pub packets: Option<Packets>,
     /// The FUSE mounts under the members' data directories (`lose-unfsynced`), `n1`'s first.
     pub mounts: Option<LazyMounts>,
     /// The namespaces (kept alive for the relays).
@@ -34,7 +37,8 @@ impl LocalEtcd {
         Self::start_with(dir, nodes, false, false).await
     }
 
-    /// Like [`LocalEtcd::start`] (or [`LocalEtcd::start_partitionable`] if `isolated`), each
+    /// Like [`LocalEtcd::start`] (or [`LocalEtcd::start_partitionable`] if `isolated`: for
+    /// partitions and packet faults), each
     /// member's data directory on faultline's FUSE filesystem if `lazy` (`lose-unfsynced`).
     pub async fn start_on(
         dir: &Path,
@@ -46,7 +50,8 @@ impl LocalEtcd {
     }
 
     /// Starts `nodes` members, each in its own network namespace with every peer link relayed
-    /// through faultline ([`netns`]), so that [`LocalEtcd::cuts`] partitions them. Needs root.
+    /// through faultline ([`netns`]), so that [`LocalEtcd::cuts`] partitions them and
+    /// [`LocalEtcd::packets`] delays and loses their packets. Needs root.
     pub async fn start_partitionable(dir: &Path, nodes: usize) -> Result<LocalEtcd, RunError> {
         Self::start_with(dir, nodes, true, false).await
     }
@@ -74,8 +79,18 @@ impl LocalEtcd {
                 peer.push(free_port()?);
             }
         }
+        // Loss needs iptables; `Target::plan` refused a lossy packet fault without it.
+        let packets = isolated.then(|| {
+            let iptables = find_program(
+                "iptables",
+                &["/usr/sbin/iptables", "/sbin/iptables"],
+                "iptables",
+            )
+            .ok();
+            Packets::new(spaces.clone(), peer.clone(), iptables)
+        });
         let mut host_ports = Vec::new();
-        if let Some(cuts) = &cuts {
+        if let (Some(cuts), Some(packets)) = (&cuts, &packets) {
             let lo = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
             for i in 0..nodes {
                 // The client path: host loopback -> member i's namespace.
@@ -88,7 +103,7 @@ impl LocalEtcd {
                     .await
                     .map_err(relay_failed)?;
                 host_ports.push(l.local_addr().map_err(relay_failed)?.port());
-                netns::relay(l, spaces[i].clone(), lo(client[i]), None);
+                netns::relay(l, spaces[i].clone(), lo(client[i]), None, None);
                 // Peer paths: in member i's namespace, 127.0.0.1:peer[j] leads to member j.
                 for j in 0..nodes {
                     if j == i {
@@ -106,6 +121,7 @@ impl LocalEtcd {
                         spaces[j].clone(),
                         lo(peer[j]),
                         Some((cuts.clone(), (i, j))),
+                        packets.link(i, j),
                     );
                 }
             }
@@ -184,6 +200,7 @@ impl LocalEtcd {
             servers,
             endpoints,
             cuts,
+            packets,
             mounts: lazy.then(|| LazyMounts::new(mounts)),
             _ns: spaces,
         };

@@ -1,12 +1,15 @@
 //! `--target etcd`: etcd v3, a local cluster faultline starts from Debian's `etcd-server`
-//! (kill, pause, and partition through network namespaces), or the user's at `--nodes`.
+//! (kill, pause, and partition and packet faults through network namespaces), or the user's at
+//! `--nodes`.
 //!
 //! - [`json`]: the client over the v3 JSON gateway; [`grpc`] the same over native gRPC
 //!   ([`grpc_proto`]: its messages), chosen with `--etcd-api`.
 //! - [`launcher`]: starts the members on loopback, or each in its own network namespace with
-//!   every peer link relayed through faultline when partitions are asked for.
+//!   every peer link relayed through faultline when partitions or packet faults are asked
+//!   for.
 //! - [`remote`]: starts the members on SSH hosts (`--ssh-nodes`).
-//! - Fault primitives: [`crate::target::server::ServerFaults`] with the namespaces' cuts; on
+//! - Fault primitives: [`crate::target::server::ServerFaults`] with the namespaces' cuts and
+//!   packet faults ([`crate::net::netns::Packets`]); on
 //!   SSH hosts [`crate::remote::faults::RemoteFaults`] (iptables, signals).
 
 pub mod grpc;
@@ -24,7 +27,7 @@ use crate::remote::faults::RemoteFaults;
 use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
 use crate::client::Either;
 use crate::generator::WorkloadKind;
-use crate::nemesis::Fault;
+use crate::nemesis::{Fault, PacketKind};
 use launcher::LocalEtcd;
 
 /// Which etcd API the clients speak (`--etcd-api`).
@@ -115,6 +118,18 @@ impl Target for EtcdTarget {
                 ));
             }
         }
+        let local = s.ssh.ssh_nodes.is_empty() && s.nodes.is_empty();
+        if local && spec.faults.contains(&Fault::Packet) && spec.packet.loss > 0.0 {
+            super::find_program("iptables", &["/usr/sbin/iptables", "/sbin/iptables"], "iptables")
+                .map_err(|e| RunError::FaultUnsupported {
+                    target: "etcd".into(),
+                    fault: "packet loss".into(),
+                    missing: format!(
+                        "faultline loses the local members' packets with iptables `statistic` \
+                         rules inside their network namespaces: {e}"
+                    ),
+                })?;
+        }
         Ok(EtcdTarget {
             ssh: s.ssh.clone(),
             nodes: s.nodes.clone(),
@@ -149,12 +164,16 @@ impl Target for EtcdTarget {
     }
     fn nemesis_support(&self) -> super::NemesisSupport {
         if self.ssh.ssh_nodes.is_empty() {
-            // Local members in network namespaces: any symmetric grudge.
+            // Local members in network namespaces: any symmetric grudge; delay in the relays,
+            // loss as iptables rules inside the namespaces.
             super::NemesisSupport {
                 targets: true,
-                packet_missing: "the local etcd members talk through faultline's namespace \
-                                 relays, which carry no packet faults yet (use --ssh-nodes for \
-                                 loss, or --target demo)",
+                packet: vec![PacketKind::Delay, PacketKind::Loss],
+                packet_missing: "the local etcd members talk over TCP through faultline's \
+                                 namespace relays, and a duplicated TCP segment is discarded \
+                                 by the receiving kernel, so duplication would show nothing; \
+                                 use delay, jitter and loss (or faultline maelstrom test \
+                                 --nemesis packet for duplicated messages)",
                 ..Default::default()
             }
         } else {
@@ -196,7 +215,9 @@ impl Target for EtcdTarget {
         }
         let (endpoints, local) = if self.nodes.is_empty() {
             let n = self.local_nodes;
-            let isolated = ctx.faults.contains(&Fault::Partition);
+            // Partitions and packet faults need every peer link relayed between namespaces.
+            let isolated =
+                ctx.faults.contains(&Fault::Partition) || ctx.faults.contains(&Fault::Packet);
             let lazy = ctx.faults.contains(&Fault::LoseUnfsynced);
             ctx.progress.note(format!(
                 "starting etcd ({n} members) {}{}",
@@ -275,6 +296,9 @@ impl Nodes for EtcdNodes {
         let mut faults = ServerFaults::new("etcd", c.servers.clone(), super::server::SERVER_SALT);
         if let Some(cuts) = &c.cuts {
             faults = faults.with_cuts(cuts.clone());
+        }
+        if let Some(packets) = &c.packets {
+            faults = faults.with_packets(packets.clone());
         }
         if let Some(m) = &c.mounts {
             faults = faults.with_mounts(m.clone());

@@ -6,7 +6,8 @@
 //! - [`launcher`]: starts epmd and the broker under the run's directory.
 //! - [`RabbitFaults`]: kill (restarted on the same directories; waits for AMQP), pause, and
 //!   partition — the clients reach the broker only through a faultline proxy ([`LinkNet`],
-//!   clients as endpoint 1, the broker as 2), which the partition blackholes. Around a kill
+//!   clients as endpoint 1, the broker as 2), which the partition blackholes and the packet
+//!   fault delays (and stalls for lost packets, as on the demo's links). Around a kill
 //!   the run log says how many ready messages the broker reported in the queue just before
 //!   it and just after the restart ([`launcher::ready_messages`]): the broker's own word,
 //!   next to the checker's, on whether a loss happened inside the broker.
@@ -23,7 +24,9 @@ use serde_json::json;
 
 use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
-use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, Primitives};
+use crate::nemesis::{
+    Aim, Cut, Fault, Grudge, NemesisError, NotHealed, PacketKind, PacketSpec, Primitives,
+};
 use crate::net::proxy::LinkNet;
 use crate::runner::Progress;
 use client::{RabbitMq, RabbitOptions};
@@ -106,6 +109,18 @@ impl Target for RabbitTarget {
             super::place(&nodes, 1),
             self.options.describe()
         )
+    }
+    fn nemesis_support(&self) -> super::NemesisSupport {
+        // The clients' link to the broker is a faultline proxy: delay and loss (as the
+        // retransmission stall) in it, as on the demo's links.
+        super::NemesisSupport {
+            packet: vec![PacketKind::Delay, PacketKind::Loss],
+            packet_missing: "the clients reach the broker over TCP through faultline's proxy, \
+                             and a duplicated TCP segment is discarded by the receiving \
+                             kernel, so duplication would show nothing; use delay, jitter and \
+                             loss",
+            ..Default::default()
+        }
     }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         let nodes: Vec<SocketAddr> = self.node.into_iter().collect();
@@ -315,9 +330,22 @@ impl Primitives for RabbitFaults {
     async fn heal(&mut self) {
         self.net.heal();
     }
+    async fn packet(&mut self, _nodes: &[usize], spec: &PacketSpec) -> Result<(), NemesisError> {
+        // The one node is the broker, endpoint 2 of the proxy: its link with the clients.
+        self.net.set_packet(&[2], *spec);
+        Ok(())
+    }
+    async fn heal_packets(&mut self) {
+        self.net.heal_packets();
+    }
     async fn check_healed(&mut self) -> Result<String, NotHealed> {
         if self.broker.server.is_paused() {
             return Err(NotHealed::Still("n1 is still paused"));
+        }
+        if !self.net.packet_nodes().is_empty() {
+            return Err(NotHealed::Still(
+                "a packet fault is still on the clients' link to n1",
+            ));
         }
         if !self.net.blocked().is_empty() {
             return Err(NotHealed::Still("the clients' link to n1 is still blocked"));
