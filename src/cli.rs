@@ -440,7 +440,7 @@ pub struct RunArgs {
 
     /// Faults to inject: none, or a comma-separated list of partition, kill, pause, packet,
     /// corrupt (kill, corrupt a file --corrupt names, restart; --target demo --mode sync or
-    /// lease) (`all` is partition, kill, pause), and the clock faults clock-bump, clock-strobe,
+    /// lease, redis with --redis-appendfsync, etcd) (`all` is partition, kill, pause), and the clock faults clock-bump, clock-strobe,
     /// clock-skew (or clock; --target demo only, through libfaketime: docs/clocks.md), and
     /// lose-unfsynced (kill, drop every write not yet fsynced, restart: faultline's FUSE
     /// filesystem under the data directories of the servers it starts here — demo, redis with
@@ -465,7 +465,9 @@ pub struct RunArgs {
 
     /// What --nemesis corrupt does to a killed node's file before it restarts: bitflip=P (each
     /// bit flipped with probability P), truncate=BYTES (cut off the end), file=NAME (one of
-    /// the files the target names; default its first: the demo's log.bin); each corruption
+    /// the files the target names, default its first — demo: log.bin, meta.json; redis: aof
+    /// (the newest incremental append-only file), aof-base (its RDB base); etcd: wal (the
+    /// newest WAL segment, what was written of it), db (member/snap/db)); each corruption
     /// draws one of the kinds given (default truncate=64).
     #[arg(long, value_name = "SPEC")]
     pub corrupt: Option<String>,

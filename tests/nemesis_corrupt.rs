@@ -5,7 +5,9 @@
 //! (which node, which file, how many bytes cut), seen by the store (it cuts the torn record on
 //! recovery) and healed. Cutting a node's term/vote file (`meta.json`) makes the node refuse to
 //! start: faultline records the failed restart and reports the run NOT healed. Targets that
-//! name no files refuse the fault before the run (254, naming target and fault).
+//! name no files refuse the fault before the run (254, naming target and fault), and a file
+//! the target does not name is refused with the names it has. Real databases under the same
+//! fault (Redis's AOF, etcd's WAL and database): tests/db_corrupt.rs.
 
 mod common;
 
@@ -155,7 +157,7 @@ fn cutting_a_nodes_term_and_vote_file_makes_it_refuse_to_start_and_the_run_not_h
 #[test]
 fn corrupt_is_refused_before_the_run_where_the_target_names_no_files() {
     let store = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &[&str]); 5] = [
+    let cases: [(&[&str], &[&str]); 10] = [
         (
             &[
                 "--target",
@@ -171,6 +173,69 @@ fn corrupt_is_refused_before_the_run_where_the_target_names_no_files() {
             &["--target", "redis", "--nemesis", "corrupt"],
             &[
                 "--target redis cannot do corrupt",
+                "without --redis-appendfsync",
+                "aof, aof-base",
+            ],
+        ),
+        (
+            &[
+                "--target",
+                "redis",
+                "--redis-appendfsync",
+                "always",
+                "--nemesis",
+                "corrupt",
+                "--corrupt",
+                "truncate=3,file=dump.rdb",
+            ],
+            &[
+                "file=dump.rdb",
+                "aof (newest appendonlydir/*.incr.aof), aof-base (newest appendonlydir/*.base.rdb)",
+            ],
+        ),
+        (
+            &[
+                "--target",
+                "etcd",
+                "--nemesis",
+                "corrupt",
+                "--corrupt",
+                "bitflip=0.1,file=member/wal",
+            ],
+            &["file=member/wal", "no directories"],
+        ),
+        (
+            &[
+                "--target",
+                "etcd",
+                "--nemesis",
+                "corrupt",
+                "--corrupt",
+                "truncate=3,file=snap",
+            ],
+            &[
+                "file=snap",
+                "wal (newest member/wal/*.wal), db (member/snap/db)",
+            ],
+        ),
+        (
+            &[
+                "--target",
+                "etcd",
+                "--ssh-nodes",
+                "192.0.2.1,192.0.2.2,192.0.2.3",
+                "--nemesis",
+                "corrupt",
+            ],
+            &[
+                "--target etcd cannot do corrupt",
+                "does not corrupt files on --ssh-nodes hosts",
+            ],
+        ),
+        (
+            &["--target", "postgres", "--nemesis", "corrupt"],
+            &[
+                "--target postgres cannot do corrupt",
                 "which of its files matter",
             ],
         ),

@@ -201,6 +201,19 @@ pub enum ServerError {
         /// Its log.
         log: PathBuf,
     },
+    /// A server did not come back after its files were corrupted (`--nemesis corrupt`):
+    /// what it did, and the lines of its log that say why.
+    #[error("{name} did not come back on its corrupted files: {how}; its log {} says: {said}", log.display())]
+    NotBack {
+        /// The node's name.
+        name: String,
+        /// What it did: it exited, or did not serve in time.
+        how: NotBackHow,
+        /// Its log.
+        log: PathBuf,
+        /// The lines of its log about its files (or the end of its log).
+        said: String,
+    },
     /// A signal could not be sent.
     #[error("{what} {name}: {source}")]
     Signal {
@@ -224,6 +237,24 @@ pub enum ServerError {
     /// A task that held the server's state panicked.
     #[error("poisoned lock: another task failed inside")]
     Poisoned,
+}
+
+/// How a server with corrupted files failed to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotBackHow {
+    /// Its process exited (it refused to start, or crashed while starting).
+    Exited,
+    /// It runs but did not serve within the restart's time limit.
+    NotServing,
+}
+
+impl std::fmt::Display for NotBackHow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NotBackHow::Exited => "it exited",
+            NotBackHow::NotServing => "it did not serve within 20 s",
+        })
+    }
 }
 
 /// Why a client could not connect to a node, prepare the system or make sense of an answer.

@@ -3,11 +3,15 @@
 //! bits flipped or its end truncated — and the node is restarted on the damaged file.
 //!
 //! Part of the "run" step. This module says *what* a corruption does and does it to a file
-//! ([`corrupt_file`]); a target names its files (`NemesisSupport::corrupt_files`, the first is
-//! the default) and kills and restarts the node around it (`Primitives::corrupt`). A target
-//! that names no files refuses the fault before the run (exit 254). See `docs/nemesis.md`.
+//! ([`corrupt_file`], [`corrupt_in`]); a target names its files as [`CorruptFile`]s
+//! (`NemesisSupport::corrupt_files`, the first is the default) — a name the user types, and
+//! where that file is in a node's data directory, found when the fault strikes (etcd's newest
+//! WAL segment, Redis's newest incremental AOF) — and kills and restarts the node around it
+//! (`Primitives::corrupt`). A target that names no files refuses the fault before the run
+//! (exit 254). See `docs/nemesis.md`.
 
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use checkers::Rng;
 use serde_json::{json, Value};
@@ -16,6 +20,141 @@ use super::packet::unit;
 
 /// What `--nemesis corrupt` does without `--corrupt`.
 pub const DEFAULT_CORRUPT: &str = "truncate=64";
+
+/// A file of a node whose corruption matters, as its target names it: the name `--corrupt
+/// file=NAME` takes and the history records, and where the file is in the node's data
+/// directory, looked up when the fault strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorruptFile {
+    /// The name users give and histories show (`log.bin`, `aof`, `wal`).
+    pub name: &'static str,
+    /// Where it is in the node's data directory.
+    pub place: Place,
+    /// Which bytes of it a corruption hits.
+    pub extent: Extent,
+}
+
+/// Where a [`CorruptFile`] is, relative to a node's data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// This one path (`log.bin`, `member/snap/db`).
+    Path(&'static str),
+    /// The newest of the files in directory `dir` whose names end with `suffix`: the one
+    /// modified last (ties: the last by name) — the segment a log writes to now
+    /// (`member/wal/*.wal`, `appendonlydir/*.incr.aof`).
+    Newest {
+        /// The directory.
+        dir: &'static str,
+        /// The end of the files' names (`.wal`).
+        suffix: &'static str,
+    },
+}
+
+/// Which bytes of a file a corruption hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    /// The whole file: a truncation cuts the end of the file, bit flips land anywhere in it.
+    Whole,
+    /// What was written of a preallocated file, whose end is zero bytes not written yet
+    /// (etcd preallocates each WAL segment to 64 MB): everything up to its last non-zero
+    /// byte. A truncation cuts the end of what was written (cutting zeros would change
+    /// nothing), bit flips land in what was written.
+    Written,
+}
+
+impl CorruptFile {
+    /// A file at one path.
+    pub const fn at(name: &'static str, path: &'static str) -> CorruptFile {
+        CorruptFile {
+            name,
+            place: Place::Path(path),
+            extent: Extent::Whole,
+        }
+    }
+
+    /// The newest file in `dir` whose name ends with `suffix`.
+    pub const fn newest(
+        name: &'static str,
+        dir: &'static str,
+        suffix: &'static str,
+    ) -> CorruptFile {
+        CorruptFile {
+            name,
+            place: Place::Newest { dir, suffix },
+            extent: Extent::Whole,
+        }
+    }
+
+    /// The same file, preallocated: corruptions hit what was written ([`Extent::Written`]).
+    pub const fn preallocated(self) -> CorruptFile {
+        CorruptFile {
+            extent: Extent::Written,
+            ..self
+        }
+    }
+
+    /// `log.bin`, or `wal (newest member/wal/*.wal)`, for help texts and refusals.
+    pub fn describe(&self) -> String {
+        match self.place {
+            Place::Path(p) if p == self.name => p.to_string(),
+            Place::Path(p) => format!("{} ({p})", self.name),
+            Place::Newest { dir, suffix } => format!("{} (newest {dir}/*{suffix})", self.name),
+        }
+    }
+
+    /// The file now in `data_dir`; `None` if there is none (the node never wrote it).
+    pub fn locate(&self, data_dir: &Path) -> Result<Option<PathBuf>, CorruptError> {
+        match self.place {
+            Place::Path(p) => {
+                let path = data_dir.join(p);
+                Ok(path.exists().then_some(path))
+            }
+            Place::Newest { dir, suffix } => {
+                let dir = data_dir.join(dir);
+                let failed = |source| CorruptError {
+                    path: dir.clone(),
+                    source,
+                };
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(failed(e)),
+                };
+                let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+                for entry in entries {
+                    let entry = entry.map_err(failed)?;
+                    if !entry.file_name().to_string_lossy().ends_with(suffix) {
+                        continue;
+                    }
+                    let meta = entry.metadata().map_err(failed)?;
+                    if !meta.is_file() {
+                        continue;
+                    }
+                    let key = (meta.modified().map_err(failed)?, entry.path());
+                    if newest.as_ref().map_or(true, |n| key > *n) {
+                        newest = Some(key);
+                    }
+                }
+                Ok(newest.map(|(_, p)| p))
+            }
+        }
+    }
+}
+
+/// Finds the file named `name` among a target's `files`.
+pub fn find<'a>(files: &'a [CorruptFile], name: &str) -> Option<&'a CorruptFile> {
+    files.iter().find(|f| f.name == name)
+}
+
+/// A file could not be read, found or written back.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot corrupt {}: {source}", path.display())]
+pub struct CorruptError {
+    /// The file (or the directory searched).
+    pub path: PathBuf,
+    /// What the operating system said.
+    pub source: std::io::Error,
+}
 
 /// One corruption of a file.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,13 +264,12 @@ impl CorruptSpec {
                 "file" if !value.is_empty() && !value.contains('/') => {
                     spec.file = Some(value.to_string());
                 }
-                "file" => {
-                    return Err(CorruptSpecError::Value {
-                        key: "file",
-                        value: value.to_string(),
-                        expected: "a file name the target names (no directories), e.g. log.bin",
-                    })
-                }
+                "file" => return Err(CorruptSpecError::Value {
+                    key: "file",
+                    value: value.to_string(),
+                    expected:
+                        "a file name the target names (no directories), e.g. log.bin, aof or wal",
+                }),
                 _ => return Err(CorruptSpecError::Setting(part.to_string())),
             }
         }
@@ -181,6 +319,9 @@ pub fn kind_value(kind: CorruptKind) -> Value {
 pub struct Corrupted {
     /// The file's size before.
     pub size: u64,
+    /// Of a preallocated file ([`Extent::Written`]): how many bytes of it were written, up
+    /// to its last non-zero byte; `None` for [`Extent::Whole`].
+    pub written: Option<u64>,
     /// Bytes cut off its end (truncate).
     pub cut: u64,
     /// Bits flipped (bitflip).
@@ -191,46 +332,92 @@ pub struct Corrupted {
 
 impl Corrupted {
     /// The history's record of it: `{"size": 5234, "cut": 64}` / `{"size", "flipped",
-    /// "offsets"}`; a missing file: `{"size": 0, "missing": true}`.
+    /// "offsets"}`, with `"written"` for a preallocated file; a missing file: `{"size": 0,
+    /// "missing": true}`.
     pub fn value(&self, kind: CorruptKind) -> Value {
-        match kind {
+        let mut v = match kind {
             CorruptKind::Truncate(_) => json!({"size": self.size, "cut": self.cut}),
             CorruptKind::Bitflip(_) => {
                 json!({"size": self.size, "flipped": self.flipped, "offsets": self.offsets})
             }
+        };
+        if let Some(w) = self.written {
+            v["written"] = json!(w);
         }
+        v
     }
 }
 
-/// Corrupts `path` as `kind` says, drawing flips from a generator seeded with `seed`. A file
-/// that does not exist (the node never wrote it) is left alone: `Ok(None)`.
+/// Finds `file` in the node's `data_dir` and corrupts it as `kind` says (flips drawn from
+/// `seed`); returns the history's record: what [`Corrupted::value`] says plus `"path"`, the
+/// file hit relative to the data directory (`member/wal/0000000000000000-0000000000000000.wal`).
+/// A file the node never wrote is left alone: `{"size": 0, "missing": true}`.
+pub fn corrupt_in(
+    data_dir: &Path,
+    file: &CorruptFile,
+    kind: CorruptKind,
+    seed: u64,
+) -> Result<Value, CorruptError> {
+    let missing = json!({"size": 0, "missing": true});
+    let Some(path) = file.locate(data_dir)? else {
+        return Ok(missing);
+    };
+    let failed = |source| CorruptError {
+        path: path.clone(),
+        source,
+    };
+    match corrupt_file(&path, file.extent, kind, seed).map_err(failed)? {
+        Some(done) => {
+            let mut v = done.value(kind);
+            let shown = path.strip_prefix(data_dir).unwrap_or(&path);
+            v["path"] = json!(shown.to_string_lossy());
+            Ok(v)
+        }
+        None => Ok(missing),
+    }
+}
+
+/// Corrupts the bytes of `path` that `extent` says as `kind` says, drawing flips from a
+/// generator seeded with `seed`, and syncs the file. A file that does not exist (the node
+/// never wrote it) is left alone: `Ok(None)`.
 pub fn corrupt_file(
     path: &Path,
+    extent: Extent,
     kind: CorruptKind,
     seed: u64,
 ) -> Result<Option<Corrupted>, std::io::Error> {
-    let mut bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
     let size = bytes.len() as u64;
+    let end = match extent {
+        Extent::Whole => bytes.len(),
+        Extent::Written => bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1),
+    };
     let mut done = Corrupted {
         size,
+        written: (extent == Extent::Written).then_some(end as u64),
         cut: 0,
         flipped: 0,
         offsets: Vec::new(),
     };
     match kind {
         CorruptKind::Truncate(n) => {
-            done.cut = n.min(size);
-            let file = std::fs::OpenOptions::new().write(true).open(path)?;
-            file.set_len(size - done.cut)?;
+            done.cut = n.min(end as u64);
+            file.set_len(end as u64 - done.cut)?;
             file.sync_all()?;
         }
         CorruptKind::Bitflip(p) => {
             let mut rng = Rng::new(seed);
-            for (i, byte) in bytes.iter_mut().enumerate() {
+            for (i, byte) in bytes[..end].iter_mut().enumerate() {
                 let mut mask = 0u8;
                 for bit in 0..8 {
                     if unit(&mut rng) < p {
@@ -245,7 +432,11 @@ pub fn corrupt_file(
                     }
                 }
             }
-            std::fs::write(path, &bytes)?;
+            // Written back in place: the file keeps its length (and a preallocated file its
+            // zero tail).
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(&bytes[..end])?;
+            file.sync_all()?;
         }
     }
     Ok(Some(done))
@@ -283,12 +474,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("log.bin");
         std::fs::write(&path, vec![0u8; 1000]).unwrap();
-        let t = corrupt_file(&path, CorruptKind::Truncate(64), 1)
+        let t = corrupt_file(&path, Extent::Whole, CorruptKind::Truncate(64), 1)
             .unwrap()
             .unwrap();
         assert_eq!((t.size, t.cut), (1000, 64));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 936);
-        let b = corrupt_file(&path, CorruptKind::Bitflip(0.01), 7)
+        let b = corrupt_file(&path, Extent::Whole, CorruptKind::Bitflip(0.01), 7)
             .unwrap()
             .unwrap();
         let ones: u64 = std::fs::read(&path)
@@ -298,9 +489,52 @@ mod tests {
             .sum();
         assert!(b.flipped > 0 && ones == b.flipped, "{b:?}, {ones} bits set");
         assert_eq!(
-            corrupt_file(&dir.join("absent"), CorruptKind::Truncate(1), 1).unwrap(),
+            corrupt_file(
+                &dir.join("absent"),
+                Extent::Whole,
+                CorruptKind::Truncate(1),
+                1
+            )
+            .unwrap(),
             None
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_preallocated_file_is_corrupted_in_what_was_written_and_the_newest_segment_is_found() {
+        let dir = std::env::temp_dir().join(format!("faultline-prealloc-{}", std::process::id()));
+        let wal = dir.join("member/wal");
+        std::fs::create_dir_all(&wal).unwrap();
+        let mut data = vec![7u8; 300];
+        data.resize(4096, 0);
+        std::fs::write(wal.join("0000-0000.wal"), [1u8; 10]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(wal.join("0000-0001.wal"), &data).unwrap();
+        std::fs::write(wal.join("0.tmp"), [9u8; 10]).unwrap();
+        let file = CorruptFile::newest("wal", "member/wal", ".wal").preallocated();
+        let found = file.locate(&dir).unwrap().unwrap();
+        assert!(found.ends_with("0000-0001.wal"), "{found:?}");
+        let v = corrupt_in(&dir, &file, CorruptKind::Truncate(100), 1).unwrap();
+        assert_eq!(v["size"], 4096);
+        assert_eq!(v["written"], 300);
+        assert_eq!(v["cut"], 100);
+        assert_eq!(v["path"], "member/wal/0000-0001.wal");
+        assert_eq!(std::fs::read(&found).unwrap(), vec![7u8; 200]);
+        // Bit flips land in what was written; the zero tail stays zero.
+        std::fs::write(&found, &data).unwrap();
+        let v = corrupt_in(&dir, &file, CorruptKind::Bitflip(0.5), 3).unwrap();
+        let after = std::fs::read(&found).unwrap();
+        assert_eq!(after.len(), 4096);
+        assert!(after[300..].iter().all(|&b| b == 0));
+        assert!(v["flipped"].as_u64().unwrap() > 0);
+        let db = CorruptFile::at("db", "member/snap/db");
+        assert_eq!(
+            corrupt_in(&dir, &db, CorruptKind::Truncate(1), 1).unwrap()["missing"],
+            true
+        );
+        assert_eq!(find(&[db, file], "wal"), Some(&file));
+        assert_eq!(file.describe(), "wal (newest member/wal/*.wal)");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

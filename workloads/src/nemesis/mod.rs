@@ -40,7 +40,9 @@ use serde_json::{json, Value};
 
 use crate::runner::{FaultOp, Faults};
 
-pub use corrupt::{CorruptKind, CorruptSpec, CorruptSpecError, DEFAULT_CORRUPT};
+pub use corrupt::{
+    CorruptError, CorruptFile, CorruptKind, CorruptSpec, CorruptSpecError, DEFAULT_CORRUPT,
+};
 pub use packet::{PacketKind, PacketSpec, PacketSpecError, DEFAULT_PACKET};
 pub use partition::{Partition, PartitionKind};
 pub use targets::{NodeSet, NodeSetError};
@@ -357,6 +359,9 @@ pub enum NemesisError {
     /// The runner asked to apply a fault operation the schedule had not planned (a bug).
     #[error("{0} was not planned")]
     NotPlanned(String),
+    /// A file could not be corrupted (found, read or written back).
+    #[error(transparent)]
+    Corrupt(#[from] CorruptError),
     /// Something the repair after the run could not undo (a node that did not restart).
     #[error("{0}")]
     NotRepaired(String),
@@ -457,10 +462,11 @@ pub trait Primitives: Send + Sync + 'static {
     async fn heal_packets(&mut self) {}
     /// The files in a node's data directory whose corruption matters (the first is the
     /// default of `--nemesis corrupt`); empty: the target names none and refuses the fault.
-    fn corrupt_files(&self) -> Vec<&'static str> {
+    fn corrupt_files(&self) -> Vec<CorruptFile> {
         Vec::new()
     }
-    /// SIGKILLs node `node`, then corrupts `file` in its data directory as `kind` says (flips
+    /// SIGKILLs node `node`, then corrupts the file named `file` (one of
+    /// [`Primitives::corrupt_files`], found in its data directory now) as `kind` says (flips
     /// drawn from `seed`); the node stays down until [`Primitives::restart`]. Returns what was
     /// done, for the history.
     async fn corrupt(
@@ -880,7 +886,7 @@ impl<P: Primitives> Schedule<P> {
                 let files = self.target.corrupt_files();
                 let file = match &self.corrupt.file {
                     Some(f) => f.clone(),
-                    None => files.first()?.to_string(),
+                    None => files.first()?.name.to_string(),
                 };
                 let rng = &mut self.rngs[lane];
                 let kind = self.corrupt.draw(rng);
@@ -1181,7 +1187,7 @@ impl<A: Primitives, B: Primitives> Primitives for crate::client::Either<A, B> {
     async fn heal_packets(&mut self) {
         either!(self, p => p.heal_packets().await)
     }
-    fn corrupt_files(&self) -> Vec<&'static str> {
+    fn corrupt_files(&self) -> Vec<CorruptFile> {
         either!(self, p => p.corrupt_files())
     }
     async fn corrupt(

@@ -33,7 +33,9 @@ use tokio::sync::watch;
 use crate::client::Client;
 pub use crate::error::RunError;
 use crate::generator::WorkloadKind;
-use crate::nemesis::{CorruptSpec, Fault, NodeSet, PacketKind, PacketSpec, Primitives, Schedule};
+use crate::nemesis::{
+    CorruptFile, CorruptSpec, Fault, NodeSet, PacketKind, PacketSpec, Primitives, Schedule,
+};
 use crate::recorder::Recorder;
 use crate::runner::{self, NoNemesis, Progress, RunConfig, RunSummary};
 
@@ -215,7 +217,7 @@ pub struct NemesisSupport {
     pub packet_missing: &'static str,
     /// The files in a node's data directory whose corruption matters (`--nemesis corrupt`;
     /// the first is the default); empty: the fault is refused.
-    pub corrupt_files: Vec<&'static str>,
+    pub corrupt_files: Vec<CorruptFile>,
     /// Why it names no files (the refusal's reason), when it names none.
     pub corrupt_missing: &'static str,
 }
@@ -310,7 +312,9 @@ pub fn ssh_nemesis_support() -> NemesisSupport {
                          only; delay and duplication need tc netem, which faultline does not \
                          drive (and this machine's kernel lacks); use --packet loss=P",
         corrupt_files: Vec::new(),
-        corrupt_missing: "faultline does not corrupt files on --ssh-nodes hosts (file corruption: --target demo --mode sync or lease)",
+        corrupt_missing: "faultline does not corrupt files on --ssh-nodes hosts (file \
+                          corruption: the servers it starts on this machine — --target demo \
+                          --mode sync or lease, redis with --redis-appendfsync, etcd)",
     }
 }
 
@@ -369,18 +373,20 @@ pub fn refuse_nemesis_parts(
     if spec.faults.contains(&Fault::Corrupt) {
         if can.corrupt_files.is_empty() {
             let missing = if can.corrupt_missing.is_empty() {
-                "it does not say which of its files matter (file corruption: --target demo \
-                 --mode sync or lease, whose nodes name their log and state files)"
+                "it does not say which of its files matter (file corruption: the servers \
+                 faultline starts on this machine — --target demo --mode sync or lease, redis \
+                 with --redis-appendfsync, etcd — whose files are named in docs/nemesis.md)"
             } else {
                 can.corrupt_missing
             };
             return Err(refuse("corrupt".into(), missing));
         }
         if let Some(file) = &spec.corrupt.file {
-            if !can.corrupt_files.contains(&file.as_str()) {
+            if crate::nemesis::corrupt::find(&can.corrupt_files, file).is_none() {
+                let names: Vec<String> = can.corrupt_files.iter().map(|f| f.describe()).collect();
                 return Err(RunError::Usage(format!(
                     "--corrupt file={file}: --target {target} names the files {} (choose one)",
-                    can.corrupt_files.join(", ")
+                    names.join(", ")
                 )));
             }
         }

@@ -1,17 +1,25 @@
 //! One real database server process started by faultline: its command line (to restart it),
 //! its log, and the signals of the kill and pause nemeses; and [`ServerFaults`], the fault
-//! primitives over such servers that etcd, Redis and a single PostgreSQL share.
+//! primitives over such servers that etcd, Redis and a single PostgreSQL share (file
+//! corruption where the target names its files: [`ServerFiles`]).
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
 use checkers::Rng;
 
-use crate::error::ServerError;
-use crate::nemesis::{Aim, Cut, Fault, Grudge, NemesisError, NotHealed, PacketSpec, Primitives};
+use crate::error::{NotBackHow, ServerError};
+use crate::nemesis::{
+    Aim, CorruptFile, CorruptKind, Cut, Fault, Grudge, NemesisError, NotHealed, PacketSpec,
+    Primitives,
+};
 use crate::net::netns::{Cuts, Packets};
 use crate::target::demo::cluster::process::spawn_tied;
 
@@ -122,13 +130,16 @@ impl Server {
         }
     }
 
-    /// Starts the server again with the same command line and data directory.
+    /// Starts the server again with the same command line and data directory. A running
+    /// server is left alone; one whose process exited on its own (it refused to start) is
+    /// started again.
     pub async fn restart(&self) -> Result<(), ServerError> {
         if self
             .child
             .lock()
             .map_err(|_| ServerError::Poisoned)?
             .is_some()
+            && !self.exited()
         {
             return Ok(());
         }
@@ -240,7 +251,40 @@ pub struct ServerFaults {
     /// The FUSE mounts under the servers' data directories that `lose-unfsynced` makes forget
     /// (Redis with `--redis-appendfsync`).
     mounts: Option<crate::nemesis::lazyfs::LazyMounts>,
+    /// The files `corrupt` damages (Redis with `--redis-appendfsync`, etcd).
+    files: Option<ServerFiles>,
+    /// The servers whose files were corrupted and that have not served since: their restart
+    /// waits until they serve (or exit) and says what their logs said. The value: what the
+    /// log said when the last restart failed (`None`: not restarted yet).
+    corrupted: BTreeMap<usize, Option<String>>,
+    /// What servers that came back on corrupted files said of them (`n1: …`), for the heal's
+    /// message.
+    recovered: Vec<String>,
 }
+
+/// Asks whether server `i` (index from 0) serves: Redis answers `INFO`, an etcd member
+/// `/health`.
+pub type ReadyProbe =
+    Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// What file corruption (`--nemesis corrupt`) needs of servers faultline started: the files
+/// their target names, where each server keeps them, how to tell that a restarted server
+/// serves again, and which lines of its log tell what it made of its damaged files.
+#[derive(Clone)]
+pub struct ServerFiles {
+    /// The files that matter (the first is the default of `--nemesis corrupt`).
+    pub files: &'static [CorruptFile],
+    /// Each server's data directory, in the servers' order.
+    pub dirs: Vec<PathBuf>,
+    /// Whether a server serves again.
+    pub ready: ReadyProbe,
+    /// Words of the log lines in which the server speaks of its files (`Truncating`,
+    /// `repair`, `panic:`): those lines are quoted when it comes back, or does not.
+    pub tells: &'static [&'static str],
+}
+
+/// How long a restart after a corruption waits for the server to serve.
+const BACK_LIMIT: Duration = Duration::from_secs(20);
 
 impl ServerFaults {
     /// Primitives over `servers` of `target`, the seed salted with `salt`.
@@ -252,6 +296,61 @@ impl ServerFaults {
             cuts: None,
             packets: None,
             mounts: None,
+            files: None,
+            corrupted: BTreeMap::new(),
+            recovered: Vec::new(),
+        }
+    }
+
+    /// Enables `corrupt` over these files.
+    pub fn with_files(mut self, files: ServerFiles) -> ServerFaults {
+        self.files = Some(files);
+        self
+    }
+
+    /// Restarts server `node`, whose files were corrupted, and waits until it serves or exits;
+    /// quotes what its log said of its files since the restart.
+    async fn restart_corrupted(&mut self, node: usize) -> Result<(), ServerError> {
+        let server = self.servers[node].clone();
+        let Some(files) = &self.files else {
+            return server.restart().await;
+        };
+        let from = std::fs::metadata(server.log()).map_or(0, |m| m.len());
+        server.restart().await?;
+        let ready = files.ready.clone();
+        let deadline = tokio::time::Instant::now() + BACK_LIMIT;
+        let waited = server.wait_until("server", deadline, || ready(node)).await;
+        let said = said_since(server.log(), from, files.tells);
+        match waited {
+            Ok(()) => {
+                self.corrupted.remove(&node);
+                if !said.is_empty() {
+                    self.recovered.push(format!(
+                        "{} came back saying: {}",
+                        server.name(),
+                        said.join(" | ")
+                    ));
+                }
+                Ok(())
+            }
+            Err(_) => {
+                let said = if said.is_empty() {
+                    log_tail(server.log()).replace('\n', " | ")
+                } else {
+                    said.join(" | ")
+                };
+                self.corrupted.insert(node, Some(said.clone()));
+                Err(ServerError::NotBack {
+                    name: server.name().to_string(),
+                    how: if server.exited() {
+                        NotBackHow::Exited
+                    } else {
+                        NotBackHow::NotServing
+                    },
+                    log: server.log().to_path_buf(),
+                    said,
+                })
+            }
         }
     }
 
@@ -272,6 +371,26 @@ impl ServerFaults {
         self.cuts = Some(cuts);
         self
     }
+}
+
+/// The lines a server wrote to `log` after byte `from` that contain one of `tells`, each from
+/// its first tell on (without the log's time stamps), each once, the last 6, each cut to 240
+/// characters.
+fn said_since(log: &Path, from: u64, tells: &[&str]) -> Vec<String> {
+    let text = std::fs::read(log).unwrap_or_default();
+    let start = (from as usize).min(text.len());
+    let mut said: Vec<String> = Vec::new();
+    for line in String::from_utf8_lossy(&text[start..]).lines() {
+        let Some(at) = tells.iter().filter_map(|t| line.find(t)).min() else {
+            continue;
+        };
+        let line: String = line[at..].trim().chars().take(240).collect();
+        if !said.contains(&line) {
+            said.push(line);
+        }
+    }
+    // The last ones: what the server ended on (a refusal comes after what it tried).
+    said.split_off(said.len().saturating_sub(6))
 }
 
 /// A server's node name as a history value.
@@ -324,9 +443,12 @@ impl Primitives for ServerFaults {
                 }))
             }
             Fault::Kill | Fault::Pause => Aim::Node(node),
+            // Refused before the run where the target names no files
+            // (`NemesisSupport::corrupt_files`).
+            Fault::Corrupt if self.files.is_some() => Aim::Node(node),
             // Refused by `TargetKind::plan`: only the demo's nodes run under libfaketime.
             Fault::ClockBump | Fault::ClockStrobe | Fault::ClockSkew => return None,
-            // Refused before the run (no files named: `NemesisSupport::corrupt_files`).
+            // Refused before the run.
             Fault::Packet | Fault::Corrupt => return None,
             // Aimed by the schedule (at the nodes of a target set).
             Fault::LoseUnfsynced => return None,
@@ -359,7 +481,46 @@ impl Primitives for ServerFaults {
         }
         Ok(serde_json::Value::Object(lost))
     }
+    fn corrupt_files(&self) -> Vec<CorruptFile> {
+        self.files
+            .as_ref()
+            .map(|f| f.files.to_vec())
+            .unwrap_or_default()
+    }
+    async fn corrupt(
+        &mut self,
+        node: usize,
+        file: &str,
+        kind: CorruptKind,
+        seed: u64,
+    ) -> Result<serde_json::Value, NemesisError> {
+        let Some(files) = &self.files else {
+            return Err(self.unsupported("corrupt a node's files"));
+        };
+        let Some(file) = crate::nemesis::corrupt::find(files.files, file).copied() else {
+            return Err(self.unsupported("corrupt a file it does not name"));
+        };
+        let dir = files.dirs[node].clone();
+        // The whole process tree (a Redis child rewriting the AOF), and only once every
+        // process is gone: nothing may write the file after it is damaged.
+        let killed = crate::target::postgres::tree::kill_tree_and_wait(
+            &self.servers[node],
+            Duration::from_secs(20),
+        );
+        match killed.await {
+            // A server already down (it refused to start after an earlier corruption).
+            Ok(()) | Err(ServerError::NotRunning(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.corrupted.entry(node).or_insert(None);
+        Ok(crate::nemesis::corrupt::corrupt_in(
+            &dir, &file, kind, seed,
+        )?)
+    }
     async fn restart(&mut self, node: usize) -> Result<(), NemesisError> {
+        if self.corrupted.contains_key(&node) {
+            return Ok(self.restart_corrupted(node).await?);
+        }
         Ok(self.servers[node].restart().await?)
     }
     async fn pause(&mut self, node: usize) -> Result<(), NemesisError> {
@@ -396,20 +557,45 @@ impl Primitives for ServerFaults {
     }
     async fn check_healed(&mut self) -> Result<String, NotHealed> {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        check_running(&self.servers).map_err(NotHealed::from)?;
-        match &self.packets {
-            Some(p) => {
-                p.check()
-                    .await
-                    .map_err(|e| NotHealed::Packets(Arc::new(e)))?;
-                Ok(
-                    "every server runs again; no packet fault left (relays pass through, no \
-                    iptables rule in the members' namespaces)"
-                        .into(),
-                )
-            }
-            None => Ok("every server runs again".into()),
+        // A server that did not come back on its corrupted files: say so, with its words.
+        // (Its last restart failed; a restart that succeeds forgets the failure.)
+        for (&i, said) in &self.corrupted {
+            let Some(said) = said else { continue };
+            let server = &self.servers[i];
+            let how = if server.exited() || server.pid().is_none() {
+                NotBackHow::Exited
+            } else {
+                NotBackHow::NotServing
+            };
+            return Err(NotHealed::from(ServerError::NotBack {
+                name: server.name().to_string(),
+                how,
+                log: server.log().to_path_buf(),
+                said: said.clone(),
+            }));
         }
+        check_running(&self.servers).map_err(NotHealed::from)?;
+        if let Some(p) = &self.packets {
+            p.check()
+                .await
+                .map_err(|e| NotHealed::Packets(Arc::new(e)))?;
+        }
+        let mut msg = String::from("every server runs again");
+        if let Some(first) = self.recovered.first() {
+            // The first, and how many more (a long run restarts on damaged files many times).
+            let more = match self.recovered.len() - 1 {
+                0 => String::new(),
+                n => format!("; {n} more restarts on corrupted files"),
+            };
+            msg.push_str(&format!(" (after file corruption: {first}{more})"));
+        }
+        if self.packets.is_some() {
+            msg.push_str(
+                "; no packet fault left (relays pass through, no iptables rule in the members' \
+                 namespaces)",
+            );
+        }
+        Ok(msg)
     }
 }
 

@@ -31,14 +31,17 @@ use crate::generator::WorkloadKind;
 use crate::nemesis::clock::{self, ClockFiles};
 use crate::nemesis::lazyfs;
 use crate::nemesis::{
-    Action, Aim, CorruptKind, Cut, Fault, Grudge, NemesisError, PacketKind, PacketSpec, Partition,
+    Action, Aim, CorruptFile, CorruptKind, Cut, Fault, Grudge, NemesisError, PacketKind, PacketSpec, Partition,
     PartitionKind, Planned, Primitives,
 };
 use cluster::{Cluster, ClusterSpec};
 
 /// The files of a sync- or lease-mode node that matter (demo-store/src/storage.rs): the log
 /// (the default target of `--nemesis corrupt`) and the term and vote.
-pub const DEMO_FILES: [&str; 2] = ["log.bin", "meta.json"];
+pub const DEMO_FILES: [CorruptFile; 2] = [
+    CorruptFile::at("log.bin", "log.bin"),
+    CorruptFile::at("meta.json", "meta.json"),
+];
 
 /// How long the nemesis asks `/health` who leads.
 const LEADER_TIMEOUT: Duration = Duration::from_millis(300);
@@ -364,7 +367,7 @@ pub struct DemoNodes {
     timeout: Duration,
     clocks: Option<Arc<ClockFiles>>,
     /// The files whose corruption matters (none in async mode).
-    files: &'static [&'static str],
+    files: &'static [CorruptFile],
 }
 
 #[async_trait::async_trait]
@@ -421,7 +424,7 @@ pub struct DemoFaults {
     /// half of the time: that is where a wrong clock does harm).
     clocks: Option<Arc<ClockFiles>>,
     /// The files whose corruption matters (none in async mode).
-    files: &'static [&'static str],
+    files: &'static [CorruptFile],
 }
 
 impl DemoFaults {
@@ -576,7 +579,7 @@ impl Primitives for DemoFaults {
     async fn heal_packets(&mut self) {
         self.cluster.heal_packets();
     }
-    fn corrupt_files(&self) -> Vec<&'static str> {
+    fn corrupt_files(&self) -> Vec<CorruptFile> {
         self.files.to_vec()
     }
     async fn corrupt(
@@ -586,6 +589,8 @@ impl Primitives for DemoFaults {
         kind: CorruptKind,
         seed: u64,
     ) -> Result<Value, NemesisError> {
+        let file = crate::nemesis::corrupt::find(self.files, file)
+            .ok_or_else(|| self.unsupported("corrupt a file it does not name"))?;
         Ok(self.cluster.corrupt(node + 1, file, kind, seed).await?)
     }
     async fn lose_unfsynced(&mut self, nodes: &[usize]) -> Result<Value, NemesisError> {

@@ -20,6 +20,8 @@ pub struct LocalEtcd {
     pub servers: Vec<Arc<Server>>,
     /// Their client URLs (`http://127.0.0.1:port`).
     pub endpoints: Vec<String>,
+    /// Their data directories (`--data-dir`), `n1`'s first.
+    pub dirs: Vec<std::path::PathBuf>,
     /// With network namespaces: the member links faultline can cut.
     pub cuts: Option<Cuts>,
     /// With network namespaces: the packet faults faultline can put on the member links
@@ -132,6 +134,7 @@ impl LocalEtcd {
             .join(",");
         let mut servers = Vec::new();
         let mut endpoints = Vec::new();
+        let mut dirs = Vec::new();
         let mut mounts = Vec::new();
         for i in 0..nodes {
             let name = format!("n{}", i + 1);
@@ -191,6 +194,7 @@ impl LocalEtcd {
                 netns: spaces.get(i).map(|n| n.fd.clone()),
             };
             servers.push(Arc::new(Server::start(spec).await?));
+            dirs.push(data);
             endpoints.push(match host_ports.get(i) {
                 Some(p) => format!("http://127.0.0.1:{p}"),
                 None => c,
@@ -199,6 +203,7 @@ impl LocalEtcd {
         let cluster = LocalEtcd {
             servers,
             endpoints,
+            dirs,
             cuts,
             packets,
             mounts: lazy.then(|| LazyMounts::new(mounts)),
@@ -234,6 +239,34 @@ impl LocalEtcd {
                 .await?;
         }
         Ok(())
+    }
+
+    /// What `--nemesis corrupt` needs: the members' files ([`super::ETCD_FILES`]), where they
+    /// are, and a restarted member is ready when its `/health` says `true`.
+    pub fn files(&self) -> crate::target::server::ServerFiles {
+        let endpoints = Arc::new(self.endpoints.clone());
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(1))
+            .build()
+            .ok();
+        crate::target::server::ServerFiles {
+            files: &super::ETCD_FILES,
+            dirs: self.dirs.clone(),
+            ready: Arc::new(move |i| {
+                let (endpoints, http) = (endpoints.clone(), http.clone());
+                Box::pin(async move {
+                    let Some(http) = http else { return false };
+                    match http.get(format!("{}/health", endpoints[i])).send().await {
+                        Ok(r) => r
+                            .json::<serde_json::Value>()
+                            .await
+                            .is_ok_and(|v| v["health"] == "true"),
+                        Err(_) => false,
+                    }
+                })
+            }),
+            tells: &["repair", "panic:", " C | ", "fatal error", "SIGBUS"],
+        }
     }
 
     /// Member `i`'s own view from `/v3/maintenance/status`: (its id, the leader it follows,

@@ -27,8 +27,17 @@ use crate::remote::faults::RemoteFaults;
 use super::{FlagGroup, Nodes, RunError, Spec, StartCtx, Target};
 use crate::client::Either;
 use crate::generator::WorkloadKind;
-use crate::nemesis::{Fault, PacketKind};
+use crate::nemesis::{CorruptFile, Fault, PacketKind};
 use launcher::LocalEtcd;
+
+/// The files of an etcd member whose corruption matters (`--nemesis corrupt`), in its
+/// `--data-dir`: `wal`, the write-ahead log segment it appends to now (the newest
+/// `member/wal/*.wal`; the default), preallocated to 64 MB of zeros, so a corruption hits what
+/// was written of it; and `db`, its bbolt database `member/snap/db` (the applied key space).
+pub const ETCD_FILES: [CorruptFile; 2] = [
+    CorruptFile::newest("wal", "member/wal", ".wal").preallocated(),
+    CorruptFile::at("db", "member/snap/db"),
+];
 
 /// Which etcd API the clients speak (`--etcd-api`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -174,6 +183,11 @@ impl Target for EtcdTarget {
                                  by the receiving kernel, so duplication would show nothing; \
                                  use delay, jitter and loss (or faultline maelstrom test \
                                  --nemesis packet for duplicated messages)",
+                corrupt_files: if self.nodes.is_empty() {
+                    ETCD_FILES.to_vec()
+                } else {
+                    Vec::new()
+                },
                 ..Default::default()
             }
         } else {
@@ -303,7 +317,7 @@ impl Nodes for EtcdNodes {
         if let Some(m) = &c.mounts {
             faults = faults.with_mounts(m.clone());
         }
-        Some(Either::A(faults))
+        Some(Either::A(faults.with_files(c.files())))
     }
     fn logs(&self) -> Vec<std::path::PathBuf> {
         if let Some(r) = &self.remote {

@@ -20,6 +20,8 @@ pub struct LocalRedis {
     pub servers: Vec<Arc<Server>>,
     /// Their URLs (`redis://127.0.0.1:port`), the primary first.
     pub urls: Vec<String>,
+    /// Their data directories (`--dir`), the primary's first.
+    pub dirs: Vec<std::path::PathBuf>,
     /// The FUSE mounts under their data directories (`lose-unfsynced`), the primary's first.
     pub mounts: Option<LazyMounts>,
 }
@@ -37,6 +39,7 @@ impl LocalRedis {
         let program = find_program("redis-server", &["/usr/bin/redis-server"], "redis-server")?;
         let mut servers = Vec::new();
         let mut urls = Vec::new();
+        let mut dirs = Vec::new();
         let mut mounts = Vec::new();
         let mut primary_port = 0;
         for i in 0..nodes.max(1) {
@@ -90,11 +93,13 @@ impl LocalRedis {
             };
             servers.push(Arc::new(Server::start(spec).await?));
             urls.push(format!("redis://127.0.0.1:{port}"));
+            dirs.push(data);
         }
         let mounts = lazy.then(|| LazyMounts::new(mounts));
         let r = LocalRedis {
             servers,
             urls,
+            dirs,
             mounts,
         };
         if let Err(e) = r.wait_ready(Duration::from_secs(20)).await {
@@ -113,6 +118,33 @@ impl LocalRedis {
                 .await?;
         }
         Ok(())
+    }
+
+    /// What `--nemesis corrupt` needs: the servers' files ([`super::REDIS_FILES`]), where
+    /// they are, and a restarted server is ready when it answers (a replica: when its link to
+    /// the primary is up).
+    pub fn files(&self) -> crate::target::server::ServerFiles {
+        let urls = Arc::new(self.urls.clone());
+        crate::target::server::ServerFiles {
+            files: &super::REDIS_FILES,
+            dirs: self.dirs.clone(),
+            ready: Arc::new(move |i| {
+                let urls = urls.clone();
+                Box::pin(async move { ready(&urls[i], i > 0).await })
+            }),
+            tells: &[
+                "Truncating",
+                "loaded anyway",
+                "Bad file format",
+                "Unknown command",
+                "Unexpected",
+                "Short read",
+                "Unrecoverable",
+                "Internal error",
+                "Invalid",
+                "Fatal",
+            ],
+        }
     }
 
     /// Stops every server.

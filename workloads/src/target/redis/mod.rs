@@ -21,10 +21,21 @@ use super::server::ServerFaults;
 use crate::client::Either;
 use super::{FlagGroup, Nodes, ReadFrom, RunError, Spec, StartCtx, Target};
 use crate::generator::WorkloadKind;
-use crate::nemesis::Fault;
+use crate::nemesis::{CorruptFile, Fault};
 use client::Redis;
 use crate::remote::faults::RemoteFaults;
 use launcher::LocalRedis;
+
+/// The files of a Redis 7 server with its append-only file on (`--redis-appendfsync`) whose
+/// corruption matters (`--nemesis corrupt`), in its `--dir`: `aof`, the incremental AOF it
+/// appends every write to now (the newest `appendonlydir/*.incr.aof`; the default), and
+/// `aof-base`, the snapshot that AOF starts from (the newest `appendonlydir/*.base.rdb`, an
+/// RDB file). No `dump.rdb`: faultline's servers run with `--save ""` (and a restarted server
+/// with the AOF on loads the AOF, never `dump.rdb`).
+pub const REDIS_FILES: [CorruptFile; 2] = [
+    CorruptFile::newest("aof", "appendonlydir", ".incr.aof"),
+    CorruptFile::newest("aof-base", "appendonlydir", ".base.rdb"),
+];
 
 /// When the Redis servers faultline starts fsync their append-only file
 /// (`--redis-appendfsync`, Redis's `appendfsync`).
@@ -166,6 +177,24 @@ impl Target for RedisTarget {
             }
         )
     }
+    fn nemesis_support(&self) -> super::NemesisSupport {
+        let local = self.ssh.ssh_nodes.is_empty() && self.nodes.is_empty();
+        super::NemesisSupport {
+            corrupt_files: match (local, self.appendfsync) {
+                (true, Some(_)) => REDIS_FILES.to_vec(),
+                _ => Vec::new(),
+            },
+            corrupt_missing: if !self.ssh.ssh_nodes.is_empty() {
+                "faultline does not corrupt files on --ssh-nodes hosts (file corruption: the \
+                 Redis servers it starts on this machine, with --redis-appendfsync)"
+            } else {
+                "without --redis-appendfsync the Redis servers faultline starts keep nothing on \
+                 disk, so there is no file to corrupt; add --redis-appendfsync \
+                 no|everysec|always (then it corrupts the append-only file: aof, aof-base)"
+            },
+            ..Default::default()
+        }
+    }
     fn supports(&self, workload: WorkloadKind, faults: &[Fault]) -> Result<(), RunError> {
         super::refuse_faults_on_user_nodes(&self.nodes, faults)?;
         if self.ssh.ssh_nodes.is_empty() {
@@ -281,7 +310,11 @@ impl Nodes for RedisNodes {
             )));
         }
         let r = self.local.as_ref()?;
-        let faults = ServerFaults::new("redis", r.servers.clone(), super::server::SERVER_SALT);
+        let mut faults =
+            ServerFaults::new("redis", r.servers.clone(), super::server::SERVER_SALT);
+        if self.target.appendfsync.is_some() {
+            faults = faults.with_files(r.files());
+        }
         Some(Either::A(match &r.mounts {
             Some(m) => faults.with_mounts(m.clone()),
             None => faults,

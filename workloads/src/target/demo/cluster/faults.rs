@@ -53,12 +53,13 @@ impl Cluster {
 
     /// Kills node `id` (as [`Cluster::kill`]) and, while it is down, corrupts `file` in its
     /// data directory as `kind` says; the node stays down until [`Cluster::restart`]. Returns
-    /// what was done (`{"size", "cut"}` or `{"size", "flipped", "offsets"}`; a file the node
-    /// never wrote: `{"missing": true}`).
+    /// what was done ([`crate::nemesis::corrupt::corrupt_in`]: `{"size", "cut", "path"}` or
+    /// `{"size", "flipped", "offsets", "path"}`; a file the node never wrote: `{"missing":
+    /// true}`).
     pub async fn corrupt(
         &self,
         id: usize,
-        file: &str,
+        file: &crate::nemesis::CorruptFile,
         kind: crate::nemesis::CorruptKind,
         seed: u64,
     ) -> Result<serde_json::Value, ClusterError> {
@@ -66,15 +67,11 @@ impl Cluster {
         let node = self.node(id)?;
         let _op = node.op.lock().await;
         self.kill_locked(node).await;
-        let path = process::data_dir(&self.spec, id).join(file);
-        match crate::nemesis::corrupt::corrupt_file(&path, kind, seed) {
-            Ok(Some(done)) => Ok(done.value(kind)),
-            Ok(None) => Ok(serde_json::json!({"size": 0, "missing": true})),
-            Err(source) => Err(ClusterError::Io {
-                what: format!("cannot corrupt {}", path.display()),
-                source,
-            }),
-        }
+        let dir = process::data_dir(&self.spec, id);
+        crate::nemesis::corrupt::corrupt_in(&dir, file, kind, seed).map_err(|e| ClusterError::Io {
+            what: format!("cannot corrupt {}", e.path.display()),
+            source: e.source,
+        })
     }
 
     /// Pauses node `id` with SIGSTOP. Pausing a paused node does nothing; a killed node is an
