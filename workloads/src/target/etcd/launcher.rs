@@ -58,7 +58,37 @@ impl LocalEtcd {
         Self::start_with(dir, nodes, true, false).await
     }
 
+    /// [`LocalEtcd::start_once`], again on other ports (at most twice more) when a member
+    /// could not bind one: the ports are picked free ([`free_port`]) and bound by etcd only
+    /// later, so another program may take one in between (in namespaces the ports are
+    /// fixed and private: no retry there).
     async fn start_with(
+        dir: &Path,
+        nodes: usize,
+        isolated: bool,
+        lazy: bool,
+    ) -> Result<LocalEtcd, RunError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match Self::start_once(dir, nodes, isolated, lazy).await {
+                Err(RunError::Server(ServerError::NotReady { tail, .. }))
+                    if !isolated && attempts < 3 && tail.contains("address already in use") =>
+                {
+                    // A fresh cluster: the failed one's members are stopped (start_once) and
+                    // their data directories, which name the old ports, removed.
+                    for i in 0..nodes {
+                        let _ = std::fs::remove_dir_all(dir.join(format!("n{}", i + 1)));
+                        let _ = std::fs::remove_dir_all(dir.join(format!("n{}.disk", i + 1)));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Starts the members once (see [`LocalEtcd::start_with`]).
+    async fn start_once(
         dir: &Path,
         nodes: usize,
         isolated: bool,
