@@ -117,6 +117,7 @@ mod budget;
 mod error;
 pub mod expect;
 pub mod history;
+mod int_ids;
 mod jepsen;
 mod linear;
 pub mod model;

@@ -23,6 +23,7 @@ use super::json::torn_last_line;
 use super::limits::{check_line_lengths, MAX_LINE_BYTES};
 use super::{detect_format, EventType, Operation, Outcome, Process};
 use crate::budget::MemoryProbe;
+use crate::int_ids::IntIds;
 use serde_json::Value;
 use std::io::Read;
 
@@ -34,12 +35,6 @@ const FIRST_BLOCK: usize = 1 << 20;
 const MIN_CHUNK: usize = 1 << 20;
 /// "None" for the `u32` fields of a [`CompactOp`].
 pub(crate) const NONE: u32 = u32::MAX;
-/// Integers below this are always interned through a table ([`Values::int`]).
-const SMALL_INTS: usize = 4096;
-/// The table of [`Values::int`] grows to cover an integer as long as it stays below this many
-/// times the number of distinct values (plus [`SMALL_INTS`]): dense integers (a run's
-/// counters and written values) are found without hashing; sparse ones go to the hash map.
-const DENSE_SPREAD: usize = 4;
 /// "No `f`".
 const NO_F: u16 = u16::MAX;
 
@@ -147,10 +142,8 @@ impl CompactOp {
 /// differently, `1` and `1.0`, and each is shown as written).
 #[derive(Debug)]
 pub(crate) struct Values {
-    ints: hashbrown::HashMap<i64, u32>,
-    /// The ids of the integers `0..dense.len()` ([`NONE`]: not seen yet), found without
-    /// hashing; such integers are never in `ints`. Grows by doubling (see [`DENSE_SPREAD`]).
-    dense: Vec<u32>,
+    /// Integers by value (a table for dense ones, [`crate::int_ids`]).
+    ints: IntIds,
     /// Strings without escapes (as the scanner reads them), by their contents.
     strs: hashbrown::HashMap<Box<str>, u32>,
     /// Anything else by its JSON text.
@@ -161,8 +154,7 @@ pub(crate) struct Values {
 impl Default for Values {
     fn default() -> Self {
         Values {
-            ints: hashbrown::HashMap::new(),
-            dense: Vec::new(),
+            ints: IntIds::default(),
             strs: hashbrown::HashMap::new(),
             texts: hashbrown::HashMap::new(),
             values: vec![Value::Null],
@@ -187,42 +179,12 @@ impl Values {
     }
 
     fn int(&mut self, n: i64) -> u32 {
-        if let Ok(i) = usize::try_from(n) {
-            if i >= self.dense.len()
-                && i < SMALL_INTS.max(DENSE_SPREAD.saturating_mul(self.values.len()))
-            {
-                self.grow_dense(i);
-            }
-            if let Some(&slot) = self.dense.get(i) {
-                if slot != NONE {
-                    return slot;
-                }
-                let id = self.push(Value::from(n));
-                self.dense[i] = id;
-                return id;
-            }
-        }
-        if let Some(&id) = self.ints.get(&n) {
+        if let Some(id) = self.ints.get(n, self.values.len()) {
             return id;
         }
         let id = self.push(Value::from(n));
         self.ints.insert(n, id);
         id
-    }
-
-    /// Grows the integer table to cover `i`, moving the integers it now covers out of the
-    /// hash map.
-    fn grow_dense(&mut self, i: usize) {
-        let len = (i + 1).next_power_of_two().max(SMALL_INTS);
-        self.dense.resize(len, NONE);
-        let dense = &mut self.dense;
-        self.ints.retain(|&k, &mut id| match usize::try_from(k) {
-            Ok(k) if k < len => {
-                dense[k] = id;
-                false
-            }
-            _ => true,
-        });
     }
 
     fn str(&mut self, s: &str) -> u32 {
@@ -1206,8 +1168,7 @@ impl Pairing {
     fn finish(mut self, torn_line: Option<usize>) -> Option<CompactRead> {
         // The lookup tables are for reading only.
         let v = &mut self.h.values;
-        v.ints = hashbrown::HashMap::new();
-        v.dense = Vec::new();
+        v.ints = IntIds::default();
         v.strs = hashbrown::HashMap::new();
         v.texts = hashbrown::HashMap::new();
         v.values.shrink_to_fit();
@@ -1225,8 +1186,8 @@ mod tests {
     use super::*;
     use crate::history::{pair, read_history};
 
-    /// The value table's integer index: an integer interned while sparse keeps its id when the
-    /// table grows over it; equal integers get one id, each value is kept as read.
+    /// Integers interned dense or sparse keep their ids; equal integers get one id, each value
+    /// is kept as read.
     #[test]
     fn values_integer_table_keeps_ids_across_growth() {
         let mut v = Values::default();
@@ -1234,10 +1195,7 @@ mod tests {
         let neg = v.int(-7);
         let big = v.int(i64::MAX);
         let small: Vec<u32> = (0..40_000).map(|n| v.int(n)).collect();
-        assert!(v.ints.contains_key(&100_000), "sparse when interned");
         assert_eq!(v.int(100_000), far);
-        assert!(v.dense.len() > 100_000, "the table grew over 100000");
-        assert!(!v.ints.contains_key(&100_000), "moved out of the map");
         assert_eq!(v.int(-7), neg);
         assert_eq!(v.int(i64::MAX), big);
         for (n, &id) in small.iter().enumerate() {

@@ -2,17 +2,11 @@
 
 use crate::error::ShapeError;
 use crate::history::{Operation, Outcome};
+use crate::int_ids::IntIds;
 use serde_json::Value;
 
 /// A small integer standing for one JSON value within one check.
 pub type ValueId = u32;
-
-/// "Not interned yet" in [`Interner`]'s integer table.
-const NO_ID: ValueId = ValueId::MAX;
-/// [`Interner`]'s integer table always covers `0..DENSE_FLOOR`…
-const DENSE_FLOOR: usize = 4096;
-/// …and grows to cover an integer below this many times the number of values interned.
-const DENSE_SPREAD: usize = 4;
 
 /// Maps JSON values to [`ValueId`]s so model states are integers. Values compare as JSON
 /// values: object key order does not matter and `1` equals `1.0`.
@@ -20,12 +14,9 @@ const DENSE_SPREAD: usize = 4;
 pub struct Interner {
     ids: hashbrown::HashMap<String, ValueId>,
     /// Integers already interned, found without building their canonical text (a cache of
-    /// `ids`: an integer missing here is looked up there, as `1.0` may have taken its id).
-    ints: hashbrown::HashMap<i64, ValueId>,
-    /// The ids of the integers `0..dense.len()` ([`NO_ID`]: not interned yet), found without
-    /// hashing; such integers are never in `ints`. Grows by doubling while the integers stay
-    /// dense (below [`DENSE_SPREAD`] times the values interned, plus [`DENSE_FLOOR`]).
-    dense: Vec<ValueId>,
+    /// `ids`: an integer missing here is looked up there, as `1.0` may have taken its id); a
+    /// table for dense ones ([`crate::int_ids`]).
+    ints: IntIds,
     /// True once a number that is not an `i64` (`1.0`, a `u64`) was interned: from then on
     /// `ids` holds every integer too. Until then integers are kept in `ints` only (no
     /// canonical text built), and put into `ids` when the first such number comes.
@@ -38,8 +29,7 @@ impl Default for Interner {
     fn default() -> Self {
         let mut i = Interner {
             ids: hashbrown::HashMap::new(),
-            ints: hashbrown::HashMap::new(),
-            dense: Vec::new(),
+            ints: IntIds::default(),
             other_numbers: false,
             values: Vec::new(),
         };
@@ -52,22 +42,7 @@ impl Interner {
     /// The id of `v`, allocating one if new.
     pub fn intern(&mut self, v: &Value) -> ValueId {
         if let Some(n) = v.as_i64() {
-            if let Ok(i) = usize::try_from(n) {
-                if i >= self.dense.len()
-                    && i < DENSE_FLOOR.max(DENSE_SPREAD.saturating_mul(self.values.len()))
-                {
-                    self.grow_dense(i);
-                }
-                if let Some(&id) = self.dense.get(i) {
-                    if id != NO_ID {
-                        return id;
-                    }
-                    let id = self.new_int(v);
-                    self.dense[i] = id;
-                    return id;
-                }
-            }
-            if let Some(&id) = self.ints.get(&n) {
+            if let Some(id) = self.ints.get(n, self.values.len()) {
                 return id;
             }
             let id = self.new_int(v);
@@ -77,19 +52,14 @@ impl Interner {
         if v.is_number() && !self.other_numbers {
             // `1.0` must find the id of `1`: the integers get their canonical texts now.
             self.other_numbers = true;
-            for (n, &id) in &self.ints {
+            for (n, id) in self.ints.iter() {
                 self.ids.insert(n.to_string(), id);
-            }
-            for (n, &id) in self.dense.iter().enumerate() {
-                if id != NO_ID {
-                    self.ids.insert(n.to_string(), id);
-                }
             }
         }
         self.intern_canonical(v)
     }
 
-    /// The id of an integer not interned yet (neither in `ints` nor in `dense`).
+    /// The id of an integer not interned yet (not in `ints`).
     fn new_int(&mut self, v: &Value) -> ValueId {
         if self.other_numbers {
             self.intern_canonical(v)
@@ -98,20 +68,6 @@ impl Interner {
             self.values.push(v.clone());
             (self.values.len() - 1) as ValueId
         }
-    }
-
-    /// Grows the integer table to cover `i`, moving the integers it now covers out of `ints`.
-    fn grow_dense(&mut self, i: usize) {
-        let len = (i + 1).next_power_of_two().max(DENSE_FLOOR);
-        self.dense.resize(len, NO_ID);
-        let dense = &mut self.dense;
-        self.ints.retain(|&k, &mut id| match usize::try_from(k) {
-            Ok(k) if k < len => {
-                dense[k] = id;
-                false
-            }
-            _ => true,
-        });
     }
 
     fn intern_canonical(&mut self, v: &Value) -> ValueId {
@@ -224,19 +180,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The integer table finds the ids the hash map and the canonical texts would: an integer
-    /// interned while sparse (in the map) keeps its id when the table grows over it, and `1`
-    /// and `1.0` share an id in either order.
+    /// Integers interned dense or sparse keep their ids (also across the table's growth), and
+    /// `1` and `1.0` share an id in either order.
     #[test]
     fn interner_integer_table_keeps_ids_across_growth_and_float_twins() {
         let mut i = Interner::default();
         let far = i.intern(&json!(100_000));
         let neg = i.intern(&json!(-7));
         let small: Vec<ValueId> = (0..40_000).map(|n| i.intern(&json!(n))).collect();
-        assert!(i.ints.contains_key(&100_000), "sparse when interned");
         assert_eq!(i.intern(&json!(100_000)), far);
-        assert!(i.dense.len() > 100_000, "the table grew over 100000");
-        assert!(!i.ints.contains_key(&100_000), "moved out of the map");
         assert_eq!(i.intern(&json!(-7)), neg);
         for (n, &id) in small.iter().enumerate() {
             assert_eq!(i.intern(&json!(n)), id);
