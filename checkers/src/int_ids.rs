@@ -86,7 +86,7 @@ mod tests {
     fn int_ids_keep_their_ids_when_the_table_grows_over_them() {
         let mut ids = IntIds::default();
         let mut distinct = 0;
-        let mut give = |ids: &mut IntIds, n: i64, distinct: &mut usize| -> u32 {
+        let give = |ids: &mut IntIds, n: i64, distinct: &mut usize| -> u32 {
             if let Some(id) = ids.get(n, *distinct) {
                 return id;
             }
