@@ -350,12 +350,15 @@ fn check_compact_file(
             );
         }
     };
-    // Jepsen's independent [key value] tuples are unwrapped on the general path.
-    if opts.independent == Tuples::Always
-        || (opts.independent == Tuples::Auto && history.may_hold_tuples())
-    {
-        return None;
-    }
+    // Jepsen's independent [key value] tuples: unwrapped here by the general path's rules
+    // (history::unwrap_tuples); `always` (whose errors the general path words) and anything
+    // the compact history cannot decide go to the general path.
+    let mut history = history;
+    let tuples = match opts.independent {
+        Tuples::Always => return None,
+        Tuples::Never => false,
+        Tuples::Auto => history.unwrap_tuples()?,
+    };
     if let Some(why) = spent_reading(opts.memory_limit) {
         note();
         let n = history.client_ops();
@@ -363,6 +366,7 @@ fn check_compact_file(
         return Some((checked(report), None));
     }
     let mut report = checkers::check_compact_model(checker.name, &history, opts, &opts.budget())?;
+    report.stats.tuples = tuples;
     note();
     // One rule for check, run and report: nothing succeeded → never `valid`.
     checkers::judge_vacuous_compact(&mut report, &history);

@@ -127,6 +127,34 @@ impl CompactOp {
         }
     }
 
+    /// Sets the argument.
+    fn set_input(&mut self, held: Held) {
+        match held {
+            Held::One(v) => {
+                self.input = [v, 0];
+                self.flags &= !INPUT_PAIR;
+            }
+            Held::Pair(a, b) => {
+                self.input = [a, b];
+                self.flags |= INPUT_PAIR;
+            }
+        }
+    }
+
+    /// Sets the result.
+    fn set_output(&mut self, held: Held) {
+        match held {
+            Held::One(v) => {
+                self.output = [v, 0];
+                self.flags &= !OUTPUT_PAIR;
+            }
+            Held::Pair(a, b) => {
+                self.output = [a, b];
+                self.flags |= OUTPUT_PAIR;
+            }
+        }
+    }
+
     /// The result.
     pub(crate) fn output(&self) -> Held {
         if self.flags & OUTPUT_PAIR != 0 {
@@ -265,14 +293,100 @@ impl CompactHistory {
         self.ops.iter().filter(|o| o.client()).count()
     }
 
-    /// True when the history may be one of Jepsen's independent `[key value]` tuples
-    /// ([`super::unwrap_tuples`]): no client operation has a key, and a read was invoked
-    /// with a two-item array. Such a history is for the general path, which unwraps them.
-    pub fn may_hold_tuples(&self) -> bool {
+    /// Unwraps Jepsen's independent `[key value]` tuples in place when the history is
+    /// unmistakably one of independent keys, by exactly the rules of
+    /// [`super::unwrap_tuples`] with [`super::Tuples::Auto`]: every client operation gets the
+    /// tuple's key, its argument the tuple's value, and an `ok`/`fail`/`info` result that is a
+    /// tuple of the same key its value. True when it unwrapped them. `None` when the compact
+    /// history cannot say (a two-item array kept as one value): the general path decides.
+    pub fn unwrap_tuples(&mut self) -> Option<bool> {
         let read = self.fs_index.get("read").copied();
-        let mut clients = self.ops.iter().filter(|o| o.client());
-        clients.clone().all(|o| o.key == NONE)
-            && clients.any(|o| Some(o.f) == read && matches!(o.input(), Held::Pair(..)))
+        let cas = self.fs_index.get("cas").copied();
+        let (mut clients, mut reads) = (0usize, 0usize);
+        for op in self.ops.iter().filter(|o| o.client()) {
+            clients += 1;
+            if op.key != NONE {
+                return Some(false);
+            }
+            for held in [op.input(), op.output()] {
+                if let Held::One(v) = held {
+                    if matches!(self.values.get(v), Value::Array(a) if a.len() == 2) {
+                        return None;
+                    }
+                }
+            }
+            let Some((key, value)) = self.tuple(op.input()) else {
+                return Some(false);
+            };
+            if op.outcome() == Outcome::Ok && !self.same_key(op.output(), key) {
+                return Some(false);
+            }
+            if Some(op.f) == read {
+                if value != 0 {
+                    return Some(false);
+                }
+                reads += 1;
+            } else if Some(op.f) == cas
+                && !matches!(self.values.get(value), Value::Array(a) if a.len() == 2)
+            {
+                return Some(false);
+            }
+        }
+        if clients == 0 || reads == 0 {
+            return Some(false);
+        }
+        for i in 0..self.ops.len() {
+            let op = self.ops[i];
+            if !op.client() {
+                continue;
+            }
+            let Some((key, value)) = self.tuple(op.input()) else {
+                continue;
+            };
+            let mut op = op;
+            if self.same_key(op.output(), key) {
+                if let Held::Pair(_, out) = op.output() {
+                    let held = self.split(out);
+                    op.set_output(held);
+                }
+            }
+            let held = self.split(value);
+            op.set_input(held);
+            op.key = key;
+            self.ops[i] = op;
+        }
+        Some(true)
+    }
+
+    /// A `[key value]` tuple's key and value ids: a pair whose first item is a number, a
+    /// string or a boolean (as [`super::unwrap_tuples`] takes keys).
+    fn tuple(&self, held: Held) -> Option<(u32, u32)> {
+        match held {
+            Held::Pair(k, v) => matches!(
+                self.values.get(k),
+                Value::Number(_) | Value::String(_) | Value::Bool(_)
+            )
+            .then_some((k, v)),
+            Held::One(_) => None,
+        }
+    }
+
+    /// True when `held` is a tuple whose key equals the value `key` (equal values, as the
+    /// general path compares them, whatever their ids).
+    fn same_key(&self, held: Held, key: u32) -> bool {
+        self.tuple(held)
+            .is_some_and(|(k, _)| k == key || self.values.get(k) == self.values.get(key))
+    }
+
+    /// Value `id` as an argument or result is kept: two ids when it is a two-item array.
+    fn split(&mut self, id: u32) -> Held {
+        match self.values.get(id) {
+            Value::Array(items) if items.len() == 2 => {
+                let items = items.clone();
+                self.values.held(Value::Array(items))
+            }
+            _ => Held::One(id),
+        }
     }
 
     /// The `f` of an operation.
