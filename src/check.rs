@@ -321,27 +321,36 @@ fn check_compact_file(
         budget.memory_in_use,
         checkers::COMPACT_CHECK_BYTES_PER_OP,
     )?;
-    let checked = |report: Report| FileOutcome::Checked {
-        format: Format::JsonLines,
-        report: Box::new(report),
-    };
-    let (history, events, torn_line) = match read {
+    let (history, events, torn_line, format) = match read {
         CompactRead::Read {
             history,
             events,
             torn_line,
-        } => (history, events, torn_line),
+            format,
+        } => (history, events, torn_line, format),
         CompactRead::OutOfMemory {
             needed,
             read,
             total,
             ops,
+            format,
         } => {
+            let report = too_large(checker, opts, needed, read, total, ops);
             return Some((
-                checked(too_large(checker, opts, needed, read, total, ops)),
+                FileOutcome::Checked {
+                    format,
+                    report: Box::new(report),
+                },
                 None,
-            ))
+            ));
         }
+    };
+    if std::env::var_os("FL_DEBUG_COMPACT").is_some() {
+        eprintln!("COMPACT {format:?}");
+    }
+    let checked = |report: Report| FileOutcome::Checked {
+        format,
+        report: Box::new(report),
     };
     let note = || {
         if let Some(line) = torn_line {

@@ -211,7 +211,7 @@ fn run_checker(
 }
 
 /// The compact reader of model checks (`history::read_compact`, used by `faultline check`
-/// for register models on JSON lines) on the same bytes as a file: when it takes them, the
+/// for register models on JSON lines and EDN) on the same bytes as a file: when it takes them, the
 /// general path must read them too and pair exactly the same client operations; a register
 /// model's compact check must not panic.
 fn compact_agrees(

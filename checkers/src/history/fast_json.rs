@@ -458,10 +458,34 @@ pub(crate) struct RawEvent<'a> {
     pub(crate) f: Option<&'a str>,
     /// The `key` field (never an array).
     pub(crate) key: Option<Scalar<'a>>,
-    /// The `value` field (`null` when absent).
+    /// The `value` field (`null` when absent, and when `pair` holds it).
     pub(crate) value: Scalar<'a>,
+    /// The `value` field when it is a two-item array whose first item is a scalar and whose
+    /// second is a scalar or a two-item array of scalars, read without allocating (the EDN
+    /// scanner's `[key value]` tuples, `[key [old new]]` for a cas; the JSON scanner never
+    /// sets it).
+    pub(crate) pair: Option<(Scalar<'a>, Second<'a>)>,
     /// The `error` field.
     pub(crate) error: Option<Scalar<'a>>,
+}
+
+/// The second item of [`RawEvent::pair`]: a scalar, or a two-item array of scalars (never
+/// [`Scalar::Array`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Second<'a> {
+    One(Scalar<'a>),
+    Pair(Scalar<'a>, Scalar<'a>),
+}
+
+#[cfg(test)]
+impl Second<'_> {
+    /// The JSON value it stands for.
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            Second::One(s) => s.into_value(),
+            Second::Pair(a, b) => Value::Array(vec![a.into_value(), b.into_value()]),
+        }
+    }
 }
 
 /// [`scan_line`] without building an [`Event`]: the same lines are accepted (anything else is
@@ -565,6 +589,7 @@ pub(crate) fn scan_raw(content: &str) -> Option<RawEvent<'_>> {
         f,
         key,
         value: value.unwrap_or(Scalar::Null),
+        pair: None,
         error,
     })
 }

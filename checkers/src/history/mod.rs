@@ -10,6 +10,7 @@
 
 pub(crate) mod compact;
 mod edn;
+mod fast_edn;
 mod fast_json;
 mod json;
 pub mod limits;
