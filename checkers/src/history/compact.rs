@@ -294,6 +294,9 @@ pub struct CompactHistory {
     /// The `f` names.
     fs: Vec<String>,
     fs_index: hashbrown::HashMap<String, u16>,
+    /// The format it was read from (a Jepsen text log's failed cas observed another value,
+    /// as the general check reads that format; see [`crate::model::CompileCtx`]).
+    pub(crate) format: Option<super::Format>,
 }
 
 impl CompactHistory {
@@ -672,6 +675,8 @@ enum Syntax {
     /// vector (or list) whose brackets share the first and last maps' lines (or have their
     /// own).
     Edn,
+    /// Jepsen's text log: operation lines after `jepsen.util - ` (history/textlog.rs).
+    TextLog,
 }
 
 impl Syntax {
@@ -680,6 +685,7 @@ impl Syntax {
         match self {
             Syntax::Json => super::Format::JsonLines,
             Syntax::Edn => super::Format::Edn,
+            Syntax::TextLog => super::Format::JepsenLog,
         }
     }
 }
@@ -842,10 +848,21 @@ fn parse_chunk<'a>(text: &'a [u8], source: &str, syntax: Syntax, c: &mut Chunk) 
                 }
                 None => (None, content, None),
             },
+            Syntax::TextLog => {
+                let Some(at) = content.find(super::textlog::MARKER) else {
+                    continue;
+                };
+                let rest = &content[at + super::textlog::MARKER.len()..];
+                if !rest.contains('\t') && !super::textlog::spaced_operation(rest) {
+                    continue;
+                }
+                (super::textlog::scan_line(rest), rest, None)
+            }
         };
         let full_event = |text: &str| -> Option<Option<super::Event>> {
             match syntax {
                 Syntax::Json => parse_line(text, i, source, false).ok().map(Some),
+                Syntax::TextLog => super::textlog::parse_line(text, i, source).ok().map(Some),
                 Syntax::Edn => {
                     let e = edn_event(text, i, source)?;
                     if e.as_ref().is_some_and(|e| e.key.is_some()) {
@@ -856,7 +873,7 @@ fn parse_chunk<'a>(text: &'a [u8], source: &str, syntax: Syntax, c: &mut Chunk) 
             }
         };
         let Some(ev) = scanned else {
-            let Some(e) = full_event(content)? else {
+            let Some(e) = full_event(op_text)? else {
                 continue;
             };
             if syntax == Syntax::Edn {
@@ -963,7 +980,12 @@ pub fn read_compact(
     per_op: usize,
 ) -> Option<CompactRead> {
     use super::Format;
-    if path == "-" || !matches!(forced, None | Some(Format::JsonLines | Format::Edn)) {
+    if path == "-"
+        || !matches!(
+            forced,
+            None | Some(Format::JsonLines | Format::Edn | Format::JepsenLog)
+        )
+    {
         return None;
     }
     let mut file = std::fs::File::open(path).ok()?;
@@ -977,6 +999,7 @@ pub fn read_compact(
     let mut eof = fill(&mut file, &mut buf, FIRST_BLOCK).ok()?;
     let syntax = match forced {
         Some(Format::JsonLines) => Syntax::Json,
+        Some(Format::JepsenLog) => Syntax::TextLog,
         Some(_) => Syntax::Edn,
         None => syntax_of(&buf, eof)?,
     };
@@ -1121,6 +1144,7 @@ fn syntax_of(first: &[u8], eof: bool) -> Option<Syntax> {
     match detect_format("-", text) {
         Ok(super::Format::JsonLines) => Some(Syntax::Json),
         Ok(super::Format::Edn) => Some(Syntax::Edn),
+        Ok(super::Format::JepsenLog) => Some(Syntax::TextLog),
         _ => None,
     }
 }
@@ -1353,6 +1377,11 @@ impl Pairing {
         if matches!(self.shape, Shape::InVector(_)) {
             return None;
         }
+        // A log without a single operation line is the general reader's to word (an error,
+        // or an empty history).
+        if self.syntax == Syntax::TextLog && self.pos == 0 {
+            return None;
+        }
         self.finish(torn_line)
     }
 
@@ -1487,6 +1516,7 @@ impl Pairing {
         v.texts = hashbrown::HashMap::new();
         v.values.shrink_to_fit();
         self.h.ops.shrink_to_fit();
+        self.h.format = Some(self.syntax.format());
         Some(CompactRead::Read {
             format: self.syntax.format(),
             events: self.pos as usize,
@@ -1664,6 +1694,48 @@ mod tests {
         compare_taking("edn-keyed", &keyed, false, "edn");
         let kv = "{:process 0, :type :invoke, :f :put, :key \"x\", :value \"1\"}\n{:process 0, :type :ok, :f :put, :key \"x\", :value \"1\"}\n";
         compare_taking("edn-kv", kv, false, "edn");
+    }
+
+    #[test]
+    fn compact_pairing_of_jepsen_text_logs_rebuilds_the_general_log_readers_operations() {
+        let mut lines = vec!["2026-12-06 INFO  jepsen.core - Running test".to_string()];
+        for i in 0..3000i64 {
+            let p = i % 5;
+            let (f, v) = match i % 4 {
+                0 => ("write", format!("[{} {i}]", i % 3)),
+                1 => ("read", format!("[{} nil]", i % 3)),
+                2 => ("cas", format!("[{} [{} :x]]", i % 3, i - 1)),
+                _ => ("write", "\"s t\"".to_string()),
+            };
+            let sep = if i % 13 == 0 { "   " } else { "\t" };
+            lines.push(format!(
+                "INFO  jepsen.util - {p}{sep}:invoke{sep}:{f}{sep}{v}"
+            ));
+            if i % 7 == 0 {
+                lines.push(
+                    "INFO  jepsen.util - :nemesis\t:info\t:start\tCut off {:n1 #{:n2}}".into(),
+                );
+                lines.push("INFO  jepsen.util - Worker 3 starting".into());
+            }
+            let kind = ["ok", "fail", "info"][(i % 3) as usize];
+            let out = match i % 11 {
+                0 => "9223372036854775807N",
+                1 => "1.5",
+                2 => ":timed-out",
+                3 => "",
+                _ => "[1 [2 nil]]",
+            };
+            lines.push(format!("INFO  jepsen.util - {p}\t:{kind}\t:{f}\t{out}\r"));
+        }
+        let log = lines.join("\n") + "\n";
+        compare_taking("log", &log, true, "log");
+        compare_taking(
+            "log-bad",
+            &format!("{log}INFO  jepsen.util - x\t:bogus\t:read\tnil\n"),
+            true,
+            "log",
+        );
+        compare_taking("log-none", "INFO  jepsen.core - nothing\n", true, "log");
     }
 
     #[test]

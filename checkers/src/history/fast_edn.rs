@@ -10,6 +10,7 @@
 //! of these — and answers `None` for anything else (a comment, a float, a nested map, a
 //! character, a tag, a string with escapes, a map spread over lines…); the compact reader then
 //! parses that line with the general EDN reader, or hands the whole file to the general path.
+//! [`scan_edn_value`] reads the value of a Jepsen text log's operation line the same way.
 
 use super::fast_json::{RawEvent, Scalar, Second};
 use super::EventType;
@@ -221,6 +222,23 @@ pub(crate) fn scan_edn_line(content: &str) -> Option<EdnLine<'_>> {
         c.blanks();
     }
     (c.at == content.len()).then_some(EdnLine { open, event, close })
+}
+
+/// One EDN value filling `text` (blanks around it aside), as a `value` field is kept: the
+/// value, or `(Null, Some(tuple))` for a `[key value]` tuple read without allocating. `None`
+/// for anything the general reader must decide (see the module docs).
+pub(crate) fn scan_edn_value(text: &str) -> Option<(Scalar<'_>, Option<(Scalar<'_>, Second<'_>)>)> {
+    let mut c = Cursor { text, at: 0 };
+    c.blanks();
+    let v = match c.peek()? {
+        b'[' => match c.tuple() {
+            Some(t) => (Scalar::Null, Some(t)),
+            None => (c.value(0)?, None),
+        },
+        _ => (c.value(0)?, None),
+    };
+    c.blanks();
+    (c.at == text.len()).then_some(v)
 }
 
 /// One operation map, the cursor on its `{`: the fields as [`super::fast_json::scan_raw`]

@@ -55,7 +55,7 @@ pub fn read_jepsen_log(text: &str, source: &str) -> Result<Vec<Event>, InputErro
 
 /// True when a line without tabs is an operation line written with spaces: its second word
 /// is a type (`:invoke`, `:ok`, `:fail`, `:info`) and a third word follows.
-fn spaced_operation(rest: &str) -> bool {
+pub(crate) fn spaced_operation(rest: &str) -> bool {
     let (fields, _) = split_blanks(rest);
     fields[2].is_some()
         && fields[1]
@@ -66,7 +66,7 @@ fn spaced_operation(rest: &str) -> bool {
 
 /// Splits the first three fields off at runs of blanks (tabs or spaces); the rest, trimmed,
 /// is the fourth field (the value, which may hold blanks itself).
-fn split_blanks(rest: &str) -> ([Option<&str>; 3], &str) {
+pub(crate) fn split_blanks(rest: &str) -> ([Option<&str>; 3], &str) {
     let mut fields = [None; 3];
     let mut tail = rest.trim_start_matches([' ', '\t']);
     for slot in &mut fields {
@@ -80,9 +80,51 @@ fn split_blanks(rest: &str) -> ([Option<&str>; 3], &str) {
     (fields, tail.trim_end())
 }
 
+/// [`parse_line`] without building an [`Event`], for the compact reader: the fields of the
+/// common line (three fields split at blanks, one EDN value as the fast EDN scanner reads it);
+/// `None` for every other line (which [`parse_line`] then reads, or refuses).
+pub(crate) fn scan_line(rest: &str) -> Option<super::fast_json::RawEvent<'_>> {
+    use super::fast_json::{RawEvent, Scalar};
+    let tabbed = rest.splitn(4, '\t');
+    if tabbed.take(3).any(|f| f.trim().is_empty()) {
+        return None;
+    }
+    let ([Some(process_text), Some(type_text), Some(f_text)], value_text) = split_blanks(rest)
+    else {
+        return None;
+    };
+    let process = match process_text.parse::<i64>() {
+        Ok(n) => Scalar::Int(n),
+        Err(_) => match process_text.strip_prefix(':').unwrap_or(process_text) {
+            "" => return None,
+            name => Scalar::Str(name),
+        },
+    };
+    let kind = EventType::parse(type_text.strip_prefix(':').unwrap_or(type_text))?;
+    let f = f_text.strip_prefix(':').unwrap_or(f_text);
+    if f.is_empty() {
+        return None;
+    }
+    let (value, pair) = if value_text.is_empty() {
+        (Scalar::Null, None)
+    } else {
+        super::fast_edn::scan_edn_value(value_text)?
+    };
+    Some(RawEvent {
+        kind,
+        time: None,
+        process: Some(process),
+        f: Some(f),
+        key: None,
+        value,
+        pair,
+        error: None,
+    })
+}
+
 /// Parses `<process> <:type> <:f> <value>` (the part after the marker, fields separated by
 /// runs of blanks) of line `line`.
-fn parse_line(rest: &str, line: usize, source: &str) -> Result<Event, InputError> {
+pub(crate) fn parse_line(rest: &str, line: usize, source: &str) -> Result<Event, InputError> {
     let err = |message: String| InputError::new(source, line, message);
     // An empty field between tabs is kept as empty (and refused below, by name).
     let tabbed: Vec<&str> = rest.splitn(4, '\t').collect();

@@ -69,7 +69,10 @@ fn run<M: Model<Op = RegOp, State = ValueId>>(
     budget: &Budget,
 ) -> Option<Report> {
     let started = budget.started();
-    let mut ctx = CompileCtx::default();
+    let mut ctx = CompileCtx {
+        fail_cas_observed: history.format == Some(crate::history::Format::JepsenLog),
+        ..Default::default()
+    };
     let partitions = compile(model, cas, history, opts, &mut ctx)?;
     Some(decide_partitions(
         model, partitions, history, &ctx, opts, budget, started,
@@ -125,7 +128,11 @@ fn compile_op(
             };
             let old = ids.of(h, ctx, Held::One(old));
             if outcome == Outcome::Fail {
-                // JSON lines: a failed cas took no effect (ctx.fail_cas_observed is false).
+                // A Jepsen text log's failed cas observed another value; elsewhere it took no
+                // effect (as the general compile, model/register.rs).
+                if ctx.fail_cas_observed {
+                    return Ok(Some(RegOp::CasFailed(old)));
+                }
                 return Ok(None);
             }
             RegOp::Cas(old, ids.of(h, ctx, Held::One(new)))
