@@ -478,12 +478,10 @@ impl Drop for Nodes {
     }
 }
 
+/// A free loopback port, picked as faultline picks its servers' ports (below the ephemeral
+/// range, so no outgoing connection takes it before the node binds it).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    workloads::target::free_port().unwrap()
 }
 
 #[test]

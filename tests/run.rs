@@ -219,13 +219,10 @@ fn sigkill_of_the_runner_leaves_a_history_check_reads() {
     );
 }
 
-/// A free loopback port (bound, then released: good enough for a test on loopback).
+/// A free loopback port, picked as faultline picks its servers' ports (below the ephemeral
+/// range, so no outgoing connection takes it before the node binds it).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    workloads::target::free_port().unwrap()
 }
 
 /// Kills the node processes when the test ends, however it ends.

@@ -629,8 +629,36 @@ pub fn refuse_workload(target: &str, workload: WorkloadKind, runs: &str) -> RunE
     ))
 }
 
+/// The lowest port [`free_port`] picks.
+const LOWEST_PICKED_PORT: u16 = 10_000;
+
 /// A free loopback port (bound then released; the server binds it a moment later).
+///
+/// Picked at random below the kernel's ephemeral range (`ip_local_port_range`, from which
+/// outgoing connections take their local ports and `bind(0)` picks): a port from that range
+/// could be taken by any connection on the machine between this check and the server's bind
+/// ("address already in use", seen in the suite with several clusters starting at once).
+/// Falls back to a port the kernel picks when no random one is free.
 pub fn free_port() -> Result<u16, crate::error::ServerError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    let low = ephemeral_low().unwrap_or(32_768);
+    if low > LOWEST_PICKED_PORT + 1_000 {
+        let span = u64::from(low - LOWEST_PICKED_PORT);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let seed = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            ^ nanos
+            ^ (u64::from(std::process::id()) << 32);
+        let mut rng = checkers::Rng::new(seed);
+        for _ in 0..64 {
+            let port = LOWEST_PICKED_PORT + (rng.next_u64() % span) as u16;
+            if TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
     let failed = |source| crate::error::ServerError::Bind {
         what: "a free port".into(),
@@ -639,6 +667,12 @@ pub fn free_port() -> Result<u16, crate::error::ServerError> {
     };
     let l = TcpListener::bind(addr).map_err(failed)?;
     Ok(l.local_addr().map_err(failed)?.port())
+}
+
+/// The first port of the kernel's ephemeral range, if it can be read.
+fn ephemeral_low() -> Option<u16> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// Finds a server program: `name` on `PATH`, else the first existing path in `fallbacks`
@@ -747,4 +781,26 @@ pub fn refuse_partition(target: &str, faults: &[Fault]) -> Result<(), RunError> 
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards the port race: a picked port lies below the ephemeral range (which outgoing
+    /// connections draw from), is free, and successive picks differ.
+    #[test]
+    fn free_ports_are_picked_below_the_ephemeral_range() {
+        let low = ephemeral_low().unwrap_or(32_768);
+        let ports: Vec<u16> = (0..20).map(|_| free_port().unwrap()).collect();
+        for &p in &ports {
+            assert!(
+                (LOWEST_PICKED_PORT..low).contains(&p),
+                "{p} (ephemeral from {low})"
+            );
+            TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], p))).expect("free");
+        }
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert!(distinct.len() > 15, "{ports:?}");
+    }
 }
