@@ -410,7 +410,21 @@ fn run_one(
             held: Held::Unknown,
         });
     }
+    row.judgements
+        .extend(healed_judgement(&finished.summary.healed));
     row
+}
+
+/// A run that could not heal every fault it injected left the system faulty: never a pass,
+/// whatever its history says (as `faultline run` exits 2 for a valid history then,
+/// run::run_exit_code) — an `UNKNOWN` judgement naming what did not heal.
+fn healed_judgement(healed: &Result<String, workloads::nemesis::NotHealed>) -> Option<Judgement> {
+    let Err(why) = healed else { return None };
+    Some(Judgement {
+        expected: "every fault healed".into(),
+        found: format!("NOT HEALED: {why}"),
+        held: Held::Unknown,
+    })
 }
 
 /// Checks every history of a check case; writes the case's store directory (results.json,
@@ -874,4 +888,22 @@ pub fn markdown(plan: &TestPlan, results: &BTreeMap<usize, CaseResult>, code: u8
 /// Seconds a case took (its rows together).
 pub fn seconds(r: &CaseResult) -> Duration {
     Duration::from_secs_f64(r.rows.iter().map(|row| row.seconds).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards `faultline test` against passing a run case whose faults did not heal.
+    #[test]
+    fn a_run_case_whose_faults_did_not_heal_is_never_a_pass() {
+        let healed: Result<String, workloads::nemesis::NotHealed> =
+            Ok("every node hears every other node again".into());
+        assert!(healed_judgement(&healed).is_none());
+        let unhealed = Err(workloads::nemesis::NotHealed::Still("n2 is still down"));
+        let j = healed_judgement(&unhealed).expect("a judgement");
+        assert_eq!(j.held, Held::Unknown);
+        assert!(j.found.contains("n2 is still down"), "{}", j.found);
+        assert_eq!(exit::combine([exit::of_held(j.held)]), exit::UNKNOWN);
+    }
 }
