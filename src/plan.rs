@@ -171,6 +171,9 @@ struct CaseToml {
     target: Option<Spanned<String>>,
     workload: Option<Spanned<String>>,
     nemesis: Option<Spanned<Names>>,
+    nemesis_targets: Option<Spanned<Names>>,
+    packet: Option<Spanned<String>>,
+    corrupt: Option<Spanned<String>>,
     time_limit: Option<Spanned<f64>>,
     ops: Option<Spanned<u64>>,
     concurrency: Option<Spanned<u64>>,
@@ -592,8 +595,14 @@ impl Ctx<'_> {
 
     fn check_case(&self, c: &CaseToml) -> Result<CaseKind, Box<PlanError>> {
         let case = Some(c.name.get_ref().as_str());
-        let run_only: [(&str, Option<std::ops::Range<usize>>); 13] = [
+        let run_only: [(&str, Option<std::ops::Range<usize>>); 16] = [
             ("nemesis", c.nemesis.as_ref().map(Spanned::span)),
+            (
+                "nemesis_targets",
+                c.nemesis_targets.as_ref().map(Spanned::span),
+            ),
+            ("packet", c.packet.as_ref().map(Spanned::span)),
+            ("corrupt", c.corrupt.as_ref().map(Spanned::span)),
             ("time_limit", c.time_limit.as_ref().map(Spanned::span)),
             ("ops", c.ops.as_ref().map(Spanned::span)),
             ("concurrency", c.concurrency.as_ref().map(Spanned::span)),
@@ -886,6 +895,18 @@ impl Ctx<'_> {
                 list.join(",")
             };
             push("--nemesis", "nemesis", n.span(), value);
+        }
+        if let Some(t) = &c.nemesis_targets {
+            let value = t.get_ref().list().join(",");
+            push("--nemesis-targets", "nemesis_targets", t.span(), value);
+        }
+        for (flag, key, v) in [
+            ("--packet", "packet", &c.packet),
+            ("--corrupt", "corrupt", &c.corrupt),
+        ] {
+            if let Some(v) = v {
+                push(flag, key, v.span(), v.get_ref().clone());
+            }
         }
         for (flag, key, v) in [
             ("--time-limit", "time_limit", &c.time_limit),
@@ -1344,6 +1365,44 @@ verdict = "linearizable"
         assert_eq!(seeds, &[7]);
         assert!(!user_nodes);
         assert!(argv.windows(2).any(|w| w == ["--mode", "sync"]), "{argv:?}");
+    }
+
+    /// Guards the plan keys of the fault settings `faultline run` takes as --nemesis-targets,
+    /// --packet and --corrupt (refusals of `run` name them as keys).
+    #[test]
+    fn a_run_case_sets_the_faults_aim_packet_and_corruption() {
+        let plan = load_text(
+            r#"
+[[case]]
+name = "packets"
+target = "demo"
+nemesis = ["packet", "corrupt"]
+nemesis_targets = ["minority", "one"]
+packet = "delay=20ms,loss=0.1"
+corrupt = "truncate=16,file=log.bin"
+[case.options]
+mode = "sync"
+"#,
+        )
+        .unwrap();
+        let CaseKind::Run { args, .. } = &plan.cases[0].kind else {
+            panic!("a run case")
+        };
+        assert_eq!(args.nemesis_targets.as_deref(), Some("minority,one"));
+        assert_eq!(args.packet.as_deref(), Some("delay=20ms,loss=0.1"));
+        assert_eq!(args.corrupt.as_deref(), Some("truncate=16,file=log.bin"));
+        let head = "[[case]]\nname = \"a\"\ntarget = \"demo\"\nnemesis = \"packet\"\n";
+        let e = load_text(&format!("{head}packet = \"loss=2\"\n")).unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(5), Some("packet")), "{e}");
+        let e = load_text(&format!("{head}nemesis_targets = \"everywhere\"\n")).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(5), Some("nemesis_targets")),
+            "{e}"
+        );
+        let check = "[[case]]\nname = \"c\"\ncheck = \"x.jsonl\"\nmodel = \"register\"\n";
+        let e = load_text(&format!("{check}corrupt = \"truncate=1\"\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("corrupt"), "{e}");
     }
 
     #[test]
