@@ -207,9 +207,14 @@ pub fn check_file_keeping(
         memory_limit: opts.memory_limit,
         memory_in_use: opts.memory_in_use,
     };
-    // register and cas-register histories in JSON lines are read and checked compactly;
-    // anything that path does not take is read and checked below.
-    if checker.kind == CheckerKind::Model && checkers::compact_model(checker.name) {
+    // register and cas-register histories (JSON lines, Jepsen EDN and text logs) and echo
+    // histories are read and checked compactly; anything that path does not take is read and
+    // checked below.
+    let compact = match checker.kind {
+        CheckerKind::Model => checkers::compact_model(checker.name),
+        CheckerKind::Workload => checkers::compact_workload(checker.name),
+    };
+    if compact {
         if let Some(checked) = check_compact_file(file, checker, forced, opts, budget) {
             return checked;
         }
@@ -359,14 +364,14 @@ fn check_compact_file(
             );
         }
     };
-    // Jepsen's independent [key value] tuples: unwrapped here by the general path's rules
-    // (history::unwrap_tuples); `always` (whose errors the general path words) and anything
-    // the compact history cannot decide go to the general path.
+    // Models: Jepsen's independent [key value] tuples, unwrapped here by the general path's
+    // rules (history::unwrap_tuples); `always` (whose errors the general path words) and
+    // anything the compact history cannot decide go to the general path.
     let mut history = history;
-    let tuples = match opts.independent {
-        Tuples::Always => return None,
-        Tuples::Never => false,
-        Tuples::Auto => history.unwrap_tuples()?,
+    let tuples = match (checker.kind, opts.independent) {
+        (CheckerKind::Workload, _) | (_, Tuples::Never) => false,
+        (_, Tuples::Always) => return None,
+        (_, Tuples::Auto) => history.unwrap_tuples()?,
     };
     if let Some(why) = spent_reading(opts.memory_limit) {
         note();
@@ -374,7 +379,14 @@ fn check_compact_file(
         let report = Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
         return Some((checked(report), None));
     }
-    let mut report = checkers::check_compact_model(checker.name, &history, opts, &opts.budget())?;
+    let mut report = match checker.kind {
+        CheckerKind::Model => {
+            checkers::check_compact_model(checker.name, &history, opts, &opts.budget())?
+        }
+        CheckerKind::Workload => {
+            checkers::check_compact_workload(checker.name, &history, &opts.budget())?
+        }
+    };
     report.stats.tuples = tuples;
     note();
     // One rule for check, run and report: nothing succeeded → never `valid`.

@@ -18,8 +18,10 @@ use crate::cli::{MaelstromArgs, MaelstromCommand, MaelstromTestArgs, OutputForma
 use crate::exit;
 use crate::render_human::{self, Style};
 use crate::render_json;
+use crate::report::source::Source;
+use crate::report::Read as ReadOps;
 use anyhow::{Context, Result};
-use checkers::history::{pair, read_history, Operation, Outcome};
+use checkers::history::{Format, Outcome};
 use checkers::{registry, CheckOptions, Validity};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -306,10 +308,20 @@ fn test(a: MaelstromTestArgs) -> Result<u8> {
     // Maelstrom infers txn-rw-register version orders from writes-follow-reads within a
     // transaction (its spec); faultline's switch for that is off unless asked for elsewhere.
     opts.inference.wfr_keys = w == Workload::TxnRwRegister;
-    let mut outcome = check::check_file(&file, checker, None, &opts);
-    let ops = read_history(&file, &checkers::history::limits::read_input(&file)?, None)
-        .and_then(|h| pair(&h))
-        .map_err(|e| anyhow::anyhow!("the recorded history does not read back: {e}"))?;
+    let (mut outcome, kept) = check::check_file_keeping(&file, checker, None, &opts);
+    // Availability and latency from the history the check read compactly, else from one read
+    // within the memory limit (not the whole history as full operations: a 1.16M-event echo
+    // run took 2.2 GB that way).
+    let ops = match kept {
+        Some(h) => Source::Compact(h),
+        None => match crate::report::read_ops(&file, Format::JsonLines, opts.memory_limit) {
+            ReadOps::Ops(s) => s,
+            ReadOps::TooBig => anyhow::bail!(
+                "the recorded history {file} does not fit in the memory limit for its figures"
+            ),
+            ReadOps::Unreadable => anyhow::bail!("the recorded history {file} does not read back"),
+        },
+    };
     let avail = Availability::of(&ops);
     if let (Some(t), FileOutcome::Checked { report, .. }) = (threshold, &mut outcome) {
         if avail.fraction() < t && report.valid != Validity::Invalid {
@@ -416,12 +428,13 @@ struct Availability {
 }
 
 impl Availability {
-    fn of(ops: &[Operation]) -> Availability {
-        let client: Vec<&Operation> = ops.iter().filter(|o| o.client).collect();
-        Availability {
-            ok: client.iter().filter(|o| o.outcome == Outcome::Ok).count() as u64,
-            total: client.len() as u64,
+    fn of(ops: &Source) -> Availability {
+        let (mut ok, mut total) = (0, 0);
+        for o in ops.views().filter(|o| o.client) {
+            total += 1;
+            ok += u64::from(o.outcome == Outcome::Ok);
         }
+        Availability { ok, total }
     }
     fn fraction(&self) -> f64 {
         if self.total == 0 {
@@ -433,9 +446,9 @@ impl Availability {
 }
 
 /// Latency of ok client operations in milliseconds: median, 95th percentile, max.
-fn latency_ms(ops: &[Operation]) -> Value {
+fn latency_ms(ops: &Source) -> Value {
     let mut l: Vec<f64> = ops
-        .iter()
+        .views()
         .filter(|o| o.client && o.outcome == Outcome::Ok)
         .filter_map(|o| Some((o.complete_time? - o.invoke_time?) as f64 / 1e6))
         .collect();

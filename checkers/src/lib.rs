@@ -132,6 +132,7 @@ mod verdict;
 pub use budget::{default_memory_limit, Budget, MemoryProbe, StopReason};
 pub use error::{InputError, ShapeError, UsageError};
 pub use history::{pair, read_history, read_history_file, History, Operation, Outcome};
+pub use jepsen::{check_compact_workload, compact_workload};
 pub use linear::check_operations;
 pub use linear::compact::{check_compact_model, compact_model, COMPACT_CHECK_BYTES_PER_OP};
 pub use model::{first_successor, CompileCtx, Compiled, Interner, Model, ValueId};

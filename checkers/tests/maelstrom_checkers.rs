@@ -42,6 +42,79 @@ fn echo_flags_a_payload_that_came_back_changed() {
     assert_eq!(r.anomalies, vec!["wrong-echo".to_string()]);
 }
 
+/// An echo history of 500 echoes (payloads of every JSON kind, some info and fail, nemesis
+/// records), with some acknowledged payloads changed when `change`.
+fn echoes(change: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in 0..500i64 {
+        let p = i % 7;
+        let payload = match i % 5 {
+            0 => json!(format!("Please echo {i}")),
+            1 => json!(format!("tab\t{i}")),
+            2 => json!(i),
+            3 => json!([i, "x"]),
+            _ => json!({"n": i}),
+        };
+        lines.push(ev(p, "invoke", "echo", None, payload.clone()));
+        let (kind, out) = match i % 13 {
+            0 => ("info", Value::Null),
+            1 => ("fail", Value::Null),
+            2 if change => ("ok", json!(format!("changed {i}"))),
+            _ => ("ok", payload),
+        };
+        lines.push(ev(p, kind, "echo", None, out));
+        if i % 50 == 0 {
+            lines.push(
+                json!({"process": "nemesis", "type": "info", "f": "start-partition", "value": "majority"})
+                    .to_string(),
+            );
+        }
+    }
+    lines
+}
+
+/// Reads `lines` written to a file compactly and checks them with the compact echo check.
+fn compact_echo(name: &str, lines: &[String]) -> Option<Report> {
+    let dir = std::env::temp_dir().join(format!("faultline-echo-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("h.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let read = checkers::history::read_compact(path.to_str().unwrap(), None, 1 << 30, None, 0);
+    std::fs::remove_dir_all(&dir).ok();
+    let Some(checkers::history::CompactRead::Read { history, .. }) = read else {
+        panic!("{name}: the compact reader refused an echo history")
+    };
+    let budget = CheckOptions::default().budget();
+    checkers::check_compact_workload("echo", &history, &budget)
+}
+
+/// The echo check of a compact history (what `faultline check --workload echo` and
+/// `maelstrom test -w echo` take for JSON lines) gives the general path's report.
+#[test]
+fn echo_checked_compactly_reports_as_the_general_path() {
+    for (name, change) in [("valid", false), ("wrong", true)] {
+        let lines = echoes(change);
+        let mut general = check("echo", &lines);
+        let mut compact = compact_echo(name, &lines).expect("the compact echo check takes it");
+        assert_eq!(
+            general.valid,
+            if change {
+                Validity::Invalid
+            } else {
+                Validity::Valid
+            }
+        );
+        general.stats.millis = 0.0;
+        compact.stats.millis = 0.0;
+        assert_eq!(compact, general, "{name}");
+    }
+    let other = [
+        ev(0, "invoke", "read", None, Value::Null),
+        ev(0, "ok", "read", None, json!(1)),
+    ];
+    assert!(compact_echo("other", &other).is_none());
+}
+
 fn broadcast_then_finals(n2_has_it: bool) -> Vec<String> {
     let n2 = if n2_has_it { json!([1]) } else { json!([]) };
     vec![

@@ -380,6 +380,11 @@ impl CompactHistory {
         Some(true)
     }
 
+    /// True when `a` and `b` hold equal values (as the general path compares them).
+    pub(crate) fn same_value(&self, a: Held, b: Held) -> bool {
+        a == b || self.values.of(a) == self.values.of(b)
+    }
+
     /// A `[key value]` tuple's key and value ids: a pair whose first item is a number, a
     /// string or a boolean (as [`super::unwrap_tuples`] takes keys).
     fn tuple(&self, held: Held) -> Option<(u32, u32)> {

@@ -265,6 +265,28 @@ pub fn report(
     ops: &[Operation],
     budget: &Budget,
     valid: Validity,
+    anomalies: Vec<String>,
+    explanation: Vec<String>,
+    details: Value,
+) -> Report {
+    let clients = ops.iter().filter(|o| o.client).count();
+    report_of(
+        workload,
+        clients,
+        budget,
+        valid,
+        anomalies,
+        explanation,
+        details,
+    )
+}
+
+/// [`report`] for a history of `clients` client operations (a compact history's).
+pub fn report_of(
+    workload: &'static str,
+    clients: usize,
+    budget: &Budget,
+    valid: Validity,
     mut anomalies: Vec<String>,
     explanation: Vec<String>,
     details: Value,
@@ -274,7 +296,7 @@ pub fn report(
     Report {
         valid,
         stats: Stats {
-            ops: ops.iter().filter(|o| o.client).count(),
+            ops: clients,
             millis: budget.millis(),
             ..Stats::default()
         },

@@ -22,3 +22,22 @@ pub(crate) mod set_full;
 pub(crate) mod set_full_timeline;
 pub(crate) mod total_queue;
 pub(crate) mod unique_ids;
+
+/// True when `--workload name` can check a compact history ([`check_compact_workload`]).
+pub fn compact_workload(name: &str) -> bool {
+    name == "echo"
+}
+
+/// Checks a history read compactly ([`crate::history::read_compact`]) with the workload
+/// checker `name` ([`compact_workload`]), giving the report the general path gives; `None`
+/// for a history that path must judge (its errors are worded there).
+pub fn check_compact_workload(
+    name: &str,
+    history: &crate::history::CompactHistory,
+    budget: &crate::Budget,
+) -> Option<crate::Report> {
+    match name {
+        "echo" => echo::check_compact(history, budget),
+        _ => None,
+    }
+}
