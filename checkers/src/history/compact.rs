@@ -128,32 +128,34 @@ impl CompactOp {
         }
     }
 
+    /// The ids of `held` as a record keeps them, and whether they are a pair.
+    fn ids(held: Held) -> ([u32; 2], bool) {
+        match held {
+            Held::One(v) => ([v, 0], false),
+            Held::Pair(a, b) => ([a, b], true),
+        }
+    }
+
     /// Sets the argument.
     fn set_input(&mut self, held: Held) {
-        match held {
-            Held::One(v) => {
-                self.input = [v, 0];
-                self.flags &= !INPUT_PAIR;
-            }
-            Held::Pair(a, b) => {
-                self.input = [a, b];
-                self.flags |= INPUT_PAIR;
-            }
-        }
+        let (ids, pair) = Self::ids(held);
+        self.input = ids;
+        self.flags = if pair {
+            self.flags | INPUT_PAIR
+        } else {
+            self.flags & !INPUT_PAIR
+        };
     }
 
     /// Sets the result.
     fn set_output(&mut self, held: Held) {
-        match held {
-            Held::One(v) => {
-                self.output = [v, 0];
-                self.flags &= !OUTPUT_PAIR;
-            }
-            Held::Pair(a, b) => {
-                self.output = [a, b];
-                self.flags |= OUTPUT_PAIR;
-            }
-        }
+        let (ids, pair) = Self::ids(held);
+        self.output = ids;
+        self.flags = if pair {
+            self.flags | OUTPUT_PAIR
+        } else {
+            self.flags & !OUTPUT_PAIR
+        };
     }
 
     /// The result.

@@ -173,11 +173,13 @@ struct Parser<'a> {
     line: usize,
 }
 
-fn is_whitespace(b: u8) -> bool {
+/// EDN whitespace (commas included).
+pub(crate) fn is_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',' | 0x0c)
 }
 
-fn is_delimiter(b: u8) -> bool {
+/// A byte that ends a token.
+pub(crate) fn is_delimiter(b: u8) -> bool {
     is_whitespace(b)
         || matches!(
             b,

@@ -12,8 +12,8 @@
 //! parses that line with the general EDN reader, or hands the whole file to the general path.
 //! [`scan_edn_value`] reads the value of a Jepsen text log's operation line the same way.
 
-use super::fast_json::{RawEvent, Scalar, Second};
-use super::EventType;
+use super::edn::{is_delimiter, is_whitespace};
+use super::fast_json::{Fields, RawEvent, Scalar, Second};
 
 /// The deepest vector nesting the scanner takes (deeper: `None`, the general reader decides).
 const MAX_NESTING: usize = 8;
@@ -29,20 +29,6 @@ pub(crate) struct EdnLine<'a> {
     /// The line closes the top-level vector or list: its `]` or `)` (after the map, or
     /// alone).
     pub(crate) close: Option<u8>,
-}
-
-/// EDN whitespace (commas included), as the general reader skips it.
-fn is_whitespace(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',' | 0x0c)
-}
-
-/// A byte that ends a token, as the general reader's `is_delimiter`.
-fn is_delimiter(b: u8) -> bool {
-    is_whitespace(b)
-        || matches!(
-            b,
-            b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';' | b'\\'
-        )
 }
 
 struct Cursor<'a> {
@@ -245,20 +231,7 @@ pub(crate) fn scan_edn_value(text: &str) -> Option<(Scalar<'_>, Option<(Scalar<'
 /// gives them for the same operation in JSON.
 fn scan_map<'a>(c: &mut Cursor<'a>) -> Option<RawEvent<'a>> {
     c.at += 1;
-    let mut kind = None;
-    let mut time = None;
-    let mut process = None;
-    let mut f = None;
-    let mut key = None;
-    let mut value = None;
-    let mut pair = None;
-    let mut error = None;
-    let mut seen = 0u16;
-    let mut once = |bit: u16| {
-        let fresh = seen & bit == 0;
-        seen |= bit;
-        fresh.then_some(())
-    };
+    let mut fields = Fields::default();
     loop {
         c.blanks();
         match c.peek()? {
@@ -267,81 +240,21 @@ fn scan_map<'a>(c: &mut Cursor<'a>) -> Option<RawEvent<'a>> {
             _ => return None,
         }
         let name = &c.token()?[1..];
+        if name.is_empty() {
+            return None;
+        }
         c.blanks();
         if name == "value" && c.peek() == Some(b'[') {
-            if let Some(p) = c.tuple() {
-                once(64)?;
-                pair = Some(p);
-                value = Some(Scalar::Null);
+            if let Some(tuple) = c.tuple() {
+                fields.take_pair(tuple)?;
                 continue;
             }
         }
         let v = c.value(0)?;
-        match name {
-            "type" => {
-                once(1)?;
-                let Scalar::Str(s) = v else { return None };
-                kind = Some(EventType::parse(s)?);
-            }
-            "index" => {
-                once(2)?;
-                if !matches!(v, Scalar::Null | Scalar::Int(_)) {
-                    return None;
-                }
-            }
-            "time" => {
-                once(4)?;
-                let Scalar::Int(n) = v else { return None };
-                time = Some(n);
-            }
-            "process" => {
-                once(8)?;
-                match v {
-                    Scalar::Null => {}
-                    Scalar::Int(_) | Scalar::Str(_) => process = Some(v),
-                    Scalar::Bool(_) | Scalar::Array(_) => return None,
-                }
-            }
-            "f" => {
-                once(16)?;
-                match v {
-                    Scalar::Null => {}
-                    Scalar::Str(s) => f = Some(s),
-                    _ => return None,
-                }
-            }
-            "key" => {
-                once(32)?;
-                if matches!(v, Scalar::Array(_)) {
-                    return None;
-                }
-                key = Some(v);
-            }
-            "value" => {
-                once(64)?;
-                value = Some(v);
-            }
-            "error" => {
-                once(128)?;
-                error = Some(v);
-            }
-            "" => return None,
-            // Other fields are kept by the general reader in `extra`, which no check reads;
-            // a field given twice there keeps its last value, so nothing to decide here.
-            _ => {}
-        }
+        fields.take(name, v)?;
     }
     c.at += 1;
-    Some(RawEvent {
-        kind: kind?,
-        time,
-        process,
-        f,
-        key,
-        value: value.unwrap_or(Scalar::Null),
-        pair,
-        error,
-    })
+    fields.finish()
 }
 
 /// Whether `v` equals what [`Scalar::into_value`] makes of `s` (for tests).

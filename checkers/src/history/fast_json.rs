@@ -499,19 +499,7 @@ pub(crate) fn scan_raw(content: &str) -> Option<RawEvent<'_>> {
         at: 0,
     };
     c.eat(b'{')?;
-    let mut kind = None;
-    let mut time = None;
-    let mut process = None;
-    let mut f = None;
-    let mut key = None;
-    let mut value = None;
-    let mut error = None;
-    let mut seen = 0u16;
-    let mut once = |bit: u16| {
-        let fresh = seen & bit == 0;
-        seen |= bit;
-        fresh.then_some(())
-    };
+    let mut fields = Fields::default();
     c.blanks();
     if c.peek() == Some(b'}') {
         return None;
@@ -520,56 +508,7 @@ pub(crate) fn scan_raw(content: &str) -> Option<RawEvent<'_>> {
         let name = c.string()?;
         c.eat(b':')?;
         let v = c.value()?;
-        match name {
-            "type" => {
-                once(1)?;
-                let Scalar::Str(s) = v else { return None };
-                kind = Some(EventType::parse(s)?);
-            }
-            "index" => {
-                once(2)?;
-                if !matches!(v, Scalar::Null | Scalar::Int(_)) {
-                    return None;
-                }
-            }
-            "time" => {
-                once(4)?;
-                let Scalar::Int(n) = v else { return None };
-                time = Some(n);
-            }
-            "process" => {
-                once(8)?;
-                match v {
-                    Scalar::Null => {}
-                    Scalar::Int(_) | Scalar::Str(_) => process = Some(v),
-                    Scalar::Bool(_) | Scalar::Array(_) => return None,
-                }
-            }
-            "f" => {
-                once(16)?;
-                match v {
-                    Scalar::Null => {}
-                    Scalar::Str(s) => f = Some(s),
-                    _ => return None,
-                }
-            }
-            "key" => {
-                once(32)?;
-                if matches!(v, Scalar::Array(_)) {
-                    return None;
-                }
-                key = Some(v);
-            }
-            "value" => {
-                once(64)?;
-                value = Some(v);
-            }
-            "error" => {
-                once(128)?;
-                error = Some(v);
-            }
-            _ => {}
-        }
+        fields.take(name, v)?;
         c.blanks();
         match c.peek()? {
             b',' => c.at += 1,
@@ -582,16 +521,111 @@ pub(crate) fn scan_raw(content: &str) -> Option<RawEvent<'_>> {
     if c.at != content.len() {
         return None;
     }
-    Some(RawEvent {
-        kind: kind?,
-        time,
-        process,
-        f,
-        key,
-        value: value.unwrap_or(Scalar::Null),
-        pair: None,
-        error,
-    })
+    fields.finish()
+}
+
+/// The fields of one operation as a scanner reads them, one at a time (shared by this
+/// module's scanner and the EDN one, [`super::fast_edn`]), with the general reader's rules
+/// for each ([`super::read::event_from_map`]); anything those rules would word or treat
+/// otherwise makes the scan `None`.
+#[derive(Default)]
+pub(crate) struct Fields<'a> {
+    kind: Option<EventType>,
+    time: Option<i64>,
+    process: Option<Scalar<'a>>,
+    f: Option<&'a str>,
+    key: Option<Scalar<'a>>,
+    value: Option<Scalar<'a>>,
+    pair: Option<(Scalar<'a>, Second<'a>)>,
+    error: Option<Scalar<'a>>,
+    /// Which fields were given (a field given twice: `None`).
+    seen: u16,
+}
+
+impl<'a> Fields<'a> {
+    fn once(&mut self, bit: u16) -> Option<()> {
+        let fresh = self.seen & bit == 0;
+        self.seen |= bit;
+        fresh.then_some(())
+    }
+
+    /// Takes field `name` with value `v`; other fields than the event's are ignored (the
+    /// general reader keeps them in `extra`, which no check reads).
+    pub(crate) fn take(&mut self, name: &str, v: Scalar<'a>) -> Option<()> {
+        match name {
+            "type" => {
+                self.once(1)?;
+                let Scalar::Str(s) = v else { return None };
+                self.kind = Some(EventType::parse(s)?);
+            }
+            "index" => {
+                self.once(2)?;
+                if !matches!(v, Scalar::Null | Scalar::Int(_)) {
+                    return None;
+                }
+            }
+            "time" => {
+                self.once(4)?;
+                let Scalar::Int(n) = v else { return None };
+                self.time = Some(n);
+            }
+            "process" => {
+                self.once(8)?;
+                match v {
+                    Scalar::Null => {}
+                    Scalar::Int(_) | Scalar::Str(_) => self.process = Some(v),
+                    Scalar::Bool(_) | Scalar::Array(_) => return None,
+                }
+            }
+            "f" => {
+                self.once(16)?;
+                match v {
+                    Scalar::Null => {}
+                    Scalar::Str(s) => self.f = Some(s),
+                    _ => return None,
+                }
+            }
+            "key" => {
+                self.once(32)?;
+                if matches!(v, Scalar::Array(_)) {
+                    return None;
+                }
+                self.key = Some(v);
+            }
+            "value" => {
+                self.once(64)?;
+                self.value = Some(v);
+            }
+            "error" => {
+                self.once(128)?;
+                self.error = Some(v);
+            }
+            _ => {}
+        }
+        Some(())
+    }
+
+    /// Takes the `value` field as a tuple read without allocating ([`RawEvent::pair`]).
+    pub(crate) fn take_pair(&mut self, pair: (Scalar<'a>, Second<'a>)) -> Option<()> {
+        self.once(64)?;
+        self.value = Some(Scalar::Null);
+        self.pair = Some(pair);
+        Some(())
+    }
+
+    /// The event; `None` without a `type`.
+    pub(crate) fn finish(self) -> Option<RawEvent<'a>> {
+        Some(RawEvent {
+            kind: self.kind?,
+            time: self.time,
+            process: self.process,
+            f: self.f,
+            key: self.key,
+            value: self.value.unwrap_or(Scalar::Null),
+            pair: self.pair,
+            error: self.error,
+        })
+    }
 }
 
 /// Builds an [`Event`] from a JSON object; `Ok(None)` hands the line to the general path.
