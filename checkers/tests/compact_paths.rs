@@ -76,3 +76,113 @@ fn compact_and_general_paths_give_the_same_reports_on_every_fixture_and_anchor()
     assert!(taken.iter().all(|&n| n > 0), "checked compactly: {taken:?}");
     eprintln!("checked compactly (JSON lines, EDN, text logs): {taken:?}");
 }
+
+/// Writes `events` as a JSON array: on one line, one element per line, or pretty-printed
+/// (every field on its own line).
+fn write_array(events: &[serde_json::Value], shape: usize, path: &Path) {
+    let text = match shape {
+        0 => serde_json::to_string(events).unwrap(),
+        1 => {
+            let rows: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+            format!("[\n{}\n]\n", rows.join(",\n"))
+        }
+        _ => serde_json::to_string_pretty(events).unwrap(),
+    };
+    std::fs::write(path, text).unwrap();
+}
+
+/// Checks the JSON array at `path` on both paths with `model`: true when the compact path
+/// took it (and gave the general path's report).
+fn same_report_for_array(path: &str, model: &str) -> bool {
+    let Some(CompactRead::Read {
+        history, format, ..
+    }) = read_compact(path, None, 1 << 30, None, 0)
+    else {
+        return false;
+    };
+    assert_eq!(format, Format::JsonArray, "{path}");
+    let general = read_history_file(path).expect("a readable array");
+    assert_eq!(general.format, format);
+    let ops = pair(&general).expect("a pairable array");
+    let opts = CheckOptions::default();
+    let entry = registry::find(CheckerKind::Model, model).unwrap();
+    let mut compact = *history;
+    let Some(tuples) = compact.unwrap_tuples() else {
+        return false;
+    };
+    let Some(mut mine) = checkers::check_compact_model(model, &compact, &opts, &opts.budget())
+    else {
+        return false;
+    };
+    mine.stats.tuples = tuples;
+    let mut theirs = entry
+        .check_within_options(path, format, &ops, &opts)
+        .unwrap();
+    mine.stats.millis = 0.0;
+    theirs.stats.millis = 0.0;
+    assert_eq!(mine, theirs, "{path} --model {model}");
+    true
+}
+
+#[test]
+fn json_arrays_on_one_line_or_many_give_the_general_reports() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    histories(&root.join("fixtures"), &mut files);
+    histories(&root.join("../shared/anchors"), &mut files);
+    files.retain(|f| f.extension().is_some_and(|e| e == "jsonl"));
+    files.sort();
+    let dir = std::env::temp_dir().join(format!("faultline-arrays-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut taken = 0usize;
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let Ok(events) = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str::<serde_json::Value>)
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            continue;
+        };
+        for shape in 0..3 {
+            let array = dir.join(format!("{shape}.json"));
+            write_array(&events, shape, &array);
+            for model in ["register", "cas-register"] {
+                taken += usize::from(same_report_for_array(array.to_str().unwrap(), model));
+            }
+        }
+        // Cut short anywhere, the array is the general reader's to refuse.
+        let whole = serde_json::to_string_pretty(&events).unwrap();
+        let array = dir.join("cut.json");
+        for cut in [whole.len() - 1, whole.len() / 2, 1] {
+            std::fs::write(&array, &whole[..cut]).unwrap();
+            let path = array.to_str().unwrap();
+            assert!(read_history_file(path).is_err());
+            assert!(
+                read_compact(path, None, 1 << 30, None, 0).is_none(),
+                "{file:?} cut at {cut}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    // The anchors' own JSON arrays (elle-cli's, each on one line).
+    let mut arrays = 0usize;
+    let mut stack = vec![root.join("../shared/anchors")];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "json") {
+                for model in ["register", "cas-register"] {
+                    arrays += usize::from(same_report_for_array(p.to_str().unwrap(), model));
+                }
+            }
+        }
+    }
+    assert!(taken > 20, "checked compactly: {taken}");
+    eprintln!("JSON arrays checked compactly: {taken} written from JSON lines, {arrays} anchors");
+}

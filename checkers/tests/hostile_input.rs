@@ -127,6 +127,32 @@ fn seeds() -> Vec<Seed> {
             checker: Checker::Workload(registry::find(CheckerKind::Workload, name).unwrap()),
         });
     }
+    // Pretty-printed JSON-array twins of register histories (the compact reader splits arrays
+    // at elements, not lines).
+    let twins: Vec<Seed> = seeds
+        .iter()
+        .filter(|s| {
+            s.name.ends_with(".jsonl")
+                && matches!(s.checker, Checker::Model(m) if m.name.contains("register"))
+        })
+        .take(4)
+        .filter_map(|s| {
+            let events: Vec<serde_json::Value> = std::str::from_utf8(&s.bytes)
+                .ok()?
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()
+                .ok()?;
+            Some(Seed {
+                name: format!("{}-pretty.json", s.name),
+                bytes: serde_json::to_string_pretty(&events).ok()?.into_bytes(),
+                checker: s.checker,
+            })
+        })
+        .collect();
+    assert!(!twins.is_empty(), "expected register histories to twin");
+    seeds.extend(twins);
     assert!(seeds.len() > 20, "expected the fixtures to give seeds");
     seeds
 }
@@ -211,7 +237,7 @@ fn run_checker(
 }
 
 /// The compact reader of model checks (`history::read_compact`, used by `faultline check`
-/// for register models on JSON lines and EDN) on the same bytes as a file: when it takes them, the
+/// for register models on JSON lines, JSON arrays, EDN and Jepsen text logs) on the same bytes as a file: when it takes them, the
 /// general path must read them too and pair exactly the same client operations; a register
 /// model's compact check must not panic.
 fn compact_agrees(

@@ -1,4 +1,4 @@
-//! A compact paired history: what the "check" step reads a model check's JSON lines into.
+//! A compact paired history: what the "check" step reads a model check's history into.
 //!
 //! [`read_compact`] reads faultline's own JSON lines the way [`super::read_paired`] does —
 //! block by block (whole lines), parsed on all cores, each event paired and dropped at once,
@@ -17,7 +17,13 @@
 //! or an `f` that differs between an invocation and its completion (by its JSON text), more
 //! than `u32` events or lines. So every error, with its `FILE:LINE` and its precedence, is the
 //! general path's.
+//!
+//! The same blocks serve Jepsen EDN with one operation map per line ([`super::fast_edn`]),
+//! Jepsen text logs ([`super::textlog`]'s `scan_line`) and JSON arrays, whose blocks are cut
+//! after whole elements rather than lines ([`super::array_split`]: an array on one line, as
+//! elle-cli's are, or pretty-printed).
 
+use super::array_split::Element;
 use super::fast_edn::scan_edn_line;
 use super::fast_json::{parse_line, scan_raw, RawEvent, Scalar, Second};
 use super::json::torn_last_line;
@@ -588,7 +594,8 @@ pub enum CompactRead {
     Read {
         /// The paired operations (boxed: the other variant is small).
         history: Box<CompactHistory>,
-        /// The file's format: [`super::Format::JsonLines`] or [`super::Format::Edn`].
+        /// The file's format: [`super::Format::JsonLines`], [`super::Format::JsonArray`],
+        /// [`super::Format::Edn`] or [`super::Format::JepsenLog`].
         format: super::Format,
         /// How many events (invocations and completions) the file has.
         events: usize,
@@ -684,6 +691,9 @@ enum Syntax {
     Edn,
     /// Jepsen's text log: operation lines after `jepsen.util - ` (history/textlog.rs).
     TextLog,
+    /// One JSON array of operation objects, on one line or many: its elements are found by
+    /// [`super::array_split`] and read as JSON lines' objects are.
+    JsonArray,
 }
 
 impl Syntax {
@@ -693,6 +703,7 @@ impl Syntax {
             Syntax::Json => super::Format::JsonLines,
             Syntax::Edn => super::Format::Edn,
             Syntax::TextLog => super::Format::JepsenLog,
+            Syntax::JsonArray => super::Format::JsonArray,
         }
     }
 }
@@ -747,12 +758,14 @@ fn edn_event(text: &str, line: usize, source: &str) -> Option<Option<super::Even
     }
 }
 
-/// Parses the whole lines of `text` in chunks on all cores, in file order, reusing `pool`'s
-/// chunks; `None` when any line is malformed or not UTF-8.
+/// Parses the whole lines of `text` (for a JSON array: the elements of `array`) in chunks on
+/// all cores, in file order, reusing `pool`'s chunks; `None` when any line is malformed or
+/// not UTF-8.
 fn parse_block(
     text: &[u8],
     source: &str,
     syntax: Syntax,
+    array: Option<&ArrayBlock>,
     pool: &mut Vec<Chunk>,
 ) -> Option<Vec<Chunk>> {
     let threads = rayon::current_num_threads().max(1);
@@ -762,6 +775,9 @@ fn parse_block(
         (threads * 2).min(text.len() / MIN_CHUNK).max(2)
     };
     let target = text.len() / pieces;
+    if let Some(array) = array {
+        return parse_array_block(text, source, array, target, pool);
+    }
     let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(pieces + 1);
     let mut start = 0;
     while start < text.len() {
@@ -784,9 +800,63 @@ fn parse_block(
     let ok = chunks
         .par_iter_mut()
         .zip(bounds.par_iter())
-        .all(|(c, &(s, e))| parse_chunk(&text[s..e], source, syntax, c).is_some());
+        .all(|(c, &(s, e))| parse_chunk(&text[s..e], source, syntax, None, c).is_some());
     if !ok {
         return None;
+    }
+    Some(chunks)
+}
+
+/// A JSON array's block: its elements as [`super::array_split`] found them.
+type ArrayBlock = super::array_split::Block;
+
+/// The elements of one piece of a JSON array's block: (text start, text end, first line,
+/// elements).
+type ArrayPiece<'b> = (usize, usize, u32, &'b [Element]);
+
+/// [`parse_block`] for a JSON array's block: pieces of about `target` bytes, each starting at
+/// an element (the first at the block's start), parsed on all cores.
+fn parse_array_block(
+    text: &[u8],
+    source: &str,
+    array: &ArrayBlock,
+    target: usize,
+    pool: &mut Vec<Chunk>,
+) -> Option<Vec<Chunk>> {
+    let els = &array.elements;
+    let mut pieces: Vec<ArrayPiece> = Vec::new();
+    let (mut from, mut start, mut line) = (0usize, 0usize, 0u32);
+    for (k, e) in els.iter().enumerate() {
+        if k > from && e.start - start >= target.max(1) {
+            pieces.push((start, e.start, line, &els[from..k]));
+            (from, start, line) = (k, e.start, e.line);
+        }
+    }
+    pieces.push((start, text.len(), line, &els[from..]));
+    let mut chunks: Vec<Chunk> = pieces
+        .iter()
+        .map(|_| pool.pop().unwrap_or_default())
+        .collect();
+    use rayon::prelude::*;
+    let ok = chunks.par_iter_mut().zip(pieces.par_iter()).all(|(c, p)| {
+        let &(s, e, line, elements) = p;
+        parse_chunk(
+            &text[s..e],
+            source,
+            Syntax::JsonArray,
+            Some((elements, s, line)),
+            c,
+        )
+        .is_some()
+    });
+    if !ok {
+        return None;
+    }
+    // Each piece's line breaks: up to the next piece's first line (the last: the block's).
+    let mut next = array.newlines;
+    for (c, p) in chunks.iter_mut().zip(&pieces).rev() {
+        c.lines = next - p.2 as usize;
+        next = p.2 as usize;
     }
     Some(chunks)
 }
@@ -807,8 +877,16 @@ fn placeholder(line: u32) -> Item {
 
 /// Parses a run of whole lines sequentially into `c` (cleared first). Lines are numbered
 /// from 0 within the chunk (the full events' too; any error hands the file to the general
-/// path, so [`parse_line`]'s messages are never shown).
-fn parse_chunk<'a>(text: &'a [u8], source: &str, syntax: Syntax, c: &mut Chunk) -> Option<()> {
+/// path, so [`parse_line`]'s messages are never shown). For a JSON array, `elements` gives
+/// the elements instead of lines: the elements, the block offset `text` starts at, and the
+/// block line it starts on.
+fn parse_chunk<'a>(
+    text: &'a [u8],
+    source: &str,
+    syntax: Syntax,
+    elements: Option<(&[Element], usize, u32)>,
+    c: &mut Chunk,
+) -> Option<()> {
     let text = std::str::from_utf8(text).ok()?;
     c.items.clear();
     c.full.clear();
@@ -818,9 +896,22 @@ fn parse_chunk<'a>(text: &'a [u8], source: &str, syntax: Syntax, c: &mut Chunk) 
     let mut index: hashbrown::HashMap<&'a str, u32> = hashbrown::HashMap::new();
     let mut last_f: Option<(&'a str, u32)> = None;
     let mut lines = 0usize;
-    for (i, raw) in text.split('\n').enumerate() {
+    // Each line (or element) with its 0-based line within the chunk.
+    let records: Box<dyn Iterator<Item = (usize, &'a str)>> = match elements {
+        None => Box::new(
+            text.split('\n')
+                .enumerate()
+                .map(|(i, raw)| (i, raw.strip_suffix('\r').unwrap_or(raw))),
+        ),
+        Some((els, offset, first)) => Box::new(els.iter().map(move |e| {
+            (
+                (e.line - first) as usize,
+                &text[e.start - offset..e.end - offset],
+            )
+        })),
+    };
+    for (i, content) in records {
         lines = i;
-        let content = raw.strip_suffix('\r').unwrap_or(raw);
         if content.trim().is_empty() {
             continue;
         }
@@ -834,7 +925,7 @@ fn parse_chunk<'a>(text: &'a [u8], source: &str, syntax: Syntax, c: &mut Chunk) 
         // The line's event as the scanner reads it (`None`: read in full), the text of its
         // operation, and for EDN whether the line also closes the top-level vector.
         let (scanned, op_text, close): (Option<RawEvent<'a>>, &'a str, Option<u8>) = match syntax {
-            Syntax::Json => (scan_raw(content), content, None),
+            Syntax::Json | Syntax::JsonArray => (scan_raw(content), content, None),
             Syntax::Edn => match scan_edn_line(content) {
                 Some(l) => {
                     if let Some(close) = l.open {
@@ -868,7 +959,9 @@ fn parse_chunk<'a>(text: &'a [u8], source: &str, syntax: Syntax, c: &mut Chunk) 
         };
         let full_event = |text: &str| -> Option<Option<super::Event>> {
             match syntax {
-                Syntax::Json => parse_line(text, i, source, false).ok().map(Some),
+                Syntax::Json | Syntax::JsonArray => {
+                    parse_line(text, i, source, false).ok().map(Some)
+                }
                 Syntax::TextLog => super::textlog::parse_line(text, i, source).ok().map(Some),
                 Syntax::Edn => {
                     let e = edn_event(text, i, source)?;
@@ -990,7 +1083,7 @@ pub fn read_compact(
     if path == "-"
         || !matches!(
             forced,
-            None | Some(Format::JsonLines | Format::Edn | Format::JepsenLog)
+            None | Some(Format::JsonLines | Format::JsonArray | Format::Edn | Format::JepsenLog)
         )
     {
         return None;
@@ -1007,6 +1100,7 @@ pub fn read_compact(
     let syntax = match forced {
         Some(Format::JsonLines) => Syntax::Json,
         Some(Format::JepsenLog) => Syntax::TextLog,
+        Some(Format::JsonArray) => Syntax::JsonArray,
         Some(_) => Syntax::Edn,
         None => syntax_of(&buf, eof)?,
     };
@@ -1026,8 +1120,25 @@ pub fn read_compact(
     let mut paired_bytes: u64;
     let mut line = 1usize;
     let mut first = true;
+    let mut splitter =
+        (syntax == Syntax::JsonArray).then(|| super::array_split::Splitter::new(MAX_LINE_BYTES));
+    let mut array = ArrayBlock::default();
     loop {
-        let cut = if eof {
+        let bom = first && buf.starts_with("\u{feff}".as_bytes());
+        let cut = if let Some(splitter) = splitter.as_mut() {
+            // A JSON array is cut after its last whole element (its lines may be long).
+            let skip = if bom { 3 } else { 0 };
+            match splitter.split(&buf[skip..], eof, &mut array)? {
+                0 if !eof => {
+                    if buf.len() > MAX_LINE_BYTES {
+                        return None;
+                    }
+                    eof = fill(&mut file, &mut buf, block_size).ok()?;
+                    continue;
+                }
+                cut => skip + cut,
+            }
+        } else if eof {
             buf.len()
         } else {
             match buf.iter().rposition(|&b| b == b'\n') {
@@ -1040,11 +1151,7 @@ pub fn read_compact(
             }
         };
         let region = &buf[..cut];
-        let skip = if first && region.starts_with("\u{feff}".as_bytes()) {
-            3
-        } else {
-            0
-        };
+        let skip = if bom { 3 } else { 0 };
         first = false;
         let region = &region[skip..];
         if region.len() > MAX_LINE_BYTES {
@@ -1073,7 +1180,15 @@ pub fn read_compact(
                 Some((chunks, at)) => st.push_chunks(chunks, at),
                 None => Some(Vec::new()),
             },
-            || parse_block(body, path, syntax, &mut spare),
+            || {
+                parse_block(
+                    body,
+                    path,
+                    syntax,
+                    splitter.is_some().then_some(&array),
+                    &mut spare,
+                )
+            },
         );
         pool = spare;
         pool.extend(done?);
@@ -1130,20 +1245,33 @@ pub fn read_compact(
         buf.drain(..cut);
         eof = fill(&mut file, &mut buf, block_size).ok()?;
         if buf.is_empty() && eof {
+            if splitter.as_ref().is_some_and(|s| !s.closed()) {
+                return None;
+            }
             return st.finish_with(behind, None, &mut pool);
         }
     }
 }
 
-/// The syntax of the first block's whole lines when [`detect_format`] finds JSON lines or EDN
-/// there (`None`: another format, or nothing but blanks).
+/// The syntax of the first block's whole lines when [`detect_format`] finds a format the
+/// compact reader takes there (`None`: another format, or nothing but blanks). A first line
+/// longer than the block (a JSON array on one line) is judged by the part the block holds.
 fn syntax_of(first: &[u8], eof: bool) -> Option<Syntax> {
-    let cut = if eof {
-        first.len()
+    let text = if eof {
+        std::str::from_utf8(first).ok()?
     } else {
-        first.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)
+        match first.iter().rposition(|&b| b == b'\n') {
+            Some(p) => std::str::from_utf8(&first[..p + 1]).ok()?,
+            None => match std::str::from_utf8(first) {
+                Ok(text) => text,
+                // Cut inside a character: the whole characters before it.
+                Err(e) if e.error_len().is_none() => {
+                    std::str::from_utf8(&first[..e.valid_up_to()]).ok()?
+                }
+                Err(_) => return None,
+            },
+        }
     };
-    let text = std::str::from_utf8(&first[..cut]).ok()?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if !text.bytes().any(|b| !b.is_ascii_whitespace()) {
         return None;
@@ -1152,6 +1280,7 @@ fn syntax_of(first: &[u8], eof: bool) -> Option<Syntax> {
         Ok(super::Format::JsonLines) => Some(Syntax::Json),
         Ok(super::Format::Edn) => Some(Syntax::Edn),
         Ok(super::Format::JepsenLog) => Some(Syntax::TextLog),
+        Ok(super::Format::JsonArray) => Some(Syntax::JsonArray),
         _ => None,
     }
 }
@@ -1386,7 +1515,7 @@ impl Pairing {
         }
         // A log without a single operation line is the general reader's to word (an error,
         // or an empty history).
-        if self.syntax == Syntax::TextLog && self.pos == 0 {
+        if matches!(self.syntax, Syntax::TextLog | Syntax::JsonArray) && self.pos == 0 {
             return None;
         }
         self.finish(torn_line)

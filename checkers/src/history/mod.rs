@@ -8,6 +8,7 @@
 //! (crate-private) module; [`read_history`] detects the encoding from the content.
 //! [`write_json_lines`] produces faultline's own JSON lines; [`limits`] bounds what is read.
 
+mod array_split;
 pub(crate) mod compact;
 mod edn;
 mod fast_edn;
