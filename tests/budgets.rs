@@ -700,7 +700,36 @@ fn large_register_history(dir: &Path, n: usize) -> PathBuf {
 fn budgets_memory_limit_holds_while_reading_a_history_that_does_not_fit() {
     let dir = tempfile::tempdir().unwrap();
     let file = large_register_history(dir.path(), 600_000);
-    let file = file.to_str().unwrap();
+    memory_limit_holds_while_reading(file.to_str().unwrap());
+}
+
+/// The same for the history written as one JSON array on one line (elle-cli's shape, 124 MiB):
+/// the compact reader cuts it after whole elements, so the budget is checked as it reads and
+/// the suggested limit suffices (the general reader needs gigabytes for such an array).
+#[test]
+fn budgets_memory_limit_holds_while_reading_a_json_array_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = large_register_history(dir.path(), 600_000);
+    let path = dir.path().join("large-register.json");
+    {
+        use std::io::BufRead;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        out.write_all(b"[").unwrap();
+        let src = std::io::BufReader::new(std::fs::File::open(&lines).unwrap());
+        for (i, l) in src.lines().enumerate() {
+            if i > 0 {
+                out.write_all(b",").unwrap();
+            }
+            out.write_all(l.unwrap().as_bytes()).unwrap();
+        }
+        out.write_all(b"]\n").unwrap();
+        out.flush().unwrap();
+    }
+    std::fs::remove_file(&lines).unwrap();
+    memory_limit_holds_while_reading(path.to_str().unwrap());
+}
+
+fn memory_limit_holds_while_reading(file: &str) {
     let o = faultline(&[
         "check",
         "--format",
