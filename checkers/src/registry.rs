@@ -8,7 +8,7 @@
 
 use crate::budget::Budget;
 use crate::error::UsageError;
-use crate::history::{Format, Operation};
+use crate::history::{CompactHistory, Format, Operation};
 use crate::jepsen;
 use crate::linear;
 use crate::model::{
@@ -23,6 +23,10 @@ use crate::InputError;
 /// paired operations, the options and the check's budget.
 type CheckFn = fn(&str, Format, &[Operation], &CheckOptions, &Budget) -> Result<Report, InputError>;
 
+/// The same check over a compact history ([`CompactHistory`]); `None` when the general path
+/// must check it (it then words any error).
+type CompactFn = fn(&CompactHistory, &CheckOptions, &Budget) -> Option<Report>;
+
 /// One registered checker.
 pub struct Checker {
     /// Its name on the command line (`--model NAME` or `--workload NAME`).
@@ -32,6 +36,8 @@ pub struct Checker {
     /// A sequential model (linearizability) or a workload checker.
     pub kind: CheckerKind,
     run: CheckFn,
+    /// Its check over a compact history, where it has one.
+    compact: Option<CompactFn>,
 }
 
 impl std::fmt::Debug for Checker {
@@ -127,6 +133,24 @@ impl Checker {
     }
 }
 
+/// True when `--model name` can check a [`CompactHistory`] ([`check_compact_model`]): every
+/// registered model can.
+pub fn compact_model(name: &str) -> bool {
+    find(CheckerKind::Model, name).is_some_and(|c| c.compact.is_some())
+}
+
+/// Checks `history` with the model `name` exactly as [`Checker::check`] checks the same
+/// history paired into operations (Jepsen's independent tuples already unwrapped, see
+/// [`CompactHistory::unwrap_tuples`]); `None` when the general path must check it.
+pub fn check_compact_model(
+    name: &str,
+    history: &CompactHistory,
+    opts: &CheckOptions,
+    budget: &Budget,
+) -> Option<Report> {
+    (find(CheckerKind::Model, name)?.compact?)(history, opts, budget)
+}
+
 macro_rules! model {
     ($name:literal, $about:literal, $ty:expr) => {
         Checker {
@@ -136,6 +160,9 @@ macro_rules! model {
             run: |file, format, ops, opts, budget| {
                 linear::check_operations(&$ty, file, format, ops, opts, budget)
             },
+            compact: Some(|history, opts, budget| {
+                linear::compact::check_compact(&$ty, history, opts, budget)
+            }),
         }
     };
 }
@@ -147,6 +174,7 @@ macro_rules! workload {
             about: $about,
             kind: CheckerKind::Workload,
             run: |file, _format, ops, opts, budget| $check(file, ops, opts, budget),
+            compact: None,
         }
     };
 }

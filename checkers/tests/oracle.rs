@@ -834,7 +834,13 @@ fn check_case(
         );
     }
     let report = library_check(m, &ops, initial);
-    if matches!(m, Model::Register | Model::CasRegister) {
+    // The compact path's report is the general path's: on every register case, and on every
+    // fourth case of the other models (whose compact check is the general compile over
+    // rebuilt operations; all of them would double this test's time).
+    static OTHERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if matches!(m, Model::Register | Model::CasRegister)
+        || OTHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4 == 0
+    {
         compact_agrees(m, &ops, initial, &report)?;
     }
     let want = if expect {
@@ -927,7 +933,7 @@ fn compact_agrees(
     events.sort_by_key(|(pos, _)| *pos);
     let text: String = events.iter().map(|(_, e)| format!("{e}\n")).collect();
     both_paths_agree(m, &text, initial, report, false)?;
-    if ops.iter().all(|o| o.key.is_none()) {
+    if matches!(m, Model::Register | Model::CasRegister) && ops.iter().all(|o| o.key.is_none()) {
         // The same register as one key of Jepsen's independent [key value] tuples (a write
         // [7 v], a read invoked [7 null], a cas [7 [old new]], every completion [7 result]):
         // both paths unwrap them, or neither, and agree.

@@ -1,7 +1,8 @@
-//! Checking a register history straight from its compact form
-//! ([`crate::history::CompactHistory`]): `register` and `cas-register` compile the compact
-//! records into the search's entries without rebuilding an [`crate::Operation`] per
-//! operation; only the operations a counterexample shows are rebuilt ([`OpSource`]).
+//! Checking a history straight from its compact form ([`crate::history::CompactHistory`]):
+//! `register` and `cas-register` compile the compact records into the search's entries
+//! without rebuilding an [`crate::Operation`] per operation; every other model rebuilds each
+//! operation for its compile only ([`check_compact`]). Only the operations a counterexample
+//! shows are rebuilt for the report ([`OpSource`]).
 //!
 //! The compile is [`crate::model::register`]'s `compile_register` and [`super::compile`]'s
 //! grouping, over ids: values are interned into the model's [`crate::Interner`] in the same
@@ -36,28 +37,37 @@ impl OpSource for CompactHistory {
     }
 }
 
-/// True when `--model name` can check a [`CompactHistory`] ([`check_compact_model`]).
-pub fn compact_model(name: &str) -> bool {
-    matches!(name, "register" | "cas-register")
-}
-
 /// Bytes a compact check needs per client operation besides the compact history (its
 /// search entry, the search's lists and memo), for the reader's estimate.
 pub const COMPACT_CHECK_BYTES_PER_OP: usize = 96;
 
-/// Checks `history` (read from faultline's JSON lines) with the model `name`
-/// ([`compact_model`]), exactly as [`crate::check_operations`] checks the same history paired
-/// into operations; `None` when the general path must check it (see the module docs).
-pub fn check_compact_model(
-    name: &str,
+/// Checks `history` with `model` exactly as [`crate::check_operations`] checks the same
+/// history paired into operations; `None` when the general path must check it (see the
+/// module docs). `register` and `cas-register` compile the records directly; any other
+/// model compiles each operation rebuilt from its record, one at a time, with the general
+/// compile itself (so its entries, partitions and report are the general path's by
+/// construction), keeping no [`crate::Operation`] past its compile.
+pub(crate) fn check_compact<M: Model>(
+    model: &M,
     history: &CompactHistory,
     opts: &CheckOptions,
     budget: &Budget,
 ) -> Option<Report> {
-    match name {
+    match model.name() {
         "register" => run(&Register, false, history, opts, budget),
         "cas-register" => run(&CasRegister, true, history, opts, budget),
-        _ => None,
+        _ => {
+            let started = budget.started();
+            let mut ctx = CompileCtx {
+                fail_cas_observed: history.format == Some(crate::history::Format::JepsenLog),
+                ..Default::default()
+            };
+            let ops = (0..history.len()).filter_map(|id| history.operation(id));
+            let partitions = super::compile(model, "", ops, opts, &mut ctx).ok()?;
+            Some(decide_partitions(
+                model, partitions, history, &ctx, opts, budget, started,
+            ))
+        }
     }
 }
 

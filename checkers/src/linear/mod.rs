@@ -75,7 +75,7 @@ pub fn check_operations<M: Model>(
         fail_cas_observed: format == Format::JepsenLog,
         ..Default::default()
     };
-    let partitions = compile(model, file, ops, opts, &mut ctx)?;
+    let partitions = compile(model, file, ops.iter(), opts, &mut ctx)?;
     Ok(decide_partitions(
         model, partitions, ops, &ctx, opts, budget, started,
     ))
@@ -228,10 +228,10 @@ pub(crate) fn decide_partitions<M: Model, S: OpSource + ?Sized>(
 }
 
 /// Compiles every client operation and groups the results by key.
-fn compile<M: Model>(
+pub(crate) fn compile<M: Model, O: std::borrow::Borrow<Operation>>(
     model: &M,
     file: &str,
-    ops: &[Operation],
+    ops: impl Iterator<Item = O>,
     opts: &CheckOptions,
     ctx: &mut CompileCtx,
 ) -> Result<Vec<Partition<M>>, InputError> {
@@ -240,7 +240,11 @@ fn compile<M: Model>(
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut int_index: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     let mut keyed: Option<(bool, usize)> = None;
-    for op in ops.iter().filter(|o| o.client) {
+    for op in ops {
+        let op = op.borrow();
+        if !op.client {
+            continue;
+        }
         let compiled = model
             .compile(op, ctx)
             .map_err(|m| InputError::new(file, op.invoke_line, m.0))?;
