@@ -1242,7 +1242,7 @@ struct Pairing {
     shape: Shape,
     /// The lines' syntax.
     syntax: Syntax,
-    /// The format the caller gave (`--input-format`), if any.
+    /// The format the caller gave (`--format-in`), if any.
     forced: Option<super::Format>,
     /// Every event so far has a key and an `f` of Porcupine's kv format (get, put, append):
     /// what makes a history of one EDN map per line [`super::Format::PorcupineKv`], as
