@@ -207,9 +207,9 @@ pub fn check_file_keeping(
         memory_limit: opts.memory_limit,
         memory_in_use: opts.memory_in_use,
     };
-    // register and cas-register histories (JSON lines, Jepsen EDN and text logs) and echo
-    // histories are read and checked compactly; anything that path does not take is read and
-    // checked below.
+    // register, cas-register and kv histories (JSON lines, Jepsen EDN with one map per line —
+    // Porcupine's kv format among it — and text logs) and echo histories are read and checked
+    // compactly; anything that path does not take is read and checked below.
     let compact = match checker.kind {
         CheckerKind::Model => checkers::compact_model(checker.name),
         CheckerKind::Workload => checkers::compact_workload(checker.name),
@@ -307,7 +307,8 @@ fn too_large(
     )
 }
 
-/// [`check_file`] for a register model over a JSON-lines file, read and checked compactly
+/// [`check_file`] for a model or workload with a compact check ([`checkers::compact_model`],
+/// [`checkers::compact_workload`]), the file read and checked compactly
 /// ([`checkers::history::read_compact`], [`checkers::check_compact_model`]): the same report,
 /// notes and verdict. `None` when that path does not take the file (another encoding, any
 /// input problem, anything the model refuses): the general path then reads and checks it,

@@ -237,9 +237,10 @@ fn run_checker(
 }
 
 /// The compact reader of model checks (`history::read_compact`, used by `faultline check`
-/// for register models on JSON lines, JSON arrays, EDN and Jepsen text logs) on the same bytes as a file: when it takes them, the
-/// general path must read them too and pair exactly the same client operations; a register
-/// model's compact check must not panic.
+/// for every model on JSON lines, JSON arrays, EDN and text logs) on the same bytes as a
+/// file: when it takes them, the general path must read them too, in the format the compact
+/// reader names, and pair exactly the same client operations; a model's compact check must not
+/// panic.
 fn compact_agrees(
     bytes: &[u8],
     forced: Option<Format>,
@@ -254,11 +255,21 @@ fn compact_agrees(
     let path_str = path.to_str().unwrap_or_default().to_string();
     let compact = history::read_compact(&path_str, forced, 256 << 20, None, 0);
     std::fs::remove_file(&path).ok();
-    let Some(history::CompactRead::Read { history: h, .. }) = compact else {
+    let Some(history::CompactRead::Read {
+        history: h, format, ..
+    }) = compact
+    else {
         return Ok(());
     };
-    let general = read_history(&path_str, bytes, forced).and_then(|g| pair(&g));
-    let ops = general
+    let general = read_history(&path_str, bytes, forced)
+        .map_err(|e| format!("the compact reader took input the general path refuses: {e}"))?;
+    if general.format != format {
+        return Err(format!(
+            "compact reader named the format {format:?}, the general path {:?}",
+            general.format
+        ));
+    }
+    let ops = pair(&general)
         .map_err(|e| format!("the compact reader took input the general path refuses: {e}"))?;
     if ops.len() != h.len() {
         return Err(format!(

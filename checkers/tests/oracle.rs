@@ -834,11 +834,11 @@ fn check_case(
         );
     }
     let report = library_check(m, &ops, initial);
-    // The compact path's report is the general path's: on every register case, and on every
-    // fourth case of the other models (whose compact check is the general compile over
+    // The compact path's report is the general path's: on every register and kv case, and on
+    // every fourth case of the other models (whose compact check is the general compile over
     // rebuilt operations; all of them would double this test's time).
     static OTHERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    if matches!(m, Model::Register | Model::CasRegister)
+    if matches!(m, Model::Register | Model::CasRegister | Model::Kv)
         || OTHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4 == 0
     {
         compact_agrees(m, &ops, initial, &report)?;
@@ -900,10 +900,10 @@ fn check_case(
     check_counterexample(m, &ops, &init, cx, tally).map_err(|e| fail(e, cx))
 }
 
-/// Writes `ops` as faultline's JSON lines (events in position order) and checks that the
-/// compact path (`read_compact` + `check_compact_model`, then `judge_vacuous_compact`) gives
-/// the report the general path gives on that file, and that the file's general verdict is
-/// `report`'s.
+/// Writes `ops` as faultline's JSON lines (events in position order; kv's also with
+/// `{"key", "value"}` values instead of key fields) and checks that the compact path
+/// (`read_compact` + `check_compact_model`, then `judge_vacuous_compact`) gives the report the
+/// general path gives on that file, and that the file's general verdict is `report`'s.
 fn compact_agrees(
     m: Model,
     ops: &[Operation],
@@ -933,6 +933,21 @@ fn compact_agrees(
     events.sort_by_key(|(pos, _)| *pos);
     let text: String = events.iter().map(|(_, e)| format!("{e}\n")).collect();
     both_paths_agree(m, &text, initial, report, false)?;
+    if m == Model::Kv {
+        // The same kv history without key fields: every value a {"key": k, "value": v}
+        // object (a get's result too), as kv also reads keys.
+        let objects: String = events
+            .iter()
+            .map(|(_, e)| {
+                let mut e = e.clone();
+                if let Some(key) = e.as_object_mut().and_then(|o| o.remove("key")) {
+                    e["value"] = json!({"key": key, "value": e["value"].take()});
+                }
+                format!("{e}\n")
+            })
+            .collect();
+        both_paths_agree(m, &objects, initial, report, false)?;
+    }
     if matches!(m, Model::Register | Model::CasRegister) && ops.iter().all(|o| o.key.is_none()) {
         // The same register as one key of Jepsen's independent [key value] tuples (a write
         // [7 v], a read invoked [7 null], a cas [7 [old new]], every completion [7 result]):
@@ -1363,6 +1378,11 @@ fn oracle_mutex() {
 #[test]
 fn oracle_initial_values() {
     run_model(Model::Register, INITIAL_CASES, Some(json!(0)));
+    run_model(
+        Model::Kv,
+        INITIAL_CASES,
+        Some(json!({"k0": "1", "k1": "2"})),
+    );
     run_model(Model::Counter, INITIAL_CASES, Some(json!(5)));
     run_model(Model::Set, INITIAL_CASES, Some(json!([1])));
     run_model(Model::Mutex, INITIAL_CASES, Some(json!(true)));

@@ -1,6 +1,9 @@
 //! A compact paired history: what the "check" step reads a model check's history into.
 //!
-//! [`read_compact`] reads faultline's own JSON lines the way [`super::read_paired`] does —
+//! [`read_compact`] reads faultline's own JSON lines, Jepsen EDN with one operation map per
+//! line (in one vector or list, or not; keyed maps too, so Porcupine's kv format, named
+//! [`super::Format::PorcupineKv`] exactly when [`super::read_history`] names it) and Jepsen
+//! text logs the way [`super::read_paired`] reads JSON lines —
 //! block by block (whole lines), parsed on all cores, each event paired and dropped at once,
 //! the memory budget checked and extrapolated after every block — but keeps each operation
 //! as one small fixed-size record ([`CompactOp`], 72 bytes, no heap) instead of an
@@ -594,8 +597,9 @@ pub enum CompactRead {
     Read {
         /// The paired operations (boxed: the other variant is small).
         history: Box<CompactHistory>,
-        /// The file's format: [`super::Format::JsonLines`], [`super::Format::JsonArray`],
-        /// [`super::Format::Edn`] or [`super::Format::JepsenLog`].
+        /// The file's format, as [`super::read_history`] names it: JSON lines, a JSON array,
+        /// Jepsen EDN, Porcupine's kv format or a Jepsen text log (or the format the caller
+        /// gave).
         format: super::Format,
         /// How many events (invocations and completions) the file has.
         events: usize,
@@ -937,10 +941,6 @@ fn parse_chunk<'a>(
                         }
                         continue;
                     };
-                    // Keyed EDN (Porcupine's kv format among it) is the general path's.
-                    if ev.key.is_some() {
-                        return None;
-                    }
                     c.mark(Mark::Event);
                     (Some(ev), op_text, l.close)
                 }
@@ -963,13 +963,7 @@ fn parse_chunk<'a>(
                     parse_line(text, i, source, false).ok().map(Some)
                 }
                 Syntax::TextLog => super::textlog::parse_line(text, i, source).ok().map(Some),
-                Syntax::Edn => {
-                    let e = edn_event(text, i, source)?;
-                    if e.as_ref().is_some_and(|e| e.key.is_some()) {
-                        return None;
-                    }
-                    Some(e)
-                }
+                Syntax::Edn => edn_event(text, i, source),
             }
         };
         let Some(ev) = scanned else {
@@ -1083,7 +1077,13 @@ pub fn read_compact(
     if path == "-"
         || !matches!(
             forced,
-            None | Some(Format::JsonLines | Format::JsonArray | Format::Edn | Format::JepsenLog)
+            None | Some(
+                Format::JsonLines
+                    | Format::JsonArray
+                    | Format::Edn
+                    | Format::PorcupineKv
+                    | Format::JepsenLog
+            )
         )
     {
         return None;
@@ -1111,6 +1111,8 @@ pub fn read_compact(
         pos: 0,
         shape: Shape::Start,
         syntax,
+        forced,
+        kv: true,
     };
     // Blocks are parsed (on all cores) while the previous block's events are paired: `behind`
     // holds a parsed block waiting to be paired, with its first line.
@@ -1238,7 +1240,7 @@ pub fn read_compact(
                     read,
                     total,
                     ops: ops.len(),
-                    format: st.syntax.format(),
+                    format: st.forced.unwrap_or(st.syntax.format()),
                 });
             }
         }
@@ -1375,6 +1377,12 @@ struct Pairing {
     shape: Shape,
     /// The lines' syntax.
     syntax: Syntax,
+    /// The format the caller gave (`--format-in`), if any.
+    forced: Option<super::Format>,
+    /// Every event so far has a key and an `f` of Porcupine's kv format (get, put, append):
+    /// what makes a history of one EDN map per line [`super::Format::PorcupineKv`], as
+    /// [`super::read_history`] tells it.
+    kv: bool,
 }
 
 /// A chunk's string ids → the history's `f` and value ids, found on first use.
@@ -1525,6 +1533,7 @@ impl Pairing {
     /// pairs it, keeping what the run's figures need of it ([`crate::perf`]'s fault windows):
     /// its `f`, its first event's time and value, and its completion's time.
     fn named(&mut self, name: &str, ev: Ev, pos: u32) -> Option<()> {
+        self.note_kv(&ev);
         let (input, pair) = match ev.value {
             Held::One(a) => ([a, 0], 0),
             Held::Pair(a, b) => ([a, b], INPUT_PAIR),
@@ -1578,7 +1587,35 @@ impl Pairing {
         Some(())
     }
 
+    /// Notes whether `ev` could be an event of Porcupine's kv format ([`Pairing::kv`]).
+    fn note_kv(&mut self, ev: &Ev) {
+        self.kv = self.kv
+            && ev.key.is_some()
+            && matches!(
+                self.h.fs.get(usize::from(ev.f)).map(String::as_str),
+                Some("get" | "put" | "append")
+            );
+    }
+
+    /// The file's format, as [`super::read_history`] names it: the one given, else the
+    /// syntax's, except that EDN of one map per line (not inside a vector or list) whose
+    /// every event is a kv event ([`Pairing::kv`]) is Porcupine's kv format.
+    fn format(&self) -> super::Format {
+        match self.forced {
+            Some(f) => f,
+            None if self.syntax == Syntax::Edn
+                && self.shape == Shape::PerLine
+                && self.pos > 0
+                && self.kv =>
+            {
+                super::Format::PorcupineKv
+            }
+            None => self.syntax.format(),
+        }
+    }
+
     fn client(&mut self, process: i64, ev: Ev, pos: u32) -> Option<()> {
+        self.note_kv(&ev);
         let f = ev.f;
         if ev.kind == EventType::Invoke {
             if self.pending.contains(process) {
@@ -1652,9 +1689,10 @@ impl Pairing {
         v.texts = hashbrown::HashMap::new();
         v.values.shrink_to_fit();
         self.h.ops.shrink_to_fit();
-        self.h.format = Some(self.syntax.format());
+        let format = self.format();
+        self.h.format = Some(format);
         Some(CompactRead::Read {
-            format: self.syntax.format(),
+            format,
             events: self.pos as usize,
             history: Box::new(self.h),
             torn_line,
@@ -1829,7 +1867,65 @@ mod tests {
         let keyed = format!("{}\n{{:type :ok, :process 9, :key 1}}\n", lines.join("\n"));
         compare_taking("edn-keyed", &keyed, false, "edn");
         let kv = "{:process 0, :type :invoke, :f :put, :key \"x\", :value \"1\"}\n{:process 0, :type :ok, :f :put, :key \"x\", :value \"1\"}\n";
-        compare_taking("edn-kv", kv, false, "edn");
+        compare_taking("edn-kv", kv, true, "edn");
+    }
+
+    /// Guards the format the compact reader names for keyed EDN: Porcupine's kv format
+    /// exactly when the general reader names it (one map per line, every event keyed with
+    /// get/put/append), and the format given when one is given; the operations are the
+    /// general path's.
+    #[test]
+    fn compact_reader_names_porcupine_kv_exactly_when_the_general_reader_does() {
+        use crate::history::Format;
+        let kv = "{:process 0, :type :invoke, :f :put, :key \"x\", :value \"1\"}\n\
+                  {:process 1, :type :invoke, :f :get, :key \"y\", :value nil}\n\
+                  {:process 0, :type :ok, :f :put, :key \"x\", :value \"1\"}\n\
+                  {:process 1, :type :ok, :f :get, :key \"y\", :value \"\"}\n\
+                  {:process 2, :type :invoke, :f :append, :key 3, :value \"a b\"}\n\
+                  {:process 2, :type :info, :f :append, :key 3, :value \"a b\"}\n";
+        let nemesis = "{:process :nemesis, :type :info, :f :kill, :value nil}\n";
+        let unkeyed = "{:process 3, :type :invoke, :f :get, :value nil}\n";
+        let register = "{:process 0, :type :invoke, :f :write, :key \"x\", :value 1}\n\
+                        {:process 0, :type :ok, :f :write, :key \"x\", :value 1}\n\
+                        {:process 1, :type :invoke, :f :read, :key 1, :value nil}\n\
+                        {:process 1, :type :ok, :f :read, :key 1, :value 1}\n";
+        let vector = format!("[{}]\n", kv.trim_end());
+        let cases: Vec<(&str, String, Option<Format>)> = vec![
+            ("kv", kv.to_string(), None),
+            ("kv-nemesis", format!("{kv}{nemesis}"), None),
+            ("kv-unkeyed", format!("{kv}{unkeyed}"), None),
+            ("kv-vector", vector.clone(), None),
+            ("kv-as-edn", kv.to_string(), Some(Format::Edn)),
+            ("register-keyed", register.to_string(), None),
+            (
+                "register-as-kv",
+                register.to_string(),
+                Some(Format::PorcupineKv),
+            ),
+            ("vector-as-kv", vector, Some(Format::PorcupineKv)),
+        ];
+        for (name, text, forced) in cases {
+            let dir = std::env::temp_dir()
+                .join(format!("faultline-compact-{}-f-{name}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("h.edn");
+            std::fs::write(&path, &text).unwrap();
+            let path = path.to_str().unwrap();
+            let general = read_history(path, text.as_bytes(), forced).unwrap();
+            let ops = pair(&general).unwrap();
+            let Some(CompactRead::Read {
+                history, format, ..
+            }) = read_compact(path, forced, 1 << 30, None, 0)
+            else {
+                panic!("{name}: the compact reader left a keyed EDN history");
+            };
+            assert_eq!(format, general.format, "{name}");
+            assert_eq!(history.format, Some(general.format), "{name}");
+            for op in ops.iter().filter(|o| o.client) {
+                assert_eq!(history.operation(op.id).as_ref(), Some(op), "{name}");
+            }
+            std::fs::remove_dir_all(&dir).ok();
+        }
     }
 
     #[test]

@@ -1,28 +1,34 @@
 //! Checking a history straight from its compact form ([`crate::history::CompactHistory`]):
-//! `register` and `cas-register` compile the compact records into the search's entries
+//! `register`, `cas-register` and `kv` compile the compact records into the search's entries
 //! without rebuilding an [`crate::Operation`] per operation; every other model rebuilds each
 //! operation for its compile only ([`check_compact`]). Only the operations a counterexample
 //! shows are rebuilt for the report ([`OpSource`]).
 //!
-//! The compile is [`crate::model::register`]'s `compile_register` and [`super::compile`]'s
-//! grouping, over ids: values are interned into the model's [`crate::Interner`] in the same
-//! order as there, keys are grouped exactly as there (integers by value, anything else by
-//! its canonical text), so partitions, their order, their entries and the report are the
-//! same. Whatever the general compile would refuse (an `f` the model does not know, a cas
-//! value that is not `[old, new]`, keyed and unkeyed operations mixed, a bad `--initial`)
-//! makes [`check_compact_model`] give `None`: the caller then checks the file on the general path,
+//! The compile is the model's own (a [`CompactCompile`] per model: [`crate::model::register`]'s
+//! `compile_register` over value ids, interned into the model's [`crate::Interner`] in the
+//! same order as there; [`crate::model::Kv`]'s compile with each value's text made once per
+//! value id and shared, its `null` → `""` and number → text rules, and keys from the `key`
+//! field or from a `{"key": k, "value": v}` argument) and [`super::compile`]'s grouping,
+//! written once for every model: keys are grouped exactly as there (integers by value,
+//! anything else by its canonical text), so partitions, their order, their entries and the
+//! report are the same. Whatever the general compile would refuse (an `f` the model does not
+//! know, a cas value that is not `[old, new]`, a kv value that is not text, a kv operation
+//! without a key, keyed and unkeyed operations mixed, a bad `--initial`) makes
+//! [`check_compact`] give `None`: the caller then checks the file on the general path,
 //! which words the error.
 
 use super::{decide_partitions, Entry, OpSource, Partition};
 use crate::budget::Budget;
 use crate::history::compact::{CompactOp, Held, NONE};
 use crate::history::{CompactHistory, Outcome};
+use crate::model::kv::{self, KvOp};
 use crate::model::register::RegOp;
-use crate::model::{canonical, CasRegister, CompileCtx, Model, Register, ValueId};
+use crate::model::{canonical, CasRegister, CompileCtx, Kv, Model, Register, ValueId};
 use crate::options::CheckOptions;
 use crate::verdict::{OpView, Report};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 impl OpSource for CompactHistory {
     fn view(&self, id: usize) -> OpView {
@@ -41,21 +47,38 @@ impl OpSource for CompactHistory {
 /// search entry, the search's lists and memo), for the reader's estimate.
 pub const COMPACT_CHECK_BYTES_PER_OP: usize = 96;
 
-/// Checks `history` with `model` exactly as [`crate::check_operations`] checks the same
-/// history paired into operations; `None` when the general path must check it (see the
-/// module docs). `register` and `cas-register` compile the records directly; any other
-/// model compiles each operation rebuilt from its record, one at a time, with the general
-/// compile itself (so its entries, partitions and report are the general path's by
-/// construction), keeping no [`crate::Operation`] past its compile.
+/// Checks `history` (read by [`crate::history::read_compact`]) with `model` exactly as
+/// [`crate::check_operations`] checks the same history paired into operations; `None` when the
+/// general path must check it (see the module docs). `register`, `cas-register` and `kv`
+/// compile the records directly; any other model compiles each operation rebuilt from its
+/// record, one at a time, with the general compile itself (so its entries, partitions and
+/// report are the general path's by construction), keeping no [`crate::Operation`] past its
+/// compile.
 pub(crate) fn check_compact<M: Model>(
     model: &M,
     history: &CompactHistory,
     opts: &CheckOptions,
     budget: &Budget,
 ) -> Option<Report> {
+    let reg = |cas| RegCompile {
+        cas,
+        ids: Ids {
+            ids: vec![NONE; history.values.len()],
+        },
+    };
     match model.name() {
-        "register" => run(&Register, false, history, opts, budget),
-        "cas-register" => run(&CasRegister, true, history, opts, budget),
+        "register" => run(&Register, &mut reg(false), history, opts, budget),
+        "cas-register" => run(&CasRegister, &mut reg(true), history, opts, budget),
+        "kv" => run(
+            &Kv,
+            &mut KvCompile {
+                texts: vec![None; history.values.len()],
+                inner: HashMap::new(),
+            },
+            history,
+            opts,
+            budget,
+        ),
         _ => {
             let started = budget.started();
             let mut ctx = CompileCtx {
@@ -71,9 +94,9 @@ pub(crate) fn check_compact<M: Model>(
     }
 }
 
-fn run<M: Model<Op = RegOp, State = ValueId>>(
+fn run<M: Model, C: CompactCompile<Op = M::Op>>(
     model: &M,
-    cas: bool,
+    compiler: &mut C,
     history: &CompactHistory,
     opts: &CheckOptions,
     budget: &Budget,
@@ -83,10 +106,36 @@ fn run<M: Model<Op = RegOp, State = ValueId>>(
         fail_cas_observed: history.format == Some(crate::history::Format::JepsenLog),
         ..Default::default()
     };
-    let partitions = compile(model, cas, history, opts, &mut ctx)?;
+    let partitions = compile(model, compiler, history, opts, &mut ctx)?;
     Some(decide_partitions(
         model, partitions, history, &ctx, opts, budget, started,
     ))
+}
+
+/// Where a compiled operation's partition key comes from.
+enum KeyOf<'h> {
+    /// The operation has no key (an unkeyed history).
+    None,
+    /// The record's key, a value id.
+    Id(u32),
+    /// A value found inside the operation's argument (kv's `{"key": k, "value": v}`).
+    Value(&'h Value),
+}
+
+/// A model's [`Model::compile`] over compact records.
+trait CompactCompile {
+    /// The model's compiled operation.
+    type Op;
+
+    /// Compiles one client record as the model's `compile` compiles the operation it stands
+    /// for: `Ok(None)` where that skips it, `Err(())` where it reports an error (the general
+    /// path then words it).
+    fn op<'h>(
+        &mut self,
+        h: &'h CompactHistory,
+        op: &CompactOp,
+        ctx: &mut CompileCtx,
+    ) -> Result<Option<(KeyOf<'h>, Self::Op)>, ()>;
 }
 
 /// Model ids of the history's values, interned on first use (the general compile's order).
@@ -109,62 +158,202 @@ impl Ids {
     }
 }
 
-/// `compile_register` for one compact operation: `Ok(None)` to skip it, `Err(())` where the
-/// general compile reports an error.
-fn compile_op(
+/// `register` and `cas-register`'s `compile_register` (model/register.rs) over records.
+struct RegCompile {
+    /// True for `cas-register` (a `cas` is an operation of the model).
     cas: bool,
-    h: &CompactHistory,
-    op: &CompactOp,
-    ids: &mut Ids,
-    ctx: &mut CompileCtx,
-) -> Result<Option<RegOp>, ()> {
-    let outcome = op.outcome();
-    Ok(Some(match h.f(op).ok_or(())? {
-        "write" => {
-            if outcome == Outcome::Fail {
-                return Ok(None);
-            }
-            RegOp::Write(ids.of(h, ctx, op.input()))
-        }
-        "read" => {
-            if outcome != Outcome::Ok {
-                return Ok(None);
-            }
-            RegOp::Read(ids.of(h, ctx, op.output()))
-        }
-        "cas" if cas => {
-            let Held::Pair(old, new) = op.input() else {
-                return Err(());
-            };
-            let old = ids.of(h, ctx, Held::One(old));
-            if outcome == Outcome::Fail {
-                // A Jepsen text log's failed cas observed another value; elsewhere it took no
-                // effect (as the general compile, model/register.rs).
-                if ctx.fail_cas_observed {
-                    return Ok(Some(RegOp::CasFailed(old)));
-                }
-                return Ok(None);
-            }
-            RegOp::Cas(old, ids.of(h, ctx, Held::One(new)))
-        }
-        _ => return Err(()),
-    }))
+    ids: Ids,
 }
 
-/// [`super::compile`] over the compact records.
-fn compile<M: Model<Op = RegOp, State = ValueId>>(
+impl CompactCompile for RegCompile {
+    type Op = RegOp;
+
+    fn op<'h>(
+        &mut self,
+        h: &'h CompactHistory,
+        op: &CompactOp,
+        ctx: &mut CompileCtx,
+    ) -> Result<Option<(KeyOf<'h>, RegOp)>, ()> {
+        let ids = &mut self.ids;
+        let outcome = op.outcome();
+        let rop = match h.f(op).ok_or(())? {
+            "write" => {
+                if outcome == Outcome::Fail {
+                    return Ok(None);
+                }
+                RegOp::Write(ids.of(h, ctx, op.input()))
+            }
+            "read" => {
+                if outcome != Outcome::Ok {
+                    return Ok(None);
+                }
+                RegOp::Read(ids.of(h, ctx, op.output()))
+            }
+            "cas" if self.cas => {
+                let Held::Pair(old, new) = op.input() else {
+                    return Err(());
+                };
+                let old = ids.of(h, ctx, Held::One(old));
+                if outcome == Outcome::Fail {
+                    // A Jepsen text log's failed cas observed another value; elsewhere it took
+                    // no effect (as the general compile, model/register.rs).
+                    if !ctx.fail_cas_observed {
+                        return Ok(None);
+                    }
+                    RegOp::CasFailed(old)
+                } else {
+                    RegOp::Cas(old, ids.of(h, ctx, Held::One(new)))
+                }
+            }
+            _ => return Err(()),
+        };
+        let key = if op.key == NONE {
+            KeyOf::None
+        } else {
+            KeyOf::Id(op.key)
+        };
+        Ok(Some((key, rop)))
+    }
+}
+
+/// `kv`'s compile (model/kv.rs) over records. Each value's text is made once and shared by
+/// every operation that holds it.
+struct KvCompile {
+    /// Value id → its text, once made.
+    texts: Vec<Option<Arc<str>>>,
+    /// Value id of a `{"key", "value"}` object → the text of its `"value"`, once made.
+    inner: HashMap<u32, Arc<str>>,
+}
+
+impl KvCompile {
+    /// The text of `held` (kv.rs `text`); `Err` where that refuses it.
+    fn text(&mut self, h: &CompactHistory, held: Held) -> Result<Arc<str>, ()> {
+        let Held::One(v) = held else {
+            // A two-item array: not text.
+            return Err(());
+        };
+        let slot = &mut self.texts[v as usize];
+        if let Some(t) = slot {
+            return Ok(t.clone());
+        }
+        let t = kv::text(h.values.get(v), "").map_err(|_| ())?;
+        *slot = Some(t.clone());
+        Ok(t)
+    }
+
+    /// The text of `value`, found inside the object whose id is `object`.
+    fn inner_text(&mut self, object: u32, value: &Value) -> Result<Arc<str>, ()> {
+        if let Some(t) = self.inner.get(&object) {
+            return Ok(t.clone());
+        }
+        let t = kv::text(value, "").map_err(|_| ())?;
+        self.inner.insert(object, t.clone());
+        Ok(t)
+    }
+}
+
+impl CompactCompile for KvCompile {
+    type Op = KvOp;
+
+    fn op<'h>(
+        &mut self,
+        h: &'h CompactHistory,
+        op: &CompactOp,
+        _ctx: &mut CompileCtx,
+    ) -> Result<Option<(KeyOf<'h>, KvOp)>, ()> {
+        let f = h.f(op).ok_or(())?;
+        // The key field, or else a {"key", "value"} argument (kv.rs `key_value`).
+        let (key, object) = if op.key != NONE {
+            (KeyOf::Id(op.key), None)
+        } else {
+            let Held::One(v) = op.input() else {
+                return Err(());
+            };
+            let (k, value) = kv::object_key_value(h.values.get(v)).ok_or(())?;
+            (KeyOf::Value(k), Some((v, value)))
+        };
+        let outcome = op.outcome();
+        let kop = match f {
+            "put" | "append" => {
+                if outcome == Outcome::Fail {
+                    return Ok(None);
+                }
+                let v = match object {
+                    None => self.text(h, op.input())?,
+                    Some((id, value)) => self.inner_text(id, value)?,
+                };
+                if f == "put" {
+                    KvOp::Put(v)
+                } else {
+                    KvOp::Append(v)
+                }
+            }
+            "get" | "read" => {
+                if outcome != Outcome::Ok {
+                    return Ok(None);
+                }
+                // Without a key field, a {"key", "value"} result reads as its value.
+                let inner = match (object, op.output()) {
+                    (Some(_), Held::One(out)) => {
+                        kv::object_key_value(h.values.get(out)).map(|(_, value)| (out, value))
+                    }
+                    _ => None,
+                };
+                KvOp::Get(match inner {
+                    Some((out, value)) => self.inner_text(out, value)?,
+                    None => self.text(h, op.output())?,
+                })
+            }
+            _ => return Err(()),
+        };
+        Ok(Some((key, kop)))
+    }
+}
+
+/// Partitions being built, as [`super::compile`] groups them: by key, in the order keys first
+/// appear, integers by value and anything else by its canonical text.
+struct Groups<O> {
+    groups: Vec<(Option<Value>, Vec<Entry<O>>)>,
+    index: HashMap<String, usize>,
+    int_index: HashMap<i64, usize>,
+}
+
+impl<O> Groups<O> {
+    /// The group of `key`, made if new.
+    fn of(&mut self, key: &Value) -> usize {
+        let mut group = |groups: &mut Vec<(Option<Value>, Vec<Entry<O>>)>| {
+            *self.index.entry(canonical(key)).or_insert_with(|| {
+                groups.push((Some(key.clone()), Vec::new()));
+                groups.len() - 1
+            })
+        };
+        match key.as_i64() {
+            Some(n) => match self.int_index.get(&n) {
+                Some(&g) => g,
+                None => {
+                    let g = group(&mut self.groups);
+                    self.int_index.insert(n, g);
+                    g
+                }
+            },
+            None => group(&mut self.groups),
+        }
+    }
+}
+
+/// [`super::compile`] over the compact records, with `compiler` as the model's compile.
+fn compile<M: Model, C: CompactCompile<Op = M::Op>>(
     model: &M,
-    cas: bool,
+    compiler: &mut C,
     h: &CompactHistory,
     opts: &CheckOptions,
     ctx: &mut CompileCtx,
 ) -> Option<Vec<Partition<M>>> {
-    let mut ids = Ids {
-        ids: vec![NONE; h.values.len()],
+    let mut groups: Groups<M::Op> = Groups {
+        groups: Vec::new(),
+        index: HashMap::new(),
+        int_index: HashMap::new(),
     };
-    let mut groups: Vec<(Option<Value>, Vec<Entry<RegOp>>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut int_index: HashMap<i64, usize> = HashMap::new();
     // Key value id → group, once its group is known.
     let mut key_group: Vec<u32> = vec![NONE; h.values.len()];
     let mut keyed: Option<bool> = None;
@@ -173,60 +362,44 @@ fn compile<M: Model<Op = RegOp, State = ValueId>>(
         if !op.client() {
             continue;
         }
-        let Some(mop) = compile_op(cas, h, op, &mut ids, ctx).ok()? else {
+        let Some((key, mop)) = compiler.op(h, op, ctx).ok()? else {
             continue;
         };
-        let has_key = op.key != NONE;
+        let has_key = !matches!(key, KeyOf::None);
         match keyed {
             None => keyed = Some(has_key),
             Some(k) if k != has_key => return None,
             _ => {}
         }
-        let g = if !has_key {
-            *unkeyed_group.get_or_insert_with(|| {
-                groups.push((None, Vec::new()));
-                groups.len() - 1
-            })
-        } else if key_group[op.key as usize] != NONE {
-            key_group[op.key as usize] as usize
-        } else {
-            let key = h.values.get(op.key);
-            let mut group = || {
-                *index.entry(canonical(key)).or_insert_with(|| {
-                    groups.push((Some(key.clone()), Vec::new()));
-                    groups.len() - 1
-                })
-            };
-            let g = match key.as_i64() {
-                Some(n) => match int_index.get(&n) {
-                    Some(&g) => g,
-                    None => {
-                        let g = group();
-                        int_index.insert(n, g);
-                        g
-                    }
-                },
-                None => group(),
-            };
-            key_group[op.key as usize] = u32::try_from(g).ok()?;
-            g
+        let g = match key {
+            KeyOf::None => *unkeyed_group.get_or_insert_with(|| {
+                groups.groups.push((None, Vec::new()));
+                groups.groups.len() - 1
+            }),
+            KeyOf::Id(k) if key_group[k as usize] != NONE => key_group[k as usize] as usize,
+            KeyOf::Id(k) => {
+                let g = groups.of(h.values.get(k));
+                key_group[k as usize] = u32::try_from(g).ok()?;
+                g
+            }
+            KeyOf::Value(k) => groups.of(k),
         };
         let ret = match op.outcome() {
             Outcome::Ok | Outcome::Fail => (op.complete != NONE).then_some(op.complete as usize),
             Outcome::Info => None,
         };
-        groups[g].1.push(Entry {
+        groups.groups[g].1.push(Entry {
             op: mop,
             call: op.invoke as usize,
             ret,
             orig: id,
         });
     }
-    if groups.is_empty() {
+    if groups.groups.is_empty() {
         model.init(opts.initial.as_ref(), None, ctx).ok()?;
     }
-    let mut parts = Vec::with_capacity(groups.len());
-    for (key, mut entries) in groups {
+    let mut parts = Vec::with_capacity(groups.groups.len());
+    for (key, mut entries) in groups.groups {
         let init = model.init(opts.initial.as_ref(), key.as_ref(), ctx).ok()?;
         entries.retain(|e| e.ret.is_some() || !model.read_only(&e.op));
         // Grown by doubling: give back what the search will not use.

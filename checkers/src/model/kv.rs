@@ -28,7 +28,9 @@ pub struct Kv;
 
 const ACCEPTED: &str = "get, put, append";
 
-fn text(v: &Value, what: &str) -> Result<Arc<str>, ShapeError> {
+/// A kv value as text: a string as it is, `null` as `""`, a number as its JSON text; anything
+/// else is refused (`what` names it in the message).
+pub(crate) fn text(v: &Value, what: &str) -> Result<Arc<str>, ShapeError> {
     match v {
         Value::String(s) => Ok(Arc::from(s.as_str())),
         Value::Null => Ok(Arc::from("")),
@@ -40,19 +42,28 @@ fn text(v: &Value, what: &str) -> Result<Arc<str>, ShapeError> {
     }
 }
 
+/// `null`, for a `{"key"}` value without a `"value"`.
+static NULL: Value = Value::Null;
+
+/// The key and value of a `{"key": k, "value": v}` value (`v` is `null` when absent); `None`
+/// for anything else.
+pub(crate) fn object_key_value(v: &Value) -> Option<(&Value, &Value)> {
+    match v {
+        Value::Object(m) => Some((m.get("key")?, m.get("value").unwrap_or(&NULL))),
+        _ => None,
+    }
+}
+
 /// Splits a kv operation into (key, value): the `key` field, or a `{"key", "value"}` value.
 fn key_value(v: &Value, key: &Option<Value>) -> Result<(Value, Value), ShapeError> {
     if let Some(k) = key {
         return Ok((k.clone(), v.clone()));
     }
-    match v {
-        Value::Object(m) if m.contains_key("key") => Ok((
-            m["key"].clone(),
-            m.get("value").cloned().unwrap_or(Value::Null),
-        )),
-        other => Err(shape!(
+    match object_key_value(v) {
+        Some((k, v)) => Ok((k.clone(), v.clone())),
+        None => Err(shape!(
             "expected a kv operation with a key field or a value {{\"key\": k, \"value\": v}}, found {}",
-            show(other)
+            show(v)
         )),
     }
 }

@@ -12,7 +12,7 @@
 mod cas_register;
 mod fifo_queue;
 mod grow_set;
-mod kv;
+pub(crate) mod kv;
 mod multi_register;
 mod mutex;
 mod pn_counter;
