@@ -884,8 +884,8 @@ fn placeholder(line: u32) -> Item {
 /// path, so [`parse_line`]'s messages are never shown). For a JSON array, `elements` gives
 /// the elements instead of lines: the elements, the block offset `text` starts at, and the
 /// block line it starts on.
-fn parse_chunk<'a>(
-    text: &'a [u8],
+fn parse_chunk(
+    text: &[u8],
     source: &str,
     syntax: Syntax,
     elements: Option<(&[Element], usize, u32)>,
@@ -897,23 +897,44 @@ fn parse_chunk<'a>(
     c.strs.clear();
     c.marks.clear();
     c.items.reserve(text.len() / 90 + 1);
-    let mut index: hashbrown::HashMap<&'a str, u32> = hashbrown::HashMap::new();
-    let mut last_f: Option<(&'a str, u32)> = None;
-    let mut lines = 0usize;
-    // Each line (or element) with its 0-based line within the chunk.
-    let records: Box<dyn Iterator<Item = (usize, &'a str)>> = match elements {
-        None => Box::new(
+    // Each line (or element) with its 0-based line within the chunk; one instance of the
+    // parsing loop per kind of record (a boxed iterator cost the JSON-lines path ~5 %).
+    let lines = match elements {
+        None => parse_records(
             text.split('\n')
                 .enumerate()
                 .map(|(i, raw)| (i, raw.strip_suffix('\r').unwrap_or(raw))),
-        ),
-        Some((els, offset, first)) => Box::new(els.iter().map(move |e| {
-            (
-                (e.line - first) as usize,
-                &text[e.start - offset..e.end - offset],
-            )
-        })),
+            source,
+            syntax,
+            c,
+        )?,
+        Some((els, offset, first)) => parse_records(
+            els.iter().map(move |e| {
+                (
+                    (e.line - first) as usize,
+                    &text[e.start - offset..e.end - offset],
+                )
+            }),
+            source,
+            syntax,
+            c,
+        )?,
     };
+    c.lines = lines;
+    Some(())
+}
+
+/// [`parse_chunk`]'s loop over the chunk's records (0-based line, content); gives the last
+/// record's line.
+fn parse_records<'a>(
+    records: impl Iterator<Item = (usize, &'a str)>,
+    source: &str,
+    syntax: Syntax,
+    c: &mut Chunk,
+) -> Option<usize> {
+    let mut index: hashbrown::HashMap<&'a str, u32> = hashbrown::HashMap::new();
+    let mut last_f: Option<(&'a str, u32)> = None;
+    let mut lines = 0usize;
     for (i, content) in records {
         lines = i;
         if content.trim().is_empty() {
@@ -1058,8 +1079,7 @@ fn parse_chunk<'a>(
             error,
         });
     }
-    c.lines = lines;
-    Some(())
+    Some(lines)
 }
 
 /// Reads and pairs the history at `path` compactly (see the module docs), within the memory
