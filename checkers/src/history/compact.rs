@@ -2,8 +2,8 @@
 //!
 //! [`read_compact`] reads faultline's own JSON lines, Jepsen EDN with one operation map per
 //! line (in one vector or list, or not; keyed maps too, so Porcupine's kv format, named
-//! [`super::Format::PorcupineKv`] exactly when [`super::read_history`] names it) and Jepsen
-//! text logs the way [`super::read_paired`] reads JSON lines —
+//! [`super::Format::PorcupineKv`] exactly when [`super::read_history`] names it), Jepsen
+//! text logs and JSON arrays the way [`super::read_paired`] reads JSON lines —
 //! block by block (whole lines), parsed on all cores, each event paired and dropped at once,
 //! the memory budget checked and extrapolated after every block — but keeps each operation
 //! as one small fixed-size record ([`CompactOp`], 72 bytes, no heap) instead of an
@@ -21,10 +21,10 @@
 //! than `u32` events or lines. So every error, with its `FILE:LINE` and its precedence, is the
 //! general path's.
 //!
-//! The same blocks serve Jepsen EDN with one operation map per line ([`super::fast_edn`]),
-//! Jepsen text logs ([`super::textlog`]'s `scan_line`) and JSON arrays, whose blocks are cut
-//! after whole elements rather than lines ([`super::array_split`]: an array on one line, as
-//! elle-cli's are, or pretty-printed).
+//! Each syntax has its line scanner: [`super::fast_edn`] for EDN, [`super::textlog`]'s
+//! `scan_line` for text logs; a JSON array's blocks are cut after whole elements rather than
+//! lines ([`super::array_split`]: an array on one line, as elle-cli's are, or pretty-printed),
+//! and each element is read as a JSON line is.
 
 use super::array_split::Element;
 use super::fast_edn::scan_edn_line;

@@ -79,21 +79,14 @@ pub(crate) fn check_compact<M: Model>(
             opts,
             budget,
         ),
-        _ => {
-            let started = budget.started();
-            let mut ctx = CompileCtx {
-                fail_cas_observed: history.format == Some(crate::history::Format::JepsenLog),
-                ..Default::default()
-            };
+        _ => decide(model, history, opts, budget, |ctx| {
             let ops = (0..history.len()).filter_map(|id| history.operation(id));
-            let partitions = super::compile(model, "", ops, opts, &mut ctx).ok()?;
-            Some(decide_partitions(
-                model, partitions, history, &ctx, opts, budget, started,
-            ))
-        }
+            super::compile(model, "", ops, opts, ctx).ok()
+        }),
     }
 }
 
+/// Checks `history` with a model whose records `compiler` compiles directly.
 fn run<M: Model, C: CompactCompile<Op = M::Op>>(
     model: &M,
     compiler: &mut C,
@@ -101,12 +94,26 @@ fn run<M: Model, C: CompactCompile<Op = M::Op>>(
     opts: &CheckOptions,
     budget: &Budget,
 ) -> Option<Report> {
+    decide(model, history, opts, budget, |ctx| {
+        compile(model, compiler, history, opts, ctx)
+    })
+}
+
+/// Decides the partitions `partitions` compiles (`None`: the general path must check the
+/// history), with the compile context the general check uses for the history's format.
+fn decide<M: Model>(
+    model: &M,
+    history: &CompactHistory,
+    opts: &CheckOptions,
+    budget: &Budget,
+    partitions: impl FnOnce(&mut CompileCtx) -> Option<Vec<Partition<M>>>,
+) -> Option<Report> {
     let started = budget.started();
     let mut ctx = CompileCtx {
         fail_cas_observed: history.format == Some(crate::history::Format::JepsenLog),
         ..Default::default()
     };
-    let partitions = compile(model, compiler, history, opts, &mut ctx)?;
+    let partitions = partitions(&mut ctx)?;
     Some(decide_partitions(
         model, partitions, history, &ctx, opts, budget, started,
     ))
