@@ -184,8 +184,14 @@ impl CompactOp {
 pub(crate) struct Values {
     /// Integers by value (a table for dense ones, [`crate::int_ids`]).
     ints: IntIds,
-    /// Strings without escapes (as the scanner reads them), by their contents.
-    strs: hashbrown::HashMap<Box<str>, u32>,
+    /// Strings without escapes (as the scanner reads them), by their contents: the ids of
+    /// `String` values, hashed by their text, which only `values` holds (a long value's text
+    /// is not kept twice).
+    strs: hashbrown::HashTable<u32>,
+    /// The hasher of `strs`.
+    hasher: hashbrown::DefaultHashBuilder,
+    /// Bytes the text of strings and of `texts`' keys take on the heap (the reader's estimate).
+    text_bytes: usize,
     /// Anything else by its JSON text.
     texts: hashbrown::HashMap<String, u32>,
     /// Two-item arrays read as two ids ([`Values::pair`]), by their items' ids, both ways.
@@ -198,7 +204,9 @@ impl Default for Values {
     fn default() -> Self {
         Values {
             ints: IntIds::default(),
-            strs: hashbrown::HashMap::new(),
+            strs: hashbrown::HashTable::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            text_bytes: 0,
             texts: hashbrown::HashMap::new(),
             pairs: hashbrown::HashMap::new(),
             pair_items: hashbrown::HashMap::new(),
@@ -233,11 +241,19 @@ impl Values {
     }
 
     fn str(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.strs.get(s) {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(s);
+        let values = &self.values;
+        let same = |&id: &u32| values[id as usize].as_str() == Some(s);
+        if let Some(&id) = self.strs.find(hash, same) {
             return id;
         }
         let id = self.push(Value::String(s.to_string()));
-        self.strs.insert(s.into(), id);
+        self.text_bytes += s.len();
+        let (values, hasher) = (&self.values, &self.hasher);
+        self.strs.insert_unique(hash, id, |&id| {
+            hasher.hash_one(values[id as usize].as_str().unwrap_or_default())
+        });
         id
     }
 
@@ -256,6 +272,8 @@ impl Values {
             return id;
         }
         let id = self.push(v);
+        // The text, and about as much again for the parsed value.
+        self.text_bytes += 2 * text.len();
         self.texts.insert(text, id);
         id
     }
@@ -503,7 +521,13 @@ impl CompactHistory {
 
     /// About how many bytes the tables of values hold.
     fn table_bytes(&self) -> usize {
-        self.values.len() * (std::mem::size_of::<Value>() + 40)
+        self.values.len() * (std::mem::size_of::<Value>() + 40) + self.values.text_bytes
+    }
+
+    /// About how many bytes the texts of values (strings, and the JSON text of objects and
+    /// arrays) take: a check holds a copy of each value it compiles.
+    fn text_bytes(&self) -> usize {
+        self.values.text_bytes
     }
 
     fn f_id(&mut self, f: Option<&str>) -> Option<u16> {
@@ -1247,11 +1271,13 @@ pub fn read_compact(
             } else {
                 1.0
             };
+            // The check compiles a copy of each value (a long string's text included).
             let size = std::mem::size_of::<CompactOp>();
             let final_ops = ops.capacity().max((ops.len() as f64 * scale) as usize);
             let growth = (final_ops - ops.len()) * (size + per_op)
                 + ops.len() * per_op
-                + (st.h.table_bytes() as f64 * (scale - 1.0).max(0.0)) as usize;
+                + (st.h.table_bytes() as f64 * (scale - 1.0).max(0.0)) as usize
+                + (st.h.text_bytes() as f64 * scale) as usize;
             let needed = used + growth;
             let estimated = paired_bytes > 0;
             if used > memory_limit || (estimated && needed > memory_limit) {
@@ -1260,7 +1286,8 @@ pub fn read_compact(
                     read,
                     total,
                     ops: ops.len(),
-                    format: st.forced.unwrap_or(st.syntax.format()),
+                    // As a whole read names it (Porcupine's kv lines, not plain EDN).
+                    format: st.format(),
                 });
             }
         }
@@ -1705,7 +1732,7 @@ impl Pairing {
         // The lookup tables are for reading only.
         let v = &mut self.h.values;
         v.ints = IntIds::default();
-        v.strs = hashbrown::HashMap::new();
+        v.strs = hashbrown::HashTable::new();
         v.texts = hashbrown::HashMap::new();
         v.values.shrink_to_fit();
         self.h.ops.shrink_to_fit();
@@ -1742,6 +1769,63 @@ mod tests {
             assert_eq!(v.get(id), &Value::from(n));
         }
         assert_eq!(v.len(), 40_000 + 3 + 1, "the integers and null");
+    }
+
+    /// Equal strings get one id, their text held once (by the value) and counted once in the
+    /// reader's estimate.
+    #[test]
+    fn values_strings_are_interned_by_their_text_held_once() {
+        let mut v = Values::default();
+        let long = "x".repeat(10_000);
+        let a = v.str(&long);
+        let b = v.str("short");
+        assert_eq!(v.str(&long), a);
+        assert_eq!(v.str("short"), b);
+        assert_ne!(a, b);
+        assert_eq!(v.get(a), &Value::String(long));
+        assert_eq!(v.text_bytes, 10_000 + 5);
+    }
+
+    /// A Porcupine kv file too large for the limit is named `porcupine-kv` in the `unknown`
+    /// (as its whole read names it), not `edn`.
+    #[test]
+    fn out_of_memory_names_porcupine_kv_as_the_whole_read_does() {
+        let dir =
+            std::env::temp_dir().join(format!("faultline-compact-oom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kv.edn");
+        let mut text = String::new();
+        for i in 0..40_000 {
+            let p = i % 4;
+            text.push_str(&format!(
+                "{{:process {p}, :type :invoke, :f :put, :key \"k{}\", :value \"v{i}\"}}\n",
+                i % 3
+            ));
+            text.push_str(&format!(
+                "{{:process {p}, :type :ok, :f :put, :key \"k{}\", :value \"v{i}\"}}\n",
+                i % 3
+            ));
+        }
+        assert!(text.len() > 2 * FIRST_BLOCK);
+        std::fs::write(&path, &text).unwrap();
+        // Nothing in use at the first block's check (nothing is paired yet), past the limit
+        // at the next: the reader stops after pairing some of the file.
+        fn huge() -> usize {
+            static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            if CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                0
+            } else {
+                1 << 40
+            }
+        }
+        let read = read_compact(path.to_str().unwrap(), None, 1 << 20, Some(huge), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+        match read {
+            Some(CompactRead::OutOfMemory { format, .. }) => {
+                assert_eq!(format, super::super::Format::PorcupineKv)
+            }
+            other => panic!("expected the reader to stop for memory: {other:?}"),
+        }
     }
 
     fn compare(name: &str, text: &str) {
