@@ -18,14 +18,14 @@
 //! which words the error.
 
 use super::{decide_partitions, Entry, OpSource, Partition};
-use crate::budget::Budget;
+use crate::budget::{Budget, StopReason};
 use crate::history::compact::{CompactOp, Held, NONE};
 use crate::history::{CompactHistory, Outcome};
 use crate::model::kv::{self, KvOp};
 use crate::model::register::RegOp;
 use crate::model::{canonical, CasRegister, CompileCtx, Kv, Model, Register, ValueId};
 use crate::options::CheckOptions;
-use crate::verdict::{OpView, Report};
+use crate::verdict::{CheckerKind, OpView, Report};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,8 +80,22 @@ pub(crate) fn check_compact<M: Model>(
             budget,
         ),
         _ => decide(model, history, opts, budget, |ctx| {
-            let ops = (0..history.len()).filter_map(|id| history.operation(id));
-            super::compile(model, "", ops, opts, ctx).ok()
+            // The memory budget is looked at every few operations (the compile holds what it
+            // makes of each); past it, the operations end early and the check is `unknown`.
+            let mut over = false;
+            let ops = (0..history.len())
+                .filter_map(|id| history.operation(id))
+                .enumerate()
+                .take_while(|(i, _)| {
+                    over = over || (i % COMPILE_CHECK_EVERY == 0 && budget.memory_exceeded());
+                    !over
+                })
+                .map(|(_, op)| op);
+            let parts = super::compile(model, "", ops, opts, ctx).ok();
+            if over {
+                return Some(Err(StopReason::Memory));
+            }
+            parts.map(Ok)
         }),
     }
 }
@@ -95,25 +109,43 @@ fn run<M: Model, C: CompactCompile<Op = M::Op>>(
     budget: &Budget,
 ) -> Option<Report> {
     decide(model, history, opts, budget, |ctx| {
-        compile(model, compiler, history, opts, ctx)
+        compile(model, compiler, history, opts, ctx, budget)
     })
 }
 
+/// How many operations a compile reads between two looks at the memory budget (the probe is
+/// one atomic load; a kv operation may hold a text of many kilobytes).
+const COMPILE_CHECK_EVERY: usize = 64;
+
 /// Decides the partitions `partitions` compiles (`None`: the general path must check the
-/// history), with the compile context the general check uses for the history's format.
+/// history; `Err`: the compile stopped for the budget, and the check is `unknown`), with the
+/// compile context the general check uses for the history's format.
 fn decide<M: Model>(
     model: &M,
     history: &CompactHistory,
     opts: &CheckOptions,
     budget: &Budget,
-    partitions: impl FnOnce(&mut CompileCtx) -> Option<Vec<Partition<M>>>,
+    partitions: impl FnOnce(&mut CompileCtx) -> Option<Result<Vec<Partition<M>>, StopReason>>,
 ) -> Option<Report> {
     let started = budget.started();
     let mut ctx = CompileCtx {
         fail_cas_observed: history.format == Some(crate::history::Format::JepsenLog),
         ..Default::default()
     };
-    let partitions = partitions(&mut ctx)?;
+    let partitions = match partitions(&mut ctx)? {
+        Ok(partitions) => partitions,
+        Err(why) => {
+            let mut report = Report::stopped(
+                model.name(),
+                CheckerKind::Model,
+                history.client_ops(),
+                Some(why),
+                budget.describe(why),
+            );
+            report.stats.millis = started.elapsed().as_secs_f64() * 1000.0;
+            return Some(report);
+        }
+    };
     Some(decide_partitions(
         model, partitions, history, &ctx, opts, budget, started,
     ))
@@ -355,7 +387,8 @@ fn compile<M: Model, C: CompactCompile<Op = M::Op>>(
     h: &CompactHistory,
     opts: &CheckOptions,
     ctx: &mut CompileCtx,
-) -> Option<Vec<Partition<M>>> {
+    budget: &Budget,
+) -> Option<Result<Vec<Partition<M>>, StopReason>> {
     let mut groups: Groups<M::Op> = Groups {
         groups: Vec::new(),
         index: HashMap::new(),
@@ -366,6 +399,9 @@ fn compile<M: Model, C: CompactCompile<Op = M::Op>>(
     let mut keyed: Option<bool> = None;
     let mut unkeyed_group: Option<usize> = None;
     for (id, op) in h.ops.iter().enumerate() {
+        if id % COMPILE_CHECK_EVERY == 0 && budget.memory_exceeded() {
+            return Some(Err(StopReason::Memory));
+        }
         if !op.client() {
             continue;
         }
@@ -413,5 +449,5 @@ fn compile<M: Model, C: CompactCompile<Op = M::Op>>(
         entries.shrink_to_fit();
         parts.push(Partition { key, init, entries });
     }
-    Some(parts)
+    Some(Ok(parts))
 }

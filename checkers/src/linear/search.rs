@@ -355,6 +355,11 @@ impl<'a, M: Model> Search<'a, M> {
                 if let Some(why) = why {
                     break Run::Aborted(why);
                 }
+            } else if ticks & 0x3F == 0 && budget.memory_exceeded() {
+                // The heap is looked at more often than the rest: one step of a model with
+                // large states (kv's texts, a set's or a queue's elements) may allocate many
+                // kilobytes, and the limit must hold within a few steps.
+                break Run::Aborted(StopReason::Memory);
             }
             // Pick the next candidate: a popped frame's entry with next states left to try,
             // else from the cursor.
