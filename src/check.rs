@@ -203,6 +203,130 @@ pub fn check_file_keeping(
     if std::env::var_os("FAULTLINE_PANIC_FOR_TESTS").is_some() {
         panic!("panic requested by FAULTLINE_PANIC_FOR_TESTS");
     }
+    if file == "-" {
+        match stdin_as_file(opts.memory_limit) {
+            Ok(Some(input)) => {
+                let (mut outcome, history) = check_path(&input.path, file, checker, forced, opts);
+                if let FileOutcome::BadInput(e) = &mut outcome {
+                    if e.file == input.path {
+                        e.file = file.to_string();
+                    }
+                }
+                return (outcome, history);
+            }
+            Ok(None) => {}
+            Err(Spool::Input(e)) => return (FileOutcome::BadInput(e), None),
+            Err(Spool::TooLong(copied)) => {
+                let why = format!(
+                    "memory limit of {} MiB too small for the history: standard input ran past {} MiB, {SPOOL_PER_LIMIT} times the limit (no history that long fits in it); give a larger --memory-limit",
+                    opts.memory_limit >> 20,
+                    copied >> 20
+                );
+                let report =
+                    Report::stopped(checker.name, checker.kind, 0, Some(StopReason::Memory), why);
+                let outcome = FileOutcome::Checked {
+                    format: forced.unwrap_or(Format::JsonLines),
+                    report: Box::new(report),
+                };
+                return (outcome, None);
+            }
+        }
+    }
+    check_path(file, file, checker, forced, opts)
+}
+
+/// How many times the memory limit standard input may run to before it is given up: every
+/// history measured takes more memory than its size when read (a register history in JSON
+/// lines 1.2 times, a JSON array 1.25, kv texts 2–4: docs/reliability.md), so one four times
+/// longer than the limit cannot fit, and an endless stream does not fill the disk.
+const SPOOL_PER_LIMIT: u64 = 4;
+
+/// Why standard input could not be made a file.
+enum Spool {
+    /// It could not be read.
+    Input(InputError),
+    /// It ran past [`SPOOL_PER_LIMIT`] times the memory limit (the bytes copied).
+    TooLong(u64),
+}
+
+/// Standard input as a file the readers open by path, so that it is read as a file is: by
+/// the compact and streaming readers, in blocks, within `--memory-limit` (read whole into
+/// memory, a 250 MB list-append history from a pipe took 7.4 GB before any budget was
+/// compared). A redirected regular file is read where it is; a pipe is first copied to an
+/// unnamed temporary file (gone with the process, even a killed one). `None` when no
+/// temporary file can be made: standard input is then read whole, as before.
+struct StdinFile {
+    /// `/proc/self/fd/N`.
+    path: String,
+    /// The temporary file, kept open while it is read (`None`: standard input itself).
+    _spool: Option<std::fs::File>,
+}
+
+///
+/// The copy stops early, as reading standard input into memory did, at a line longer than the
+/// readers take (the reader then names it), and gives up past [`SPOOL_PER_LIMIT`] times the
+/// memory limit `memory_limit`.
+fn stdin_as_file(memory_limit: usize) -> Result<Option<StdinFile>, Spool> {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    const STDIN: &str = "/proc/self/fd/0";
+    if std::fs::metadata(STDIN).is_ok_and(|m| m.is_file()) {
+        return Ok(Some(StdinFile {
+            path: STDIN.to_string(),
+            _spool: None,
+        }));
+    }
+    let Ok(spool) = tempfile::tempfile() else {
+        return Ok(None);
+    };
+    let cannot = |io: std::io::Error| {
+        Spool::Input(InputError::new(
+            "-",
+            0,
+            format!("cannot read standard input (copying it to a temporary file): {io}"),
+        ))
+    };
+    let cap = (memory_limit as u64).saturating_mul(SPOOL_PER_LIMIT);
+    let max_line = checkers::history::limits::MAX_LINE_BYTES;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, spool);
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut copied, mut line) = (0u64, 0usize);
+    loop {
+        let n = match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(cannot(e)),
+        };
+        out.write_all(&buf[..n]).map_err(cannot)?;
+        copied += n as u64;
+        line = match buf[..n].iter().rposition(|&b| b == b'\n') {
+            Some(p) => n - p - 1,
+            None => line + n,
+        };
+        if line > max_line {
+            break;
+        }
+        if copied > cap {
+            return Err(Spool::TooLong(copied));
+        }
+    }
+    let spool = out.into_inner().map_err(|e| cannot(e.into_error()))?;
+    Ok(Some(StdinFile {
+        path: format!("/proc/self/fd/{}", spool.as_raw_fd()),
+        _spool: Some(spool),
+    }))
+}
+
+/// [`check_file_keeping`] of the file at `path`, named `name` in notes.
+fn check_path(
+    file: &str,
+    name: &str,
+    checker: &Checker,
+    forced: Option<Format>,
+    opts: &CheckOptions,
+) -> (FileOutcome, Option<Box<CompactHistory>>) {
     let budget = ReadBudget {
         memory_limit: opts.memory_limit,
         memory_in_use: opts.memory_in_use,
@@ -215,7 +339,7 @@ pub fn check_file_keeping(
         CheckerKind::Workload => checkers::compact_workload(checker.name),
     };
     if compact {
-        if let Some(checked) = check_compact_file(file, checker, forced, opts, budget) {
+        if let Some(checked) = check_compact_file(file, name, checker, forced, opts, budget) {
             return checked;
         }
     }
@@ -238,7 +362,7 @@ pub fn check_file_keeping(
             } => {
                 if let Some(line) = torn_line {
                     eprintln!(
-                        "faultline: {file}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {events} complete events before it"
+                        "faultline: {name}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {events} complete events before it"
                     );
                 }
                 (format, ops)
@@ -294,7 +418,11 @@ fn too_large(
         "memory limit of {} MiB too small for the history: reading it would need about {} MiB (estimated after reading {} of its {} MiB); give --memory-limit {}MiB or more",
         opts.memory_limit >> 20,
         needed.div_ceil(1 << 20),
-        if read == 0 { "none".to_string() } else { format!("{} MiB", read >> 20) },
+        match read {
+            0 => "none".to_string(),
+            1..0x10_0000 => "less than 1 MiB".to_string(),
+            _ => format!("{} MiB", read >> 20),
+        },
         total >> 20,
         (needed + needed / 2).div_ceil(1 << 20),
     );
@@ -315,6 +443,7 @@ fn too_large(
 /// and words any error.
 fn check_compact_file(
     file: &str,
+    name: &str,
     checker: &Checker,
     forced: Option<Format>,
     opts: &CheckOptions,
@@ -361,7 +490,7 @@ fn check_compact_file(
     let note = || {
         if let Some(line) = torn_line {
             eprintln!(
-                "faultline: {file}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {events} complete events before it"
+                "faultline: {name}:{line}: note: ignored a torn last line (cut short, no newline at the end: the recording was interrupted); the verdict covers the {events} complete events before it"
             );
         }
     };
