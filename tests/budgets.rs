@@ -33,6 +33,36 @@ fn faultline(args: &[&str]) -> Outcome {
     faultline_piped(args, None)
 }
 
+/// `faultline check --format json KIND NAME --memory-limit LIMIT FILE` (`KIND`: `--model` or
+/// `--workload`), with `FILE` `-` piped from `stdin` when given.
+fn check_within(kind: &str, name: &str, limit: &str, file: &str, stdin: Option<&Path>) -> Outcome {
+    let args = [
+        "check",
+        "--format",
+        "json",
+        kind,
+        name,
+        "--memory-limit",
+        limit,
+        file,
+    ];
+    faultline_piped(&args, stdin)
+}
+
+/// Writes the file `dir/name` through a buffer with `write` (never whole in this process's
+/// memory: its resident memory at the child's fork counts in the child's ru_maxrss).
+fn write_streamed(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>),
+) -> PathBuf {
+    let path = dir.join(name);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    write(&mut out);
+    out.flush().unwrap();
+    path
+}
+
 /// [`faultline`], with the file `input` written to its standard input through a pipe (not
 /// a redirected file) when given.
 // The child is reaped with wait4 (for its own rusage), not `Child::wait`.
@@ -703,15 +733,11 @@ fn large_register_history(dir: &Path, n: usize) -> PathBuf {
             ),
         ]
     });
-    // Written line by line: the test process's own resident memory at the child's fork counts
-    // in the child's ru_maxrss, so the history must never be in this process's memory whole.
-    let path = dir.join("large-register.jsonl");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    for l in lines {
-        writeln!(out, "{l}").unwrap();
-    }
-    out.flush().unwrap();
-    path
+    write_streamed(dir, "large-register.jsonl", |out| {
+        for l in lines {
+            writeln!(out, "{l}").unwrap();
+        }
+    })
 }
 
 /// Issue 17: reading is budgeted too. A history that cannot fit in `--memory-limit` ends in
@@ -752,16 +778,7 @@ fn budgets_memory_limit_holds_while_reading_a_json_array_on_one_line() {
 }
 
 fn memory_limit_holds_while_reading(file: &str) {
-    let o = faultline(&[
-        "check",
-        "--format",
-        "json",
-        "--model",
-        "cas-register",
-        "--memory-limit",
-        "100MiB",
-        file,
-    ]);
+    let o = check_within("--model", "cas-register", "100MiB", file, None);
     assert_unknown(&o, "memory limit");
     let reason = o.json["unknown_reason"].as_str().unwrap().to_string();
     assert!(reason.contains("would need about"), "{reason}");
@@ -782,16 +799,7 @@ fn memory_limit_holds_while_reading(file: &str) {
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no suggested limit in {reason:?}"));
     let limit = format!("{suggested}MiB");
-    let o = faultline(&[
-        "check",
-        "--format",
-        "json",
-        "--model",
-        "cas-register",
-        "--memory-limit",
-        &limit,
-        file,
-    ]);
+    let o = check_within("--model", "cas-register", &limit, file, None);
     // The suggestion covers reading; the check itself may still need more (then it says so
     // at one of its own checkpoints, within the same budget).
     let reason = o.json["unknown_reason"].as_str().unwrap_or("");
@@ -815,37 +823,35 @@ fn memory_limit_holds_while_reading(file: &str) {
 /// of about 70 bytes and a get of the whole text so far (up to `35 n` bytes), one process at a
 /// time (valid). Written line by line, as [`large_register_history`].
 fn growing_kv_history(dir: &Path, n: usize) -> PathBuf {
-    let path = dir.join("growing-kv.jsonl");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    let mut texts = [String::new(), String::new()];
-    for i in 0..n {
-        let (p, k) = (i % 8, (i / 2) % 2);
-        if i % 2 == 0 {
-            let v = format!("x {p} {i} {} y", "z".repeat(20 + (i * 7919) % 100));
-            texts[k].push_str(&v);
-            for t in ["invoke", "ok"] {
+    write_streamed(dir, "growing-kv.jsonl", |out| {
+        let mut texts = [String::new(), String::new()];
+        for i in 0..n {
+            let (p, k) = (i % 8, (i / 2) % 2);
+            if i % 2 == 0 {
+                let v = format!("x {p} {i} {} y", "z".repeat(20 + (i * 7919) % 100));
+                texts[k].push_str(&v);
+                for t in ["invoke", "ok"] {
+                    writeln!(
+                        out,
+                        r#"{{"process":{p},"type":"{t}","f":"append","key":"{k}","value":"{v}"}}"#
+                    )
+                    .unwrap();
+                }
+            } else {
                 writeln!(
                     out,
-                    r#"{{"process":{p},"type":"{t}","f":"append","key":"{k}","value":"{v}"}}"#
+                    r#"{{"process":{p},"type":"invoke","f":"get","key":"{k}","value":null}}"#
+                )
+                .unwrap();
+                writeln!(
+                    out,
+                    r#"{{"process":{p},"type":"ok","f":"get","key":"{k}","value":"{}"}}"#,
+                    texts[k]
                 )
                 .unwrap();
             }
-        } else {
-            writeln!(
-                out,
-                r#"{{"process":{p},"type":"invoke","f":"get","key":"{k}","value":null}}"#
-            )
-            .unwrap();
-            writeln!(
-                out,
-                r#"{{"process":{p},"type":"ok","f":"get","key":"{k}","value":"{}"}}"#,
-                texts[k]
-            )
-            .unwrap();
         }
-    }
-    out.flush().unwrap();
-    path
+    })
 }
 
 /// Issue 17: the memory limit holds on any history, not only on ones of small values. On a
@@ -862,16 +868,7 @@ fn budgets_memory_limit_holds_on_kv_values_that_grow_long() {
     let mut verdicts = 0;
     for limit in [100u64, 300, 500, 800] {
         let arg = format!("{limit}MiB");
-        let o = faultline(&[
-            "check",
-            "--format",
-            "json",
-            "--model",
-            "kv",
-            "--memory-limit",
-            &arg,
-            file,
-        ]);
+        let o = check_within("--model", "kv", &arg, file, None);
         let reason = o.json["unknown_reason"].as_str().unwrap_or("");
         eprintln!(
             "{arg}: {} peak RSS {} MiB, wall {:?}: {reason}",
@@ -901,9 +898,7 @@ fn budgets_memory_limit_holds_on_kv_values_that_grow_long() {
 #[test]
 fn budgets_memory_limit_holds_on_a_history_piped_to_standard_input() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("list-append.jsonl");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let path = write_streamed(dir.path(), "list-append.jsonl", |out| {
         let mut lists: Vec<Vec<usize>> = vec![Vec::new(); 20];
         for n in 0..24_000usize {
             let (p, k, r) = (n % 16, n % 20, (n * 7) % 20);
@@ -920,23 +915,12 @@ fn budgets_memory_limit_holds_on_a_history_piped_to_standard_input() {
             )
             .unwrap();
         }
-        out.flush().unwrap();
-    }
+    });
     let size_mib = std::fs::metadata(&path).unwrap().len() >> 20;
     assert!(size_mib >= 20, "{size_mib} MiB");
     let check = |limit: u64| {
         let arg = format!("{limit}MiB");
-        let args = [
-            "check",
-            "--format",
-            "json",
-            "--workload",
-            "list-append",
-            "--memory-limit",
-            &arg,
-            "-",
-        ];
-        let o = faultline_piped(&args, Some(&path));
+        let o = check_within("--workload", "list-append", &arg, "-", Some(&path));
         eprintln!(
             "{arg}: {} peak RSS {} MiB, wall {:?}: {}",
             o.json["valid"], o.peak_rss_mib, o.wall, o.json["unknown_reason"]
@@ -970,17 +954,7 @@ fn budgets_standard_input_longer_than_four_times_the_limit_is_given_up() {
     let dir = tempfile::tempdir().unwrap();
     let path = large_register_history(dir.path(), 200_000);
     assert!(std::fs::metadata(&path).unwrap().len() > 20 << 20);
-    let args = [
-        "check",
-        "--format",
-        "json",
-        "--model",
-        "cas-register",
-        "--memory-limit",
-        "4MiB",
-        "-",
-    ];
-    let o = faultline_piped(&args, Some(&path));
+    let o = check_within("--model", "cas-register", "4MiB", "-", Some(&path));
     assert_unknown(&o, "memory limit");
     let reason = o.json["unknown_reason"].as_str().unwrap();
     assert!(
@@ -996,9 +970,7 @@ fn budgets_standard_input_longer_than_four_times_the_limit_is_given_up() {
 #[test]
 fn budgets_memory_limit_holds_on_a_pretty_printed_edn_history() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pretty.edn");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let path = write_streamed(dir.path(), "pretty.edn", |out| {
         writeln!(out, "[").unwrap();
         for i in 0..100_000usize {
             let (p, k) = (i % 16, i % 8);
@@ -1017,18 +989,14 @@ fn budgets_memory_limit_holds_on_a_pretty_printed_edn_history() {
             }
         }
         writeln!(out, "]").unwrap();
-        out.flush().unwrap();
-    }
-    let o = faultline(&[
-        "check",
-        "--format",
-        "json",
+    });
+    let o = check_within(
         "--model",
         "cas-register",
-        "--memory-limit",
         "200MiB",
         path.to_str().unwrap(),
-    ]);
+        None,
+    );
     assert_unknown(&o, "memory limit");
     let reason = o.json["unknown_reason"].as_str().unwrap();
     assert!(reason.contains("would need about"), "{reason}");
@@ -1047,16 +1015,7 @@ fn budgets_memory_limit_1g_holds_on_a_4_9_million_operation_register_history() {
     let dir = tempfile::tempdir().unwrap();
     let file = large_register_history(dir.path(), 4_900_000);
     let file = file.to_str().unwrap();
-    let o = faultline(&[
-        "check",
-        "--format",
-        "json",
-        "--model",
-        "cas-register",
-        "--memory-limit",
-        "1G",
-        file,
-    ]);
+    let o = check_within("--model", "cas-register", "1G", file, None);
     let reason = o.json["unknown_reason"].as_str().unwrap_or("");
     assert!(
         o.json["valid"] == true || (o.code == 2 && reason.contains("memory limit")),
