@@ -203,8 +203,8 @@ pub fn check_file_keeping(
     if std::env::var_os("FAULTLINE_PANIC_FOR_TESTS").is_some() {
         panic!("panic requested by FAULTLINE_PANIC_FOR_TESTS");
     }
-    if file == "-" {
-        match stdin_as_file(opts.memory_limit) {
+    if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
+        match stream_as_file(file, opts.memory_limit) {
             Ok(Some(input)) => {
                 let (mut outcome, history) = check_path(&input.path, file, checker, forced, opts);
                 if let FileOutcome::BadInput(e) = &mut outcome {
@@ -218,8 +218,9 @@ pub fn check_file_keeping(
             Err(Spool::Input(e)) => return (FileOutcome::BadInput(e), None),
             Err(Spool::TooLong(copied)) => {
                 let why = format!(
-                    "memory limit of {} MiB too small for the history: standard input ran past {} MiB, {SPOOL_PER_LIMIT} times the limit (no history that long fits in it); give a larger --memory-limit",
+                    "memory limit of {} MiB too small for the history: {} ran past {} MiB, {SPOOL_PER_LIMIT} times the limit (no history that long fits in it); give a larger --memory-limit",
                     opts.memory_limit >> 20,
+                    if file == "-" { "standard input" } else { "the stream" },
                     copied >> 20
                 );
                 let report =
@@ -249,51 +250,67 @@ enum Spool {
     TooLong(u64),
 }
 
-/// Standard input as a file the readers open by path, so that it is read as a file is: by
-/// the compact and streaming readers, in blocks, within `--memory-limit` (read whole into
-/// memory, a 250 MB list-append history from a pipe took 7.4 GB before any budget was
-/// compared). A redirected regular file is read where it is; a pipe is first copied to an
-/// unnamed temporary file (gone with the process, even a killed one). `None` when no
-/// temporary file can be made: standard input is then read whole, as before.
-struct StdinFile {
+/// Standard input, or a FIFO such as a shell's `<(zcat history.jsonl.gz)`, as a file the
+/// readers open by path, so that it is read as a file is: by the compact and streaming
+/// readers, in blocks, within `--memory-limit` (read whole into memory, a 250 MB list-append
+/// history from a pipe took 7.4 GB before any budget was compared). Standard input redirected
+/// from a regular file is read where it is; a stream is first copied to an unnamed temporary
+/// file (gone with the process, even a killed one). `None` when the input cannot be opened or
+/// no temporary file can be made: the readers then read it whole, as before (and word any
+/// error).
+struct StreamFile {
     /// `/proc/self/fd/N`.
     path: String,
     /// The temporary file, kept open while it is read (`None`: standard input itself).
     _spool: Option<std::fs::File>,
 }
 
+/// [`StreamFile`] of `file` (`-`: standard input), if it is a stream.
 ///
-/// The copy stops early, as reading standard input into memory did, at a line longer than the
+/// The copy stops early, as reading a stream into memory did, at a line longer than the
 /// readers take (the reader then names it), and gives up past [`SPOOL_PER_LIMIT`] times the
 /// memory limit `memory_limit`.
-fn stdin_as_file(memory_limit: usize) -> Result<Option<StdinFile>, Spool> {
+fn stream_as_file(file: &str, memory_limit: usize) -> Result<Option<StreamFile>, Spool> {
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileTypeExt;
     const STDIN: &str = "/proc/self/fd/0";
-    if std::fs::metadata(STDIN).is_ok_and(|m| m.is_file()) {
-        return Ok(Some(StdinFile {
-            path: STDIN.to_string(),
-            _spool: None,
-        }));
-    }
+    let mut input: Box<dyn Read> = if file == "-" {
+        if std::fs::metadata(STDIN).is_ok_and(|m| m.is_file()) {
+            return Ok(Some(StreamFile {
+                path: STDIN.to_string(),
+                _spool: None,
+            }));
+        }
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(file) {
+            Ok(f) if f.metadata().is_ok_and(|m| m.file_type().is_fifo()) => Box::new(f),
+            _ => return Ok(None),
+        }
+    };
     let Ok(spool) = tempfile::tempfile() else {
         return Ok(None);
     };
+    let what = if file == "-" {
+        "standard input"
+    } else {
+        "the stream"
+    };
     let cannot = |io: std::io::Error| {
         Spool::Input(InputError::new(
-            "-",
+            file,
             0,
-            format!("cannot read standard input (copying it to a temporary file): {io}"),
+            format!("cannot read {what} (copying it to a temporary file): {io}"),
         ))
     };
     let cap = (memory_limit as u64).saturating_mul(SPOOL_PER_LIMIT);
     let max_line = checkers::history::limits::MAX_LINE_BYTES;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, spool);
-    let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0u8; 1 << 20];
     let (mut copied, mut line) = (0u64, 0usize);
     loop {
-        let n = match stdin.read(&mut buf) {
+        let n = match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -313,7 +330,7 @@ fn stdin_as_file(memory_limit: usize) -> Result<Option<StdinFile>, Spool> {
         }
     }
     let spool = out.into_inner().map_err(|e| cannot(e.into_error()))?;
-    Ok(Some(StdinFile {
+    Ok(Some(StreamFile {
         path: format!("/proc/self/fd/{}", spool.as_raw_fd()),
         _spool: Some(spool),
     }))

@@ -30,7 +30,7 @@ use super::array_split::Element;
 use super::fast_edn::scan_edn_line;
 use super::fast_json::{parse_line, scan_raw, RawEvent, Scalar, Second};
 use super::json::torn_last_line;
-use super::limits::{check_line_lengths, MAX_LINE_BYTES};
+use super::limits::{check_line_lengths, whole_lines_end, MAX_LINE_BYTES};
 use super::{detect_format, EventType, Operation, Outcome, Process};
 use crate::budget::MemoryProbe;
 use crate::int_ids::IntIds;
@@ -1169,6 +1169,8 @@ pub fn read_compact(
     let mut splitter =
         (syntax == Syntax::JsonArray).then(|| super::array_split::Splitter::new(MAX_LINE_BYTES));
     let mut array = ArrayBlock::default();
+    // Bytes at the start of `buf` already searched for a newline (a long line's).
+    let mut searched = 0usize;
     loop {
         let bom = first && buf.starts_with("\u{feff}".as_bytes());
         let cut = if let Some(splitter) = splitter.as_mut() {
@@ -1187,8 +1189,8 @@ pub fn read_compact(
         } else if eof {
             buf.len()
         } else {
-            match buf.iter().rposition(|&b| b == b'\n') {
-                Some(p) => p + 1,
+            match whole_lines_end(&buf, &mut searched) {
+                Some(end) => end,
                 None if buf.len() > MAX_LINE_BYTES => return None,
                 None => {
                     eof = fill(&mut file, &mut buf, block_size).ok()?;

@@ -190,6 +190,24 @@ fn check_integer_token(source: &str, line: usize, token: &str) -> Result<(), Inp
     ))
 }
 
+/// Where the whole lines of a block being read end (just past its last newline), searching
+/// only past the first `*searched` bytes, which an earlier call found without one: a line
+/// growing over many reads is scanned once, not once per read. `None` (no newline yet) sets
+/// `*searched` to the block's length; a found end resets it for the next block.
+pub(crate) fn whole_lines_end(buf: &[u8], searched: &mut usize) -> Option<usize> {
+    let from = (*searched).min(buf.len());
+    match buf[from..].iter().rposition(|&b| b == b'\n') {
+        Some(p) => {
+            *searched = 0;
+            Some(from + p + 1)
+        }
+        None => {
+            *searched = buf.len();
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@
 //! general path — [`super::read_history`] then [`super::pair`] over the whole input — so
 //! errors, their lines and their precedence are exactly those of the general path.
 
-use super::limits::{self, MAX_LINE_BYTES};
+use super::limits::{self, whole_lines_end, MAX_LINE_BYTES};
 use super::pairing::Pairer;
 use super::{detect_format, fast_json, json, pair, pair_anonymous, read_history, Format};
 use super::{History, Operation};
@@ -83,16 +83,32 @@ pub fn read_paired(
         (_, Ok(f)) if f.metadata().is_ok_and(|m| m.is_file()) => Some(f),
         _ => None,
     };
-    let Some(mut file) = file else {
+    let Some(file) = file else {
         return general(path, forced, anonymous, budget);
     };
+    // Everything the streaming pass holds is gone before the general path reads the file.
+    match stream(path, file, forced, anonymous, budget)? {
+        Some(paired) => Ok(paired),
+        None => general(path, forced, anonymous, budget),
+    }
+}
+
+/// The streaming pass of [`read_paired`] over the regular file `file`; `None` hands the file
+/// to the general path (anything it does not take, including every malformed file).
+fn stream(
+    path: &str,
+    mut file: std::fs::File,
+    forced: Option<Format>,
+    anonymous: bool,
+    budget: ReadBudget,
+) -> Result<Option<Paired>, InputError> {
     let total = file.metadata().map_or(0, |m| m.len());
     let block_size = (budget.memory_limit / 64).clamp(FIRST_BLOCK, BLOCK);
     let mut buf: Vec<u8> = Vec::with_capacity(block_size.min(total as usize) + 1);
     let mut eof = fill(&mut file, &mut buf, FIRST_BLOCK).map_err(|e| cannot(path, &e))?;
     if !streamable(&buf, eof, forced) {
         drop(buf);
-        return general(path, forced, anonymous, budget);
+        return Ok(None);
     }
     let probe = budget.memory_in_use;
     let base = probe.map_or(0, |p| p());
@@ -101,16 +117,16 @@ pub fn read_paired(
     let mut read: u64 = 0;
     let mut line = 1usize;
     let mut first = true;
+    // Bytes at the start of `buf` already searched for a newline (a long line's).
+    let mut searched = 0usize;
     loop {
         // Whole lines only, unless the file ended.
         let cut = if eof {
             buf.len()
         } else {
-            match buf.iter().rposition(|&b| b == b'\n') {
-                Some(p) => p + 1,
-                None if buf.len() > MAX_LINE_BYTES => {
-                    return general(path, forced, anonymous, budget)
-                }
+            match whole_lines_end(&buf, &mut searched) {
+                Some(end) => end,
+                None if buf.len() > MAX_LINE_BYTES => return Ok(None),
                 None => {
                     eof = fill(&mut file, &mut buf, block_size).map_err(|e| cannot(path, &e))?;
                     continue;
@@ -125,10 +141,10 @@ pub fn read_paired(
         };
         first = false;
         let Ok(text) = std::str::from_utf8(&region[skip_bom..]) else {
-            return general(path, forced, anonymous, budget);
+            return Ok(None);
         };
         if limits::check_line_lengths(path, text.as_bytes(), MAX_LINE_BYTES).is_err() {
-            return general(path, forced, anonymous, budget);
+            return Ok(None);
         }
         let torn = if eof {
             json::torn_last_line(text).map(|l| line + l - 1)
@@ -136,7 +152,7 @@ pub fn read_paired(
             None
         };
         let Ok(block) = fast_json::parse_parallel_parts(text, line, torn, path, false) else {
-            return general(path, forced, anonymous, budget);
+            return Ok(None);
         };
         let block_events: usize = block.iter().map(Vec::len).sum();
         if pairer.len() == 0 && block_events > 0 && !eof {
@@ -148,19 +164,19 @@ pub fn read_paired(
         events += block_events;
         for ev in block.into_iter().flatten() {
             if pairer.push_owned(ev).is_err() {
-                return general(path, forced, anonymous, budget);
+                return Ok(None);
             }
         }
         line += text.bytes().filter(|&b| b == b'\n').count();
         read += cut as u64;
         if eof {
             let ops = pairer.finish();
-            return Ok(Paired::Read {
+            return Ok(Some(Paired::Read {
                 format: Format::JsonLines,
                 ops,
                 events,
                 torn_line: torn,
-            });
+            }));
         }
         if let Some(probe) = probe {
             let used = probe();
@@ -177,24 +193,24 @@ pub fn read_paired(
             // first block); before that, only the memory really in use stops reading.
             let estimated = pairer.capacity() > pairer.len();
             if used > budget.memory_limit || (estimated && needed > budget.memory_limit) {
-                return Ok(Paired::OutOfMemory {
+                return Ok(Some(Paired::OutOfMemory {
                     needed: needed.max(used),
                     read,
                     total,
                     ops: pairer.len(),
-                });
+                }));
             }
         }
         buf.drain(..cut);
         eof = fill(&mut file, &mut buf, block_size).map_err(|e| cannot(path, &e))?;
         if buf.is_empty() && eof {
             let ops = pairer.finish();
-            return Ok(Paired::Read {
+            return Ok(Some(Paired::Read {
                 format: Format::JsonLines,
                 ops,
                 events,
                 torn_line: None,
-            });
+            }));
         }
     }
 }

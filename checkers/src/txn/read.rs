@@ -22,7 +22,7 @@
 //! exactly the general path's.
 
 use super::txns::{Mop, MopKind, TxnKind, Txns, NIL};
-use crate::history::limits::{check_line_lengths, MAX_LINE_BYTES};
+use crate::history::limits::{check_line_lengths, whole_lines_end, MAX_LINE_BYTES};
 use crate::history::{
     detect_format, parse_line, read_paired, torn_last_line, Event, EventType, Format, Operation,
     Outcome, Paired, Pairer, Process, ReadBudget,
@@ -267,12 +267,14 @@ fn compact(
     let mut read: u64 = 0;
     let mut line = 1usize;
     let mut first = true;
+    // Bytes at the start of `buf` already searched for a newline (a long line's).
+    let mut searched = 0usize;
     loop {
         let cut = if eof {
             buf.len()
         } else {
-            match buf.iter().rposition(|&b| b == b'\n') {
-                Some(p) => p + 1,
+            match whole_lines_end(&buf, &mut searched) {
+                Some(end) => end,
                 None if buf.len() > MAX_LINE_BYTES => return None,
                 None => {
                     eof = fill(&mut file, &mut buf, block_size).ok()?;
