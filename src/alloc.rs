@@ -106,7 +106,7 @@ fn resident() -> usize {
     RESIDENT.load(Ordering::Relaxed)
 }
 
-/// The resident set size now: `/proc/self/statm`'s second field, in pages.
+/// The resident set size now, in bytes (`/proc/self/statm`'s second field counts pages).
 fn read_resident() -> Option<usize> {
     use std::io::Read;
     let mut buf = [0u8; 128];

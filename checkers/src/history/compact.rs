@@ -30,12 +30,11 @@ use super::array_split::Element;
 use super::fast_edn::scan_edn_line;
 use super::fast_json::{parse_line, scan_raw, RawEvent, Scalar, Second};
 use super::json::torn_last_line;
-use super::limits::{check_line_lengths, whole_lines_end, MAX_LINE_BYTES};
+use super::limits::{check_line_lengths, fill, whole_lines_end, MAX_LINE_BYTES};
 use super::{detect_format, EventType, Operation, Outcome, Process};
 use crate::budget::MemoryProbe;
 use crate::int_ids::IntIds;
 use serde_json::Value;
-use std::io::Read;
 
 /// Largest block of whole lines read at a time (also at most 1/64 of the memory limit).
 const BLOCK: usize = 8 << 20;
@@ -1334,26 +1333,6 @@ fn syntax_of(first: &[u8], eof: bool) -> Option<Syntax> {
         Ok(super::Format::JsonArray) => Some(Syntax::JsonArray),
         _ => None,
     }
-}
-
-/// Appends up to `n` bytes of `file` to `buf`; true at the end of the file.
-fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> std::io::Result<bool> {
-    let start = buf.len();
-    buf.resize(start + n, 0);
-    let mut got = 0;
-    while got < n {
-        match file.read(&mut buf[start + got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(start + got);
-                return Err(e);
-            }
-        }
-    }
-    buf.truncate(start + got);
-    Ok(got < n)
 }
 
 /// The fields of one event that pairing uses, whichever parser read it.

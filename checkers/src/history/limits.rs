@@ -190,6 +190,27 @@ fn check_integer_token(source: &str, line: usize, token: &str) -> Result<(), Inp
     ))
 }
 
+/// Appends up to `n` bytes of `file` to `buf` (the block readers' step); true at the end of
+/// the file.
+pub(crate) fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> std::io::Result<bool> {
+    let start = buf.len();
+    buf.resize(start + n, 0);
+    let mut got = 0;
+    while got < n {
+        match file.read(&mut buf[start + got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(start + got);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(start + got);
+    Ok(got < n)
+}
+
 /// Where the whole lines of a block being read end (just past its last newline), searching
 /// only past the first `*searched` bytes, which an earlier call found without one: a line
 /// growing over many reads is scanned once, not once per read. `None` (no newline yet) sets

@@ -15,13 +15,12 @@
 //! general path — [`super::read_history`] then [`super::pair`] over the whole input — so
 //! errors, their lines and their precedence are exactly those of the general path.
 
-use super::limits::{self, whole_lines_end, MAX_LINE_BYTES};
+use super::limits::{self, fill, whole_lines_end, MAX_LINE_BYTES};
 use super::pairing::Pairer;
 use super::{detect_format, fast_json, json, pair, pair_anonymous, read_history, Format};
 use super::{History, Operation};
 use crate::budget::MemoryProbe;
 use crate::InputError;
-use std::io::Read;
 
 /// How much of a file the streaming pass reads at a time, at most: whole lines of a block and
 /// their events are in memory together. Blocks are also at most 1/64 of the memory limit, and
@@ -236,26 +235,6 @@ fn streamable(first: &[u8], eof: bool, forced: Option<Format>) -> bool {
     // with no such character cannot decide for the whole file.
     text.bytes().any(|b| !b.is_ascii_whitespace())
         && matches!(detect_format("-", text), Ok(Format::JsonLines))
-}
-
-/// Appends up to `n` bytes of `file` to `buf`; true at the end of the file.
-fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> std::io::Result<bool> {
-    let start = buf.len();
-    buf.resize(start + n, 0);
-    let mut got = 0;
-    while got < n {
-        match file.read(&mut buf[start + got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(start + got);
-                return Err(e);
-            }
-        }
-    }
-    buf.truncate(start + got);
-    Ok(got < n)
 }
 
 fn cannot(path: &str, io: &std::io::Error) -> InputError {

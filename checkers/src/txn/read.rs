@@ -22,7 +22,7 @@
 //! exactly the general path's.
 
 use super::txns::{Mop, MopKind, TxnKind, Txns, NIL};
-use crate::history::limits::{check_line_lengths, whole_lines_end, MAX_LINE_BYTES};
+use crate::history::limits::{check_line_lengths, fill, whole_lines_end, MAX_LINE_BYTES};
 use crate::history::{
     detect_format, parse_line, read_paired, torn_last_line, Event, EventType, Format, Operation,
     Outcome, Paired, Pairer, Process, ReadBudget,
@@ -31,7 +31,6 @@ use crate::InputError;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
-use std::io::Read;
 
 /// Largest block of whole lines read at a time (also at most 1/64 of the memory limit).
 const BLOCK: usize = 16 << 20;
@@ -390,26 +389,6 @@ fn json_lines(first: &[u8], eof: bool) -> bool {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.bytes().any(|b| !b.is_ascii_whitespace())
         && matches!(detect_format("-", text), Ok(Format::JsonLines))
-}
-
-/// Appends up to `n` bytes of `file` to `buf`; true at the end of the file.
-fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> std::io::Result<bool> {
-    let start = buf.len();
-    buf.resize(start + n, 0);
-    let mut got = 0;
-    while got < n {
-        match file.read(&mut buf[start + got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(start + got);
-                return Err(e);
-            }
-        }
-    }
-    buf.truncate(start + got);
-    Ok(got < n)
 }
 
 /// The events of a run of lines, with the micro-operations of those read compactly.
