@@ -8,24 +8,25 @@
 //! `compile_register` over value ids, interned into the model's [`crate::Interner`] in the
 //! same order as there; [`crate::model::Kv`]'s compile with each value's text made once per
 //! value id and shared, its `null` → `""` and number → text rules, and keys from the `key`
-//! field or from a `{"key": k, "value": v}` argument) and [`super::compile`]'s grouping,
-//! written once for every model: keys are grouped exactly as there (integers by value,
-//! anything else by its canonical text), so partitions, their order, their entries and the
-//! report are the same. Whatever the general compile would refuse (an `f` the model does not
+//! field or from a `{"key": k, "value": v}` argument) and [`super::compile`]'s grouping
+//! ([`super::Groups`], the same code: integers by value, anything else by its canonical
+//! text), so partitions, their order, their entries and the report are the same. Whatever the general compile would refuse (an `f` the model does not
 //! know, a cas value that is not `[old, new]`, a kv value that is not text, a kv operation
 //! without a key, keyed and unkeyed operations mixed, a bad `--initial`) makes
 //! [`check_compact`] give `None`: the caller then checks the file on the general path,
 //! which words the error.
 
-use super::{decide_partitions, Entry, OpSource, Partition};
+use super::{
+    decide_partitions, stopped_compiling, Entry, Groups, OpSource, Partition, COMPILE_CHECK_EVERY,
+};
 use crate::budget::{Budget, StopReason};
 use crate::history::compact::{CompactOp, Held, NONE};
 use crate::history::{CompactHistory, Outcome};
 use crate::model::kv::{self, KvOp};
 use crate::model::register::RegOp;
-use crate::model::{canonical, CasRegister, CompileCtx, Kv, Model, Register, ValueId};
+use crate::model::{CasRegister, CompileCtx, Kv, Model, Register, ValueId};
 use crate::options::CheckOptions;
-use crate::verdict::{CheckerKind, OpView, Report};
+use crate::verdict::{OpView, Report};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,22 +81,8 @@ pub(crate) fn check_compact<M: Model>(
             budget,
         ),
         _ => decide(model, history, opts, budget, |ctx| {
-            // The memory budget is looked at every few operations (the compile holds what it
-            // makes of each); past it, the operations end early and the check is `unknown`.
-            let mut over = false;
-            let ops = (0..history.len())
-                .filter_map(|id| history.operation(id))
-                .enumerate()
-                .take_while(|(i, _)| {
-                    over = over || (i % COMPILE_CHECK_EVERY == 0 && budget.memory_exceeded());
-                    !over
-                })
-                .map(|(_, op)| op);
-            let parts = super::compile(model, "", ops, opts, ctx).ok();
-            if over {
-                return Some(Err(StopReason::Memory));
-            }
-            parts.map(Ok)
+            let ops = (0..history.len()).filter_map(|id| history.operation(id));
+            super::compile(model, "", ops, opts, ctx, budget).ok()
         }),
     }
 }
@@ -112,10 +99,6 @@ fn run<M: Model, C: CompactCompile<Op = M::Op>>(
         compile(model, compiler, history, opts, ctx, budget)
     })
 }
-
-/// How many operations a compile reads between two looks at the memory budget (the probe is
-/// one atomic load; a kv operation may hold a text of many kilobytes).
-const COMPILE_CHECK_EVERY: usize = 64;
 
 /// Decides the partitions `partitions` compiles (`None`: the general path must check the
 /// history; `Err`: the compile stopped for the budget, and the check is `unknown`), with the
@@ -135,15 +118,13 @@ fn decide<M: Model>(
     let partitions = match partitions(&mut ctx)? {
         Ok(partitions) => partitions,
         Err(why) => {
-            let mut report = Report::stopped(
-                model.name(),
-                CheckerKind::Model,
+            return Some(stopped_compiling(
+                model,
                 history.client_ops(),
-                Some(why),
-                budget.describe(why),
-            );
-            report.stats.millis = started.elapsed().as_secs_f64() * 1000.0;
-            return Some(report);
+                why,
+                budget,
+                started,
+            ))
         }
     };
     Some(decide_partitions(
@@ -349,37 +330,6 @@ impl CompactCompile for KvCompile {
     }
 }
 
-/// Partitions being built, as [`super::compile`] groups them: by key, in the order keys first
-/// appear, integers by value and anything else by its canonical text.
-struct Groups<O> {
-    groups: Vec<(Option<Value>, Vec<Entry<O>>)>,
-    index: HashMap<String, usize>,
-    int_index: HashMap<i64, usize>,
-}
-
-impl<O> Groups<O> {
-    /// The group of `key`, made if new.
-    fn of(&mut self, key: &Value) -> usize {
-        let mut group = |groups: &mut Vec<(Option<Value>, Vec<Entry<O>>)>| {
-            *self.index.entry(canonical(key)).or_insert_with(|| {
-                groups.push((Some(key.clone()), Vec::new()));
-                groups.len() - 1
-            })
-        };
-        match key.as_i64() {
-            Some(n) => match self.int_index.get(&n) {
-                Some(&g) => g,
-                None => {
-                    let g = group(&mut self.groups);
-                    self.int_index.insert(n, g);
-                    g
-                }
-            },
-            None => group(&mut self.groups),
-        }
-    }
-}
-
 /// [`super::compile`] over the compact records, with `compiler` as the model's compile.
 fn compile<M: Model, C: CompactCompile<Op = M::Op>>(
     model: &M,
@@ -389,15 +339,10 @@ fn compile<M: Model, C: CompactCompile<Op = M::Op>>(
     ctx: &mut CompileCtx,
     budget: &Budget,
 ) -> Option<Result<Vec<Partition<M>>, StopReason>> {
-    let mut groups: Groups<M::Op> = Groups {
-        groups: Vec::new(),
-        index: HashMap::new(),
-        int_index: HashMap::new(),
-    };
+    let mut groups: Groups<M::Op> = Groups::new();
     // Key value id → group, once its group is known.
     let mut key_group: Vec<u32> = vec![NONE; h.values.len()];
     let mut keyed: Option<bool> = None;
-    let mut unkeyed_group: Option<usize> = None;
     for (id, op) in h.ops.iter().enumerate() {
         if id % COMPILE_CHECK_EVERY == 0 && budget.memory_exceeded() {
             return Some(Err(StopReason::Memory));
@@ -415,39 +360,28 @@ fn compile<M: Model, C: CompactCompile<Op = M::Op>>(
             _ => {}
         }
         let g = match key {
-            KeyOf::None => *unkeyed_group.get_or_insert_with(|| {
-                groups.groups.push((None, Vec::new()));
-                groups.groups.len() - 1
-            }),
+            KeyOf::None => groups.of(None),
             KeyOf::Id(k) if key_group[k as usize] != NONE => key_group[k as usize] as usize,
             KeyOf::Id(k) => {
-                let g = groups.of(h.values.get(k));
+                let g = groups.of(Some(h.values.get(k)));
                 key_group[k as usize] = u32::try_from(g).ok()?;
                 g
             }
-            KeyOf::Value(k) => groups.of(k),
+            KeyOf::Value(k) => groups.of(Some(k)),
         };
         let ret = match op.outcome() {
             Outcome::Ok | Outcome::Fail => (op.complete != NONE).then_some(op.complete as usize),
             Outcome::Info => None,
         };
-        groups.groups[g].1.push(Entry {
-            op: mop,
-            call: op.invoke as usize,
-            ret,
-            orig: id,
-        });
+        groups.push(
+            g,
+            Entry {
+                op: mop,
+                call: op.invoke as usize,
+                ret,
+                orig: id,
+            },
+        );
     }
-    if groups.groups.is_empty() {
-        model.init(opts.initial.as_ref(), None, ctx).ok()?;
-    }
-    let mut parts = Vec::with_capacity(groups.groups.len());
-    for (key, mut entries) in groups.groups {
-        let init = model.init(opts.initial.as_ref(), key.as_ref(), ctx).ok()?;
-        entries.retain(|e| e.ret.is_some() || !model.read_only(&e.op));
-        // Grown by doubling: give back what the search will not use.
-        entries.shrink_to_fit();
-        parts.push(Partition { key, init, entries });
-    }
-    Some(Ok(parts))
+    Some(Ok(groups.into_partitions(model, opts, ctx).ok()?))
 }

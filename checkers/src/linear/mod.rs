@@ -75,10 +75,117 @@ pub fn check_operations<M: Model>(
         fail_cas_observed: format == Format::JepsenLog,
         ..Default::default()
     };
-    let partitions = compile(model, file, ops.iter(), opts, &mut ctx)?;
-    Ok(decide_partitions(
-        model, partitions, ops, &ctx, opts, budget, started,
-    ))
+    match compile(model, file, ops.iter(), opts, &mut ctx, budget)? {
+        Ok(partitions) => Ok(decide_partitions(
+            model, partitions, ops, &ctx, opts, budget, started,
+        )),
+        Err(why) => {
+            let n = ops.iter().filter(|o| o.client).count();
+            Ok(stopped_compiling(model, n, why, budget, started))
+        }
+    }
+}
+
+/// The `unknown` report of a check whose compile stopped for `why` (the memory budget) after
+/// counting `ops` client operations.
+pub(crate) fn stopped_compiling<M: Model>(
+    model: &M,
+    ops: usize,
+    why: StopReason,
+    budget: &Budget,
+    started: Instant,
+) -> Report {
+    let mut report = Report::stopped(
+        model.name(),
+        CheckerKind::Model,
+        ops,
+        Some(why),
+        budget.describe(why),
+    );
+    report.stats.millis = started.elapsed().as_secs_f64() * 1000.0;
+    report
+}
+
+/// How many operations a compile reads between two looks at the memory budget (the probe is
+/// one atomic load; a kv operation may hold a text of many kilobytes).
+pub(crate) const COMPILE_CHECK_EVERY: usize = 64;
+
+/// Partitions being built, as every compile groups them: by key, in the order keys first
+/// appear, integers by value and anything else by its canonical text; unkeyed operations in
+/// one group of their own.
+pub(crate) struct Groups<O> {
+    groups: Vec<(Option<Value>, Vec<Entry<O>>)>,
+    index: std::collections::HashMap<String, usize>,
+    int_index: std::collections::HashMap<i64, usize>,
+    unkeyed: Option<usize>,
+}
+
+impl<O> Groups<O> {
+    pub(crate) fn new() -> Self {
+        Groups {
+            groups: Vec::new(),
+            index: std::collections::HashMap::new(),
+            int_index: std::collections::HashMap::new(),
+            unkeyed: None,
+        }
+    }
+
+    /// The group of `key` (`None`: the unkeyed group), made if new.
+    pub(crate) fn of(&mut self, key: Option<&Value>) -> usize {
+        let Some(key) = key else {
+            return *self.unkeyed.get_or_insert_with(|| {
+                self.groups.push((None, Vec::new()));
+                self.groups.len() - 1
+            });
+        };
+        let mut group = |groups: &mut Vec<(Option<Value>, Vec<Entry<O>>)>| {
+            *self.index.entry(canonical(key)).or_insert_with(|| {
+                groups.push((Some(key.clone()), Vec::new()));
+                groups.len() - 1
+            })
+        };
+        // Integer keys (the common case) skip building their canonical text.
+        match key.as_i64() {
+            Some(n) => match self.int_index.get(&n) {
+                Some(&g) => g,
+                None => {
+                    let g = group(&mut self.groups);
+                    self.int_index.insert(n, g);
+                    g
+                }
+            },
+            None => group(&mut self.groups),
+        }
+    }
+
+    /// Adds `entry` to group `g`.
+    pub(crate) fn push(&mut self, g: usize, entry: Entry<O>) {
+        self.groups[g].1.push(entry);
+    }
+
+    /// The partitions, each with the model's initial state for its key (`--initial` is
+    /// validated even when there is no operation); an `Err` is the model refusing
+    /// `--initial`.
+    pub(crate) fn into_partitions<M: Model<Op = O>>(
+        self,
+        model: &M,
+        opts: &CheckOptions,
+        ctx: &mut CompileCtx,
+    ) -> Result<Vec<Partition<M>>, crate::ShapeError> {
+        if self.groups.is_empty() {
+            model.init(opts.initial.as_ref(), None, ctx)?;
+        }
+        let mut parts = Vec::with_capacity(self.groups.len());
+        for (key, mut entries) in self.groups {
+            let init = model.init(opts.initial.as_ref(), key.as_ref(), ctx)?;
+            // Indeterminate ops that never change the state cannot matter.
+            entries.retain(|e| e.ret.is_some() || !model.read_only(&e.op));
+            // Grown by doubling: give back what the search will not use.
+            entries.shrink_to_fit();
+            parts.push(Partition { key, init, entries });
+        }
+        Ok(parts)
+    }
 }
 
 /// Where a counterexample finds the operations it shows: the paired operations, or a
@@ -227,20 +334,22 @@ pub(crate) fn decide_partitions<M: Model, S: OpSource + ?Sized>(
     report
 }
 
-/// Compiles every client operation and groups the results by key.
+/// Compiles every client operation and groups the results by key; `Err(why)` inside when the
+/// memory budget ran out while compiling (looked at every [`COMPILE_CHECK_EVERY`] operations).
 pub(crate) fn compile<M: Model, O: std::borrow::Borrow<Operation>>(
     model: &M,
     file: &str,
     ops: impl Iterator<Item = O>,
     opts: &CheckOptions,
     ctx: &mut CompileCtx,
-) -> Result<Vec<Partition<M>>, InputError> {
-    type Group<O> = (Option<Value>, Vec<Entry<O>>);
-    let mut groups: Vec<Group<M::Op>> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut int_index: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    budget: &Budget,
+) -> Result<Result<Vec<Partition<M>>, StopReason>, InputError> {
+    let mut groups: Groups<M::Op> = Groups::new();
     let mut keyed: Option<(bool, usize)> = None;
-    for op in ops {
+    for (i, op) in ops.enumerate() {
+        if i % COMPILE_CHECK_EVERY == 0 && budget.memory_exceeded() {
+            return Ok(Err(StopReason::Memory));
+        }
         let op = op.borrow();
         if !op.client {
             continue;
@@ -266,52 +375,25 @@ pub(crate) fn compile<M: Model, O: std::borrow::Borrow<Operation>>(
             }
             _ => {}
         }
-        let mut group = || {
-            let ckey = key.as_ref().map(canonical).unwrap_or_default();
-            *index.entry(ckey).or_insert_with(|| {
-                groups.push((key.clone(), Vec::new()));
-                groups.len() - 1
-            })
-        };
-        // Integer keys (the common case) skip building their canonical text.
-        let g = match key.as_ref().and_then(Value::as_i64) {
-            Some(n) => match int_index.get(&n) {
-                Some(&g) => g,
-                None => {
-                    let g = group();
-                    int_index.insert(n, g);
-                    g
-                }
-            },
-            None => group(),
-        };
+        let g = groups.of(key.as_ref());
         let ret = match op.outcome {
             Outcome::Ok | Outcome::Fail => op.complete,
             Outcome::Info => None,
         };
-        groups[g].1.push(Entry {
-            op: mop,
-            call: op.invoke,
-            ret,
-            orig: op.id,
-        });
+        groups.push(
+            g,
+            Entry {
+                op: mop,
+                call: op.invoke,
+                ret,
+                orig: op.id,
+            },
+        );
     }
-    if groups.is_empty() {
-        // Still validate --initial.
-        model
-            .init(opts.initial.as_ref(), None, ctx)
-            .map_err(|m| InputError::new("--initial", 0, m.0))?;
-    }
-    let mut parts = Vec::with_capacity(groups.len());
-    for (key, mut entries) in groups {
-        let init = model
-            .init(opts.initial.as_ref(), key.as_ref(), ctx)
-            .map_err(|m| InputError::new("--initial", 0, m.0))?;
-        // Indeterminate ops that never change the state cannot matter.
-        entries.retain(|e| e.ret.is_some() || !model.read_only(&e.op));
-        parts.push(Partition { key, init, entries });
-    }
-    Ok(parts)
+    let parts = groups
+        .into_partitions(model, opts, ctx)
+        .map_err(|m| InputError::new("--initial", 0, m.0))?;
+    Ok(Ok(parts))
 }
 
 /// Builds the evidence for an invalid partition.
