@@ -203,7 +203,8 @@ pub fn check_file_keeping(
     if std::env::var_os("FAULTLINE_PANIC_FOR_TESTS").is_some() {
         panic!("panic requested by FAULTLINE_PANIC_FOR_TESTS");
     }
-    if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
+    // `-` is standard input even when a file of that name exists (the readers take it so).
+    if file == "-" || !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
         match stream_as_file(file, opts.memory_limit) {
             Ok(Some(input)) => {
                 let (mut outcome, history) = check_path(&input.path, file, checker, forced, opts);
