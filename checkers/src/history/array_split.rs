@@ -47,10 +47,41 @@ pub(crate) struct Block {
 #[derive(Debug)]
 pub(crate) struct Splitter {
     state: State,
+    lines: LineLengths,
+}
+
+/// The length of the line a splitter's blocks end in, carried from one block to the next, so
+/// that a line longer than allowed is refused even when no block holds it whole.
+#[derive(Debug)]
+pub(crate) struct LineLengths {
     /// Bytes of the current line that earlier blocks held.
     line_len: usize,
     /// The longest line allowed ([`super::limits::MAX_LINE_BYTES`]).
     max_line: usize,
+}
+
+impl LineLengths {
+    /// At the start of a line, allowing lines of at most `max_line` bytes.
+    pub fn new(max_line: usize) -> LineLengths {
+        LineLengths {
+            line_len: 0,
+            max_line,
+        }
+    }
+
+    /// Checks the line lengths of the block `taken`, carrying the last line's length over.
+    pub fn check(&mut self, taken: &[u8]) -> Option<()> {
+        let mut rest = taken;
+        while let Some(p) = memchr(b'\n', rest) {
+            if self.line_len + p > self.max_line {
+                return None;
+            }
+            self.line_len = 0;
+            rest = &rest[p + 1..];
+        }
+        self.line_len += rest.len();
+        (self.line_len <= self.max_line).then_some(())
+    }
 }
 
 impl Splitter {
@@ -58,8 +89,7 @@ impl Splitter {
     pub fn new(max_line: usize) -> Splitter {
         Splitter {
             state: State::Start,
-            line_len: 0,
-            max_line,
+            lines: LineLengths::new(max_line),
         }
     }
 
@@ -126,24 +156,10 @@ impl Splitter {
                 return None;
             }
         }
-        self.check_lines(&buf[..cut])?;
+        self.lines.check(&buf[..cut])?;
         self.state = cut_state;
         block.newlines = cut_newlines;
         Some(cut)
-    }
-
-    /// Checks the line lengths of the block `taken`, carrying the last line's length over.
-    fn check_lines(&mut self, taken: &[u8]) -> Option<()> {
-        let mut rest = taken;
-        while let Some(p) = memchr(b'\n', rest) {
-            if self.line_len + p > self.max_line {
-                return None;
-            }
-            self.line_len = 0;
-            rest = &rest[p + 1..];
-        }
-        self.line_len += rest.len();
-        (self.line_len <= self.max_line).then_some(())
     }
 }
 
@@ -174,7 +190,7 @@ fn object_end(text: &[u8]) -> Option<(usize, usize)> {
 /// Where the string whose contents start at `i` ends (just past its closing quote, escapes
 /// skipped); `None` when `text` ends first. Short strings (most of a history's) are walked
 /// byte by byte, longer ones searched.
-fn string_end(text: &[u8], mut i: usize) -> Option<usize> {
+pub(crate) fn string_end(text: &[u8], mut i: usize) -> Option<usize> {
     for _ in 0..24 {
         match *text.get(i)? {
             b'"' => return Some(i + 1),

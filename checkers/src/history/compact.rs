@@ -1,10 +1,11 @@
 //! A compact paired history: what the "check" step reads a model check's history into.
 //!
-//! [`read_compact`] reads faultline's own JSON lines, Jepsen EDN with one operation map per
-//! line (in one vector or list, or not; keyed maps too, so Porcupine's kv format, named
-//! [`super::Format::PorcupineKv`] exactly when [`super::read_history`] names it), Jepsen
-//! text logs and JSON arrays the way [`super::read_paired`] reads JSON lines —
-//! block by block (whole lines), parsed on all cores, each event paired and dropped at once,
+//! [`read_compact`] reads faultline's own JSON lines, Jepsen EDN (one operation map per
+//! line, or maps spread over lines; in one vector or list, or not; keyed maps too, so
+//! Porcupine's kv format, named [`super::Format::PorcupineKv`] exactly when
+//! [`super::read_history`] names it), Jepsen text logs and JSON arrays the way
+//! [`super::read_paired`] reads JSON lines — block by block (whole lines or whole records),
+//! parsed on all cores, each event paired and dropped at once,
 //! the memory budget checked and extrapolated after every block — but keeps each operation
 //! as one small fixed-size record ([`CompactOp`], 72 bytes, no heap) instead of an
 //! [`Operation`]: `f` names, processes' names and every value (keys, arguments, results,
@@ -24,7 +25,8 @@
 //! Each syntax has its line scanner: [`super::fast_edn`] for EDN, [`super::textlog`]'s
 //! `scan_line` for text logs; a JSON array's blocks are cut after whole elements rather than
 //! lines ([`super::array_split`]: an array on one line, as elle-cli's are, or pretty-printed),
-//! and each element is read as a JSON line is.
+//! and each element is read as a JSON line is; so are EDN maps spread over lines, as
+//! `clojure.pprint` writes them, from the first block that has one ([`super::edn_split`]).
 
 use super::array_split::Element;
 use super::fast_edn::scan_edn_line;
@@ -712,9 +714,10 @@ impl Chunk {
 enum Syntax {
     /// faultline's JSON lines: one object per line.
     Json,
-    /// Jepsen's EDN: one operation map per line, all of them optionally inside one top-level
-    /// vector (or list) whose brackets share the first and last maps' lines (or have their
-    /// own).
+    /// Jepsen's EDN: operation maps, all of them optionally inside one top-level vector (or
+    /// list). Read one map per line (the brackets share the first and last maps' lines, or
+    /// have their own) until a block's lines are not whole maps; from there on, blocks are
+    /// cut after whole maps ([`super::edn_split`]).
     Edn,
     /// Jepsen's text log: operation lines after `jepsen.util - ` (history/textlog.rs).
     TextLog,
@@ -803,7 +806,7 @@ fn parse_block(
     };
     let target = text.len() / pieces;
     if let Some(array) = array {
-        return parse_array_block(text, source, array, target, pool);
+        return parse_array_block(text, source, syntax, array, target, pool);
     }
     let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(pieces + 1);
     let mut start = 0;
@@ -834,18 +837,21 @@ fn parse_block(
     Some(chunks)
 }
 
-/// A JSON array's block: its elements as [`super::array_split`] found them.
+/// A block cut after whole records (a JSON array's, or pretty-printed EDN's): its records as
+/// [`super::array_split`] or [`super::edn_split`] found them.
 type ArrayBlock = super::array_split::Block;
 
 /// The elements of one piece of a JSON array's block: (text start, text end, first line,
 /// elements).
 type ArrayPiece<'b> = (usize, usize, u32, &'b [Element]);
 
-/// [`parse_block`] for a JSON array's block: pieces of about `target` bytes, each starting at
-/// an element (the first at the block's start), parsed on all cores.
+/// [`parse_block`] for a block cut after whole records (a JSON array's elements, EDN maps):
+/// pieces of about `target` bytes, each starting at a record (the first at the block's
+/// start), parsed on all cores.
 fn parse_array_block(
     text: &[u8],
     source: &str,
+    syntax: Syntax,
     array: &ArrayBlock,
     target: usize,
     pool: &mut Vec<Chunk>,
@@ -867,14 +873,7 @@ fn parse_array_block(
     use rayon::prelude::*;
     let ok = chunks.par_iter_mut().zip(pieces.par_iter()).all(|(c, p)| {
         let &(s, e, line, elements) = p;
-        parse_chunk(
-            &text[s..e],
-            source,
-            Syntax::JsonArray,
-            Some((elements, s, line)),
-            c,
-        )
-        .is_some()
+        parse_chunk(&text[s..e], source, syntax, Some((elements, s, line)), c).is_some()
     });
     if !ok {
         return None;
@@ -1165,8 +1164,10 @@ pub fn read_compact(
     let mut paired_bytes: u64;
     let mut line = 1usize;
     let mut first = true;
-    let mut splitter =
-        (syntax == Syntax::JsonArray).then(|| super::array_split::Splitter::new(MAX_LINE_BYTES));
+    // What cuts blocks after whole records rather than at line breaks: a JSON array's
+    // splitter, or for EDN, once a block's lines are not whole maps, the EDN splitter.
+    let mut splitter = (syntax == Syntax::JsonArray)
+        .then(|| Cutter::Array(super::array_split::Splitter::new(MAX_LINE_BYTES)));
     let mut array = ArrayBlock::default();
     // Bytes at the start of `buf` already searched for a newline (a long line's).
     let mut searched = 0usize;
@@ -1199,6 +1200,7 @@ pub fn read_compact(
         };
         let region = &buf[..cut];
         let skip = if bom { 3 } else { 0 };
+        let was_first = first;
         first = false;
         let region = &region[skip..];
         if region.len() > MAX_LINE_BYTES {
@@ -1239,7 +1241,26 @@ pub fn read_compact(
         );
         pool = spare;
         pool.extend(done?);
-        let parsed = parsed?;
+        let parsed = match parsed {
+            Some(parsed) => parsed,
+            // EDN whose lines are not whole maps (pretty-printed): this block and the rest of
+            // the file are cut after whole maps instead, from where the lines before left the
+            // top-level vector (the previous block is paired now).
+            None if syntax == Syntax::Edn && splitter.is_none() => {
+                let in_vector = match st.shape {
+                    Shape::Start | Shape::PerLine => false,
+                    Shape::InVector(_) => true,
+                    Shape::Closed => return None,
+                };
+                splitter = Some(Cutter::Edn(super::edn_split::EdnSplitter::new(
+                    MAX_LINE_BYTES,
+                    in_vector,
+                )));
+                first = was_first;
+                continue;
+            }
+            None => return None,
+        };
         paired_bytes = read;
         let newlines: usize = parsed.iter().map(|c| c.lines).sum();
         if st.h.ops.capacity() == 0 && !eof {
@@ -1299,6 +1320,33 @@ pub fn read_compact(
                 return None;
             }
             return st.finish_with(behind, None, &mut pool);
+        }
+    }
+}
+
+/// What cuts a file's blocks after whole records rather than at line breaks.
+enum Cutter {
+    /// A JSON array's elements.
+    Array(super::array_split::Splitter),
+    /// EDN maps spread over lines.
+    Edn(super::edn_split::EdnSplitter),
+}
+
+impl Cutter {
+    /// The bytes at the start of `buf` that make whole records (see the splitters).
+    fn split(&mut self, buf: &[u8], eof: bool, block: &mut ArrayBlock) -> Option<usize> {
+        match self {
+            Cutter::Array(s) => s.split(buf, eof, block),
+            Cutter::Edn(s) => s.split(buf, eof, block),
+        }
+    }
+
+    /// False while a JSON array is still open (EDN's top-level shape is the pairing's to
+    /// judge).
+    fn closed(&self) -> bool {
+        match self {
+            Cutter::Array(s) => s.closed(),
+            Cutter::Edn(_) => true,
         }
     }
 }
@@ -1831,6 +1879,16 @@ mod tests {
                     "{name}: the compact reader took a history it must leave"
                 );
                 assert_eq!(history.len(), ops.len(), "{name}");
+                // Each event's position → its line.
+                let mut lines = std::collections::HashMap::new();
+                for o in &ops {
+                    lines.insert(o.invoke, Some(o.invoke_line));
+                }
+                for o in &ops {
+                    if let Some(c) = o.complete {
+                        lines.insert(c, o.complete_line);
+                    }
+                }
                 for op in &ops {
                     if op.client {
                         assert_eq!(history.operation(op.id).as_ref(), Some(op), "{name}");
@@ -1843,13 +1901,7 @@ mod tests {
                         assert_eq!(&r, op, "{name}");
                     }
                     for pos in [op.invoke, op.complete.unwrap_or(0)] {
-                        let want = ops.iter().find_map(|o| {
-                            if o.complete == Some(pos) {
-                                o.complete_line
-                            } else {
-                                (o.invoke == pos).then_some(o.invoke_line)
-                            }
-                        });
+                        let want = lines.get(&pos).copied().flatten();
                         assert_eq!(history.line_at(pos), want, "{name}");
                     }
                 }
@@ -1893,8 +1945,17 @@ mod tests {
 
     #[test]
     fn compact_pairing_of_jepsen_edn_rebuilds_the_general_edn_readers_operations() {
+        let lines = edn_lines(3000);
+        let per_line = lines.join("\n") + "\n";
+        compare_read("edn-lines", &per_line);
+    }
+
+    /// `n` invocations of write, read and cas (independent tuples, `:x` values, strings) with
+    /// their ok, fail and info completions (big integers, floats, errors, escaped strings,
+    /// comments after a map) and nemesis records, one map per line.
+    fn edn_lines(n: i64) -> Vec<String> {
         let mut lines = Vec::new();
-        for i in 0..3000i64 {
+        for i in 0..n {
             let p = i % 5;
             let (f, v) = match i % 4 {
                 0 => ("write", format!("[{} {i}]", i % 3)),
@@ -1911,24 +1972,76 @@ mod tests {
                 lines.push("{:type :info, :f :kill, :value {:n1 [1]}, :process :nemesis}".into());
             }
             let kind = ["ok", "fail", "info"][(i % 3) as usize];
-            let (out, error) = match i % 11 {
-                0 => ("9223372036854775807N", ""),
-                1 => ("1.5", ", :error [:timeout \"t\"]"),
-                2 => ("[1 2]", " ; a comment"),
-                _ => ("[1 [2 nil]]", ", :error :e"),
+            let (out, error, after) = match i % 11 {
+                0 => ("9223372036854775807N", "", ""),
+                1 => ("1.5", ", :error [:timeout \"t\"]", ""),
+                2 => ("[1 2]", "", " ; a comment"),
+                3 => ("[1 2]", ", :error \"a \\\"quoted\\\" {brace\"", ""),
+                _ => ("[1 [2 nil]]", ", :error :e", ""),
             };
             lines.push(format!(
-                "{{:type :{kind}, :f :{f}, :value {out}, :process {p}, :time {}, :index {}{error}}}",
+                "{{:type :{kind}, :f :{f}, :value {out}, :process {p}, :time {}, :index {}{error}}}{after}",
                 10 * i + 5,
                 2 * i + 1
             ));
         }
-        let per_line = lines.join("\n") + "\n";
-        compare_taking("edn-lines", &per_line, true, "edn");
+        lines
+    }
+
+    /// [`compare_taking`] for a history the general path reads without error.
+    fn compare_read(name: &str, text: &str) {
+        let general = read_history(name, text.as_bytes(), None).and_then(|h| pair(&h));
+        assert!(general.is_ok(), "{name}: {:?}", general.err());
+        compare_taking(name, text, true, "edn");
+    }
+
+    /// Guards the compact reading of Jepsen EDN written by `clojure.pprint` (maps spread over
+    /// lines, as Knossos's histories are): in a vector, a list or bare, spread from the start
+    /// or only after more than the first block of one-line maps, each operation, line and
+    /// pairing the general EDN reader's.
+    #[test]
+    fn compact_pairing_of_pretty_printed_edn_rebuilds_the_general_edn_readers_operations() {
+        // As pprint breaks a map too wide for its line: one entry per line.
+        let pretty = |lines: &[String]| -> Vec<String> {
+            lines.iter().map(|l| l.replace(", :", ",\n  :")).collect()
+        };
+        let lines = pretty(&edn_lines(3000));
+        compare_read("edn-pretty-vector", &format!("[{}]\n", lines.join("\n ")));
+        compare_read("edn-pretty-list", &format!("({})\n", lines.join("\n ")));
+        compare_read("edn-pretty-maps", &(lines.join("\n") + "\n"));
+        compare_read(
+            "edn-pretty-own-lines",
+            &format!("\u{feff};; history\n[\n{}\n]\n\n", lines.join(",\n")),
+        );
+        // One-line maps past the first block (1 MiB), then spread ones.
+        let long = edn_lines(20_000);
+        let (head, tail) = long.split_at(long.len() / 2);
+        assert!(head.iter().map(|l| l.len() + 2).sum::<usize>() > FIRST_BLOCK);
+        let late = |open: &str, close: &str| {
+            format!(
+                "{open}{}\n {}{close}\n",
+                head.join("\n "),
+                pretty(tail).join("\n ")
+            )
+        };
+        compare_read("edn-pretty-late-vector", &late("[", "]"));
+        compare_read("edn-pretty-late-maps", &late("", ""));
+        // Spread maps the general reader refuses are left to it.
+        let two_vectors = format!("[{}]\n[{}]\n", lines[0], lines[1]);
+        compare_taking("edn-pretty-two-vectors", &two_vectors, false, "edn");
+        let unclosed = format!("[{}\n", lines.join("\n"));
+        compare_taking("edn-pretty-unclosed", &unclosed, false, "edn");
+        let open_map = format!("{}\n{{:type :ok,\n :process 1\n", lines.join("\n"));
+        compare_taking("edn-pretty-open-map", &open_map, false, "edn");
+    }
+
+    #[test]
+    fn compact_pairing_of_jepsen_edn_rebuilds_the_general_edn_readers_operations_in_vectors() {
+        let lines = edn_lines(3000);
         let vector = format!("[{}]\n", lines.join("\n "));
-        compare_taking("edn-vector", &vector, true, "edn");
+        compare_read("edn-vector", &vector);
         let own_lines = format!("\u{feff};; history\n[\n{}\n]\n\n", lines.join(",\n"));
-        compare_taking("edn-brackets", &own_lines, true, "edn");
+        compare_read("edn-brackets", &own_lines);
         compare_taking(
             "edn-unclosed",
             &format!("[{}\n", lines.join("\n")),

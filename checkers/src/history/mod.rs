@@ -11,6 +11,7 @@
 mod array_split;
 pub(crate) mod compact;
 mod edn;
+mod edn_split;
 mod fast_edn;
 mod fast_json;
 mod json;
