@@ -2069,9 +2069,9 @@ mod tests {
     }
 
     /// Guards the format the compact reader names for keyed EDN: Porcupine's kv format
-    /// exactly when the general reader names it (one map per line, every event keyed with
-    /// get/put/append), and the format given when one is given; the operations are the
-    /// general path's.
+    /// exactly when the general reader names it (top-level maps, on a line each or spread
+    /// over lines, every event keyed with get/put/append), and the format given when one is
+    /// given; the operations are the general path's.
     #[test]
     fn compact_reader_names_porcupine_kv_exactly_when_the_general_reader_does() {
         use crate::history::Format;
@@ -2093,6 +2093,12 @@ mod tests {
             ("kv-nemesis", format!("{kv}{nemesis}"), None),
             ("kv-unkeyed", format!("{kv}{unkeyed}"), None),
             ("kv-vector", vector.clone(), None),
+            ("kv-pretty", kv.replace(", :", ",\n :"), None),
+            (
+                "kv-pretty-vector",
+                vector.replace(", :", ",\n  :"),
+                Some(Format::PorcupineKv),
+            ),
             ("kv-as-edn", kv.to_string(), Some(Format::Edn)),
             ("register-keyed", register.to_string(), None),
             (
