@@ -224,3 +224,65 @@ fn json_arrays_on_one_line_or_many_give_the_general_reports() {
     assert!(taken > 20, "checked compactly: {taken}");
     eprintln!("JSON arrays checked compactly: {taken} written from JSON lines, {arrays} anchors");
 }
+
+/// Guards the workload checkers' reading of the encodings other than JSON lines (Jepsen EDN,
+/// text logs): `read_paired` reads them compactly and rebuilds the operations, and every
+/// workload checker must give the report it gives on the general path's operations
+/// (`read_history` + `pair_anonymous`), on every fixture and anchor. Files the compact reader
+/// leaves (events without a process, as elle-cli's long-fork.edn has) are read by the general
+/// path on both sides.
+#[test]
+fn workload_reports_on_compactly_read_edn_and_logs_are_the_general_paths() {
+    use checkers::history::{pair_anonymous, read_paired, Paired, ReadBudget};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    histories(&root.join("fixtures"), &mut files);
+    histories(&root.join("../shared/anchors"), &mut files);
+    files.sort();
+    let budget = ReadBudget {
+        memory_limit: 1 << 30,
+        memory_in_use: None,
+    };
+    let opts = CheckOptions::default();
+    // Files read compactly, and workload reports compared on them (valid or not).
+    let (mut compact_files, mut compared) = (0usize, 0usize);
+    for file in &files {
+        let path = file.to_str().unwrap();
+        let taken = matches!(
+            read_compact(path, None, 1 << 30, None, 0),
+            Some(CompactRead::Read { format, .. }) if format != Format::JsonLines
+        );
+        if !taken {
+            continue;
+        }
+        compact_files += 1;
+        let Ok(Paired::Read { format, ops, .. }) = read_paired(path, None, true, budget) else {
+            panic!("{path}: the compact reader took it, read_paired did not");
+        };
+        let general = read_history_file(path).unwrap();
+        assert_eq!(general.format, format, "{path}: format");
+        let theirs_ops = pair_anonymous(&general).unwrap();
+        assert_eq!(ops.len(), theirs_ops.len(), "{path}");
+        for (a, b) in ops.iter().zip(&theirs_ops).filter(|(a, _)| a.client) {
+            assert_eq!(a, b, "{path}");
+        }
+        for checker in registry::workloads() {
+            let mine = checker.check_within_options(path, format, &ops, &opts);
+            let theirs = checker.check_within_options(path, format, &theirs_ops, &opts);
+            match (mine, theirs) {
+                (Ok(mut mine), Ok(mut theirs)) => {
+                    mine.stats.millis = 0.0;
+                    theirs.stats.millis = 0.0;
+                    assert_eq!(mine, theirs, "{path} --workload {}", checker.name);
+                    compared += 1;
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{path}"),
+                (a, b) => panic!("{path} --workload {}: {a:?} vs {b:?}", checker.name),
+            }
+        }
+    }
+    eprintln!("read compactly: {compact_files} files, {compared} workload reports compared");
+    // The fixtures alone hold EDN workload histories (bank, long-fork, sequential) and logs.
+    assert!(compact_files >= 8, "{compact_files} files read compactly");
+    assert!(compared >= 20, "{compared} workload reports compared");
+}
