@@ -11,7 +11,8 @@ use crate::render_human::{self, Style};
 use crate::render_json;
 use anyhow::{Context, Result};
 use checkers::history::{
-    read_compact, read_paired, CompactHistory, CompactRead, Format, Paired, ReadBudget, Tuples,
+    read_compact_observed, read_paired, CompactHistory, CompactRead, Format, Paired, ReadBudget,
+    SettledObserver, Tuples,
 };
 use checkers::registry::{self, Checker};
 use checkers::{default_memory_limit, CheckOptions, CheckerKind, InputError, Report, StopReason};
@@ -130,9 +131,10 @@ pub fn memory_limit(given: Option<u64>) -> usize {
         .unwrap_or_else(default_memory_limit)
 }
 
-/// The reason a check cannot start when reading the history alone used up the memory budget.
-fn spent_reading(limit: usize) -> Option<String> {
-    (crate::alloc::in_use() > limit).then(|| {
+/// The reason a check cannot start when reading the history alone used up the memory budget
+/// (`compiled`: bytes in use that the check's compile holds already, not reading's).
+fn spent_reading(limit: usize, compiled: usize) -> Option<String> {
+    (crate::alloc::in_use().saturating_sub(compiled) > limit).then(|| {
         format!(
             "memory limit of {} MiB reached while reading the history",
             limit >> 20
@@ -395,7 +397,7 @@ fn check_path(
                 return Ok((forced.unwrap_or(Format::JsonLines), report));
             }
         };
-        if let Some(why) = spent_reading(opts.memory_limit) {
+        if let Some(why) = spent_reading(opts.memory_limit, 0) {
             let n = ops.iter().filter(|o| o.client).count();
             let report =
                 Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
@@ -467,12 +469,21 @@ fn check_compact_file(
     opts: &CheckOptions,
     budget: ReadBudget,
 ) -> Option<(FileOutcome, Option<Box<CompactHistory>>)> {
-    let read = read_compact(
+    // register, cas-register and kv compile each operation as soon as it settles, while the
+    // file is still read (checkers::SettledCompile); `always` goes to the general path below.
+    let mut early = match (checker.kind, opts.independent) {
+        (CheckerKind::Model, Tuples::Auto | Tuples::Never) => {
+            checkers::SettledCompile::new(checker.name, opts)
+        }
+        _ => None,
+    };
+    let read = read_compact_observed(
         file,
         forced,
         budget.memory_limit,
         budget.memory_in_use,
         checkers::COMPACT_CHECK_BYTES_PER_OP,
+        early.as_mut().map(|e| e as &mut dyn SettledObserver),
     )?;
     let (history, events, torn_line, format) = match read {
         CompactRead::Read {
@@ -521,17 +532,19 @@ fn check_compact_file(
         (_, Tuples::Always) => return None,
         (_, Tuples::Auto) => history.unwrap_tuples()?,
     };
-    if let Some(why) = spent_reading(opts.memory_limit) {
+    let compiled = early.as_ref().map_or(0, |e| e.counted_bytes());
+    if let Some(why) = spent_reading(opts.memory_limit, compiled) {
         note();
         let n = history.client_ops();
         let report = Report::stopped(checker.name, checker.kind, n, Some(StopReason::Memory), why);
         return Some((checked(report), None));
     }
-    let mut report = match checker.kind {
-        CheckerKind::Model => {
+    let mut report = match (checker.kind, early) {
+        (CheckerKind::Model, Some(early)) => early.check(&history, tuples, opts, &opts.budget())?,
+        (CheckerKind::Model, None) => {
             checkers::check_compact_model(checker.name, &history, opts, &opts.budget())?
         }
-        CheckerKind::Workload => {
+        (CheckerKind::Workload, _) => {
             checkers::check_compact_workload(checker.name, &history, &opts.budget())?
         }
     };

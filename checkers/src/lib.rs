@@ -134,7 +134,7 @@ pub use error::{InputError, ShapeError, UsageError};
 pub use history::{pair, read_history, read_history_file, History, Operation, Outcome};
 pub use jepsen::{check_compact_workload, compact_workload};
 pub use linear::check_operations;
-pub use linear::compact::COMPACT_CHECK_BYTES_PER_OP;
+pub use linear::compact::{SettledCompile, COMPACT_CHECK_BYTES_PER_OP};
 pub use model::{first_successor, CompileCtx, Compiled, Interner, Model, ValueId};
 pub use options::{CheckOptions, Inference, DEFAULT_CYCLE_SEARCH_TIMEOUT};
 pub use registry::{check_compact_model, compact_model, Checker, CHECKERS};

@@ -27,6 +27,10 @@
 //! lines ([`super::array_split`]: an array on one line, as elle-cli's are, or pretty-printed),
 //! and each element is read as a JSON line is; so are EDN maps spread over lines, as
 //! `clojure.pprint` writes them, from the first block that has one ([`super::edn_split`]).
+//!
+//! A caller may watch the records settle while the file is read ([`SettledObserver`],
+//! [`read_compact_observed`]): `check` compiles them for the model's search meanwhile
+//! ([`crate::SettledCompile`]).
 
 use super::array_split::Element;
 use super::fast_edn::scan_edn_line;
@@ -417,7 +421,7 @@ impl CompactHistory {
 
     /// A `[key value]` tuple's key and value ids: a pair whose first item is a number, a
     /// string or a boolean (as [`super::unwrap_tuples`] takes keys).
-    fn tuple(&self, held: Held) -> Option<(u32, u32)> {
+    pub(crate) fn tuple(&self, held: Held) -> Option<(u32, u32)> {
         match held {
             Held::Pair(k, v) => matches!(
                 self.values.get(k),
@@ -1115,6 +1119,42 @@ pub fn read_compact(
     probe: Option<MemoryProbe>,
     per_op: usize,
 ) -> Option<CompactRead> {
+    read_compact_observed(path, forced, memory_limit, probe, per_op, None)
+}
+
+/// Sees a history's records as they settle while [`read_compact_observed`] reads it, so that
+/// work on them (a model check's compile, [`crate::SettledCompile`]) runs during reading, in
+/// the pairing arm of the reader's parse/pair overlap, instead of after it.
+///
+/// A record is *settled* when it is a client operation whose completion has been paired (a
+/// record never changes after that while reading), or a named process's record (which may
+/// still change, but no model check looks at it). The settled prefix is every record below
+/// the first client operation still pending; operations pending when the file ends become
+/// `info` only then, so they are never in a prefix given here. What the caller does with the
+/// history after reading ([`CompactHistory::unwrap_tuples`]) may still change records: the
+/// observer's caller must check for that.
+pub trait SettledObserver: Send {
+    /// Every record of `history` below `upto` is settled (see the trait); called after each
+    /// block is paired, `upto` never decreasing. `format` is the file's format as far as it
+    /// is known so far (a Jepsen text log is known from the start).
+    fn settled(&mut self, history: &CompactHistory, upto: usize, format: super::Format);
+
+    /// Bytes the observer holds that the caller's per-operation need (`per_op` of
+    /// [`read_compact_observed`]) already counts, so the reader's estimate does not count
+    /// them twice.
+    fn counted_bytes(&self) -> usize;
+}
+
+/// [`read_compact`], telling `observer` (if any) the settled prefix of the records after each
+/// block is paired (see [`SettledObserver`]), while the next block is parsed.
+pub fn read_compact_observed(
+    path: &str,
+    forced: Option<super::Format>,
+    memory_limit: usize,
+    probe: Option<MemoryProbe>,
+    per_op: usize,
+    observer: Option<&mut dyn SettledObserver>,
+) -> Option<CompactRead> {
     use super::Format;
     if path == "-"
         || !matches!(
@@ -1155,6 +1195,8 @@ pub fn read_compact(
         syntax,
         forced,
         kv: true,
+        observer,
+        settled: 0,
     };
     // Blocks are parsed (on all cores) while the previous block's events are paired: `behind`
     // holds a parsed block waiting to be paired, with its first line.
@@ -1300,7 +1342,13 @@ pub fn read_compact(
                 + ops.len() * per_op
                 + (st.h.table_bytes() as f64 * (scale - 1.0).max(0.0)) as usize
                 + (st.h.text_bytes() as f64 * scale) as usize;
-            let needed = used + growth;
+            // What the observer holds (entries compiled during reading) is part of both
+            // `used` and the per-operation need above: counted once.
+            let early = st
+                .observer
+                .as_ref()
+                .map_or(0, |o| o.counted_bytes().min(ops.len() * per_op));
+            let needed = used.saturating_sub(early) + growth;
             let estimated = paired_bytes > 0;
             if used > memory_limit || (estimated && needed > memory_limit) {
                 return Some(CompactRead::OutOfMemory {
@@ -1441,7 +1489,7 @@ impl Pending {
 }
 
 /// Pairing state: [`super::pairing::Pairer`]'s rules over compact records.
-struct Pairing {
+struct Pairing<'o> {
     h: CompactHistory,
     /// Client process → its pending operation.
     pending: Pending,
@@ -1459,6 +1507,10 @@ struct Pairing {
     /// what makes a history of one EDN map per line [`super::Format::PorcupineKv`], as
     /// [`super::read_history`] tells it.
     kv: bool,
+    /// Told the settled prefix after each block ([`SettledObserver`]).
+    observer: Option<&'o mut dyn SettledObserver>,
+    /// Records below this are settled (see [`SettledObserver`]).
+    settled: usize,
 }
 
 /// A chunk's string ids → the history's `f` and value ids, found on first use.
@@ -1467,15 +1519,35 @@ struct ChunkIds {
     value: Vec<u32>,
 }
 
-impl Pairing {
-    /// Pairs the events of a parsed block whose first line is `at`; gives back its chunks,
-    /// emptied, for reuse. `None` hands the file to the general path.
+impl Pairing<'_> {
+    /// Pairs the events of a parsed block whose first line is `at`, then tells the observer
+    /// the settled prefix; gives back its chunks, emptied, for reuse. `None` hands the file to
+    /// the general path.
     fn push_chunks(&mut self, mut chunks: Vec<Chunk>, mut at: usize) -> Option<Vec<Chunk>> {
         for c in &mut chunks {
             self.push_chunk(c, at)?;
             at += c.lines;
         }
+        self.observe();
         Some(chunks)
+    }
+
+    /// Advances the settled prefix past every completed client operation and every named
+    /// record, up to the first client operation still pending, and tells the observer.
+    fn observe(&mut self) {
+        if self.observer.is_none() {
+            return;
+        }
+        let ops = &self.h.ops;
+        let mut upto = self.settled;
+        while upto < ops.len() && (ops[upto].complete != NONE || !ops[upto].client()) {
+            upto += 1;
+        }
+        self.settled = upto;
+        let format = self.format();
+        if let Some(o) = self.observer.as_mut() {
+            o.settled(&self.h, upto, format);
+        }
     }
 
     fn push_chunk(&mut self, c: &mut Chunk, at: usize) -> Option<()> {

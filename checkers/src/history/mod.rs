@@ -23,7 +23,9 @@ mod textlog;
 mod tuples;
 mod write;
 
-pub use compact::{read_compact, CompactHistory, CompactRead, OpView};
+pub use compact::{
+    read_compact, read_compact_observed, CompactHistory, CompactRead, OpView, SettledObserver,
+};
 pub(crate) use fast_json::parse_line;
 pub use json::torn_last_line;
 pub(crate) use pairing::Pairer;

@@ -158,6 +158,14 @@ impl<O> Groups<O> {
         }
     }
 
+    /// Bytes the groups' lists of entries hold (their capacity).
+    pub(crate) fn entry_bytes(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|(_, e)| e.capacity() * std::mem::size_of::<Entry<O>>())
+            .sum()
+    }
+
     /// Adds `entry` to group `g`.
     pub(crate) fn push(&mut self, g: usize, entry: Entry<O>) {
         self.groups[g].1.push(entry);
