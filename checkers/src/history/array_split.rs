@@ -209,20 +209,29 @@ pub(crate) fn string_end(text: &[u8], mut i: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn all(text: &str, step: usize) -> Option<(Vec<(String, u32)>, usize)> {
-        // Feeds `text` `step` bytes at a time, as the reader does with blocks.
-        let bytes = text.as_bytes();
         let mut s = Splitter::new(1 << 20);
+        feed(text, step, |buf, eof, block| s.split(buf, eof, block))
+    }
+
+    /// Feeds `text` to `split` `step` bytes at a time, as the reader does with blocks: each
+    /// record's text and line, and the lines in all (`None` where `split` refuses).
+    pub(crate) fn feed(
+        text: &str,
+        step: usize,
+        mut split: impl FnMut(&[u8], bool, &mut Block) -> Option<usize>,
+    ) -> Option<(Vec<(String, u32)>, usize)> {
+        let bytes = text.as_bytes();
         let mut block = Block::default();
         let (mut start, mut end) = (0usize, 0usize);
         let (mut out, mut line) = (Vec::new(), 0u32);
         loop {
             end = (end + step).min(bytes.len());
             let eof = end == bytes.len();
-            let cut = s.split(&bytes[start..end], eof, &mut block)?;
+            let cut = split(&bytes[start..end], eof, &mut block)?;
             for e in &block.elements {
                 let t = &text[start + e.start..start + e.end];
                 out.push((t.to_string(), line + e.line));

@@ -154,26 +154,10 @@ mod tests {
     use super::*;
 
     fn all(text: &str, step: usize) -> Option<(Vec<(String, u32)>, usize)> {
-        // Feeds `text` `step` bytes at a time, as the reader does with blocks.
-        let bytes = text.as_bytes();
         let mut s = EdnSplitter::new(1 << 20, false);
-        let mut block = Block::default();
-        let (mut start, mut end) = (0usize, 0usize);
-        let (mut out, mut line) = (Vec::new(), 0u32);
-        loop {
-            end = (end + step).min(bytes.len());
-            let eof = end == bytes.len();
-            let cut = s.split(&bytes[start..end], eof, &mut block)?;
-            for e in &block.elements {
-                let t = &text[start + e.start..start + e.end];
-                out.push((t.to_string(), line + e.line));
-            }
-            line += block.newlines as u32;
-            start += cut;
-            if eof {
-                return Some((out, line as usize));
-            }
-        }
+        super::super::array_split::tests::feed(text, step, |buf, eof, block| {
+            s.split(buf, eof, block)
+        })
     }
 
     #[test]
