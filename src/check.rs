@@ -469,13 +469,18 @@ fn check_compact_file(
     opts: &CheckOptions,
     budget: ReadBudget,
 ) -> Option<(FileOutcome, Option<Box<CompactHistory>>)> {
+    // Models with `--independent always` (whose errors the general path words) go to the
+    // general path before anything is read: read here first, the file was read twice.
+    let model = checker.kind == CheckerKind::Model;
+    if model && opts.independent == Tuples::Always {
+        return None;
+    }
     // register, cas-register and kv compile each operation as soon as it settles, while the
-    // file is still read (checkers::SettledCompile); `always` goes to the general path below.
-    let mut early = match (checker.kind, opts.independent) {
-        (CheckerKind::Model, Tuples::Auto | Tuples::Never) => {
-            checkers::SettledCompile::new(checker.name, opts)
-        }
-        _ => None,
+    // file is still read (checkers::SettledCompile).
+    let mut early = if model {
+        checkers::SettledCompile::new(checker.name, opts)
+    } else {
+        None
     };
     let read = read_compact_observed(
         file,
@@ -524,8 +529,8 @@ fn check_compact_file(
         }
     };
     // Models: Jepsen's independent [key value] tuples, unwrapped here by the general path's
-    // rules (history::unwrap_tuples); `always` (whose errors the general path words) and
-    // anything the compact history cannot decide go to the general path.
+    // rules (history::unwrap_tuples); anything the compact history cannot decide goes to the
+    // general path (`always` went there before reading).
     let mut history = history;
     let tuples = match (checker.kind, opts.independent) {
         (CheckerKind::Workload, _) | (_, Tuples::Never) => false,
