@@ -109,17 +109,34 @@ pub(crate) fn check_compact<M: Model>(
 pub struct SettledCompile {
     /// The model's name.
     name: &'static str,
-    state: Early,
+    /// The model's compile so far; `None` once given up while reading (see above): the
+    /// history is then compiled whole after reading.
+    state: Option<Box<dyn EarlyCompile>>,
 }
 
-/// The compile of a [`SettledCompile`], by model.
-enum Early {
-    Register(Incremental<Register, RegCompile>),
-    CasRegister(Incremental<CasRegister, RegCompile>),
-    Kv(Incremental<Kv, KvCompile>),
-    /// Given up while reading (see [`SettledCompile`]): the history is compiled whole after
-    /// reading.
-    Abandoned,
+/// A model's compile during reading ([`Incremental`], whichever the model).
+trait EarlyCompile: Send {
+    /// Compiles the records below `upto`; false when the compile must be given up.
+    fn settled(&mut self, h: &CompactHistory, upto: usize, format: Format) -> bool;
+
+    /// Bytes held that the reader's per-operation estimate counts.
+    fn counted_bytes(&self) -> usize;
+
+    /// Compiles the rest of `history` and decides it (see [`SettledCompile::check`]).
+    fn check(
+        self: Box<Self>,
+        history: &CompactHistory,
+        opts: &CheckOptions,
+        budget: &Budget,
+    ) -> Option<Report>;
+
+    /// Records compiled so far.
+    #[cfg(test)]
+    fn compiled(&self) -> usize;
+
+    /// Records compiled so far, and the partitions (described) once the rest of `h` is.
+    #[cfg(test)]
+    fn partitions(self: Box<Self>, h: &CompactHistory) -> (usize, String);
 }
 
 /// A model's compile over the settled records so far.
@@ -150,8 +167,14 @@ impl<M: Model, C: CompactCompile<Op = M::Op>> Incremental<M, C> {
             maybe_tuples: 0,
         }
     }
+}
 
-    /// Compiles the records below `upto`; false when the compile must be given up.
+impl<M, C> EarlyCompile for Incremental<M, C>
+where
+    M: Model + 'static,
+    M::Op: Send,
+    C: CompactCompile<Op = M::Op> + Send + 'static,
+{
     fn settled(&mut self, h: &CompactHistory, upto: usize, format: Format) -> bool {
         let observed = format == Format::JepsenLog;
         if !self.began {
@@ -180,14 +203,22 @@ impl<M: Model, C: CompactCompile<Op = M::Op>> Incremental<M, C> {
         )
     }
 
-    /// Bytes held that the reader's per-operation estimate counts.
     fn counted_bytes(&self) -> usize {
         self.compiling.groups.entry_bytes() + self.compiler.counted_bytes()
     }
 
-    /// Compiles the rest of `history` and decides it (see [`SettledCompile::check`]).
+    #[cfg(test)]
+    fn compiled(&self) -> usize {
+        self.compiling.next
+    }
+
+    #[cfg(test)]
+    fn partitions(self: Box<Self>, h: &CompactHistory) -> (usize, String) {
+        tests::settled_partitions(*self, h)
+    }
+
     fn check(
-        self,
+        self: Box<Self>,
         history: &CompactHistory,
         opts: &CheckOptions,
         budget: &Budget,
@@ -195,11 +226,11 @@ impl<M: Model, C: CompactCompile<Op = M::Op>> Incremental<M, C> {
         let Incremental {
             model,
             mut compiler,
-            mut compiling,
+            compiling,
             ctx: mut early,
             began,
             ..
-        } = self;
+        } = *self;
         let observed = history.format == Some(Format::JepsenLog);
         if began && early.fail_cas_observed != observed {
             drop((compiler, compiling, early));
@@ -208,14 +239,7 @@ impl<M: Model, C: CompactCompile<Op = M::Op>> Incremental<M, C> {
         early.fail_cas_observed = observed;
         decide(&model, history, opts, budget, |ctx| {
             *ctx = early;
-            let rest = compiling.run(&mut compiler, history, history.ops.len(), ctx, budget)?;
-            if let Err(why) = rest {
-                return Some(Err(why));
-            }
-            Some(Ok(compiling
-                .groups
-                .into_partitions(&model, opts, ctx)
-                .ok()?))
+            compiling.finish(&model, &mut compiler, history, opts, ctx, budget)
         })
     }
 }
@@ -226,22 +250,25 @@ impl SettledCompile {
     /// `kv`).
     pub fn new(name: &str, opts: &CheckOptions) -> Option<SettledCompile> {
         let budget = opts.budget();
-        let (name, state) = match name {
+        let (name, state): (_, Box<dyn EarlyCompile>) = match name {
             "register" => (
                 "register",
-                Early::Register(Incremental::new(Register, RegCompile::new(false), budget)),
+                Box::new(Incremental::new(Register, RegCompile::new(false), budget)),
             ),
             "cas-register" => (
                 "cas-register",
-                Early::CasRegister(Incremental::new(CasRegister, RegCompile::new(true), budget)),
+                Box::new(Incremental::new(CasRegister, RegCompile::new(true), budget)),
             ),
             "kv" => (
                 "kv",
-                Early::Kv(Incremental::new(Kv, KvCompile::new(), budget)),
+                Box::new(Incremental::new(Kv, KvCompile::new(), budget)),
             ),
             _ => return None,
         };
-        Some(SettledCompile { name, state })
+        Some(SettledCompile {
+            name,
+            state: Some(state),
+        })
     }
 
     /// Compiles what is left of `history` (read with this observer) and checks it, exactly as
@@ -256,43 +283,27 @@ impl SettledCompile {
         budget: &Budget,
     ) -> Option<Report> {
         let SettledCompile { name, state } = self;
-        let state = if changed {
-            // Dropped before the whole compile: its memory is not kept through it.
-            drop(state);
-            Early::Abandoned
-        } else {
-            state
-        };
-        match state {
-            Early::Register(c) => c.check(history, opts, budget),
-            Early::CasRegister(c) => c.check(history, opts, budget),
-            Early::Kv(c) => c.check(history, opts, budget),
-            Early::Abandoned => crate::check_compact_model(name, history, opts, budget),
+        // When the records changed, what was compiled is dropped before the whole compile:
+        // its memory is not kept through it.
+        match state.filter(|_| !changed) {
+            Some(c) => c.check(history, opts, budget),
+            None => crate::check_compact_model(name, history, opts, budget),
         }
     }
 }
 
 impl SettledObserver for SettledCompile {
     fn settled(&mut self, history: &CompactHistory, upto: usize, format: Format) {
-        let going = match &mut self.state {
-            Early::Register(c) => c.settled(history, upto, format),
-            Early::CasRegister(c) => c.settled(history, upto, format),
-            Early::Kv(c) => c.settled(history, upto, format),
-            Early::Abandoned => true,
-        };
-        if !going {
-            // Dropped now: its memory is not kept through the rest of the reading.
-            self.state = Early::Abandoned;
+        if let Some(c) = &mut self.state {
+            if !c.settled(history, upto, format) {
+                // Dropped now: its memory is not kept through the rest of the reading.
+                self.state = None;
+            }
         }
     }
 
     fn counted_bytes(&self) -> usize {
-        match &self.state {
-            Early::Register(c) => c.counted_bytes(),
-            Early::CasRegister(c) => c.counted_bytes(),
-            Early::Kv(c) => c.counted_bytes(),
-            Early::Abandoned => 0,
-        }
+        self.state.as_ref().map_or(0, |c| c.counted_bytes())
     }
 }
 
@@ -594,14 +605,7 @@ fn compile<M: Model, C: CompactCompile<Op = M::Op>>(
     ctx: &mut CompileCtx,
     budget: &Budget,
 ) -> Option<Result<Vec<Partition<M>>, StopReason>> {
-    let mut compiling = Compiling::new();
-    if let Err(why) = compiling.run(compiler, h, h.ops.len(), ctx, budget)? {
-        return Some(Err(why));
-    }
-    Some(Ok(compiling
-        .groups
-        .into_partitions(model, opts, ctx)
-        .ok()?))
+    Compiling::new().finish(model, compiler, h, opts, ctx, budget)
 }
 
 /// A compile under way over a prefix of the records: [`compile`] runs one over all of them,
@@ -691,6 +695,24 @@ impl<O> Compiling<O> {
         }
         self.next = self.next.max(upto);
         Some(Ok(()))
+    }
+
+    /// Compiles the records left, to the end of `h`, and makes the partitions: how every
+    /// compile ends, whether it ran during reading or not (`None` and `Err` as for
+    /// [`Compiling::run`]).
+    fn finish<M: Model<Op = O>, C: CompactCompile<Op = O>>(
+        mut self,
+        model: &M,
+        compiler: &mut C,
+        h: &CompactHistory,
+        opts: &CheckOptions,
+        ctx: &mut CompileCtx,
+        budget: &Budget,
+    ) -> Option<Result<Vec<Partition<M>>, StopReason>> {
+        if let Err(why) = self.run(compiler, h, h.ops.len(), ctx, budget)? {
+            return Some(Err(why));
+        }
+        Some(Ok(self.groups.into_partitions(model, opts, ctx).ok()?))
     }
 }
 
@@ -979,7 +1001,7 @@ mod tests {
     }
 
     /// The partitions (keys, order, entries) of a settled compile, finished after reading.
-    fn settled_partitions<M: Model, C: CompactCompile<Op = M::Op>>(
+    pub(super) fn settled_partitions<M: Model, C: CompactCompile<Op = M::Op>>(
         inc: Incremental<M, C>,
         h: &CompactHistory,
     ) -> (usize, String) {
@@ -1075,19 +1097,13 @@ mod tests {
             let h = read(&path, Some(&mut early));
             if tuples {
                 // Nothing compiled while every record may be a tuple.
-                let compiled = match &early.state {
-                    Early::Register(inc) => inc.compiling.next,
-                    Early::CasRegister(inc) => inc.compiling.next,
-                    _ => panic!("{name}: a register compile"),
-                };
-                assert_eq!(compiled, 0, "{name}");
+                let compiled = early.state.as_ref().map(|c| c.compiled());
+                assert_eq!(compiled, Some(0), "{name}");
             } else {
-                let (compiled, parts) = match early.state {
-                    Early::Register(inc) => settled_partitions(inc, &h),
-                    Early::CasRegister(inc) => settled_partitions(inc, &h),
-                    Early::Kv(inc) => settled_partitions(inc, &h),
-                    Early::Abandoned => panic!("{name}: given up while reading"),
+                let Some(c) = early.state else {
+                    panic!("{name}: given up while reading");
                 };
+                let (compiled, parts) = c.partitions(&h);
                 assert!(
                     compiled > h.len() / 2 && compiled < h.len(),
                     "{name}: compiled while reading: {compiled} of {}",
