@@ -22,6 +22,15 @@ fn budget() -> ReadBudget {
     }
 }
 
+/// A budget whose blocks are small (6 MiB after the first 1 MiB): a file of 10 MB is read
+/// in three.
+fn small_blocks() -> ReadBudget {
+    ReadBudget {
+        memory_limit: 384 << 20,
+        memory_in_use: None,
+    }
+}
+
 fn opts() -> CheckOptions {
     CheckOptions {
         consistency: vec!["strict-serializable".into()],
@@ -61,7 +70,12 @@ fn general(path: &str, kind: TxnKind) -> Result<String, InputError> {
 
 /// The compact path's answer, and whether it read the file compactly.
 fn compact(path: &str, kind: TxnKind) -> (Result<String, InputError>, bool) {
-    let (paired, txns) = match read_txn_paired(path, None, kind, budget()) {
+    compact_in(path, kind, budget())
+}
+
+/// [`compact`] within `budget`.
+fn compact_in(path: &str, kind: TxnKind, budget: ReadBudget) -> (Result<String, InputError>, bool) {
+    let (paired, txns) = match read_txn_paired(path, None, kind, budget) {
         Ok(x) => x,
         Err(e) => return (Err(e), false),
     };
@@ -82,9 +96,14 @@ fn compact(path: &str, kind: TxnKind) -> (Result<String, InputError>, bool) {
 }
 
 fn generated(kind: TxnKind, seed: u64) -> String {
+    generated_n(kind, seed, 400)
+}
+
+/// A generated history of `txns` transactions.
+fn generated_n(kind: TxnKind, seed: u64, txns: usize) -> String {
     let spec = TxnSpec {
         workload: kind,
-        txns: 400,
+        txns,
         processes: 6,
         keys: 5,
         max_mops: 4,
@@ -259,6 +278,40 @@ fn compact_reading_gives_the_general_paths_reports_and_errors() {
             }
         }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A file of several blocks is read in two overlapping stages (parsing the next block while
+/// pairing the previous one): the report, or the error of a line in a late block, is the
+/// general path's — also when the file ends exactly at a block's end (its last block is
+/// then empty).
+#[test]
+fn files_of_many_blocks_read_compactly_answer_as_the_general_path() {
+    let dir = std::env::temp_dir().join(format!("faultline-txn-blocks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("h.jsonl");
+    let path = path.to_str().unwrap();
+    let base = generated_n(TxnKind::ListAppend, 5, 40_000);
+    assert!(base.len() > 3 << 20, "{} bytes: too few blocks", base.len());
+    for (name, tail) in list_append_tails() {
+        std::fs::write(path, format!("{base}{tail}")).unwrap();
+        let want = general(path, TxnKind::ListAppend);
+        let (got, used) = compact_in(path, TxnKind::ListAppend, small_blocks());
+        assert_eq!(got, want, "{name}");
+        let malformed = name.contains("malformed") || name.contains("pairing");
+        assert_eq!(used, !malformed, "{name}: compact path used");
+    }
+    // Exactly one first block (1 MiB), padded with a blank line, ending in a newline.
+    let mut text: String = base.lines().take(4000).flat_map(|l| [l, "\n"]).collect();
+    assert!(text.len() < (1 << 20) - 2, "{}", text.len());
+    text.push_str(&" ".repeat((1 << 20) - 1 - text.len()));
+    text.push('\n');
+    assert_eq!(text.len(), 1 << 20);
+    std::fs::write(path, &text).unwrap();
+    let want = general(path, TxnKind::ListAppend);
+    let (got, used) = compact_in(path, TxnKind::ListAppend, small_blocks());
+    assert_eq!(got, want, "a file of exactly one block");
+    assert!(used && want.is_ok(), "{want:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

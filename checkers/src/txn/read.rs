@@ -5,7 +5,9 @@
 //! and parsed on all cores by a typed serde visitor that writes each transaction's
 //! micro-operations straight into flat arrays of integers ([`RawMop`]s and their list
 //! elements), so no `serde_json::Value` is built or kept per operation. Events are then paired
-//! by the history's own [`Pairer`] (same operations, same errors) with a null value; the
+//! by the history's own [`Pairer`] (same operations, same errors) with a null value, on a
+//! thread of its own while the next block is read and parsed (the memory estimate leaves out
+//! what the reading stage holds: [`Stages::held`]); the
 //! micro-operations that matter (a completion's for an `ok` transaction, the invocation's
 //! otherwise) are kept per operation in [`CompactTxns`], which [`super::txns::extract_with`]
 //! interns in operation order — so transactions, ids, anomalies and messages are those of the
@@ -31,6 +33,7 @@ use crate::InputError;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Largest block of whole lines read at a time (also at most 1/64 of the memory limit).
 const BLOCK: usize = 16 << 20;
@@ -237,13 +240,13 @@ fn compact(
     let total = meta.len();
     let block_size = (budget.memory_limit / 64).clamp(FIRST_BLOCK, BLOCK);
     let mut buf: Vec<u8> = Vec::with_capacity(block_size.min(total as usize) + 1);
-    let mut eof = fill(&mut file, &mut buf, FIRST_BLOCK).ok()?;
+    let eof = fill(&mut file, &mut buf, FIRST_BLOCK).ok()?;
     if forced.is_none() && !json_lines(&buf, eof) {
         return None;
     }
     let probe = budget.memory_in_use;
     let base = probe.map_or(0, |p| p());
-    let mut st = State {
+    let st = State {
         pairer: Pairer::new(path, true),
         out: CompactTxns::default(),
         pending: hashbrown::HashMap::new(),
@@ -262,7 +265,114 @@ fn compact(
             extra: serde_json::Map::new(),
         },
     };
-    let mut events = 0usize;
+    // Two stages overlap: this thread reads and parses block k+1 (on all cores) while a
+    // pairing thread pairs block k's events, which must be done in file order. The
+    // pairing thread hands each block's buffer back for reuse (its pages already faulted in).
+    let held = AtomicUsize::new(buf.capacity());
+    std::thread::scope(|scope| {
+        let (blocks, received) = std::sync::mpsc::sync_channel::<Block>(1);
+        let (spent, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+        let stages = Stages {
+            held: &held,
+            total,
+            budget,
+            base,
+        };
+        let pairing = scope.spawn(move || {
+            let mut st = st;
+            pair_blocks(&mut st, received, spent, stages).map(|end| match end {
+                Ended::File { events, torn } => st.finish(events, torn),
+                Ended::TooLarge(paired) => paired,
+            })
+        });
+        let reading = read_blocks(
+            path, &mut file, buf, eof, block_size, &blocks, &spare, &held,
+        );
+        drop(blocks);
+        let paired = match pairing.join() {
+            Ok(paired) => paired,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        match paired {
+            // A history found too large while the next blocks were being read: the
+            // estimate stands, whatever those blocks hold.
+            Some((Paired::OutOfMemory { .. }, _)) => paired,
+            _ => reading.and(paired),
+        }
+    })
+}
+
+/// What both stages of the compact pass share.
+#[derive(Clone, Copy)]
+struct Stages<'a> {
+    /// Bytes the reading stage holds — every block buffer (being read, parsed, paired or
+    /// spare) and the parsed events not yet paired — which the history will not take once
+    /// read: left out of the memory estimate's extrapolation.
+    held: &'a AtomicUsize,
+    /// The file's size.
+    total: u64,
+    budget: ReadBudget,
+    /// Memory in use before reading.
+    base: usize,
+}
+
+/// The heap a block's parsed events take (their lists' capacities).
+fn weight(chunks: &[Chunk]) -> usize {
+    chunks
+        .iter()
+        .map(|c| {
+            c.recs.capacity() * std::mem::size_of::<Rec>()
+                + c.slow.capacity() * std::mem::size_of::<Event>()
+                + c.mops.capacity() * std::mem::size_of::<RawMop>()
+                + c.elems.capacity() * 8
+        })
+        .sum()
+}
+
+/// [`weight`] before parsing `len` bytes: what [`parse_chunk`] reserves.
+fn weight_before(len: usize) -> usize {
+    len / 100 * std::mem::size_of::<Rec>() + len / 40 * std::mem::size_of::<RawMop>()
+}
+
+/// Adds the growth of a buffer's capacity (from `before` to `after`) to `held`.
+fn grew(held: &AtomicUsize, before: usize, after: usize) {
+    held.fetch_add(after.saturating_sub(before), Ordering::Relaxed);
+}
+
+/// One block of whole lines on its way from the reading thread to the pairing thread.
+struct Block {
+    /// The bytes read; the block's text is `buf[skip..cut]`, valid UTF-8 (`skip`: a
+    /// byte-order mark at the start of the file).
+    buf: Vec<u8>,
+    skip: usize,
+    cut: usize,
+    /// The block's events, parsed.
+    chunks: Vec<Chunk>,
+    /// Bytes of the file up to the end of this block.
+    read: u64,
+    /// True for the file's last block.
+    eof: bool,
+    /// The torn last line, in the last block.
+    torn: Option<usize>,
+    /// [`weight`] of `chunks`, counted in [`Stages::held`] until they are paired.
+    weight: usize,
+}
+
+/// The reading stage: cuts the file into blocks of whole lines (the first, `buf`, already
+/// read), parses each on all cores and sends it to the pairing stage. `None` when a block
+/// cannot take the compact path (the general reader reports why) or the pairing stage
+/// stopped.
+#[allow(clippy::too_many_arguments)]
+fn read_blocks(
+    path: &str,
+    file: &mut std::fs::File,
+    mut buf: Vec<u8>,
+    mut eof: bool,
+    block_size: usize,
+    blocks: &std::sync::mpsc::SyncSender<Block>,
+    spare: &std::sync::mpsc::Receiver<Vec<u8>>,
+    held: &AtomicUsize,
+) -> Option<()> {
     let mut read: u64 = 0;
     let mut line = 1usize;
     let mut first = true;
@@ -276,7 +386,10 @@ fn compact(
                 Some(end) => end,
                 None if buf.len() > MAX_LINE_BYTES => return None,
                 None => {
-                    eof = fill(&mut file, &mut buf, block_size).ok()?;
+                    let before = buf.capacity();
+                    buf.reserve(block_size);
+                    grew(held, before, buf.capacity());
+                    eof = fill(file, &mut buf, block_size).ok()?;
                     continue;
                 }
             }
@@ -295,7 +408,93 @@ fn compact(
         } else {
             None
         };
-        let chunks = parse_block(text, line, torn, path)?;
+        let reserved = weight_before(text.len());
+        held.fetch_add(reserved, Ordering::Relaxed);
+        let chunks = parse_block(text, line, torn, path);
+        held.fetch_sub(reserved, Ordering::Relaxed);
+        let chunks = chunks?;
+        let weight = weight(&chunks);
+        held.fetch_add(weight, Ordering::Relaxed);
+        line += text.bytes().filter(|&b| b == b'\n').count();
+        read += cut as u64;
+        // The next block's buffer, with room for the rest of this one and a block more,
+        // counted before it is filled.
+        let mut next = spare.try_recv().unwrap_or_default();
+        let before = next.capacity();
+        next.clear();
+        next.reserve(buf.len() - cut + block_size);
+        grew(held, before, next.capacity());
+        next.extend_from_slice(&buf[cut..]);
+        let last = eof;
+        blocks
+            .send(Block {
+                buf,
+                skip,
+                cut,
+                chunks,
+                read,
+                eof: last,
+                torn,
+                weight,
+            })
+            .ok()?;
+        if last {
+            return Some(());
+        }
+        buf = next;
+        eof = fill(file, &mut buf, block_size).ok()?;
+        if buf.is_empty() && eof {
+            // The file ended with the previous block.
+            let end = Block {
+                buf,
+                skip: 0,
+                cut: 0,
+                chunks: Vec::new(),
+                read,
+                eof: true,
+                torn: None,
+                weight: 0,
+            };
+            return blocks.send(end).ok();
+        }
+    }
+}
+
+/// How the pairing stage ended, when it did not hand the file to the general reader.
+enum Ended {
+    /// At the file's end, with the events read and the torn last line, for [`State::finish`].
+    File { events: usize, torn: Option<usize> },
+    /// The history was found too large for the budget.
+    TooLarge(TxnPaired),
+}
+
+/// The pairing stage: pairs the blocks' events in file order. `None` on a pairing error or
+/// when the reading stage stopped early.
+fn pair_blocks(
+    st: &mut State,
+    received: std::sync::mpsc::Receiver<Block>,
+    spent: std::sync::mpsc::Sender<Vec<u8>>,
+    stages: Stages,
+) -> Option<Ended> {
+    let Stages {
+        held,
+        total,
+        budget,
+        base,
+    } = stages;
+    let probe = budget.memory_in_use;
+    let mut events = 0usize;
+    for block in received {
+        let Block {
+            buf,
+            skip,
+            cut,
+            chunks,
+            read,
+            eof,
+            torn,
+            weight,
+        } = block;
         if st.pairer.len() == 0 && !eof {
             // Room for the whole file, estimated from this block: the lists grow once
             // instead of doubling past what they need.
@@ -313,14 +512,14 @@ fn compact(
                 .elems
                 .reserve((sum(|c| c.elems.len()) * scale) as usize);
         }
+        let text = &buf[skip..cut];
         for chunk in chunks {
             events += chunk.recs.len();
-            st.push_chunk(chunk)?;
+            st.push_chunk(chunk, text)?;
         }
-        line += text.bytes().filter(|&b| b == b'\n').count();
-        read += cut as u64;
+        held.fetch_sub(weight, Ordering::Relaxed);
         if eof {
-            return Some(st.finish(events, torn));
+            return Some(Ended::File { events, torn });
         }
         if let Some(probe) = probe {
             let used = probe();
@@ -353,11 +552,14 @@ fn compact(
             let lists_now: usize = lists.iter().map(|l| l.0).sum();
             let lists_final: usize = lists.iter().map(|l| l.1).sum();
             let arrays_final = lists[2].1 + lists[3].1;
-            let rest = used.saturating_sub(base).saturating_sub(lists_now);
+            let rest = used
+                .saturating_sub(base)
+                .saturating_sub(lists_now)
+                .saturating_sub(held.load(Ordering::Relaxed));
             let needed = base + lists_final + arrays_final + (rest as f64 * scale) as usize;
             let estimated = st.pairer.capacity() > st.pairer.len();
             if used > budget.memory_limit || (estimated && needed > budget.memory_limit) {
-                return Some((
+                return Some(Ended::TooLarge((
                     Paired::OutOfMemory {
                         needed: needed.max(used),
                         read,
@@ -365,15 +567,13 @@ fn compact(
                         ops: st.pairer.len(),
                     },
                     None,
-                ));
+                )));
             }
         }
-        buf.drain(..cut);
-        eof = fill(&mut file, &mut buf, block_size).ok()?;
-        if buf.is_empty() && eof {
-            return Some(st.finish(events, None));
-        }
+        // The reading stage may have stopped: then the buffer is simply dropped.
+        let _ = spent.send(buf);
     }
+    None
 }
 
 /// True when the first block is JSON lines (as [`detect_format`] decides on whole lines).
@@ -392,9 +592,9 @@ fn json_lines(first: &[u8], eof: bool) -> bool {
 }
 
 /// The events of a run of lines, with the micro-operations of those read compactly.
-struct Chunk<'a> {
+struct Chunk {
     /// Each event in file order.
-    recs: Vec<Rec<'a>>,
+    recs: Vec<Rec>,
     /// The events of the lines the compact path did not take, in full.
     slow: Vec<Event>,
     mops: Vec<RawMop>,
@@ -402,15 +602,15 @@ struct Chunk<'a> {
 }
 
 /// One event as the compact path reads it: the fields of an [`Event`] the simple shape can
-/// have, its micro-operations as a range of the chunk's, or the index of its full event in
-/// [`Chunk::slow`].
-struct Rec<'a> {
+/// have (`f` as a byte range of the block's text), its micro-operations as a range of the
+/// chunk's, or the index of its full event in [`Chunk::slow`].
+struct Rec {
     line: usize,
     index: Option<i64>,
     time: Option<i64>,
     process: Option<i64>,
     kind: EventType,
-    f: Option<&'a str>,
+    f: Option<(u32, u32)>,
     mops: (u32, u32),
     /// Index into [`Chunk::slow`], or [`NONE`].
     slow: u32,
@@ -418,15 +618,16 @@ struct Rec<'a> {
 
 /// Parses the whole lines of `text` (first line `first_line`, stopping before `stop`) in
 /// chunks on all cores; `None` when any line is malformed (the general reader reports it).
-fn parse_block<'a>(
-    text: &'a str,
+fn parse_block(
+    text: &str,
     first_line: usize,
     stop: Option<usize>,
     source: &str,
-) -> Option<Vec<Chunk<'a>>> {
+) -> Option<Vec<Chunk>> {
     let threads = rayon::current_num_threads().max(1);
+    let block = text.as_ptr() as usize;
     if threads == 1 || text.len() < 2 * MIN_CHUNK {
-        return Some(vec![parse_chunk(text, first_line, stop, source)?]);
+        return Some(vec![parse_chunk(text, block, first_line, stop, source)?]);
     }
     let pieces = (threads * 4).min(text.len() / MIN_CHUNK).max(2);
     let target = text.len() / pieces;
@@ -449,17 +650,19 @@ fn parse_block<'a>(
     use rayon::prelude::*;
     bounds
         .par_iter()
-        .map(|&(s, e, l)| parse_chunk(&text[s..e], l, stop, source))
+        .map(|&(s, e, l)| parse_chunk(&text[s..e], block, l, stop, source))
         .collect()
 }
 
-/// Parses a run of lines sequentially.
-fn parse_chunk<'a>(
-    text: &'a str,
+/// Parses a run of lines sequentially; `block` is the address of the block's text, which
+/// `text` lies in (`f`s are kept as byte ranges of it).
+fn parse_chunk(
+    text: &str,
+    block: usize,
     first_line: usize,
     stop: Option<usize>,
     source: &str,
-) -> Option<Chunk<'a>> {
+) -> Option<Chunk> {
     let mut c = Chunk {
         recs: Vec::with_capacity(text.len() / 100 + 1),
         slow: Vec::new(),
@@ -476,7 +679,7 @@ fn parse_chunk<'a>(
             continue;
         }
         let (m0, e0) = (c.mops.len(), c.elems.len());
-        match fast_line(content, line, &mut c) {
+        match fast_line(content, block, line, &mut c) {
             Some(mut rec) => {
                 rec.mops = (m0 as u32, c.mops.len() as u32);
                 c.recs.push(rec);
@@ -528,8 +731,9 @@ struct State<'a> {
 }
 
 impl State<'_> {
-    /// Pairs the events of `chunk`; `None` on a pairing error (the general reader reports it).
-    fn push_chunk(&mut self, chunk: Chunk) -> Option<()> {
+    /// Pairs the events of `chunk`, parsed from the block `text`; `None` on a pairing error
+    /// (the general reader reports it).
+    fn push_chunk(&mut self, chunk: Chunk, text: &[u8]) -> Option<()> {
         let Chunk {
             recs,
             slow,
@@ -545,8 +749,14 @@ impl State<'_> {
                 ev.time = rec.time;
                 ev.process = rec.process.map(Process::Client);
                 ev.kind = rec.kind;
-                if ev.f.as_deref() != rec.f {
-                    ev.f = rec.f.map(str::to_string);
+                let f = match rec.f {
+                    Some((a, n)) => {
+                        Some(std::str::from_utf8(&text[a as usize..(a + n) as usize]).ok()?)
+                    }
+                    None => None,
+                };
+                if ev.f.as_deref() != f {
+                    ev.f = f.map(str::to_string);
                 }
                 (&self.scratch, Some(rec.mops))
             } else {
@@ -637,10 +847,11 @@ impl State<'_> {
 
 /// The compact parse of one line: `None` when the line is not of the simple shape (see the
 /// module docs); the caller then undoes what was written into `c`.
-fn fast_line<'a>(content: &'a str, line: usize, c: &mut Chunk) -> Option<Rec<'a>> {
+fn fast_line(content: &str, block: usize, line: usize, c: &mut Chunk) -> Option<Rec> {
     let mut de = serde_json::Deserializer::from_str(content);
     let rec = (&mut de)
         .deserialize_map(LineVisitor {
+            block,
             line,
             mops: &mut c.mops,
             elems: &mut c.elems,
@@ -652,6 +863,8 @@ fn fast_line<'a>(content: &'a str, line: usize, c: &mut Chunk) -> Option<Rec<'a>
 }
 
 struct LineVisitor<'c> {
+    /// The address of the block's text the line lies in.
+    block: usize,
     line: usize,
     mops: &'c mut Vec<RawMop>,
     elems: &'c mut Vec<i64>,
@@ -692,7 +905,7 @@ impl<'de> de::Deserialize<'de> for Scalar<'de> {
 }
 
 impl<'de> Visitor<'de> for LineVisitor<'_> {
-    type Value = Option<Rec<'de>>;
+    type Value = Option<Rec>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an operation object")
@@ -749,7 +962,7 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
             time,
             process,
             kind,
-            f,
+            f: f.map(|s: &str| ((s.as_ptr() as usize - self.block) as u32, s.len() as u32)),
             mops: (0, 0),
             slow: NONE,
         }))
