@@ -135,7 +135,7 @@ pub(crate) fn parse_parallel_parts(
         if end >= text.len() {
             break;
         }
-        line += bytes[start..end].iter().filter(|&&b| b == b'\n').count();
+        line += super::limits::count_newlines(&bytes[start..end]);
         chunks.push((end, line));
         start = end;
     }

@@ -211,6 +211,12 @@ pub(crate) fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> std
     Ok(got < n)
 }
 
+/// How many newlines `bytes` holds (counted with SIMD: a block's lines are counted once per
+/// block, and a byte-by-byte count took a tenth of the list-append reader's time).
+pub(crate) fn count_newlines(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', bytes).count()
+}
+
 /// Where the whole lines of a block being read end (just past its last newline), searching
 /// only past the first `*searched` bytes, which an earlier call found without one: a line
 /// growing over many reads is scanned once, not once per read. `None` (no newline yet) sets

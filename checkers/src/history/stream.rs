@@ -222,7 +222,7 @@ fn stream(
                 return Ok(None);
             }
         }
-        line += text.bytes().filter(|&b| b == b'\n').count();
+        line += super::limits::count_newlines(text.as_bytes());
         read += cut as u64;
         if eof {
             let ops = pairer.finish();

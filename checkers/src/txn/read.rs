@@ -24,7 +24,9 @@
 //! exactly the general path's.
 
 use super::txns::{Mop, MopKind, TxnKind, Txns, NIL};
-use crate::history::limits::{check_line_lengths, fill, whole_lines_end, MAX_LINE_BYTES};
+use crate::history::limits::{
+    check_line_lengths, count_newlines, fill, whole_lines_end, MAX_LINE_BYTES,
+};
 use crate::history::{
     detect_format, parse_line, read_paired, torn_last_line, Event, EventType, Format, Operation,
     Outcome, Paired, Pairer, Process, ReadBudget,
@@ -415,7 +417,7 @@ fn read_blocks(
         let chunks = chunks?;
         let weight = weight(&chunks);
         held.fetch_add(weight, Ordering::Relaxed);
-        line += text.bytes().filter(|&b| b == b'\n').count();
+        line += count_newlines(text.as_bytes());
         read += cut as u64;
         // The next block's buffer, with room for the rest of this one and a block more,
         // counted before it is filled.
@@ -644,7 +646,7 @@ fn parse_block(
             }
         };
         bounds.push((start, end, line));
-        line += bytes[start..end].iter().filter(|&&b| b == b'\n').count();
+        line += count_newlines(&bytes[start..end]);
         start = end;
     }
     use rayon::prelude::*;
