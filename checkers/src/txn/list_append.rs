@@ -16,12 +16,15 @@ use super::list_append_checks::{check_reads, dirty_updates, internal, lost_updat
 use super::txns::{MopKind, Txns, NIL};
 use crate::history::{Operation, Outcome};
 use crate::InputError;
-use hashbrown::HashMap;
 
 /// Everything inferred about appends, kept for explaining edges.
 #[derive(Debug, Default)]
 pub struct AppendIndex {
-    pub(super) slot_of: HashMap<u64, u32>,
+    /// key → where its appends start in `by_key` (they end where the next key's start).
+    pub(super) key_start: Vec<u32>,
+    /// Every append as `element << 32 | slot`, grouped by key and sorted within each key (by
+    /// element, then slot): where [`AppendIndex::slot`] looks an element up.
+    pub(super) by_key: Vec<u64>,
     /// slot → appending transaction.
     pub(super) writer: Vec<u32>,
     /// slot → (key, element).
@@ -47,13 +50,22 @@ pub struct AppendIndex {
     pub(super) readers: Vec<u32>,
 }
 
-fn pair(key: u32, elem: u32) -> u64 {
-    (key as u64) << 32 | elem as u64
-}
-
 impl AppendIndex {
+    /// The slot of the append of `elem` to `key`, if there was one.
     pub(super) fn slot(&self, key: u32, elem: u32) -> Option<u32> {
-        self.slot_of.get(&pair(key, elem)).copied()
+        let k = key as usize;
+        let (a, b) = (self.key_start[k] as usize, self.key_start[k + 1] as usize);
+        let run = &self.by_key[a..b];
+        let e = elem as u64;
+        let i = if run.len() <= SCAN {
+            run.iter().position(|&x| x >> 32 >= e).unwrap_or(run.len())
+        } else {
+            run.partition_point(|&x| x >> 32 < e)
+        };
+        match run.get(i) {
+            Some(&x) if x >> 32 == e => Some(x as u32),
+            _ => None,
+        }
     }
 
     /// The element appended just before the append in `slot` on `key`, and its slot (NIL,
@@ -105,9 +117,9 @@ pub fn analyze(
         order_from: vec![NIL; nkeys],
         ..Default::default()
     };
-    ix.slot_of.reserve(tx.mops.len() / 2);
     ix.mop_slot = vec![NIL; tx.mops.len()];
-    // Appends: unique per key; intermediate when the txn appends to the key again later.
+    // Appends, in transaction order then micro-operation order; intermediate when the txn
+    // appends to the key again later.
     let mut appends_per_key = vec![0u32; nkeys];
     for (t, txn) in tx.txns.iter().enumerate() {
         let mops = tx.mops(t);
@@ -116,20 +128,6 @@ pub fn analyze(
                 continue;
             }
             let slot = ix.writer.len() as u32;
-            if let Some(other) = ix.slot_of.insert(pair(m.key, m.value), slot) {
-                let first = ix.writer[other as usize];
-                let op = &ops[txn.op];
-                return Err(InputError::new(
-                    file,
-                    op.invoke_line,
-                    format!(
-                        "expected every value appended to a key to be unique, found {} appended to key {} again (first on {})",
-                        tx.values.show(m.value),
-                        tx.keys.show(m.key),
-                        lines(ops, tx, first)
-                    ),
-                ));
-            }
             ix.mop_slot[txn.start as usize + i] = slot;
             ix.writer.push(t as u32);
             ix.kv.push((m.key, m.value));
@@ -147,6 +145,23 @@ pub fn analyze(
             ix.pos.push(NIL);
             appends_per_key[m.key as usize] += 1;
         }
+    }
+    index_by_key(&mut ix, &appends_per_key);
+    // Appended values are unique per key: the first repeat in slot order is an input error.
+    if let Some((slot, earlier)) = first_repeat(&ix) {
+        let (t, first) = (ix.writer[slot as usize], ix.writer[earlier as usize]);
+        let (key, value) = ix.kv[slot as usize];
+        let op = &ops[tx.txns[t as usize].op];
+        return Err(InputError::new(
+            file,
+            op.invoke_line,
+            format!(
+                "expected every value appended to a key to be unique, found {} appended to key {} again (first on {})",
+                tx.values.show(value),
+                tx.keys.show(key),
+                lines(ops, tx, first)
+            ),
+        ));
     }
     // Longest read per key → version order.
     let mut longest: Vec<(u32, u32)> = vec![(0, NIL); nkeys];
@@ -231,6 +246,53 @@ pub fn analyze(
     ix.reader_start = counts;
     let edges = edges(tx, &ix);
     Ok((ix, edges))
+}
+
+/// Runs no longer than this are searched in [`AppendIndex::slot`] by a scan, longer ones by
+/// bisection.
+const SCAN: usize = 16;
+
+/// Fills `key_start` and `by_key` from `kv`, given how many appends each key has.
+fn index_by_key(ix: &mut AppendIndex, appends_per_key: &[u32]) {
+    let mut start = Vec::with_capacity(appends_per_key.len() + 1);
+    let mut at = 0u32;
+    start.push(0);
+    for &n in appends_per_key {
+        at += n;
+        start.push(at);
+    }
+    let mut fill = start.clone();
+    let mut by_key = vec![0u64; ix.kv.len()];
+    for (slot, &(k, v)) in ix.kv.iter().enumerate() {
+        let f = &mut fill[k as usize];
+        by_key[*f as usize] = (v as u64) << 32 | slot as u64;
+        *f += 1;
+    }
+    for k in 0..appends_per_key.len() {
+        by_key[start[k] as usize..start[k + 1] as usize].sort_unstable();
+    }
+    ix.key_start = start;
+    ix.by_key = by_key;
+}
+
+/// The first append (in slot order) of an element already appended to its key, and the slot
+/// of that earlier append.
+fn first_repeat(ix: &AppendIndex) -> Option<(u32, u32)> {
+    let mut found: Option<(u32, u32)> = None;
+    for k in 0..ix.key_start.len() - 1 {
+        let run = &ix.by_key[ix.key_start[k] as usize..ix.key_start[k + 1] as usize];
+        for w in run.windows(2) {
+            if w[0] >> 32 != w[1] >> 32 {
+                continue;
+            }
+            let (slot, earlier) = (w[1] as u32, w[0] as u32);
+            match found {
+                Some((s, _)) if s < slot => {}
+                _ => found = Some((slot, earlier)),
+            }
+        }
+    }
+    found
 }
 
 fn edges(tx: &Txns, ix: &AppendIndex) -> Vec<Edge> {
