@@ -278,21 +278,14 @@ fn index_by_key(ix: &mut AppendIndex, appends_per_key: &[u32]) {
 /// The first append (in slot order) of an element already appended to its key, and the slot
 /// of that earlier append.
 fn first_repeat(ix: &AppendIndex) -> Option<(u32, u32)> {
-    let mut found: Option<(u32, u32)> = None;
-    for k in 0..ix.key_start.len() - 1 {
-        let run = &ix.by_key[ix.key_start[k] as usize..ix.key_start[k + 1] as usize];
-        for w in run.windows(2) {
-            if w[0] >> 32 != w[1] >> 32 {
-                continue;
-            }
-            let (slot, earlier) = (w[1] as u32, w[0] as u32);
-            match found {
-                Some((s, _)) if s < slot => {}
-                _ => found = Some((slot, earlier)),
-            }
-        }
-    }
-    found
+    // Each slot is the later one of at most one pair of neighbours: the least pair is the
+    // first repeat.
+    ix.key_start
+        .windows(2)
+        .flat_map(|k| ix.by_key[k[0] as usize..k[1] as usize].windows(2))
+        .filter(|w| w[0] >> 32 == w[1] >> 32)
+        .map(|w| (w[1] as u32, w[0] as u32))
+        .min()
 }
 
 fn edges(tx: &Txns, ix: &AppendIndex) -> Vec<Edge> {

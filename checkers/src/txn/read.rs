@@ -43,6 +43,10 @@ const BLOCK: usize = 16 << 20;
 const FIRST_BLOCK: usize = 1 << 20;
 /// Chunks of a block parsed in parallel are at least this large.
 const MIN_CHUNK: usize = 1 << 20;
+/// A chunk reserves one event per this many bytes of its text…
+const BYTES_PER_REC: usize = 100;
+/// …and one micro-operation per this many.
+const BYTES_PER_MOP: usize = 40;
 /// "No range": the operation's value is in the [`Operation`] itself.
 const NONE: u32 = u32::MAX;
 
@@ -280,13 +284,7 @@ fn compact(
             budget,
             base,
         };
-        let pairing = scope.spawn(move || {
-            let mut st = st;
-            pair_blocks(&mut st, received, spent, stages).map(|end| match end {
-                Ended::File { events, torn } => st.finish(events, torn),
-                Ended::TooLarge(paired) => paired,
-            })
-        });
+        let pairing = scope.spawn(move || pair_blocks(st, received, spent, stages));
         let reading = read_blocks(
             path, &mut file, buf, eof, block_size, &blocks, &spare, &held,
         );
@@ -333,12 +331,16 @@ fn weight(chunks: &[Chunk]) -> usize {
 
 /// [`weight`] before parsing `len` bytes: what [`parse_chunk`] reserves.
 fn weight_before(len: usize) -> usize {
-    len / 100 * std::mem::size_of::<Rec>() + len / 40 * std::mem::size_of::<RawMop>()
+    len / BYTES_PER_REC * std::mem::size_of::<Rec>()
+        + len / BYTES_PER_MOP * std::mem::size_of::<RawMop>()
 }
 
-/// Adds the growth of a buffer's capacity (from `before` to `after`) to `held`.
-fn grew(held: &AtomicUsize, before: usize, after: usize) {
-    held.fetch_add(after.saturating_sub(before), Ordering::Relaxed);
+/// Reserves room for `additional` more bytes in `buf`, counting its growth in `held`
+/// before the bytes are written.
+fn reserve_held(held: &AtomicUsize, buf: &mut Vec<u8>, additional: usize) {
+    let before = buf.capacity();
+    buf.reserve(additional);
+    held.fetch_add(buf.capacity() - before, Ordering::Relaxed);
 }
 
 /// One block of whole lines on its way from the reading thread to the pairing thread.
@@ -388,9 +390,7 @@ fn read_blocks(
                 Some(end) => end,
                 None if buf.len() > MAX_LINE_BYTES => return None,
                 None => {
-                    let before = buf.capacity();
-                    buf.reserve(block_size);
-                    grew(held, before, buf.capacity());
+                    reserve_held(held, &mut buf, block_size);
                     eof = fill(file, &mut buf, block_size).ok()?;
                     continue;
                 }
@@ -422,10 +422,8 @@ fn read_blocks(
         // The next block's buffer, with room for the rest of this one and a block more,
         // counted before it is filled.
         let mut next = spare.try_recv().unwrap_or_default();
-        let before = next.capacity();
         next.clear();
-        next.reserve(buf.len() - cut + block_size);
-        grew(held, before, next.capacity());
+        reserve_held(held, &mut next, buf.len() - cut + block_size);
         next.extend_from_slice(&buf[cut..]);
         let last = eof;
         blocks
@@ -462,22 +460,14 @@ fn read_blocks(
     }
 }
 
-/// How the pairing stage ended, when it did not hand the file to the general reader.
-enum Ended {
-    /// At the file's end, with the events read and the torn last line, for [`State::finish`].
-    File { events: usize, torn: Option<usize> },
-    /// The history was found too large for the budget.
-    TooLarge(TxnPaired),
-}
-
 /// The pairing stage: pairs the blocks' events in file order. `None` on a pairing error or
 /// when the reading stage stopped early.
 fn pair_blocks(
-    st: &mut State,
+    mut st: State,
     received: std::sync::mpsc::Receiver<Block>,
     spent: std::sync::mpsc::Sender<Vec<u8>>,
     stages: Stages,
-) -> Option<Ended> {
+) -> Option<TxnPaired> {
     let Stages {
         held,
         total,
@@ -521,7 +511,7 @@ fn pair_blocks(
         }
         held.fetch_sub(weight, Ordering::Relaxed);
         if eof {
-            return Some(Ended::File { events, torn });
+            return Some(st.finish(events, torn));
         }
         if let Some(probe) = probe {
             let used = probe();
@@ -561,7 +551,7 @@ fn pair_blocks(
             let needed = base + lists_final + arrays_final + (rest as f64 * scale) as usize;
             let estimated = st.pairer.capacity() > st.pairer.len();
             if used > budget.memory_limit || (estimated && needed > budget.memory_limit) {
-                return Some(Ended::TooLarge((
+                return Some((
                     Paired::OutOfMemory {
                         needed: needed.max(used),
                         read,
@@ -569,7 +559,7 @@ fn pair_blocks(
                         ops: st.pairer.len(),
                     },
                     None,
-                )));
+                ));
             }
         }
         // The reading stage may have stopped: then the buffer is simply dropped.
@@ -666,9 +656,9 @@ fn parse_chunk(
     source: &str,
 ) -> Option<Chunk> {
     let mut c = Chunk {
-        recs: Vec::with_capacity(text.len() / 100 + 1),
+        recs: Vec::with_capacity(text.len() / BYTES_PER_REC + 1),
         slow: Vec::new(),
-        mops: Vec::with_capacity(text.len() / 40 + 1),
+        mops: Vec::with_capacity(text.len() / BYTES_PER_MOP + 1),
         elems: Vec::new(),
     };
     for (i, raw) in text.split('\n').enumerate() {
@@ -751,14 +741,12 @@ impl State<'_> {
                 ev.time = rec.time;
                 ev.process = rec.process.map(Process::Client);
                 ev.kind = rec.kind;
-                let f = match rec.f {
-                    Some((a, n)) => {
-                        Some(std::str::from_utf8(&text[a as usize..(a + n) as usize]).ok()?)
-                    }
-                    None => None,
-                };
-                if ev.f.as_deref() != f {
-                    ev.f = f.map(str::to_string);
+                let f = rec.f.map(|(a, n)| &text[a as usize..(a + n) as usize]);
+                if ev.f.as_deref().map(str::as_bytes) != f {
+                    ev.f = match f {
+                        Some(f) => Some(std::str::from_utf8(f).ok()?.to_string()),
+                        None => None,
+                    };
                 }
                 (&self.scratch, Some(rec.mops))
             } else {
