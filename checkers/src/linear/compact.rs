@@ -316,7 +316,7 @@ fn run<M: Model, C: CompactCompile<Op = M::Op>>(
     budget: &Budget,
 ) -> Option<Report> {
     decide(model, history, opts, budget, |ctx| {
-        compile(model, compiler, history, opts, ctx, budget)
+        Compiling::new().finish(model, compiler, history, opts, ctx, budget)
     })
 }
 
@@ -596,20 +596,10 @@ impl CompactCompile for KvCompile {
     }
 }
 
-/// [`super::compile`] over the compact records, with `compiler` as the model's compile.
-fn compile<M: Model, C: CompactCompile<Op = M::Op>>(
-    model: &M,
-    compiler: &mut C,
-    h: &CompactHistory,
-    opts: &CheckOptions,
-    ctx: &mut CompileCtx,
-    budget: &Budget,
-) -> Option<Result<Vec<Partition<M>>, StopReason>> {
-    Compiling::new().finish(model, compiler, h, opts, ctx, budget)
-}
-
-/// A compile under way over a prefix of the records: [`compile`] runs one over all of them,
-/// [`SettledCompile`] one over the settled prefix as it grows while the history is read.
+/// A compile under way over a prefix of the records ([`super::compile`] over the compact
+/// records, with a [`CompactCompile`] as the model's compile): [`run`] runs one over all of
+/// them after reading, [`SettledCompile`] one over the settled prefix as it grows while the
+/// history is read.
 struct Compiling<O> {
     groups: Groups<O>,
     /// Key value id → group, once its group is known.
@@ -1039,16 +1029,17 @@ mod tests {
         h: &CompactHistory,
     ) -> String {
         let mut ctx = CompileCtx::default();
-        let parts = compile(
-            model,
-            &mut compiler,
-            h,
-            &CheckOptions::default(),
-            &mut ctx,
-            &Budget::unlimited(),
-        )
-        .unwrap()
-        .unwrap();
+        let parts = Compiling::new()
+            .finish(
+                model,
+                &mut compiler,
+                h,
+                &CheckOptions::default(),
+                &mut ctx,
+                &Budget::unlimited(),
+            )
+            .unwrap()
+            .unwrap();
         describe(&parts)
     }
 
